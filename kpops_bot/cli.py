@@ -1,0 +1,143 @@
+"""The `kpops-bot` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from kpops_bot.engine.model import Mode, Operation, PipelineRender
+from kpops_bot.engine.pool import RenderPool
+from kpops_bot.engine.settings import EngineSettings, HelmChoice
+from kpops_bot.helm.chart_server import ChartServer, NoChartsError
+from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
+from kpops_bot.render import RenderSpec, UnknownPipelineError, render_revision
+from kpops_bot.workspace import Workspace, WorkspaceError
+
+USAGE_ERROR = 2
+
+
+def _assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for value in values:
+        name, separator, content = value.partition("=")
+        if not separator or not name:
+            raise click.BadParameter(f"{value!r} is not NAME=VALUE", param_hint=what)
+        parsed[name] = content
+    return parsed
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """kpops-bot: renders and reviews KPOps deployment repositories."""
+
+
+@main.command()
+@click.option("--repo", "source", required=True, help="Repository: a local path or any URL git can clone.")
+@click.option("--rev", "revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
+@click.option("--pipeline", "pipelines", multiple=True, help="Pipeline name or folder; repeat. Default: all.")
+@click.option("--environment", default=None, help="kpops environment (reads config_<env>.yaml, ...).")
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.MANIFEST.value, show_default=True)
+@click.option(
+    "--operation",
+    type=click.Choice([o.value for o in Operation]),
+    default=Operation.DEPLOY.value,
+    show_default=True,
+)
+@click.option("--chart-mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Chart repo name or URL → URL.")
+@click.option("--format", "output_format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--pass-env", multiple=True, metavar="NAME", help="Environment variable kpops may read; repeat.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Variable given to kpops; repeat.")
+@click.option("--config-dir", default=".", show_default=True, help="Folder of config.yaml in the repository.")
+@click.option("--workspace", "workspace_dir", type=click.Path(path_type=Path), help="Cache of clones.")
+@click.option("--workers", type=click.IntRange(min=1), help="Renders at once (default: CPU count).")
+@click.option("--timeout", type=click.FloatRange(min=1), help="Seconds one pipeline may take (default 300).")
+@click.option("--helm", type=click.Choice([h.value for h in HelmChoice]), help="Helm to use (default auto).")
+def render(
+    source: str,
+    revision: str,
+    pipelines: tuple[str, ...],
+    environment: str | None,
+    mode: str,
+    operation: str,
+    mirrors: tuple[str, ...],
+    output_format: str,
+    pass_env: tuple[str, ...],
+    variables: tuple[str, ...],
+    config_dir: str,
+    workspace_dir: Path | None,
+    workers: int | None,
+    timeout: float | None,
+    helm: str | None,
+) -> None:
+    """Render pipelines of a repository at a revision, offline (manifest or argo mode).
+
+    Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors.
+    """
+    try:
+        chart_mirrors = ChartMirrors.from_pairs(mirrors)
+    except InvalidMirrorError as error:
+        raise click.BadParameter(str(error), param_hint="--chart-mirror") from error
+    overrides: dict[str, Any] = {
+        "chart_mirrors": dict(chart_mirrors.mapping),
+        "pass_env": list(pass_env),
+        "variables": _assignments(variables, "--var"),
+    }
+    overrides |= {
+        key: value
+        for key, value in {"workers": workers, "render_timeout": timeout, "helm": helm}.items()
+        if value is not None
+    }
+    settings = EngineSettings(**overrides)
+    spec = RenderSpec(environment=environment, mode=Mode(mode), operation=Operation(operation), config_dir=config_dir)
+    workspace = Workspace(workspace_dir or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
+    try:
+        with RenderPool(settings) as pool:
+            results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress)
+    except (UnknownPipelineError, WorkspaceError) as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)
+    click.echo(_format(results, output_format), nl=False)
+    sys.exit(0 if all(result.ok for result in results) else 1)
+
+
+def _progress(done: int, total: int, result: PipelineRender) -> None:
+    outcome = "ok" if result.ok else f"failed: {result.error.message if result.error else ''}"
+    click.echo(f"[{done}/{total}] {result.name}: {outcome}", err=True)
+
+
+def _format(results: list[PipelineRender], output_format: str) -> str:
+    document = {"pipelines": [result.model_dump(mode="json") for result in results]}
+    if output_format == "json":
+        return json.dumps(document, indent=2) + "\n"
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+@main.group()
+def charts() -> None:
+    """Chart repositories for tests and demos."""
+
+
+@charts.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--port", default=8879, show_default=True, type=click.IntRange(0, 65535))
+def serve(directory: Path, port: int) -> None:
+    """Serve the chart sources in DIRECTORY as a Helm repository on 127.0.0.1:PORT (until interrupted)."""
+    try:
+        server = ChartServer(directory, port=port).start()
+    except OSError as error:
+        click.echo(f"Error: cannot listen on 127.0.0.1:{port}: {error.strerror}", err=True)
+        sys.exit(USAGE_ERROR)
+    except NoChartsError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)
+    click.echo(f"Serving {', '.join(server.archives)} at {server.url}", err=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()

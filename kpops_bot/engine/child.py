@@ -1,0 +1,155 @@
+"""The body of one render process: forked from the fork server, it renders one pipeline and exits.
+
+kpops keeps global state between calls (a config singleton, a YAML cache keyed by path, a Helm singleton,
+imported custom components, `sys.path`), so a process renders exactly one pipeline. The fork server has
+imported kpops and touched none of that state; this process makes itself the render's process (cwd, the
+explicit environment, TMPDIR, its own process group, logs to a file) before it calls kpops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kpops_bot.engine.errors import FailureContext, describe_failure
+from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderJob
+from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
+from kpops_bot.helm.service import HELM_SOCKET_ENV, call
+from kpops_bot.pipelines import RepoLayout
+
+ARGO_CLEAN_NOTE = (
+    "In argo mode kpops renders no separate cleanup jobs: they are part of deploy, as Argo CD PostDelete hooks."
+)
+
+
+def run(job: RenderJob, zygote_path_entry: str) -> None:
+    """Render `job`, write its result file, never return: the caller is a forked child."""
+    code = 0
+    try:
+        _become_render_process(job, zygote_path_entry)
+        result = render(job)
+        _write_result(job, result.model_dump(mode="json"))
+    except BaseException:
+        code = 70
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _become_render_process(job: RenderJob, zygote_path_entry: str) -> None:
+    os.setpgid(0, 0)
+    log = os.open(job.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.chdir(job.checkout)
+    os.environ.clear()
+    os.environ.update(job.env)
+    tempfile.tempdir = None
+    # kpops appends the cwd to sys.path when it is imported, which happened in the fork server.
+    if zygote_path_entry in sys.path:
+        sys.path.remove(zygote_path_entry)
+    sys.path.append(str(Path.cwd()))
+    _route_helm_commands(job.env.get(HELM_SOCKET_ENV), ChartMirrors.from_json(job.env.get(MIRRORS_ENV, "")))
+
+
+class _HelmCommands:
+    """Stands in for the `subprocess` module inside kpops' Helm wrapper.
+
+    With the built-in helm, commands go to the helm service. With a helm binary they run as kpops would run
+    them, except that `helm repo add` gets the mirrored URL.
+    """
+
+    def __init__(self, socket_path: str | None, mirrors: ChartMirrors) -> None:
+        self._socket_path = socket_path
+        self._mirrors = mirrors
+
+    def run(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if not command or command[0] != "helm":
+            return subprocess.run(command, **kwargs)  # noqa: PLW1510 -- the caller's own check flag is in kwargs
+        if self._socket_path is None:
+            return subprocess.run(self._mirrored(command), **kwargs)  # noqa: PLW1510
+        outcome = call(self._socket_path, command[1:], dict(os.environ))
+        return subprocess.CompletedProcess(command, outcome.returncode, outcome.stdout, outcome.stderr)
+
+    def _mirrored(self, command: list[str]) -> list[str]:
+        if command[1:3] != ["repo", "add"] or len(command) < 5:
+            return command
+        return [*command[:4], self._mirrors.apply(command[3], command[4]), *command[5:]]
+
+
+def _route_helm_commands(socket_path: str | None, mirrors: ChartMirrors) -> None:
+    from kpops.component_handlers.helm import helm
+
+    helm.subprocess = _HelmCommands(socket_path, mirrors)
+
+
+def render(job: RenderJob) -> PipelineRender:
+    """Render the job's pipeline in this process (which must be fresh: kpops' state is global)."""
+    import kpops.api
+    from kpops.core.operation import OperationMode
+
+    result = PipelineRender(
+        name=job.pipeline,
+        revision=job.revision,
+        environment=job.environment,
+        mode=job.mode,
+        operation=job.operation,
+    )
+    try:
+        pipeline = kpops.api.generate(
+            pipeline_path=Path(job.pipeline_file),
+            config=Path(job.config_dir),
+            environment=job.environment,
+            operation_mode=OperationMode(job.mode.value),
+        )
+    except Exception as error:
+        result.error = describe_failure(error, _failure_context(job))
+        return result
+    if job.mode is Mode.ARGO and job.operation is Operation.CLEAN:
+        result.notes.append(ARGO_CLEAN_NOTE)
+    for component in pipeline.components:
+        rendered = ComponentRender(name=component.name, type=component.type, config=component.generate())
+        result.components.append(rendered)
+        if job.mode is Mode.ARGO and job.operation is Operation.CLEAN:
+            continue
+        try:
+            manifests = getattr(component, f"manifest_{job.operation.value}")()
+        except Exception as error:
+            result.error = describe_failure(error, _failure_context(job, component.name, component.type))
+            return result
+        rendered.manifests = [manifest.model_dump(mode="json") for manifest in manifests]
+    return result
+
+
+def _failure_context(job: RenderJob, component: str | None = None, component_type: str | None = None) -> FailureContext:
+    """Where a failed render was; built only on failure, since it lists the checkout's YAML files."""
+    root = Path(job.checkout)
+    files = [str(path.relative_to(root)) for path in root.rglob("*.yaml") if ".git" not in path.parts]
+    layout = RepoLayout.of(files, _reader(root), job.config_dir, job.environment)
+    pipeline = next((p for p in layout.pipelines.values() if p.pipeline_file == job.pipeline_file), None)
+    candidates = layout.input_files(pipeline, job.environment) if pipeline else [*layout.config_files(job.environment)]
+    return FailureContext(job.pipeline_file, candidates, _reader(root), component, component_type)
+
+
+def _reader(root: Path) -> Callable[[str], str | None]:
+    def read(path: str) -> str | None:
+        try:
+            return (root / path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    return read
+
+
+def _write_result(job: RenderJob, payload: dict[str, Any]) -> None:
+    temporary = Path(job.result_file + ".partial")
+    temporary.write_text(json.dumps(payload), encoding="utf-8")
+    temporary.replace(job.result_file)

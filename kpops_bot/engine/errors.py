@@ -1,0 +1,134 @@
+"""Turn what kpops raises into one line a person can act on: the file, the component and the real cause.
+
+kpops wraps most causes (`ParsingException: Error enriching streams-app component y` hides "Field required:
+values.image"), and parses YAML from substituted strings, so its YAML errors name `<unicode string>` instead of
+a file. This module walks the exception chain for the cause and finds the file that does not parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import yaml
+from pydantic import ValidationError
+
+from kpops_bot.engine.model import RenderError
+
+_ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
+_HELM_ERROR_LINE = re.compile(r"^Error: (?P<cause>.+)$", re.MULTILINE)
+_MAX_CAUSE = 500
+
+
+@dataclass(frozen=True)
+class FailureContext:
+    """Where the render was: its pipeline file, every file kpops read for it, and how to read them."""
+
+    pipeline_file: str
+    candidate_files: Sequence[str]
+    read: Callable[[str], str | None]
+    component: str | None = None
+    component_type: str | None = None
+
+
+def describe_failure(error: BaseException, context: FailureContext) -> RenderError:
+    chain = list(_chain(error))
+    if any(isinstance(link, yaml.YAMLError) for link in chain):
+        return _yaml_error(next(link for link in chain if isinstance(link, yaml.YAMLError)), context)
+    component, component_type = _component(chain, context)
+    validation = next((link for link in chain if isinstance(link, ValidationError)), None)
+    if validation is not None:
+        return _validation_error(validation, context, component, component_type)
+    names = {type(link).__name__ for link in chain}
+    if "ClassNotFoundError" in names:
+        wanted = component_type or "?"
+        message = (
+            f"{context.pipeline_file}: component '{component}': unknown component type '{wanted}' "
+            "(kpops' own types or a custom component in kpops/components/)"
+        )
+        return RenderError(message=message, kind="component-type", file=context.pipeline_file, component=component)
+    if "HelmError" in names:
+        helm = next(link for link in chain if type(link).__name__ == "HelmError")
+        return RenderError(
+            message=f"{context.pipeline_file}: component '{component}': helm: {_helm_cause(helm)}",
+            kind="helm",
+            file=context.pipeline_file,
+            component=component,
+        )
+    cause = chain[-1] if len(chain) > 1 else error
+    where = f"component '{component}': " if component else ""
+    return RenderError(
+        message=f"{context.pipeline_file}: {where}{type(cause).__name__}: {_one_line(str(cause))}",
+        kind="kpops",
+        file=context.pipeline_file,
+        component=component,
+    )
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _component(chain: list[BaseException], context: FailureContext) -> tuple[str | None, str | None]:
+    for link in chain:
+        match = _ENRICHING.search(str(link))
+        if match:
+            return match["name"].strip(), match["type"]
+    return context.component, context.component_type
+
+
+def _yaml_error(error: yaml.YAMLError, context: FailureContext) -> RenderError:
+    for candidate in context.candidate_files:
+        text = context.read(candidate)
+        if text is None:
+            continue
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as own:
+            return _yaml_error_in(candidate, own)
+    return _yaml_error_in(context.pipeline_file, error)
+
+
+def _yaml_error_in(file: str, error: yaml.YAMLError) -> RenderError:
+    line: int | None = None
+    problem = _one_line(str(error))
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        opened = error.context_mark.line + 1 if error.context_mark is not None else None
+        context = f"{error.context} (opened at line {opened})" if error.context and opened != line else error.context
+        problem = " ".join(part for part in (context, error.problem) if part)
+    where = f"{file}:{line}" if line is not None else file
+    return RenderError(message=f"{where}: invalid YAML: {problem}", kind="yaml", file=file, line=line)
+
+
+def _validation_error(
+    error: ValidationError, context: FailureContext, component: str | None, component_type: str | None
+) -> RenderError:
+    causes = "; ".join(f"{detail['msg']}: {'.'.join(str(part) for part in detail['loc'])}" for detail in error.errors())
+    if component is None:
+        return RenderError(message=f"config: {_one_line(causes)}", kind="config", file="config.yaml")
+    kind = f" ({component_type})" if component_type else ""
+    return RenderError(
+        message=f"{context.pipeline_file}: component '{component}'{kind}: {_one_line(causes)}",
+        kind="validation",
+        file=context.pipeline_file,
+        component=component,
+    )
+
+
+def _helm_cause(error: BaseException) -> str:
+    text = str(error)
+    match = _HELM_ERROR_LINE.search(text)
+    return _one_line(match["cause"] if match else text)
+
+
+def _one_line(text: str) -> str:
+    collapsed = " ".join(text.split())
+    return collapsed if len(collapsed) <= _MAX_CAUSE else collapsed[: _MAX_CAUSE - 1] + "…"

@@ -1,0 +1,71 @@
+"""What the engine is asked to render and what it returns."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Mode(StrEnum):
+    """kpops operation modes that render manifests without touching a cluster."""
+
+    MANIFEST = "manifest"
+    ARGO = "argo"
+
+
+class Operation(StrEnum):
+    DEPLOY = "deploy"
+    RESET = "reset"
+    CLEAN = "clean"
+    DESTROY = "destroy"
+
+
+class RenderError(BaseModel):
+    """Why a pipeline did not render, in words a person can act on."""
+
+    message: str = Field(description="One line: the file, the component and kpops' cause.")
+    kind: str = Field(description="yaml, validation, component-type, helm, config, timeout, crash or kpops.")
+    file: str | None = None
+    line: int | None = None
+    component: str | None = None
+
+
+class ComponentRender(BaseModel):
+    name: str
+    type: str
+    config: dict[str, Any] = Field(description="The enriched component, as `kpops generate` prints it.")
+    manifests: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PipelineRender(BaseModel):
+    name: str
+    revision: str
+    environment: str | None
+    mode: Mode
+    operation: Operation
+    error: RenderError | None = None
+    components: list[ComponentRender] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class RenderJob(BaseModel):
+    """One render as the fork server receives it: everything the child needs, nothing from the parent."""
+
+    pipeline: str
+    pipeline_file: str = Field(description="Path of pipeline.yaml relative to the checkout root.")
+    revision: str
+    checkout: str
+    config_dir: str = "."
+    environment: str | None = None
+    mode: Mode = Mode.MANIFEST
+    operation: Operation = Operation.DEPLOY
+    env: dict[str, str] = Field(description="The complete environment of the kpops process.")
+    result_file: str
+    log_file: str
+    timeout: float

@@ -1,0 +1,81 @@
+"""Engine settings: how kpops runs for the bot, and what of the bot's environment it may see."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kpops_bot.helm.mirrors import ChartMirrors
+
+_SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+class HelmChoice(StrEnum):
+    AUTO = "auto"
+    BUILTIN = "builtin"
+    BINARY = "binary"
+
+
+def _default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class EngineSettings(BaseSettings):
+    """Read from `KPOPS_BOT_*` environment variables; the CLI sets them from its flags."""
+
+    model_config = SettingsConfigDict(env_prefix="KPOPS_BOT_", extra="ignore")
+
+    workers: int = Field(default_factory=_default_workers, ge=1, description="Renders run at once.")
+    render_timeout: float = Field(default=300.0, gt=0, description="Seconds one pipeline render may take.")
+    helm: HelmChoice = Field(
+        default=HelmChoice.AUTO,
+        description="auto: a helm binary on PATH if there is one, else the built-in helm.",
+    )
+    chart_mirrors: dict[str, str] = Field(
+        default_factory=dict, description="Chart repository name or URL → URL to use instead."
+    )
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="Names of the bot's environment variables a repository's ${VAR} substitutions may read.",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Variables given to kpops with fixed values (win over pass_env)."
+    )
+    work_dir: Path | None = Field(default=None, description="Where render directories are made (default: TMPDIR).")
+
+    def work_dir_or_none(self) -> str | None:
+        if self.work_dir is None:
+            return None
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        return str(self.work_dir)
+
+    def mirrors(self) -> ChartMirrors:
+        return ChartMirrors(self.chart_mirrors)
+
+    def kpops_environment(self) -> dict[str, str]:
+        """The whole environment of a kpops process: fixed entries, allowed variables, nothing else.
+
+        kpops reads unprefixed variables into its config (`NAMESPACE`, `URL`, ...), so the bot's own
+        environment is never passed wholesale.
+        """
+        env = {
+            "PATH": os.environ.get("PATH", _SYSTEM_PATH),
+            "LANG": "C.UTF-8",
+            "NO_COLOR": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        env.update({name: os.environ[name] for name in self.pass_env if name in os.environ})
+        env.update(self.variables)
+        return env
+
+    def needs_builtin_helm(self, path: str) -> bool:
+        if self.helm is HelmChoice.BUILTIN:
+            return True
+        if self.helm is HelmChoice.BINARY:
+            return False
+        return shutil.which("helm", path=path) is None

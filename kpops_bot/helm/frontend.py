@@ -1,0 +1,257 @@
+"""A helm-compatible command line on helm-python-sdk, for machines without a helm binary.
+
+kpops drives Helm through its command line: `helm version --short`, `helm repo add`, `helm repo update` and
+`helm template` (see shared/notes/kpops.md). This module answers those calls with the same output and error
+conventions as helm: results on stdout, `Error: ...` on stderr and exit code 1 on failure. kpops treats any
+stderr line containing "error" as a failure, so nothing else written to stderr may contain that word.
+
+Repositories live where helm keeps them (`HELM_REPOSITORY_CONFIG`, `HELM_REPOSITORY_CACHE`), so a render job
+can give each process its own. Chart mirrors (`KPOPS_BOT_CHART_MIRRORS`) rewrite a repository's URL when it
+is added, which lets an unmodified deployment repository render against an internal mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import helm_python
+import yaml
+
+from kpops_bot.helm.manifests import TemplateParseError, render_template_output
+from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
+from kpops_bot.helm.outcome import Outcome
+from kpops_bot.helm.repositories import (
+    ChartNotAvailableError,
+    ChartRepository,
+    RepositoryStore,
+    resolve_chart_version,
+)
+
+
+class HelmCommandError(Exception):
+    """A failure reported the way helm reports it: one `Error: ...` line, exit code 1."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """Parses without exiting the process: the front end also runs inside a render process."""
+
+    def error(self, message: str) -> NoReturn:
+        raise HelmCommandError(message)
+
+
+def run(argv: Sequence[str], environ: dict[str, str] | None = None) -> Outcome:
+    """Run one helm command line (without the leading `helm`) and capture what helm would print."""
+    env = dict(os.environ if environ is None else environ)
+    outcome = Outcome()
+    try:
+        _dispatch(list(argv), env, outcome)
+    except (HelmCommandError, ChartNotAvailableError, TemplateParseError, helm_python.HelmError) as error:
+        outcome.returncode = 1
+        outcome.stderr = f"Error: {error}\n"
+    return outcome
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="helm", add_help=False)
+    parser.add_argument("--kube-context")
+    parser.add_argument("--debug", action="store_true")
+    commands = parser.add_subparsers(dest="command", parser_class=_ArgumentParser)
+
+    version = commands.add_parser("version", add_help=False)
+    version.add_argument("--short", action="store_true")
+
+    repo = commands.add_parser("repo", add_help=False)
+    repo_commands = repo.add_subparsers(dest="repo_command", parser_class=_ArgumentParser)
+    add = repo_commands.add_parser("add", add_help=False)
+    add.add_argument("name")
+    add.add_argument("url")
+    add.add_argument("--username")
+    add.add_argument("--password")
+    add.add_argument("--ca-file")
+    add.add_argument("--cert-file")
+    add.add_argument("--key-file")
+    add.add_argument("--insecure-skip-tls-verify", action="store_true")
+    add.add_argument("--force-update", action="store_true")
+    update = repo_commands.add_parser("update", add_help=False)
+    update.add_argument("names", nargs="*")
+    repo_commands.add_parser("list", add_help=False)
+
+    template = commands.add_parser("template", add_help=False)
+    template.add_argument("release")
+    template.add_argument("chart")
+    template.add_argument("--namespace", "-n", default="default")
+    template.add_argument("--values", "-f", action="append", default=[])
+    template.add_argument("--set-file", action="append", default=[])
+    template.add_argument("--version")
+    template.add_argument("--api-versions", action="append", default=[])
+    template.add_argument("--timeout")
+    template.add_argument("--wait", action="store_true")
+    template.add_argument("--wait-for-jobs", action="store_true")
+    template.add_argument("--create-namespace", action="store_true")
+    template.add_argument("--force", action="store_true")
+    template.add_argument("--force-replace", action="store_true")
+    template.add_argument("--skip-tests", action="store_true")
+    template.add_argument("--include-crds", action="store_true")
+    return parser
+
+
+_PARSER: argparse.ArgumentParser | None = None
+
+
+def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome) -> None:
+    global _PARSER  # noqa: PLW0603 -- built once per process; argparse setup costs more than a render
+    if _PARSER is None:
+        _PARSER = _parser()
+    known = {"version", "repo", "template"}
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command is not None and command not in known:
+        msg = (
+            f"'helm {command}' is not available: kpops-bot's built-in helm only renders charts "
+            "(version, repo add, repo update, repo list, template); install a helm binary for managed mode"
+        )
+        raise HelmCommandError(msg)
+    args = _PARSER.parse_args(argv)
+    store = RepositoryStore.from_environment(env)
+    if args.command == "version":
+        outcome.print(f"{helm_python.helm_sdk_version()}+kpops-bot\n")
+    elif args.command == "repo" and args.repo_command == "add":
+        _repo_add(args, store, ChartMirrors.from_json(env.get(MIRRORS_ENV, "")), outcome)
+    elif args.command == "repo" and args.repo_command == "update":
+        _repo_update(args.names, store, outcome)
+    elif args.command == "repo" and args.repo_command == "list":
+        _repo_list(store, outcome)
+    elif args.command == "template":
+        _template(args, store, outcome)
+    else:
+        msg = "unknown command: expected version, repo add|update|list or template"
+        raise HelmCommandError(msg)
+
+
+def _repo_add(args: argparse.Namespace, store: RepositoryStore, mirrors: ChartMirrors, outcome: Outcome) -> None:
+    repository = ChartRepository(
+        name=args.name,
+        url=mirrors.apply(args.name, args.url),
+        username=args.username,
+        password=args.password,
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        insecure_skip_tls_verify=args.insecure_skip_tls_verify,
+    )
+    existing = store.get(args.name)
+    if existing is not None and not args.force_update:
+        if existing == repository:
+            outcome.print(f'"{args.name}" already exists with the same configuration, skipping\n')
+            return
+        msg = f"repository name ({args.name}) already exists, please specify a different name"
+        raise HelmCommandError(msg)
+    try:
+        store.download_index(repository)
+    except helm_python.HelmError as error:
+        msg = f'looks like "{repository.url}" is not a valid chart repository or cannot be reached: {error}'
+        raise HelmCommandError(msg) from error
+    store.put(repository)
+    outcome.print(f'"{args.name}" has been added to your repositories\n')
+
+
+def _repo_update(names: list[str], store: RepositoryStore, outcome: Outcome) -> None:
+    repositories = store.all()
+    if not repositories:
+        msg = "no repositories found. You must add one before updating"
+        raise HelmCommandError(msg)
+    if names:
+        unknown = [name for name in names if name not in repositories]
+        if unknown:
+            msg = f"no repositories found matching '{', '.join(unknown)}'.  Nothing will be updated"
+            raise HelmCommandError(msg)
+        repositories = {name: repositories[name] for name in names}
+    outcome.print("Hang tight while we grab the latest from your chart repositories...\n")
+    failed: list[str] = []
+    for repository in repositories.values():
+        try:
+            store.download_index(repository)
+        except helm_python.HelmError as error:
+            outcome.print(
+                f'...Unable to get an update from the "{repository.name}" chart repository '
+                f"({repository.url}):\n\t{error}\n"
+            )
+            failed.append(repository.url)
+        else:
+            outcome.print(f'...Successfully got an update from the "{repository.name}" chart repository\n')
+    if failed:
+        msg = f"Failed to update the following repositories: [{' '.join(failed)}]"
+        raise HelmCommandError(msg)
+    outcome.print("Update Complete. ⎈Happy Helming!⎈\n")
+
+
+def _repo_list(store: RepositoryStore, outcome: Outcome) -> None:
+    repositories = store.all()
+    if not repositories:
+        msg = "no repositories to show"
+        raise HelmCommandError(msg)
+    width = max(len("NAME"), *(len(name) for name in repositories))
+    outcome.print(f"{'NAME'.ljust(width)}\tURL\n")
+    for name, repository in repositories.items():
+        outcome.print(f"{name.ljust(width)}\t{repository.url}\n")
+
+
+def _template(args: argparse.Namespace, store: RepositoryStore, outcome: Outcome) -> None:
+    chart = _load_chart(args.chart, args.version, store)
+    values = _merge_values(args.values, args.set_file)
+    rendered = chart.render(values, name=args.release, namespace=args.namespace, is_install=True)
+    outcome.print(render_template_output(rendered, skip_tests=args.skip_tests))
+
+
+def _load_chart(reference: str, version: str | None, store: RepositoryStore) -> helm_python.Chart:
+    local = Path(reference)
+    if local.exists():
+        return helm_python.Chart.load(local)
+    if reference.startswith("oci://"):
+        return helm_python.Chart.load_archive(store.pull_oci(reference, version))
+    repository_name, _, chart_name = reference.partition("/")
+    repository = store.get(repository_name)
+    if repository is None or not chart_name:
+        msg = (
+            f"repo {repository_name} not found"
+            if chart_name
+            else f"path {reference!r} not found and it is not a repository chart reference (REPO/CHART)"
+        )
+        raise HelmCommandError(msg)
+    entry = resolve_chart_version(store.index(repository), chart_name, version)
+    if entry is None:
+        wanted = f' matching "{version}"' if version else ""
+        msg = (
+            f'chart "{chart_name}"{wanted} not found in {repository_name} index. '
+            f"(try 'helm repo update'): no chart version found for {chart_name}-{version or ''}"
+        )
+        raise HelmCommandError(msg)
+    return helm_python.Chart.load_archive(store.chart_archive(repository, entry))
+
+
+def _merge_values(values_files: list[str], set_files: list[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for path in values_files:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as error:
+            msg = f"open {path}: {error.strerror.lower() if error.strerror else error}"
+            raise HelmCommandError(msg) from error
+        except yaml.YAMLError as error:
+            msg = f"failed to parse {path}: {error}"
+            raise HelmCommandError(msg) from error
+        _deep_merge(merged, loaded)
+    for expression in set_files:
+        _deep_merge(merged, helm_python.parse_set_file(expression))
+    return merged
+
+
+def _deep_merge(target: dict[str, Any], source: dict[str, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        else:
+            target[key] = value

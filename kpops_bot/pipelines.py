@@ -1,0 +1,142 @@
+"""The pipelines of a deployment repository and the files each one is made of, as kpops sees them.
+
+Pure functions of a revision's file list and its config text: no git, no kpops. A pipeline is a folder below
+`pipeline_base_dir` holding a `pipeline.yaml`; its name is the folder's path relative to the base joined with
+"-" (`team-a/orders` → `team-a-orders`). kpops reads, for a pipeline in an environment: `config.yaml` and
+`config_<env>.yaml` in the config folder, `pipeline.yaml` and `pipeline_<env>.yaml`, and `defaults_<env>.yaml`
+then `defaults.yaml` in every folder from the pipeline's up to and including `pipeline_base_dir`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import PurePosixPath
+
+import yaml
+
+PIPELINE = "pipeline"
+DEFAULTS = "defaults"
+CONFIG = "config"
+
+
+def normalise_dir(path: str) -> str:
+    """A folder relative to the repository root in one spelling: no `./`, no leading or trailing `/`, `.` for the root."""
+    parts = [part for part in PurePosixPath(path.strip()).parts if part not in (".", "", "/")]
+    return "/".join(parts) or "."
+
+
+def is_below(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or inside it (both normalised)."""
+    return folder in (".", path) or path.startswith(folder + "/")
+
+
+def kpops_file_names(kind: str, environment: str | None) -> tuple[str, ...]:
+    """`kind.yaml` and, for an environment, `kind_<env>.yaml`: the files of one kind kpops reads."""
+    return (f"{kind}_{environment}.yaml", f"{kind}.yaml") if environment else (f"{kind}.yaml",)
+
+
+def read_pipeline_base_dir(read: Callable[[str], str | None], config_dir: str, environment: str | None) -> str:
+    """`pipeline_base_dir` from the config files (the environment's file wins); `.` when unset or unreadable.
+
+    An unreadable config is reported by the render itself; here it only must not hide the pipelines.
+    """
+    config_dir = normalise_dir(config_dir)
+    for name in kpops_file_names(CONFIG, environment):
+        text = read(_join(config_dir, name))
+        if text is None:
+            continue
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        if isinstance(loaded, dict) and isinstance(loaded.get("pipeline_base_dir"), str):
+            return normalise_dir(loaded["pipeline_base_dir"])
+    return "."
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    folder: str
+
+    @property
+    def pipeline_file(self) -> str:
+        return _join(self.folder, "pipeline.yaml")
+
+
+@dataclass(frozen=True)
+class RepoLayout:
+    """One revision of a deployment repository: its files and where kpops looks for them."""
+
+    files: frozenset[str]
+    pipeline_base_dir: str = "."
+    config_dir: str = "."
+
+    @classmethod
+    def of(
+        cls,
+        files: Iterable[str],
+        read: Callable[[str], str | None],
+        config_dir: str = ".",
+        environment: str | None = None,
+    ) -> RepoLayout:
+        return cls(
+            files=frozenset(files),
+            pipeline_base_dir=read_pipeline_base_dir(read, config_dir, environment),
+            config_dir=normalise_dir(config_dir),
+        )
+
+    @cached_property
+    def pipelines(self) -> dict[str, Pipeline]:
+        """Pipelines by name, sorted by name. A `pipeline.yaml` directly in the base folder is no pipeline."""
+        found: dict[str, Pipeline] = {}
+        for path in self.files:
+            file = PurePosixPath(path)
+            folder = normalise_dir(str(file.parent))
+            if file.name != "pipeline.yaml" or folder == self.pipeline_base_dir:
+                continue
+            if not is_below(folder, self.pipeline_base_dir):
+                continue
+            relative = folder if self.pipeline_base_dir == "." else folder[len(self.pipeline_base_dir) + 1 :]
+            name = "-".join(PurePosixPath(relative).parts)
+            found.setdefault(name, Pipeline(name=name, folder=folder))
+        return dict(sorted(found.items()))
+
+    def config_files(self, environment: str | None) -> list[str]:
+        names = kpops_file_names(CONFIG, environment)
+        return [path for name in reversed(names) if (path := _join(self.config_dir, name)) in self.files]
+
+    def defaults_files(self, pipeline: Pipeline, environment: str | None) -> list[str]:
+        """Defaults files of a pipeline, nearest folder first, `defaults_<env>.yaml` before `defaults.yaml`."""
+        found: list[str] = []
+        folder = pipeline.folder
+        while True:
+            found += [
+                path for name in kpops_file_names(DEFAULTS, environment) if (path := _join(folder, name)) in self.files
+            ]
+            if folder in (self.pipeline_base_dir, "."):
+                return found
+            folder = normalise_dir(str(PurePosixPath(folder).parent))
+
+    def input_files(self, pipeline: Pipeline, environment: str | None) -> list[str]:
+        """Every kpops file that shapes the pipeline, in the order kpops reads them."""
+        pipeline_files = [
+            path
+            for name in reversed(kpops_file_names(PIPELINE, environment))
+            if (path := _join(pipeline.folder, name)) in self.files
+        ]
+        return self.config_files(environment) + pipeline_files + self.defaults_files(pipeline, environment)
+
+    def custom_component_files(self) -> list[str]:
+        """Python code kpops may import: custom components below `kpops/` and any module they import."""
+        return sorted(path for path in self.files if is_custom_code(path))
+
+
+def is_custom_code(path: str) -> bool:
+    return path.startswith("kpops/") or path.endswith(".py")
+
+
+def _join(folder: str, name: str) -> str:
+    return name if folder == "." else f"{folder}/{name}"

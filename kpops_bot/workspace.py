@@ -1,0 +1,154 @@
+"""Git workspace: one cached mirror per repository, any revision materialised into an isolated folder.
+
+The cache is a bare mirror (`git clone --mirror`), updated by incremental fetches under a lock that holds
+across threads and processes. A checkout is the revision's tree exported with `git archive` into a fresh
+folder: no index, no worktree metadata in the mirror, so concurrent jobs on one repository never share a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import re
+import shutil
+import tarfile
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+_LOCKS_GUARD = threading.Lock()
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+
+
+class WorkspaceError(Exception):
+    """A repository or revision that cannot be had; the message is safe to show (no credentials)."""
+
+
+def redact_url(text: str) -> str:
+    """Remove credentials embedded in URLs (`https://token@host/...`)."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+def _normalise_source(source: str) -> str:
+    if "://" in source or re.match(r"^[\w.-]+@[\w.-]+:", source):
+        return source
+    return str(Path(source).expanduser().resolve())
+
+
+class Workspace:
+    """The root of all cached repositories and checkouts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "mirrors").mkdir(parents=True, exist_ok=True)
+        (root / "checkouts").mkdir(parents=True, exist_ok=True)
+
+    def repository(self, source: str) -> CachedRepository:
+        """The cached mirror of `source` (a path or any URL git clones), cloned now if it is new."""
+        url = _normalise_source(source)
+        key = hashlib.sha256(url.encode()).hexdigest()[:24]
+        cached = CachedRepository(url, self.root / "mirrors" / f"{key}.git", self.root / "checkouts")
+        with cached.locked():
+            if not (cached.path / "HEAD").is_file():
+                cached.clone()
+        return cached
+
+
+class CachedRepository:
+    def __init__(self, url: str, path: Path, checkouts: Path) -> None:
+        self.url = url
+        self.path = path
+        self._checkouts = checkouts
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of the mirror for writes, across threads and processes."""
+        with _LOCKS_GUARD:
+            thread_lock = _THREAD_LOCKS.setdefault(self.path, threading.Lock())
+        with thread_lock:
+            lock_file = self.path.with_suffix(".lock")
+            with lock_file.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @property
+    def _git(self) -> git.Git:
+        return git.Git(str(self.path))
+
+    def clone(self) -> None:
+        partial = self.path.with_name(self.path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            git.Repo.clone_from(self.url, partial, mirror=True)
+        except git.GitCommandError as error:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise WorkspaceError(f"cannot clone {redact_url(self.url)}: {_git_cause(error)}") from error
+        partial.replace(self.path)
+
+    def fetch(self) -> None:
+        """Bring the mirror up to date; only new objects are transferred."""
+        with self.locked():
+            try:
+                self._git.fetch("--prune", "origin")
+            except git.GitCommandError as error:
+                raise WorkspaceError(f"cannot fetch {redact_url(self.url)}: {_git_cause(error)}") from error
+
+    def resolve(self, revision: str) -> str:
+        """The commit a branch, tag or (abbreviated) sha names; fetches once if it is not known yet."""
+        for attempt in range(2):
+            try:
+                return str(self._git.rev_parse("--verify", "--quiet", f"{revision}^{{commit}}")).strip()
+            except git.GitCommandError:
+                if attempt == 0:
+                    self.fetch()
+        msg = f"revision {revision!r} not found in {redact_url(self.url)}"
+        raise WorkspaceError(msg)
+
+    def merge_base(self, base: str, head: str) -> str:
+        try:
+            return str(self._git.merge_base(self.resolve(base), self.resolve(head))).strip()
+        except git.GitCommandError as error:
+            msg = f"{base} and {head} have no common ancestor in {redact_url(self.url)}"
+            raise WorkspaceError(msg) from error
+
+    def files(self, commit: str) -> list[str]:
+        listing = str(self._git.ls_tree("-r", "-z", "--name-only", commit))
+        return [path for path in listing.split("\0") if path]
+
+    def read(self, commit: str, path: str) -> str | None:
+        try:
+            return str(self._git.show(f"{commit}:{path}"))
+        except git.GitCommandError:
+            return None
+
+    def changed_paths(self, base: str, head: str) -> list[str]:
+        """Paths that differ between two commits; a rename is its old and its new path."""
+        listing = str(self._git.diff("--name-only", "--no-renames", "-z", base, head))
+        return [path for path in listing.split("\0") if path]
+
+    @contextmanager
+    def checkout(self, commit: str) -> Iterator[Path]:
+        """The commit's files in a folder of their own, removed afterwards."""
+        folder = Path(tempfile.mkdtemp(prefix=f"{commit[:12]}-", dir=self._checkouts))
+        try:
+            archive = self._git.archive("--format=tar", commit, stdout_as_string=False)
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(folder, filter="data")
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _git_cause(error: git.GitCommandError) -> str:
+    stderr = str(error.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return redact_url(lines[-1] if lines else f"git exited with {error.status}")

@@ -1,0 +1,53 @@
+"""Test helpers: real git repositories built from the fixtures."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DEPLOYMENT_REPO = FIXTURES / "deployment-repo"
+CHARTS = FIXTURES / "charts"
+MIRROR_FROM = "bakdata-streams-bootstrap"
+
+
+class GitRepo:
+    """A real git repository on disk that tests commit to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", "main")
+
+    @classmethod
+    def from_fixture(cls, path: Path, fixture: Path = DEPLOYMENT_REPO) -> GitRepo:
+        repo = cls(path)
+        shutil.copytree(fixture, path, dirs_exist_ok=True)
+        repo.commit("Deployment repository")
+        return repo
+
+    def git(self, *args: str) -> str:
+        completed = subprocess.run(
+            ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+            cwd=self.path,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return completed.stdout.strip()
+
+    def write(self, relative: str, content: str) -> None:
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+
+    def replace(self, relative: str, old: str, new: str) -> None:
+        text = (self.path / relative).read_text(encoding="utf-8")
+        assert old in text, f"{old!r} not in {relative}"
+        self.write(relative, text.replace(old, new))
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
