@@ -22,7 +22,7 @@ CONFIG = "config"
 
 
 def normalise_dir(path: str) -> str:
-    """A folder relative to the repository root in one spelling: no `./`, no leading or trailing `/`, `.` for the root."""
+    """A repository-relative folder in one spelling: no `./`, no leading or trailing `/`, `.` for the root."""
     parts = [part for part in PurePosixPath(path.strip()).parts if part not in (".", "", "/")]
     return "/".join(parts) or "."
 

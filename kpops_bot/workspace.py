@@ -49,14 +49,17 @@ class Workspace:
         (root / "mirrors").mkdir(parents=True, exist_ok=True)
         (root / "checkouts").mkdir(parents=True, exist_ok=True)
 
-    def repository(self, source: str) -> CachedRepository:
-        """The cached mirror of `source` (a path or any URL git clones), cloned now if it is new."""
+    def repository(self, source: str, *, refresh: bool = True) -> CachedRepository:
+        """The cached mirror of `source` (a path or any URL git clones): cloned if new, else fetched if asked."""
         url = _normalise_source(source)
         key = hashlib.sha256(url.encode()).hexdigest()[:24]
         cached = CachedRepository(url, self.root / "mirrors" / f"{key}.git", self.root / "checkouts")
         with cached.locked():
             if not (cached.path / "HEAD").is_file():
                 cached.clone()
+                return cached
+        if refresh:
+            cached.fetch()
         return cached
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from kpops_bot.helm import frontend, service
+from kpops_bot.helm import executable, frontend, service
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import MIRRORS_ENV
 from kpops_bot.helm.repositories import CHART_CACHE_ENV
@@ -66,14 +65,11 @@ def test_repo_add_applies_the_mirror_and_template_renders_from_it(helm_env: dict
 
 
 def test_adding_the_same_repository_twice_is_skipped(helm_env: dict[str, str]) -> None:
-    frontend.run(
-        ["repo", "add", "sb", UPSTREAM],
-        {**helm_env, MIRRORS_ENV: json.dumps({"sb": json.loads(helm_env[MIRRORS_ENV])["bakdata-streams-bootstrap"]})},
-    )
-    again = frontend.run(
-        ["repo", "add", "sb", UPSTREAM],
-        {**helm_env, MIRRORS_ENV: json.dumps({"sb": json.loads(helm_env[MIRRORS_ENV])["bakdata-streams-bootstrap"]})},
-    )
+    mirror = json.loads(helm_env[MIRRORS_ENV])["bakdata-streams-bootstrap"]
+    helm_env = {**helm_env, MIRRORS_ENV: json.dumps({"sb": mirror})}
+    first = frontend.run(["repo", "add", "sb", UPSTREAM], helm_env)
+    assert first.returncode == 0, first.stderr
+    again = frontend.run(["repo", "add", "sb", UPSTREAM], helm_env)
     assert again.returncode == 0
     assert "already exists with the same configuration, skipping" in again.stdout
 
@@ -133,15 +129,21 @@ def test_executable_forwards_to_the_helm_service(helm_env: dict[str, str], tmp_p
     process = service.start(socket_path, {"PATH": os.environ["PATH"]})
     try:
         env = {**helm_env, "PATH": os.environ["PATH"], service.HELM_SOCKET_ENV: socket_path}
-        helm = [sys.executable, "-c", "from kpops_bot.helm.executable import main; main()"]
+        helm = [str(executable.install(tmp_path / "bin"))]
         added = subprocess.run(
-            [*helm, "repo", "add", "bakdata-streams-bootstrap", UPSTREAM], env=env, capture_output=True, text=True
+            [*helm, "repo", "add", "bakdata-streams-bootstrap", UPSTREAM],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert (added.returncode, added.stdout) == (
             0,
             '"bakdata-streams-bootstrap" has been added to your repositories\n',
         )
-        failed = subprocess.run([*helm, "template", "r", "nope/app"], env=env, capture_output=True, text=True)
+        failed = subprocess.run(
+            [*helm, "template", "r", "nope/app"], env=env, capture_output=True, text=True, check=False
+        )
         assert (failed.returncode, failed.stdout, failed.stderr) == (1, "", "Error: repo nope not found\n")
     finally:
         assert process.stdin is not None

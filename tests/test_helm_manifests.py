@@ -39,5 +39,5 @@ def test_test_hooks_are_dropped_on_request() -> None:
 
 
 def test_invalid_yaml_names_the_template() -> None:
-    with pytest.raises(TemplateParseError, match="YAML parse error on a/templates/bad.yaml"):
+    with pytest.raises(TemplateParseError, match=r"YAML parse error on a/templates/bad\.yaml"):
         render_template_output({"a/templates/bad.yaml": "kind: [Job\n"})

@@ -98,6 +98,7 @@ def render(job: RenderJob) -> PipelineRender:
 
     result = PipelineRender(
         name=job.pipeline,
+        pipeline_file=job.pipeline_file,
         revision=job.revision,
         environment=job.environment,
         mode=job.mode,

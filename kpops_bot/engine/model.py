@@ -41,6 +41,7 @@ class ComponentRender(BaseModel):
 
 class PipelineRender(BaseModel):
     name: str
+    pipeline_file: str = Field(description="Path of its pipeline.yaml relative to the repository root.")
     revision: str
     environment: str | None
     mode: Mode

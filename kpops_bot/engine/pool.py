@@ -214,6 +214,7 @@ class RenderPool:
             kind = "crash"
         return PipelineRender(
             name=request.pipeline,
+            pipeline_file=request.pipeline_file,
             revision=request.revision,
             environment=request.environment,
             mode=request.mode,

@@ -7,7 +7,9 @@ library loaded already; otherwise it runs the front end in this process.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+from pathlib import Path
 from typing import TextIO
 
 
@@ -30,3 +32,15 @@ def _write(stream: TextIO, text: str) -> None:
     if text:
         stream.write(text)
         stream.flush()
+
+
+def install(folder: Path) -> Path:
+    """Put a `helm` into `folder` that runs this front end with the current interpreter; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    helm = folder / "helm"
+    helm.write_text(
+        f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -c "
+        "'from kpops_bot.helm.executable import main; main()' \"$@\"\n"
+    )
+    helm.chmod(0o755)
+    return helm

@@ -1,0 +1,3 @@
+from kpops_bot.cli import main
+
+main()

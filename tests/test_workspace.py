@@ -1,0 +1,106 @@
+"""The git workspace against real repositories: local paths and file:// URLs."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from kpops_bot.workspace import Workspace, WorkspaceError, redact_url
+from tests.helpers import GitRepo
+
+
+def test_one_cached_clone_per_repository(workspace: Workspace, deployment_repo: GitRepo) -> None:
+    first = workspace.repository(str(deployment_repo.path))
+    second = workspace.repository(f"{deployment_repo.path}/")
+    by_url = workspace.repository(deployment_repo.path.as_uri())
+    assert first.path == second.path
+    assert by_url.path != first.path, "a URL is its own cache entry"
+    assert len(list((workspace.root / "mirrors").glob("*.git"))) == 2
+
+
+def test_checkout_materialises_a_revision_and_is_removed(workspace: Workspace, deployment_repo: GitRepo) -> None:
+    base = deployment_repo.git("rev-parse", "HEAD")
+    deployment_repo.replace("pipelines/word-count/pipeline.yaml", "replicaCount: 2", "replicaCount: 7")
+    head = deployment_repo.commit("more replicas")
+    repository = workspace.repository(deployment_repo.path.as_uri())
+    with repository.checkout(repository.resolve(base)) as old, repository.checkout(repository.resolve("main")) as new:
+        assert "replicaCount: 2" in (old / "pipelines/word-count/pipeline.yaml").read_text()
+        assert "replicaCount: 7" in (new / "pipelines/word-count/pipeline.yaml").read_text()
+        assert not (old / ".git").exists()
+    assert not old.exists() and not new.exists()
+    assert repository.resolve(head[:10]) == head
+
+
+def test_fetch_brings_new_commits_into_the_existing_mirror(workspace: Workspace, deployment_repo: GitRepo) -> None:
+    repository = workspace.repository(str(deployment_repo.path))
+    marker = repository.path / "kpops-bot-marker"
+    marker.write_text("same mirror")
+    deployment_repo.write("pipelines/new/pipeline.yaml", "[]\n")
+    new_commit = deployment_repo.commit("new pipeline")
+    assert repository.resolve(new_commit) == new_commit, "an unknown commit triggers one fetch"
+    assert "pipelines/new/pipeline.yaml" in repository.files(new_commit)
+    newer_commit = deployment_repo.commit("another")
+    assert repository.resolve("main") == new_commit, "a known branch is not fetched on every look-up"
+    assert workspace.repository(str(deployment_repo.path)).resolve("main") == newer_commit, "opening it fetches"
+    assert marker.read_text() == "same mirror", "updated in place, not cloned again"
+
+
+def test_changed_paths_and_merge_base(workspace: Workspace, deployment_repo: GitRepo) -> None:
+    fork_point = deployment_repo.git("rev-parse", "HEAD")
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    deployment_repo.git("mv", "pipelines/team-a", "pipelines/sales")
+    feature = deployment_repo.commit("move team-a")
+    deployment_repo.git("checkout", "-q", "main")
+    deployment_repo.write("README.md", "changed on main\n")
+    deployment_repo.commit("main moves on")
+    repository = workspace.repository(str(deployment_repo.path))
+    assert repository.merge_base("main", "feature") == fork_point
+    changed = repository.changed_paths(fork_point, feature)
+    assert "pipelines/team-a/orders/pipeline.yaml" in changed
+    assert "pipelines/sales/orders/pipeline.yaml" in changed
+    assert "README.md" not in changed
+    assert repository.read(feature, "pipelines/sales/orders/pipeline.yaml") is not None
+    assert repository.read(feature, "pipelines/team-a/orders/pipeline.yaml") is None
+
+
+def test_concurrent_checkouts_never_collide(workspace: Workspace, deployment_repo: GitRepo) -> None:
+    commits = []
+    for replicas in range(3, 9):
+        deployment_repo.replace(
+            "pipelines/word-count/pipeline.yaml",
+            f"replicaCount: {replicas - 1 if replicas > 3 else 2}",
+            f"replicaCount: {replicas}",
+        )
+        commits.append((replicas, deployment_repo.commit(f"{replicas} replicas")))
+    source = str(deployment_repo.path)
+
+    def read_back(item: tuple[int, str]) -> bool:
+        replicas, commit = item
+        repository = workspace.repository(source)
+        repository.fetch()
+        with repository.checkout(commit) as folder:
+            return f"replicaCount: {replicas}" in (folder / "pipelines/word-count/pipeline.yaml").read_text()
+
+    with ThreadPoolExecutor(max_workers=6) as executor:
+        assert all(executor.map(read_back, commits * 3))
+    assert list((workspace.root / "checkouts").iterdir()) == []
+
+
+def test_unknown_revision_and_repository(workspace: Workspace, deployment_repo: GitRepo, tmp_path: Path) -> None:
+    repository = workspace.repository(str(deployment_repo.path))
+    with pytest.raises(WorkspaceError, match="revision 'no-such-branch' not found"):
+        repository.resolve("no-such-branch")
+    with pytest.raises(WorkspaceError, match="cannot clone"):
+        workspace.repository(str(tmp_path / "missing"))
+    assert not list((workspace.root / "mirrors").glob("*.partial"))
+
+
+def test_credentials_never_appear_in_messages(workspace: Workspace) -> None:
+    assert redact_url("https://x-access-token:ghs_secret@github.example/org/repo.git") == (
+        "https://***@github.example/org/repo.git"
+    )
+    with pytest.raises(WorkspaceError) as raised:
+        workspace.repository("https://user:hunter2@127.0.0.1:1/repo.git")
+    assert "hunter2" not in str(raised.value)
