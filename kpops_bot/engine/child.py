@@ -96,14 +96,7 @@ def render(job: RenderJob) -> PipelineRender:
     import kpops.api
     from kpops.core.operation import OperationMode
 
-    result = PipelineRender(
-        name=job.pipeline,
-        pipeline_file=job.pipeline_file,
-        revision=job.revision,
-        environment=job.environment,
-        mode=job.mode,
-        operation=job.operation,
-    )
+    result = job.empty_result()
     try:
         pipeline = kpops.api.generate(
             pipeline_path=Path(job.pipeline_file),

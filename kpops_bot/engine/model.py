@@ -70,3 +70,15 @@ class RenderJob(BaseModel):
     result_file: str
     log_file: str
     timeout: float
+
+    def empty_result(self, error: RenderError | None = None) -> PipelineRender:
+        """The result of this job before any component has rendered."""
+        return PipelineRender(
+            name=self.pipeline,
+            pipeline_file=self.pipeline_file,
+            revision=self.revision,
+            environment=self.environment,
+            mode=self.mode,
+            operation=self.operation,
+            error=error,
+        )

@@ -212,12 +212,4 @@ class RenderPool:
             how = f"signal {answer['signal']}" if answer.get("signal") else f"exit code {answer.get('exit_code')}"
             message = f"{request.pipeline_file}: the render process ended with {how}"
             kind = "crash"
-        return PipelineRender(
-            name=request.pipeline,
-            pipeline_file=request.pipeline_file,
-            revision=request.revision,
-            environment=request.environment,
-            mode=request.mode,
-            operation=request.operation,
-            error=RenderError(message=message, kind=kind, file=request.pipeline_file),
-        )
+        return job.empty_result(RenderError(message=message, kind=kind, file=request.pipeline_file))
