@@ -64,6 +64,16 @@ def test_repo_add_applies_the_mirror_and_template_renders_from_it(helm_env: dict
     assert list((tmp_path / "charts").glob("*.tgz")), "the chart archive is kept in the shared cache"
 
 
+def test_global_flags_kpops_appends_are_accepted(helm_env: dict[str, str], tmp_path: Path) -> None:
+    added = frontend.run(["repo", "add", "bakdata-streams-bootstrap", UPSTREAM, "--kube-context", "dev"], helm_env)
+    assert added.returncode == 0, added.stderr
+    values = values_file(tmp_path, {"image": "i"})
+    template = ["template", "r", "bakdata-streams-bootstrap/producer-app", "--values", values, "--version", "3.6.1"]
+    outcome = frontend.run([*template, "--kube-context", "dev", "--debug"], helm_env)
+    assert outcome.returncode == 0, outcome.stderr
+    assert "kind: Job" in outcome.stdout
+
+
 def test_adding_the_same_repository_twice_is_skipped(helm_env: dict[str, str]) -> None:
     mirror = json.loads(helm_env[MIRRORS_ENV])["bakdata-streams-bootstrap"]
     helm_env = {**helm_env, MIRRORS_ENV: json.dumps({"sb": mirror})}

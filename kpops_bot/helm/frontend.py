@@ -57,8 +57,6 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None) -> Outcome:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="helm", add_help=False)
-    parser.add_argument("--kube-context")
-    parser.add_argument("--debug", action="store_true")
     commands = parser.add_subparsers(dest="command", parser_class=_ArgumentParser)
 
     version = commands.add_parser("version", add_help=False)
@@ -114,7 +112,7 @@ def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome) -> None:
             "(version, repo add, repo update, repo list, template); install a helm binary for managed mode"
         )
         raise HelmCommandError(msg)
-    args = _PARSER.parse_args(argv)
+    args = _PARSER.parse_args(_without_global_flags(argv))
     store = RepositoryStore.from_environment(env)
     if args.command == "version":
         outcome.print(f"{helm_python.helm_sdk_version()}+kpops-bot\n")
@@ -129,6 +127,23 @@ def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome) -> None:
     else:
         msg = "unknown command: expected version, repo add|update|list or template"
         raise HelmCommandError(msg)
+
+
+def _without_global_flags(argv: list[str]) -> list[str]:
+    """Drop helm's global flags, which kpops appends after the subcommand's own arguments.
+
+    `--kube-context` and `--debug` change nothing when no cluster is contacted.
+    """
+    kept: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif arg == "--kube-context":
+            skip_value = True
+        elif arg != "--debug" and not arg.startswith("--kube-context="):
+            kept.append(arg)
+    return kept
 
 
 def _repo_add(args: argparse.Namespace, store: RepositoryStore, mirrors: ChartMirrors, outcome: Outcome) -> None:
