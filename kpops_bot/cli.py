@@ -5,21 +5,29 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
+from kpops_bot.diff.settings import DiffSettings
+from kpops_bot.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.model import Mode, Operation, PipelineRender
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings, HelmChoice
 from kpops_bot.helm.chart_server import ChartServer, NoChartsError
 from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
-from kpops_bot.render import RenderSpec, UnknownPipelineError, render_revision
+from kpops_bot.masking import Masker
+from kpops_bot.render import Progress, RenderSpec, UnknownPipelineError, render_revision
+from kpops_bot.render_cache import RenderCache
+from kpops_bot.report.as_json import render_json
+from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
 from kpops_bot.workspace import Workspace, WorkspaceError
 
 USAGE_ERROR = 2
+PART_SEPARATOR = "\n<!-- next comment -->\n"
 
 
 def _assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -37,48 +45,39 @@ def main() -> None:
     """kpops-bot: renders and reviews KPOps deployment repositories."""
 
 
-@main.command()
-@click.option("--repo", "source", required=True, help="Repository: a local path or any URL git can clone.")
-@click.option("--rev", "revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
-@click.option("--pipeline", "pipelines", multiple=True, help="Pipeline name or folder; repeat. Default: all.")
-@click.option("--environment", default=None, help="kpops environment (reads config_<env>.yaml, ...).")
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.MANIFEST.value, show_default=True)
-@click.option(
-    "--operation",
-    type=click.Choice([o.value for o in Operation]),
-    default=Operation.DEPLOY.value,
-    show_default=True,
-)
-@click.option("--chart-mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Chart repo name or URL → URL.")
-@click.option("--format", "output_format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-@click.option("--pass-env", multiple=True, metavar="NAME", help="Environment variable kpops may read; repeat.")
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Variable given to kpops; repeat.")
-@click.option("--config-dir", default=".", show_default=True, help="Folder of config.yaml in the repository.")
-@click.option("--workspace", "workspace_dir", type=click.Path(path_type=Path), help="Cache of clones.")
-@click.option("--workers", type=click.IntRange(min=1), help="Renders at once (default: CPU count).")
-@click.option("--timeout", type=click.FloatRange(min=1), help="Seconds one pipeline may take (default 300).")
-@click.option("--helm", type=click.Choice([h.value for h in HelmChoice]), help="Helm to use (default auto).")
-def render(
-    source: str,
-    revision: str,
-    pipelines: tuple[str, ...],
-    environment: str | None,
-    mode: str,
-    operation: str,
+def engine_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Options shared by the commands that render: how kpops runs and what it may see."""
+    options = [
+        click.option("--environment", "environments", multiple=True, help="kpops environment; repeat for several."),
+        click.option(
+            "--mode", type=click.Choice([m.value for m in Mode]), default=Mode.MANIFEST.value, show_default=True
+        ),
+        click.option(
+            "--chart-mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Chart repo name or URL → URL."
+        ),
+        click.option("--pass-env", multiple=True, metavar="NAME", help="Environment variable kpops may read; repeat."),
+        click.option(
+            "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Variable given to kpops; repeat."
+        ),
+        click.option("--config-dir", default=".", show_default=True, help="Folder of config.yaml in the repository."),
+        click.option("--workspace", "workspace_dir", type=click.Path(path_type=Path), help="Cache of clones."),
+        click.option("--workers", type=click.IntRange(min=1), help="Renders at once (default: CPU count)."),
+        click.option("--timeout", type=click.FloatRange(min=1), help="Seconds one pipeline may take (default 300)."),
+        click.option("--helm", type=click.Choice([h.value for h in HelmChoice]), help="Helm to use (default auto)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _engine_settings(
     mirrors: tuple[str, ...],
-    output_format: str,
     pass_env: tuple[str, ...],
     variables: tuple[str, ...],
-    config_dir: str,
-    workspace_dir: Path | None,
     workers: int | None,
     timeout: float | None,
     helm: str | None,
-) -> None:
-    """Render pipelines of a repository at a revision, offline (manifest or argo mode).
-
-    Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors.
-    """
+) -> EngineSettings:
     try:
         chart_mirrors = ChartMirrors.from_pairs(mirrors)
     except InvalidMirrorError as error:
@@ -93,22 +92,140 @@ def render(
         for key, value in {"workers": workers, "render_timeout": timeout, "helm": helm}.items()
         if value is not None
     }
-    settings = EngineSettings(**overrides)
+    return EngineSettings(**overrides)
+
+
+def _workspace(folder: Path | None) -> Workspace:
+    return Workspace(folder or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
+
+
+@main.command()
+@click.option("--repo", "source", required=True, help="Repository: a local path or any URL git can clone.")
+@click.option("--rev", "revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
+@click.option("--pipeline", "pipelines", multiple=True, help="Pipeline name or folder; repeat. Default: all.")
+@click.option(
+    "--operation",
+    type=click.Choice([o.value for o in Operation]),
+    default=Operation.DEPLOY.value,
+    show_default=True,
+)
+@click.option("--format", "output_format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@engine_options
+def render(
+    source: str,
+    revision: str,
+    pipelines: tuple[str, ...],
+    operation: str,
+    output_format: str,
+    environments: tuple[str, ...],
+    mode: str,
+    mirrors: tuple[str, ...],
+    pass_env: tuple[str, ...],
+    variables: tuple[str, ...],
+    config_dir: str,
+    workspace_dir: Path | None,
+    workers: int | None,
+    timeout: float | None,
+    helm: str | None,
+) -> None:
+    """Render pipelines of a repository at a revision, offline (manifest or argo mode).
+
+    Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors.
+    """
+    if len(environments) > 1:
+        raise click.BadParameter("render takes one environment", param_hint="--environment")
+    settings = _engine_settings(mirrors, pass_env, variables, workers, timeout, helm)
+    environment = environments[0] if environments else None
     spec = RenderSpec(environment=environment, mode=Mode(mode), operation=Operation(operation), config_dir=config_dir)
-    workspace = Workspace(workspace_dir or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
+    masker = DiffSettings().masker(settings)
     try:
         with RenderPool(settings) as pool:
-            results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress)
+            results = render_revision(
+                _workspace(workspace_dir), pool, source, revision, pipelines, spec, _progress(masker)
+            )
     except (UnknownPipelineError, WorkspaceError) as error:
-        click.echo(f"Error: {error}", err=True)
+        click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
     click.echo(_format(results, output_format), nl=False)
     sys.exit(0 if all(result.ok for result in results) else 1)
 
 
-def _progress(done: int, total: int, result: PipelineRender) -> None:
-    outcome = "ok" if result.ok else f"failed: {result.error.message if result.error else ''}"
-    click.echo(f"[{done}/{total}] {result.name}: {outcome}", err=True)
+@main.command()
+@click.option("--repo", "source", required=True, help="Repository: a local path or any URL git can clone.")
+@click.option("--base", required=True, help="The branch the change goes into (compared at the merge base).")
+@click.option("--head", required=True, help="The branch, tag or commit with the change.")
+@click.option("--pipeline", "only", multiple=True, help="Only these affected pipelines (name or folder); repeat.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True
+)
+@click.option(
+    "--split-for",
+    type=click.Choice(["github", "gitlab"]),
+    help="Split the markdown into comments as that forge's size limit needs (parts separated by a line).",
+)
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Render cache (default: in the workspace).")
+@click.option("--no-cache", is_flag=True, help="Render everything again.")
+@engine_options
+def diff(
+    source: str,
+    base: str,
+    head: str,
+    only: tuple[str, ...],
+    output_format: str,
+    split_for: str | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    environments: tuple[str, ...],
+    mode: str,
+    mirrors: tuple[str, ...],
+    pass_env: tuple[str, ...],
+    variables: tuple[str, ...],
+    config_dir: str,
+    workspace_dir: Path | None,
+    workers: int | None,
+    timeout: float | None,
+    helm: str | None,
+) -> None:
+    """Dry-run diff of the pipelines a change affects: HEAD against its merge base with BASE, as a pull request.
+
+    Exit code 0 when every pipeline rendered, 1 when any failed (the report still shows the rest), 2 on usage errors.
+    """
+    settings = _engine_settings(mirrors, pass_env, variables, workers, timeout, helm)
+    diff_settings = DiffSettings()
+    options = diff_settings.options(settings)
+    workspace = _workspace(workspace_dir)
+    cache = None if no_cache else RenderCache(cache_dir or workspace.root / "render-cache")
+    request = DiffRequest(
+        source=source,
+        base=base,
+        head=head,
+        environments=list(environments) or [None],
+        mode=Mode(mode),
+        config_dir=config_dir,
+        only=only,
+    )
+    try:
+        with RenderPool(settings) as pool:
+            report = diff_revisions(workspace, pool, request, options, cache, _progress(options.masker))
+    except (UnknownPipelineError, WorkspaceError) as error:
+        click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
+        sys.exit(USAGE_ERROR)
+    if output_format == "json":
+        click.echo(render_json(report), nl=False)
+    else:
+        limit = {"github": GITHUB_LIMIT, "gitlab": GITLAB_LIMIT}.get(split_for or "")
+        parts = render_markdown(report, limit=limit, max_parts=diff_settings.max_comment_parts)
+        click.echo(PART_SEPARATOR.join(parts), nl=False)
+    sys.exit(1 if report.summary.failed else 0)
+
+
+def _progress(masker: Masker) -> Progress:
+    def report(done: int, total: int, result: PipelineRender) -> None:
+        outcome = "ok" if result.error is None else f"failed: {masker.mask_text(result.error.message)}"
+        short = result.revision[:12]
+        click.echo(f"[{done}/{total}] {result.name} @ {short}: {outcome}", err=True)
+
+    return report
 
 
 def _format(results: list[PipelineRender], output_format: str) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from kpops_bot.engine.model import Mode, Operation, PipelineRender
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.pipelines import Pipeline, RepoLayout, normalise_dir
+from kpops_bot.render_cache import RenderCache, RenderKey
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
@@ -65,6 +68,86 @@ def layout_at(repository: CachedRepository, commit: str, spec: RenderSpec) -> Re
     )
 
 
+@dataclass(frozen=True)
+class RenderTarget:
+    """One pipeline of one commit, rendered as `spec` says."""
+
+    commit: str
+    pipeline: Pipeline
+    spec: RenderSpec
+
+
+def render_targets(
+    repository: CachedRepository,
+    pool: RenderPool,
+    targets: Sequence[RenderTarget],
+    cache: RenderCache | None = None,
+    progress: Progress | None = None,
+) -> list[PipelineRender]:
+    """Render every target in parallel (several commits at once), results in the order of the targets.
+
+    Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
+    """
+    keys = _cache_keys(repository, pool, targets) if cache is not None else [None] * len(targets)
+    results: list[PipelineRender | None] = [
+        cache.get(key, target.commit) if cache is not None and key is not None else None
+        for key, target in zip(keys, targets, strict=True)
+    ]
+    done = 0
+    for result in results:
+        if result is not None and progress is not None:
+            done += 1
+            progress(done, len(targets), result)
+    missing = [index for index, result in enumerate(results) if result is None]
+    with ExitStack() as stack:
+        roots = {
+            commit: stack.enter_context(repository.checkout(commit))
+            for commit in dict.fromkeys(targets[index].commit for index in missing)
+        }
+        futures = {pool.submit(_request(targets[index], roots[targets[index].commit])): index for index in missing}
+        for future in as_completed(futures):
+            index = futures[future]
+            result = future.result()
+            results[index] = result
+            key = keys[index]
+            if cache is not None and key is not None:
+                cache.put(key, result)
+            if progress is not None:
+                done += 1
+                progress(done, len(targets), result)
+    return [result for result in results if result is not None]
+
+
+def _request(target: RenderTarget, root: Path) -> RenderRequest:
+    return RenderRequest(
+        pipeline=target.pipeline.name,
+        pipeline_file=target.pipeline.pipeline_file,
+        checkout=root,
+        revision=target.commit,
+        environment=target.spec.environment,
+        mode=target.spec.mode,
+        operation=target.spec.operation,
+        config_dir=target.spec.config_dir,
+    )
+
+
+def _cache_keys(repository: CachedRepository, pool: RenderPool, targets: Sequence[RenderTarget]) -> list[str | None]:
+    fingerprint = pool.settings.render_fingerprint()
+    blobs: dict[str, dict[str, str]] = {}
+    layouts: dict[tuple[str, RenderSpec], RepoLayout] = {}
+    keys: list[str | None] = []
+    for target in targets:
+        if target.commit not in blobs:
+            blobs[target.commit] = repository.blobs(target.commit)
+        layout_key = (target.commit, target.spec)
+        if layout_key not in layouts:
+            layouts[layout_key] = layout_at(repository, target.commit, target.spec)
+        spec = target.spec
+        render_key = RenderKey(spec.environment, spec.mode, spec.operation, spec.config_dir, fingerprint)
+        keys.append(render_key.of(layouts[layout_key], blobs[target.commit], target.pipeline))
+    return keys
+
+
 def render_revision(
     workspace: Workspace,
     pool: RenderPool,
@@ -78,25 +161,5 @@ def render_revision(
     repository = workspace.repository(source)
     commit = repository.resolve(revision)
     pipelines = select_pipelines(layout_at(repository, commit, spec), wanted)
-    with repository.checkout(commit) as root:
-        requests = [
-            RenderRequest(
-                pipeline=pipeline.name,
-                pipeline_file=pipeline.pipeline_file,
-                checkout=root,
-                revision=commit,
-                environment=spec.environment,
-                mode=spec.mode,
-                operation=spec.operation,
-                config_dir=spec.config_dir,
-            )
-            for pipeline in pipelines
-        ]
-        futures = {pool.submit(request): index for index, request in enumerate(requests)}
-        results: list[PipelineRender | None] = [None] * len(requests)
-        for done, future in enumerate(as_completed(futures), start=1):
-            result = future.result()
-            results[futures[future]] = result
-            if progress is not None:
-                progress(done, len(requests), result)
-    return [result for result in results if result is not None]
+    targets = [RenderTarget(commit, pipeline, spec) for pipeline in pipelines]
+    return render_targets(repository, pool, targets, progress=progress)

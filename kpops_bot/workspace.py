@@ -45,9 +45,9 @@ class Workspace:
     """The root of all cached repositories and checkouts."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        (root / "mirrors").mkdir(parents=True, exist_ok=True)
-        (root / "checkouts").mkdir(parents=True, exist_ok=True)
+        self.root = root.resolve()  # render processes run elsewhere: paths must not depend on the cwd
+        (self.root / "mirrors").mkdir(parents=True, exist_ok=True)
+        (self.root / "checkouts").mkdir(parents=True, exist_ok=True)
 
     def repository(self, source: str, *, refresh: bool = True) -> CachedRepository:
         """The cached mirror of `source` (a path or any URL git clones): cloned if new, else fetched if asked."""
@@ -126,6 +126,16 @@ class CachedRepository:
     def files(self, commit: str) -> list[str]:
         listing = str(self._git.ls_tree("-r", "-z", "--name-only", commit))
         return [path for path in listing.split("\0") if path]
+
+    def blobs(self, commit: str) -> dict[str, str]:
+        """Path → git blob id of every file: a content hash of each file, for cache keys."""
+        listing = str(self._git.ls_tree("-r", "-z", commit))
+        blobs: dict[str, str] = {}
+        for entry in listing.split("\0"):
+            meta, _, path = entry.partition("\t")
+            if path:
+                blobs[path] = meta.split()[2]
+        return blobs
 
     def read(self, commit: str, path: str) -> str | None:
         try:

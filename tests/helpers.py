@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from kpops_bot.engine.model import ComponentRender, PipelineRender
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEPLOYMENT_REPO = FIXTURES / "deployment-repo"
@@ -51,3 +54,22 @@ class GitRepo:
         self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD")
+
+
+RENDERS = FIXTURES / "renders"
+
+
+def recorded_render(name: str = "word-count", revision: str = "base") -> PipelineRender:
+    """A pipeline as `kpops-bot render --format json` rendered it from fixtures/deployment-repo (manifest mode)."""
+    render = PipelineRender.model_validate_json((RENDERS / f"{name}.json").read_text(encoding="utf-8"))
+    return render.model_copy(update={"revision": revision})
+
+
+def component(render: PipelineRender, name: str) -> ComponentRender:
+    return next(c for c in render.components if c.name == name)
+
+
+def manifest(render: PipelineRender, kind: str, name: str) -> dict[str, Any]:
+    return next(
+        m for c in render.components for m in c.manifests if m["kind"] == kind and m["metadata"]["name"] == name
+    )

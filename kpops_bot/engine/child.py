@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def run(job: RenderJob, zygote_path_entry: str) -> None:
         result = render(job)
         _write_result(job, result.model_dump(mode="json"))
     except BaseException:
+        traceback.print_exc()  # into the job's log, which is never shown to users
         code = 70
     finally:
         sys.stdout.flush()

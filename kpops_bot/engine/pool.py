@@ -71,6 +71,10 @@ class RenderPool:
         self.close()
 
     @property
+    def settings(self) -> EngineSettings:
+        return self._settings
+
+    @property
     def uses_builtin_helm(self) -> bool:
         return self._helm is not None
 

@@ -73,6 +73,11 @@ class EngineSettings(BaseSettings):
         env.update(self.variables)
         return env
 
+    def render_fingerprint(self) -> dict[str, object]:
+        """Everything in these settings that can change what a render produces (for the render cache)."""
+        env = {name: value for name, value in self.kpops_environment().items() if name != "PATH"}
+        return {"env": env, "chart_mirrors": self.chart_mirrors, "helm": self.helm.value}
+
     def needs_builtin_helm(self, path: str) -> bool:
         if self.helm is HelmChoice.BUILTIN:
             return True

@@ -1,0 +1,253 @@
+"""Base render + head render → PipelineDiff; pipeline diffs → DiffReport. Pure: no I/O, secrets masked on the way in."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from deepdiff import DeepDiff
+
+from kpops_bot.diff import risks, topology
+from kpops_bot.diff.model import (
+    ChangeKind,
+    ComponentDiff,
+    ConfigChange,
+    DiffReport,
+    PipelineDiff,
+    ResourceDiff,
+    RiskLevel,
+    Status,
+    Summary,
+)
+from kpops_bot.diff.paths import FieldFilter, format_path
+from kpops_bot.engine.model import ComponentRender, PipelineRender, RenderError
+from kpops_bot.masking import Masker
+
+ResourceKey = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    masker: Masker = field(default_factory=Masker)
+    ignored: FieldFilter = field(default_factory=FieldFilter)
+    blocking_levels: frozenset[RiskLevel] = frozenset({RiskLevel.DANGER})
+    context_lines: int = 3
+
+
+def diff_pipeline(
+    name: str,
+    environment: str | None,
+    base: PipelineRender | None,
+    head: PipelineRender | None,
+    options: DiffOptions,
+) -> PipelineDiff:
+    """The diff of one pipeline; `None` on a side means the pipeline does not exist there."""
+    masker = options.masker
+    source = head or base
+    pipeline_file = source.pipeline_file if source is not None else None
+    notes = [masker.mask_text(note) for note in (head.notes if head else [])]
+    if head is not None and head.error is not None:
+        return PipelineDiff(
+            name=name,
+            environment=environment,
+            status=Status.ERROR,
+            pipeline_file=pipeline_file,
+            error=_masked_error(head.error, masker),
+            notes=notes,
+        )
+    if base is not None and base.error is not None:
+        cause = masker.mask_text(base.error.message)
+        notes.append(f"It did not render at the merge base ({cause}); everything is shown as new.")
+    base_components = base.components if base is not None and base.ok else None
+    head_components = head.components if head is not None else None
+    components = _diff_components(base_components or [], head_components or [], options)
+    if base is None:
+        status = Status.ADDED
+    elif head is None:
+        status = Status.REMOVED
+    else:
+        changed = any(component.status is not Status.UNCHANGED for component in components)
+        status = Status.CHANGED if changed else Status.UNCHANGED
+    found = risks.assess(name, base_components if base is not None else None, head_components)
+    for risk in found:
+        risk.message = masker.mask_text(risk.message)
+    shown_topology = None
+    if status is not Status.UNCHANGED:
+        shown_topology = topology.build(base_components or [], head_components or [], components)
+    return PipelineDiff(
+        name=name,
+        environment=environment,
+        status=status,
+        pipeline_file=pipeline_file,
+        risks=found,
+        components=components,
+        topology=shown_topology,
+        notes=notes,
+    )
+
+
+def _masked_error(error: RenderError, masker: Masker) -> RenderError:
+    return error.model_copy(update={"message": masker.mask_text(error.message)})
+
+
+def _diff_components(
+    base: Sequence[ComponentRender], head: Sequence[ComponentRender], options: DiffOptions
+) -> list[ComponentDiff]:
+    base_by_name = {component.name: component for component in base}
+    head_names = {component.name for component in head}
+    pairs: list[tuple[ComponentRender | None, ComponentRender | None]]
+    pairs = [(base_by_name.get(component.name), component) for component in head]
+    pairs += [(component, None) for component in base if component.name not in head_names]
+    return [_diff_component(old, new, options) for old, new in pairs]
+
+
+def _diff_component(base: ComponentRender | None, head: ComponentRender | None, options: DiffOptions) -> ComponentDiff:
+    either = head or base
+    assert either is not None
+    config_changes = _config_changes(base.config if base else {}, head.config if head else {}, options)
+    namespace = str(either.config.get("namespace") or "") or None
+    resources = _diff_resources(base.manifests if base else [], head.manifests if head else [], namespace, options)
+    if base is None:
+        status = Status.ADDED
+    elif head is None:
+        status = Status.REMOVED
+    elif config_changes or any(resource.status is not Status.UNCHANGED for resource in resources):
+        status = Status.CHANGED
+    else:
+        status = Status.UNCHANGED
+    if status in (Status.ADDED, Status.REMOVED):
+        config_changes = []
+    return ComponentDiff(
+        name=either.name, type=either.type, status=status, config_changes=config_changes, resources=resources
+    )
+
+
+def _config_changes(base: dict[str, Any], head: dict[str, Any], options: DiffOptions) -> list[ConfigChange]:
+    old, new = options.masker.mask_pair(options.ignored.apply(base), options.ignored.apply(head))
+    changes: list[ConfigChange] = []
+    for report_type, items in DeepDiff(old, new, view="tree", verbose_level=2).items():
+        for item in items:
+            change = _change_kind(report_type)
+            changes.append(
+                ConfigChange(
+                    path=format_path(item.path(output_format="list")),
+                    change=change,
+                    old=None if change == "added" else item.t1,
+                    new=None if change == "removed" else item.t2,
+                )
+            )
+    return sorted(changes, key=lambda change: change.path)
+
+
+def _change_kind(report_type: str) -> ChangeKind:
+    if report_type.endswith("_added"):
+        return "added"
+    if report_type.endswith("_removed"):
+        return "removed"
+    return "changed"
+
+
+def _identity(resource: dict[str, Any], namespace: str | None) -> tuple[ResourceKey, str, str | None]:
+    """Kubernetes identity: group (not version), kind, namespace, name; plus the apiVersion and namespace shown."""
+    api_version = str(resource.get("apiVersion", ""))
+    group = api_version.rpartition("/")[0]
+    metadata = resource.get("metadata") or {}
+    shown_namespace = metadata.get("namespace") or namespace
+    key = (group, str(resource.get("kind", "")), shown_namespace or "", str(metadata.get("name", "")))
+    return key, api_version, shown_namespace
+
+
+def _index(
+    resources: Iterable[dict[str, Any]], namespace: str | None
+) -> dict[ResourceKey, tuple[str, str | None, dict[str, Any]]]:
+    indexed: dict[ResourceKey, tuple[str, str | None, dict[str, Any]]] = {}
+    for resource in resources:
+        key, api_version, shown_namespace = _identity(resource, namespace)
+        unique, copy = key, 2
+        while unique in indexed:
+            unique = (*key[:3], f"{key[3]}#{copy}")
+            copy += 1
+        indexed[unique] = (api_version, shown_namespace, resource)
+    return indexed
+
+
+def _diff_resources(
+    base: Sequence[dict[str, Any]], head: Sequence[dict[str, Any]], namespace: str | None, options: DiffOptions
+) -> list[ResourceDiff]:
+    old, new = _index(base, namespace), _index(head, namespace)
+    diffs: list[ResourceDiff] = []
+    for key in [*new, *(key for key in old if key not in new)]:
+        before, after = old.get(key), new.get(key)
+        api_version, shown_namespace, _ = after or before  # type: ignore[misc]
+        old_doc = options.ignored.apply(before[2]) if before else None
+        new_doc = options.ignored.apply(after[2]) if after else None
+        masked_old, masked_new = options.masker.mask_resource_pair(old_doc, new_doc)
+        if before is None:
+            status = Status.ADDED
+        elif after is None:
+            status = Status.REMOVED
+        else:
+            status = Status.CHANGED if old_doc != new_doc else Status.UNCHANGED
+        diffs.append(
+            ResourceDiff(
+                apiVersion=api_version,
+                kind=key[1],
+                namespace=shown_namespace,
+                name=key[3],
+                status=status,
+                diff=_unified(masked_old, masked_new, options.context_lines) if status is not Status.UNCHANGED else "",
+            )
+        )
+    return diffs
+
+
+def _unified(old: Any, new: Any, context: int) -> str:
+    old_lines = _yaml_lines(old)
+    new_lines = _yaml_lines(new)
+    lines = difflib.unified_diff(old_lines, new_lines, n=context, lineterm="")
+    return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
+
+
+def _yaml_lines(document: Any) -> list[str]:
+    if document is None:
+        return []
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+    return text.splitlines()
+
+
+def build_report(
+    base: str,
+    head: str,
+    mode: str,
+    environments: Sequence[str | None],
+    pipelines: Sequence[PipelineDiff],
+    blocking_levels: Iterable[RiskLevel] = (RiskLevel.DANGER,),
+) -> DiffReport:
+    """The report of all pipelines: errors first, then by name and environment."""
+    levels = sorted(set(blocking_levels), key=lambda level: level.rank)
+    ordered = sorted(pipelines, key=lambda p: (p.status is not Status.ERROR, p.name, p.environment or ""))
+    report = DiffReport(
+        base=base, head=head, mode=mode, environments=list(environments), blocking_levels=levels, pipelines=ordered
+    )
+    report.summary = summarise(report)
+    return report
+
+
+def summarise(report: DiffReport) -> Summary:
+    pipelines = Counter(pipeline.status for pipeline in report.pipelines)
+    components = Counter(c.status for pipeline in report.pipelines for c in pipeline.components)
+    resources = Counter(r.status for p in report.pipelines for c in p.components for r in c.resources)
+    risk_levels = Counter(risk.level for pipeline in report.pipelines for risk in pipeline.risks)
+    failed = pipelines[Status.ERROR]
+    return Summary(
+        pipelines=dict(pipelines),
+        components=dict(components),
+        resources=dict(resources),
+        risks=dict(risk_levels),
+        failed=failed,
+        blocking=bool(failed or report.blocking_risks),
+    )

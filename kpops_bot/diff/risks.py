@@ -1,0 +1,182 @@
+"""Kafka risk checks: what a manifest diff cannot tell a reviewer, read from the enriched configurations.
+
+Each check compares a pipeline's components at base and at head; None on a side means the pipeline does not exist
+there (added or removed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kpops_bot.diff.kafka import (
+    CONNECTOR_TYPES,
+    TopicSpec,
+    consumer_group,
+    declared_topics,
+    main_output_topic,
+)
+from kpops_bot.diff.model import Risk, RiskLevel
+from kpops_bot.engine.model import ComponentRender
+
+_RETENTION_KEYS = ("retention.ms", "retention.bytes")
+_INFINITE = -1
+
+
+def assess(pipeline: str, base: Sequence[ComponentRender] | None, head: Sequence[ComponentRender] | None) -> list[Risk]:
+    if base is None:
+        return []
+    if head is None:
+        return [_pipeline_removed(pipeline, base)]
+    base_topics, head_topics = _topics(base), _topics(head)
+    risks, renamed = _removed_topics(base_topics, head_topics)
+    for name in base_topics.keys() & head_topics.keys():
+        risks += _topic_changes(base_topics[name], head_topics[name])
+    head_by_name = {component.name: component for component in head}
+    for old in base:
+        new = head_by_name.get(old.name)
+        if new is not None:
+            risks += _component_changes(old.config, new.config, renamed)
+    order = {level: -level.rank for level in RiskLevel}
+    return sorted(risks, key=lambda risk: (order[risk.level], risk.topic or "", risk.component or "", risk.code))
+
+
+def _topics(components: Sequence[ComponentRender]) -> dict[str, TopicSpec]:
+    topics: dict[str, TopicSpec] = {}
+    for component in components:
+        topics.update(declared_topics(component.config))
+    return topics
+
+
+def _pipeline_removed(pipeline: str, base: Sequence[ComponentRender]) -> Risk:
+    topics = sorted(_topics(base))
+    detail = f" and its topics {', '.join(f'`{t}`' for t in topics)} are no longer managed" if topics else ""
+    return Risk(
+        level=RiskLevel.DANGER,
+        code="pipeline-removed",
+        message=f"pipeline `{pipeline}` is removed: on merge its {len(base)} components are destroyed{detail}",
+    )
+
+
+def _removed_topics(base: dict[str, TopicSpec], head: dict[str, TopicSpec]) -> tuple[list[Risk], dict[str, str]]:
+    """Risks for topics gone at head, and the renames found (old name → new name)."""
+    risks: list[Risk] = []
+    renamed: dict[str, str] = {}
+    added = [head[name] for name in head if name not in base]
+    for name in sorted(base.keys() - head.keys()):
+        old = base[name]
+        successor = next(
+            (
+                t
+                for t in added
+                if t.component == old.component and t.role == old.role and t.name not in renamed.values()
+            ),
+            None,
+        )
+        if successor is not None:
+            renamed[name] = successor.name
+            message = (
+                f"topic `{name}` of `{old.component}` is replaced by `{successor.name}`: the new topic starts empty, "
+                f"consumers of `{name}` get no new data and its data is lost once the old topic is deleted"
+            )
+            risks.append(_risk(RiskLevel.DANGER, "topic-renamed", message, old.component, name))
+        else:
+            message = f"topic `{name}` is no longer declared: its data is lost when the topic is deleted"
+            risks.append(_risk(RiskLevel.DANGER, "topic-removed", message, old.component, name))
+    return risks, renamed
+
+
+def _topic_changes(old: TopicSpec, new: TopicSpec) -> list[Risk]:
+    risks: list[Risk] = []
+
+    def add(level: RiskLevel, code: str, message: str) -> None:
+        risks.append(_risk(level, code, f"topic `{new.name}`: {message}", new.component, new.name))
+
+    if old.partitions is not None and new.partitions is not None:
+        if new.partitions < old.partitions:
+            add(
+                RiskLevel.DANGER,
+                "partitions-decreased",
+                f"partitions {old.partitions} → {new.partitions}: Kafka cannot decrease a topic's partitions; "
+                "the change fails unless the topic is deleted and recreated (losing its data)",
+            )
+        elif new.partitions > old.partitions:
+            add(
+                RiskLevel.NOTICE,
+                "partitions-increased",
+                f"partitions {old.partitions} → {new.partitions}: keys map to other partitions, so the order of "
+                "records with the same key is not kept across the change",
+            )
+    if old.replication != new.replication:
+        add(
+            RiskLevel.WARNING,
+            "replication-factor-changed",
+            f"replication factor {_show(old.replication)} → {_show(new.replication)}: needs a partition "
+            "reassignment; Kafka does not apply it by changing the topic's config",
+        )
+    old_policy = old.configs.get("cleanup.policy", "delete")
+    new_policy = new.configs.get("cleanup.policy", "delete")
+    if old_policy != new_policy:
+        add(
+            RiskLevel.WARNING,
+            "cleanup-policy-changed",
+            f"cleanup.policy {old_policy} → {new_policy}: changes which records the broker deletes",
+        )
+    for key in _RETENTION_KEYS:
+        if _shortened(old.configs.get(key), new.configs.get(key)):
+            add(
+                RiskLevel.WARNING,
+                "retention-shortened",
+                f"{key} {old.configs.get(key, 'default')} → {new.configs.get(key)}: "
+                "records older than the new limit are deleted",
+            )
+    return risks
+
+
+def _shortened(old: str | None, new: str | None) -> bool:
+    try:
+        new_value = int(new) if new is not None else None
+        old_value = int(old) if old is not None else None
+    except ValueError:
+        return False
+    if new_value is None or new_value == _INFINITE:
+        return False
+    return old_value == _INFINITE or (old_value is not None and new_value < old_value)
+
+
+def _component_changes(old: dict[str, Any], new: dict[str, Any], renamed: dict[str, str]) -> list[Risk]:
+    name = str(new.get("name"))
+    risks: list[Risk] = []
+    old_group, new_group = consumer_group(old), consumer_group(new)
+    if old_group != new_group and (old_group or new_group):
+        subject = "consumer group" if new.get("type") in CONNECTOR_TYPES else "application id / consumer group"
+        message = (
+            f"`{name}`: {subject} {_show(old_group)} → {_show(new_group)}: it starts without committed offsets "
+            "and state, so it reprocesses its input from the configured offset reset"
+        )
+        risks.append(_risk(RiskLevel.WARNING, "consumer-group-changed", message, name))
+    old_output, new_output = main_output_topic(old), main_output_topic(new)
+    if old_output and new_output and old_output != new_output and renamed.get(old_output) != new_output:
+        message = (
+            f"`{name}` writes to `{new_output}` instead of `{old_output}`: consumers of `{old_output}` "
+            "stop receiving new records"
+        )
+        risks.append(_risk(RiskLevel.WARNING, "output-topic-replaced", message, name, old_output))
+    if new.get("type") in CONNECTOR_TYPES:
+        old_class = (old.get("config") or {}).get("connector.class")
+        new_class = (new.get("config") or {}).get("connector.class")
+        if old_class != new_class:
+            message = (
+                f"`{name}`: connector.class {_show(old_class)} → {_show(new_class)}: a different connector "
+                "takes over this connector's name and offsets"
+            )
+            risks.append(_risk(RiskLevel.WARNING, "connector-class-changed", message, name))
+    return risks
+
+
+def _risk(level: RiskLevel, code: str, message: str, component: str | None, topic: str | None = None) -> Risk:
+    return Risk(level=level, code=code, message=message, component=component, topic=topic)
+
+
+def _show(value: object) -> str:
+    return "the default" if value is None else f"`{value}`"

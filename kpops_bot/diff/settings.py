@@ -1,0 +1,47 @@
+"""Diff settings: what counts as secret, which fields are noise, which risks block a pull request."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.model import RiskLevel
+from kpops_bot.diff.paths import DEFAULT_IGNORED_FIELDS, FieldFilter
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.masking import DEFAULT_SECRET_KEY_WORDS, Masker
+
+
+class DiffSettings(BaseSettings):
+    """Read from `KPOPS_BOT_*` environment variables (lists as JSON); the CLI sets them from its flags."""
+
+    model_config = SettingsConfigDict(env_prefix="KPOPS_BOT_", extra="ignore")
+
+    secret_keys: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SECRET_KEY_WORDS),
+        description="Words that make a key secret, matched case-insensitively ignoring `.`, `_` and `-`.",
+    )
+    secrets: list[str] = Field(
+        default_factory=list, description="Values masked wherever they appear (besides the secrets kpops is given)."
+    )
+    ignored_fields: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_IGNORED_FIELDS),
+        description='Field paths left out of diffs (`*` matches anything), e.g. `metadata.labels["helm.sh/chart"]`.',
+    )
+    blocking_risks: list[RiskLevel] = Field(
+        default_factory=lambda: [RiskLevel.DANGER], description="Risk levels that fail the pull request's status."
+    )
+    max_comment_parts: int = Field(default=5, ge=1, description="Comments a report may use before leaving out.")
+
+    def masker(self, engine: EngineSettings) -> Masker:
+        """Masks secret-looking keys, the configured secrets and every secret-named variable kpops is given."""
+        masker = Masker.create(self.secret_keys, self.secrets)
+        held = [value for name, value in engine.kpops_environment().items() if masker.is_secret_key(name)]
+        return masker.with_secrets(held)
+
+    def options(self, engine: EngineSettings) -> DiffOptions:
+        return DiffOptions(
+            masker=self.masker(engine),
+            ignored=FieldFilter(self.ignored_fields),
+            blocking_levels=frozenset(self.blocking_risks),
+        )

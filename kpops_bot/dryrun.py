@@ -1,0 +1,131 @@
+"""The dry run of a change: affected pipelines between the merge base and the head, rendered on both sides, diffed.
+
+This is what a pull request preview and `kpops-bot diff` do; the I/O (git, renders, cache) happens here, the
+deciding in `changes` and `diff`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from kpops_bot.changes import AffectedPipelines, affected_pipelines
+from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
+from kpops_bot.diff.model import DiffReport, PipelineDiff
+from kpops_bot.engine.model import Mode, PipelineRender
+from kpops_bot.engine.pool import RenderPool
+from kpops_bot.pipelines import RepoLayout
+from kpops_bot.render import (
+    Progress,
+    RenderSpec,
+    RenderTarget,
+    UnknownPipelineError,
+    layout_at,
+    render_targets,
+    select_pipelines,
+)
+from kpops_bot.render_cache import RenderCache
+from kpops_bot.workspace import CachedRepository, Workspace
+
+
+@dataclass(frozen=True)
+class DiffRequest:
+    """Compare `head` with its merge base with `base`, as a pull request from head into base sees it."""
+
+    source: str
+    base: str
+    head: str
+    environments: Sequence[str | None] = (None,)
+    mode: Mode = Mode.MANIFEST
+    config_dir: str = "."
+    only: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class _Side:
+    """The affected pipelines of one environment, with the layouts they come from."""
+
+    environment: str | None
+    spec: RenderSpec
+    base_layout: RepoLayout
+    head_layout: RepoLayout
+    affected: AffectedPipelines
+
+
+def diff_revisions(
+    workspace: Workspace,
+    pool: RenderPool,
+    request: DiffRequest,
+    options: DiffOptions | None = None,
+    cache: RenderCache | None = None,
+    progress: Progress | None = None,
+) -> DiffReport:
+    options = options or DiffOptions()
+    repository = workspace.repository(request.source)
+    head = repository.resolve(request.head)
+    base = repository.merge_base(repository.resolve(request.base), head)
+    changed_paths = repository.changed_paths(base, head)
+    sides = [_side(repository, base, head, changed_paths, environment, request) for environment in request.environments]
+    targets: list[RenderTarget] = []
+    for side in sides:
+        targets += [
+            RenderTarget(base, side.base_layout.pipelines[name], side.spec)
+            for name in sorted(side.affected.changed | side.affected.removed)
+        ]
+        targets += [
+            RenderTarget(head, side.head_layout.pipelines[name], side.spec)
+            for name in sorted(side.affected.changed | side.affected.added)
+        ]
+    renders = render_targets(repository, pool, targets, cache, progress)
+    by_target = {
+        (target.commit, target.spec.environment, target.pipeline.name): render
+        for target, render in zip(targets, renders, strict=True)
+    }
+    pipelines: list[PipelineDiff] = []
+    for side in sides:
+        for name in side.affected.all:
+            base_render = _get(by_target, base, side.environment, name)
+            head_render = _get(by_target, head, side.environment, name)
+            pipelines.append(diff_pipeline(name, side.environment, base_render, head_render, options))
+    return build_report(base, head, request.mode.value, list(request.environments), pipelines, options.blocking_levels)
+
+
+def _get(
+    renders: dict[tuple[str, str | None, str], PipelineRender], commit: str, environment: str | None, name: str
+) -> PipelineRender | None:
+    return renders.get((commit, environment, name))
+
+
+def _side(
+    repository: CachedRepository,
+    base: str,
+    head: str,
+    changed_paths: Sequence[str],
+    environment: str | None,
+    request: DiffRequest,
+) -> _Side:
+    spec = RenderSpec(environment=environment, mode=request.mode, config_dir=request.config_dir)
+    base_layout = layout_at(repository, base, spec)
+    head_layout = layout_at(repository, head, spec)
+    affected = affected_pipelines(base_layout, head_layout, changed_paths, environment)
+    if request.only:
+        affected = _restrict(affected, base_layout, head_layout, request.only)
+    return _Side(environment, spec, base_layout, head_layout, affected)
+
+
+def _restrict(
+    affected: AffectedPipelines, base_layout: RepoLayout, head_layout: RepoLayout, only: Sequence[str]
+) -> AffectedPipelines:
+    """Only the named pipelines (by name or folder, at head or at base); an unknown name is an error."""
+    wanted: set[str] = set()
+    for name in only:
+        try:
+            wanted |= {pipeline.name for pipeline in select_pipelines(head_layout, [name])}
+        except UnknownPipelineError:
+            wanted |= {pipeline.name for pipeline in select_pipelines(base_layout, [name])}
+    return replace(
+        affected,
+        added=affected.added & wanted,
+        removed=affected.removed & wanted,
+        changed=affected.changed & wanted,
+    )

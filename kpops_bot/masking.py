@@ -1,0 +1,178 @@
+"""Secrets never leave the bot: values under secret-looking keys, Kubernetes Secret data and any value the bot holds.
+
+Masking is done on a base and a head document together so that a masked value still shows that it changed:
+the base side reads `***`, the head side `*** (changed)` when the hidden values differ.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+MASK = "***"
+CHANGED_MASK = "*** (changed)"
+
+DEFAULT_SECRET_KEY_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "privatekey",
+    "apikey",
+    "accesskey",
+    "sasljaasconfig",
+    "keystorekey",
+)
+# Keys that name or point to a secret rather than hold one (`secretName`, `secretKeyRef`, `password.file`).
+DEFAULT_REFERENCE_SUFFIXES = ("name", "ref", "path", "file", "location", "type")
+# Shorter values would mask unrelated text (a `1`, a `true`).
+MIN_KNOWN_SECRET_LENGTH = 4
+_SECRET_RESOURCE_FIELDS = frozenset({"data", "stringData"})
+
+
+def _normalise_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+@dataclass(frozen=True)
+class Masker:
+    """Decides what is secret and replaces it; pure, safe to share between threads."""
+
+    key_words: tuple[str, ...] = DEFAULT_SECRET_KEY_WORDS
+    reference_suffixes: tuple[str, ...] = DEFAULT_REFERENCE_SUFFIXES
+    known_secrets: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def create(cls, key_words: Iterable[str] | None = None, known_secrets: Iterable[str] = ()) -> Masker:
+        words = DEFAULT_SECRET_KEY_WORDS if key_words is None else tuple(_normalise_key(w) for w in key_words)
+        secrets = frozenset(s for s in known_secrets if len(s) >= MIN_KNOWN_SECRET_LENGTH)
+        return cls(key_words=words, known_secrets=secrets)
+
+    def with_secrets(self, secrets: Iterable[str]) -> Masker:
+        added = {s for s in secrets if len(s) >= MIN_KNOWN_SECRET_LENGTH}
+        return Masker(self.key_words, self.reference_suffixes, self.known_secrets | added)
+
+    def is_secret_key(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        normalised = _normalise_key(key)
+        if normalised.endswith(self.reference_suffixes):
+            return False
+        return any(word in normalised for word in self.key_words)
+
+    def mask_text(self, text: str) -> str:
+        """The text with every secret the bot holds replaced, longest first (one secret may contain another)."""
+        for secret in sorted(self.known_secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
+
+    def mask(self, document: Any, *, secret_fields: frozenset[str] = frozenset()) -> Any:
+        return self.mask_pair(document, document, secret_fields=secret_fields)[0]
+
+    def mask_resource_pair(self, base: Any, head: Any) -> tuple[Any, Any]:
+        """Like `mask_pair`, treating everything under a Kubernetes Secret's `data` and `stringData` as secret."""
+        kinds = {doc.get("kind") for doc in (base, head) if isinstance(doc, dict)}
+        fields = _SECRET_RESOURCE_FIELDS if "Secret" in kinds else frozenset()
+        return self.mask_pair(base, head, secret_fields=fields)
+
+    def mask_resource(self, resource: Any) -> Any:
+        return self.mask_resource_pair(resource, resource)[0]
+
+    def mask_pair(self, base: Any, head: Any, *, secret_fields: frozenset[str] = frozenset()) -> tuple[Any, Any]:
+        """Both documents masked; a hidden value that differs reads `*** (changed)` on the head side.
+
+        `secret_fields` are top-level keys whose whole content is secret.
+        """
+        if isinstance(base, dict) and isinstance(head, dict):
+            return self._pair_mappings(base, head, secret=False, top_level_secrets=secret_fields)
+        return self._pair(base, head, secret=False)
+
+    def _pair(self, base: Any, head: Any, *, secret: bool) -> tuple[Any, Any]:
+        if isinstance(base, dict) and isinstance(head, dict):
+            return self._pair_mappings(base, head, secret=secret)
+        if isinstance(base, list) and isinstance(head, list):
+            return self._pair_lists(base, head, secret=secret)
+        if isinstance(base, dict | list) or isinstance(head, dict | list):
+            return self._alone(base, secret=secret), self._alone(head, secret=secret)
+        return self._pair_scalars(base, head, secret=secret)
+
+    def _alone(self, value: Any, *, secret: bool) -> Any:
+        return self._pair(value, value, secret=secret)[0]
+
+    def _pair_scalars(self, base: Any, head: Any, *, secret: bool) -> tuple[Any, Any]:
+        if secret:
+            masked_base = None if base is None else MASK
+            masked_head = None if head is None else (MASK if head == base else CHANGED_MASK)
+            return masked_base, masked_head
+        masked_base = self.mask_text(base) if isinstance(base, str) else base
+        masked_head = self.mask_text(head) if isinstance(head, str) else head
+        if masked_head == masked_base and head != base and isinstance(masked_head, str):
+            masked_head = f"{masked_head} (changed)"
+        return masked_base, masked_head
+
+    def _pair_mappings(
+        self,
+        base: dict[Any, Any],
+        head: dict[Any, Any],
+        *,
+        secret: bool,
+        top_level_secrets: frozenset[str] = frozenset(),
+    ) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        # Kubernetes env entries and similar lists: `{name: KAFKA_PASSWORD, value: ...}`.
+        named_secret = self.is_secret_key(base.get("name")) or self.is_secret_key(head.get("name"))
+
+        def secret_child(key: Any) -> bool:
+            return (
+                secret
+                or key in top_level_secrets
+                or self.is_secret_key(key)
+                or (named_secret and key in ("value", "default"))
+            )
+
+        masked_base: dict[Any, Any] = {}
+        head_values: dict[Any, Any] = {}
+        for key, value in base.items():
+            if key in head:
+                masked_base[key], head_values[key] = self._pair(value, head[key], secret=secret_child(key))
+            else:
+                masked_base[key] = self._alone(value, secret=secret_child(key))
+        masked_head = {
+            key: head_values[key] if key in head_values else self._alone(value, secret=secret_child(key))
+            for key, value in head.items()
+        }
+        return masked_base, masked_head
+
+    def _pair_lists(self, base: list[Any], head: list[Any], *, secret: bool) -> tuple[list[Any], list[Any]]:
+        base_names, head_names = _names(base), _names(head)
+        if base_names is not None and head_names is not None:
+            head_by_name = dict(zip(head_names, head, strict=True))
+            base_by_name = dict(zip(base_names, base, strict=True))
+            masked_base = [
+                self._pair(item, head_by_name.get(name, item), secret=secret)[0]
+                for name, item in zip(base_names, base, strict=True)
+            ]
+            masked_head = [
+                self._pair(base_by_name.get(name, item), item, secret=secret)[1]
+                for name, item in zip(head_names, head, strict=True)
+            ]
+            return masked_base, masked_head
+        masked_base = [
+            self._pair(item, head[index] if index < len(head) else item, secret=secret)[0]
+            for index, item in enumerate(base)
+        ]
+        masked_head = [
+            self._pair(base[index] if index < len(base) else item, item, secret=secret)[1]
+            for index, item in enumerate(head)
+        ]
+        return masked_base, masked_head
+
+
+def _names(items: list[Any]) -> list[Any] | None:
+    """The `name` of every item when all are mappings with distinct names (env vars, containers, ports)."""
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    if len(names) != len(items) or None in names or len(set(map(repr, names))) != len(names):
+        return None
+    return names

@@ -1,0 +1,300 @@
+"""The diff report as pull request comments: summary first, then one folded section per pipeline.
+
+Everything here is built from the already masked diff model; the text is split into parts by `report.split`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from kpops_bot.diff.model import (
+    ComponentDiff,
+    DiffReport,
+    PipelineDiff,
+    ResourceDiff,
+    Risk,
+    RiskLevel,
+    Status,
+    Topology,
+)
+from kpops_bot.engine.model import RenderError
+from kpops_bot.report.split import Section, chunk_budget, split
+
+MARKER = "<!-- kpops-bot:diff"
+GITHUB_LIMIT = 65_536
+GITLAB_LIMIT = 1_000_000
+DEFAULT_MAX_PARTS = 5
+MAX_CELL = 200
+MAX_ERROR = 600
+
+_STATUS_ICONS = {
+    Status.ERROR: "❌",
+    Status.ADDED: "🆕",
+    Status.REMOVED: "🗑️",
+    Status.CHANGED: "✏️",
+    Status.UNCHANGED: "✅",
+}
+_RISK_ICONS = {RiskLevel.DANGER: "🛑", RiskLevel.WARNING: "⚠️", RiskLevel.NOTICE: "ℹ️"}  # noqa: RUF001
+_RESOURCE_SIGNS = {Status.ADDED: "+", Status.REMOVED: "-", Status.CHANGED: "~"}
+_MERMAID_CLASSES = {
+    Status.ADDED: "fill:#dafbe1,stroke:#1a7f37",
+    Status.REMOVED: "fill:#ffebe9,stroke:#cf222e,stroke-dasharray:4 3",
+    Status.CHANGED: "fill:#fff8c5,stroke:#9a6700,stroke-width:2px",
+}
+
+
+def render_markdown(
+    report: DiffReport, limit: int | None = GITHUB_LIMIT, max_parts: int = DEFAULT_MAX_PARTS
+) -> list[str]:
+    """The comment parts, each within `limit` characters (one part when `limit` is None)."""
+    max_chunk = chunk_budget(limit)
+    sections = [
+        pipeline_section(pipeline, max_chunk)
+        for pipeline in report.pipelines
+        if pipeline.status is not Status.UNCHANGED
+    ]
+    return split(header(report), sections, limit=limit, max_parts=max_parts, marker=MARKER)
+
+
+def header(report: DiffReport) -> str:
+    lines = [title(report), "", context_line(report), "", counts_line(report), ""]
+    if report.pipelines:
+        lines += [*summary_table(report.pipelines), ""]
+    errors = [pipeline for pipeline in report.pipelines if pipeline.error is not None]
+    if errors:
+        lines += [
+            "### ❌ Errors",
+            "",
+            *(error_line(pipeline, pipeline.error) for pipeline in errors if pipeline.error),
+            "",
+        ]
+    risks = [(pipeline, risk) for pipeline in report.pipelines for risk in pipeline.risks]
+    if risks:
+        lines += ["### Kafka risks", "", *(risk_line(report, pipeline, risk) for pipeline, risk in risks), ""]
+    return "\n".join(lines).rstrip() + "\n\n"
+
+
+def title(report: DiffReport) -> str:
+    if not report.pipelines:
+        return "## kpops-bot dry run: no pipeline affected"
+    if report.summary.failed:
+        verdict = f"❌ {_plural(report.summary.failed, 'pipeline')} failed to render"
+    elif report.blocking_risks:
+        verdict = f"🛑 {_plural(len(report.blocking_risks), 'blocking risk')}"
+    else:
+        verdict = "✅ ready to review"
+    return f"## kpops-bot dry run: {verdict}"
+
+
+def context_line(report: DiffReport) -> str:
+    environments = ", ".join(f"`{e}`" if e else "default" for e in report.environments)
+    return (
+        f"Head `{report.head[:12]}` against its merge base `{report.base[:12]}` · mode `{report.mode}` · "
+        f"environment {environments}"
+    )
+
+
+def counts_line(report: DiffReport) -> str:
+    summary = report.summary
+    if not report.pipelines:
+        return "The change touches no file that kpops reads for a pipeline; nothing to deploy."
+    pipelines = ", ".join(f"{count} {status.value}" for status, count in _in_order(summary.pipelines, list(Status)))
+    text = f"**{_plural(len(report.pipelines), 'pipeline')}** affected: {pipelines}."
+    if summary.risks:
+        risks = ", ".join(f"{count} {level.value}" for level, count in _in_order(summary.risks, list(RiskLevel)[::-1]))
+        blocking = ", ".join(level.value for level in report.blocking_levels) or "none"
+        text += f" **Risks**: {risks} (blocking: {blocking})."
+    return text
+
+
+def summary_table(pipelines: Sequence[PipelineDiff]) -> list[str]:
+    rows = [
+        "| | Pipeline | Environment | Status | Components +/~/- | Resources +/~/- | Risks |",
+        "|:-:|---|---|---|:-:|:-:|---|",
+    ]
+    for pipeline in pipelines:
+        rows.append(
+            f"| {_pipeline_icon(pipeline)} | `{pipeline.name}` | {_environment(pipeline.environment)} | "
+            f"{pipeline.status.value} | {_counts(pipeline, 'components')} | {_counts(pipeline, 'resources')} | "
+            f"{_risk_counts(pipeline.risks)} |"
+        )
+    return rows
+
+
+def error_line(pipeline: PipelineDiff, error: RenderError) -> str:
+    message = _truncate(error.message, MAX_ERROR)
+    return f"- `{pipeline.name}` ({_environment(pipeline.environment)}): {_code(message)}"
+
+
+def risk_line(report: DiffReport, pipeline: PipelineDiff, risk: Risk) -> str:
+    blocking = " (blocking)" if risk.level in report.blocking_levels else ""
+    return f"- {_RISK_ICONS[risk.level]} **{risk.level.value}**{blocking} · `{pipeline.name}`: {risk.message}"
+
+
+def pipeline_section(pipeline: PipelineDiff, max_chunk: int | None = None) -> Section:
+    summary = f"{_pipeline_icon(pipeline)} <b>{html.escape(pipeline.name)}</b> ({_environment(pipeline.environment)})"
+    opening_lines = [f"<details><summary>{summary}: {_section_counts(pipeline)}</summary>", ""]
+    continued = f"<details><summary>{summary} (continued)</summary>\n\n"
+    if pipeline.error is not None:
+        opening_lines += [f"**Failed to render**: {_code(_truncate(pipeline.error.message, MAX_ERROR))}", ""]
+    if pipeline.notes:
+        opening_lines += [*(f"> {note}" for note in pipeline.notes), ""]
+    if pipeline.topology is not None and pipeline.topology.nodes:
+        opening_lines += [*mermaid(pipeline.topology), ""]
+    chunks: list[str] = []
+    for component in pipeline.components:
+        if component.status is Status.UNCHANGED:
+            continue
+        chunks.append(component_block(component, max_chunk))
+        chunks += [
+            resource_block(resource, max_chunk)
+            for resource in component.resources
+            if resource.status is not Status.UNCHANGED
+        ]
+    return Section(
+        opening="\n".join(opening_lines).rstrip() + "\n\n",
+        continued=continued,
+        chunks=chunks,
+        closing="</details>\n\n",
+        name=pipeline.name,
+    )
+
+
+def mermaid(topology: Topology) -> list[str]:
+    lines = ["```mermaid", "flowchart LR"]
+    for node in topology.nodes:
+        label = _mermaid_text(node.label)
+        if node.kind == "topic":
+            lines.append(f'  {node.id}[("{label}")]')
+        else:
+            kind = _mermaid_text(node.type or "")
+            lines.append(f'  {node.id}(["{label}<br/><i>{kind}</i>"])')
+    lines += [f"  {edge.source} --> {edge.target}" for edge in topology.edges]
+    used = {node.status for node in topology.nodes}
+    for status, style in _MERMAID_CLASSES.items():
+        if status in used:
+            members = ",".join(node.id for node in topology.nodes if node.status is status)
+            lines += [f"  classDef {status.value} {style}", f"  class {members} {status.value}"]
+    lines.append("```")
+    return lines
+
+
+def component_block(component: ComponentDiff, max_chars: int | None = None) -> str:
+    status = f"{_STATUS_ICONS[component.status]} `{component.name}` ({component.type}): {component.status.value}"
+    lines = [f"#### {status}"]
+    if component.config_changes:
+        lines += ["", "| Field | Base | Head |", "|---|---|---|"]
+        budget = (max_chars or 1 << 62) - 200
+        for index, change in enumerate(component.config_changes):
+            old = _cell(change.old, absent=change.change == "added")
+            new = _cell(change.new, absent=change.change == "removed")
+            row = f"| {_code(change.path)} | {old} | {new} |"
+            budget -= len(row) + 1
+            if budget < 0:
+                lines.append(f"| … {len(component.config_changes) - index} more fields | | |")
+                break
+            lines.append(row)
+    return "\n".join(lines) + "\n\n"
+
+
+def resource_block(resource: ResourceDiff, max_chars: int | None = None) -> str:
+    sign = _RESOURCE_SIGNS.get(resource.status, "")
+    title = f"<code>{html.escape(resource.title)}</code> ({html.escape(resource.api_version)})"
+    summary = f"{sign} {title} {resource.status.value}"
+    body = resource.diff
+    if max_chars is not None and len(body) > max_chars - 400:
+        body = _cut_lines(body, max_chars - 400)
+    fence = _fence(body)
+    return f"<details><summary>{summary}</summary>\n\n{fence}diff\n{body}\n{fence}\n\n</details>\n\n"
+
+
+def _cut_lines(text: str, max_chars: int) -> str:
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > max_chars:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join([*kept, f"… {len(lines) - len(kept)} more lines not shown (the JSON report has them all)"])
+
+
+def _fence(body: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _mermaid_text(text: str) -> str:
+    return html.escape(text, quote=False).replace('"', "#quot;")
+
+
+def _pipeline_icon(pipeline: PipelineDiff) -> str:
+    if pipeline.status is Status.ERROR:
+        return _STATUS_ICONS[Status.ERROR]
+    if pipeline.risks:
+        return _RISK_ICONS[max((risk.level for risk in pipeline.risks), key=lambda level: level.rank)]
+    return _STATUS_ICONS[pipeline.status]
+
+
+def _section_counts(pipeline: PipelineDiff) -> str:
+    parts = [pipeline.status.value]
+    changed = [c for c in pipeline.components if c.status is not Status.UNCHANGED]
+    if changed:
+        parts.append(
+            _plural(len(changed), "component")
+            + " "
+            + ("changed" if pipeline.status is Status.CHANGED else pipeline.status.value)
+        )
+    if pipeline.risks:
+        parts.append(_plural(len(pipeline.risks), "risk"))
+    return " · ".join(parts)
+
+
+def _counts(pipeline: PipelineDiff, what: Any) -> str:
+    if pipeline.status is Status.ERROR:
+        return "–"  # noqa: RUF001
+    return " / ".join(str(pipeline.count(what, status)) for status in (Status.ADDED, Status.CHANGED, Status.REMOVED))
+
+
+def _risk_counts(risks: Sequence[Risk]) -> str:
+    if not risks:
+        return "–"  # noqa: RUF001
+    counts = {level: sum(risk.level is level for risk in risks) for level in RiskLevel}
+    return ", ".join(
+        f"{_RISK_ICONS[level]} {count} {level.value}"
+        for level, count in sorted(counts.items(), key=lambda item: -item[0].rank)
+        if count
+    )
+
+
+def _environment(environment: str | None) -> str:
+    return f"`{environment}`" if environment else "default"
+
+
+def _cell(value: Any, *, absent: bool) -> str:
+    if absent:
+        return "–"  # noqa: RUF001
+    text = value if isinstance(value, str) and "\n" not in value else json.dumps(value, ensure_ascii=False)
+    return _code(_truncate(text, MAX_CELL))
+
+
+def _code(text: str) -> str:
+    """Inline code that survives tables and HTML: `<code>` with escaped content and pipes."""
+    return "<code>" + html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ") + "</code>"
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _in_order(counts: dict[Any, int], order: list[Any]) -> list[tuple[Any, int]]:
+    return [(key, counts[key]) for key in order if counts.get(key)]

@@ -1,0 +1,145 @@
+"""Kafka risk checks on recorded word-count renders, one edit per check."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kpops_bot.diff.model import RiskLevel
+from kpops_bot.diff.risks import assess
+from kpops_bot.engine.model import PipelineRender
+from tests.helpers import component, recorded_render
+
+OUTPUT = "word-count-word-counter-topic"
+
+
+def head_with(edit: Any) -> tuple[PipelineRender, PipelineRender]:
+    base = recorded_render()
+    head = PipelineRender.model_validate(copy.deepcopy(base.model_dump()))
+    edit(head)
+    return base, head
+
+
+def codes(base: PipelineRender, head: PipelineRender | None) -> dict[str, RiskLevel]:
+    found = assess("word-count", base.components, head.components if head else None)
+    return {risk.code: risk.level for risk in found}
+
+
+def output_topic(render: PipelineRender) -> dict[str, Any]:
+    topics: dict[str, Any] = component(render, "word-counter").config["to"]["topics"]
+    return topics[OUTPUT]
+
+
+def test_no_change_no_risk() -> None:
+    base, head = head_with(lambda head: None)
+    assert codes(base, head) == {}
+
+
+def test_partition_decrease_is_dangerous_and_increase_a_notice() -> None:
+    base, head = head_with(lambda head: output_topic(head).update(partitions_count=1))
+    found = assess("word-count", base.components, head.components)
+    assert [(r.code, r.level, r.topic, r.component) for r in found] == [
+        ("partitions-decreased", RiskLevel.DANGER, OUTPUT, "word-counter")
+    ]
+    assert "3 → 1" in found[0].message
+    base, head = head_with(lambda head: output_topic(head).update(partitions_count=6))
+    assert codes(base, head) == {"partitions-increased": RiskLevel.NOTICE}
+
+
+def test_replication_factor_change_is_a_warning() -> None:
+    base, head = head_with(lambda head: output_topic(head).update(replication_factor=3))
+    assert codes(base, head) == {"replication-factor-changed": RiskLevel.WARNING}
+
+
+def test_cleanup_policy_change_is_a_warning() -> None:
+    base, head = head_with(lambda head: output_topic(head)["configs"].update({"cleanup.policy": "delete"}))
+    assert codes(base, head) == {"cleanup-policy-changed": RiskLevel.WARNING}
+
+
+def test_shorter_retention_is_a_warning_longer_is_not() -> None:
+    error_topic = "word-count-word-counter-error"
+
+    def retention(value: str) -> Any:
+        return lambda head: (
+            component(head, "word-counter")
+            .config["to"]["topics"][error_topic]["configs"]
+            .update({"retention.ms": value})
+        )
+
+    base, head = head_with(retention("86400000"))
+    assert codes(base, head) == {"retention-shortened": RiskLevel.WARNING}
+    base, head = head_with(retention("-1"))
+    assert codes(base, head) == {}
+    base, head = head_with(retention("999999999999"))
+    assert codes(base, head) == {}
+
+
+def test_renamed_output_topic_is_dangerous_and_not_reported_twice() -> None:
+    def rename(head: PipelineRender) -> None:
+        config = component(head, "word-counter").config
+        topics = config["to"]["topics"]
+        topics["word-count-counts-v2"] = topics.pop(OUTPUT)
+        config["values"]["kafka"]["outputTopic"] = "word-count-counts-v2"
+
+    base, head = head_with(rename)
+    found = assess("word-count", base.components, head.components)
+    assert [(r.code, r.topic) for r in found] == [("topic-renamed", OUTPUT)]
+    assert "word-count-counts-v2" in found[0].message
+
+
+def test_removed_topic_is_dangerous() -> None:
+    base, head = head_with(
+        lambda head: component(head, "word-counter").config["to"]["topics"].pop("word-count-word-counter-error")
+    )
+    assert codes(base, head) == {"topic-removed": RiskLevel.DANGER}
+
+
+def test_output_topic_switched_to_another_existing_topic_is_a_warning() -> None:
+    def switch(head: PipelineRender) -> None:
+        component(head, "word-counter").config["values"]["kafka"]["outputTopic"] = "shared-topic"
+
+    base, head = head_with(switch)
+    assert codes(base, head) == {"output-topic-replaced": RiskLevel.WARNING}
+
+
+def test_application_id_and_connector_consumer_group_changes_are_warnings() -> None:
+    def app_id(head: PipelineRender) -> None:
+        component(head, "word-counter").config["values"]["kafka"]["applicationId"] = "word-count-v2"
+
+    base, head = head_with(app_id)
+    assert codes(base, head) == {"consumer-group-changed": RiskLevel.WARNING}
+
+    def connector_name(head: PipelineRender) -> None:
+        component(head, "redis-sink-connector").config["config"]["name"] = "word-count-redis-v2"
+
+    base, head = head_with(connector_name)
+    found = assess("word-count", base.components, head.components)
+    assert [r.code for r in found] == ["consumer-group-changed"]
+    assert "connect-word-count-redis-v2" in found[0].message
+
+
+def test_connector_class_change_is_a_warning() -> None:
+    def swap(head: PipelineRender) -> None:
+        component(head, "redis-sink-connector").config["config"]["connector.class"] = "com.example.OtherSink"
+
+    base, head = head_with(swap)
+    assert codes(base, head) == {"connector-class-changed": RiskLevel.WARNING}
+
+
+def test_removed_pipeline_is_dangerous_and_added_pipeline_is_not() -> None:
+    base = recorded_render()
+    found = assess("word-count", base.components, None)
+    assert [(r.code, r.level) for r in found] == [("pipeline-removed", RiskLevel.DANGER)]
+    assert OUTPUT in found[0].message
+    assert assess("word-count", None, base.components) == []
+
+
+def test_most_severe_risks_come_first() -> None:
+    def several(head: PipelineRender) -> None:
+        output_topic(head).update(replication_factor=3, partitions_count=1)
+
+    base, head = head_with(several)
+    assert [r.level for r in assess("word-count", base.components, head.components)] == [
+        RiskLevel.DANGER,
+        RiskLevel.WARNING,
+    ]
