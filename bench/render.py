@@ -13,8 +13,6 @@ and prints pipelines per second for both and their ratio. The target at N = 100 
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,37 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import MIRROR_FROM, cli_seconds, synthetic_repository  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
 from kpops_bot.engine.settings import EngineSettings, HelmChoice  # noqa: E402
-from kpops_bot.helm import executable  # noqa: E402
-from kpops_bot.helm import service as helm_service  # noqa: E402
 from kpops_bot.helm.chart_server import ChartServer  # noqa: E402
-from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors  # noqa: E402
+from kpops_bot.helm.mirrors import ChartMirrors  # noqa: E402
 from kpops_bot.render import RenderSpec, render_revision  # noqa: E402
 from kpops_bot.workspace import Workspace  # noqa: E402
-
-FIXTURE = ROOT / "fixtures" / "deployment-repo"
-MIRROR_FROM = "bakdata-streams-bootstrap"
-
-
-def synthetic_repository(target: Path, count: int) -> list[str]:
-    """A deployment repository with `count` pipelines; returns their pipeline files."""
-    shutil.copytree(FIXTURE, target)
-    shutil.rmtree(target / "pipelines")
-    (target / "pipelines").mkdir()
-    shutil.copy(FIXTURE / "pipelines" / "defaults.yaml", target / "pipelines" / "defaults.yaml")
-    template = (FIXTURE / "pipelines" / "word-count" / "pipeline.yaml").read_text()
-    files = []
-    for index in range(count):
-        folder = target / "pipelines" / f"group-{index % 10}" / f"pipeline-{index:03d}"
-        folder.mkdir(parents=True)
-        (folder / "pipeline.yaml").write_text(template.replace("replicaCount: 2", f"replicaCount: {index % 5 + 1}"))
-        files.append(str((folder / "pipeline.yaml").relative_to(target)))
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=target, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=target, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "synthetic"], cwd=target, check=True)
-    return files
 
 
 def engine_seconds(repository: Path, workspace: Workspace, settings: EngineSettings, count: int) -> float:
@@ -65,37 +39,6 @@ def engine_seconds(repository: Path, workspace: Workspace, settings: EngineSetti
     if len(results) != count or failed:
         raise SystemExit(f"engine: {len(results)} results, failures: {failed[:3]}")
     return elapsed
-
-
-def cli_seconds(repository: Path, files: list[str], mirrors: ChartMirrors, work: Path) -> float:
-    helm_bin = executable.install(work / "bin").parent
-    socket_path = str(work / "cli-helm.sock")
-    service = helm_service.start(socket_path, {"PATH": "/usr/bin:/bin"})
-    kpops = Path(sys.executable).parent / "kpops"
-    try:
-        started = time.perf_counter()
-        for index, file in enumerate(files):
-            home = work / f"cli-home-{index}"
-            env = {
-                "PATH": f"{helm_bin}:/usr/bin:/bin",
-                "HOME": str(home),
-                "TMPDIR": str(work),
-                "NO_COLOR": "1",
-                MIRRORS_ENV: mirrors.to_json(),
-                helm_service.HELM_SOCKET_ENV: socket_path,
-            }
-            subprocess.run(
-                [str(kpops), "deploy", file, "--operation-mode", "manifest"],
-                cwd=repository,
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-        return time.perf_counter() - started
-    finally:
-        assert service.stdin is not None
-        service.stdin.close()
-        service.wait()
 
 
 def main() -> None:
@@ -113,7 +56,7 @@ def main() -> None:
             repository = work / "repo"
             files = synthetic_repository(repository, count)
             engine = engine_seconds(repository, Workspace(work / "workspace"), settings, count)
-            cli = cli_seconds(repository, files, mirrors, work)
+            cli = cli_seconds([(repository, file) for file in files], mirrors, work)
             print(
                 f"{count:>5} {engine:>9.2f} {count / engine:>11.2f} {cli:>8.2f} {count / cli:>8.2f} "
                 f"{cli / engine:>5.2f}x",

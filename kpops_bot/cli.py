@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,58 +47,65 @@ def main() -> None:
     """kpops-bot: renders and reviews KPOps deployment repositories."""
 
 
+@dataclass(frozen=True)
+class EngineArgs:
+    """The options every rendering command shares: how kpops runs and what it may see."""
+
+    environments: tuple[str, ...]
+    mode: str
+    mirrors: tuple[str, ...]
+    pass_env: tuple[str, ...]
+    variables: tuple[str, ...]
+    config_dir: str
+    workspace_dir: Path | None
+    workers: int | None
+    timeout: float | None
+    helm: str | None
+
+    def settings(self) -> EngineSettings:
+        try:
+            chart_mirrors = ChartMirrors.from_pairs(self.mirrors)
+        except InvalidMirrorError as error:
+            raise click.BadParameter(str(error), param_hint="--chart-mirror") from error
+        overrides: dict[str, Any] = {
+            "chart_mirrors": dict(chart_mirrors.mapping),
+            "pass_env": list(self.pass_env),
+            "variables": _assignments(self.variables, "--var"),
+        }
+        chosen = {"workers": self.workers, "render_timeout": self.timeout, "helm": self.helm}
+        overrides |= {key: value for key, value in chosen.items() if value is not None}
+        return EngineSettings(**overrides)
+
+    def workspace(self) -> Workspace:
+        return Workspace(self.workspace_dir or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
+
+
+_ENGINE_OPTIONS = [
+    click.option("--environment", "environments", multiple=True, help="kpops environment; repeat for several."),
+    click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.MANIFEST.value, show_default=True),
+    click.option("--chart-mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Chart repo name or URL → URL."),
+    click.option("--pass-env", multiple=True, metavar="NAME", help="Environment variable kpops may read; repeat."),
+    click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Variable given to kpops; repeat."),
+    click.option("--config-dir", default=".", show_default=True, help="Folder of config.yaml in the repository."),
+    click.option("--workspace", "workspace_dir", type=click.Path(path_type=Path), help="Cache of clones."),
+    click.option("--workers", type=click.IntRange(min=1), help="Renders at once (default: CPU count)."),
+    click.option("--timeout", type=click.FloatRange(min=1), help="Seconds one pipeline may take (default 300)."),
+    click.option("--helm", type=click.Choice([h.value for h in HelmChoice]), help="Helm to use (default auto)."),
+]
+
+
 def engine_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Options shared by the commands that render: how kpops runs and what it may see."""
-    options = [
-        click.option("--environment", "environments", multiple=True, help="kpops environment; repeat for several."),
-        click.option(
-            "--mode", type=click.Choice([m.value for m in Mode]), default=Mode.MANIFEST.value, show_default=True
-        ),
-        click.option(
-            "--chart-mirror", "mirrors", multiple=True, metavar="FROM=TO", help="Chart repo name or URL → URL."
-        ),
-        click.option("--pass-env", multiple=True, metavar="NAME", help="Environment variable kpops may read; repeat."),
-        click.option(
-            "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Variable given to kpops; repeat."
-        ),
-        click.option("--config-dir", default=".", show_default=True, help="Folder of config.yaml in the repository."),
-        click.option("--workspace", "workspace_dir", type=click.Path(path_type=Path), help="Cache of clones."),
-        click.option("--workers", type=click.IntRange(min=1), help="Renders at once (default: CPU count)."),
-        click.option("--timeout", type=click.FloatRange(min=1), help="Seconds one pipeline may take (default 300)."),
-        click.option("--helm", type=click.Choice([h.value for h in HelmChoice]), help="Helm to use (default auto)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    """Adds the shared options; the command receives them as one `engine: EngineArgs` argument."""
 
+    @functools.wraps(command)
+    def with_engine(**kwargs: Any) -> None:
+        engine = EngineArgs(**{field.name: kwargs.pop(field.name) for field in fields(EngineArgs)})
+        command(engine=engine, **kwargs)
 
-def _engine_settings(
-    mirrors: tuple[str, ...],
-    pass_env: tuple[str, ...],
-    variables: tuple[str, ...],
-    workers: int | None,
-    timeout: float | None,
-    helm: str | None,
-) -> EngineSettings:
-    try:
-        chart_mirrors = ChartMirrors.from_pairs(mirrors)
-    except InvalidMirrorError as error:
-        raise click.BadParameter(str(error), param_hint="--chart-mirror") from error
-    overrides: dict[str, Any] = {
-        "chart_mirrors": dict(chart_mirrors.mapping),
-        "pass_env": list(pass_env),
-        "variables": _assignments(variables, "--var"),
-    }
-    overrides |= {
-        key: value
-        for key, value in {"workers": workers, "render_timeout": timeout, "helm": helm}.items()
-        if value is not None
-    }
-    return EngineSettings(**overrides)
-
-
-def _workspace(folder: Path | None) -> Workspace:
-    return Workspace(folder or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
+    decorated: Callable[..., None] = with_engine
+    for option in reversed(_ENGINE_OPTIONS):
+        decorated = option(decorated)
+    return decorated
 
 
 @main.command()
@@ -117,32 +126,25 @@ def render(
     pipelines: tuple[str, ...],
     operation: str,
     output_format: str,
-    environments: tuple[str, ...],
-    mode: str,
-    mirrors: tuple[str, ...],
-    pass_env: tuple[str, ...],
-    variables: tuple[str, ...],
-    config_dir: str,
-    workspace_dir: Path | None,
-    workers: int | None,
-    timeout: float | None,
-    helm: str | None,
+    engine: EngineArgs,
 ) -> None:
     """Render pipelines of a repository at a revision, offline (manifest or argo mode).
 
     Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors.
     """
-    if len(environments) > 1:
+    if len(engine.environments) > 1:
         raise click.BadParameter("render takes one environment", param_hint="--environment")
-    settings = _engine_settings(mirrors, pass_env, variables, workers, timeout, helm)
-    environment = environments[0] if environments else None
-    spec = RenderSpec(environment=environment, mode=Mode(mode), operation=Operation(operation), config_dir=config_dir)
+    settings = engine.settings()
+    spec = RenderSpec(
+        environment=engine.environments[0] if engine.environments else None,
+        mode=Mode(engine.mode),
+        operation=Operation(operation),
+        config_dir=engine.config_dir,
+    )
     masker = DiffSettings().masker(settings)
     try:
         with RenderPool(settings) as pool:
-            results = render_revision(
-                _workspace(workspace_dir), pool, source, revision, pipelines, spec, _progress(masker)
-            )
+            results = render_revision(engine.workspace(), pool, source, revision, pipelines, spec, _progress(masker))
     except (UnknownPipelineError, WorkspaceError) as error:
         click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
@@ -175,33 +177,24 @@ def diff(
     split_for: str | None,
     cache_dir: Path | None,
     no_cache: bool,
-    environments: tuple[str, ...],
-    mode: str,
-    mirrors: tuple[str, ...],
-    pass_env: tuple[str, ...],
-    variables: tuple[str, ...],
-    config_dir: str,
-    workspace_dir: Path | None,
-    workers: int | None,
-    timeout: float | None,
-    helm: str | None,
+    engine: EngineArgs,
 ) -> None:
     """Dry-run diff of the pipelines a change affects: HEAD against its merge base with BASE, as a pull request.
 
     Exit code 0 when every pipeline rendered, 1 when any failed (the report still shows the rest), 2 on usage errors.
     """
-    settings = _engine_settings(mirrors, pass_env, variables, workers, timeout, helm)
+    settings = engine.settings()
     diff_settings = DiffSettings()
     options = diff_settings.options(settings)
-    workspace = _workspace(workspace_dir)
+    workspace = engine.workspace()
     cache = None if no_cache else RenderCache(cache_dir or workspace.root / "render-cache")
     request = DiffRequest(
         source=source,
         base=base,
         head=head,
-        environments=list(environments) or [None],
-        mode=Mode(mode),
-        config_dir=config_dir,
+        environments=list(engine.environments) or [None],
+        mode=Mode(engine.mode),
+        config_dir=engine.config_dir,
         only=only,
     )
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from kpops_bot.changes import AffectedPipelines, affected_pipelines
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
-from kpops_bot.engine.model import Mode, PipelineRender
+from kpops_bot.engine.model import Mode
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.render import (
@@ -84,16 +84,10 @@ def diff_revisions(
     pipelines: list[PipelineDiff] = []
     for side in sides:
         for name in side.affected.all:
-            base_render = _get(by_target, base, side.environment, name)
-            head_render = _get(by_target, head, side.environment, name)
+            base_render = by_target.get((base, side.environment, name))
+            head_render = by_target.get((head, side.environment, name))
             pipelines.append(diff_pipeline(name, side.environment, base_render, head_render, options))
     return build_report(base, head, request.mode.value, list(request.environments), pipelines, options.blocking_levels)
-
-
-def _get(
-    renders: dict[tuple[str, str | None, str], PipelineRender], commit: str, environment: str | None, name: str
-) -> PipelineRender | None:
-    return renders.get((commit, environment, name))
 
 
 def _side(

@@ -6,6 +6,7 @@ the base side reads `***`, the head side `*** (changed)` when the hidden values 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -176,3 +177,27 @@ def _names(items: list[Any]) -> list[Any] | None:
     if len(names) != len(items) or None in names or len(set(map(repr, names))) != len(names):
         return None
     return names
+
+
+class MaskingFilter(logging.Filter):
+    """Masks the secrets the bot holds in every record passing a handler, arguments and exception text included."""
+
+    def __init__(self, masker: Masker) -> None:
+        super().__init__()
+        self.masker = masker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.masker.mask_text(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.masker.mask_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def mask_logs(masker: Masker, logger: logging.Logger | None = None) -> MaskingFilter:
+    """Attach a masking filter to every handler of `logger` (the root logger by default)."""
+    masking = MaskingFilter(masker)
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.addFilter(masking)
+    return masking

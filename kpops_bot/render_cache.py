@@ -56,6 +56,8 @@ class RenderCache:
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
+        self.hits = 0
+        self.stores = 0
 
     def _path(self, key: str) -> Path:
         return self._folder / key[:2] / f"{key}.json"
@@ -66,6 +68,7 @@ class RenderCache:
             stored = PipelineRender.model_validate_json(self._path(key).read_bytes())
         except (OSError, ValidationError):
             return None
+        self.hits += 1
         return stored.model_copy(update={"revision": revision})
 
     def put(self, key: str, render: PipelineRender) -> None:
@@ -77,6 +80,7 @@ class RenderCache:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(render.model_dump_json())
         Path(temporary).replace(path)
+        self.stores += 1
 
 
 def cacheable(render: PipelineRender) -> bool:
@@ -84,5 +88,6 @@ def cacheable(render: PipelineRender) -> bool:
     if render.error is not None:
         return render.error.kind not in _TRANSIENT_ERRORS
     return all(
-        component.config.get("version") or "repo_config" not in component.config for component in render.components
+        component.config.get("version") or "helm_release_name" not in component.config
+        for component in render.components
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -51,7 +52,7 @@ def test_json_output_has_the_documented_shape(render_args: list[str]) -> None:
     assert len(pipeline["revision"]) == 40
     for component in pipeline["components"]:
         assert set(component) == {"name", "type", "config", "manifests"}
-    assert "[1/1] word-count: ok" in completed.stderr
+    assert re.search(r"\[1/1\] word-count @ [0-9a-f]{12}: ok", completed.stderr)
 
 
 def test_yaml_output_with_environment_and_operation(render_args: list[str]) -> None:
@@ -74,7 +75,9 @@ def test_a_failing_pipeline_exits_1_and_still_prints_the_others(
     pipelines = {p["name"]: p for p in json.loads(completed.stdout)["pipelines"]}
     assert pipelines["team-a-orders"]["error"]["message"].startswith("pipelines/team-a/orders/pipeline.yaml:")
     assert pipelines["word-count"]["error"] is None
-    assert "team-a-orders: failed: pipelines/team-a/orders/pipeline.yaml" in completed.stderr
+    assert re.search(
+        r"team-a-orders @ [0-9a-f]{12}: failed: pipelines/team-a/orders/pipeline.yaml:3:", completed.stderr
+    )
 
 
 @pytest.mark.parametrize(

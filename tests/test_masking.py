@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
 
-from kpops_bot.masking import CHANGED_MASK, MASK, Masker
+from kpops_bot.masking import CHANGED_MASK, MASK, Masker, mask_logs
 
 
 @pytest.mark.parametrize(
@@ -101,3 +104,24 @@ def test_a_changed_known_secret_inside_text_is_shown_as_changed() -> None:
 def test_custom_key_words_replace_the_defaults() -> None:
     masker = Masker.create(key_words=["pin"])
     assert masker.mask({"PIN": "1234", "password": "p"}) == {"PIN": MASK, "password": "p"}
+
+
+def test_log_records_are_masked_in_message_arguments_and_tracebacks() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("kpops_bot.test_masking")
+    logger.propagate = False
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        mask_logs(Masker.create(known_secrets=["tok-123456"]), logger)
+        logger.warning("token %s rejected", "tok-123456")
+        try:
+            raise ValueError("bad credentials tok-123456")
+        except ValueError:
+            logger.exception("call failed")
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert "tok-123456" not in output
+    assert "token *** rejected" in output
+    assert "ValueError: bad credentials ***" in output

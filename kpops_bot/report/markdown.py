@@ -22,7 +22,7 @@ from kpops_bot.diff.model import (
     Topology,
 )
 from kpops_bot.engine.model import RenderError
-from kpops_bot.report.split import Section, chunk_budget, split
+from kpops_bot.report.split import Section, chunk_budget, cut_lines, split
 
 MARKER = "<!-- kpops-bot:diff"
 GITHUB_LIMIT = 65_536
@@ -39,6 +39,7 @@ _STATUS_ICONS = {
     Status.UNCHANGED: "✅",
 }
 _RISK_ICONS = {RiskLevel.DANGER: "🛑", RiskLevel.WARNING: "⚠️", RiskLevel.NOTICE: "ℹ️"}  # noqa: RUF001
+_STATUS_ORDER = [Status.ERROR, Status.CHANGED, Status.ADDED, Status.REMOVED, Status.UNCHANGED]
 _RESOURCE_SIGNS = {Status.ADDED: "+", Status.REMOVED: "-", Status.CHANGED: "~"}
 _MERMAID_CLASSES = {
     Status.ADDED: "fill:#dafbe1,stroke:#1a7f37",
@@ -55,7 +56,7 @@ def render_markdown(
     sections = [
         pipeline_section(pipeline, max_chunk)
         for pipeline in report.pipelines
-        if pipeline.status is not Status.UNCHANGED
+        if pipeline.status not in (Status.UNCHANGED, Status.ERROR)
     ]
     return split(header(report), sections, limit=limit, max_parts=max_parts, marker=MARKER)
 
@@ -92,9 +93,10 @@ def title(report: DiffReport) -> str:
 
 def context_line(report: DiffReport) -> str:
     environments = ", ".join(f"`{e}`" if e else "default" for e in report.environments)
+    noun = "environments" if len(report.environments) > 1 else "environment"
     return (
         f"Head `{report.head[:12]}` against its merge base `{report.base[:12]}` · mode `{report.mode}` · "
-        f"environment {environments}"
+        f"{noun} {environments}"
     )
 
 
@@ -102,7 +104,7 @@ def counts_line(report: DiffReport) -> str:
     summary = report.summary
     if not report.pipelines:
         return "The change touches no file that kpops reads for a pipeline; nothing to deploy."
-    pipelines = ", ".join(f"{count} {status.value}" for status, count in _in_order(summary.pipelines, list(Status)))
+    pipelines = ", ".join(f"{count} {status.value}" for status, count in _in_order(summary.pipelines, _STATUS_ORDER))
     text = f"**{_plural(len(report.pipelines), 'pipeline')}** affected: {pipelines}."
     if summary.risks:
         risks = ", ".join(f"{count} {level.value}" for level, count in _in_order(summary.risks, list(RiskLevel)[::-1]))
@@ -136,11 +138,10 @@ def risk_line(report: DiffReport, pipeline: PipelineDiff, risk: Risk) -> str:
 
 
 def pipeline_section(pipeline: PipelineDiff, max_chunk: int | None = None) -> Section:
-    summary = f"{_pipeline_icon(pipeline)} <b>{html.escape(pipeline.name)}</b> ({_environment(pipeline.environment)})"
+    environment = f"<code>{html.escape(pipeline.environment)}</code>" if pipeline.environment else "default"
+    summary = f"{_pipeline_icon(pipeline)} <b>{html.escape(pipeline.name)}</b> ({environment})"
     opening_lines = [f"<details><summary>{summary}: {_section_counts(pipeline)}</summary>", ""]
     continued = f"<details><summary>{summary} (continued)</summary>\n\n"
-    if pipeline.error is not None:
-        opening_lines += [f"**Failed to render**: {_code(_truncate(pipeline.error.message, MAX_ERROR))}", ""]
     if pipeline.notes:
         opening_lines += [*(f"> {note}" for note in pipeline.notes), ""]
     if pipeline.topology is not None and pipeline.topology.nodes:
@@ -213,15 +214,8 @@ def resource_block(resource: ResourceDiff, max_chars: int | None = None) -> str:
 
 
 def _cut_lines(text: str, max_chars: int) -> str:
-    lines = text.splitlines()
-    kept: list[str] = []
-    size = 0
-    for line in lines:
-        if size + len(line) + 1 > max_chars:
-            break
-        kept.append(line)
-        size += len(line) + 1
-    return "\n".join([*kept, f"… {len(lines) - len(kept)} more lines not shown (the JSON report has them all)"])
+    kept, cut = cut_lines(text, max_chars)
+    return "\n".join([*kept, f"… {cut} more lines not shown (the JSON report has them all)"])
 
 
 def _fence(body: str) -> str:

@@ -120,19 +120,25 @@ def split(header: str, sections: Sequence[Section], *, limit: int | None, max_pa
     return parts.texts(marker)
 
 
+def cut_lines(text: str, max_chars: int) -> tuple[list[str], int]:
+    """The leading whole lines of `text` within `max_chars`, and how many lines were cut off."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > max_chars:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return kept, len(lines) - len(kept)
+
+
 def _fit_header(header: str, room: int) -> str:
     """The header, cut at a line boundary (a table stays a table) when even it is too long."""
     if len(header) <= room:
         return header
-    lines = header.splitlines()
-    kept: list[str] = []
-    size = 100
-    for line in lines:
-        if size + len(line) + 1 > room:
-            break
-        kept.append(line)
-        size += len(line) + 1
-    return "\n".join([*kept, "", f"_… {len(lines) - len(kept)} more summary lines not shown._", ""]) + "\n"
+    kept, cut = cut_lines(header, room - 100)
+    return "\n".join([*kept, "", f"_… {cut} more summary lines not shown._", ""]) + "\n"
 
 
 def _omitted_note(names: Sequence[str], max_parts: int, limit: int | None) -> str:

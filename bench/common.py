@@ -1,0 +1,75 @@
+"""Shared by the benchmarks: synthetic deployment repositories and the plain kpops CLI as the baseline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kpops_bot.helm import executable
+from kpops_bot.helm import service as helm_service
+from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "fixtures" / "deployment-repo"
+MIRROR_FROM = "bakdata-streams-bootstrap"
+
+
+def synthetic_repository(target: Path, count: int) -> list[str]:
+    """A deployment repository with `count` pipelines; returns their pipeline files."""
+    shutil.copytree(FIXTURE, target)
+    shutil.rmtree(target / "pipelines")
+    (target / "pipelines").mkdir()
+    shutil.copy(FIXTURE / "pipelines" / "defaults.yaml", target / "pipelines" / "defaults.yaml")
+    template = (FIXTURE / "pipelines" / "word-count" / "pipeline.yaml").read_text()
+    files = []
+    for index in range(count):
+        folder = target / "pipelines" / f"group-{index % 10}" / f"pipeline-{index:03d}"
+        folder.mkdir(parents=True)
+        (folder / "pipeline.yaml").write_text(template.replace("replicaCount: 2", f"replicaCount: {index % 5 + 1}"))
+        files.append(str((folder / "pipeline.yaml").relative_to(target)))
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=target, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=target, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "synthetic"], cwd=target, check=True)
+    return files
+
+
+def git(repository: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args]
+    return subprocess.run(command, cwd=repository, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def cli_seconds(renders: list[tuple[Path, str]], mirrors: ChartMirrors, work: Path) -> float:
+    """Seconds for `kpops deploy --operation-mode manifest`, once per (checkout, pipeline file), one at a time."""
+    work.mkdir(parents=True, exist_ok=True)
+    helm_bin = executable.install(work / "bin").parent
+    socket_path = str(work / "cli-helm.sock")
+    service = helm_service.start(socket_path, {"PATH": "/usr/bin:/bin"})
+    kpops = Path(sys.executable).parent / "kpops"
+    try:
+        started = time.perf_counter()
+        for index, (repository, file) in enumerate(renders):
+            home = work / f"cli-home-{index}"
+            env = {
+                "PATH": f"{helm_bin}:/usr/bin:/bin",
+                "HOME": str(home),
+                "TMPDIR": str(work),
+                "NO_COLOR": "1",
+                MIRRORS_ENV: mirrors.to_json(),
+                helm_service.HELM_SOCKET_ENV: socket_path,
+            }
+            subprocess.run(
+                [str(kpops), "deploy", file, "--operation-mode", "manifest"],
+                cwd=repository,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        return time.perf_counter() - started
+    finally:
+        assert service.stdin is not None
+        service.stdin.close()
+        service.wait()

@@ -1,0 +1,96 @@
+"""`kpops-bot diff` as a user runs it: exit codes, formats, masking, a relative workspace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.report.markdown import MARKER
+from tests.helpers import MIRROR_FROM, GitRepo
+from tests.test_cli import kpops_bot
+
+WORD_COUNT = "pipelines/word-count/pipeline.yaml"
+
+
+@pytest.fixture
+def feature(deployment_repo: GitRepo) -> GitRepo:
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    return deployment_repo
+
+
+def diff_args(repo: GitRepo, chart_server: ChartServer, workspace: str) -> list[str]:
+    return [
+        "diff",
+        "--repo",
+        str(repo.path),
+        "--base",
+        "main",
+        "--head",
+        "feature",
+        "--chart-mirror",
+        f"{MIRROR_FROM}={chart_server.url}",
+        "--workspace",
+        workspace,
+    ]
+
+
+def test_markdown_report_with_held_secrets_masked_and_a_relative_workspace(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    feature.replace(
+        WORD_COUNT, "redis.database: 0", 'redis.database: 0\n    connection.url: "redis://:${REDIS_PASSWORD}@redis"'
+    )
+    feature.commit("Connect with a password")
+    args = diff_args(feature, chart_server, "relative-workspace")
+    completed = kpops_bot(*args, "--var", "REDIS_PASSWORD=held-by-the-bot-42", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"{MARKER} part 1/1 -->")
+    assert "<code>redis://:***@redis</code>" in completed.stdout
+    assert "held-by-the-bot-42" not in completed.stdout + completed.stderr
+    assert (tmp_path / "relative-workspace" / "render-cache").is_dir()
+
+
+def test_a_failed_pipeline_exits_1_and_json_still_reports_the_rest(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
+    feature.write("pipelines/team-a/orders/pipeline.yaml", "- type: no-such-component\n  name: x\n")
+    feature.commit("One good, one bad")
+    completed = kpops_bot(*diff_args(feature, chart_server, str(tmp_path / "ws")), "--format", "json")
+    assert completed.returncode == 1, completed.stderr
+    document = json.loads(completed.stdout)
+    statuses = {p["name"]: p["status"] for p in document["pipelines"]}
+    assert statuses == {"team-a-orders": "error", "word-count": "changed"}
+    assert "no-such-component" in document["pipelines"][0]["error"]["message"]
+
+
+def test_split_for_github_marks_every_part(feature: GitRepo, chart_server: ChartServer, tmp_path: Path) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
+    feature.commit("Scale")
+    completed = kpops_bot(*diff_args(feature, chart_server, str(tmp_path / "ws")), "--split-for", "github")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.count(MARKER) == 1
+    assert "+  replicas: 5" in completed.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--head", "no-such-branch"], "revision 'no-such-branch' not found"),
+        (["--pipeline", "word-cont"], "Did you mean 'word-count'?"),
+        (["--chart-mirror", "nonsense"], "--chart-mirror"),
+        (["--format", "html"], "--format"),
+    ],
+)
+def test_usage_errors_exit_2(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
+    feature.commit("Scale")
+    completed = kpops_bot(*diff_args(feature, chart_server, str(tmp_path / "ws")), *extra)
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -1,0 +1,134 @@
+"""Dry runs of real changes to the fixture repository: real git, real kpops, the built-in helm."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.model import RiskLevel, Status
+from kpops_bot.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.pool import RenderPool
+from kpops_bot.render import UnknownPipelineError
+from kpops_bot.render_cache import RenderCache
+from kpops_bot.report.as_json import render_json
+from kpops_bot.report.markdown import render_markdown
+from kpops_bot.workspace import Workspace
+from tests.helpers import GitRepo
+
+WORD_COUNT = "pipelines/word-count/pipeline.yaml"
+ORDERS = "pipelines/team-a/orders/pipeline.yaml"
+NEW_PASSWORD = "rotated-Pa55word-42"
+
+
+def reviewed_change(repo: GitRepo) -> None:
+    repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    repo.replace(WORD_COUNT, "partitions_count: 3", "partitions_count: 1")
+    repo.replace(WORD_COUNT, "tasks.max: 1", "tasks.max: 2")
+    repo.replace(WORD_COUNT, "connection.password: changeme-in-vault", f"connection.password: {NEW_PASSWORD}")
+
+
+@pytest.fixture
+def feature(deployment_repo: GitRepo) -> GitRepo:
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    return deployment_repo
+
+
+def test_reviewed_change_and_a_broken_pipeline(feature: GitRepo, workspace: Workspace, pool: RenderPool) -> None:
+    reviewed_change(feature)
+    text = (feature.path / ORDERS).read_text(encoding="utf-8")
+    feature.write(ORDERS, text + "- type: producer-app\n  name: bad: colon\n")
+    feature.commit("Scale word-count, break orders")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+    report = diff_revisions(workspace, pool, request)
+
+    assert [(p.name, p.status) for p in report.pipelines] == [
+        ("team-a-orders", Status.ERROR),
+        ("word-count", Status.CHANGED),
+    ]
+    orders, word_count = report.pipelines
+    assert orders.error is not None
+    assert orders.error.file == ORDERS
+    assert orders.error.line == text.count("\n") + 2
+    assert f"{ORDERS}:{orders.error.line}: invalid YAML" in orders.error.message
+
+    resources = {(r.kind, r.name): r for c in word_count.components for r in c.resources}
+    deployment = resources["Deployment", "word-count-word-counter"]
+    assert deployment.status is Status.CHANGED
+    assert "-  replicas: 2\n+  replicas: 3" in deployment.diff
+    topic = resources["KafkaTopic", "word-count-word-counter-topic"]
+    assert topic.status is Status.CHANGED
+    assert "-  partitions: 3\n+  partitions: 1" in topic.diff
+    assert [(r.code, r.level, r.topic) for r in word_count.risks] == [
+        ("partitions-decreased", RiskLevel.DANGER, "word-count-word-counter-topic")
+    ]
+    connector = next(c for c in word_count.components if c.name == "redis-sink-connector")
+    assert {c.path: (c.old, c.new) for c in connector.config_changes} == {
+        'config["tasks.max"]': ("1", "2"),
+        'config["connection.password"]': ("***", "*** (changed)"),
+    }
+    assert report.summary.failed == 1
+    assert report.summary.blocking
+
+    markdown = "".join(render_markdown(report))
+    machine = render_json(report)
+    for text_out in (markdown, machine):
+        assert NEW_PASSWORD not in text_out
+        assert "changeme-in-vault" not in text_out
+    assert "*** (changed)" in markdown
+    assert json.loads(machine)["summary"]["failed"] == 1
+
+
+def test_diff_is_against_the_merge_base(feature: GitRepo, workspace: Workspace, pool: RenderPool) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 4")
+    feature.commit("Scale word-count")
+    feature.git("checkout", "-q", "main")
+    feature.replace(ORDERS, "RATE: 100", "RATE: 200")
+    feature.commit("Main moved on: orders changed")
+    report = diff_revisions(workspace, pool, DiffRequest(source=str(feature.path), base="main", head="feature"))
+    assert [p.name for p in report.pipelines] == ["word-count"]
+    assert report.base == feature.git("merge-base", "main", "feature")
+
+
+def test_new_pushes_render_only_what_they_affect(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    cache = RenderCache(tmp_path / "cache")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    feature.commit("First push")
+    first = diff_revisions(workspace, pool, request, cache=cache)
+    assert [p.name for p in first.pipelines] == ["word-count"]
+    assert (cache.hits, cache.stores) == (0, 2)
+
+    feature.replace(ORDERS, "RATE: 100", "RATE: 300")
+    feature.commit("Second push")
+    second = diff_revisions(workspace, pool, request, cache=cache)
+    assert [p.name for p in second.pipelines] == ["team-a-orders", "word-count"]
+    assert (cache.hits, cache.stores) == (2, 4), "word-count is reused at base and head, orders rendered twice"
+    first_word_count = first.pipelines[0].model_dump()
+    assert second.pipelines[1].model_dump() == first_word_count
+
+
+def test_only_the_named_pipelines(feature: GitRepo, workspace: Workspace, pool: RenderPool) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    feature.replace(ORDERS, "RATE: 100", "RATE: 300")
+    feature.commit("Two pipelines")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature", only=["team-a/orders"])
+    report = diff_revisions(workspace, pool, request, DiffOptions())
+    assert [p.name for p in report.pipelines] == ["team-a-orders"]
+    with pytest.raises(UnknownPipelineError, match="Did you mean 'word-count'"):
+        diff_revisions(workspace, pool, DiffRequest(str(feature.path), "main", "feature", only=["word-cont"]))
+
+
+def test_environment_specific_files(feature: GitRepo, workspace: Workspace, pool: RenderPool) -> None:
+    text = (feature.path / "pipelines/defaults_prod.yaml").read_text(encoding="utf-8")
+    feature.write("pipelines/defaults_prod.yaml", text + "\n# reviewed\n")
+    feature.commit("Comment in prod defaults")
+    request = DiffRequest(str(feature.path), "main", "feature", environments=["dev", "prod"])
+    report = diff_revisions(workspace, pool, request)
+    assert {p.environment for p in report.pipelines} == {"prod"}
+    assert {p.status for p in report.pipelines} == {Status.UNCHANGED}
+    assert render_markdown(report)[0].count("<details>") == 0

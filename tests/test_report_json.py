@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+
+from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
+from kpops_bot.diff.model import DiffReport
+from kpops_bot.engine.model import PipelineRender
+from kpops_bot.report.as_json import render_json
+from tests.helpers import component, manifest, recorded_render
+
+
+def test_json_report_has_the_documented_shape_and_round_trips() -> None:
+    base = recorded_render()
+    head = PipelineRender.model_validate(base.model_dump() | {"revision": "head"})
+    head = PipelineRender.model_validate_json(head.model_dump_json())
+    component(head, "redis-sink-connector").config["config"]["connection.password"] = "json-secret-value"
+    manifest(head, "Deployment", "word-count-word-counter")["spec"]["replicas"] = 5
+    report = build_report(
+        "b" * 40, "h" * 40, "manifest", [None], [diff_pipeline("word-count", None, base, head, DiffOptions())]
+    )
+    text = render_json(report)
+    assert "json-secret-value" not in text
+    document = json.loads(text)
+    pipeline = document["pipelines"][0]
+    assert set(pipeline) >= {"name", "environment", "status", "error", "risks", "components"}
+    counter = next(c for c in pipeline["components"] if c["name"] == "word-counter")
+    assert set(counter) >= {"name", "type", "status", "config_changes", "resources"}
+    deployment = next(r for r in counter["resources"] if r["kind"] == "Deployment")
+    assert set(deployment) >= {"apiVersion", "kind", "namespace", "name", "status", "diff"}
+    assert deployment["status"] == "changed"
+    assert "+  replicas: 5" in deployment["diff"]
+    connector = next(c for c in pipeline["components"] if c["name"] == "redis-sink-connector")
+    assert connector["config_changes"] == [
+        {"path": 'config["connection.password"]', "change": "changed", "old": "***", "new": "*** (changed)"}
+    ]
+    assert document["summary"]["pipelines"] == {"changed": 1}
+    assert document["summary"]["blocking"] is False
+    assert DiffReport.model_validate(document) == report

@@ -1,0 +1,199 @@
+"""The PR comment: golden files for its text, and the splitting rules checked on every part."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
+from kpops_bot.diff.model import DiffReport
+from kpops_bot.engine.model import PipelineRender, RenderError
+from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, MARKER, render_markdown
+from tests.helpers import FIXTURES, component, manifest, recorded_render
+
+GOLDEN = FIXTURES / "golden"
+BASE = "1" * 40
+HEAD = "2" * 40
+
+
+def check_golden(name: str, text: str) -> None:
+    """Compare with fixtures/golden/NAME; `KPOPS_BOT_UPDATE_GOLDEN=1` rewrites the file instead."""
+    path = GOLDEN / name
+    if os.environ.get("KPOPS_BOT_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run the tests once with KPOPS_BOT_UPDATE_GOLDEN=1 and review it"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def edited(edit: Callable[[PipelineRender], None], name: str = "word-count") -> PipelineRender:
+    render = PipelineRender.model_validate(copy.deepcopy(recorded_render().model_dump()) | {"revision": HEAD})
+    render.name = name
+    edit(render)
+    return render
+
+
+def reviewed_change(head: PipelineRender) -> None:
+    """The change of the issue: replicas up, partitions down, connector tasks and password changed."""
+    counter = component(head, "word-counter").config
+    counter["values"]["replicaCount"] = 3
+    counter["to"]["topics"]["word-count-word-counter-topic"]["partitions_count"] = 1
+    manifest(head, "Deployment", "word-count-word-counter")["spec"]["replicas"] = 3
+    manifest(head, "KafkaTopic", "word-count-word-counter-topic")["spec"]["partitions"] = 1
+    connector = component(head, "redis-sink-connector").config["config"]
+    connector["tasks.max"] = "2"
+    connector["connection.password"] = "n3w-vault-password"
+
+
+def word_count_report() -> DiffReport:
+    diff = diff_pipeline("word-count", None, recorded_render(), edited(reviewed_change), DiffOptions())
+    return build_report(BASE, HEAD, "manifest", [None], [diff])
+
+
+def mixed_report() -> DiffReport:
+    base = recorded_render()
+    error = RenderError(
+        message="pipelines/team-a/orders/pipeline.yaml:7: invalid YAML: expected <block end>, but found '-'",
+        kind="yaml",
+        file="pipelines/team-a/orders/pipeline.yaml",
+        line=7,
+    )
+    broken = edited(lambda render: None, "team-a-orders").model_copy(update={"error": error, "components": []})
+    options = DiffOptions()
+    pipelines = [
+        diff_pipeline("team-a-orders", "dev", base, broken, options),
+        diff_pipeline("team-b-analytics-clickstream", "dev", None, edited(lambda r: None), options),
+        diff_pipeline("legacy-export", "prod", base, None, options),
+        diff_pipeline("word-count", "dev", base, edited(lambda r: None), options),
+    ]
+    return build_report(BASE, HEAD, "argo", ["dev", "prod"], pipelines)
+
+
+def test_golden_word_count_change() -> None:
+    parts = render_markdown(word_count_report())
+    assert len(parts) == 1
+    check_golden("word-count-change.md", parts[0])
+
+
+def test_golden_errors_added_removed_and_unchanged_pipelines() -> None:
+    parts = render_markdown(mixed_report())
+    assert len(parts) == 1
+    check_golden("mixed-change.md", parts[0])
+
+
+def test_golden_no_pipeline_affected() -> None:
+    parts = render_markdown(build_report(BASE, HEAD, "manifest", [None], []))
+    check_golden("no-pipeline.md", parts[0])
+
+
+def test_the_password_is_nowhere_but_its_change_is_shown() -> None:
+    text = render_markdown(word_count_report())[0]
+    assert "n3w-vault-password" not in text
+    assert "changeme-in-vault" not in text
+    assert "<code>*** (changed)</code>" in text
+
+
+def test_errors_come_first_with_file_and_line() -> None:
+    text = render_markdown(mixed_report())[0]
+    summary, _, _ = text.partition("<details>")
+    assert summary.index("team-a-orders") < summary.index("team-b-analytics-clickstream")
+    assert "pipelines/team-a/orders/pipeline.yaml:7: invalid YAML" in summary
+
+
+def big_report(pipelines: int, lines_per_resource: int = 40) -> DiffReport:
+    def big(render: PipelineRender) -> None:
+        reviewed_change(render)
+        for kind, name in [("Deployment", "word-count-word-counter"), ("KafkaTopic", "word-count-word-counter-topic")]:
+            notes = {f"note-{i}": f"value {i} " * 4 for i in range(lines_per_resource)}
+            manifest(render, kind, name)["metadata"]["annotations"] = notes
+
+    diffs = [
+        diff_pipeline(f"pipeline-{index:03d}", None, recorded_render(), edited(big), DiffOptions())
+        for index in range(pipelines)
+    ]
+    return build_report(BASE, HEAD, "manifest", [None], diffs)
+
+
+def assert_well_formed(part: str) -> None:
+    fences = re.findall(r"^(`{3,})", part, flags=re.MULTILINE)
+    assert len(fences) % 2 == 0, "a code fence is cut"
+    assert part.count("<details>") == part.count("</details>"), "a <details> block is cut"
+
+
+def test_long_reports_split_into_well_formed_parts_under_the_limit() -> None:
+    report = big_report(30)
+    whole = render_markdown(report, limit=None)[0]
+    assert len(whole) > 60_000
+    parts = render_markdown(report, limit=12_000, max_parts=100)
+    assert len(parts) > 5
+    for number, part in enumerate(parts, start=1):
+        assert len(part) <= 12_000
+        assert part.startswith(f"{MARKER} part {number}/{len(parts)} -->\n")
+        assert_well_formed(part)
+    joined = "".join(parts)
+    for pipeline in report.pipelines:
+        assert joined.count(f"<b>{pipeline.name}</b>") >= 1
+    resource_titles = re.findall(r"<summary>~ <code>(.*?)</code>", whole)
+    assert len(resource_titles) == 60
+    assert sorted(re.findall(r"<summary>~ <code>(.*?)</code>", joined)) == sorted(resource_titles)
+
+
+def test_one_pipeline_larger_than_a_part_continues_in_the_next() -> None:
+    report = big_report(1, lines_per_resource=60)
+    parts = render_markdown(report, limit=8_000, max_parts=10)
+    assert len(parts) >= 2
+    assert any("<b>pipeline-000</b> (default) (continued)</summary>" in part for part in parts[1:])
+    for part in parts:
+        assert len(part) <= 8_000
+        assert_well_formed(part)
+
+
+def test_a_resource_diff_larger_than_a_part_is_cut_with_a_note() -> None:
+    report = big_report(1, lines_per_resource=2_000)
+    parts = render_markdown(report, limit=GITHUB_LIMIT, max_parts=10)
+    assert all(len(part) <= GITHUB_LIMIT for part in parts)
+    assert any("more lines not shown (the JSON report has them all)" in part for part in parts)
+    for part in parts:
+        assert_well_formed(part)
+
+
+def test_past_the_part_limit_the_summary_stays_and_the_rest_is_named() -> None:
+    report = big_report(40)
+    parts = render_markdown(report, limit=12_000, max_parts=2)
+    assert len(parts) == 2
+    assert all(len(part) <= 12_000 for part in parts)
+    assert "| 🛑 | `pipeline-039` |" in parts[0]
+    note = parts[-1][parts[-1].index("**Left out**") :]
+    assert "`pipeline-039`" in note or "more" in note
+    assert "(the report needs more than 2 comments)" in note
+    for part in parts:
+        assert_well_formed(part)
+
+
+def test_forge_limits() -> None:
+    report = big_report(30)
+    assert len(render_markdown(report, limit=GITLAB_LIMIT)) == 1
+    github = render_markdown(report, limit=GITHUB_LIMIT)
+    assert len(github) > 1
+    assert all(len(part) <= GITHUB_LIMIT for part in github)
+
+
+def test_unusual_names_cannot_break_the_markdown() -> None:
+    def hostile(render: PipelineRender) -> None:
+        counter = component(render, "word-counter").config
+        counter["values"]["note"] = "a | b ``` </details> <script>"
+
+    diff = diff_pipeline("word-count", None, recorded_render(), edited(hostile), DiffOptions())
+    text = render_markdown(build_report(BASE, HEAD, "manifest", [None], [diff]))[0]
+    assert "a &#124; b ``` &lt;/details&gt; &lt;script&gt;" in text
+    assert_well_formed(text)
+
+
+def test_golden_files_are_tracked() -> None:
+    assert sorted(path.name for path in Path(GOLDEN).glob("*.md")) == [
+        "mixed-change.md",
+        "no-pipeline.md",
+        "word-count-change.md",
+    ]
