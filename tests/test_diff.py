@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
-from kpops_bot.diff.model import RiskLevel, Status
+from kpops_bot.diff.model import ComponentDiff, RiskLevel, Status
+from kpops_bot.diff.paths import FieldFilter
 from kpops_bot.engine.model import PipelineRender, RenderError
 from kpops_bot.masking import MASK, Masker
 from tests.helpers import component, manifest, recorded_render
@@ -15,7 +16,7 @@ def edited(render: PipelineRender) -> PipelineRender:
     return PipelineRender.model_validate(copy.deepcopy(render.model_dump()) | {"revision": "head"})
 
 
-def changes_of(diff_components: list, name: str) -> dict[str, tuple[object, object]]:  # type: ignore[type-arg]
+def changes_of(diff_components: list[ComponentDiff], name: str) -> dict[str, tuple[object, object]]:
     found = next(c for c in diff_components if c.name == name)
     return {change.path: (change.old, change.new) for change in found.config_changes}
 
@@ -81,8 +82,6 @@ def test_chart_version_labels_are_noise_by_default_and_configurable() -> None:
     head = edited(base)
     manifest(head, "Deployment", "word-count-word-counter")["metadata"]["labels"]["helm.sh/chart"] = "streams-app-9"
     assert diff_pipeline("word-count", None, base, head, DiffOptions()).status is Status.UNCHANGED
-    from kpops_bot.diff.paths import FieldFilter
-
     strict = DiffOptions(ignored=FieldFilter([]))
     assert diff_pipeline("word-count", None, base, head, strict).status is Status.CHANGED
 

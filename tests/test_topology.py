@@ -5,6 +5,7 @@ import copy
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.model import Status, Topology
 from kpops_bot.engine.model import PipelineRender
+from kpops_bot.masking import Masker
 from tests.helpers import component, manifest, recorded_render
 
 
@@ -49,3 +50,14 @@ def test_removed_component_and_its_topic_stay_in_the_picture_as_removed() -> Non
     statuses, edges = labelled(diff.topology)
     assert statuses["redis-sink-connector"] is Status.REMOVED
     assert ("word-count-word-counter-topic", "redis-sink-connector") in edges
+
+
+def test_labels_are_masked_like_everything_else() -> None:
+    base = recorded_render()
+    head = PipelineRender.model_validate(copy.deepcopy(base.model_dump()))
+    component(head, "word-counter").config["values"]["kafka"]["outputTopic"] = "topic-with-held-secret-1"
+    options = DiffOptions(masker=Masker.create(known_secrets=["held-secret-1"]))
+    diff = diff_pipeline("word-count", None, base, head, options)
+    assert diff.topology is not None
+    assert "topic-with-***" in {node.label for node in diff.topology.nodes}
+    assert "held-secret-1" not in diff.model_dump_json()

@@ -78,6 +78,8 @@ def diff_pipeline(
     shown_topology = None
     if status is not Status.UNCHANGED:
         shown_topology = topology.build(base_components or [], head_components or [], components)
+        for node in shown_topology.nodes:
+            node.label = masker.mask_text(node.label)
     return PipelineDiff(
         name=name,
         environment=environment,
