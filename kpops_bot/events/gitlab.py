@@ -1,0 +1,104 @@
+"""GitLab deliveries (`X-Gitlab-Event`, JSON body) → events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kpops_bot.events.model import (
+    CommentEvent,
+    Event,
+    Forge,
+    Ignored,
+    Payload,
+    PullRequestAction,
+    PullRequestEvent,
+    PushEvent,
+    Repository,
+)
+
+_MERGE_REQUEST_ACTIONS = {
+    "open": PullRequestAction.OPENED,
+    "reopen": PullRequestAction.REOPENED,
+    "close": PullRequestAction.CLOSED,
+    "merge": PullRequestAction.MERGED,
+}
+
+
+def parse(event: str, delivery: str, body: Any) -> Event | Ignored:
+    payload = Payload(body)
+    if event == "Merge Request Hook":
+        return _merge_request(delivery, payload)
+    if event == "Note Hook":
+        return _note(delivery, payload)
+    if event == "Push Hook":
+        return _push(delivery, payload)
+    return Ignored(f"event {event!r} is not handled")
+
+
+def _repository(payload: Payload) -> Repository:
+    project = payload.section("project")
+    return Repository(
+        Forge.GITLAB, project.text("path_with_namespace"), project.text("git_http_url"), project.number("id")
+    )
+
+
+def _merge_request(delivery: str, payload: Payload) -> PullRequestEvent | Ignored:
+    attributes = payload.section("object_attributes")
+    name = attributes.optional_text("action") or ""
+    if name == "update":
+        if not attributes.has("oldrev"):
+            return Ignored("merge request updated without new commits")
+        action = PullRequestAction.UPDATED
+    elif name in _MERGE_REQUEST_ACTIONS:
+        action = _MERGE_REQUEST_ACTIONS[name]
+    else:
+        return Ignored(f"merge request action {name!r} is not handled")
+    repository = _repository(payload)
+    source = attributes.section("source")
+    return PullRequestEvent(
+        delivery=delivery,
+        repository=repository,
+        number=attributes.number("iid"),
+        action=action,
+        author=payload.section("user").text("username"),
+        base_ref=attributes.text("target_branch"),
+        head_ref=attributes.text("source_branch"),
+        head_sha=attributes.section("last_commit").text("id"),
+        head_clone_url=source.text("git_http_url"),
+        from_fork=attributes.number("source_project_id") != attributes.number("target_project_id"),
+        draft=attributes.flag("draft") or attributes.flag("work_in_progress"),
+        merge_commit_sha=attributes.optional_text("merge_commit_sha") if action is PullRequestAction.MERGED else None,
+    )
+
+
+def _note(delivery: str, payload: Payload) -> CommentEvent | Ignored:
+    attributes = payload.section("object_attributes")
+    if attributes.optional_text("noteable_type") != "MergeRequest":
+        return Ignored("comment not on a merge request")
+    if attributes.flag("system"):
+        return Ignored("system note")
+    user = payload.section("user")
+    return CommentEvent(
+        delivery=delivery,
+        repository=_repository(payload),
+        number=payload.section("merge_request").number("iid"),
+        comment_id=attributes.number("id"),
+        author=user.text("username"),
+        body=attributes.text("note"),
+        # Older GitLab sends notes on creation only, without an action.
+        edited=attributes.optional_text("action") == "update",
+        author_is_bot=False,  # GitLab's hook does not say; the workflow compares with the bot's own user
+    )
+
+
+def _push(delivery: str, payload: Payload) -> PushEvent:
+    after = payload.text("after")
+    return PushEvent(
+        delivery=delivery,
+        repository=_repository(payload),
+        ref=payload.text("ref"),
+        before=payload.text("before"),
+        after=after,
+        deleted=set(after) == {"0"},
+        pusher=payload.text("user_username"),
+    )

@@ -1,0 +1,126 @@
+"""What the bot reacts to, independent of the forge that sent it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Forge(StrEnum):
+    GITHUB = "github"
+    GITLAB = "gitlab"
+
+
+class PullRequestAction(StrEnum):
+    OPENED = "opened"
+    REOPENED = "reopened"
+    UPDATED = "updated"  # new commits on the head branch
+    READY = "ready"  # a draft marked ready for review
+    CLOSED = "closed"  # closed without merge
+    MERGED = "merged"
+
+
+class MalformedEventError(ValueError):
+    """The payload lacks a field every delivery of this event has: the sender gets a 400 with this message."""
+
+
+@dataclass(frozen=True)
+class Repository:
+    forge: Forge
+    full_name: str  # owner/name on GitHub, group/subgroup/project on GitLab
+    clone_url: str
+    project_id: int | None = None  # GitLab's numeric id
+
+
+@dataclass(frozen=True)
+class PullRequestEvent:
+    delivery: str
+    repository: Repository
+    number: int  # GitHub number, GitLab iid
+    action: PullRequestAction
+    author: str
+    base_ref: str
+    head_ref: str
+    head_sha: str
+    head_clone_url: str
+    from_fork: bool
+    draft: bool = False
+    merge_commit_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class CommentEvent:
+    delivery: str
+    repository: Repository
+    number: int
+    comment_id: int
+    author: str
+    body: str
+    edited: bool
+    author_is_bot: bool  # as far as the forge tells (GitHub Apps); the bot's own user is checked by the workflow
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    delivery: str
+    repository: Repository
+    ref: str
+    before: str
+    after: str
+    deleted: bool
+    pusher: str
+
+    @property
+    def branch(self) -> str | None:
+        return self.ref.removeprefix("refs/heads/") if self.ref.startswith("refs/heads/") else None
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A valid delivery the bot has nothing to do for; the reason is the 202 answer's body."""
+
+    reason: str
+
+
+Event = PullRequestEvent | CommentEvent | PushEvent
+
+
+class Payload:
+    """Typed access to a decoded JSON body; a missing or mistyped field is a `MalformedEventError` naming its path."""
+
+    def __init__(self, data: Any, path: str = "") -> None:
+        if not isinstance(data, dict):
+            raise MalformedEventError(f"{path or 'the body'} is not a JSON object")
+        self._data = data
+        self._path = path
+
+    def _where(self, key: str) -> str:
+        return f"{self._path}.{key}" if self._path else key
+
+    def has(self, key: str) -> bool:
+        return self._data.get(key) is not None
+
+    def section(self, key: str) -> Payload:
+        if key not in self._data:
+            raise MalformedEventError(f"missing field {self._where(key)}")
+        return Payload(self._data[key], self._where(key))
+
+    def text(self, key: str) -> str:
+        value = self._data.get(key)
+        if not isinstance(value, str):
+            raise MalformedEventError(f"field {self._where(key)} must be a string")
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        value = self._data.get(key)
+        return value if isinstance(value, str) else None
+
+    def number(self, key: str) -> int:
+        value = self._data.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise MalformedEventError(f"field {self._where(key)} must be an integer")
+        return value
+
+    def flag(self, key: str) -> bool:
+        return self._data.get(key) is True
