@@ -12,12 +12,11 @@ from dataclasses import dataclass, replace
 from kpops_bot.changes import AffectedPipelines, affected_pipelines
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
-from kpops_bot.engine.model import Mode
+from kpops_bot.engine.model import Mode, RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.render import (
     Progress,
-    RenderSpec,
     RenderTarget,
     UnknownPipelineError,
     layout_at,
@@ -45,7 +44,6 @@ class DiffRequest:
 class _Side:
     """The affected pipelines of one environment, with the layouts they come from."""
 
-    environment: str | None
     spec: RenderSpec
     base_layout: RepoLayout
     head_layout: RepoLayout
@@ -69,11 +67,11 @@ def diff_revisions(
     targets: list[RenderTarget] = []
     for side in sides:
         targets += [
-            RenderTarget(base, side.base_layout.pipelines[name], side.spec)
+            RenderTarget(base, side.base_layout.pipelines[name], side.spec, side.base_layout)
             for name in sorted(side.affected.changed | side.affected.removed)
         ]
         targets += [
-            RenderTarget(head, side.head_layout.pipelines[name], side.spec)
+            RenderTarget(head, side.head_layout.pipelines[name], side.spec, side.head_layout)
             for name in sorted(side.affected.changed | side.affected.added)
         ]
     renders = render_targets(repository, pool, targets, cache, progress)
@@ -83,10 +81,11 @@ def diff_revisions(
     }
     pipelines: list[PipelineDiff] = []
     for side in sides:
+        environment = side.spec.environment
         for name in side.affected.all:
-            base_render = by_target.get((base, side.environment, name))
-            head_render = by_target.get((head, side.environment, name))
-            pipelines.append(diff_pipeline(name, side.environment, base_render, head_render, options))
+            base_render = by_target.get((base, environment, name))
+            head_render = by_target.get((head, environment, name))
+            pipelines.append(diff_pipeline(name, environment, base_render, head_render, options))
     return build_report(base, head, request.mode.value, list(request.environments), pipelines, options.blocking_levels)
 
 
@@ -104,7 +103,7 @@ def _side(
     affected = affected_pipelines(base_layout, head_layout, changed_paths, environment)
     if request.only:
         affected = _restrict(affected, base_layout, head_layout, request.only)
-    return _Side(environment, spec, base_layout, head_layout, affected)
+    return _Side(spec, base_layout, head_layout, affected)
 
 
 def _restrict(

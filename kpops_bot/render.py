@@ -9,25 +9,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from kpops_bot.engine.model import Mode, Operation, PipelineRender
+from kpops_bot.engine.model import PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.pipelines import Pipeline, RepoLayout, normalise_dir
-from kpops_bot.render_cache import RenderCache, RenderKey
+from kpops_bot.render_cache import RenderCache, cache_key
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
 class UnknownPipelineError(ValueError):
     """A pipeline asked for by name that the revision does not have."""
-
-
-@dataclass(frozen=True)
-class RenderSpec:
-    """What to render, apart from where."""
-
-    environment: str | None = None
-    mode: Mode = Mode.MANIFEST
-    operation: Operation = Operation.DEPLOY
-    config_dir: str = "."
 
 
 Progress = Callable[[int, int, PipelineRender], None]
@@ -75,6 +65,7 @@ class RenderTarget:
     commit: str
     pipeline: Pipeline
     spec: RenderSpec
+    layout: RepoLayout  # of the commit, as read for `spec`: which files the pipeline depends on
 
 
 def render_targets(
@@ -88,11 +79,10 @@ def render_targets(
 
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
     """
-    keys = _cache_keys(repository, pool, targets) if cache is not None else [None] * len(targets)
-    results: list[PipelineRender | None] = [
-        cache.get(key, target.commit) if cache is not None and key is not None else None
-        for key, target in zip(keys, targets, strict=True)
-    ]
+    keys = _cache_keys(repository, pool, targets) if cache is not None else []
+    results: list[PipelineRender | None] = [None] * len(targets)
+    if cache is not None:
+        results = [cache.get(key, target.commit) for key, target in zip(keys, targets, strict=True)]
     done = 0
     for result in results:
         if result is not None and progress is not None:
@@ -109,9 +99,8 @@ def render_targets(
             index = futures[future]
             result = future.result()
             results[index] = result
-            key = keys[index]
-            if cache is not None and key is not None:
-                cache.put(key, result)
+            if cache is not None:
+                cache.put(keys[index], result)
             if progress is not None:
                 done += 1
                 progress(done, len(targets), result)
@@ -131,21 +120,12 @@ def _request(target: RenderTarget, root: Path) -> RenderRequest:
     )
 
 
-def _cache_keys(repository: CachedRepository, pool: RenderPool, targets: Sequence[RenderTarget]) -> list[str | None]:
+def _cache_keys(repository: CachedRepository, pool: RenderPool, targets: Sequence[RenderTarget]) -> list[str]:
     fingerprint = pool.settings.render_fingerprint()
-    blobs: dict[str, dict[str, str]] = {}
-    layouts: dict[tuple[str, RenderSpec], RepoLayout] = {}
-    keys: list[str | None] = []
-    for target in targets:
-        if target.commit not in blobs:
-            blobs[target.commit] = repository.blobs(target.commit)
-        layout_key = (target.commit, target.spec)
-        if layout_key not in layouts:
-            layouts[layout_key] = layout_at(repository, target.commit, target.spec)
-        spec = target.spec
-        render_key = RenderKey(spec.environment, spec.mode, spec.operation, spec.config_dir, fingerprint)
-        keys.append(render_key.of(layouts[layout_key], blobs[target.commit], target.pipeline))
-    return keys
+    blobs = {commit: repository.blobs(commit) for commit in dict.fromkeys(target.commit for target in targets)}
+    return [
+        cache_key(target.layout, blobs[target.commit], target.pipeline, target.spec, fingerprint) for target in targets
+    ]
 
 
 def render_revision(
@@ -160,6 +140,6 @@ def render_revision(
     """Render the wanted pipelines (all when none) of `source` at `revision`, in parallel, in name order."""
     repository = workspace.repository(source)
     commit = repository.resolve(revision)
-    pipelines = select_pipelines(layout_at(repository, commit, spec), wanted)
-    targets = [RenderTarget(commit, pipeline, spec) for pipeline in pipelines]
+    layout = layout_at(repository, commit, spec)
+    targets = [RenderTarget(commit, pipeline, spec, layout) for pipeline in select_pipelines(layout, wanted)]
     return render_targets(repository, pool, targets, progress=progress)

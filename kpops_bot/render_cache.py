@@ -7,48 +7,45 @@ push to a pull request therefore re-renders only the pipelines its commits affec
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from kpops_bot.engine.model import Mode, Operation, PipelineRender
+from kpops_bot.engine.model import PipelineRender, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 
 # Failures that depend on the machine, not on the inputs, are rendered again next time.
 _TRANSIENT_ERRORS = frozenset({"timeout", "crash"})
 
 
-@dataclass(frozen=True)
-class RenderKey:
-    """What a render depends on besides the files: the same for every pipeline of one request."""
+@functools.cache
+def _versions() -> dict[str, str]:
+    return {"kpops": metadata.version("kpops"), "kpops-bot": metadata.version("kpops-bot")}
 
-    environment: str | None
-    mode: Mode
-    operation: Operation
-    config_dir: str
-    settings: dict[str, object]
 
-    def of(self, layout: RepoLayout, blobs: dict[str, str], pipeline: Pipeline) -> str:
-        files = [*layout.input_files(pipeline, self.environment), *layout.custom_component_files()]
-        document = {
-            "kpops": metadata.version("kpops"),
-            "kpops-bot": metadata.version("kpops-bot"),
-            "pipeline": pipeline.name,
-            "pipeline_file": pipeline.pipeline_file,
-            "environment": self.environment,
-            "mode": self.mode.value,
-            "operation": self.operation.value,
-            "config_dir": self.config_dir,
-            "settings": self.settings,
-            "files": {path: blobs.get(path) for path in sorted(set(files))},
-        }
-        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+def cache_key(
+    layout: RepoLayout, blobs: dict[str, str], pipeline: Pipeline, spec: RenderSpec, settings: dict[str, object]
+) -> str:
+    """The key of a render: `blobs` are the commit's git blob ids, `settings` the engine's render fingerprint."""
+    files = [*layout.input_files(pipeline, spec.environment), *layout.custom_component_files()]
+    document = {
+        **_versions(),
+        "pipeline": pipeline.name,
+        "pipeline_file": pipeline.pipeline_file,
+        "environment": spec.environment,
+        "mode": spec.mode.value,
+        "operation": spec.operation.value,
+        "config_dir": spec.config_dir,
+        "settings": settings,
+        "files": {path: blobs.get(path) for path in sorted(set(files))},
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 class RenderCache:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpops_bot.engine.model import Mode, Operation, RenderError
+from kpops_bot.engine.model import Mode, Operation, RenderError, RenderSpec
+from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.pipelines import RepoLayout
-from kpops_bot.render_cache import RenderCache, RenderKey, cacheable
+from kpops_bot.render_cache import RenderCache, cache_key, cacheable
 from tests.helpers import recorded_render
 
 BLOBS = {
@@ -18,17 +19,14 @@ BLOBS = {
 }
 
 
-def key(blobs: dict[str, str] = BLOBS, **changes: object) -> str:
+def key(
+    blobs: dict[str, str] = BLOBS,
+    spec: RenderSpec = RenderSpec(),  # noqa: B008 - frozen
+    settings: dict[str, object] | None = None,
+) -> str:
     layout = RepoLayout(frozenset(blobs), pipeline_base_dir="pipelines")
-    fields: dict[str, object] = {
-        "environment": None,
-        "mode": Mode.MANIFEST,
-        "operation": Operation.DEPLOY,
-        "config_dir": ".",
-        "settings": {"env": {}, "chart_mirrors": {}},
-    }
-    fields.update(changes)
-    return RenderKey(**fields).of(layout, blobs, layout.pipelines["word-count"])  # type: ignore[arg-type]
+    fingerprint = settings if settings is not None else {"env": {}, "chart_mirrors": {}}
+    return cache_key(layout, blobs, layout.pipelines["word-count"], spec, fingerprint)
 
 
 def test_key_changes_with_every_input_of_the_pipeline() -> None:
@@ -36,9 +34,10 @@ def test_key_changes_with_every_input_of_the_pipeline() -> None:
     for path in ["config.yaml", "pipelines/defaults.yaml", "pipelines/word-count/pipeline.yaml"]:
         assert key(BLOBS | {path: "changed"}) != reference, path
     assert key(BLOBS | {"kpops/components/custom/__init__.py": "k2"}) != reference
-    assert key(environment="prod") != reference
-    assert key(mode=Mode.ARGO) != reference
-    assert key(operation=Operation.RESET) != reference
+    assert key(spec=RenderSpec(environment="prod")) != reference
+    assert key(spec=RenderSpec(mode=Mode.ARGO)) != reference
+    assert key(spec=RenderSpec(operation=Operation.RESET)) != reference
+    assert key(spec=RenderSpec(config_dir="deploy")) != reference
     assert key(settings={"env": {"TOPIC_PREFIX": "x"}, "chart_mirrors": {}}) != reference
     assert key(settings={"env": {}, "chart_mirrors": {"repo": "http://mirror/"}}) != reference
 
@@ -49,9 +48,16 @@ def test_key_ignores_files_that_do_not_shape_the_pipeline() -> None:
     assert key(BLOBS | {"pipelines/team-a/defaults.yaml": "t2"}) == reference
     assert key(BLOBS | {"pipelines/team-a/orders/pipeline.yaml": "o2"}) == reference
     assert key(BLOBS | {"pipelines/word-count/pipeline_prod.yaml": "new"}) == reference
-    assert key(BLOBS | {"pipelines/word-count/pipeline_prod.yaml": "new"}, environment="prod") != key(
-        environment="prod"
-    )
+    prod = RenderSpec(environment="prod")
+    assert key(BLOBS | {"pipelines/word-count/pipeline_prod.yaml": "new"}, spec=prod) != key(spec=prod)
+
+
+def test_fingerprint_covers_what_kpops_sees_but_not_the_path() -> None:
+    base = EngineSettings(variables={"TOPIC_PREFIX": "a"})
+    assert base.render_fingerprint() != EngineSettings(variables={"TOPIC_PREFIX": "b"}).render_fingerprint()
+    mirrored = EngineSettings(variables={"TOPIC_PREFIX": "a"}, chart_mirrors={"repo": "http://m/"})
+    assert base.render_fingerprint() != mirrored.render_fingerprint()
+    assert "PATH" not in base.render_fingerprint()["env"]  # type: ignore[operator]
 
 
 def test_stored_render_comes_back_with_the_revision_asked_for(tmp_path: Path) -> None:

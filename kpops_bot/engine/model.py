@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +21,16 @@ class Operation(StrEnum):
     RESET = "reset"
     CLEAN = "clean"
     DESTROY = "destroy"
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """What to render, apart from where."""
+
+    environment: str | None = None
+    mode: Mode = Mode.MANIFEST
+    operation: Operation = Operation.DEPLOY
+    config_dir: str = "."
 
 
 class RenderError(BaseModel):
