@@ -197,3 +197,13 @@ def test_golden_files_are_tracked() -> None:
         "no-pipeline.md",
         "word-count-change.md",
     ]
+
+
+def test_a_summary_longer_than_a_part_is_cut_at_a_table_row() -> None:
+    report = big_report(200, lines_per_resource=1)
+    parts = render_markdown(report, limit=8_000, max_parts=1)
+    assert len(parts) == 1
+    assert len(parts[0]) <= 8_000
+    assert "more summary lines not shown." in parts[0]
+    rows = [line for line in parts[0].splitlines() if line.startswith("| 🛑 | `pipeline-")]
+    assert 10 < len(rows) < 200

@@ -72,7 +72,7 @@ def diff_pipeline(
     else:
         changed = any(component.status is not Status.UNCHANGED for component in components)
         status = Status.CHANGED if changed else Status.UNCHANGED
-    found = risks.assess(name, base_components if base is not None else None, head_components)
+    found = risks.assess(name, base_components, head_components)
     for risk in found:
         risk.message = masker.mask_text(risk.message)
     shown_topology = None
@@ -110,7 +110,8 @@ def _diff_components(
 def _diff_component(base: ComponentRender | None, head: ComponentRender | None, options: DiffOptions) -> ComponentDiff:
     either = head or base
     assert either is not None
-    config_changes = _config_changes(base.config if base else {}, head.config if head else {}, options)
+    # An added or removed component shows as its resources; a field list of everything would only repeat them.
+    config_changes = _config_changes(base.config, head.config, options) if base and head else []
     namespace = str(either.config.get("namespace") or "") or None
     resources = _diff_resources(base.manifests if base else [], head.manifests if head else [], namespace, options)
     if base is None:
@@ -121,8 +122,6 @@ def _diff_component(base: ComponentRender | None, head: ComponentRender | None, 
         status = Status.CHANGED
     else:
         status = Status.UNCHANGED
-    if status in (Status.ADDED, Status.REMOVED):
-        config_changes = []
     return ComponentDiff(
         name=either.name, type=either.type, status=status, config_changes=config_changes, resources=resources
     )
