@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings, HelmChoice
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace
 from tests.helpers import CHARTS, MIRROR_FROM, GitRepo
+from tests.support.postgres import postgres_server, unavailable_reason
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +46,31 @@ def workspace(tmp_path: Path) -> Workspace:
 @pytest.fixture
 def deployment_repo(tmp_path: Path) -> GitRepo:
     return GitRepo.from_fixture(tmp_path / "deployment-repo")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on each supported database (PostgreSQL: a fresh database per test)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bot.db'}"
+    else:
+        server: str = request.getfixturevalue("postgres_url")
+        name = f"t{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = server.rsplit("/", 1)[0] + f"/{name}"
+    opened = Store(url)
+    opened.migrate()
+    yield opened
+    opened.close()

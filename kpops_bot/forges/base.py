@@ -1,0 +1,75 @@
+"""The one small interface the workflows use to talk to a forge; GitHub and GitLab implement it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Protocol
+
+from kpops_bot.events.model import Forge, Repository
+
+STATUS_CONTEXT = "kpops-bot"
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author: str
+    body: str
+    url: str | None = None
+
+
+class CommitState(StrEnum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"  # the change is wrong: a pipeline does not render, a blocking risk
+    ERROR = "error"  # the bot could not judge it
+
+
+class Permission(IntEnum):
+    """A user's rights on a repository, on one scale for both forges."""
+
+    NONE = 0
+    READ = 10  # GitHub read, GitLab guest / reporter
+    TRIAGE = 20
+    WRITE = 30  # GitHub write, GitLab developer
+    MAINTAIN = 40  # GitHub maintain, GitLab maintainer
+    ADMIN = 50  # GitHub admin, GitLab owner
+
+
+class ForgeError(Exception):
+    """A forge call that failed for good (after retries); the message holds no credentials."""
+
+
+class ForgeClient(Protocol):
+    forge: Forge
+
+    def bot_name(self) -> str:
+        """The login the bot's comments are written by."""
+        ...
+
+    def comments(self, repository: Repository, number: int) -> list[Comment]:
+        """All comments of a pull request, oldest first (every page)."""
+        ...
+
+    def create_comment(self, repository: Repository, number: int, body: str) -> Comment: ...
+
+    def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None: ...
+
+    def delete_comment(self, repository: Repository, number: int, comment_id: int) -> None: ...
+
+    def react(self, repository: Repository, number: int, comment_id: int, reaction: str) -> None:
+        """`reaction` as GitHub names it (`eyes`, `+1`, `-1`, `rocket`, `confused`)."""
+        ...
+
+    def set_status(
+        self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
+    ) -> None:
+        """The commit status named `kpops-bot` (descriptions are cut to what the forge accepts)."""
+        ...
+
+    def permission(self, repository: Repository, user: str) -> Permission: ...
+
+    def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
+        """A file's text at a branch or commit; None when it does not exist there."""
+        ...

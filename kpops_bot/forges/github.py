@@ -1,0 +1,187 @@
+"""GitHub through PyGithub: a token or a GitHub App's installations, github.com or an Enterprise server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+from github.Repository import Repository as GithubRepository
+
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission
+from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
+from kpops_bot.settings import GitHubSettings
+
+T = TypeVar("T")
+
+_PERMISSIONS = {
+    "admin": Permission.ADMIN,
+    "maintain": Permission.MAINTAIN,
+    "write": Permission.WRITE,
+    "triage": Permission.TRIAGE,
+    "read": Permission.READ,
+}
+_STATUS_DESCRIPTION_LIMIT = 140
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return True
+    if not isinstance(error, GithubException):
+        return False
+    if error.status >= 500 or error.status == 429:
+        return True
+    message = str(error.data).lower() if error.data else ""
+    return error.status == 403 and ("secondary rate limit" in message or _retry_after(error) is not None)
+
+
+def _retry_after(error: BaseException) -> float | None:
+    headers = getattr(error, "headers", None) or {}
+    value = {key.lower(): item for key, item in headers.items()}.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+TRANSIENCE = Transience(is_transient=_is_transient, retry_after=_retry_after)
+
+
+class GitHubClient:
+    forge = Forge.GITHUB
+
+    def __init__(self, settings: GitHubSettings, retry: RetryPolicy | None = None) -> None:
+        self._settings = settings
+        self._retry = retry or RetryPolicy()
+        self._lock = threading.Lock()
+        self._clients: dict[str, Github] = {}
+        self._login: str | None = settings.bot_login
+        self._app: GithubIntegration | None = None
+        key = settings.private_key()
+        if settings.token is None and settings.app_id is not None and key is not None:
+            self._app = GithubIntegration(
+                auth=Auth.AppAuth(settings.app_id, key), base_url=settings.api_url, **self._options()
+            )
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "timeout": int(self._settings.timeout),
+            "lazy": True,  # objects are addressed by URL; nothing is fetched until it is needed
+            "retry": None,  # retried by call_with_retries, with one policy for both forges
+            "seconds_between_requests": None,
+            "seconds_between_writes": self._settings.seconds_between_writes or None,
+        }
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        try:
+            return call_with_retries(self._retry, TRANSIENCE, f"GitHub {what}", call)
+        except GithubException as error:
+            raise ForgeError(f"GitHub {what}: HTTP {error.status}") from error
+        except requests.RequestException as error:
+            raise ForgeError(f"GitHub {what}: {type(error).__name__}") from error
+
+    def _github(self, repository: Repository) -> Github:
+        """A client for the repository: the token's, or the App installation's that covers it."""
+        cache_key = repository.full_name if self._app is not None else ""
+        with self._lock:
+            if cache_key in self._clients:
+                return self._clients[cache_key]
+        if self._app is not None:
+            app = self._app
+            owner, name = repository.full_name.split("/", 1)
+            installation = self._call("installation lookup", lambda: app.get_repo_installation(owner, name))
+            client = app.get_github_for_installation(installation.id)
+        else:
+            token = self._settings.token.get_secret_value() if self._settings.token else None
+            client = Github(
+                base_url=self._settings.api_url,
+                auth=Auth.Token(token) if token else None,
+                **self._options(),
+            )
+        with self._lock:
+            self._clients[cache_key] = client
+        return client
+
+    def _repo(self, repository: Repository) -> GithubRepository:
+        return self._github(repository).get_repo(repository.full_name)
+
+    def bot_name(self) -> str:
+        if self._login is None:
+            if self._app is not None:
+                app = self._app
+                self._login = f"{self._call('app lookup', app.get_app).slug}[bot]"
+            else:
+                client = self._github(Repository(Forge.GITHUB, "", ""))
+                self._login = self._call("user lookup", lambda: client.get_user().login)
+        return self._login
+
+    def comments(self, repository: Repository, number: int) -> list[Comment]:
+        issue = self._repo(repository).get_issue(number)
+        return self._call(
+            "comment listing",
+            lambda: [
+                Comment(comment.id, comment.user.login, comment.body or "", comment.html_url)
+                for comment in issue.get_comments()
+            ],
+        )
+
+    def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
+        issue = self._repo(repository).get_issue(number)
+        created = self._call("comment creation", lambda: issue.create_comment(body))
+        return Comment(created.id, created.user.login, created.body or "", created.html_url)
+
+    def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None:
+        comment = self._repo(repository).get_issue(number).get_comment(comment_id)
+        self._call("comment edit", lambda: comment.edit(body))
+
+    def delete_comment(self, repository: Repository, number: int, comment_id: int) -> None:
+        comment = self._repo(repository).get_issue(number).get_comment(comment_id)
+        self._call("comment deletion", comment.delete)
+
+    def react(self, repository: Repository, number: int, comment_id: int, reaction: str) -> None:
+        comment = self._repo(repository).get_issue(number).get_comment(comment_id)
+        self._call("reaction", lambda: comment.create_reaction(reaction))
+
+    def set_status(
+        self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
+    ) -> None:
+        commit = self._repo(repository).get_commit(sha)
+        extra = {"target_url": target_url} if target_url else {}
+        self._call(
+            "commit status",
+            lambda: commit.create_status(
+                state=state.value,
+                description=_cut(description, _STATUS_DESCRIPTION_LIMIT),
+                context=STATUS_CONTEXT,
+                **extra,
+            ),
+        )
+
+    def permission(self, repository: Repository, user: str) -> Permission:
+        repo = self._repo(repository)
+        try:
+            level = self._call("permission lookup", lambda: repo.get_collaborator_permission(user))
+        except ForgeError as error:
+            if isinstance(error.__cause__, GithubException) and error.__cause__.status == 404:
+                return Permission.NONE
+            raise
+        return _PERMISSIONS.get(level, Permission.NONE)
+
+    def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
+        repo = self._repo(repository)
+        try:
+            content = self._call("file read", lambda: repo.get_contents(path, ref=ref))
+        except ForgeError as error:
+            if isinstance(error.__cause__, GithubException) and error.__cause__.status == 404:
+                return None
+            raise
+        if isinstance(content, list):  # a folder
+            return None
+        return content.decoded_content.decode()
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

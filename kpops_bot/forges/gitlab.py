@@ -1,0 +1,172 @@
+"""GitLab through python-gitlab: gitlab.com or a self-hosted instance, with an access token."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gitlab
+import requests
+from gitlab.exceptions import GitlabError
+from gitlab.v4.objects import Project, ProjectMergeRequest
+
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission
+from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
+from kpops_bot.settings import GitLabSettings
+
+T = TypeVar("T")
+
+_STATES = {
+    CommitState.PENDING: "pending",
+    CommitState.SUCCESS: "success",
+    CommitState.FAILURE: "failed",
+    CommitState.ERROR: "failed",
+}
+_REACTIONS = {"+1": "thumbsup", "-1": "thumbsdown", "eyes": "eyes", "rocket": "rocket", "confused": "confused"}
+_DESCRIPTION_LIMIT = 255
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return True
+    code = error.response_code if isinstance(error, GitlabError) else None
+    return code is not None and (code >= 500 or code == 429)
+
+
+TRANSIENCE = Transience(is_transient=_is_transient, retry_after=lambda _error: None)
+
+
+def _level(access_level: int) -> Permission:
+    if access_level >= 50:
+        return Permission.ADMIN
+    if access_level >= 40:
+        return Permission.MAINTAIN
+    if access_level >= 30:
+        return Permission.WRITE
+    if access_level >= 10:
+        return Permission.READ
+    return Permission.NONE
+
+
+class GitLabClient:
+    forge = Forge.GITLAB
+
+    def __init__(self, settings: GitLabSettings, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry or RetryPolicy()
+        token = settings.token.get_secret_value() if settings.token else None
+        # python-gitlab waits out 429s itself as Retry-After says; 5xx and timeouts go through call_with_retries.
+        self._gitlab = gitlab.Gitlab(
+            settings.url, private_token=token, timeout=settings.timeout, keep_base_url=True, per_page=100
+        )
+        self._username = settings.bot_username
+        self._user_ids: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        try:
+            return call_with_retries(self._retry, TRANSIENCE, f"GitLab {what}", call)
+        except GitlabError as error:
+            raise ForgeError(f"GitLab {what}: HTTP {error.response_code}") from error
+        except requests.RequestException as error:
+            raise ForgeError(f"GitLab {what}: {type(error).__name__}") from error
+
+    def _project(self, repository: Repository) -> Project:
+        project_id: int | str = repository.project_id or repository.full_name
+        return self._gitlab.projects.get(project_id, lazy=True)
+
+    def _merge_request(self, repository: Repository, number: int) -> ProjectMergeRequest:
+        return self._project(repository).mergerequests.get(number, lazy=True)
+
+    def bot_name(self) -> str:
+        if self._username is None:
+
+            def whoami() -> str:
+                self._gitlab.auth()
+                assert self._gitlab.user is not None
+                return str(self._gitlab.user.username)
+
+            self._username = self._call("user lookup", whoami)
+        return self._username
+
+    def comments(self, repository: Repository, number: int) -> list[Comment]:
+        merge_request = self._merge_request(repository, number)
+        notes = self._call(
+            "note listing", lambda: merge_request.notes.list(get_all=True, sort="asc", order_by="created_at")
+        )
+        return [
+            Comment(note.id, note.author["username"], note.body or "")
+            for note in notes
+            if not getattr(note, "system", False)
+        ]
+
+    def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
+        merge_request = self._merge_request(repository, number)
+        note = self._call("note creation", lambda: merge_request.notes.create({"body": body}))
+        return Comment(note.id, note.author["username"], note.body or "")
+
+    def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None:
+        merge_request = self._merge_request(repository, number)
+        self._call("note edit", lambda: merge_request.notes.update(comment_id, {"body": body}))
+
+    def delete_comment(self, repository: Repository, number: int, comment_id: int) -> None:
+        merge_request = self._merge_request(repository, number)
+        self._call("note deletion", lambda: merge_request.notes.delete(comment_id))
+
+    def react(self, repository: Repository, number: int, comment_id: int, reaction: str) -> None:
+        note = self._merge_request(repository, number).notes.get(comment_id, lazy=True)
+        name = _REACTIONS.get(reaction, reaction)
+        self._call("award emoji", lambda: note.awardemojis.create({"name": name}))
+
+    def set_status(
+        self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
+    ) -> None:
+        commit = self._project(repository).commits.get(sha, lazy=True)
+        data: dict[str, Any] = {
+            "state": _STATES[state],
+            "name": STATUS_CONTEXT,
+            "description": description[:_DESCRIPTION_LIMIT],
+        }
+        if target_url:
+            data["target_url"] = target_url
+        try:
+            self._call("commit status", lambda: commit.statuses.create(data))
+        except ForgeError as error:
+            # GitLab refuses to set a pending status pending again (a job retried after a crash does that).
+            cause = error.__cause__
+            if not (isinstance(cause, GitlabError) and "Cannot transition status" in str(cause.error_message)):
+                raise
+
+    def permission(self, repository: Repository, user: str) -> Permission:
+        user_id = self._user_id(user)
+        if user_id is None:
+            return Permission.NONE
+        project = self._project(repository)
+        try:
+            member = self._call("membership lookup", lambda: project.members_all.get(user_id))
+        except ForgeError as error:
+            if isinstance(error.__cause__, GitlabError) and error.__cause__.response_code == 404:
+                return Permission.NONE
+            raise
+        return _level(int(member.access_level))
+
+    def _user_id(self, username: str) -> int | None:
+        with self._lock:
+            if username in self._user_ids:
+                return self._user_ids[username]
+        users = self._call("user lookup", lambda: self._gitlab.users.list(username=username, get_all=False))
+        user_id = int(users[0].id) if users else None
+        with self._lock:
+            self._user_ids[username] = user_id
+        return user_id
+
+    def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
+        project = self._project(repository)
+        try:
+            raw = self._call("file read", lambda: project.files.raw(file_path=path, ref=ref))
+        except ForgeError as error:
+            if isinstance(error.__cause__, GitlabError) and error.__cause__.response_code == 404:
+                return None
+            raise
+        return raw.decode() if isinstance(raw, bytes) else str(raw)

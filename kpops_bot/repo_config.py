@@ -1,0 +1,88 @@
+"""`.kpops-bot.yaml`: what a deployment repository tells the bot about itself.
+
+Read from the pull request's base branch, never from its head: a pull request must not loosen the rules that
+judge it. Secrets and trust (forks, tokens) are the server's alone and cannot be set here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.model import RiskLevel
+from kpops_bot.settings import BotSettings, OperationMode
+
+FILE_NAME = ".kpops-bot.yaml"
+
+
+class InvalidRepoConfigError(ValueError):
+    """The file is not valid; the message names the problem for the pull request's thread."""
+
+
+class RepoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    previews: bool = Field(default=True, description="Post diff previews on pull requests.")
+    operation_mode: OperationMode | None = None
+    config_dir: str | None = None
+    environments: dict[str, list[str]] | None = Field(
+        default=None, description="Base branch glob → kpops environments (replaces the server's mapping)."
+    )
+    ignored_fields: list[str] = Field(default_factory=list, description="Added to the server's ignored fields.")
+    blocking_risks: list[RiskLevel] | None = None
+
+
+def parse_repo_config(text: str | None) -> RepoConfig:
+    """The file's content (None: no file) → settings; invalid content raises `InvalidRepoConfigError`."""
+    if text is None or not text.strip():
+        return RepoConfig()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InvalidRepoConfigError(f"{FILE_NAME} is not valid YAML{where}") from error
+    if not isinstance(data, dict):
+        raise InvalidRepoConfigError(f"{FILE_NAME} must be a mapping of settings")
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'file'}: {issue['msg']}" for issue in error.errors()
+        )
+        raise InvalidRepoConfigError(f"{FILE_NAME}: {problems}") from error
+
+
+@dataclass(frozen=True)
+class Effective:
+    """The server's settings with a repository's own file applied."""
+
+    previews: bool
+    operation_mode: OperationMode
+    config_dir: str
+    environments: list[str | None]
+    diff_options: DiffOptions
+
+
+def effective(settings: BotSettings, repo: RepoConfig, base_branch: str, *, trusted: bool) -> Effective:
+    mapping = repo.environments if repo.environments is not None else settings.environments
+    environments: list[str | None] = [None]
+    for pattern, names in mapping.items():
+        if fnmatch.fnmatchcase(base_branch, pattern):
+            environments = list(names) or [None]
+            break
+    update: dict[str, object] = {"ignored_fields": [*settings.ignored_fields, *repo.ignored_fields]}
+    if repo.blocking_risks is not None:
+        update["blocking_risks"] = repo.blocking_risks
+    diff = settings.diff().model_copy(update=update)
+    return Effective(
+        previews=repo.previews,
+        operation_mode=repo.operation_mode or settings.operation_mode,
+        config_dir=repo.config_dir or settings.config_dir,
+        environments=environments,
+        diff_options=diff.options(settings.engine(trusted=trusted)),
+    )

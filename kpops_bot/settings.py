@@ -1,0 +1,189 @@
+"""The bot's settings: environment variables `KPOPS_BOT_*` over a YAML file (`kpops-bot serve --config FILE`).
+
+Nested keys are joined with `__` in variables: `github.token` is `KPOPS_BOT_GITHUB__TOKEN`. The engine and diff
+settings are part of it (same names as for the command line), so one file configures everything.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from contextvars import ContextVar
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from kpops_bot.diff.settings import DiffSettings
+from kpops_bot.engine.model import Mode
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
+
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("kpops_bot_config_file", default=None)
+
+
+class OperationMode(StrEnum):
+    MANAGED = "managed"  # kpops drives Helm and Kafka itself
+    MANIFEST = "manifest"  # rendered manifests, deployed by a GitOps controller
+    ARGO = "argo"  # manifests with Argo CD hooks
+
+    @property
+    def render_mode(self) -> Mode:
+        """How a preview renders: managed deploys what manifest mode shows."""
+        return Mode.ARGO if self is OperationMode.ARGO else Mode.MANIFEST
+
+
+class GitHubSettings(BaseModel):
+    api_url: str = Field(default="https://api.github.com", description="GitHub Enterprise: https://HOST/api/v3.")
+    token: SecretStr | None = Field(default=None, description="Personal or machine-user token.")
+    app_id: int | None = Field(default=None, description="GitHub App id (instead of a token).")
+    app_private_key: SecretStr | None = Field(default=None, description="The App's PEM private key.")
+    app_private_key_file: Path | None = Field(default=None, description="Or the file that holds it.")
+    webhook_secret: SecretStr | None = None
+    bot_login: str | None = Field(
+        default=None, description="The bot's login; default: the token's user, or `<app-slug>[bot]`."
+    )
+    seconds_between_writes: float = Field(
+        default=1.0, ge=0, description="Pause between writes, as GitHub asks to avoid secondary rate limits."
+    )
+    timeout: float = Field(default=15.0, gt=0, description="Seconds per API request.")
+
+    def private_key(self) -> str | None:
+        if self.app_private_key is not None:
+            return self.app_private_key.get_secret_value()
+        if self.app_private_key_file is not None:
+            return self.app_private_key_file.read_text()
+        return None
+
+    @property
+    def can_write(self) -> bool:
+        return self.token is not None or (self.app_id is not None and self.private_key() is not None)
+
+
+class GitLabSettings(BaseModel):
+    url: str = Field(default="https://gitlab.com", description="The instance, without /api/v4.")
+    token: SecretStr | None = Field(default=None, description="Project, group or personal access token (api scope).")
+    webhook_secret: SecretStr | None = None
+    bot_username: str | None = Field(default=None, description="The bot's username; default: the token's user.")
+    timeout: float = Field(default=15.0, gt=0, description="Seconds per API request.")
+
+    @property
+    def can_write(self) -> bool:
+        return self.token is not None
+
+
+class BotSettings(EngineSettings, DiffSettings):
+    model_config = SettingsConfigDict(env_prefix="KPOPS_BOT_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(default=Path("kpops-bot-data"), description="Database, clones and render cache.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in data_dir; postgresql+psycopg://... for replicas."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(default=None, description="Where forges reach the bot (shown in statuses).")
+    concurrency: int = Field(default=2, ge=0, description="Jobs run at once; 0: this replica only receives.")
+    lease_seconds: float = Field(default=120.0, gt=0, description="A job of a dead worker is retried after this.")
+    max_attempts: int = Field(default=5, ge=1, description="Tries of a job before it is given up.")
+    retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
+    poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="Larger deliveries get a 413.")
+    insecure_skip_signature: bool = Field(
+        default=False, description="Accept unsigned deliveries. Development only: anyone could trigger jobs."
+    )
+    repositories: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Globs of repositories served: `org/*`, `github:org/repo`, `gitlab:group/*`.",
+    )
+    operation_mode: OperationMode = OperationMode.MANIFEST
+    environments: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Base branch glob → kpops environments previewed for it; none: kpops' default environment.",
+    )
+    config_dir: str = Field(default=".", description="Folder of config.yaml in the deployment repositories.")
+    allow_fork_previews: bool = Field(
+        default=False, description="Render pull requests from forks (with no secret variables)."
+    )
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
+    gitlab: GitLabSettings = Field(default_factory=GitLabSettings)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None) -> BotSettings:
+        """Settings from the environment over `config_file` (YAML, same keys in lower case)."""
+        token = _CONFIG_FILE.set(config_file)
+        try:
+            return cls()
+        finally:
+            _CONFIG_FILE.reset(token)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = _CONFIG_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any) -> Any:
+        """A misspelt key in the file would silently fall back to a default: refuse it instead."""
+        if isinstance(data, dict):
+            unknown = sorted(key for key in data if key not in cls.model_fields)
+            if unknown:
+                msg = f"unknown setting(s): {', '.join(unknown)}"
+                raise ValueError(msg)
+        return data
+
+    def engine(self, *, trusted: bool = True) -> EngineSettings:
+        """Engine settings; untrusted (fork) renders get no variable whose name looks secret."""
+        settings = EngineSettings(**{name: getattr(self, name) for name in EngineSettings.model_fields})
+        if trusted:
+            return settings
+        masker = self.masker(settings)
+        return settings.model_copy(
+            update={
+                "pass_env": [name for name in settings.pass_env if not masker.is_secret_key(name)],
+                "variables": {k: v for k, v in settings.variables.items() if not masker.is_secret_key(k)},
+            }
+        )
+
+    def diff(self) -> DiffSettings:
+        return DiffSettings(**{name: getattr(self, name) for name in DiffSettings.model_fields})
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'kpops-bot.db'}"
+
+    def webhook_secret(self, forge: Forge) -> str | None:
+        secret = self.github.webhook_secret if forge is Forge.GITHUB else self.gitlab.webhook_secret
+        return secret.get_secret_value() if secret is not None else None
+
+    def serves(self, forge: Forge, full_name: str) -> bool:
+        """The repository matches the allowlist."""
+        qualified = f"{forge.value}:{full_name}"
+        return any(
+            fnmatch.fnmatchcase(qualified if ":" in pattern else full_name, pattern) for pattern in self.repositories
+        )
+
+    def startup_problems(self) -> list[str]:
+        """What makes serving unsafe or pointless; the server refuses to start while any is left."""
+        problems: list[str] = []
+        enabled = [forge for forge in Forge if self.webhook_secret(forge)]
+        if not enabled and not self.insecure_skip_signature:
+            problems.append(
+                "no webhook secret: set github.webhook_secret or gitlab.webhook_secret "
+                "(KPOPS_BOT_GITHUB__WEBHOOK_SECRET, KPOPS_BOT_GITLAB__WEBHOOK_SECRET); "
+                "for local development only, --insecure-skip-signature accepts unsigned deliveries"
+            )
+        if self.github.app_id is not None and self.github.private_key() is None:
+            problems.append("github.app_id is set but neither github.app_private_key nor its file")
+        return problems

@@ -1,0 +1,330 @@
+"""The durable store: deliveries (deduplicated by the forge's delivery id) and the job queue.
+
+SQLAlchemy Core over SQLite by default (a file in the data directory) or PostgreSQL for several replicas. The queue
+needs no lock service: a job is claimed with a lease (owner + expiry) by a conditional UPDATE, and a partial unique
+index allows one running job per key (a pull request), so two workers can never run work for one PR at once, on
+either database. A job whose worker died is queued again when its lease expires.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+schema_info = sa.Table(
+    "schema_info",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("forge", sa.String(16), primary_key=True),
+    sa.Column("delivery_id", sa.String(200), primary_key=True),
+    sa.Column("event", sa.String(100), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("job_id", sa.Integer, nullable=True),
+)
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"  # a newer delivery made it pointless before it ran
+
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(400), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("head_sha", sa.String(64), nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("not_before", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.String(200), nullable=True),
+    sa.Column("lease_expires", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+)
+sa.Index("jobs_claimable", jobs.c.state, jobs.c.not_before, jobs.c.id)
+sa.Index("jobs_by_key", jobs.c.key, jobs.c.state)
+_RUNNING = jobs.c.state == JobState.RUNNING.value
+sa.Index("one_running_job_per_key", jobs.c.key, unique=True, sqlite_where=_RUNNING, postgresql_where=_RUNNING)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was migrated by a newer kpops-bot; this one must not write to it."""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    key: str  # work with one key runs one at a time (a pull request, a branch)
+    kind: str
+    payload: dict[str, Any]
+    head_sha: str | None = None
+    supersedes: Sequence[str] = ()  # kinds of queued jobs with the same key this one makes pointless
+
+
+@dataclass(frozen=True)
+class Accepted:
+    job_id: int | None
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    key: str
+    kind: str
+    head_sha: str | None
+    payload: dict[str, Any]
+    state: JobState
+    attempts: int
+    lease_owner: str | None
+    outcome: str | None
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def migrate(self) -> None:
+        """Create the tables of a new database; refuse one a newer version wrote."""
+        metadata.create_all(self.engine, checkfirst=True)
+        with self._transaction() as connection:
+            version = connection.execute(sa.select(schema_info.c.version)).scalar()
+            if version is None:
+                connection.execute(schema_info.insert().values(id=1, version=SCHEMA_VERSION))
+            elif version > SCHEMA_VERSION:
+                msg = f"the database has schema version {version}, this kpops-bot knows {SCHEMA_VERSION}"
+                raise SchemaTooNewError(msg)
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(sa.select(schema_info.c.version)).scalar_one()
+
+    def accept(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
+        """Record a delivery and queue its job, atomically; a delivery seen before changes nothing."""
+        now = time.time()
+        try:
+            with self._transaction() as connection:
+                connection.execute(
+                    deliveries.insert().values(forge=forge, delivery_id=delivery_id, event=event, received_at=now)
+                )
+                if job is None:
+                    return Accepted(job_id=None, duplicate=False)
+                if job.supersedes:
+                    connection.execute(
+                        jobs.update()
+                        .where(
+                            jobs.c.key == job.key,
+                            jobs.c.state == JobState.QUEUED.value,
+                            jobs.c.kind.in_(job.supersedes),
+                        )
+                        .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome=f"superseded by {event}")
+                    )
+                job_id = connection.execute(
+                    jobs.insert().values(
+                        key=job.key,
+                        kind=job.kind,
+                        head_sha=job.head_sha,
+                        payload=json.dumps(job.payload),
+                        state=JobState.QUEUED.value,
+                        attempts=0,
+                        not_before=now,
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]
+                connection.execute(
+                    deliveries.update()
+                    .where(deliveries.c.forge == forge, deliveries.c.delivery_id == delivery_id)
+                    .values(job_id=job_id)
+                )
+                return Accepted(job_id=int(job_id), duplicate=False)
+        except IntegrityError:
+            with self.engine.connect() as connection:
+                known = connection.execute(
+                    sa.select(deliveries.c.job_id).where(
+                        deliveries.c.forge == forge, deliveries.c.delivery_id == delivery_id
+                    )
+                ).first()
+            if known is None:
+                raise
+            return Accepted(job_id=known.job_id, duplicate=True)
+
+    def claim(self, owner: str, lease_seconds: float, max_attempts: int) -> Job | None:
+        """The oldest runnable job whose key has no running job, leased to `owner`; None when there is none."""
+        now = time.time()
+        with self._transaction() as connection:
+            self._requeue_expired(connection, now, max_attempts)
+            busy = sa.select(jobs.c.key).where(_RUNNING).scalar_subquery()
+            candidates = connection.execute(
+                sa.select(jobs.c.id)
+                .where(jobs.c.state == JobState.QUEUED.value, jobs.c.not_before <= now, jobs.c.key.not_in(busy))
+                .order_by(jobs.c.id)
+                .limit(20)
+            ).all()
+        for (job_id,) in candidates:
+            claimed = self._try_claim(job_id, owner, now + lease_seconds)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def _requeue_expired(self, connection: Connection, now: float, max_attempts: int) -> None:
+        expired = sa.and_(_RUNNING, jobs.c.lease_expires < now)
+        connection.execute(
+            jobs.update()
+            .where(expired, jobs.c.attempts >= max_attempts)
+            .values(
+                state=JobState.FAILED.value,
+                lease_owner=None,
+                finished_at=now,
+                outcome="its worker stopped while running it, too many times",
+            )
+        )
+        connection.execute(jobs.update().where(expired).values(state=JobState.QUEUED.value, lease_owner=None))
+
+    def _try_claim(self, job_id: int, owner: str, expires: float) -> Job | None:
+        try:
+            with self._transaction() as connection:
+                claimed = connection.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.state == JobState.QUEUED.value)
+                    .values(
+                        state=JobState.RUNNING.value,
+                        lease_owner=owner,
+                        lease_expires=expires,
+                        attempts=jobs.c.attempts + 1,
+                    )
+                )
+                if claimed.rowcount != 1:
+                    return None
+                return self._job(connection, job_id)
+        except IntegrityError:  # another worker started a job with this key first
+            return None
+
+    def renew(self, job_id: int, owner: str, lease_seconds: float) -> bool:
+        """Extend a lease still held; False when the job was taken away (lease expired and claimed again)."""
+        with self._transaction() as connection:
+            result = connection.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == owner, _RUNNING)
+                .values(lease_expires=time.time() + lease_seconds)
+            )
+            return result.rowcount == 1
+
+    def finish(self, job_id: int, owner: str, outcome: str, *, failed: bool = False) -> None:
+        state = JobState.FAILED if failed else JobState.DONE
+        with self._transaction() as connection:
+            connection.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                .values(state=state.value, lease_owner=None, finished_at=time.time(), outcome=outcome)
+            )
+
+    def retry_later(self, job_id: int, owner: str, delay: float, outcome: str) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                .values(state=JobState.QUEUED.value, lease_owner=None, not_before=time.time() + delay, outcome=outcome)
+            )
+
+    def has_newer(self, job: Job, kinds: Sequence[str]) -> bool:
+        """A job of these kinds for the same key was queued after `job` (its result would be outdated at once)."""
+        with self.engine.connect() as connection:
+            newer = connection.execute(
+                sa.select(jobs.c.id)
+                .where(
+                    jobs.c.key == job.key,
+                    jobs.c.id > job.id,
+                    jobs.c.kind.in_(kinds),
+                    jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+                )
+                .limit(1)
+            ).first()
+        return newer is not None
+
+    def job(self, job_id: int) -> Job:
+        with self.engine.connect() as connection:
+            return self._job(connection, job_id)
+
+    def jobs(self, key: str | None = None) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.id)
+        if key is not None:
+            query = query.where(jobs.c.key == key)
+        with self.engine.connect() as connection:
+            return [_to_job(row) for row in connection.execute(query)]
+
+    def delivery_count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar_one())
+
+    def _job(self, connection: Connection, job_id: int) -> Job:
+        return _to_job(connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
+
+
+def _to_job(row: sa.Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        key=row.key,
+        kind=row.kind,
+        head_sha=row.head_sha,
+        payload=json.loads(row.payload),
+        state=JobState(row.state),
+        attempts=row.attempts,
+        lease_owner=row.lease_owner,
+        outcome=row.outcome,
+    )
+
+
+def _engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # Take the write lock at once: two deferred transactions that both upgrade to writing would deadlock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

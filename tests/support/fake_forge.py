@@ -1,0 +1,78 @@
+"""What the fake GitHub and GitLab share: a bare repository per project, injected faults, a request log."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+
+@dataclass
+class Fault:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    status: int
+
+
+class FaultPlan:
+    """Answers the next requests with errors (a forge having a bad minute), then normally again."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, status: int, count: int = 1, headers: dict[str, str] | None = None) -> None:
+        with self._lock:
+            self._faults += [Fault(status, dict(headers or {})) for _ in range(count)]
+
+    def next(self) -> Fault | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+
+def git_file(bare: Path, ref: str, path: str) -> bytes | None:
+    """A file of a bare repository at a ref, or None."""
+    result = subprocess.run(["git", "--git-dir", str(bare), "show", f"{ref}:{path}"], capture_output=True, check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def fault_response(fault: Fault) -> Response:
+    messages = {429: "API rate limit exceeded", 502: "Server Error", 503: "Service Unavailable"}
+    return JSONResponse({"message": messages.get(fault.status, "error")}, fault.status, headers=fault.headers)
+
+
+def page_of(
+    request: Request, items: list[object], default_per_page: int, max_per_page: int
+) -> tuple[list[object], int, int, int]:
+    """Items of the requested page; the page, its size and the last page number."""
+    per_page = min(int(request.query_params.get("per_page", default_per_page)), max_per_page)
+    page = max(int(request.query_params.get("page", 1)), 1)
+    last = max((len(items) + per_page - 1) // per_page, 1)
+    return items[(page - 1) * per_page : page * per_page], page, per_page, last
+
+
+def page_url(request: Request, page: int) -> str:
+    """The request's own URL (host included, as a forge answers) for another page."""
+    query = dict(request.query_params)
+    query["page"] = str(page)
+    encoded = "&".join(f"{key}={value}" for key, value in query.items())
+    return f"{request.url.scheme}://{request.url.netloc}{request.scope['raw_path'].decode()}?{encoded}"
+
+
+def link_header(request: Request, page: int, last: int) -> str:
+    links = []
+    if page < last:
+        links += [f'<{page_url(request, page + 1)}>; rel="next"', f'<{page_url(request, last)}>; rel="last"']
+    if page > 1:
+        links += [f'<{page_url(request, page - 1)}>; rel="prev"', f'<{page_url(request, 1)}>; rel="first"']
+    return ", ".join(links)

@@ -1,0 +1,342 @@
+"""A GitHub REST API on loopback, as PyGithub calls it: stateful comments, reactions, statuses, permissions,
+file contents from a bare repository, App installation tokens, pagination and `url` fields on its own address.
+
+Mount prefix "/api/v3" to play a GitHub Enterprise server.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+
+COMMENT_LIMIT = 65_536
+DESCRIPTION_LIMIT = 140
+_LEVELS = ["none", "read", "triage", "write", "maintain", "admin"]
+
+
+@dataclass
+class FakeGitHubRepo:
+    full_name: str
+    bare: Path
+    permissions: dict[str, str] = field(default_factory=dict)  # login → none/read/triage/write/maintain/admin
+    installation_id: int = 1
+
+
+@dataclass
+class StoredComment:
+    id: int
+    repo: str
+    number: int
+    login: str
+    body: str
+    reactions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StoredStatus:
+    state: str
+    description: str
+    context: str
+    target_url: str | None
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+
+
+class FakeGitHub:
+    def __init__(self, prefix: str = "", tokens: dict[str, str] | None = None) -> None:
+        self.prefix = prefix
+        self.tokens = dict(tokens or {"bot-token": "kpops-bot"})  # token → login
+        self.repos: dict[str, FakeGitHubRepo] = {}
+        self.comments: dict[int, StoredComment] = {}
+        self.statuses: dict[tuple[str, str], list[StoredStatus]] = {}
+        self.faults = FaultPlan()
+        self.log: list[LoggedRequest] = []
+        self.app_id: int | None = None
+        self.app_public_key: str | None = None
+        self.app_slug = "kpops-bot-app"
+        self._ids = itertools.count(1001)
+        self._lock = threading.Lock()
+        self.origin = ""  # set by the test once the port is known
+
+    # ---- test-side API -------------------------------------------------------------------------------------
+    def add_repo(self, full_name: str, bare: Path, permissions: dict[str, str] | None = None) -> FakeGitHubRepo:
+        repo = FakeGitHubRepo(full_name, bare, dict(permissions or {}))
+        self.repos[full_name] = repo
+        return repo
+
+    def enable_app(self, app_id: int, public_key_pem: str) -> None:
+        self.app_id = app_id
+        self.app_public_key = public_key_pem
+
+    def pr_comments(self, full_name: str, number: int) -> list[StoredComment]:
+        with self._lock:
+            return [c for c in self.comments.values() if c.repo == full_name and c.number == number]
+
+    def add_comment(self, full_name: str, number: int, login: str, body: str) -> StoredComment:
+        with self._lock:
+            comment = StoredComment(next(self._ids), full_name, number, login, body)
+            self.comments[comment.id] = comment
+            return comment
+
+    def commit_statuses(self, full_name: str, sha: str) -> list[StoredStatus]:
+        with self._lock:
+            return list(self.statuses.get((full_name, sha), []))
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + self.prefix
+
+    # ---- HTTP ----------------------------------------------------------------------------------------------
+    def asgi(self) -> Starlette:
+        api = [
+            Route("/user", self._user),
+            Route("/app", self._app),
+            Route("/app/installations/{installation:int}/access_tokens", self._access_token, methods=["POST"]),
+            Route("/repos/{owner}/{name}/installation", self._installation),
+            Route("/repos/{owner}/{name}/issues/{number:int}/comments", self._issue_comments, methods=["GET", "POST"]),
+            Route("/repos/{owner}/{name}/issues/comments/{id:int}", self._comment, methods=["GET", "PATCH", "DELETE"]),
+            Route("/repos/{owner}/{name}/issues/comments/{id:int}/reactions", self._reaction, methods=["POST"]),
+            Route("/repos/{owner}/{name}/statuses/{sha}", self._status, methods=["POST"]),
+            Route("/repos/{owner}/{name}/collaborators/{login}/permission", self._permission),
+            Route("/repos/{owner}/{name}/contents/{path:path}", self._contents),
+        ]
+        routes = [Mount(self.prefix, routes=api)] if self.prefix else api
+        app = Starlette(routes=routes)
+        app.add_middleware(_Middleware, fake=self)  # type: ignore[arg-type]
+        return app
+
+    def _login(self, request: Request) -> str | None:
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer"):
+            return None
+        return self.tokens.get(credential)
+
+    def _user_json(self, login: str) -> dict[str, Any]:
+        return {
+            "login": login,
+            "id": abs(hash(login)) % 10**8,
+            "type": "Bot" if login.endswith("[bot]") else "User",
+            "url": f"{self.base_url}/users/{login}",
+        }
+
+    def _repo(self, request: Request) -> FakeGitHubRepo | None:
+        return self.repos.get(f"{request.path_params['owner']}/{request.path_params['name']}")
+
+    def _comment_json(self, comment: StoredComment) -> dict[str, Any]:
+        repo_url = f"{self.base_url}/repos/{comment.repo}"
+        return {
+            "id": comment.id,
+            "node_id": f"IC_{comment.id}",
+            "url": f"{repo_url}/issues/comments/{comment.id}",
+            "html_url": f"{self.origin}/{comment.repo}/pull/{comment.number}#issuecomment-{comment.id}",
+            "issue_url": f"{repo_url}/issues/{comment.number}",
+            "body": comment.body,
+            "user": self._user_json(comment.login),
+            "created_at": "2026-11-21T10:00:00Z",
+            "updated_at": "2026-11-21T10:00:00Z",
+            "author_association": "MEMBER",
+        }
+
+    async def _user(self, request: Request) -> Response:
+        login = self._login(request)
+        if login is None or login.endswith("[bot]"):  # installation tokens have no user
+            return JSONResponse({"message": "Resource not accessible by integration"}, 403)
+        return JSONResponse(self._user_json(login))
+
+    def _app_jwt_ok(self, request: Request) -> bool:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or self.app_public_key is None:
+            return False
+        try:
+            claims = jwt.decode(token, self.app_public_key, algorithms=["RS256"])
+        except jwt.PyJWTError:
+            return False
+        return str(claims.get("iss")) == str(self.app_id)
+
+    async def _app(self, request: Request) -> Response:
+        if not self._app_jwt_ok(request):
+            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+        return JSONResponse({"id": self.app_id, "slug": self.app_slug, "name": "kpops bot", "owner": {}})
+
+    async def _installation(self, request: Request) -> Response:
+        if not self._app_jwt_ok(request):
+            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        return JSONResponse(
+            {
+                "id": repo.installation_id,
+                "app_id": self.app_id,
+                "access_tokens_url": f"{self.base_url}/app/installations/{repo.installation_id}/access_tokens",
+                "account": {"login": repo.full_name.split("/")[0]},
+            }
+        )
+
+    async def _access_token(self, request: Request) -> Response:
+        if not self._app_jwt_ok(request):
+            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+        token = f"ghs_{request.path_params['installation']}_{next(self._ids)}"
+        self.tokens[token] = f"{self.app_slug}[bot]"
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        return JSONResponse({"token": token, "expires_at": expires, "permissions": {}}, 201)
+
+    async def _issue_comments(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        number = request.path_params["number"]
+        if request.method == "POST":
+            body = (await request.json()).get("body", "")
+            if len(body) > COMMENT_LIMIT:
+                return _too_long("IssueComment", "body", f"body is too long (maximum is {COMMENT_LIMIT} characters)")
+            login = self._login(request)
+            assert login is not None
+            return JSONResponse(self._comment_json(self.add_comment(repo.full_name, number, login, body)), 201)
+        comments, page, _, last = page_of(
+            request, [self._comment_json(c) for c in self.pr_comments(repo.full_name, number)], 30, 100
+        )
+        headers = {"Link": link_header(request, page, last)} if last > 1 else {}
+        return JSONResponse(comments, headers=headers)
+
+    async def _comment(self, request: Request) -> Response:
+        with self._lock:
+            comment = self.comments.get(request.path_params["id"])
+        if comment is None:
+            return _not_found()
+        if request.method == "DELETE":
+            with self._lock:
+                del self.comments[comment.id]
+            return Response(status_code=204)
+        if request.method == "PATCH":
+            if comment.login != self._login(request):
+                return JSONResponse({"message": "Resource not accessible by integration"}, 403)
+            body = (await request.json()).get("body", "")
+            if len(body) > COMMENT_LIMIT:
+                return _too_long("IssueComment", "body", f"body is too long (maximum is {COMMENT_LIMIT} characters)")
+            comment.body = body
+        return JSONResponse(self._comment_json(comment))
+
+    async def _reaction(self, request: Request) -> Response:
+        with self._lock:
+            comment = self.comments.get(request.path_params["id"])
+        if comment is None:
+            return _not_found()
+        content = (await request.json()).get("content")
+        if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
+            return _too_long("Reaction", "content", "content is not included in the list")
+        comment.reactions.append(content)
+        login = self._login(request) or ""
+        return JSONResponse({"id": next(self._ids), "content": content, "user": self._user_json(login)}, 201)
+
+    async def _status(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        data = await request.json()
+        if data.get("state") not in ("error", "failure", "pending", "success"):
+            return _too_long("Status", "state", "state is not included in the list")
+        if len(data.get("description") or "") > DESCRIPTION_LIMIT:
+            return _too_long("Status", "description", "description is too long (maximum is 140 characters)")
+        status = StoredStatus(
+            data["state"], data.get("description") or "", data.get("context") or "default", data.get("target_url")
+        )
+        with self._lock:
+            self.statuses.setdefault((repo.full_name, request.path_params["sha"]), []).append(status)
+        return JSONResponse(
+            {
+                "url": f"{self.base_url}/repos/{repo.full_name}/statuses/{request.path_params['sha']}",
+                "id": next(self._ids),
+                "state": status.state,
+                "description": status.description,
+                "target_url": status.target_url,
+                "context": status.context,
+                "created_at": "2026-11-21T10:00:00Z",
+            },
+            201,
+        )
+
+    async def _permission(self, request: Request) -> Response:
+        repo = self._repo(request)
+        login = request.path_params["login"]
+        if repo is None or login not in repo.permissions:
+            return _not_found()
+        level = repo.permissions[login]
+        assert level in _LEVELS
+        return JSONResponse({"permission": level, "role_name": level, "user": self._user_json(login)})
+
+    async def _contents(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        path = request.path_params["path"]
+        ref = request.query_params.get("ref", "HEAD")
+        content = git_file(repo.bare, ref, path)
+        if content is None:
+            return _not_found()
+        return JSONResponse(
+            {
+                "type": "file",
+                "encoding": "base64",
+                "size": len(content),
+                "name": path.rsplit("/", 1)[-1],
+                "path": path,
+                "content": base64.b64encode(content).decode(),
+                "sha": "0" * 40,
+                "url": f"{self.base_url}/repos/{repo.full_name}/contents/{path}?ref={ref}",
+            }
+        )
+
+
+def _too_long(resource: str, field_name: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "message": "Validation Failed",
+            "errors": [{"resource": resource, "code": "custom", "field": field_name, "message": message}],
+        },
+        422,
+    )
+
+
+class _Middleware:
+    """Authentication, injected faults and the request log, around every route."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], fake: FakeGitHub) -> None:
+        self.app = app
+        self.fake = fake
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        path = request.url.path
+        async def logging_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":  # logged before the client can see the answer
+                self.fake.log.append(LoggedRequest(request.method, path, message["status"]))
+            await send(message)
+
+        fault = self.fake.faults.next()
+        app_route = path.startswith(f"{self.fake.prefix}/app") or path.endswith("/installation")
+        if fault is not None:
+            await fault_response(fault)(scope, receive, logging_send)
+        elif not app_route and self.fake._login(request) is None:
+            await JSONResponse({"message": "Bad credentials"}, 401)(scope, receive, logging_send)
+        else:
+            await self.app(scope, receive, logging_send)

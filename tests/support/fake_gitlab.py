@@ -1,0 +1,248 @@
+"""A GitLab REST API (v4) on loopback, as python-gitlab calls it: merge request notes with award emoji, commit
+statuses with GitLab's transition rules, project members, raw files from a bare repository, users, pagination.
+
+Projects are addressed by id or by URL-encoded path (`group%2Fproject`), as GitLab does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+
+NOTE_LIMIT = 1_000_000
+
+
+@dataclass
+class FakeGitLabProject:
+    id: int
+    path: str
+    bare: Path
+    members: dict[str, int] = field(default_factory=dict)  # username → access level (30 developer, 40 maintainer)
+
+
+@dataclass
+class StoredNote:
+    id: int
+    project_id: int
+    iid: int
+    username: str
+    body: str
+    system: bool = False
+    emoji: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StoredStatus:
+    state: str
+    name: str
+    description: str
+    target_url: str | None
+
+
+def _message(text: str, status: int) -> JSONResponse:
+    return JSONResponse({"message": text}, status)
+
+
+class FakeGitLab:
+    def __init__(self, tokens: dict[str, str] | None = None) -> None:
+        self.tokens = dict(tokens or {"bot-token": "kpops-bot"})  # token → username
+        self.users: dict[str, int] = {}
+        self.projects: dict[int, FakeGitLabProject] = {}
+        self.notes: dict[int, StoredNote] = {}
+        self.statuses: dict[tuple[int, str], list[StoredStatus]] = {}
+        self.faults = FaultPlan()
+        self.log: list[LoggedRequest] = []
+        self._ids = itertools.count(5001)
+        self._lock = threading.Lock()
+
+    # ---- test-side API -------------------------------------------------------------------------------------
+    def user(self, username: str) -> int:
+        with self._lock:
+            return self.users.setdefault(username, len(self.users) + 1)
+
+    def add_project(self, project_id: int, path: str, bare: Path, members: dict[str, int] | None = None) -> None:
+        self.projects[project_id] = FakeGitLabProject(project_id, path, bare, dict(members or {}))
+        for username in [*self.tokens.values(), *(members or {})]:
+            self.user(username)
+
+    def mr_notes(self, project_id: int, iid: int) -> list[StoredNote]:
+        with self._lock:
+            return [n for n in self.notes.values() if n.project_id == project_id and n.iid == iid]
+
+    def add_note(self, project_id: int, iid: int, username: str, body: str, *, system: bool = False) -> StoredNote:
+        self.user(username)
+        with self._lock:
+            note = StoredNote(next(self._ids), project_id, iid, username, body, system)
+            self.notes[note.id] = note
+            return note
+
+    def commit_statuses(self, project_id: int, sha: str) -> list[StoredStatus]:
+        with self._lock:
+            return list(self.statuses.get((project_id, sha), []))
+
+    # ---- HTTP ----------------------------------------------------------------------------------------------
+    def asgi(self) -> Starlette:
+        methods = ["GET", "POST", "PUT", "DELETE"]
+        return Starlette(routes=[Route("/api/v4/{rest:path}", self._dispatch, methods=methods)])
+
+    async def _dispatch(self, request: Request) -> Response:
+        fault = self.faults.next()
+        response = fault_response(fault) if fault is not None else await self._answer(request)
+        self.log.append(LoggedRequest(request.method, request.url.path, response.status_code))
+        return response
+
+    async def _answer(self, request: Request) -> Response:
+        username = self.tokens.get(request.headers.get("private-token", ""))
+        if username is None:
+            return _message("401 Unauthorized", 401)
+        raw = request.scope["raw_path"].decode().removeprefix("/api/v4/")
+        parts = [unquote(part) for part in raw.split("/")]
+        if parts == ["user"]:
+            return JSONResponse(self._user_json(username))
+        if parts == ["users"]:
+            wanted = request.query_params.get("username")
+            return JSONResponse([self._user_json(name) for name in self.users if name == wanted])
+        if len(parts) < 2 or parts[0] != "projects":
+            return _message("404 Not Found", 404)
+        project = self._project(parts[1])
+        if project is None:
+            return _message("404 Project Not Found", 404)
+        return await self._project_route(request, project, parts[2:], username)
+
+    async def _project_route(
+        self, request: Request, project: FakeGitLabProject, parts: list[str], username: str
+    ) -> Response:
+        match parts:
+            case ["merge_requests", iid, "notes"]:
+                return await self._notes(request, project, int(iid), username)
+            case ["merge_requests", iid, "notes", note_id]:
+                return await self._note(request, project, int(iid), int(note_id), username)
+            case ["merge_requests", iid, "notes", note_id, "award_emoji"] if request.method == "POST":
+                return await self._award(request, project, int(iid), int(note_id), username)
+            case ["statuses", sha] if request.method == "POST":
+                return await self._status(request, project, sha)
+            case ["members", "all", user_id]:
+                return self._member(project, int(user_id))
+            case ["repository", "files", path, "raw"]:
+                content = git_file(project.bare, request.query_params.get("ref", "HEAD"), path)
+                if content is None:
+                    return _message("404 File Not Found", 404)
+                return Response(content, media_type="text/plain")
+        return _message("404 Not Found", 404)
+
+    def _project(self, ident: str) -> FakeGitLabProject | None:
+        if ident.isdigit():
+            return self.projects.get(int(ident))
+        return next((project for project in self.projects.values() if project.path == ident), None)
+
+    def _user_json(self, username: str) -> dict[str, Any]:
+        return {"id": self.user(username), "username": username, "name": username, "state": "active"}
+
+    def _note_json(self, note: StoredNote) -> dict[str, Any]:
+        return {
+            "id": note.id,
+            "type": None,
+            "body": note.body,
+            "author": self._user_json(note.username),
+            "created_at": "2026-11-21T10:00:00.000Z",
+            "updated_at": "2026-11-21T10:00:00.000Z",
+            "system": note.system,
+            "noteable_id": note.iid + 100_000,
+            "noteable_type": "MergeRequest",
+            "noteable_iid": note.iid,
+            "project_id": note.project_id,
+        }
+
+    async def _notes(self, request: Request, project: FakeGitLabProject, iid: int, username: str) -> Response:
+        if request.method == "POST":
+            body = (await request.json()).get("body", "")
+            if len(body) > NOTE_LIMIT:
+                return _message('Note {:note=>["is too long (maximum is 1000000 characters)"]}', 400)
+            return JSONResponse(self._note_json(self.add_note(project.id, iid, username, body)), 201)
+        if request.method != "GET":
+            return _message("405 Method Not Allowed", 405)
+        notes = sorted(self.mr_notes(project.id, iid), key=lambda note: note.id)
+        if request.query_params.get("sort", "desc") == "desc":
+            notes.reverse()
+        items, page, per_page, last = page_of(request, [self._note_json(note) for note in notes], 20, 100)
+        headers = {
+            "X-Page": str(page),
+            "X-Per-Page": str(per_page),
+            "X-Total": str(len(notes)),
+            "X-Total-Pages": str(last),
+            "X-Next-Page": str(page + 1) if page < last else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "",
+        }
+        link = link_header(request, page, last)
+        if link:
+            headers["Link"] = link
+        return JSONResponse(items, headers=headers)
+
+    async def _note(
+        self, request: Request, project: FakeGitLabProject, iid: int, note_id: int, username: str
+    ) -> Response:
+        with self._lock:
+            note = self.notes.get(note_id)
+        if note is None or note.project_id != project.id or note.iid != iid:
+            return _message("404 Not found", 404)
+        if request.method == "DELETE":
+            with self._lock:
+                del self.notes[note_id]
+            return Response(status_code=204)
+        if request.method == "PUT":
+            if note.username != username:
+                return _message("403 Forbidden", 403)
+            body = (await request.json()).get("body", "")
+            if len(body) > NOTE_LIMIT:
+                return _message('Note {:note=>["is too long (maximum is 1000000 characters)"]}', 400)
+            note.body = body
+        return JSONResponse(self._note_json(note))
+
+    async def _award(
+        self, request: Request, project: FakeGitLabProject, iid: int, note_id: int, username: str
+    ) -> Response:
+        with self._lock:
+            note = self.notes.get(note_id)
+        if note is None or note.project_id != project.id or note.iid != iid:
+            return _message("404 Not found", 404)
+        name = (await request.json()).get("name")
+        if name in note.emoji:
+            return _message("404 Award Emoji Name has already been taken", 404)
+        note.emoji.append(name)
+        return JSONResponse({"id": next(self._ids), "name": name, "user": self._user_json(username)}, 201)
+
+    async def _status(self, request: Request, project: FakeGitLabProject, sha: str) -> Response:
+        data = await request.json()
+        state = data.get("state")
+        if state not in ("pending", "running", "success", "failed", "canceled", "skipped"):
+            return _message("state does not have a valid value", 400)
+        name = data.get("name") or data.get("context") or "default"
+        with self._lock:
+            history = self.statuses.setdefault((project.id, sha), [])
+            latest = next((status for status in reversed(history) if status.name == name), None)
+            if latest is not None and latest.state == state and state in ("pending", "running"):
+                # GitLab keeps statuses as state machines: a pending status cannot be made pending again.
+                verb = "enqueue" if state == "pending" else "run"
+                return _message(f"Cannot transition status via :{verb} from :{state}", 400)
+            history.append(StoredStatus(state, name, data.get("description") or "", data.get("target_url")))
+        return JSONResponse(
+            {"id": next(self._ids), "sha": sha, "status": state, "name": name, "description": data.get("description")},
+            201,
+        )
+
+    def _member(self, project: FakeGitLabProject, user_id: int) -> Response:
+        username = next((name for name, ident in self.users.items() if ident == user_id), None)
+        if username is None or username not in project.members:
+            return _message("404 Not found", 404)
+        return JSONResponse({**self._user_json(username), "access_level": project.members[username]})

@@ -1,0 +1,130 @@
+"""A fake forge running on loopback with its real client, seen through one adapter for tests of both forges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import ForgeClient
+from kpops_bot.forges.github import GitHubClient
+from kpops_bot.forges.gitlab import GitLabClient
+from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.settings import GitHubSettings, GitLabSettings
+from tests.support.asgi_server import ThreadedServer
+from tests.support.fake_forge import FaultPlan, LoggedRequest
+from tests.support.fake_github import FakeGitHub
+from tests.support.fake_gitlab import FakeGitLab
+
+FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2)
+GITLAB_PROJECT_ID = 42
+_GITLAB_LEVELS = {"read": 20, "write": 30, "maintain": 40, "admin": 50}
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    id: int
+    author: str
+    body: str
+    reactions: list[str]
+
+
+@dataclass(frozen=True)
+class PostedStatus:
+    state: str  # as the forge names it
+    name: str
+    description: str
+
+
+@dataclass
+class RunningForge:
+    forge: Forge
+    url: str  # what the bot is configured with
+    client: ForgeClient
+    repository: Repository
+    faults: FaultPlan
+    log: list[LoggedRequest]
+    comments: Callable[[int], list[PostedComment]]
+    add_comment: Callable[[int, str, str], int]
+    statuses: Callable[[str], list[PostedStatus]]
+    bot: str = "kpops-bot"
+
+    @property
+    def success(self) -> str:
+        return "success"
+
+    @property
+    def failure(self) -> str:
+        return "failure" if self.forge is Forge.GITHUB else "failed"
+
+
+@contextmanager
+def running_github(
+    repo_git_dir: Path, permissions: dict[str, str] | None = None, *, prefix: str = ""
+) -> Iterator[tuple[RunningForge, FakeGitHub]]:
+    fake = FakeGitHub(prefix=prefix)
+    full_name = "acme/deployments"
+    fake.add_repo(full_name, repo_git_dir, permissions)
+    with ThreadedServer(fake.asgi()) as server:
+        fake.origin = server.url
+        settings = GitHubSettings(api_url=fake.base_url, token="bot-token", seconds_between_writes=0)  # type: ignore[arg-type]
+        running = RunningForge(
+            forge=Forge.GITHUB,
+            url=fake.base_url,
+            client=GitHubClient(settings, FAST_RETRIES),
+            repository=Repository(Forge.GITHUB, full_name, str(repo_git_dir)),
+            faults=fake.faults,
+            log=fake.log,
+            comments=lambda number: [
+                PostedComment(c.id, c.login, c.body, list(c.reactions)) for c in fake.pr_comments(full_name, number)
+            ],
+            add_comment=lambda number, author, body: fake.add_comment(full_name, number, author, body).id,
+            statuses=lambda sha: [
+                PostedStatus(s.state, s.context, s.description) for s in fake.commit_statuses(full_name, sha)
+            ],
+        )
+        yield running, fake
+
+
+@contextmanager
+def running_gitlab(
+    repo_git_dir: Path, permissions: dict[str, str] | None = None
+) -> Iterator[tuple[RunningForge, FakeGitLab]]:
+    fake = FakeGitLab()
+    path = "acme/platform/deployments"
+    members = {user: _GITLAB_LEVELS[level] for user, level in (permissions or {}).items() if level in _GITLAB_LEVELS}
+    fake.add_project(GITLAB_PROJECT_ID, path, repo_git_dir, members)
+    with ThreadedServer(fake.asgi()) as server:
+        settings = GitLabSettings(url=server.url, token="bot-token")  # type: ignore[arg-type]
+        running = RunningForge(
+            forge=Forge.GITLAB,
+            url=server.url,
+            client=GitLabClient(settings, FAST_RETRIES),
+            repository=Repository(Forge.GITLAB, path, str(repo_git_dir), GITLAB_PROJECT_ID),
+            faults=fake.faults,
+            log=fake.log,
+            comments=lambda iid: [
+                PostedComment(n.id, n.username, n.body, list(n.emoji))
+                for n in fake.mr_notes(GITLAB_PROJECT_ID, iid)
+                if not n.system
+            ],
+            add_comment=lambda iid, author, body: fake.add_note(GITLAB_PROJECT_ID, iid, author, body).id,
+            statuses=lambda sha: [
+                PostedStatus(s.state, s.name, s.description) for s in fake.commit_statuses(GITLAB_PROJECT_ID, sha)
+            ],
+        )
+        yield running, fake
+
+
+@contextmanager
+def running_forge(
+    forge: Forge, repo_git_dir: Path, permissions: dict[str, str] | None = None
+) -> Iterator[RunningForge]:
+    if forge is Forge.GITHUB:
+        with running_github(repo_git_dir, permissions) as (github, _):
+            yield github
+    else:
+        with running_gitlab(repo_git_dir, permissions) as (gitlab, _):
+            yield gitlab

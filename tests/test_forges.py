@@ -1,0 +1,118 @@
+"""The forge clients (PyGithub, python-gitlab) against the fake forges: one contract, both forges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import CommitState, ForgeError, Permission
+from kpops_bot.forges.github import GitHubClient
+from kpops_bot.settings import GitHubSettings
+from tests.helpers import GitRepo
+from tests.support.forges import FAST_RETRIES, RunningForge, running_forge, running_github
+
+PERMISSIONS = {"alice": "write", "bob": "read", "carol": "maintain"}
+
+
+@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+def forge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningForge]:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write(".kpops-bot.yaml", "previews: true\n")
+    repo.commit("config")
+    with running_forge(request.param, repo.path / ".git", PERMISSIONS) as running:
+        yield running
+
+
+def test_comments_are_created_listed_across_pages_edited_and_deleted(forge: RunningForge) -> None:
+    client, repository = forge.client, forge.repository
+    for index in range(45):  # more than a page of the fakes' default and of GitLab's 20
+        forge.add_comment(7, "alice", f"comment {index}")
+    created = client.create_comment(repository, 7, "<!-- kpops-bot:diff part 1/1 -->\nhello")
+    listed = client.comments(repository, 7)
+    assert len(listed) == 46
+    assert [comment.body for comment in listed[:2]] == ["comment 0", "comment 1"]  # oldest first
+    assert listed[-1].id == created.id
+    assert listed[-1].author == client.bot_name() == "kpops-bot"
+    client.edit_comment(repository, 7, created.id, "edited")
+    assert forge.comments(7)[-1].body == "edited"
+    client.delete_comment(repository, 7, created.id)
+    assert len(forge.comments(7)) == 45
+    assert client.comments(repository, 8) == []
+
+
+def test_reactions_statuses_and_permissions(forge: RunningForge) -> None:
+    client, repository = forge.client, forge.repository
+    comment_id = forge.add_comment(3, "alice", "/kpops help")
+    client.react(repository, 3, comment_id, "eyes")
+    assert forge.comments(3)[0].reactions == ["eyes"]
+    sha = "c" * 40
+    client.set_status(repository, sha, CommitState.PENDING, "rendering")
+    client.set_status(repository, sha, CommitState.PENDING, "rendering again")  # a retried job does this
+    client.set_status(repository, sha, CommitState.FAILURE, "x" * 300)
+    statuses = forge.statuses(sha)
+    assert statuses[0].state == "pending"
+    assert statuses[-1].state == forge.failure
+    assert {status.name for status in statuses} == {"kpops-bot"}
+    assert client.permission(repository, "alice") is Permission.WRITE
+    assert client.permission(repository, "bob") is Permission.READ
+    assert client.permission(repository, "carol") is Permission.MAINTAIN
+    assert client.permission(repository, "mallory") is Permission.NONE
+
+
+def test_files_are_read_at_a_revision(forge: RunningForge) -> None:
+    client, repository = forge.client, forge.repository
+    assert client.read_file(repository, ".kpops-bot.yaml", "main") == "previews: true\n"
+    assert client.read_file(repository, "missing.yaml", "main") is None
+
+
+def test_transient_errors_are_retried_and_the_call_succeeds(forge: RunningForge) -> None:
+    forge.faults.add(502, count=2)
+    forge.faults.add(429, count=1, headers={"Retry-After": "1"})
+    forge.faults.add(503, count=1)
+    created = forge.client.create_comment(forge.repository, 5, "after a bad minute")
+    assert [comment.id for comment in forge.comments(5)] == [created.id]
+    assert [entry.status for entry in forge.log[-5:]] == [502, 502, 429, 503, forge.log[-1].status]
+    assert forge.log[-1].status == 201
+
+
+def test_a_forge_that_stays_down_gives_a_forge_error_without_secrets(forge: RunningForge) -> None:
+    forge.faults.add(502, count=50)
+    with pytest.raises(ForgeError) as raised:
+        forge.client.create_comment(forge.repository, 5, "never")
+    assert "502" in str(raised.value)
+    assert "bot-token" not in str(raised.value)
+    assert sum(entry.status == 502 for entry in forge.log) == FAST_RETRIES.attempts
+
+
+def test_github_enterprise_base_url_and_app_installation_auth(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("README.md", "hi\n")
+    repo.commit("readme")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    with running_github(repo.path / ".git", prefix="/api/v3") as (_, fake):
+        fake.enable_app(4711, public_pem)
+        settings = GitHubSettings(
+            api_url=fake.base_url,
+            app_id=4711,
+            app_private_key=private_pem,  # type: ignore[arg-type]
+            seconds_between_writes=0,
+        )
+        client = GitHubClient(settings, FAST_RETRIES)
+        repository = Repository(Forge.GITHUB, "acme/deployments", "")
+        created = client.create_comment(repository, 1, "as the app")
+        assert client.bot_name() == "kpops-bot-app[bot]"
+        assert created.author == "kpops-bot-app[bot]"
+        assert client.read_file(repository, "README.md", "main") == "hi\n"
+        assert all(entry.path.startswith("/api/v3/") for entry in fake.log)
+        assert any(entry.path.endswith("/access_tokens") for entry in fake.log)

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from kpops_bot.store import JobState, NewJob, SchemaTooNewError, Store, schema_info
+
+
+def _preview(key: str = "github:org/repo#1", sha: str = "a" * 40) -> NewJob:
+    return NewJob(key=key, kind="preview", payload={"sha": sha}, head_sha=sha, supersedes=("preview",))
+
+
+def test_a_delivery_is_recorded_once_and_its_job_queued_once(store: Store) -> None:
+    first = store.accept("github", "d-1", "pull_request", _preview())
+    again = store.accept("github", "d-1", "pull_request", _preview())
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.job_id == first.job_id
+    assert [job.state for job in store.jobs()] == [JobState.QUEUED]
+    assert store.delivery_count() == 1
+
+
+def test_the_same_delivery_id_on_another_forge_is_another_delivery(store: Store) -> None:
+    store.accept("github", "same", "pull_request", _preview())
+    store.accept("gitlab", "same", "Merge Request Hook", _preview(key="gitlab:g/p!1"))
+    assert store.delivery_count() == 2
+
+
+def test_a_newer_head_supersedes_the_queued_preview_of_the_same_pull_request(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
+    store.accept("github", "d-2", "pull_request", _preview(key="github:org/repo#2", sha="2" * 40))
+    store.accept("github", "d-3", "pull_request", _preview(sha="3" * 40))
+    states = {(job.key, job.head_sha): job.state for job in store.jobs()}
+    assert states == {
+        ("github:org/repo#1", "1" * 40): JobState.SUPERSEDED,
+        ("github:org/repo#2", "2" * 40): JobState.QUEUED,
+        ("github:org/repo#1", "3" * 40): JobState.QUEUED,
+    }
+
+
+def test_one_job_per_key_runs_at_a_time_and_other_keys_run_meanwhile(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", NewJob("pr-1", "close", {}))
+    store.accept("github", "d-2", "pull_request", NewJob("pr-1", "other", {}))
+    store.accept("github", "d-3", "pull_request", NewJob("pr-2", "close", {}))
+    first = store.claim("w1", 60, 5)
+    second = store.claim("w2", 60, 5)
+    assert first is not None and second is not None
+    assert (first.key, second.key) == ("pr-1", "pr-2")
+    assert store.claim("w3", 60, 5) is None  # pr-1's second job waits for its first
+    store.finish(first.id, "w1", "done")
+    third = store.claim("w3", 60, 5)
+    assert third is not None
+    assert (third.key, third.kind, third.attempts) == ("pr-1", "other", 1)
+
+
+def test_a_job_whose_lease_expired_is_claimed_again(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview())
+    lost = store.claim("dead-worker", 0.2, 5)
+    assert lost is not None
+    assert store.claim("w2", 60, 5) is None
+    time.sleep(0.3)
+    again = store.claim("w2", 60, 5)
+    assert again is not None
+    assert (again.id, again.attempts, again.lease_owner) == (lost.id, 2, "w2")
+    assert not store.renew(lost.id, "dead-worker", 60)  # the dead worker's lease is gone
+    store.finish(lost.id, "dead-worker", "late result")  # and its late finish changes nothing
+    assert store.job(lost.id).state is JobState.RUNNING
+    assert store.renew(again.id, "w2", 60)
+
+
+def test_a_job_that_keeps_losing_its_worker_fails_after_max_attempts(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview())
+    for _ in range(2):
+        assert store.claim("dying", 0.05, 2) is not None
+        time.sleep(0.1)
+    assert store.claim("w", 60, 2) is None
+    (job,) = store.jobs()
+    assert job.state is JobState.FAILED
+    assert "too many times" in (job.outcome or "")
+
+
+def test_retry_later_waits_before_the_job_is_claimed_again(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview())
+    job = store.claim("w", 60, 5)
+    assert job is not None
+    store.retry_later(job.id, "w", 0.3, "forge unavailable")
+    assert store.claim("w", 60, 5) is None
+    time.sleep(0.4)
+    assert store.claim("w", 60, 5) is not None
+
+
+def test_has_newer_sees_a_later_preview_of_the_same_key(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
+    job = store.claim("w", 60, 5)
+    assert job is not None
+    assert not store.has_newer(job, ["preview"])
+    store.accept("github", "d-2", "pull_request", _preview(sha="2" * 40))
+    assert store.has_newer(job, ["preview"])
+    assert not store.has_newer(job, ["close"])
+
+
+def test_concurrent_workers_never_claim_the_same_job_or_key_twice(store: Store) -> None:
+    for number in range(30):
+        store.accept("github", f"d-{number}", "pull_request", NewJob(f"pr-{number % 10}", "work", {}))
+    running: set[str] = set()
+    guard = threading.Lock()
+    done: list[int] = []
+    errors: list[str] = []
+
+    def work(name: str) -> None:
+        idle = 0
+        while idle < 20:
+            job = store.claim(name, 30, 5)
+            if job is None:
+                idle += 1
+                time.sleep(0.01)
+                continue
+            with guard:
+                if job.key in running:
+                    errors.append(f"{job.key} ran twice at once")
+                running.add(job.key)
+            time.sleep(0.005)
+            with guard:
+                running.discard(job.key)
+                done.append(job.id)
+            store.finish(job.id, name, "ok")
+
+    threads = [threading.Thread(target=work, args=(f"w{index}",)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(done) == sorted(job.id for job in store.jobs())
+    assert {job.state for job in store.jobs()} == {JobState.DONE}
+
+
+def test_migrate_is_idempotent_and_refuses_a_newer_schema(store: Store) -> None:
+    store.migrate()
+    with store.engine.begin() as connection:
+        connection.execute(schema_info.update().values(version=99))
+    with pytest.raises(SchemaTooNewError, match="schema version 99"):
+        store.migrate()
