@@ -57,9 +57,10 @@ def diff_revisions(
     options: DiffOptions | None = None,
     cache: RenderCache | None = None,
     progress: Progress | None = None,
+    git_env: dict[str, str] | None = None,
 ) -> DiffReport:
     options = options or DiffOptions()
-    repository = workspace.repository(request.source)
+    repository = workspace.repository(request.source, git_env=git_env)
     head = repository.resolve(request.head)
     base = repository.merge_base(repository.resolve(request.base), head)
     changed_paths = repository.changed_paths(base, head)

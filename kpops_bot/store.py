@@ -153,7 +153,7 @@ class Store:
                         )
                         .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome=f"superseded by {event}")
                     )
-                job_id = connection.execute(
+                inserted = connection.execute(
                     jobs.insert().values(
                         key=job.key,
                         kind=job.kind,
@@ -164,13 +164,16 @@ class Store:
                         not_before=now,
                         created_at=now,
                     )
-                ).inserted_primary_key[0]
+                )
+                key = inserted.inserted_primary_key
+                assert key is not None
+                job_id = int(key[0])
                 connection.execute(
                     deliveries.update()
                     .where(deliveries.c.forge == forge, deliveries.c.delivery_id == delivery_id)
                     .values(job_id=job_id)
                 )
-                return Accepted(job_id=int(job_id), duplicate=False)
+                return Accepted(job_id=job_id, duplicate=False)
         except IntegrityError:
             with self.engine.connect() as connection:
                 known = connection.execute(

@@ -97,9 +97,11 @@ def test_github_enterprise_base_url_and_app_installation_auth(tmp_path: Path) ->
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     with running_github(repo.path / ".git", prefix="/api/v3") as (_, fake):
         fake.enable_app(4711, public_pem)
         settings = GitHubSettings(

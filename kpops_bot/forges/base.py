@@ -73,3 +73,7 @@ class ForgeClient(Protocol):
     def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
         """A file's text at a branch or commit; None when it does not exist there."""
         ...
+
+    def git_env(self, repository: Repository) -> dict[str, str]:
+        """git environment that lets the bot clone and fetch the repository over HTTPS."""
+        ...

@@ -14,6 +14,7 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitHubSettings
+from kpops_bot.workspace import http_auth_env
 
 T = TypeVar("T")
 
@@ -181,6 +182,16 @@ class GitHubClient:
         if isinstance(content, list):  # a folder
             return None
         return content.decoded_content.decode()
+
+    def git_env(self, repository: Repository) -> dict[str, str]:
+        client = self._github(repository)
+        token = self._call("token", lambda: _token_of(client))  # an App's installation token is made here
+        return http_auth_env("x-access-token", token) if token else {}
+
+
+def _token_of(client: Github) -> str | None:
+    auth = client.requester.auth
+    return str(auth.token) if auth is not None else None
 
 
 def _cut(text: str, limit: int) -> str:

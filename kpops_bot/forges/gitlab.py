@@ -15,6 +15,7 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitLabSettings
+from kpops_bot.workspace import http_auth_env
 
 T = TypeVar("T")
 
@@ -60,6 +61,7 @@ class GitLabClient:
         self._gitlab = gitlab.Gitlab(
             settings.url, private_token=token, timeout=settings.timeout, keep_base_url=True, per_page=100
         )
+        self._token = token
         self._username = settings.bot_username
         self._user_ids: dict[str, int | None] = {}
         self._lock = threading.Lock()
@@ -170,3 +172,6 @@ class GitLabClient:
                 return None
             raise
         return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    def git_env(self, repository: Repository) -> dict[str, str]:
+        return http_auth_env("oauth2", self._token) if self._token else {}

@@ -6,7 +6,6 @@ tenacity does the retrying; this module only says what is transient and how long
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -34,17 +33,17 @@ class Transience:
 
 
 def call_with_retries(policy: RetryPolicy, transience: Transience, what: str, call: Callable[[], T]) -> T:
+    backoff = tenacity.wait_exponential_jitter(multiplier=policy.first_wait, max=policy.max_wait)
+
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         asked = transience.retry_after(error) if error is not None else None
-        if asked is not None:
-            return min(asked, policy.max_wait)
-        backoff = policy.first_wait * 2 ** (state.attempt_number - 1)
-        return float(min(backoff, policy.max_wait) * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not crypto)
+        return min(asked, policy.max_wait) if asked is not None else backoff(state)
 
     def log(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        logger.warning("%s failed (%s), try %d of %d", what, type(error).__name__, state.attempt_number, policy.attempts)
+        name = type(error).__name__
+        logger.warning("%s failed (%s), try %d of %d", what, name, state.attempt_number, policy.attempts)
 
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts),

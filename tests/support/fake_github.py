@@ -327,6 +327,7 @@ class _Middleware:
             return
         request = Request(scope, receive)
         path = request.url.path
+
         async def logging_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":  # logged before the client can see the answer
                 self.fake.log.append(LoggedRequest(request.method, path, message["status"]))

@@ -1,0 +1,38 @@
+"""Short messages the bot posts in place of a diff report, in the same sticky comment (same hidden marker)."""
+
+from __future__ import annotations
+
+from kpops_bot.report.markdown import MARKER
+
+OUTDATED_BANNER = "> [!NOTE]\n> **Outdated.**"
+
+
+def single_part(text: str) -> str:
+    return f"{MARKER} part 1/1 -->\n{text.strip()}\n"
+
+
+def nothing_affected(head_sha: str) -> str:
+    return single_part(
+        f"### ✅ kpops-bot: no pipeline affected\n\nAs of `{head_sha[:12]}` this pull request changes no pipeline, "
+        "no `defaults.yaml`, no `config.yaml` and no custom component code, so there is nothing to preview."
+    )
+
+
+def fork_not_previewed() -> str:
+    return single_part(
+        "### kpops-bot: not previewed\n\nThis pull request comes from a fork. Rendering runs the pull request's "
+        "custom component code, so forks are not previewed on this bot. A maintainer can push the branch to this "
+        "repository to get a preview, or the bot's operator can set `allow_fork_previews`."
+    )
+
+
+def preview_failed(reason: str) -> str:
+    return single_part(f"### ❌ kpops-bot: the preview could not be made\n\n{reason}")
+
+
+def mark_outdated(body: str, why: str) -> str:
+    """The comment with a banner under its marker line; marking twice changes nothing."""
+    marker_line, _, rest = body.partition("\n")
+    if rest.startswith(OUTDATED_BANNER):
+        return body
+    return f"{marker_line}\n{OUTDATED_BANNER} {why}\n\n{rest}"

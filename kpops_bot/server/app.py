@@ -1,0 +1,158 @@
+"""The HTTP front: webhook endpoints for GitHub and GitLab, health and readiness.
+
+A delivery is checked (size, signature, JSON, shape), turned into the bot's event, stored with its job in one
+transaction and answered 202, all before any slow work. Everything a sender can get wrong gets a 4xx that says
+what; a store that cannot be reached gets a 503 so the forge's redelivery can try again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from kpops_bot.events import github, gitlab
+from kpops_bot.events.model import Event, Forge, Ignored, MalformedEventError
+from kpops_bot.events.signatures import verify_github, verify_gitlab
+from kpops_bot.server.routing import job_for
+from kpops_bot.settings import BotSettings
+from kpops_bot.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _ForgeProtocol:
+    """How one forge sends its webhooks."""
+
+    forge: Forge
+    event_header: str
+    delivery_headers: tuple[str, ...]  # first present wins: the id that is stable across redeliveries
+    parse: Callable[[str, str, Any], Event | Ignored]
+
+    def authentic(self, secret: str, body: bytes, request: Request) -> bool:
+        if self.forge is Forge.GITHUB:
+            return verify_github(secret, body, request.headers.get("x-hub-signature-256"))
+        return verify_gitlab(secret, request.headers.get("x-gitlab-token"))
+
+
+_GITHUB = _ForgeProtocol(Forge.GITHUB, "x-github-event", ("x-github-delivery",), github.parse)
+_GITLAB = _ForgeProtocol(
+    Forge.GITLAB, "x-gitlab-event", ("idempotency-key", "x-gitlab-webhook-uuid", "x-gitlab-event-uuid"), gitlab.parse
+)
+
+
+class WebhookReceiver:
+    def __init__(self, settings: BotSettings, store: Store, on_queued: Callable[[], None] = lambda: None) -> None:
+        self._settings = settings
+        self._store = store
+        self._on_queued = on_queued
+
+    async def github(self, request: Request) -> Response:
+        return await self._receive(request, _GITHUB)
+
+    async def gitlab(self, request: Request) -> Response:
+        return await self._receive(request, _GITLAB)
+
+    async def _receive(self, request: Request, protocol: _ForgeProtocol) -> Response:
+        try:
+            event_name, delivery, parsed = await self._check(request, protocol)
+        except _Rejected as rejected:
+            return JSONResponse({"error": rejected.message}, rejected.status)
+        if isinstance(parsed, Ignored):
+            return _ignored(parsed.reason)
+        job = job_for(parsed, self._settings)
+        if isinstance(job, Ignored):
+            return _ignored(job.reason)
+        try:
+            accepted = await run_in_threadpool(self._store.accept, protocol.forge.value, delivery, event_name, job)
+        except SQLAlchemyError:
+            logger.exception("storing delivery %s failed", delivery)
+            return JSONResponse({"error": "the bot's store is unavailable; redeliver later"}, 503)
+        if accepted.duplicate:
+            return JSONResponse({"status": "duplicate", "job": accepted.job_id}, 202)
+        self._on_queued()
+        return JSONResponse({"status": "queued", "job": accepted.job_id}, 202)
+
+    async def _check(self, request: Request, protocol: _ForgeProtocol) -> tuple[str, str, Event | Ignored]:
+        secret = self._settings.webhook_secret(protocol.forge)
+        if secret is None and not self._settings.insecure_skip_signature:
+            raise _Rejected(404, f"{protocol.forge.value} webhooks are not enabled on this bot")
+        body = await _read_body(request, self._settings.max_body_bytes)
+        if secret is not None and not protocol.authentic(secret, body, request):
+            raise _Rejected(401, "signature or token missing or wrong")
+        event_name = request.headers.get(protocol.event_header)
+        if not event_name:
+            raise _Rejected(400, f"missing header {protocol.event_header}")
+        delivery = next((request.headers[h] for h in protocol.delivery_headers if request.headers.get(h)), None)
+        if delivery is None or len(delivery) > 200:
+            raise _Rejected(400, f"missing or invalid delivery id header ({protocol.delivery_headers[0]})")
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise _Rejected(400, f"body is not JSON: {error}") from error
+        try:
+            return event_name, delivery, protocol.parse(event_name, delivery, data)
+        except MalformedEventError as error:
+            raise _Rejected(400, f"malformed {event_name} payload: {error}") from error
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _Rejected(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Rejected(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _ignored(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "ignored", "reason": reason}, 202)
+
+
+def create_app(
+    settings: BotSettings,
+    store: Store,
+    on_queued: Callable[[], None] = lambda: None,
+    lifespan: Callable[[Starlette], Any] | None = None,
+) -> Starlette:
+    receiver = WebhookReceiver(settings, store, on_queued)
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            await run_in_threadpool(store.ping)
+        except SQLAlchemyError:
+            return JSONResponse({"status": "store unavailable"}, 503)
+        return JSONResponse({"status": "ready"})
+
+    routes = [
+        Route("/webhooks/github", receiver.github, methods=["POST"]),
+        Route("/webhooks/gitlab", receiver.gitlab, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

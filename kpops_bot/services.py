@@ -1,0 +1,95 @@
+"""What the workflows share in a running bot: settings, store, forge clients, git workspace, render pools, cache."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from kpops_bot.engine.pool import RenderPool
+from kpops_bot.events.model import Forge
+from kpops_bot.forges.base import ForgeClient, ForgeError
+from kpops_bot.forges.github import GitHubClient
+from kpops_bot.forges.gitlab import GitLabClient
+from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.render_cache import RenderCache
+from kpops_bot.settings import BotSettings
+from kpops_bot.store import Store
+from kpops_bot.workspace import Workspace
+
+
+class ForgeClients:
+    """One client per configured forge, made on first use."""
+
+    def __init__(self, settings: BotSettings, retry: RetryPolicy | None = None) -> None:
+        self._settings = settings
+        self._retry = retry
+        self._clients: dict[Forge, ForgeClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, forge: Forge) -> ForgeClient:
+        with self._lock:
+            if forge not in self._clients:
+                self._clients[forge] = self._make(forge)
+            return self._clients[forge]
+
+    def _make(self, forge: Forge) -> ForgeClient:
+        if forge is Forge.GITHUB:
+            if not self._settings.github.can_write:
+                raise ForgeError("GitHub is not configured: set github.token or github.app_id and its key")
+            return GitHubClient(self._settings.github, self._retry)
+        if not self._settings.gitlab.can_write:
+            raise ForgeError("GitLab is not configured: set gitlab.token")
+        return GitLabClient(self._settings.gitlab, self._retry)
+
+
+class RenderPools:
+    """The render pool for trusted pull requests, and one without secret variables for forks (made when needed)."""
+
+    def __init__(self, settings: BotSettings) -> None:
+        self._settings = settings
+        self._pools: dict[bool, RenderPool] = {}
+        self._lock = threading.Lock()
+
+    def get(self, *, trusted: bool) -> RenderPool:
+        with self._lock:
+            if trusted not in self._pools:
+                pool = RenderPool(self._settings.engine(trusted=trusted))
+                pool.start()
+                self._pools[trusted] = pool
+            return self._pools[trusted]
+
+    def close(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
+
+
+@dataclass
+class Services:
+    settings: BotSettings
+    store: Store
+    forges: ForgeClients
+    workspace: Workspace
+    pools: RenderPools
+    cache: RenderCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = RenderCache(self.settings.data_dir / "render-cache")
+
+    @classmethod
+    def create(cls, settings: BotSettings, retry: RetryPolicy | None = None) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.database)
+        store.migrate()
+        return cls(
+            settings=settings,
+            store=store,
+            forges=ForgeClients(settings, retry),
+            workspace=Workspace(settings.data_dir / "workspace"),
+            pools=RenderPools(settings),
+        )
+
+    def close(self) -> None:
+        self.pools.close()
+        self.store.close()

@@ -1,0 +1,111 @@
+"""Realistic webhook deliveries (the recorded fixtures, pointed at a test repository) and how to send them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from functools import cache
+from typing import Any
+
+import httpx
+
+from kpops_bot.events.signatures import github_signature
+from tests.helpers import FIXTURES
+
+WEBHOOKS = FIXTURES / "webhooks"
+
+
+@cache
+def _fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((WEBHOOKS / f"{name}.json").read_text())
+    return data
+
+
+def github_pull_request(
+    action: str,
+    *,
+    number: int,
+    full_name: str,
+    clone_url: str,
+    head_sha: str,
+    base_ref: str = "main",
+    head_ref: str = "feature",
+    author: str = "alice",
+    fork: str | None = None,
+    merged: bool = False,
+) -> dict[str, Any]:
+    payload = copy.deepcopy(_fixture("github-pull_request"))
+    payload["action"] = action
+    payload["number"] = number
+    payload["repository"].update(full_name=full_name, clone_url=clone_url, name=full_name.split("/")[1])
+    pull = payload["pull_request"]
+    pull.update(number=number, merged=merged, merge_commit_sha=head_sha if merged else None)
+    pull["user"]["login"] = author
+    pull["base"].update(ref=base_ref)
+    pull["base"]["repo"].update(full_name=full_name, clone_url=clone_url)
+    pull["head"].update(ref=head_ref, sha=head_sha)
+    pull["head"]["repo"].update(full_name=fork or full_name, clone_url=clone_url)
+    return payload
+
+
+def gitlab_merge_request(
+    action: str,
+    *,
+    iid: int,
+    project_id: int,
+    path: str,
+    clone_url: str,
+    head_sha: str,
+    base_ref: str = "main",
+    head_ref: str = "feature",
+    author: str = "alice",
+    fork_project_id: int | None = None,
+    oldrev: str | None = None,
+) -> dict[str, Any]:
+    payload = copy.deepcopy(_fixture("gitlab-merge_request"))
+    payload["user"]["username"] = author
+    payload["project"].update(id=project_id, path_with_namespace=path, git_http_url=clone_url)
+    attributes = payload["object_attributes"]
+    attributes.update(
+        action=action,
+        iid=iid,
+        target_branch=base_ref,
+        source_branch=head_ref,
+        target_project_id=project_id,
+        source_project_id=fork_project_id or project_id,
+    )
+    attributes["last_commit"]["id"] = head_sha
+    attributes["source"]["git_http_url"] = clone_url
+    attributes.pop("oldrev", None)
+    if oldrev is not None:
+        attributes["oldrev"] = oldrev
+    return payload
+
+
+def send_github(
+    url: str, secret: str | None, event: str, payload: dict[str, Any], delivery: str | None = None
+) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    if secret is not None:
+        headers["X-Hub-Signature-256"] = github_signature(secret, body)
+    return httpx.post(f"{url}/webhooks/github", content=body, headers=headers, timeout=30)
+
+
+def send_gitlab(
+    url: str, secret: str | None, event: str, payload: dict[str, Any], delivery: str | None = None
+) -> httpx.Response:
+    headers = {
+        "X-Gitlab-Event": event,
+        "Idempotency-Key": delivery or str(uuid.uuid4()),
+        "X-Gitlab-Webhook-UUID": str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    if secret is not None:
+        headers["X-Gitlab-Token"] = secret
+    return httpx.post(f"{url}/webhooks/gitlab", content=json.dumps(payload).encode(), headers=headers, timeout=30)

@@ -1,0 +1,130 @@
+"""A whole bot on loopback for end-to-end tests: a fake forge, the bot's HTTP server and worker, a real repository.
+
+Pull requests are opened and pushed to through `BotHarness`, which sends the signed deliveries the forge would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
+from kpops_bot.server.bot import Bot
+from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
+from tests.helpers import GitRepo
+from tests.support.asgi_server import ThreadedServer
+from tests.support.deliveries import github_pull_request, gitlab_merge_request, send_github, send_gitlab
+from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, RunningForge, running_forge
+
+SECRET = "webhook-s3cret"
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 240) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    msg = f"timed out waiting for {what}"
+    raise AssertionError(msg)
+
+
+def bot_settings(engine: EngineSettings, forge: RunningForge, data_dir: Path, **overrides: Any) -> BotSettings:
+    forge_settings: dict[str, Any]
+    if forge.forge is Forge.GITHUB:
+        forge_settings = {
+            "github": GitHubSettings(
+                api_url=forge.url,
+                token="bot-token",  # type: ignore[arg-type]
+                webhook_secret=SECRET,  # type: ignore[arg-type]
+                seconds_between_writes=0,
+            )
+        }
+    else:
+        forge_settings = {
+            "gitlab": GitLabSettings(url=forge.url, token="bot-token", webhook_secret=SECRET)  # type: ignore[arg-type]
+        }
+    values: dict[str, Any] = {
+        **engine.model_dump(),
+        "data_dir": data_dir,
+        "concurrency": 2,
+        "poll_interval": 0.1,
+        "retry_delay": 0.2,
+        **forge_settings,
+        **overrides,
+    }
+    return BotSettings(**values)
+
+
+@dataclass
+class BotHarness:
+    forge: RunningForge
+    repo: GitRepo
+    url: str
+    bot: Bot
+    sent: list[httpx.Response] = field(default_factory=list)
+
+    def send_pull_request(
+        self, action: str, number: int, head_sha: str, *, delivery: str | None = None, fork: bool = False
+    ) -> httpx.Response:
+        """What the forge sends when a pull request from `feature` (or a fork's) into `main` changes."""
+        clone_url = str(self.repo.path)
+        if self.forge.forge is Forge.GITHUB:
+            github_action = {"updated": "synchronize"}.get(action, action)
+            payload = github_pull_request(
+                github_action,
+                number=number,
+                full_name=self.forge.repository.full_name,
+                clone_url=clone_url,
+                head_sha=head_sha,
+                fork="someone/deployments-fork" if fork else None,
+            )
+            response = send_github(self.url, SECRET, "pull_request", payload, delivery)
+        else:
+            gitlab_action = {"opened": "open", "updated": "update", "closed": "close", "reopened": "reopen"}[action]
+            oldrev = "0" * 40 if action == "updated" else None
+            payload = gitlab_merge_request(
+                gitlab_action,
+                iid=number,
+                project_id=GITLAB_PROJECT_ID,
+                path=self.forge.repository.full_name,
+                clone_url=clone_url,
+                head_sha=head_sha,
+                oldrev=oldrev,
+                fork_project_id=GITLAB_PROJECT_ID + 1 if fork else None,
+            )
+            response = send_gitlab(self.url, SECRET, "Merge Request Hook", payload, delivery)
+        self.sent.append(response)
+        return response
+
+    def final_status(self, sha: str, timeout: float = 240) -> str:
+        def settled() -> str | None:
+            statuses = self.forge.statuses(sha)
+            return statuses[-1].state if statuses and statuses[-1].state != "pending" else None
+
+        return wait_for(f"a final status on {sha[:12]}", settled, timeout)
+
+    def bot_comments(self, number: int) -> list[str]:
+        return [c.body for c in self.forge.comments(number) if c.author == self.forge.bot]
+
+
+@contextmanager
+def running_bot(
+    forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo, **overrides: Any
+) -> Iterator[BotHarness]:
+    permissions = {"alice": "write", "bob": "read"}
+    with ExitStack() as stack:
+        running = stack.enter_context(running_forge(forge, repo.path / ".git", permissions))
+        settings = bot_settings(engine, running, tmp_path / "bot-data", **overrides)
+        bot = Bot(settings, FAST_RETRIES)
+        server = stack.enter_context(ThreadedServer(bot.app))
+        yield BotHarness(running, repo, server.url, bot)
