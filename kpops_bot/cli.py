@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import yaml
+from pydantic import ValidationError
 
 from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings, HelmChoice
+from kpops_bot.events.model import Forge
+from kpops_bot.events.signatures import github_signature
 from kpops_bot.helm.chart_server import ChartServer, NoChartsError
 from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
 from kpops_bot.masking import Masker
@@ -26,6 +32,8 @@ from kpops_bot.render import Progress, UnknownPipelineError, render_revision
 from kpops_bot.render_cache import RenderCache
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
+from kpops_bot.server.bot import Bot
+from kpops_bot.settings import BotSettings
 from kpops_bot.workspace import Workspace, WorkspaceError
 
 USAGE_ERROR = 2
@@ -226,6 +234,70 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
     if output_format == "json":
         return json.dumps(document, indent=2) + "\n"
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+@main.command(name="serve")
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML file."
+)
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080).")
+@click.option("--insecure-skip-signature", is_flag=True, help="Accept unsigned deliveries (local development only).")
+def serve_bot(config_file: Path | None, host: str | None, port: int | None, insecure_skip_signature: bool) -> None:
+    """Run the bot: webhook server, store and workers (settings: KPOPS_BOT_* variables over --config)."""
+    try:
+        settings = BotSettings.load(config_file)
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings: {_settings_problems(error)}", err=True)
+        sys.exit(USAGE_ERROR)
+    chosen = {"host": host, "port": port, "insecure_skip_signature": insecure_skip_signature or None}
+    settings = settings.model_copy(update={key: value for key, value in chosen.items() if value is not None})
+    problems = settings.startup_problems()
+    if problems:
+        for problem in problems:
+            click.echo(f"Error: {problem}", err=True)
+        sys.exit(USAGE_ERROR)
+    if settings.insecure_skip_signature:
+        click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    Bot(settings).serve()
+
+
+def _settings_problems(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: {issue['msg']}" for issue in error.errors()
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--forge", type=click.Choice([f.value for f in Forge]), required=True)
+@click.option("--event", "event_name", required=True, help="pull_request, issue_comment, Merge Request Hook, ...")
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The running bot.")
+@click.option("--delivery", help="Delivery id (default: a new one; reuse one to test deduplication).")
+@click.option("--secret", envvar="KPOPS_BOT_REPLAY_SECRET", help="Webhook secret (or KPOPS_BOT_REPLAY_SECRET).")
+def replay(file: Path, forge: str, event_name: str, url: str, delivery: str | None, secret: str | None) -> None:
+    """Send a stored delivery FILE (JSON body) to a running bot, signed as the forge signs it."""
+    body = file.read_bytes()
+    delivery_id = delivery or str(uuid.uuid4())
+    headers = {"Content-Type": "application/json"}
+    if Forge(forge) is Forge.GITHUB:
+        headers |= {"X-GitHub-Event": event_name, "X-GitHub-Delivery": delivery_id}
+        if secret:
+            headers["X-Hub-Signature-256"] = github_signature(secret, body)
+        endpoint = "github"
+    else:
+        headers |= {"X-Gitlab-Event": event_name, "Idempotency-Key": delivery_id}
+        if secret:
+            headers["X-Gitlab-Token"] = secret
+        endpoint = "gitlab"
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/webhooks/{endpoint}", content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as error:
+        click.echo(f"Error: cannot reach {url}: {type(error).__name__}", err=True)
+        sys.exit(USAGE_ERROR)
+    click.echo(f"{response.status_code} {response.text}")
+    sys.exit(0 if response.status_code < 400 else 1)
 
 
 @main.group()

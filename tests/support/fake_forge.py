@@ -30,6 +30,12 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.slow: dict[str, float] = {}  # path fragment → seconds a matching write waits before it is answered
+
+    def delay_for(self, method: str, path: str) -> float:
+        if method == "GET":
+            return 0.0
+        return max((seconds for fragment, seconds in self.slow.items() if fragment in path), default=0.0)
 
     def add(self, status: int, count: int = 1, headers: dict[str, str] | None = None) -> None:
         with self._lock:

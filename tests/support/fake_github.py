@@ -6,6 +6,7 @@ Mount prefix "/api/v3" to play a GitHub Enterprise server.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import threading
@@ -333,6 +334,9 @@ class _Middleware:
                 self.fake.log.append(LoggedRequest(request.method, path, message["status"]))
             await send(message)
 
+        delay = self.fake.faults.delay_for(request.method, path)
+        if delay:
+            await asyncio.sleep(delay)
         fault = self.fake.faults.next()
         app_route = path.startswith(f"{self.fake.prefix}/app") or path.endswith("/installation")
         if fault is not None:
