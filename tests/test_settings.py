@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from kpops_bot.cli import main
+from kpops_bot.diff.model import RiskLevel
+from kpops_bot.events.model import Forge
+from kpops_bot.repo_config import InvalidRepoConfigError, effective, parse_repo_config
+from kpops_bot.settings import BotSettings, OperationMode
+
+
+def test_environment_variables_win_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        "concurrency: 3\nrepositories: ['acme/*']\nenvironments: {main: [prod], 'release/*': [staging]}\n"
+        "github: {api_url: 'https://ghe.example.com/api/v3', webhook_secret: from-file}\n"
+    )
+    monkeypatch.setenv("KPOPS_BOT_CONCURRENCY", "5")
+    monkeypatch.setenv("KPOPS_BOT_GITHUB__TOKEN", "ghp_from_env")
+    settings = BotSettings.load(config)
+    assert settings.concurrency == 5
+    assert settings.repositories == ["acme/*"]
+    assert settings.github.api_url == "https://ghe.example.com/api/v3"
+    assert settings.github.token is not None and settings.github.token.get_secret_value() == "ghp_from_env"
+    assert "ghp_from_env" not in repr(settings)  # secrets never print
+    assert settings.webhook_secret(Forge.GITHUB) == "from-file"
+    assert settings.webhook_secret(Forge.GITLAB) is None
+
+
+def test_a_misspelt_key_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text("concurency: 3\n")
+    with pytest.raises(ValidationError, match="unknown setting"):
+        BotSettings.load(config)
+
+
+def test_untrusted_engine_settings_hold_no_secret_variables() -> None:
+    settings = BotSettings(variables={"KAFKA_PASSWORD": "hunter22", "REGION": "eu"}, pass_env=["API_TOKEN", "HOME"])
+    untrusted = settings.engine(trusted=False)
+    assert untrusted.variables == {"REGION": "eu"}
+    assert untrusted.pass_env == ["HOME"]
+    assert settings.engine().variables["KAFKA_PASSWORD"] == "hunter22"
+
+
+def test_repository_file_overrides_what_it_may_and_invalid_files_say_why() -> None:
+    settings = BotSettings(environments={"main": ["prod"]})
+    repo = parse_repo_config(
+        "operation_mode: argo\nenvironments: {'release/*': [staging, prod]}\nblocking_risks: [danger, warning]\n"
+    )
+    applied = effective(settings, repo, "release/1.2", trusted=True)
+    assert applied.operation_mode is OperationMode.ARGO
+    assert applied.environments == ["staging", "prod"]
+    assert applied.diff_options.blocking_levels == {RiskLevel.DANGER, RiskLevel.WARNING}
+    assert effective(settings, parse_repo_config(None), "main", trusted=True).environments == ["prod"]
+    assert effective(settings, parse_repo_config(None), "dev", trusted=True).environments == [None]
+    with pytest.raises(InvalidRepoConfigError, match="line 2"):
+        parse_repo_config("previews: true\n  config_dir: x: y\n")
+    with pytest.raises(InvalidRepoConfigError, match="allow_fork_previews: Extra inputs are not permitted"):
+        parse_repo_config("allow_fork_previews: true\n")  # trust is the server's to give
+
+
+def test_serve_refuses_to_start_without_a_webhook_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "no webhook secret" in result.output
+    assert "--insecure-skip-signature" in result.output
+    config = tmp_path / "bot.yaml"
+    config.write_text("concurrency: many\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "concurrency" in result.output
