@@ -187,8 +187,11 @@ class MaskingFilter(logging.Filter):
         self.masker = masker
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.masker.mask_text(record.getMessage())
-        record.args = None
+        message = record.getMessage()
+        masked = self.masker.mask_text(message)
+        if masked != message:  # untouched records keep their arguments: some formatters (uvicorn's) read them
+            record.msg = masked
+            record.args = None
         if record.exc_info:
             record.exc_text = self.masker.mask_text(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None

@@ -8,9 +8,15 @@ either database. A job whose worker died is queued again when its lease expires.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
+import queue
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -56,6 +62,8 @@ jobs = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("key", sa.String(400), nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("forge", sa.String(16), nullable=True),  # the delivery that made it (none for internal jobs)
+    sa.Column("delivery_id", sa.String(200), nullable=True),
     sa.Column("head_sha", sa.String(64), nullable=True),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
@@ -69,6 +77,7 @@ jobs = sa.Table(
 )
 sa.Index("jobs_claimable", jobs.c.state, jobs.c.not_before, jobs.c.id)
 sa.Index("jobs_by_key", jobs.c.key, jobs.c.state)
+sa.Index("jobs_by_delivery", jobs.c.delivery_id)
 _RUNNING = jobs.c.state == JobState.RUNNING.value
 sa.Index("one_running_job_per_key", jobs.c.key, unique=True, sqlite_where=_RUNNING, postgresql_where=_RUNNING)
 
@@ -105,17 +114,106 @@ class Job:
     outcome: str | None
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    forge: str
+    delivery_id: str
+    event: str
+    job: NewJob | None
+
+
+Settle = Callable[["Accepted | Exception"], None]
+
+
+class _GroupCommit:
+    """One writer thread takes every delivery waiting and stores them in one transaction.
+
+    A caller hands over a delivery with the function that receives its outcome: a thread waits on a future, the
+    server's event loop on an asyncio future (no thread hop per request). A lone delivery is written at once.
+    """
+
+    _MAX_BATCH = 256
+
+    def __init__(self, write: Callable[[list[_Delivery]], list[Accepted | Exception]]) -> None:
+        self._write = write
+        self._waiting: queue.Queue[tuple[_Delivery, Settle] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def enqueue(self, delivery: _Delivery, settle: Settle) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+                self._thread.start()
+        self._waiting.put((delivery, settle))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._waiting.put(None)
+                self._thread.join()
+                self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._waiting.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._MAX_BATCH:
+                try:
+                    item = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._waiting.put(None)  # finish this batch, then stop
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[_Delivery, Settle]]) -> None:
+        try:
+            outcomes = self._write([delivery for delivery, _ in batch])
+        except Exception as error:  # the whole transaction failed: every caller hears why
+            outcomes = [error] * len(batch)
+        for (_, settle), outcome in zip(batch, outcomes, strict=True):
+            settle(outcome)
+
+
+def _settle_future(future: Future[Accepted], outcome: Accepted | Exception) -> None:
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _settle_asyncio(future: asyncio.Future[Accepted], outcome: Accepted | Exception) -> None:
+    if future.cancelled():  # the sender hung up; the delivery is stored all the same
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
+        # SQLite has one writer at a time; queueing writers here is fair and fast, where SQLite's own busy
+        # handler sleeps in steps of up to 100 ms. PostgreSQL needs no such lock.
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
+        )
+        self._group_commit = _GroupCommit(self._accept_all)
 
     def close(self) -> None:
+        self._group_commit.close()
         self.engine.dispose()
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             yield connection
 
     def migrate(self) -> None:
@@ -134,56 +232,158 @@ class Store:
             connection.execute(sa.select(schema_info.c.version)).scalar_one()
 
     def accept(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
-        """Record a delivery and queue its job, atomically; a delivery seen before changes nothing."""
-        now = time.time()
+        """Record a delivery and queue its job, atomically; a delivery seen before changes nothing.
+
+        Deliveries that arrive together are written in one transaction (group commit): one flush to disk for
+        many, each still all-or-nothing by its own savepoint.
+        """
+        result: Future[Accepted] = Future()
+        self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), functools.partial(_settle_future, result))
+        return result.result()
+
+    async def accept_async(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
+        """`accept` for the server's event loop: waits for the group commit without holding a thread."""
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[Accepted] = loop.create_future()
+
+        def settle(outcome: Accepted | Exception) -> None:
+            loop.call_soon_threadsafe(_settle_asyncio, result, outcome)
+
+        self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), settle)
+        return await result
+
+    def _accept_all(self, batch: list[_Delivery]) -> list[Accepted | Exception]:
         try:
             with self._transaction() as connection:
-                connection.execute(
-                    deliveries.insert().values(forge=forge, delivery_id=delivery_id, event=event, received_at=now)
+                return list(self._insert_batch(connection, batch))
+        except IntegrityError:  # another replica stored one of these meanwhile: one by one, each in a savepoint
+            with self._transaction() as connection:
+                return [self._accept_one(connection, delivery) for delivery in batch]
+
+    def _insert_batch(self, connection: Connection, batch: list[_Delivery]) -> list[Accepted]:
+        """A few statements for the whole batch, whatever its size (statements, not rows, cost the time)."""
+        now = time.time()
+        known = {
+            (row.forge, row.delivery_id): row.job_id
+            for row in connection.execute(
+                sa.select(deliveries.c.forge, deliveries.c.delivery_id, deliveries.c.job_id).where(
+                    deliveries.c.delivery_id.in_({delivery.delivery_id for delivery in batch})
                 )
-                if job is None:
-                    return Accepted(job_id=None, duplicate=False)
-                if job.supersedes:
-                    connection.execute(
-                        jobs.update()
-                        .where(
-                            jobs.c.key == job.key,
-                            jobs.c.state == JobState.QUEUED.value,
-                            jobs.c.kind.in_(job.supersedes),
-                        )
-                        .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome=f"superseded by {event}")
-                    )
-                inserted = connection.execute(
-                    jobs.insert().values(
-                        key=job.key,
-                        kind=job.kind,
-                        head_sha=job.head_sha,
-                        payload=json.dumps(job.payload),
-                        state=JobState.QUEUED.value,
-                        attempts=0,
-                        not_before=now,
-                        created_at=now,
-                    )
+            )
+        }
+        first_of: dict[tuple[str, str], int] = {}
+        fresh: list[int] = []
+        for index, delivery in enumerate(batch):
+            ident = (delivery.forge, delivery.delivery_id)
+            if ident not in known and ident not in first_of:
+                first_of[ident] = index
+                fresh.append(index)
+        with_jobs = [index for index in fresh if batch[index].job is not None]
+        self._supersede_queued([job for index in with_jobs if (job := batch[index].job)], connection, now)
+        job_ids: dict[int, int] = {}
+        if with_jobs:
+            # One executemany, then the ids back by delivery: cheaper than RETURNING, which SQLite does row by row.
+            connection.execute(jobs.insert(), [_job_row(batch, index, with_jobs, now) for index in with_jobs])
+            index_of = {(batch[index].forge, batch[index].delivery_id): index for index in with_jobs}
+            stored = connection.execute(
+                sa.select(jobs.c.id, jobs.c.forge, jobs.c.delivery_id).where(
+                    jobs.c.delivery_id.in_({delivery_id for _, delivery_id in index_of})
                 )
-                key = inserted.inserted_primary_key
-                assert key is not None
-                job_id = int(key[0])
-                connection.execute(
-                    deliveries.update()
-                    .where(deliveries.c.forge == forge, deliveries.c.delivery_id == delivery_id)
-                    .values(job_id=job_id)
+            )
+            job_ids = {
+                index_of[(row.forge, row.delivery_id)]: row.id
+                for row in stored
+                if (row.forge, row.delivery_id) in index_of
+            }
+        if fresh:
+            connection.execute(
+                deliveries.insert(),
+                [
+                    {
+                        "forge": batch[index].forge,
+                        "delivery_id": batch[index].delivery_id,
+                        "event": batch[index].event,
+                        "received_at": now,
+                        "job_id": job_ids.get(index),
+                    }
+                    for index in fresh
+                ],
+            )
+        results: list[Accepted] = []
+        for index, delivery in enumerate(batch):
+            ident = (delivery.forge, delivery.delivery_id)
+            if ident in known:
+                results.append(Accepted(job_id=known[ident], duplicate=True))
+            else:
+                first = first_of[ident]
+                results.append(Accepted(job_id=job_ids.get(first), duplicate=first != index))
+        return results
+
+    def _supersede_queued(self, new_jobs: list[NewJob], connection: Connection, now: float) -> None:
+        """Queued jobs the new ones make pointless (same key, a kind they supersede) are marked so."""
+        groups: dict[tuple[str, ...], set[str]] = {}
+        for job in new_jobs:
+            if job.supersedes:
+                groups.setdefault(tuple(sorted(job.supersedes)), set()).add(job.key)
+        for kinds, keys in groups.items():
+            connection.execute(
+                jobs.update()
+                .where(jobs.c.key.in_(keys), jobs.c.state == JobState.QUEUED.value, jobs.c.kind.in_(kinds))
+                .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome="superseded by a newer delivery")
+            )
+
+    def _accept_one(self, connection: Connection, delivery: _Delivery) -> Accepted | Exception:
+        try:
+            with connection.begin_nested():
+                return self._insert(connection, delivery)
+        except IntegrityError as error:
+            known = connection.execute(
+                sa.select(deliveries.c.job_id).where(
+                    deliveries.c.forge == delivery.forge, deliveries.c.delivery_id == delivery.delivery_id
                 )
-                return Accepted(job_id=job_id, duplicate=False)
-        except IntegrityError:
-            with self.engine.connect() as connection:
-                known = connection.execute(
-                    sa.select(deliveries.c.job_id).where(
-                        deliveries.c.forge == forge, deliveries.c.delivery_id == delivery_id
-                    )
-                ).first()
-            if known is None:
-                raise
-            return Accepted(job_id=known.job_id, duplicate=True)
+            ).first()
+            return error if known is None else Accepted(job_id=known.job_id, duplicate=True)
+
+    def _insert(self, connection: Connection, delivery: _Delivery) -> Accepted:
+        now = time.time()
+        # The delivery first: a duplicate fails here, before it could supersede anything.
+        connection.execute(
+            deliveries.insert().values(
+                forge=delivery.forge, delivery_id=delivery.delivery_id, event=delivery.event, received_at=now
+            )
+        )
+        job = delivery.job
+        if job is None:
+            return Accepted(job_id=None, duplicate=False)
+        if job.supersedes:
+            connection.execute(
+                jobs.update()
+                .where(jobs.c.key == job.key, jobs.c.state == JobState.QUEUED.value, jobs.c.kind.in_(job.supersedes))
+                .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome=f"superseded by {delivery.event}")
+            )
+        inserted = connection.execute(
+            jobs.insert().values(
+                key=job.key,
+                kind=job.kind,
+                forge=delivery.forge,
+                delivery_id=delivery.delivery_id,
+                head_sha=job.head_sha,
+                payload=json.dumps(job.payload),
+                state=JobState.QUEUED.value,
+                attempts=0,
+                not_before=now,
+                created_at=now,
+            )
+        )
+        primary_key = inserted.inserted_primary_key
+        assert primary_key is not None
+        job_id = int(primary_key[0])
+        connection.execute(
+            deliveries.update()
+            .where(deliveries.c.forge == delivery.forge, deliveries.c.delivery_id == delivery.delivery_id)
+            .values(job_id=job_id)
+        )
+        return Accepted(job_id=job_id, duplicate=False)
 
     def claim(self, owner: str, lease_seconds: float, max_attempts: int) -> Job | None:
         """The oldest runnable job whose key has no running job, leased to `owner`; None when there is none."""
@@ -295,6 +495,28 @@ class Store:
 
     def _job(self, connection: Connection, job_id: int) -> Job:
         return _to_job(connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
+
+
+def _job_row(batch: list[_Delivery], index: int, with_jobs: list[int], now: float) -> dict[str, Any]:
+    """The row of batch[index]'s job; queued, unless a later job of the same batch supersedes it already."""
+    job = batch[index].job
+    assert job is not None
+    later = [batch[other].job for other in with_jobs if other > index]
+    superseded = any(other is not None and other.key == job.key and job.kind in other.supersedes for other in later)
+    return {
+        "key": job.key,
+        "kind": job.kind,
+        "forge": batch[index].forge,
+        "delivery_id": batch[index].delivery_id,
+        "head_sha": job.head_sha,
+        "payload": json.dumps(job.payload),
+        "state": (JobState.SUPERSEDED if superseded else JobState.QUEUED).value,
+        "attempts": 0,
+        "not_before": now,
+        "created_at": now,
+        "finished_at": now if superseded else None,
+        "outcome": "superseded by a newer delivery" if superseded else None,
+    }
 
 
 def _to_job(row: sa.Row[Any]) -> Job:

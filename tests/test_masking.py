@@ -125,3 +125,24 @@ def test_log_records_are_masked_in_message_arguments_and_tracebacks() -> None:
     assert "tok-123456" not in output
     assert "token *** rejected" in output
     assert "ValueError: bad credentials ***" in output
+
+
+def test_records_without_secrets_keep_their_arguments_for_formatters_that_read_them() -> None:
+    class AccessFormatter(logging.Formatter):  # as uvicorn's access log: unpacks the record's arguments
+        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+            client, method, path = record.args  # type: ignore[misc]
+            return f"{client} {method} {path}"
+
+    stream = io.StringIO()
+    logger = logging.getLogger("kpops_bot.test_masking_access")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter())
+    logger.addHandler(handler)
+    try:
+        mask_logs(Masker.create(known_secrets=["tok-123456"]), logger)
+        logger.info('%s - "%s %s"', "127.0.0.1", "GET", "/healthz")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "127.0.0.1 GET /healthz\n"

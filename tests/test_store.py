@@ -143,3 +143,31 @@ def test_migrate_is_idempotent_and_refuses_a_newer_schema(store: Store) -> None:
         connection.execute(schema_info.update().values(version=99))
     with pytest.raises(SchemaTooNewError, match="schema version 99"):
         store.migrate()
+
+
+def test_deliveries_arriving_together_are_deduplicated_and_superseded_within_their_batch(store: Store) -> None:
+    barrier = threading.Barrier(24)
+    answers: list[object] = []
+
+    def deliver(index: int) -> None:
+        barrier.wait()
+        if index < 12:  # twelve copies of one delivery
+            answers.append(store.accept("github", "same-delivery", "pull_request", _preview(key="pr-dup")))
+        else:  # twelve pushes to one pull request
+            sha = f"{index:040d}"
+            answers.append(store.accept("github", f"push-{index}", "pull_request", _preview(key="pr-push", sha=sha)))
+
+    threads = [threading.Thread(target=deliver, args=(index,)) for index in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    duplicates = [a for a in answers if getattr(a, "duplicate", False)]
+    assert len(duplicates) == 11
+    assert len(store.jobs("pr-dup")) == 1
+    assert {getattr(a, "job_id", None) for a in duplicates} == {store.jobs("pr-dup")[0].id}
+    pushes = store.jobs("pr-push")
+    assert len(pushes) == 12
+    assert [job.state for job in pushes].count(JobState.QUEUED) == 1
+    assert pushes[-1].state is JobState.QUEUED  # the last one stored is the one left to run
+    assert store.delivery_count() == 13

@@ -81,7 +81,7 @@ class WebhookReceiver:
         if isinstance(job, Ignored):
             return _ignored(job.reason)
         try:
-            accepted = await run_in_threadpool(self._store.accept, protocol.forge.value, delivery, event_name, job)
+            accepted = await self._store.accept_async(protocol.forge.value, delivery, event_name, job)
         except SQLAlchemyError:
             logger.exception("storing delivery %s failed", delivery)
             return JSONResponse({"error": "the bot's store is unavailable; redeliver later"}, 503)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,6 +54,7 @@ class Bot:
             self.services.close()
 
     def serve(self) -> None:
+        sys.setswitchinterval(0.0005)
         uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")
 
 
