@@ -129,7 +129,7 @@ def test_log_records_are_masked_in_message_arguments_and_tracebacks() -> None:
 
 def test_records_without_secrets_keep_their_arguments_for_formatters_that_read_them() -> None:
     class AccessFormatter(logging.Formatter):  # as uvicorn's access log: unpacks the record's arguments
-        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        def formatMessage(self, record: logging.LogRecord) -> str:
             client, method, path = record.args  # type: ignore[misc]
             return f"{client} {method} {path}"
 
