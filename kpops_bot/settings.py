@@ -82,7 +82,6 @@ class BotSettings(EngineSettings, DiffSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str | None = Field(default=None, description="Where forges reach the bot (shown in statuses).")
     concurrency: int = Field(default=2, ge=0, description="Jobs run at once; 0: this replica only receives.")
     lease_seconds: float = Field(default=120.0, gt=0, description="A job of a dead worker is retried after this.")
     max_attempts: int = Field(default=5, ge=1, description="Tries of a job before it is given up.")
