@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 SCHEMA_VERSION = 1
+_BATCH_ATTEMPTS = 3
 
 metadata = sa.MetaData()
 
@@ -134,7 +135,7 @@ class _GroupCommit:
 
     _MAX_BATCH = 256
 
-    def __init__(self, write: Callable[[list[_Delivery]], list[Accepted | Exception]]) -> None:
+    def __init__(self, write: Callable[[list[_Delivery]], list[Accepted]]) -> None:
         self._write = write
         self._waiting: queue.Queue[tuple[_Delivery, Settle] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -172,8 +173,9 @@ class _GroupCommit:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[_Delivery, Settle]]) -> None:
+        outcomes: list[Accepted | Exception]
         try:
-            outcomes = self._write([delivery for delivery, _ in batch])
+            outcomes = list(self._write([delivery for delivery, _ in batch]))
         except Exception as error:  # the whole transaction failed: every caller hears why
             outcomes = [error] * len(batch)
         for (_, settle), outcome in zip(batch, outcomes, strict=True):
@@ -235,7 +237,7 @@ class Store:
         """Record a delivery and queue its job, atomically; a delivery seen before changes nothing.
 
         Deliveries that arrive together are written in one transaction (group commit): one flush to disk for
-        many, each still all-or-nothing by its own savepoint.
+        many.
         """
         result: Future[Accepted] = Future()
         self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), functools.partial(_settle_future, result))
@@ -252,13 +254,15 @@ class Store:
         self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), settle)
         return await result
 
-    def _accept_all(self, batch: list[_Delivery]) -> list[Accepted | Exception]:
-        try:
-            with self._transaction() as connection:
-                return list(self._insert_batch(connection, batch))
-        except IntegrityError:  # another replica stored one of these meanwhile: one by one, each in a savepoint
-            with self._transaction() as connection:
-                return [self._accept_one(connection, delivery) for delivery in batch]
+    def _accept_all(self, batch: list[_Delivery]) -> list[Accepted]:
+        for attempt in range(_BATCH_ATTEMPTS):
+            try:
+                with self._transaction() as connection:
+                    return self._insert_batch(connection, batch)
+            except IntegrityError:  # another replica stored one of these meanwhile: the next try sees it as known
+                if attempt == _BATCH_ATTEMPTS - 1:
+                    raise
+        raise AssertionError  # unreachable: the loop returns or raises
 
     def _insert_batch(self, connection: Connection, batch: list[_Delivery]) -> list[Accepted]:
         """A few statements for the whole batch, whatever its size (statements, not rows, cost the time)."""
@@ -331,59 +335,6 @@ class Store:
                 .where(jobs.c.key.in_(keys), jobs.c.state == JobState.QUEUED.value, jobs.c.kind.in_(kinds))
                 .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome="superseded by a newer delivery")
             )
-
-    def _accept_one(self, connection: Connection, delivery: _Delivery) -> Accepted | Exception:
-        try:
-            with connection.begin_nested():
-                return self._insert(connection, delivery)
-        except IntegrityError as error:
-            known = connection.execute(
-                sa.select(deliveries.c.job_id).where(
-                    deliveries.c.forge == delivery.forge, deliveries.c.delivery_id == delivery.delivery_id
-                )
-            ).first()
-            return error if known is None else Accepted(job_id=known.job_id, duplicate=True)
-
-    def _insert(self, connection: Connection, delivery: _Delivery) -> Accepted:
-        now = time.time()
-        # The delivery first: a duplicate fails here, before it could supersede anything.
-        connection.execute(
-            deliveries.insert().values(
-                forge=delivery.forge, delivery_id=delivery.delivery_id, event=delivery.event, received_at=now
-            )
-        )
-        job = delivery.job
-        if job is None:
-            return Accepted(job_id=None, duplicate=False)
-        if job.supersedes:
-            connection.execute(
-                jobs.update()
-                .where(jobs.c.key == job.key, jobs.c.state == JobState.QUEUED.value, jobs.c.kind.in_(job.supersedes))
-                .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome=f"superseded by {delivery.event}")
-            )
-        inserted = connection.execute(
-            jobs.insert().values(
-                key=job.key,
-                kind=job.kind,
-                forge=delivery.forge,
-                delivery_id=delivery.delivery_id,
-                head_sha=job.head_sha,
-                payload=json.dumps(job.payload),
-                state=JobState.QUEUED.value,
-                attempts=0,
-                not_before=now,
-                created_at=now,
-            )
-        )
-        primary_key = inserted.inserted_primary_key
-        assert primary_key is not None
-        job_id = int(primary_key[0])
-        connection.execute(
-            deliveries.update()
-            .where(deliveries.c.forge == delivery.forge, deliveries.c.delivery_id == delivery.delivery_id)
-            .values(job_id=job_id)
-        )
-        return Accepted(job_id=job_id, duplicate=False)
 
     def claim(self, owner: str, lease_seconds: float, max_attempts: int) -> Job | None:
         """The oldest runnable job whose key has no running job, leased to `owner`; None when there is none."""
