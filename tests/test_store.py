@@ -171,3 +171,27 @@ def test_deliveries_arriving_together_are_deduplicated_and_superseded_within_the
     assert [job.state for job in pushes].count(JobState.QUEUED) == 1
     assert pushes[-1].state is JobState.QUEUED  # the last one stored is the one left to run
     assert store.delivery_count() == 13
+
+
+def test_two_replicas_storing_the_same_deliveries_at_once_make_one_job_each(store: Store) -> None:
+    replica = Store(store.url)  # a second process's store on the same database
+    barrier = threading.Barrier(20)
+    errors: list[Exception] = []
+
+    def deliver(target: Store) -> None:
+        barrier.wait()
+        for number in range(10):
+            try:
+                target.accept("github", f"d-{number}", "pull_request", NewJob(f"pr-{number}", "close", {}))
+            except Exception as error:  # a sender would have got a 503 here
+                errors.append(error)
+
+    threads = [threading.Thread(target=deliver, args=(store if index % 2 else replica,)) for index in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    replica.close()
+    assert errors == []
+    assert sorted(job.key for job in store.jobs()) == sorted(f"pr-{number}" for number in range(10))
+    assert store.delivery_count() == 10
