@@ -58,6 +58,12 @@ class RenderPools:
                 self._pools[trusted] = pool
             return self._pools[trusted]
 
+    @property
+    def started(self) -> list[bool]:
+        """Which pools run: True for the trusted one, False for the one for forks."""
+        with self._lock:
+            return list(self._pools)
+
     def close(self) -> None:
         with self._lock:
             for pool in self._pools.values():

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import yaml
 
 from kpops_bot.engine.settings import EngineSettings
@@ -91,8 +92,6 @@ def test_killed_in_the_middle_of_a_job_it_completes_after_a_restart_with_one_com
 
 
 def _ready(port: int) -> bool:
-    import httpx
-
     try:
         return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
@@ -158,11 +157,11 @@ def test_fork_pull_requests_are_not_rendered_unless_allowed(
         assert harness.forge.statuses(sha)[-1].description == "Not previewed: pull request from a fork"
         (comment,) = harness.bot_comments(12)
         assert "comes from a fork" in comment
-        assert harness.bot.services.pools._pools == {}  # nothing was rendered, no pool started
+        assert harness.bot.services.pools.started == []  # nothing was rendered, no pool started
     with running_bot(
         Forge.GITHUB, engine_settings, tmp_path / "b", deployment_repo, allow_fork_previews=True
     ) as harness:
         harness.send_pull_request("opened", 12, sha, fork=True)
         assert harness.final_status(sha) == "success"
         assert "+  replicas: 9\n" in harness.bot_comments(12)[0]
-        assert list(harness.bot.services.pools._pools) == [False]  # the untrusted pool did it
+        assert harness.bot.services.pools.started == [False]  # the untrusted pool did it

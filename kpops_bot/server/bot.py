@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,9 +41,13 @@ class Bot:
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        mask_logs(self.settings.diff().masker(self.settings.engine()))
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-            mask_logs(self.settings.diff().masker(self.settings.engine()), logging.getLogger(name))
+        masker = self.settings.diff().masker(self.settings.engine())
+        for logger_with_handlers in (
+            logging.getLogger(),
+            logging.getLogger("uvicorn"),
+            logging.getLogger("uvicorn.access"),
+        ):
+            mask_logs(masker, logger_with_handlers)
         self.worker.start()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         try:
@@ -54,7 +57,6 @@ class Bot:
             self.services.close()
 
     def serve(self) -> None:
-        sys.setswitchinterval(0.0005)
         uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")
 
 

@@ -206,7 +206,7 @@ class FakeGitHub:
         if request.method == "POST":
             body = (await request.json()).get("body", "")
             if len(body) > COMMENT_LIMIT:
-                return _too_long("IssueComment", "body", f"body is too long (maximum is {COMMENT_LIMIT} characters)")
+                return _invalid("IssueComment", "body", f"body is too long (maximum is {COMMENT_LIMIT} characters)")
             login = self._login(request)
             assert login is not None
             return JSONResponse(self._comment_json(self.add_comment(repo.full_name, number, login, body)), 201)
@@ -230,7 +230,7 @@ class FakeGitHub:
                 return JSONResponse({"message": "Resource not accessible by integration"}, 403)
             body = (await request.json()).get("body", "")
             if len(body) > COMMENT_LIMIT:
-                return _too_long("IssueComment", "body", f"body is too long (maximum is {COMMENT_LIMIT} characters)")
+                return _invalid("IssueComment", "body", f"body is too long (maximum is {COMMENT_LIMIT} characters)")
             comment.body = body
         return JSONResponse(self._comment_json(comment))
 
@@ -241,7 +241,7 @@ class FakeGitHub:
             return _not_found()
         content = (await request.json()).get("content")
         if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
-            return _too_long("Reaction", "content", "content is not included in the list")
+            return _invalid("Reaction", "content", "content is not included in the list")
         comment.reactions.append(content)
         login = self._login(request) or ""
         return JSONResponse({"id": next(self._ids), "content": content, "user": self._user_json(login)}, 201)
@@ -252,9 +252,9 @@ class FakeGitHub:
             return _not_found()
         data = await request.json()
         if data.get("state") not in ("error", "failure", "pending", "success"):
-            return _too_long("Status", "state", "state is not included in the list")
+            return _invalid("Status", "state", "state is not included in the list")
         if len(data.get("description") or "") > DESCRIPTION_LIMIT:
-            return _too_long("Status", "description", "description is too long (maximum is 140 characters)")
+            return _invalid("Status", "description", "description is too long (maximum is 140 characters)")
         status = StoredStatus(
             data["state"], data.get("description") or "", data.get("context") or "default", data.get("target_url")
         )
@@ -305,7 +305,7 @@ class FakeGitHub:
         )
 
 
-def _too_long(resource: str, field_name: str, message: str) -> JSONResponse:
+def _invalid(resource: str, field_name: str, message: str) -> JSONResponse:
     return JSONResponse(
         {
             "message": "Validation Failed",
