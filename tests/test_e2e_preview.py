@@ -119,3 +119,31 @@ def test_the_forge_answering_502_and_429_for_a_while_still_gets_the_comment(harn
     assert harness.final_status(sha) == harness.forge.success
     assert len(harness.bot_comments(11)) == 1
     assert sum(entry.status in (429, 502) for entry in harness.forge.log) == 7
+
+
+def test_the_repository_file_is_read_from_the_base_branch_only(harness: BotHarness) -> None:
+    repo = harness.repo
+    repo.write(".kpops-bot.yaml", "environments: {main: [prod]}\n")
+    repo.commit("bot settings on main")
+    _branch(repo, "feature")
+    repo.write(".kpops-bot.yaml", "previews: false\n")  # a pull request cannot switch its own review off
+    repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    sha = repo.commit("scale, and try to silence the bot")
+    harness.send_pull_request("opened", 21, sha)
+    assert harness.final_status(sha) == harness.forge.success
+    (comment,) = harness.bot_comments(21)
+    assert "prod" in comment  # the base branch's environment mapping was used
+
+
+def test_an_invalid_repository_file_is_answered_on_the_pull_request(harness: BotHarness) -> None:
+    repo = harness.repo
+    repo.write(".kpops-bot.yaml", "previews: maybe\n")
+    repo.commit("broken bot settings on main")
+    _branch(repo, "feature")
+    repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    sha = repo.commit("scale")
+    harness.send_pull_request("opened", 22, sha)
+    assert harness.final_status(sha) == ("error" if harness.forge.forge is Forge.GITHUB else "failed")
+    (comment,) = harness.bot_comments(22)
+    assert ".kpops-bot.yaml: previews" in comment
+    assert "Traceback" not in comment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import CommitState, ForgeError, Permission
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.settings import GitHubSettings
+from kpops_bot.workspace import http_auth_env
 from tests.helpers import GitRepo
 from tests.support.forges import FAST_RETRIES, RunningForge, running_forge, running_github
 
@@ -70,6 +72,12 @@ def test_files_are_read_at_a_revision(forge: RunningForge) -> None:
     assert client.read_file(repository, "missing.yaml", "main") is None
 
 
+def test_git_credentials_are_the_bots_token_as_a_basic_auth_header(forge: RunningForge) -> None:
+    env = forge.client.git_env(forge.repository)
+    user = "x-access-token" if forge.forge is Forge.GITHUB else "oauth2"
+    assert env == http_auth_env(user, "bot-token")
+
+
 def test_transient_errors_are_retried_and_the_call_succeeds(forge: RunningForge) -> None:
     forge.faults.add(502, count=2)
     forge.faults.add(429, count=1, headers={"Retry-After": "1"})
@@ -118,3 +126,7 @@ def test_github_enterprise_base_url_and_app_installation_auth(tmp_path: Path) ->
         assert client.read_file(repository, "README.md", "main") == "hi\n"
         assert all(entry.path.startswith("/api/v3/") for entry in fake.log)
         assert any(entry.path.endswith("/access_tokens") for entry in fake.log)
+        header = base64.b64decode(client.git_env(repository)["GIT_CONFIG_VALUE_0"].split()[-1]).decode()
+        user, token = header.split(":")
+        assert user == "x-access-token"
+        assert fake.tokens[token] == "kpops-bot-app[bot]"  # the installation token, not the App's key

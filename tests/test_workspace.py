@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from kpops_bot.workspace import Workspace, WorkspaceError, redact_url
+from kpops_bot.workspace import Workspace, WorkspaceError, http_auth_env, redact_url
 from tests.helpers import GitRepo
 
 
@@ -104,3 +109,49 @@ def test_credentials_never_appear_in_messages(workspace: Workspace) -> None:
     with pytest.raises(WorkspaceError) as raised:
         workspace.repository("https://user:hunter2@127.0.0.1:1/repo.git")
     assert "hunter2" not in str(raised.value)
+
+
+class _AuthenticatedGitHandler(SimpleHTTPRequestHandler):
+    """git's dumb HTTP protocol (static files) behind basic auth, as a private repository is."""
+
+    expected: ClassVar[str] = ""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != self.expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_credentials_reach_git_as_a_header_never_in_the_url_or_the_mirror(
+    workspace: Workspace, deployment_repo: GitRepo, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(served / "repo.git")], check=True)
+    subprocess.run(["git", "--git-dir", str(served / "repo.git"), "update-server-info"], check=True)
+    env = http_auth_env("x-access-token", "ghs_secret123")
+    _AuthenticatedGitHandler.expected = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: ")
+    handler = functools.partial(_AuthenticatedGitHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/repo.git"
+    try:
+        with pytest.raises(WorkspaceError) as refused:
+            workspace.repository(url)
+        assert "ghs_secret123" not in str(refused.value)
+        repository = workspace.repository(url, git_env=env)
+        assert repository.resolve("main") == deployment_repo.git("rev-parse", "main")
+        deployment_repo.commit("a new commit to fetch")
+        workspace.repository(url, git_env=env)  # incremental fetch, with the header again
+    finally:
+        server.shutdown()
+    mirror_config = (repository.path / "config").read_text()
+    assert "ghs_secret123" not in mirror_config
+    assert "extraHeader" not in mirror_config
+    assert url in mirror_config
