@@ -238,7 +238,10 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
 
 @main.command(name="serve")
 @click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML file."
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Settings file (YAML, keys as in the README); KPOPS_BOT_* variables win over it.",
 )
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080).")
