@@ -11,9 +11,10 @@ from kpops_bot.forges.base import ForgeClient, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.locks import Locks, Waiter
 from kpops_bot.render_cache import RenderCache
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import Store
+from kpops_bot.store import NewJob, Store
 from kpops_bot.workspace import Workspace
 
 
@@ -79,9 +80,16 @@ class Services:
     workspace: Workspace
     pools: RenderPools
     cache: RenderCache = field(init=False)
+    locks: Locks = field(init=False)
 
     def __post_init__(self) -> None:
         self.cache = RenderCache(self.settings.data_dir / "render-cache")
+        self.locks = Locks(self.store)
+
+    def wake(self, waiters: list[Waiter]) -> None:
+        """Queue the waiting jobs again, in line order; each takes its locks or keeps its place."""
+        for waiter in waiters:
+            self.store.enqueue(NewJob(str(waiter.payload["key"]), waiter.kind, waiter.payload))
 
     @classmethod
     def create(cls, settings: BotSettings, retry: RetryPolicy | None = None) -> Services:

@@ -15,10 +15,13 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.engine.model import Mode
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.managed import ManagedSettings
+from kpops_bot.masking import Masker
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("kpops_bot_config_file", default=None)
 
@@ -73,6 +76,27 @@ class GitLabSettings(BaseModel):
         return self.token is not None
 
 
+class ApplySettings(BaseModel):
+    on_merge: bool = Field(default=True, description="Apply what a merged pull request changed.")
+    push_branches: list[str] = Field(
+        default_factory=list,
+        description="Branch globs applied on every push too (for changes that reach them without a pull request).",
+    )
+
+
+class GitOpsSettings(BaseModel):
+    """Where manifest and argo mode commit rendered manifests."""
+
+    repository: str | None = Field(
+        default=None, description="Clone URL of the GitOps repository; default: the deployment repository itself."
+    )
+    branch: str | None = Field(default=None, description="Branch to commit to; default: the branch merged into.")
+    path: str = Field(default="rendered", description="Folder of the layout `<path>/<environment>/<pipeline>/`.")
+    author_name: str = "kpops-bot"
+    author_email: str = "kpops-bot@localhost"
+    push_attempts: int = Field(default=5, ge=1, description="Pushes tried when others push at the same time.")
+
+
 class BotSettings(EngineSettings, DiffSettings):
     model_config = SettingsConfigDict(env_prefix="KPOPS_BOT_", env_nested_delimiter="__", extra="ignore")
 
@@ -106,6 +130,10 @@ class BotSettings(EngineSettings, DiffSettings):
     )
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     gitlab: GitLabSettings = Field(default_factory=GitLabSettings)
+    commands: CommandPolicy = Field(default_factory=CommandPolicy)
+    apply: ApplySettings = Field(default_factory=ApplySettings)
+    gitops: GitOpsSettings = Field(default_factory=GitOpsSettings)
+    managed: ManagedSettings = Field(default_factory=ManagedSettings)
 
     @classmethod
     def load(cls, config_file: Path | None = None) -> BotSettings:
@@ -154,6 +182,14 @@ class BotSettings(EngineSettings, DiffSettings):
                 "variables": {k: v for k, v in settings.variables.items() if not masker.is_secret_key(k)},
             }
         )
+
+    def secrets_masker(self) -> Masker:
+        """Masks every secret the bot holds: variables, deployment credentials, forge tokens and webhook secrets."""
+        secrets = [*self.managed.secrets()]
+        for value in (self.github.token, self.github.webhook_secret, self.gitlab.token, self.gitlab.webhook_secret):
+            if value is not None and value.get_secret_value():
+                secrets.append(value.get_secret_value())
+        return self.masker(self.engine()).with_secrets(secrets)
 
     def diff(self) -> DiffSettings:
         return DiffSettings(**{name: getattr(self, name) for name in DiffSettings.model_fields})

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: locks and lock_waits
 _BATCH_ATTEMPTS = 3
 
 metadata = sa.MetaData()
@@ -81,6 +81,31 @@ sa.Index("jobs_by_key", jobs.c.key, jobs.c.state)
 sa.Index("jobs_by_delivery", jobs.c.delivery_id)
 _RUNNING = jobs.c.state == JobState.RUNNING.value
 sa.Index("one_running_job_per_key", jobs.c.key, unique=True, sqlite_where=_RUNNING, postgresql_where=_RUNNING)
+
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("repository", sa.String(400), primary_key=True),  # forge:full/name
+    sa.Column("environment", sa.String(200), primary_key=True),  # "" for kpops' default environment
+    sa.Column("pipeline", sa.String(400), primary_key=True),
+    sa.Column("number", sa.Integer, nullable=False),  # the pull request holding it
+    sa.Column("since", sa.Float, nullable=False),
+)
+
+lock_waits = sa.Table(
+    "lock_waits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # the order of the line
+    sa.Column("repository", sa.String(400), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("wait_key", sa.String(200), nullable=False),  # what waits: a comment, so a retry does not queue twice
+    sa.Column("resources", sa.Text, nullable=False),  # JSON [[environment, pipeline], ...]
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the job to queue again when it is its turn
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("repository", "wait_key"),
+)
 
 
 class SchemaTooNewError(RuntimeError):
@@ -214,20 +239,23 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction (serialised in this process for SQLite, which has one writer anyway)."""
         with self._write_lock, self.engine.begin() as connection:
             yield connection
 
     def migrate(self) -> None:
         """Create the tables of a new database; refuse one a newer version wrote."""
         metadata.create_all(self.engine, checkfirst=True)
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             version = connection.execute(sa.select(schema_info.c.version)).scalar()
             if version is None:
                 connection.execute(schema_info.insert().values(id=1, version=SCHEMA_VERSION))
             elif version > SCHEMA_VERSION:
                 msg = f"the database has schema version {version}, this kpops-bot knows {SCHEMA_VERSION}"
                 raise SchemaTooNewError(msg)
+            elif version < SCHEMA_VERSION:  # every change so far only added tables, made by create_all above
+                connection.execute(schema_info.update().values(version=SCHEMA_VERSION))
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
@@ -257,7 +285,7 @@ class Store:
     def _accept_all(self, batch: list[_Delivery]) -> list[Accepted]:
         for attempt in range(_BATCH_ATTEMPTS):
             try:
-                with self._transaction() as connection:
+                with self.transaction() as connection:
                     return self._insert_batch(connection, batch)
             except IntegrityError:  # another replica stored one of these meanwhile: the next try sees it as known
                 if attempt == _BATCH_ATTEMPTS - 1:
@@ -336,10 +364,31 @@ class Store:
                 .values(state=JobState.SUPERSEDED.value, finished_at=now, outcome="superseded by a newer delivery")
             )
 
+    def enqueue(self, job: NewJob) -> int:
+        """Queue a job the bot makes itself (no delivery): a command that waited for a lock, for example."""
+        now = time.time()
+        with self.transaction() as connection:
+            self._supersede_queued([job], connection, now)
+            result = connection.execute(
+                jobs.insert().values(
+                    key=job.key,
+                    kind=job.kind,
+                    head_sha=job.head_sha,
+                    payload=json.dumps(job.payload),
+                    state=JobState.QUEUED.value,
+                    attempts=0,
+                    not_before=now,
+                    created_at=now,
+                )
+            )
+            inserted = result.inserted_primary_key
+            assert inserted is not None
+            return int(inserted[0])
+
     def claim(self, owner: str, lease_seconds: float, max_attempts: int) -> Job | None:
         """The oldest runnable job whose key has no running job, leased to `owner`; None when there is none."""
         now = time.time()
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             self._requeue_expired(connection, now, max_attempts)
             busy = sa.select(jobs.c.key).where(_RUNNING).scalar_subquery()
             candidates = connection.execute(
@@ -370,7 +419,7 @@ class Store:
 
     def _try_claim(self, job_id: int, owner: str, expires: float) -> Job | None:
         try:
-            with self._transaction() as connection:
+            with self.transaction() as connection:
                 claimed = connection.execute(
                     jobs.update()
                     .where(jobs.c.id == job_id, jobs.c.state == JobState.QUEUED.value)
@@ -389,7 +438,7 @@ class Store:
 
     def renew(self, job_id: int, owner: str, lease_seconds: float) -> bool:
         """Extend a lease still held; False when the job was taken away (lease expired and claimed again)."""
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             result = connection.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.lease_owner == owner, _RUNNING)
@@ -399,7 +448,7 @@ class Store:
 
     def finish(self, job_id: int, owner: str, outcome: str, *, failed: bool = False) -> None:
         state = JobState.FAILED if failed else JobState.DONE
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
@@ -407,7 +456,7 @@ class Store:
             )
 
     def retry_later(self, job_id: int, owner: str, delay: float, outcome: str) -> None:
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             connection.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)

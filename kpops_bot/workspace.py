@@ -133,6 +133,17 @@ class CachedRepository:
             msg = f"{base} and {head} have no common ancestor in {redact_url(self.url)}"
             raise WorkspaceError(msg) from error
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """`ancestor` is in the history of `descendant` (False when either is unknown)."""
+        try:
+            self._git.merge_base("--is-ancestor", ancestor, descendant)
+        except git.GitCommandError:
+            return False
+        return True
+
+    def parents(self, commit: str) -> list[str]:
+        return str(self._git.rev_list("--parents", "-n", "1", commit)).split()[1:]
+
     def files(self, commit: str) -> list[str]:
         listing = str(self._git.ls_tree("-r", "-z", "--name-only", commit))
         return [path for path in listing.split("\0") if path]

@@ -66,6 +66,30 @@ def test_reactions_statuses_and_permissions(forge: RunningForge) -> None:
     assert client.permission(repository, "mallory") is Permission.NONE
 
 
+def test_pull_requests_are_read_with_approval_mergeability_and_listed_across_pages(forge: RunningForge) -> None:
+    client, repository = forge.client, forge.repository
+    for number in range(1, 36):  # more than one page of both forges' default
+        forge.pulls.open(number, f"{number:040x}")
+    forge.pulls.close(3)
+    forge.pulls.merge(4, "d" * 40)
+    assert sorted(client.open_pull_requests(repository)) == [n for n in range(1, 36) if n not in (3, 4)]
+    pull = client.pull_request(repository, 5)
+    assert (pull.state, pull.author, pull.base_ref, pull.head_sha) == ("open", "alice", "main", f"{5:040x}")
+    assert (pull.approved, pull.mergeable, pull.from_fork, pull.merge_commit_sha) == (False, True, False, None)
+    forge.pulls.approve(5, "carol")
+    forge.pulls.conflict(5)
+    pull = client.pull_request(repository, 5)
+    assert (pull.approved, pull.mergeable) == (True, False)
+    merged = client.pull_request(repository, 4)
+    assert (merged.state, merged.merge_commit_sha, merged.open) == ("merged", "d" * 40, False)
+    assert client.pull_request(repository, 3).state == "closed"
+    with pytest.raises(ForgeError):
+        client.pull_request(repository, 99)
+    assert client.commit_url(repository, "e" * 40).endswith(
+        f"/{repository.full_name}" + ("/commit/" if forge.forge is Forge.GITHUB else "/-/commit/") + "e" * 40
+    )
+
+
 def test_files_are_read_at_a_revision(forge: RunningForge) -> None:
     client, repository = forge.client, forge.repository
     assert client.read_file(repository, ".kpops-bot.yaml", "main") == "previews: true\n"

@@ -14,8 +14,9 @@ from kpops_bot.events.model import (
     PushEvent,
     Repository,
 )
-from kpops_bot.server.routing import CLOSE, PREVIEW, job_for
-from kpops_bot.settings import BotSettings
+from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.server.routing import APPLY, CLOSE, COMMAND, PREVIEW, job_for
+from kpops_bot.settings import ApplySettings, BotSettings
 from kpops_bot.store import NewJob
 
 REPO = Repository(Forge.GITLAB, "acme/platform/deployments", "https://gitlab.example.com/acme.git", 42)
@@ -53,20 +54,57 @@ def test_pull_request_changes_make_a_preview_that_supersedes_queued_previews(act
     assert load_event(job.payload) == _pull(action)  # the job carries the whole event
 
 
-def test_closing_makes_a_close_job_and_merging_is_not_handled_yet() -> None:
+def test_closing_makes_a_close_job_and_merging_an_apply_at_the_merge_commit() -> None:
     close = job_for(_pull(PullRequestAction.CLOSED), BotSettings())
     assert isinstance(close, NewJob)
     assert (close.kind, tuple(close.supersedes)) == (CLOSE, (PREVIEW,))
-    assert isinstance(job_for(_pull(PullRequestAction.MERGED, merge_commit_sha="b" * 40), BotSettings()), Ignored)
+    merged = _pull(PullRequestAction.MERGED, merge_commit_sha="b" * 40)
+    apply = job_for(merged, BotSettings())
+    assert isinstance(apply, NewJob)
+    assert (apply.kind, apply.key, apply.head_sha) == (APPLY, "gitlab:acme/platform/deployments#5", "b" * 40)
+    off = job_for(merged, BotSettings(apply=ApplySettings(on_merge=False)))
+    assert isinstance(off, NewJob) and off.kind == CLOSE  # locks are still released, the report marked outdated
 
 
-def test_comments_and_pushes_are_ignored_with_a_reason() -> None:
-    comment = CommentEvent("d", REPO, 5, 1, "alice", "/kpops help", edited=False, author_is_bot=False)
-    push = PushEvent("d", REPO, "refs/heads/main", "a" * 40, "b" * 40, deleted=False, pusher="alice")
-    assert job_for(comment, BotSettings()) == Ignored("comment commands are not enabled on this bot")
-    assert job_for(push, BotSettings()) == Ignored("pushes are not applied by this bot")
-    assert load_event(dump_event(comment)) == comment
-    assert load_event(dump_event(push)) == push
+def _comment(body: str, **extra: Any) -> CommentEvent:
+    values: dict[str, Any] = {"edited": False, "author_is_bot": False, **extra}
+    return CommentEvent("d", REPO, 5, 1, "alice", body, **values)
+
+
+def test_comments_with_a_command_make_a_command_job_others_are_ignored_with_a_reason() -> None:
+    job = job_for(_comment("LGTM\n/kpops reset word-count"), BotSettings())
+    assert isinstance(job, NewJob)
+    assert (job.kind, job.key) == (COMMAND, "gitlab:acme/platform/deployments#5")
+    assert load_event(job.payload) == _comment("LGTM\n/kpops reset word-count")
+    assert job_for(_comment("/kpops help", edited=True), BotSettings()) == Ignored(
+        "edited comments do not run commands"
+    )
+    assert job_for(_comment("/kpops help", author_is_bot=True), BotSettings()) == Ignored(
+        "comments of bots do not run commands"
+    )
+    assert job_for(_comment("see /kpops help\n```\n/kpops help\n```"), BotSettings()) == Ignored(
+        "no /kpops command in the comment"
+    )
+
+
+def _push(before: str = "a" * 40, message: str = "Merge branch 'feature'", **extra: Any) -> PushEvent:
+    values: dict[str, Any] = {"deleted": False, "pusher": "alice", "head_message": message, **extra}
+    return PushEvent("d", REPO, values.pop("ref", "refs/heads/main"), before, "b" * 40, **values)
+
+
+def test_pushes_to_configured_branches_are_applied_but_never_the_bots_own_commits() -> None:
+    settings = BotSettings(apply=ApplySettings(push_branches=["main", "release/*"]))
+    job = job_for(_push(), settings)
+    assert isinstance(job, NewJob)
+    assert (job.kind, job.key, job.head_sha) == (APPLY, "gitlab:acme/platform/deployments@main", "b" * 40)
+    assert isinstance(job_for(_push(ref="refs/heads/release/1.2"), settings), NewJob)
+    assert job_for(_push(), BotSettings()) == Ignored("pushes to main are not applied (apply.push_branches)")
+    own = _push(message=f"kpops-bot: apply !5\n\n{COMMIT_TRAILER}: b")
+    assert job_for(own, settings) == Ignored("the bot's own commit is not applied again")
+    assert isinstance(job_for(_push(ref="refs/tags/v1"), settings), Ignored)
+    assert isinstance(job_for(_push(deleted=True), settings), Ignored)
+    assert isinstance(job_for(_push(before="0" * 40), settings), Ignored)
+    assert load_event(dump_event(own)) == own
 
 
 @pytest.mark.parametrize(

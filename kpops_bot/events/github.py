@@ -101,4 +101,11 @@ def _push(delivery: str, payload: Payload) -> PushEvent:
         after=payload.text("after"),
         deleted=payload.flag("deleted"),
         pusher=payload.section("pusher").text("name"),
+        head_message=_head_message(payload),
     )
+
+
+def _head_message(payload: Payload) -> str:
+    if not payload.has("head_commit"):  # null when a branch is deleted
+        return ""
+    return payload.section("head_commit").optional_text("message") or ""

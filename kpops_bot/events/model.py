@@ -70,6 +70,7 @@ class PushEvent:
     after: str
     deleted: bool
     pusher: str
+    head_message: str = ""  # the message of the commit pushed last (how the bot knows its own commits)
 
     @property
     def branch(self) -> str | None:

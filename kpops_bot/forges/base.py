@@ -37,6 +37,26 @@ class Permission(IntEnum):
     ADMIN = 50  # GitHub admin, GitLab owner
 
 
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull request as the forge sees it now (a comment event carries none of this)."""
+
+    number: int
+    state: str  # open, closed or merged
+    author: str
+    base_ref: str
+    head_sha: str
+    from_fork: bool
+    approved: bool  # at least one approval and, on GitHub, no outstanding request for changes
+    mergeable: bool | None  # None while the forge is still computing it
+    merge_commit_sha: str | None
+    url: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.state == "open"
+
+
 class ForgeError(Exception):
     """A forge call that failed for good (after retries); the message holds no credentials."""
 
@@ -72,6 +92,16 @@ class ForgeClient(Protocol):
 
     def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
         """A file's text at a branch or commit; None when it does not exist there."""
+        ...
+
+    def pull_request(self, repository: Repository, number: int) -> PullRequest: ...
+
+    def open_pull_requests(self, repository: Repository) -> list[int]:
+        """Numbers of every open pull request (every page)."""
+        ...
+
+    def commit_url(self, repository: Repository, sha: str) -> str:
+        """Where a person sees the commit in the forge's web interface."""
         ...
 
     def git_env(self, repository: Repository) -> dict[str, str]:

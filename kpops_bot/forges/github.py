@@ -11,7 +11,7 @@ from github import Auth, Github, GithubException, GithubIntegration
 from github.Repository import Repository as GithubRepository
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission
+from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission, PullRequest
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workspace import http_auth_env
@@ -183,6 +183,38 @@ class GitHubClient:
             return None
         return content.decoded_content.decode()
 
+    def pull_request(self, repository: Repository, number: int) -> PullRequest:
+        pull = self._repo(repository).get_pull(number)
+
+        def read() -> PullRequest:
+            head_repo = pull.head.repo
+            reviews: dict[str, str] = {}
+            for review in pull.get_reviews():  # oldest first: a user's last verdict counts
+                if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                    reviews[review.user.login] = review.state
+            verdicts = set(reviews.values())
+            return PullRequest(
+                number=pull.number,
+                state="merged" if pull.merged else pull.state,
+                author=pull.user.login,
+                base_ref=pull.base.ref,
+                head_sha=pull.head.sha,
+                from_fork=head_repo is None or head_repo.full_name != repository.full_name,
+                approved="APPROVED" in verdicts and "CHANGES_REQUESTED" not in verdicts,
+                mergeable=pull.mergeable,
+                merge_commit_sha=pull.merge_commit_sha if pull.merged else None,
+                url=pull.html_url,
+            )
+
+        return self._call("pull request lookup", read)
+
+    def open_pull_requests(self, repository: Repository) -> list[int]:
+        repo = self._repo(repository)
+        return self._call("pull request listing", lambda: [pull.number for pull in repo.get_pulls(state="open")])
+
+    def commit_url(self, repository: Repository, sha: str) -> str:
+        return f"{_web_url(self._settings.api_url)}/{repository.full_name}/commit/{sha}"
+
     def git_env(self, repository: Repository) -> dict[str, str]:
         client = self._github(repository)
         token = self._call("token", lambda: _token_of(client))  # an App's installation token is made here
@@ -192,6 +224,14 @@ class GitHubClient:
 def _token_of(client: Github) -> str | None:
     auth = client.requester.auth
     return str(auth.token) if auth is not None else None
+
+
+def _web_url(api_url: str) -> str:
+    """github.com for its API; an Enterprise server's address for `https://HOST/api/v3`."""
+    api_url = api_url.rstrip("/")
+    if api_url == "https://api.github.com":
+        return "https://github.com"
+    return api_url.removesuffix("/api/v3")
 
 
 def _cut(text: str, limit: int) -> str:

@@ -12,7 +12,7 @@ from gitlab.exceptions import GitlabError
 from gitlab.v4.objects import Project, ProjectMergeRequest
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission
+from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission, PullRequest
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitLabSettings
 from kpops_bot.workspace import http_auth_env
@@ -62,6 +62,7 @@ class GitLabClient:
             settings.url, private_token=token, timeout=settings.timeout, keep_base_url=True, per_page=100
         )
         self._token = token
+        self._url = settings.url.rstrip("/")
         self._username = settings.bot_username
         self._user_ids: dict[str, int | None] = {}
         self._lock = threading.Lock()
@@ -172,6 +173,39 @@ class GitLabClient:
                 return None
             raise
         return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    def pull_request(self, repository: Repository, number: int) -> PullRequest:
+        project = self._project(repository)
+
+        def read() -> PullRequest:
+            merge_request = project.mergerequests.get(number)
+            approvals = merge_request.approvals.get()
+            state = {"opened": "open", "locked": "open"}.get(merge_request.state, merge_request.state)
+            status = getattr(merge_request, "detailed_merge_status", None)
+            return PullRequest(
+                number=merge_request.iid,
+                state=state,
+                author=merge_request.author["username"],
+                base_ref=merge_request.target_branch,
+                head_sha=merge_request.sha,
+                from_fork=merge_request.source_project_id != merge_request.target_project_id,
+                approved=bool(getattr(approvals, "approved_by", None)),
+                mergeable=None if status in (None, "checking", "unchecked") else status == "mergeable",
+                merge_commit_sha=merge_request.merge_commit_sha or getattr(merge_request, "squash_commit_sha", None),
+                url=merge_request.web_url,
+            )
+
+        return self._call("merge request lookup", read)
+
+    def open_pull_requests(self, repository: Repository) -> list[int]:
+        project = self._project(repository)
+        return self._call(
+            "merge request listing",
+            lambda: [int(mr.iid) for mr in project.mergerequests.list(state="opened", iterator=True)],
+        )
+
+    def commit_url(self, repository: Repository, sha: str) -> str:
+        return f"{self._url}/{repository.full_name}/-/commit/{sha}"
 
     def git_env(self, repository: Repository) -> dict[str, str]:
         return http_auth_env("oauth2", self._token) if self._token else {}

@@ -9,14 +9,18 @@ from contextlib import asynccontextmanager
 import uvicorn
 from starlette.applications import Starlette
 
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.masking import mask_logs
 from kpops_bot.server.app import create_app
-from kpops_bot.server.routing import CLOSE, PREVIEW
+from kpops_bot.server.routing import APPLY, CLOSE, COMMAND, PREVIEW
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
 from kpops_bot.worker import Worker, WorkerOptions
+from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.close import Close
+from kpops_bot.workflows.command import CommandWorkflow
 from kpops_bot.workflows.preview import Preview
 
 logger = logging.getLogger(__name__)
@@ -28,7 +32,12 @@ class Bot:
         self.services = Services.create(settings, retry)
         self.worker = Worker(
             self.services.store,
-            {PREVIEW: Preview(self.services), CLOSE: Close(self.services)},
+            {
+                PREVIEW: Preview(self.services),
+                CLOSE: Close(self.services),
+                COMMAND: CommandWorkflow(self.services),
+                APPLY: ApplyWorkflow(self.services),
+            },
             WorkerOptions(
                 concurrency=settings.concurrency,
                 lease_seconds=settings.lease_seconds,
@@ -41,13 +50,14 @@ class Bot:
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        masker = self.settings.diff().masker(self.settings.engine())
+        masker = self.settings.secrets_masker()
         for logger_with_handlers in (
             logging.getLogger(),
             logging.getLogger("uvicorn"),
             logging.getLogger("uvicorn.access"),
         ):
             mask_logs(masker, logger_with_handlers)
+        self.reconcile_locks()
         self.worker.start()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         try:
@@ -55,6 +65,18 @@ class Bot:
         finally:
             self.worker.stop()
             self.services.close()
+
+    def reconcile_locks(self) -> None:
+        """Release what pull requests closed while the bot was down still hold; wake who waited for it."""
+        for key in self.services.locks.repositories():
+            forge_name, _, full_name = key.partition(":")
+            repository = Repository(Forge(forge_name), full_name, clone_url="")
+            try:
+                open_numbers = self.services.forges.get(repository.forge).open_pull_requests(repository)
+            except ForgeError as error:
+                logger.warning("locks of %s not reconciled: %s", full_name, error)
+                continue
+            self.services.wake(self.services.locks.reconcile(key, open_numbers))
 
     def serve(self) -> None:
         uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")

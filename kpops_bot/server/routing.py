@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import fnmatch
+
+from kpops_bot.commands.parse import addresses_bot
 from kpops_bot.events.codec import dump_event
-from kpops_bot.events.model import CommentEvent, Event, Ignored, PullRequestAction, PullRequestEvent, PushEvent
+from kpops_bot.events.model import (
+    CommentEvent,
+    Event,
+    Ignored,
+    PullRequestAction,
+    PullRequestEvent,
+    PushEvent,
+    Repository,
+)
+from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob
 
 PREVIEW = "preview"
 CLOSE = "close"
+COMMAND = "command"
+APPLY = "apply"
 
 _PREVIEW_ACTIONS = {
     PullRequestAction.OPENED,
@@ -18,9 +32,14 @@ _PREVIEW_ACTIONS = {
 }
 
 
+def repository_key(repository: Repository) -> str:
+    """How locks name a repository: `forge:full/name`."""
+    return f"{repository.forge.value}:{repository.full_name}"
+
+
 def pull_request_key(event: PullRequestEvent | CommentEvent) -> str:
     """Work for one pull request runs one job at a time."""
-    return f"{event.repository.forge.value}:{event.repository.full_name}#{event.number}"
+    return f"{repository_key(event.repository)}#{event.number}"
 
 
 def job_for(event: Event, settings: BotSettings) -> NewJob | Ignored:
@@ -28,19 +47,42 @@ def job_for(event: Event, settings: BotSettings) -> NewJob | Ignored:
     if not settings.serves(repository.forge, repository.full_name):
         return Ignored(f"repository {repository.full_name} is not in this bot's allowlist")
     if isinstance(event, PullRequestEvent):
-        return _pull_request_job(event)
+        return _pull_request_job(event, settings)
     if isinstance(event, CommentEvent):
-        return Ignored("comment commands are not enabled on this bot")
-    assert isinstance(event, PushEvent)
-    return Ignored("pushes are not applied by this bot")
+        return _comment_job(event)
+    return _push_job(event, settings)
 
 
-def _pull_request_job(event: PullRequestEvent) -> NewJob | Ignored:
+def _pull_request_job(event: PullRequestEvent, settings: BotSettings) -> NewJob | Ignored:
     payload = dump_event(event)
     key = pull_request_key(event)
     if event.action in _PREVIEW_ACTIONS:
         # A newer head makes a queued preview pointless, and so does a queued "closed".
         return NewJob(key, PREVIEW, payload, head_sha=event.head_sha, supersedes=(PREVIEW,))
-    if event.action is PullRequestAction.CLOSED:
-        return NewJob(key, CLOSE, payload, head_sha=event.head_sha, supersedes=(PREVIEW,))
-    return Ignored("merged pull requests are not applied by this bot")
+    if event.action is PullRequestAction.MERGED and settings.apply.on_merge:
+        return NewJob(key, APPLY, payload, head_sha=event.merge_commit_sha or event.head_sha, supersedes=(PREVIEW,))
+    # Closed, or merged with apply off: the report is outdated and the pull request's locks go.
+    return NewJob(key, CLOSE, payload, head_sha=event.head_sha, supersedes=(PREVIEW,))
+
+
+def _comment_job(event: CommentEvent) -> NewJob | Ignored:
+    if event.edited:
+        return Ignored("edited comments do not run commands")
+    if event.author_is_bot:
+        return Ignored("comments of bots do not run commands")
+    if not addresses_bot(event.body):
+        return Ignored("no /kpops command in the comment")
+    return NewJob(pull_request_key(event), COMMAND, dump_event(event))
+
+
+def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:
+    branch = event.branch
+    if branch is None or event.deleted:
+        return Ignored("only pushes of branches are applied")
+    if f"\n{COMMIT_TRAILER}:" in event.head_message:
+        return Ignored("the bot's own commit is not applied again")
+    if not any(fnmatch.fnmatchcase(branch, pattern) for pattern in settings.apply.push_branches):
+        return Ignored(f"pushes to {branch} are not applied (apply.push_branches)")
+    if set(event.before) == {"0"}:
+        return Ignored(f"a new branch is not applied: push to {branch} again to apply it")
+    return NewJob(f"{repository_key(event.repository)}@{branch}", APPLY, dump_event(event), head_sha=event.after)

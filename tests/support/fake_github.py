@@ -48,6 +48,22 @@ class StoredComment:
 
 
 @dataclass
+class StoredPull:
+    repo: str
+    number: int
+    author: str
+    head_ref: str
+    head_sha: str
+    base_ref: str = "main"
+    fork: str | None = None
+    state: str = "open"
+    merged: bool = False
+    merge_commit_sha: str | None = None
+    mergeable: bool | None = True
+    reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, APPROVED / CHANGES_REQUESTED / ...)
+
+
+@dataclass
 class StoredStatus:
     state: str
     description: str
@@ -66,6 +82,7 @@ class FakeGitHub:
         self.repos: dict[str, FakeGitHubRepo] = {}
         self.comments: dict[int, StoredComment] = {}
         self.statuses: dict[tuple[str, str], list[StoredStatus]] = {}
+        self.pulls: dict[tuple[str, int], StoredPull] = {}
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
         self.app_id: int | None = None
@@ -95,6 +112,16 @@ class FakeGitHub:
             self.comments[comment.id] = comment
             return comment
 
+    def set_pull(self, pull: StoredPull) -> StoredPull:
+        """Open or replace a pull request (as the forge records it before it sends the webhook)."""
+        with self._lock:
+            self.pulls[(pull.repo, pull.number)] = pull
+            return pull
+
+    def pull(self, full_name: str, number: int) -> StoredPull:
+        with self._lock:
+            return self.pulls[(full_name, number)]
+
     def commit_statuses(self, full_name: str, sha: str) -> list[StoredStatus]:
         with self._lock:
             return list(self.statuses.get((full_name, sha), []))
@@ -116,6 +143,9 @@ class FakeGitHub:
             Route("/repos/{owner}/{name}/statuses/{sha}", self._status, methods=["POST"]),
             Route("/repos/{owner}/{name}/collaborators/{login}/permission", self._permission),
             Route("/repos/{owner}/{name}/contents/{path:path}", self._contents),
+            Route("/repos/{owner}/{name}/pulls", self._pulls),
+            Route("/repos/{owner}/{name}/pulls/{number:int}", self._pull),
+            Route("/repos/{owner}/{name}/pulls/{number:int}/reviews", self._reviews),
         ]
         routes = [Mount(self.prefix, routes=api)] if self.prefix else api
         app = Starlette(routes=routes)
@@ -303,6 +333,67 @@ class FakeGitHub:
                 "url": f"{self.base_url}/repos/{repo.full_name}/contents/{path}?ref={ref}",
             }
         )
+
+    def _pull_json(self, pull: StoredPull) -> dict[str, Any]:
+        repo_url = f"{self.base_url}/repos/{pull.repo}"
+        head_repo = pull.fork or pull.repo
+
+        def repo_json(full_name: str) -> dict[str, Any]:
+            return {
+                "full_name": full_name,
+                "name": full_name.split("/")[1],
+                "url": f"{self.base_url}/repos/{full_name}",
+                "clone_url": f"{self.origin}/{full_name}.git",
+            }
+
+        return {
+            "number": pull.number,
+            "id": pull.number + 7_000_000,
+            "url": f"{repo_url}/pulls/{pull.number}",
+            "html_url": f"{self.origin}/{pull.repo}/pull/{pull.number}",
+            "state": pull.state,
+            "merged": pull.merged,
+            "mergeable": pull.mergeable if pull.state == "open" else None,
+            "merge_commit_sha": pull.merge_commit_sha,
+            "draft": False,
+            "user": self._user_json(pull.author),
+            "base": {"ref": pull.base_ref, "sha": "0" * 40, "repo": repo_json(pull.repo)},
+            "head": {"ref": pull.head_ref, "sha": pull.head_sha, "repo": repo_json(head_repo)},
+        }
+
+    async def _pulls(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        wanted = request.query_params.get("state", "open")
+        with self._lock:
+            pulls = sorted(
+                (p for p in self.pulls.values() if p.repo == repo.full_name and wanted in (p.state, "all")),
+                key=lambda p: -p.number,  # GitHub lists the newest first
+            )
+        items, page, _, last = page_of(request, [self._pull_json(p) for p in pulls], 30, 100)
+        headers = {"Link": link_header(request, page, last)} if last > 1 else {}
+        return JSONResponse(items, headers=headers)
+
+    async def _pull(self, request: Request) -> Response:
+        repo = self._repo(request)
+        pull = self.pulls.get((repo.full_name, request.path_params["number"])) if repo else None
+        if pull is None:
+            return _not_found()
+        return JSONResponse(self._pull_json(pull))
+
+    async def _reviews(self, request: Request) -> Response:
+        repo = self._repo(request)
+        pull = self.pulls.get((repo.full_name, request.path_params["number"])) if repo else None
+        if pull is None:
+            return _not_found()
+        reviews = [
+            {"id": index + 1, "user": self._user_json(login), "state": state, "body": "", "commit_id": pull.head_sha}
+            for index, (login, state) in enumerate(pull.reviews)
+        ]
+        items, page, _, last = page_of(request, reviews, 30, 100)
+        headers = {"Link": link_header(request, page, last)} if last > 1 else {}
+        return JSONResponse(items, headers=headers)
 
 
 def _invalid(resource: str, field_name: str, message: str) -> JSONResponse:

@@ -43,11 +43,43 @@ class StoredNote:
 
 
 @dataclass
+class StoredMergeRequest:
+    project_id: int
+    iid: int
+    author: str
+    source_branch: str
+    sha: str
+    target_branch: str = "main"
+    source_project_id: int | None = None  # another project's id: from a fork
+    state: str = "opened"  # opened, closed, merged
+    merge_commit_sha: str | None = None
+    detailed_merge_status: str = "mergeable"
+    approved_by: list[str] = field(default_factory=list)
+
+
+@dataclass
 class StoredStatus:
     state: str
     name: str
     description: str
     target_url: str | None
+
+
+def _paged(request: Request, everything: list[Any]) -> JSONResponse:
+    """One page of a listing with GitLab's pagination headers (and the Link header)."""
+    items, page, per_page, last = page_of(request, everything, 20, 100)
+    headers = {
+        "X-Page": str(page),
+        "X-Per-Page": str(per_page),
+        "X-Total": str(len(everything)),
+        "X-Total-Pages": str(last),
+        "X-Next-Page": str(page + 1) if page < last else "",
+        "X-Prev-Page": str(page - 1) if page > 1 else "",
+    }
+    link = link_header(request, page, last)
+    if link:
+        headers["Link"] = link
+    return JSONResponse(items, headers=headers)
 
 
 def _message(text: str, status: int) -> JSONResponse:
@@ -61,6 +93,8 @@ class FakeGitLab:
         self.projects: dict[int, FakeGitLabProject] = {}
         self.notes: dict[int, StoredNote] = {}
         self.statuses: dict[tuple[int, str], list[StoredStatus]] = {}
+        self.merge_requests: dict[tuple[int, int], StoredMergeRequest] = {}
+        self.origin = ""  # set by the test once the port is known
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
         self._ids = itertools.count(5001)
@@ -86,6 +120,16 @@ class FakeGitLab:
             note = StoredNote(next(self._ids), project_id, iid, username, body, system)
             self.notes[note.id] = note
             return note
+
+    def set_merge_request(self, merge_request: StoredMergeRequest) -> StoredMergeRequest:
+        self.user(merge_request.author)
+        with self._lock:
+            self.merge_requests[(merge_request.project_id, merge_request.iid)] = merge_request
+            return merge_request
+
+    def merge_request(self, project_id: int, iid: int) -> StoredMergeRequest:
+        with self._lock:
+            return self.merge_requests[(project_id, iid)]
 
     def commit_statuses(self, project_id: int, sha: str) -> list[StoredStatus]:
         with self._lock:
@@ -124,6 +168,12 @@ class FakeGitLab:
         self, request: Request, project: FakeGitLabProject, parts: list[str], username: str
     ) -> Response:
         match parts:
+            case ["merge_requests"] if request.method == "GET":
+                return self._merge_request_list(request, project)
+            case ["merge_requests", iid] if request.method == "GET":
+                return self._merge_request_answer(project, int(iid), approvals=False)
+            case ["merge_requests", iid, "approvals"] if request.method == "GET":
+                return self._merge_request_answer(project, int(iid), approvals=True)
             case ["merge_requests", iid, "notes"]:
                 return await self._notes(request, project, int(iid), username)
             case ["merge_requests", iid, "notes", note_id]:
@@ -175,19 +225,7 @@ class FakeGitLab:
         notes = sorted(self.mr_notes(project.id, iid), key=lambda note: note.id)
         if request.query_params.get("sort", "desc") == "desc":
             notes.reverse()
-        items, page, per_page, last = page_of(request, [self._note_json(note) for note in notes], 20, 100)
-        headers = {
-            "X-Page": str(page),
-            "X-Per-Page": str(per_page),
-            "X-Total": str(len(notes)),
-            "X-Total-Pages": str(last),
-            "X-Next-Page": str(page + 1) if page < last else "",
-            "X-Prev-Page": str(page - 1) if page > 1 else "",
-        }
-        link = link_header(request, page, last)
-        if link:
-            headers["Link"] = link
-        return JSONResponse(items, headers=headers)
+        return _paged(request, [self._note_json(note) for note in notes])
 
     async def _note(
         self, request: Request, project: FakeGitLabProject, iid: int, note_id: int, username: str
@@ -240,6 +278,48 @@ class FakeGitLab:
             {"id": next(self._ids), "sha": sha, "status": state, "name": name, "description": data.get("description")},
             201,
         )
+
+    def _merge_request_json(self, mr: StoredMergeRequest) -> dict[str, Any]:
+        project = self.projects[mr.project_id]
+        return {
+            "id": mr.iid + 900_000,
+            "iid": mr.iid,
+            "project_id": mr.project_id,
+            "state": mr.state,
+            "author": self._user_json(mr.author),
+            "source_branch": mr.source_branch,
+            "target_branch": mr.target_branch,
+            "source_project_id": mr.source_project_id or mr.project_id,
+            "target_project_id": mr.project_id,
+            "sha": mr.sha,
+            "merge_commit_sha": mr.merge_commit_sha,
+            "squash_commit_sha": None,
+            "draft": False,
+            "detailed_merge_status": mr.detailed_merge_status if mr.state == "opened" else "not_open",
+            "web_url": f"{self.origin}/{project.path}/-/merge_requests/{mr.iid}",
+        }
+
+    def _merge_request_list(self, request: Request, project: FakeGitLabProject) -> Response:
+        wanted = request.query_params.get("state", "all")
+        with self._lock:
+            found = sorted(
+                (
+                    mr
+                    for mr in self.merge_requests.values()
+                    if mr.project_id == project.id and wanted in (mr.state, "all")
+                ),
+                key=lambda mr: -mr.iid,
+            )
+        return _paged(request, [self._merge_request_json(mr) for mr in found])
+
+    def _merge_request_answer(self, project: FakeGitLabProject, iid: int, *, approvals: bool) -> Response:
+        mr = self.merge_requests.get((project.id, iid))
+        if mr is None:
+            return _message("404 Not found", 404)
+        if not approvals:
+            return JSONResponse(self._merge_request_json(mr))
+        approvers = [{"user": self._user_json(name)} for name in mr.approved_by]
+        return JSONResponse({"id": mr.iid + 900_000, "iid": mr.iid, "project_id": project.id, "approved_by": approvers})
 
     def _member(self, project: FakeGitLabProject, user_id: int) -> Response:
         username = next((name for name, ident in self.users.items() if ident == user_id), None)

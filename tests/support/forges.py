@@ -15,8 +15,8 @@ from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.settings import GitHubSettings, GitLabSettings
 from tests.support.asgi_server import ThreadedServer
 from tests.support.fake_forge import FaultPlan, LoggedRequest
-from tests.support.fake_github import FakeGitHub
-from tests.support.fake_gitlab import FakeGitLab
+from tests.support.fake_github import FakeGitHub, StoredPull
+from tests.support.fake_gitlab import FakeGitLab, StoredMergeRequest
 
 FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2)
 GITLAB_PROJECT_ID = 42
@@ -38,6 +38,58 @@ class PostedStatus:
     description: str
 
 
+class GitHubPulls:
+    """Pull requests as the fake GitHub records them, changed the way people change them."""
+
+    def __init__(self, fake: FakeGitHub, full_name: str) -> None:
+        self._fake = fake
+        self._full_name = full_name
+
+    def open(self, number: int, head_sha: str, *, author: str = "alice", head_ref: str = "feature") -> None:
+        self._fake.set_pull(StoredPull(self._full_name, number, author, head_ref, head_sha))
+
+    def push(self, number: int, head_sha: str) -> None:
+        self._fake.pull(self._full_name, number).head_sha = head_sha
+
+    def merge(self, number: int, merge_commit_sha: str) -> None:
+        pull = self._fake.pull(self._full_name, number)
+        pull.state, pull.merged, pull.merge_commit_sha = "closed", True, merge_commit_sha
+
+    def close(self, number: int) -> None:
+        self._fake.pull(self._full_name, number).state = "closed"
+
+    def approve(self, number: int, reviewer: str) -> None:
+        self._fake.pull(self._full_name, number).reviews.append((reviewer, "APPROVED"))
+
+    def conflict(self, number: int) -> None:
+        self._fake.pull(self._full_name, number).mergeable = False
+
+
+class GitLabMergeRequests:
+    def __init__(self, fake: FakeGitLab, project_id: int) -> None:
+        self._fake = fake
+        self._project_id = project_id
+
+    def open(self, number: int, head_sha: str, *, author: str = "alice", head_ref: str = "feature") -> None:
+        self._fake.set_merge_request(StoredMergeRequest(self._project_id, number, author, head_ref, head_sha))
+
+    def push(self, number: int, head_sha: str) -> None:
+        self._fake.merge_request(self._project_id, number).sha = head_sha
+
+    def merge(self, number: int, merge_commit_sha: str) -> None:
+        merge_request = self._fake.merge_request(self._project_id, number)
+        merge_request.state, merge_request.merge_commit_sha = "merged", merge_commit_sha
+
+    def close(self, number: int) -> None:
+        self._fake.merge_request(self._project_id, number).state = "closed"
+
+    def approve(self, number: int, reviewer: str) -> None:
+        self._fake.merge_request(self._project_id, number).approved_by.append(reviewer)
+
+    def conflict(self, number: int) -> None:
+        self._fake.merge_request(self._project_id, number).detailed_merge_status = "broken_status"
+
+
 @dataclass
 class RunningForge:
     forge: Forge
@@ -49,6 +101,7 @@ class RunningForge:
     comments: Callable[[int], list[PostedComment]]
     add_comment: Callable[[int, str, str], int]
     statuses: Callable[[str], list[PostedStatus]]
+    pulls: GitHubPulls | GitLabMergeRequests
     bot: str = "kpops-bot"
 
     @property
@@ -84,6 +137,7 @@ def running_github(
             statuses=lambda sha: [
                 PostedStatus(s.state, s.context, s.description) for s in fake.commit_statuses(full_name, sha)
             ],
+            pulls=GitHubPulls(fake, full_name),
         )
         yield running, fake
 
@@ -97,6 +151,7 @@ def running_gitlab(
     members = {user: _GITLAB_LEVELS[level] for user, level in (permissions or {}).items() if level in _GITLAB_LEVELS}
     fake.add_project(GITLAB_PROJECT_ID, path, repo_git_dir, members)
     with ThreadedServer(fake.asgi()) as server:
+        fake.origin = server.url
         settings = GitLabSettings(url=server.url, token="bot-token")  # type: ignore[arg-type]
         running = RunningForge(
             forge=Forge.GITLAB,
@@ -114,6 +169,7 @@ def running_gitlab(
             statuses=lambda sha: [
                 PostedStatus(s.state, s.name, s.description) for s in fake.commit_statuses(GITLAB_PROJECT_ID, sha)
             ],
+            pulls=GitLabMergeRequests(fake, GITLAB_PROJECT_ID),
         )
         yield running, fake
 

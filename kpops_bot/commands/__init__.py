@@ -1,0 +1,1 @@
+"""Comment commands: parsing (pure), authorization (pure), and what each command means."""

@@ -1,0 +1,92 @@
+"""Who may run which command, and what the pull request must be before anything executes. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from kpops_bot.commands.parse import CommandName
+from kpops_bot.forges.base import Permission
+
+
+class Role(StrEnum):
+    """Permission names as settings spell them; `everyone` is anyone who can comment."""
+
+    EVERYONE = "everyone"
+    READ = "read"
+    TRIAGE = "triage"
+    WRITE = "write"
+    MAINTAIN = "maintain"
+    ADMIN = "admin"
+
+    @property
+    def permission(self) -> Permission:
+        return Permission.NONE if self is Role.EVERYONE else Permission[self.name]
+
+
+_DEFAULT_ROLES = {
+    CommandName.HELP: Role.EVERYONE,
+    CommandName.DIFF: Role.EVERYONE,
+    CommandName.DEPLOY: Role.WRITE,
+    CommandName.RESET: Role.WRITE,
+    CommandName.UNLOCK: Role.WRITE,
+    CommandName.DESTROY: Role.MAINTAIN,
+    CommandName.CLEAN: Role.MAINTAIN,
+}
+
+
+class CommandPolicy(BaseModel):
+    roles: dict[CommandName, Role] = Field(
+        default_factory=dict, description="Command → least permission; unset commands keep the defaults."
+    )
+    require_approval: list[CommandName] = Field(
+        default_factory=list, description="Commands that run only on an approved pull request."
+    )
+    require_mergeable: list[CommandName] = Field(
+        default_factory=list, description="Commands that run only when the pull request could be merged."
+    )
+    allow_fork_deploy: bool = Field(
+        default=False, description="Let `deploy` run a fork's head (its code runs with deployment credentials)."
+    )
+
+    def role(self, command: CommandName) -> Role:
+        return self.roles.get(command, _DEFAULT_ROLES[command])
+
+
+@dataclass(frozen=True)
+class PullRequestState:
+    """What the decision needs to know of the pull request."""
+
+    open: bool
+    approved: bool
+    mergeable: bool | None  # None: the forge has not computed it yet
+    from_fork: bool
+
+
+def refusal(
+    command: CommandName,
+    dry_run: bool,
+    user: str,
+    permission: Permission,
+    pull: PullRequestState,
+    policy: CommandPolicy,
+) -> str | None:
+    """Why `user` may not run `command` here, or None when they may."""
+    role = policy.role(command)
+    if permission < role.permission:
+        have = permission.name.lower() if permission > Permission.NONE else "no"
+        return f"@{user}, `{command}` needs {role.value} permission on this repository; you have {have} permission."
+    if not command.changes_cluster or dry_run:
+        return None
+    if not pull.open:
+        return f"`{command}` runs only on an open pull request."
+    if command is CommandName.DEPLOY and pull.from_fork and not policy.allow_fork_deploy:
+        return "`deploy` does not run a fork's head: its code would run with the deployment credentials."
+    if command in policy.require_approval and not pull.approved:
+        return f"`{command}` runs only on an approved pull request; it has no approval yet."
+    if command in policy.require_mergeable and pull.mergeable is not True:
+        state = "has conflicts or failing checks" if pull.mergeable is False else "is still being checked"
+        return f"`{command}` runs only on a mergeable pull request; this one {state}."
+    return None

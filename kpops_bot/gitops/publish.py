@@ -1,0 +1,147 @@
+"""Write pipeline folders into the GitOps target, commit once, push; a rejected push is redone on the new tip.
+
+Concurrent applies (two merges at once, two replicas) all land: a push that is not a fast-forward fetches the
+target again and redoes the writes on top of it. Per pipeline folder the newest source wins: a folder that
+another apply already rendered from a later commit of the source (a descendant of ours) is left as it is, so an
+older merge never overwrites a newer one, whichever finishes last. Writing what is already there commits nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from kpops_bot.gitops.layout import JOBS, KUSTOMIZATION, PipelineWrite, kustomization, recorded_source
+from kpops_bot.workspace import redact_url
+
+COMMIT_TRAILER = "Kpops-Bot-Apply"
+_REJECTED = ("rejected", "non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref")
+
+
+class PublishError(Exception):
+    """The target could not be cloned or pushed to; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    branch: str
+    git_env: dict[str, str]
+    author_name: str
+    author_email: str
+    attempts: int = 5
+
+
+@dataclass(frozen=True)
+class Published:
+    commit: str | None  # None: the target had all of it already
+    written: list[str]  # folders changed
+    kept_newer: list[str]  # folders left alone: another apply rendered them from a newer commit
+
+
+IsNewer = Callable[[str, str], bool]  # (recorded source, our source) → recorded is strictly newer
+
+
+def publish(target: Target, writes: Sequence[PipelineWrite], message: str, is_newer: IsNewer) -> Published:
+    """Apply `writes` to the target branch and push one commit (or none when nothing changes)."""
+    with tempfile.TemporaryDirectory(prefix="kpops-bot-gitops-") as folder:
+        repo = _clone(target, Path(folder))
+        for attempt in range(target.attempts):
+            written, kept = _apply(Path(folder), writes, is_newer)
+            repo.git.add("--all")
+            if not repo.git.status("--porcelain"):
+                return Published(None, [], kept)
+            repo.git.commit("--quiet", "-m", message)
+            try:
+                repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{target.branch}")
+            except git.GitCommandError as error:
+                if attempt == target.attempts - 1 or not _rejected(error):
+                    msg = f"cannot push to {redact_url(target.url)} {target.branch}: {_cause(error)}"
+                    raise PublishError(msg) from error
+                _reset_to_remote(repo, target)
+                continue
+            return Published(repo.head.commit.hexsha, written, kept)
+    raise AssertionError("unreachable")
+
+
+def _clone(target: Target, folder: Path) -> git.Repo:
+    env = {**target.git_env, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        repo = git.Repo.init(folder)
+        repo.git.update_environment(**env)
+        repo.git.remote("add", "origin", target.url)
+        with repo.config_writer() as config:
+            config.set_value("user", "name", target.author_name)
+            config.set_value("user", "email", target.author_email)
+        _reset_to_remote(repo, target)
+    except git.GitCommandError as error:
+        raise PublishError(f"cannot fetch {redact_url(target.url)}: {_cause(error)}") from error
+    return repo
+
+
+def _reset_to_remote(repo: git.Repo, target: Target) -> None:
+    """The working tree becomes the remote branch's tip; a branch that does not exist yet starts empty."""
+    remote_ref = f"refs/remotes/origin/{target.branch}"
+    found = repo.git.ls_remote("--heads", "origin", target.branch)
+    if found:
+        repo.git.fetch("--quiet", "origin", f"+refs/heads/{target.branch}:{remote_ref}")
+        repo.git.checkout("--quiet", "-B", "publish", remote_ref)
+        repo.git.reset("--quiet", "--hard", remote_ref)
+    else:
+        repo.git.checkout("--quiet", "--orphan", "publish")
+        repo.git.rm("-r", "-q", "--cached", "--ignore-unmatch", ".")
+    repo.git.clean("-q", "-f", "-d", "-x")
+
+
+def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer) -> tuple[list[str], list[str]]:
+    written: list[str] = []
+    kept: list[str] = []
+    for write in writes:
+        folder = root / write.folder
+        recorded = recorded_source(_read(folder / KUSTOMIZATION))
+        replaces = write.resources is not None or write.removes
+        if replaces and recorded is not None and recorded != write.source and is_newer(recorded, write.source):
+            kept.append(write.folder)
+            continue
+        if write.removes:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            _write_folder(folder, write, recorded)
+        written.append(write.folder)
+    return written, kept
+
+
+def _write_folder(folder: Path, write: PipelineWrite, recorded: str | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if write.resources is not None:
+        for old in folder.glob("*.yaml"):
+            old.unlink()
+        for name, text in write.resources.items():
+            (folder / name).write_text(text)
+    if write.jobs:
+        (folder / JOBS).mkdir(exist_ok=True)
+        for name, text in write.jobs.items():
+            (folder / JOBS / name).write_text(text)
+    resources = [path.name for path in folder.glob("*.yaml") if path.name != KUSTOMIZATION]
+    resources += [f"{JOBS}/{path.name}" for path in (folder / JOBS).glob("*.yaml")]
+    source = write.source if write.resources is not None or recorded is None else recorded
+    (folder / KUSTOMIZATION).write_text(kustomization(resources, source))
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def _rejected(error: git.GitCommandError) -> bool:
+    text = str(error.stderr).lower()
+    return any(marker in text for marker in _REJECTED)
+
+
+def _cause(error: git.GitCommandError) -> str:
+    lines = [line.strip() for line in str(error.stderr or "").splitlines() if line.strip()]
+    return redact_url(lines[-1].removeprefix("stderr:").strip(" '") if lines else f"git exited with {error.status}")

@@ -1,0 +1,209 @@
+"""Pipeline locks per (repository, environment, pipeline), held by a pull request, with a fair line of waiters.
+
+A pull request that runs a command holds what the command touches until it is merged, closed or unlocked;
+another pull request's command on a held pipeline waits in line (stored with the job to run again) instead of
+failing. Every change is one transaction on the store's database, serialised per repository (SQLite has one writer;
+PostgreSQL takes a transaction-scoped advisory lock), so the line is exact across replicas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from kpops_bot.store import Store, lock_waits, locks
+
+
+@dataclass(frozen=True, order=True)
+class Resource:
+    environment: str  # "" for kpops' default environment
+    pipeline: str
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} ({self.environment})" if self.environment else self.pipeline
+
+
+@dataclass(frozen=True)
+class Granted:
+    pass
+
+
+@dataclass(frozen=True)
+class Waiting:
+    position: int  # 1: next in line
+    held_by: dict[Resource, int]  # what another pull request holds now
+    ahead: list[int]  # pull requests waiting before this one, in order
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """A stored wait: the job to queue again once its pipelines may be free."""
+
+    id: int
+    number: int
+    resources: frozenset[Resource]
+    kind: str
+    payload: dict[str, Any]
+
+
+class Locks:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def acquire(
+        self,
+        repository: str,
+        number: int,
+        resources: Collection[Resource],
+        *,
+        wait_key: str,
+        kind: str,
+        payload: dict[str, Any],
+    ) -> Granted | Waiting:
+        """Take every resource for pull request `number`, or join the line (once per `wait_key`)."""
+        with self._transaction(repository) as connection:
+            return self._acquire(connection, repository, number, resources, wait_key, kind, payload)
+
+    @contextmanager
+    def _transaction(self, repository: str) -> Iterator[Connection]:
+        with self._store.transaction() as connection:
+            if connection.dialect.name == "postgresql":
+                key = int.from_bytes(hashlib.sha256(repository.encode()).digest()[:8], "big", signed=True)
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield connection
+
+    def _acquire(
+        self,
+        connection: Connection,
+        repository: str,
+        number: int,
+        resources: Collection[Resource],
+        wait_key: str,
+        kind: str,
+        payload: dict[str, Any],
+    ) -> Granted | Waiting:
+        wanted = set(resources)
+        held_by = {
+            resource: holder
+            for resource, holder in _held(connection, repository).items()
+            if resource in wanted and holder != number
+        }
+        own = connection.execute(
+            sa.select(lock_waits.c.id).where(lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key)
+        ).scalar()
+        ahead = [
+            waiter.number
+            for waiter in _waiters(connection, repository)
+            if waiter.number != number and (own is None or waiter.id < own) and waiter.resources & wanted
+        ]
+        now = time.time()
+        if not held_by and not ahead:
+            mine = {resource for resource, holder in _held(connection, repository).items() if holder == number}
+            rows = [
+                {"repository": repository, "environment": r.environment, "pipeline": r.pipeline, "number": number}
+                for r in sorted(wanted - mine)
+            ]
+            if rows:
+                connection.execute(locks.insert().values(since=now), rows)
+            connection.execute(
+                lock_waits.delete().where(lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key)
+            )
+            return Granted()
+        if own is None:
+            connection.execute(
+                lock_waits.insert().values(
+                    repository=repository,
+                    number=number,
+                    wait_key=wait_key,
+                    resources=json.dumps(sorted([r.environment, r.pipeline] for r in wanted)),
+                    kind=kind,
+                    payload=json.dumps(payload),
+                    created_at=now,
+                )
+            )
+        return Waiting(position=len(ahead) + 1, held_by=held_by, ahead=list(dict.fromkeys(ahead)))
+
+    def release(
+        self, repository: str, number: int, pipelines: Iterable[str] | None = None, *, forget_waits: bool = False
+    ) -> list[Waiter]:
+        """Free what `number` holds (only `pipelines`, when given); the waiters that may go on now, in line order.
+
+        `forget_waits` also drops the pull request's own place in line (it was merged or closed).
+        """
+        with self._transaction(repository) as connection:
+            condition = sa.and_(locks.c.repository == repository, locks.c.number == number)
+            if pipelines is not None:
+                condition = sa.and_(condition, locks.c.pipeline.in_(list(pipelines)))
+            freed = {
+                Resource(row.environment, row.pipeline)
+                for row in connection.execute(sa.select(locks.c.environment, locks.c.pipeline).where(condition))
+            }
+            connection.execute(locks.delete().where(condition))
+            if forget_waits:
+                connection.execute(
+                    lock_waits.delete().where(lock_waits.c.repository == repository, lock_waits.c.number == number)
+                )
+            return [waiter for waiter in _waiters(connection, repository) if waiter.resources & freed]
+
+    def forget_wait(self, repository: str, wait_key: str) -> None:
+        with self._transaction(repository) as connection:
+            connection.execute(
+                lock_waits.delete().where(lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key)
+            )
+
+    def held(self, repository: str) -> dict[Resource, int]:
+        with self._store.engine.connect() as connection:
+            return _held(connection, repository)
+
+    def waiting(self, repository: str) -> list[Waiter]:
+        with self._store.engine.connect() as connection:
+            return _waiters(connection, repository)
+
+    def repositories(self) -> list[str]:
+        """Repositories with a lock or a waiter: what start-up reconciles with the forge."""
+        with self._store.engine.connect() as connection:
+            held = connection.execute(sa.select(locks.c.repository).distinct()).scalars()
+            waited = connection.execute(sa.select(lock_waits.c.repository).distinct()).scalars()
+            return sorted(set(held) | set(waited))
+
+    def reconcile(self, repository: str, open_numbers: Collection[int]) -> list[Waiter]:
+        """Release everything of pull requests that are no longer open; the waiters that may go on now."""
+        with self._store.engine.connect() as connection:
+            numbers = set(_held(connection, repository).values())
+            numbers |= {waiter.number for waiter in _waiters(connection, repository)}
+        woken: dict[int, Waiter] = {}
+        for number in sorted(numbers - set(open_numbers)):
+            for waiter in self.release(repository, number, forget_waits=True):
+                woken[waiter.id] = waiter
+        return [woken[key] for key in sorted(woken) if woken[key].number in open_numbers]
+
+
+def _held(connection: Connection, repository: str) -> dict[Resource, int]:
+    rows = connection.execute(
+        sa.select(locks.c.environment, locks.c.pipeline, locks.c.number).where(locks.c.repository == repository)
+    )
+    return {Resource(row.environment, row.pipeline): row.number for row in rows}
+
+
+def _waiters(connection: Connection, repository: str) -> list[Waiter]:
+    rows = connection.execute(
+        sa.select(lock_waits).where(lock_waits.c.repository == repository).order_by(lock_waits.c.id)
+    )
+    return [
+        Waiter(
+            id=row.id,
+            number=row.number,
+            resources=frozenset(Resource(env, pipeline) for env, pipeline in json.loads(row.resources)),
+            kind=row.kind,
+            payload=json.loads(row.payload),
+        )
+        for row in rows
+    ]

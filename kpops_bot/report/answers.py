@@ -1,0 +1,107 @@
+"""What the bot writes in a thread about commands and applies, and in its commit messages. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kpops_bot.commands.authorize import CommandPolicy
+from kpops_bot.commands.parse import CommandName
+from kpops_bot.gitops.publish import COMMIT_TRAILER, Published
+from kpops_bot.locks import Waiting
+from kpops_bot.settings import OperationMode
+from kpops_bot.workflows.operate import StepResult
+
+_PURPOSE = {
+    CommandName.HELP: "this help",
+    CommandName.DIFF: "the dry-run diff of the named pipelines (all this pull request affects when none)",
+    CommandName.DEPLOY: "deploy the pull request's head (the pipelines it changes when none are named)",
+    CommandName.RESET: "reset what is deployed (the base branch's definition): delete consumer groups and state",
+    CommandName.CLEAN: "clean what is deployed: reset, then delete the pipeline's topics and schemas",
+    CommandName.DESTROY: "remove what is deployed: the pipeline's apps and connectors",
+    CommandName.UNLOCK: "release the pipelines this pull request holds (the named ones only, when given)",
+}
+_MODE = {
+    OperationMode.MANAGED: "kpops runs the command against the cluster with `--execute`.",
+    OperationMode.MANIFEST: "The command's manifests are committed to the GitOps repository, which deploys them.",
+    OperationMode.ARGO: "The command's manifests (Argo CD flavour) are committed to the GitOps repository.",
+}
+SYMBOL = {True: "✅", False: "❌"}
+
+
+def help_text(policy: CommandPolicy, mode: OperationMode) -> str:
+    rows = "\n".join(f"| `{name}` | {policy.role(name).value} | {_PURPOSE[name]} |" for name in CommandName)
+    requirements = []
+    if policy.require_approval:
+        requirements.append("approval before " + ", ".join(f"`{name}`" for name in policy.require_approval))
+    if policy.require_mergeable:
+        requirements.append("a mergeable pull request before " + ", ".join(f"`{n}`" for n in policy.require_mergeable))
+    needs = f"\n\nThis repository also requires {' and '.join(requirements)}." if requirements else ""
+    return (
+        "One command per line:\n\n```\n/kpops <command> [pipeline ...] [--steps a,b] [--environment E] [--dry-run]\n```"
+        "\n\nPipelines are named as kpops names them (`word-count`, `team-a-orders`) or by their folder.\n\n"
+        f"| command | needs | does |\n|---|---|---|\n{rows}\n\n{_MODE[mode]} `--dry-run` only shows what would be "
+        f"done. A pipeline a pull request acted on stays locked for it until it is merged or closed, or "
+        f"`/kpops unlock`; other pull requests' commands wait in line.{needs}"
+    )
+
+
+def answer(title: str, sections: Sequence[str]) -> str:
+    return f"#### kpops-bot: {title}\n\n" + "\n\n".join(section.strip() for section in sections if section.strip())
+
+
+def rejected(line: str, reason: str) -> str:
+    return f"❌ `{_code(line)}`: {reason}"
+
+
+def waiting(state: Waiting, number_sign: str) -> str:
+    held = ", ".join(f"`{resource}` by {number_sign}{holder}" for resource, holder in sorted(state.held_by.items()))
+    ahead = ", ".join(f"{number_sign}{number}" for number in state.ahead)
+    reasons = [f"held: {held}" if held else "", f"waiting before you: {ahead}" if ahead else ""]
+    return (
+        f"⏳ Waiting for a lock ({'; '.join(reason for reason in reasons if reason)}). This comment is number "
+        f"{state.position} in line and runs by itself when its pipelines are released (merge, close or "
+        "`/kpops unlock` of the pull request holding them); nothing has run yet."
+    )
+
+
+def step_results(results: Sequence[StepResult], *, dry_run: bool = False) -> str:
+    if not results:
+        return "Nothing to do: no pipeline matched."
+    rows = "\n".join(
+        f"| {SYMBOL[result.ok]} | `{result.step.pipeline.name}` | {result.step.environment or 'default'} | "
+        f"{result.step.operation} | `{result.step.commit[:12]}` | {result.summary} |"
+        for result in results
+    )
+    note = "\n\n**Dry run**: nothing was executed or committed." if dry_run else ""
+    details = "\n".join(
+        f"<details><summary>{result.step.pipeline.name} ({result.step.environment or 'default'})</summary>\n\n"
+        f"{result.detail}\n</details>"
+        for result in results
+        if result.detail
+    )
+    header = "| | pipeline | environment | operation | at | result |\n|---|---|---|---|---|---|"
+    return f"{header}\n{rows}{note}\n\n{details}"
+
+
+def published(result: Published | None, commit_url: str | None, target: str) -> str:
+    if result is None:
+        return ""
+    if result.commit is None:
+        note = "the GitOps target already had all of it: no new commit"
+    else:
+        note = f"committed [`{result.commit[:12]}`]({commit_url}) to {target}"
+    kept = ""
+    if result.kept_newer:
+        folders = ", ".join(f"`{folder}/`" for folder in result.kept_newer)
+        kept = f" Left as they are, because a newer commit was applied there already: {folders}."
+    return f"GitOps: {note}.{kept}"
+
+
+def commit_message(summary: str, body_lines: Sequence[str], source: str) -> str:
+    body = "\n".join(body_lines)
+    return f"{summary}\n\n{body}\n\n{COMMIT_TRAILER}: {source}\n"
+
+
+def _code(text: str) -> str:
+    text = text.replace("`", "'")
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,135 @@
+"""What deploy, reset, clean and destroy do in each operation mode; shared by comment commands and applies.
+
+managed: kpops runs the operation against the cluster (`--execute`, or kpops' own dry run).
+manifest / argo: the operation is rendered and becomes folder writes for the GitOps target; a destroy removes the
+pipeline's folder. Nothing here talks to the forge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
+from kpops_bot.gitops.layout import (
+    PipelineWrite,
+    deploy_write,
+    dump,
+    one_off_jobs_write,
+    pipeline_folder,
+    removal,
+)
+from kpops_bot.managed import KpopsRun, run_kpops
+from kpops_bot.masking import Masker
+from kpops_bot.pipelines import Pipeline, RepoLayout
+from kpops_bot.render import RenderTarget, layout_at, render_targets
+from kpops_bot.services import Services
+from kpops_bot.settings import OperationMode
+from kpops_bot.workspace import CachedRepository
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation on one pipeline in one environment, as defined at one commit."""
+
+    operation: Operation
+    pipeline: Pipeline
+    environment: str | None
+    commit: str
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: Step
+    ok: bool
+    summary: str  # one line, masked
+    detail: str = ""  # kpops' output or the manifests, masked
+    write: PipelineWrite | None = None  # manifest / argo: what the GitOps target gets
+
+
+class Operator:
+    def __init__(
+        self,
+        services: Services,
+        repository: CachedRepository,
+        mode: OperationMode,
+        config_dir: str,
+        masker: Masker,
+    ) -> None:
+        self._services = services
+        self._repository = repository
+        self._mode = mode
+        self._config_dir = config_dir
+        self._masker = masker
+
+    def run(self, steps: Sequence[Step], run_id: str, *, execute: bool = True) -> list[StepResult]:
+        """Every step's result, in order. `run_id` names one-off jobs; `execute=False` only shows."""
+        if self._mode is OperationMode.MANAGED:
+            return [self._managed(step, execute) for step in steps]
+        rendered = self._render([step for step in steps if step.operation is not Operation.DESTROY])
+        results: list[StepResult] = []
+        for step in steps:
+            if step.operation is Operation.DESTROY:
+                folder = self._folder(step)
+                results.append(StepResult(step, True, f"`{folder}/` removed", write=removal(folder, step.commit)))
+            else:
+                results.append(self._manifest_result(step, rendered[step], run_id))
+        return results
+
+    def _folder(self, step: Step) -> str:
+        return pipeline_folder(self._services.settings.gitops.path, step.environment, step.pipeline.name)
+
+    def _managed(self, step: Step, execute: bool) -> StepResult:
+        settings = self._services.settings
+        run = KpopsRun(
+            step.operation, step.pipeline.pipeline_file, self._config_dir, step.environment, step.steps, execute
+        )
+        with self._repository.checkout(step.commit) as root:
+            outcome = run_kpops(root, run, settings.managed, settings.engine().kpops_environment(), self._masker)
+        if outcome.returncode is None:
+            summary = "kpops timed out"
+        else:
+            summary = "done" if outcome.ok else f"kpops failed (exit code {outcome.returncode})"
+        detail = f"```console\n$ {outcome.command}\n{outcome.output}\n```"
+        return StepResult(step, outcome.ok, summary, detail)
+
+    def _render(self, steps: Sequence[Step]) -> dict[Step, PipelineRender]:
+        mode = self._mode.render_mode
+        layouts: dict[tuple[str, RenderSpec], RepoLayout] = {}
+        targets: list[RenderTarget] = []
+        for step in steps:
+            spec = RenderSpec(step.environment, mode, step.operation, self._config_dir)
+            if (step.commit, spec) not in layouts:
+                layouts[(step.commit, spec)] = layout_at(self._repository, step.commit, spec)
+            targets.append(RenderTarget(step.commit, step.pipeline, spec, layouts[(step.commit, spec)]))
+        pool = self._services.pools.get(trusted=True)
+        renders = render_targets(self._repository, pool, targets, self._services.cache)
+        return dict(zip(steps, renders, strict=True))
+
+    def _manifest_result(self, step: Step, render: PipelineRender, run_id: str) -> StepResult:
+        if render.error is not None:
+            return StepResult(step, False, self._masker.mask_text(render.error.message))
+        names = [component.name for component in render.components]
+        unknown = [name for name in step.steps if name not in names]
+        if unknown:
+            listing = ", ".join(f"`{name}`" for name in names)
+            return StepResult(step, False, f"unknown step(s) {', '.join(unknown)}; the steps are {listing}")
+        folder = self._folder(step)
+        if step.operation is Operation.DEPLOY:
+            write = deploy_write(folder, render, step.steps)
+            files = write.resources or {}
+            return StepResult(step, True, f"{len(files)} manifest(s) in `{folder}/`", self._listing(files), write)
+        write = one_off_jobs_write(folder, render, run_id, step.steps)
+        if not write.jobs:
+            return StepResult(step, True, f"kpops {step.operation} renders no job for this pipeline")
+        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", self._listing(write.jobs), write)
+
+    def _listing(self, files: Mapping[str, str]) -> str:
+        """The files as a person reviews them: masked, each under its name."""
+        return "\n".join(
+            f"`{name}`\n```yaml\n{dump(self._masker.mask_resource(yaml.safe_load(text)))}```"
+            for name, text in sorted(files.items())
+        )

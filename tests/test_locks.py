@@ -1,0 +1,75 @@
+"""Pipeline locks and the line of waiting commands, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+from kpops_bot.locks import Granted, Locks, Resource, Waiting
+from kpops_bot.store import Store
+
+REPO = "github:acme/deployments"
+WORD_COUNT = Resource("dev", "word-count")
+ORDERS = Resource("dev", "team-a-orders")
+
+
+def _acquire(locks: Locks, number: int, *resources: Resource, key: str | None = None) -> Granted | Waiting:
+    return locks.acquire(
+        REPO, number, resources, wait_key=key or f"comment-{number}", kind="command", payload={"pr": number}
+    )
+
+
+def test_a_held_pipeline_makes_others_wait_in_line_and_release_wakes_them_in_order(store: Store) -> None:
+    locks = Locks(store)
+    assert _acquire(locks, 1, WORD_COUNT) == Granted()
+    assert _acquire(locks, 1, WORD_COUNT, ORDERS, key="again") == Granted()  # a holder takes more freely
+    second = _acquire(locks, 2, WORD_COUNT)
+    third = _acquire(locks, 3, WORD_COUNT)
+    assert second == Waiting(position=1, held_by={WORD_COUNT: 1}, ahead=[])
+    assert isinstance(third, Waiting) and third.position == 2 and third.ahead == [2]
+    assert _acquire(locks, 2, WORD_COUNT) == second  # asking again keeps its place, queues nothing new
+    assert len(locks.waiting(REPO)) == 2
+    assert _acquire(locks, 4, Resource("prod", "word-count")) == Granted()  # another environment is free
+
+    woken = locks.release(REPO, 1, forget_waits=True)
+    assert [waiter.number for waiter in woken] == [2, 3]
+    assert woken[0].payload == {"pr": 2}
+    assert isinstance(_acquire(locks, 3, WORD_COUNT), Waiting)  # 2 is first in line, though nobody holds it now
+    assert _acquire(locks, 2, WORD_COUNT) == Granted()
+    assert [waiter.number for waiter in locks.waiting(REPO)] == [3]
+    assert locks.held(REPO) == {WORD_COUNT: 2, Resource("prod", "word-count"): 4}
+
+
+def test_unlock_of_some_pipelines_and_reconcile_with_open_pull_requests(store: Store) -> None:
+    locks = Locks(store)
+    _acquire(locks, 1, WORD_COUNT, ORDERS)
+    _acquire(locks, 2, ORDERS)
+    assert [waiter.number for waiter in locks.release(REPO, 1, ["team-a-orders"])] == [2]
+    assert locks.held(REPO) == {WORD_COUNT: 1}
+    _acquire(locks, 3, WORD_COUNT)
+    assert locks.repositories() == [REPO]
+    woken = locks.reconcile(REPO, open_numbers={2, 3})  # 1 was closed while the bot was down
+    assert [waiter.number for waiter in woken] == [3]
+    assert locks.held(REPO) == {}
+    locks.reconcile(REPO, open_numbers=set())
+    assert locks.waiting(REPO) == [] and locks.repositories() == []
+
+
+def test_two_pull_requests_taking_one_free_pipeline_at_once_get_one_lock(store: Store) -> None:
+    locks = Locks(store)
+    results: dict[int, Granted | Waiting] = {}
+    barrier = threading.Barrier(8)
+
+    def take(number: int) -> None:
+        barrier.wait()
+        results[number] = _acquire(locks, number, WORD_COUNT)
+
+    threads = [threading.Thread(target=take, args=(number,)) for number in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    granted = [number for number, result in results.items() if isinstance(result, Granted)]
+    assert len(granted) == 1
+    assert locks.held(REPO) == {WORD_COUNT: granted[0]}
+    positions = sorted(result.position for result in results.values() if isinstance(result, Waiting))
+    assert positions == list(range(1, 8))
