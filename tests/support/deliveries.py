@@ -33,14 +33,15 @@ def github_pull_request(
     head_ref: str = "feature",
     author: str = "alice",
     fork: str | None = None,
-    merged: bool = False,
+    merge_commit_sha: str | None = None,
 ) -> dict[str, Any]:
+    """`merge_commit_sha` makes it the delivery of a merge (`closed` with `merged: true`)."""
     payload = copy.deepcopy(_fixture("github-pull_request"))
     payload["action"] = action
     payload["number"] = number
     payload["repository"].update(full_name=full_name, clone_url=clone_url, name=full_name.split("/")[1])
     pull = payload["pull_request"]
-    pull.update(number=number, merged=merged, merge_commit_sha=head_sha if merged else None)
+    pull.update(number=number, merged=merge_commit_sha is not None, merge_commit_sha=merge_commit_sha)
     pull["user"]["login"] = author
     pull["base"].update(ref=base_ref)
     pull["base"]["repo"].update(full_name=full_name, clone_url=clone_url)
@@ -62,6 +63,7 @@ def gitlab_merge_request(
     author: str = "alice",
     fork_project_id: int | None = None,
     oldrev: str | None = None,
+    merge_commit_sha: str | None = None,
 ) -> dict[str, Any]:
     payload = copy.deepcopy(_fixture("gitlab-merge_request"))
     payload["user"]["username"] = author
@@ -76,10 +78,54 @@ def gitlab_merge_request(
         source_project_id=fork_project_id or project_id,
     )
     attributes["last_commit"]["id"] = head_sha
+    attributes["merge_commit_sha"] = merge_commit_sha
     attributes["source"]["git_http_url"] = clone_url
     attributes.pop("oldrev", None)
     if oldrev is not None:
         attributes["oldrev"] = oldrev
+    return payload
+
+
+def github_comment(
+    *, number: int, full_name: str, clone_url: str, comment_id: int, author: str, body: str, edited: bool = False
+) -> dict[str, Any]:
+    payload = copy.deepcopy(_fixture("github-issue_comment"))
+    payload["action"] = "edited" if edited else "created"
+    payload["repository"].update(full_name=full_name, clone_url=clone_url, name=full_name.split("/")[1])
+    payload["issue"]["number"] = number
+    payload["comment"].update(id=comment_id, body=body)
+    payload["comment"]["user"].update(login=author, type="Bot" if author.endswith("[bot]") else "User")
+    return payload
+
+
+def gitlab_note(
+    *, iid: int, project_id: int, path: str, clone_url: str, note_id: int, author: str, body: str, edited: bool = False
+) -> dict[str, Any]:
+    payload = copy.deepcopy(_fixture("gitlab-note"))
+    payload["user"]["username"] = author
+    payload["project"].update(id=project_id, path_with_namespace=path, git_http_url=clone_url)
+    payload["object_attributes"].update(id=note_id, note=body, action="update" if edited else "create")
+    payload["merge_request"]["iid"] = iid
+    return payload
+
+
+def github_push(
+    *, full_name: str, clone_url: str, branch: str, before: str, after: str, message: str
+) -> dict[str, Any]:
+    payload = copy.deepcopy(_fixture("github-push"))
+    payload["repository"].update(full_name=full_name, clone_url=clone_url, name=full_name.split("/")[1])
+    payload.update(ref=f"refs/heads/{branch}", before=before, after=after, deleted=False)
+    payload["head_commit"].update(id=after, message=message)
+    return payload
+
+
+def gitlab_push(
+    *, project_id: int, path: str, clone_url: str, branch: str, before: str, after: str, message: str
+) -> dict[str, Any]:
+    payload = copy.deepcopy(_fixture("gitlab-push"))
+    payload["project"].update(id=project_id, path_with_namespace=path, git_http_url=clone_url)
+    payload.update(ref=f"refs/heads/{branch}", before=before, after=after, checkout_sha=after)
+    payload["commits"] = [{"id": after, "message": message, "added": [], "modified": [], "removed": []}]
     return payload
 
 

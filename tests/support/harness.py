@@ -20,7 +20,16 @@ from kpops_bot.server.bot import Bot
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from tests.helpers import GitRepo
 from tests.support.asgi_server import ThreadedServer
-from tests.support.deliveries import github_pull_request, gitlab_merge_request, send_github, send_gitlab
+from tests.support.deliveries import (
+    github_comment,
+    github_pull_request,
+    github_push,
+    gitlab_merge_request,
+    gitlab_note,
+    gitlab_push,
+    send_github,
+    send_gitlab,
+)
 from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, RunningForge, running_forge
 
 SECRET = "webhook-s3cret"
@@ -71,26 +80,43 @@ class BotHarness:
     repo: GitRepo
     url: str
     bot: Bot
+    remote: Path  # what the forge hosts and the bot clones: the repository itself, or a bare remote of it
     sent: list[httpx.Response] = field(default_factory=list)
 
     def send_pull_request(
-        self, action: str, number: int, head_sha: str, *, delivery: str | None = None, fork: bool = False
+        self,
+        action: str,
+        number: int,
+        head_sha: str,
+        *,
+        delivery: str | None = None,
+        fork: bool = False,
+        head_ref: str = "feature",
+        merge_commit_sha: str | None = None,
     ) -> httpx.Response:
-        """What the forge sends when a pull request from `feature` (or a fork's) into `main` changes."""
-        clone_url = str(self.repo.path)
+        """What the forge sends when a pull request from `head_ref` (or a fork's) into `main` changes."""
+        clone_url = str(self.remote)
         if self.forge.forge is Forge.GITHUB:
-            github_action = {"updated": "synchronize"}.get(action, action)
+            github_action = {"updated": "synchronize", "merged": "closed"}.get(action, action)
             payload = github_pull_request(
                 github_action,
                 number=number,
                 full_name=self.forge.repository.full_name,
                 clone_url=clone_url,
                 head_sha=head_sha,
+                head_ref=head_ref,
                 fork="someone/deployments-fork" if fork else None,
+                merge_commit_sha=merge_commit_sha,
             )
             response = send_github(self.url, SECRET, "pull_request", payload, delivery)
         else:
-            gitlab_action = {"opened": "open", "updated": "update", "closed": "close", "reopened": "reopen"}[action]
+            gitlab_action = {
+                "opened": "open",
+                "updated": "update",
+                "closed": "close",
+                "reopened": "reopen",
+                "merged": "merge",
+            }[action]
             oldrev = "0" * 40 if action == "updated" else None
             payload = gitlab_merge_request(
                 gitlab_action,
@@ -99,10 +125,68 @@ class BotHarness:
                 path=self.forge.repository.full_name,
                 clone_url=clone_url,
                 head_sha=head_sha,
+                head_ref=head_ref,
                 oldrev=oldrev,
                 fork_project_id=GITLAB_PROJECT_ID + 1 if fork else None,
+                merge_commit_sha=merge_commit_sha,
             )
             response = send_gitlab(self.url, SECRET, "Merge Request Hook", payload, delivery)
+        self.sent.append(response)
+        return response
+
+    def send_comment(self, number: int, author: str, body: str, *, edited: bool = False) -> int:
+        """A comment as a person writes it: stored in the forge, then delivered; its id."""
+        comment_id = self.forge.add_comment(number, author, body)
+        clone_url = str(self.remote)
+        if self.forge.forge is Forge.GITHUB:
+            payload = github_comment(
+                number=number,
+                full_name=self.forge.repository.full_name,
+                clone_url=clone_url,
+                comment_id=comment_id,
+                author=author,
+                body=body,
+                edited=edited,
+            )
+            response = send_github(self.url, SECRET, "issue_comment", payload)
+        else:
+            payload = gitlab_note(
+                iid=number,
+                project_id=GITLAB_PROJECT_ID,
+                path=self.forge.repository.full_name,
+                clone_url=clone_url,
+                note_id=comment_id,
+                author=author,
+                body=body,
+                edited=edited,
+            )
+            response = send_gitlab(self.url, SECRET, "Note Hook", payload)
+        self.sent.append(response)
+        return comment_id
+
+    def send_push(self, branch: str, before: str, after: str, message: str) -> httpx.Response:
+        clone_url = str(self.remote)
+        if self.forge.forge is Forge.GITHUB:
+            payload = github_push(
+                full_name=self.forge.repository.full_name,
+                clone_url=clone_url,
+                branch=branch,
+                before=before,
+                after=after,
+                message=message,
+            )
+            response = send_github(self.url, SECRET, "push", payload)
+        else:
+            payload = gitlab_push(
+                project_id=GITLAB_PROJECT_ID,
+                path=self.forge.repository.full_name,
+                clone_url=clone_url,
+                branch=branch,
+                before=before,
+                after=after,
+                message=message,
+            )
+            response = send_gitlab(self.url, SECRET, "Push Hook", payload)
         self.sent.append(response)
         return response
 
@@ -119,12 +203,13 @@ class BotHarness:
 
 @contextmanager
 def running_bot(
-    forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo, **overrides: Any
+    forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo, remote: Path | None = None, **overrides: Any
 ) -> Iterator[BotHarness]:
-    permissions = {"alice": "write", "bob": "read"}
+    """The bot on a fake forge hosting `remote` (a bare repository the tests push to) or `repo` itself."""
+    permissions = {"alice": "write", "bob": "read", "carol": "maintain"}
     with ExitStack() as stack:
-        running = stack.enter_context(running_forge(forge, repo.path / ".git", permissions))
+        running = stack.enter_context(running_forge(forge, remote or repo.path / ".git", permissions))
         settings = bot_settings(engine, running, tmp_path / "bot-data", **overrides)
         bot = Bot(settings, FAST_RETRIES)
         server = stack.enter_context(ThreadedServer(bot.app))
-        yield BotHarness(running, repo, server.url, bot)
+        yield BotHarness(running, repo, server.url, bot, remote or repo.path)

@@ -1,0 +1,189 @@
+"""End to end, on both forges, manifest mode: comment commands, locks, and apply on merge into a real bare remote.
+
+The deployment repository lives in a bare repository the fake forge hosts; the tests commit in a working clone
+and push, as people do; the bot clones from and pushes rendered manifests back to the same remote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
+from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.server.routing import APPLY
+from kpops_bot.store import JobState
+from tests.helpers import GitRepo
+from tests.support.harness import BotHarness, running_bot, wait_for
+
+WORD_COUNT = "pipelines/word-count/pipeline.yaml"
+ORDERS = "pipelines/team-a/orders/pipeline.yaml"
+
+
+class Remote:
+    """The bare repository the forge hosts, read the way a reviewer would: `git show`, `git log`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.path, check=True, capture_output=True, text=True).stdout.strip()
+
+    def head(self, branch: str = "main") -> str:
+        return self.git("rev-parse", branch)
+
+    def files(self, folder: str, branch: str = "main") -> list[str]:
+        listing = self.git("ls-tree", "-r", "--name-only", branch, "--", folder)
+        return [line for line in listing.splitlines() if line]
+
+    def show(self, path: str, branch: str = "main") -> str:
+        return self.git("show", f"{branch}:{path}")
+
+    def message(self, revision: str = "main") -> str:
+        return self.git("log", "-1", "--format=%B", revision)
+
+
+@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+def harness(
+    request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> Iterator[BotHarness]:
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
+    deployment_repo.git("remote", "add", "origin", str(bare))
+    with running_bot(
+        request.param, engine_settings, tmp_path, deployment_repo, remote=bare, environments={"main": ["dev"]}
+    ) as running:
+        yield running
+
+
+def _open(harness: BotHarness, number: int, branch: str, path: str, old: str, new: str) -> str:
+    """A branch from main with one change, pushed and opened as pull request `number`; its head."""
+    repo = harness.repo
+    repo.git("fetch", "-q", "origin")
+    repo.git("checkout", "-q", "-B", branch, "origin/main")
+    repo.replace(path, old, new)
+    head = repo.commit(f"change {path}")
+    repo.git("push", "-q", "origin", branch)
+    harness.forge.pulls.open(number, head, head_ref=branch)
+    assert harness.send_pull_request("opened", number, head, head_ref=branch).status_code == 202
+    return head
+
+
+def _merge(harness: BotHarness, number: int, branch: str) -> str:
+    """Merge the branch into main on the remote (as the forge does, after whatever the bot pushed); the commit."""
+    repo = harness.repo
+    repo.git("fetch", "-q", "origin")
+    repo.git("checkout", "-q", "-B", "main", "origin/main")
+    repo.git("merge", "-q", "--no-ff", branch, "-m", f"Merge pull request {number} from {branch}")
+    merge = repo.git("rev-parse", "HEAD")
+    repo.git("push", "-q", "origin", "main")
+    harness.forge.pulls.merge(number, merge)
+    return merge
+
+
+def _answers(harness: BotHarness, number: int, count: int) -> list[str]:
+    """The bot's answers (not its diff report) once there are `count` of them."""
+
+    def answers() -> list[str] | None:
+        found = [body for body in harness.bot_comments(number) if body.startswith("#### kpops-bot")]
+        return found if len(found) >= count else None
+
+    return wait_for(f"{count} answer(s) on {number}", answers)
+
+
+def _finished(harness: BotHarness, kind: str) -> int:
+    """How many jobs of this kind are done (or failed for good)."""
+    done = (JobState.DONE, JobState.FAILED)
+    return sum(job.kind == kind and job.state in done for job in harness.bot.services.store.jobs())
+
+
+def _cli_render(harness: BotHarness, revision: str, pipeline: str) -> list[dict[str, Any]]:
+    """What `kpops-bot render` makes of the revision, as a user runs it (same chart mirror as the bot)."""
+    mirrors = [f"{source}={target}" for source, target in harness.bot.settings.chart_mirrors.items()]
+    arguments = ["render", "--repo", harness.remote.as_uri(), "--rev", revision, "--pipeline", pipeline]
+    arguments += ["--environment", "dev", "--format", "json", "--workspace", str(harness.remote.parent / "cli")]
+    for mirror in mirrors:
+        arguments += ["--chart-mirror", mirror]
+    env = {**os.environ, "KPOPS_BOT_HELM": "builtin"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "kpops_bot", *arguments], capture_output=True, text=True, env=env, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    (render,) = json.loads(completed.stdout)["pipelines"]
+    return [manifest for component in render["components"] for manifest in component["manifests"]]
+
+
+def _committed_manifests(remote: Remote, folder: str) -> list[dict[str, Any]]:
+    return [
+        yaml.safe_load(remote.show(path))
+        for path in remote.files(folder)
+        if "/jobs/" not in path and not path.endswith("kustomization.yaml")
+    ]
+
+
+def _key(manifest: dict[str, Any]) -> tuple[str, str]:
+    return manifest["kind"], manifest["metadata"]["name"]
+
+
+def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applied(harness: BotHarness) -> None:
+    remote = Remote(harness.remote)
+    head = _open(harness, 1, "scale", WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    assert harness.final_status(head) == harness.forge.success
+
+    reader = harness.send_comment(1, "bob", "/kpops reset word-count")
+    (refused,) = _answers(harness, 1, 1)
+    assert "@bob, `reset` needs write permission on this repository; you have read permission." in refused
+    assert not any(c.reactions for c in harness.forge.comments(1) if c.id == reader)
+    before = remote.head()
+
+    first = harness.send_comment(1, "alice", "/kpops reset word-count")
+    answer = _answers(harness, 1, 2)[1]
+    reacted = next(c for c in harness.forge.comments(1) if c.id == first)
+    assert reacted.reactions and reacted.reactions[0] in ("eyes",)
+    assert "✅" in answer and "job(s) in `rendered/dev/word-count/jobs/`" in answer
+    assert remote.head() != before
+    jobs = [path for path in remote.files("rendered/dev/word-count/jobs")]
+    assert jobs and all(path.endswith(f"-c{first}.yaml") for path in jobs)
+    job = yaml.safe_load(remote.show(jobs[0]))
+    assert job["kind"] == "Job" and job["metadata"]["name"].endswith(f"-c{first}")
+    assert f"`{remote.head()[:12]}`" in answer  # the answer links the commit
+    message = remote.message()
+    assert "kpops-bot: reset word-count for" in message and f"{COMMIT_TRAILER}:" in message
+    kustomization = yaml.safe_load(remote.show("rendered/dev/word-count/kustomization.yaml"))
+    assert kustomization["resources"] == [path.removeprefix("rendered/dev/word-count/") for path in jobs]
+
+    second = harness.send_comment(1, "alice", "/kpops reset word-count")
+    _answers(harness, 1, 3)
+    again = remote.files("rendered/dev/word-count/jobs")
+    assert len(again) == 2 * len(jobs)  # a second reset gets jobs of its own names, so it runs again
+    assert any(path.endswith(f"-c{second}.yaml") for path in again)
+
+    merge = _merge(harness, 1, "scale")
+    assert harness.send_pull_request("merged", 1, head, merge_commit_sha=merge).status_code == 202
+    assert harness.final_status(merge) == harness.forge.success
+    applied = _answers(harness, 1, 4)[3]
+    assert "applied" in applied and "committed" in applied
+    expected = sorted(_cli_render(harness, merge, "word-count"), key=_key)
+    committed = sorted(_committed_manifests(remote, "rendered/dev/word-count"), key=_key)
+    assert committed == expected
+    topics = {m["metadata"]["name"]: m["spec"]["partitions"] for m in committed if m["kind"] == "KafkaTopic"}
+    assert topics["word-count-word-counter-topic"] == 6
+    assert f"merge commit {merge}" in remote.message()
+    assert len(remote.files("rendered/dev/word-count/jobs")) == len(again)  # an apply keeps the one-off jobs
+    bot_commit = remote.head()
+
+    harness.send_pull_request("merged", 1, head, merge_commit_sha=merge)  # delivered again, as a new delivery
+    wait_for("the second apply", lambda: _finished(harness, APPLY) == 2)
+    assert remote.head() == bot_commit  # nothing new to commit
+
+    ignored = harness.send_push("main", merge, bot_commit, remote.message(bot_commit))
+    assert ignored.json() == {"status": "ignored", "reason": "the bot's own commit is not applied again"}
