@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,79 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
 
     ignored = harness.send_push("main", merge, bot_commit, remote.message(bot_commit))
     assert ignored.json() == {"status": "ignored", "reason": "the bot's own commit is not applied again"}
+
+
+def test_a_command_on_a_locked_pipeline_waits_and_runs_when_the_holder_merges(harness: BotHarness) -> None:
+    remote = Remote(harness.remote)
+    first_head = _open(harness, 1, "scale", WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    _open(harness, 2, "tune", WORD_COUNT, "tasks.max: 1", "tasks.max: 2")
+    harness.send_comment(1, "alice", "/kpops reset word-count")
+    assert "job(s)" in _answers(harness, 1, 1)[0]
+    assert harness.bot.services.locks.held(f"{harness.forge.forge.value}:{harness.forge.repository.full_name}")
+
+    waiting_comment = harness.send_comment(2, "carol", "/kpops reset word-count")
+    (waiting,) = _answers(harness, 2, 1)
+    sign = "#" if harness.forge.forge is Forge.GITHUB else "!"
+    assert "⏳ Waiting for a lock" in waiting and f"`word-count (dev)` by {sign}1" in waiting
+    assert "number 1 in line" in waiting
+    assert not any(path.endswith(f"-c{waiting_comment}.yaml") for path in remote.files("rendered"))
+
+    merge = _merge(harness, 1, "scale")
+    harness.send_pull_request("merged", 1, first_head, merge_commit_sha=merge)
+    ran = _answers(harness, 2, 2)[1]
+    assert "job(s) in `rendered/dev/word-count/jobs/`" in ran
+    assert any(path.endswith(f"-c{waiting_comment}.yaml") for path in remote.files("rendered/dev/word-count/jobs"))
+    held = harness.bot.services.locks.held(f"{harness.forge.forge.value}:{harness.forge.repository.full_name}")
+    assert set(held.values()) == {2}  # 1's locks went with its merge; 2 holds word-count now
+
+    harness.send_comment(2, "alice", "/kpops unlock")
+    assert "🔓 Released `word-count (dev)`" in _answers(harness, 2, 3)[2]
+    harness.forge.pulls.close(2)
+    harness.send_pull_request("closed", 2, first_head, head_ref="tune")
+    wait_for("nothing locked", lambda: not harness.bot.services.locks.repositories())
+
+
+def test_two_pull_requests_merged_at_once_are_both_applied(harness: BotHarness) -> None:
+    remote = Remote(harness.remote)
+    heads = {
+        1: _open(harness, 1, "scale", WORD_COUNT, "partitions_count: 3", "partitions_count: 6"),
+        2: _open(harness, 2, "orders", ORDERS, "RATE: 100", "RATE: 250"),
+    }
+    merges = {1: _merge(harness, 1, "scale"), 2: _merge(harness, 2, "orders")}
+    senders = [
+        threading.Thread(
+            target=harness.send_pull_request,
+            args=("merged", number, heads[number]),
+            kwargs={"merge_commit_sha": merges[number], "head_ref": "scale" if number == 1 else "orders"},
+        )
+        for number in (1, 2)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    assert harness.final_status(merges[1]) == harness.forge.success
+    assert harness.final_status(merges[2]) == harness.forge.success
+    assert remote.files("rendered/dev/word-count") and remote.files("rendered/dev/team-a-orders")
+    orders = yaml.safe_load(remote.show("rendered/dev/team-a-orders/kustomization.yaml"))
+    assert orders["metadata"]["annotations"]["kpops-bot/source-commit"] == merges[2]
+    assert "250" in "".join(remote.show(path) for path in remote.files("rendered/dev/team-a-orders"))
+    log = remote.git("log", "--format=%s", "main")
+    assert "apply #1" in log.replace("!", "#") and "apply #2" in log.replace("!", "#")
+
+
+def test_a_merge_whose_pipeline_does_not_render_reports_it_and_commits_nothing_for_it(harness: BotHarness) -> None:
+    remote = Remote(harness.remote)
+    repo = harness.repo
+    head = _open(harness, 1, "broken", ORDERS, "RATE: 100", "RATE: 300")
+    repo.replace(WORD_COUNT, "- type: streams-app", "- type: streams-app-that-does-not-exist")
+    head = repo.commit("break word-count")
+    repo.git("push", "-q", "origin", "broken")
+    harness.forge.pulls.push(1, head)
+    merge = _merge(harness, 1, "broken")
+    harness.send_pull_request("merged", 1, head, merge_commit_sha=merge, head_ref="broken")
+    assert harness.final_status(merge) == harness.forge.failure
+    report = _answers(harness, 1, 1)[0]
+    assert "❌" in report and "word-count" in report and "streams-app-that-does-not-exist" in report
+    assert not remote.files("rendered/dev/word-count")
+    assert remote.files("rendered/dev/team-a-orders")  # what rendered is applied

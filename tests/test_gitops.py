@@ -1,0 +1,148 @@
+"""The GitOps layout (pure) and publishing into a real bare repository, including a push that loses a race."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kpops_bot.gitops.layout import (
+    PipelineWrite,
+    deploy_write,
+    kustomization,
+    one_off_jobs_write,
+    pipeline_folder,
+    recorded_source,
+    removal,
+)
+from kpops_bot.gitops.publish import PublishError, Target, publish
+from tests.helpers import GitRepo, recorded_render
+
+
+def _target(bare: Path, branch: str = "main") -> Target:
+    return Target(str(bare), branch, {}, "kpops-bot", "bot@example.com")
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Path:
+    seed = GitRepo(tmp_path / "seed")
+    seed.write("README.md", "deployments\n")
+    seed.commit("start")
+    path = tmp_path / "gitops.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed.path), str(path)], check=True)
+    return path
+
+
+def _git(bare: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=bare, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _tree(bare: Path, branch: str = "main") -> list[str]:
+    return _git(bare, "ls-tree", "-r", "--name-only", branch).splitlines()
+
+
+def never_newer(_recorded: str, _ours: str) -> bool:
+    return False
+
+
+def test_a_deploy_render_becomes_one_file_per_resource_and_a_kustomization() -> None:
+    render = recorded_render("word-count", revision="a" * 40)
+    write = deploy_write(pipeline_folder("rendered", "dev", "word-count"), render)
+    assert write.folder == "rendered/dev/word-count"
+    assert write.resources is not None
+    manifests = [m for c in render.components for m in c.manifests]
+    assert len(write.resources) == len(manifests)
+    for manifest in manifests:
+        name = f"{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
+        assert yaml.safe_load(write.resources[name]) == manifest
+    assert pipeline_folder("rendered", None, "word-count") == "rendered/default/word-count"
+    text = kustomization(["b.yaml", "a.yaml"], "a" * 40)
+    assert yaml.safe_load(text)["resources"] == ["a.yaml", "b.yaml"]
+    assert recorded_source(text) == "a" * 40
+    assert recorded_source("not: [yaml") is None
+
+
+def test_one_off_jobs_get_the_run_id_in_their_names_and_lose_argo_hooks() -> None:
+    render = recorded_render("word-count")
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "x" * 70, "annotations": {"argocd.argoproj.io/hook": "PostDelete", "keep": "me"}},
+    }
+    topic = {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic", "metadata": {"name": "t"}}
+    render.components[0].manifests = [job, topic]
+    write = one_off_jobs_write("rendered/dev/word-count", render, "c1234")
+    ((name, text),) = write.jobs.items()
+    renamed = yaml.safe_load(text)
+    assert renamed["metadata"]["name"].endswith("-c1234") and len(renamed["metadata"]["name"]) <= 63
+    assert renamed["metadata"]["annotations"] == {"keep": "me"}
+    assert name == f"job-{renamed['metadata']['name']}.yaml"
+    assert write.resources is None and not write.removes
+
+
+def test_publishing_commits_once_keeps_jobs_and_removes_folders(bare: Path) -> None:
+    render = recorded_render("word-count", revision="a" * 40)
+    folder = "rendered/dev/word-count"
+    first = publish(_target(bare), [deploy_write(folder, render)], "apply\n\nKpops-Bot-Apply: a", never_newer)
+    assert first.commit == _git(bare, "rev-parse", "main")
+    assert first.written == [folder]
+    again = publish(_target(bare), [deploy_write(folder, render)], "apply again", never_newer)
+    assert again.commit is None  # the same content: no new commit
+    job_render = recorded_render("word-count")
+    job_render.components[0].manifests = [{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "clean"}}]
+    publish(_target(bare), [one_off_jobs_write(folder, job_render, "r1")], "reset", never_newer)
+    publish(_target(bare), [deploy_write(folder, render)], "deploy", never_newer)
+    tree = _tree(bare)
+    assert f"{folder}/jobs/job-clean-r1.yaml" in tree  # a deploy keeps the one-off jobs
+    resources = yaml.safe_load(_git(bare, "show", f"main:{folder}/kustomization.yaml"))["resources"]
+    assert "jobs/job-clean-r1.yaml" in resources
+    publish(_target(bare), [removal(folder, "b" * 40)], "destroy", never_newer)
+    assert not [path for path in _tree(bare) if path.startswith(folder)]
+    assert "README.md" in _tree(bare)
+
+
+def test_a_missing_branch_is_created_and_a_newer_folder_is_left_alone(bare: Path) -> None:
+    render = recorded_render("word-count", revision="new")
+    folder = "rendered/prod/word-count"
+    publish(_target(bare, "gitops"), [deploy_write(folder, render)], "first", never_newer)
+    assert not [path for path in _tree(bare, "gitops") if path == "README.md"]  # a new branch starts empty
+    older = recorded_render("word-count", revision="old")
+    kept = publish(_target(bare, "gitops"), [deploy_write(folder, older)], "late", lambda rec, ours: rec == "new")
+    assert (kept.commit, kept.kept_newer) == (None, [folder])
+
+
+def test_a_push_that_loses_a_race_is_redone_on_the_new_tip_and_both_land(bare: Path, tmp_path: Path) -> None:
+    other = GitRepo(tmp_path / "other")
+    other.git("remote", "add", "origin", str(bare))
+    other.git("fetch", "-q", "origin")
+    other.git("checkout", "-q", "-B", "main", "origin/main")
+    folder = "rendered/dev/word-count"
+    publish(_target(bare), [deploy_write(folder, recorded_render("word-count", revision="base"))], "seed", never_newer)
+    other.git("pull", "-q", "origin", "main")
+    calls: list[str] = []
+
+    def push_meanwhile(recorded: str, ours: str) -> bool:
+        if not calls:  # between our clone and our push, someone else pushes
+            other.write("rendered/dev/team-a-orders/kustomization.yaml", "resources: []\n")
+            other.commit("another apply")
+            other.git("push", "-q", "origin", "main")
+        calls.append(recorded)
+        return False
+
+    result = publish(
+        _target(bare), [deploy_write(folder, recorded_render("word-count", revision="mine"))], "mine", push_meanwhile
+    )
+    assert len(calls) == 2  # the writes were redone on the new tip
+    assert result.commit == _git(bare, "rev-parse", "main")
+    tree = _tree(bare)
+    assert "rendered/dev/team-a-orders/kustomization.yaml" in tree
+    assert recorded_source(_git(bare, "show", f"main:{folder}/kustomization.yaml")) == "mine"
+
+
+def test_an_unreachable_target_is_a_clear_error_without_credentials(tmp_path: Path) -> None:
+    target = Target("https://user:token@127.0.0.1:9/none.git", "main", {}, "bot", "bot@example.com")
+    with pytest.raises(PublishError) as raised:
+        publish(target, [PipelineWrite("rendered/x", "a")], "m", never_newer)
+    assert "token" not in str(raised.value) and "cannot fetch" in str(raised.value)
