@@ -28,7 +28,8 @@ class ManagedSettings(BaseModel):
         description="Variables kpops runs with in managed mode: KPOPS_KAFKA_BROKERS, KUBECONFIG, KPOPS_*__PASSWORD...",
     )
     kpops_command: list[str] = Field(
-        default_factory=lambda: [sys.executable, "-m", "kpops"], description="How kpops is started."
+        default_factory=lambda: [sys.executable, "-c", "import sys; from kpops.cli.main import cli; sys.exit(cli())"],
+        description="How kpops is started (default: the kpops installed with the bot).",
     )
     timeout: float = Field(default=1800.0, gt=0, description="Seconds one kpops command may take.")
 
