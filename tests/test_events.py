@@ -150,6 +150,7 @@ def test_github_push() -> None:
         False,
         "octo-dev",
     )
+    assert event.head_message == "Merge pull request #42"  # how the bot recognises its own commits
 
 
 @pytest.mark.parametrize(
@@ -253,6 +254,7 @@ def test_gitlab_push_and_branch_deletion() -> None:
     event = gitlab.parse("Push Hook", "k", payload("gitlab-push"))
     assert isinstance(event, PushEvent)
     assert (event.branch, event.pusher, event.deleted) == ("main", "dana", False)
+    assert event.head_message == "Merge branch 'scale-word-count' into 'main'"
     body = payload("gitlab-push")
     body["after"] = "0" * 40
     deleted = gitlab.parse("Push Hook", "k", body)

@@ -19,14 +19,14 @@ from kpops_bot.events.model import Forge, PullRequestEvent, PushEvent, Repositor
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.gitops.publish import PublishError, publish
 from kpops_bot.render import layout_at
-from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError, effective, parse_repo_config
+from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
 from kpops_bot.server.routing import repository_key
 from kpops_bot.services import Services
 from kpops_bot.settings import OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import sticky
-from kpops_bot.workflows.gitops_target import gitops_target, newer_than
+from kpops_bot.workflows.lookups import gitops_target, newer_than, repository_settings
 from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
 
@@ -67,11 +67,8 @@ class ApplyWorkflow:
         client = self._services.forges.get(load_event(job.payload).repository.forge)
         change = self._change(job, client)
         try:
-            config = effective(
-                self._services.settings,
-                parse_repo_config(client.read_file(change.repository, FILE_NAME, change.commit)),
-                change.branch,
-                trusted=True,
+            config = repository_settings(
+                self._services, client, change.repository, change.commit, change.branch, trusted=True
             )
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")

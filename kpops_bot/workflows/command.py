@@ -23,14 +23,14 @@ from kpops_bot.gitops.publish import PublishError, publish
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.masking import Masker
 from kpops_bot.render import UnknownPipelineError, layout_at, select_pipelines
-from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError, effective, parse_repo_config
+from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers
 from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, MARKER, render_markdown
 from kpops_bot.server.routing import COMMAND, pull_request_key, repository_key
 from kpops_bot.services import Services
 from kpops_bot.settings import OperationMode
 from kpops_bot.store import Job
-from kpops_bot.workflows.gitops_target import gitops_target, newer_than
+from kpops_bot.workflows.lookups import gitops_target, newer_than, repository_settings
 from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
 
@@ -76,8 +76,9 @@ class CommandWorkflow:
             return "no command"
         pull = client.pull_request(event.repository, event.number)
         try:
-            repo_config = parse_repo_config(client.read_file(event.repository, FILE_NAME, pull.base_ref))
-            config = effective(self._services.settings, repo_config, pull.base_ref, trusted=not pull.from_fork)
+            config = repository_settings(
+                self._services, client, event.repository, pull.base_ref, pull.base_ref, trusted=not pull.from_fork
+            )
         except InvalidRepoConfigError as error:
             client.create_comment(event.repository, event.number, answers.answer("command not run", [str(error)]))
             return "invalid repository config"

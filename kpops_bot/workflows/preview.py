@@ -10,13 +10,14 @@ from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import Forge, PullRequestEvent
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.render import UnknownPipelineError
-from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError, effective, parse_repo_config
+from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
 from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
 from kpops_bot.server.routing import CLOSE, PREVIEW
 from kpops_bot.services import Services
 from kpops_bot.store import Job
 from kpops_bot.workflows import sticky
+from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workspace import WorkspaceError
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,8 @@ class Preview:
         client = self._services.forges.get(event.repository.forge)
         trusted = not event.from_fork
         try:
-            config = effective(
-                self._services.settings,
-                parse_repo_config(client.read_file(event.repository, FILE_NAME, event.base_ref)),
-                event.base_ref,
-                trusted=trusted,
+            config = repository_settings(
+                self._services, client, event.repository, event.base_ref, event.base_ref, trusted=trusted
             )
         except InvalidRepoConfigError as error:
             return self._refuse(client, event, str(error), f"invalid {FILE_NAME}")
