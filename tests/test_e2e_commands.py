@@ -19,9 +19,11 @@ import pytest
 import yaml
 
 from kpops_bot.engine.settings import EngineSettings
-from kpops_bot.events.model import Forge
+from kpops_bot.events.codec import dump_event
+from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
-from kpops_bot.server.routing import APPLY
+from kpops_bot.locks import Resource, Waiting
+from kpops_bot.server.routing import APPLY, COMMAND
 from kpops_bot.store import JobState
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for
@@ -264,3 +266,19 @@ def test_a_merge_whose_pipeline_does_not_render_reports_it_and_commits_nothing_f
     assert "❌" in report and "word-count" in report and "streams-app-that-does-not-exist" in report
     assert not remote.files("rendered/dev/word-count")
     assert remote.files("rendered/dev/team-a-orders")  # what rendered is applied
+
+
+def test_start_up_releases_locks_of_pull_requests_closed_while_the_bot_was_down(harness: BotHarness) -> None:
+    key = f"{harness.forge.forge.value}:{harness.forge.repository.full_name}"
+    locks = harness.bot.services.locks
+    word_count = Resource("dev", "word-count")
+    harness.forge.pulls.open(1, "a" * 40)
+    harness.forge.pulls.open(3, "c" * 40)
+    locks.acquire(key, 1, [Resource("dev", "team-a-orders")], wait_key="c1", kind=COMMAND, payload={})
+    locks.acquire(key, 2, [word_count], wait_key="c2", kind=COMMAND, payload={})  # 2 is gone from the forge
+    comment = CommentEvent("d", harness.forge.repository, 3, 77, "alice", "/kpops help", False, False)
+    payload = {**dump_event(comment), "resumed": True, "key": f"{key}#3"}
+    assert isinstance(locks.acquire(key, 3, [word_count], wait_key="c3", kind=COMMAND, payload=payload), Waiting)
+    harness.bot.reconcile_locks()
+    assert locks.held(key) == {Resource("dev", "team-a-orders"): 1}
+    assert [job.kind for job in harness.bot.services.store.jobs(f"{key}#3")] == [COMMAND]  # 3's turn came
