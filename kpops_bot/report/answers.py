@@ -49,6 +49,13 @@ def answer(title: str, sections: Sequence[str]) -> str:
     return f"#### kpops-bot: {title}\n\n" + "\n\n".join(section.strip() for section in sections if section.strip())
 
 
+def fit(body: str, limit: int) -> str:
+    """The answer cut to what one comment may hold (the folded details at the end go first)."""
+    if len(body) <= limit:
+        return body
+    return body[: limit - 200] + "\n\n… (cut here: the answer is longer than one comment may be)"
+
+
 def rejected(line: str, reason: str) -> str:
     return f"❌ `{_code(line)}`: {reason}"
 

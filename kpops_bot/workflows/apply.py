@@ -21,6 +21,7 @@ from kpops_bot.gitops.publish import PublishError, publish
 from kpops_bot.render import layout_at
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
+from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT
 from kpops_bot.server.routing import repository_key
 from kpops_bot.services import Services
 from kpops_bot.settings import OperationMode
@@ -31,6 +32,8 @@ from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
 
 logger = logging.getLogger(__name__)
+
+_LIMITS = {Forge.GITHUB: GITHUB_LIMIT, Forge.GITLAB: GITLAB_LIMIT}
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ class ApplyWorkflow:
         title = f"applied `{change.commit[:12]}`" if ok else f"apply of `{change.commit[:12]}` failed"
         description = "Applied" if ok else "Apply failed: see the pull request" if change.number else "Apply failed"
         if change.number is not None:
-            comment = client.create_comment(change.repository, change.number, answers.answer(title, sections))
+            body = answers.fit(answers.answer(title, sections), _LIMITS[change.repository.forge])
+            comment = client.create_comment(change.repository, change.number, body)
             self._release(client, change)
             client.set_status(
                 change.repository,

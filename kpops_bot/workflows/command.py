@@ -96,7 +96,7 @@ class CommandWorkflow:
         if context.sections:
             title = "`" + "`, `".join(_short(command.line) for command in accepted) + "`" if accepted else "command"
             body = answers.answer(title, context.sections)
-            client.create_comment(event.repository, event.number, _fit(body, _LIMITS[event.repository.forge]))
+            client.create_comment(event.repository, event.number, answers.fit(body, _LIMITS[event.repository.forge]))
         return outcome
 
     def give_up(self, job: Job, error: BaseException) -> None:
@@ -314,9 +314,3 @@ def _number_sign(forge: Forge) -> str:
 def _short(line: str) -> str:
     line = line.replace("`", "'")
     return line if len(line) <= 120 else line[:117] + "..."
-
-
-def _fit(body: str, limit: int) -> str:
-    if len(body) <= limit:
-        return body
-    return body[: limit - 200] + "\n\n… (cut: the answer is longer than a comment may be; the bot's log has it all)"

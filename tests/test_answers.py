@@ -1,0 +1,33 @@
+"""The bot's answers in a thread: pure text from plain data."""
+
+from __future__ import annotations
+
+from kpops_bot.commands.authorize import CommandPolicy, Role
+from kpops_bot.commands.parse import CommandName, command_lines
+from kpops_bot.locks import Resource, Waiting
+from kpops_bot.report import answers
+from kpops_bot.settings import OperationMode
+
+
+def test_help_lists_every_command_with_its_permission_and_cannot_trigger_itself() -> None:
+    policy = CommandPolicy(roles={CommandName.RESET: Role.MAINTAIN}, require_approval=[CommandName.DEPLOY])
+    text = answers.help_text(policy, OperationMode.MANIFEST)
+    for name in CommandName:
+        assert f"| `{name}` | {policy.role(name).value} |" in text
+    assert "| `reset` | maintain |" in text and "approval before `deploy`" in text
+    assert "committed to the GitOps repository" in text
+    assert command_lines(text) == []  # the bot reading its own help finds no command in it
+
+
+def test_waiting_names_holders_and_the_place_in_line() -> None:
+    state = Waiting(position=2, held_by={Resource("dev", "word-count"): 1}, ahead=[4])
+    text = answers.waiting(state, "!")
+    assert "held: `word-count (dev)` by !1; waiting before you: !4" in text
+    assert "number 2 in line" in text
+
+
+def test_an_answer_too_long_for_a_comment_is_cut_and_says_so() -> None:
+    body = answers.answer("title", ["x" * 5000])
+    assert answers.fit(body, 10_000) == body
+    cut = answers.fit(body, 1000)
+    assert len(cut) <= 1000 and cut.endswith("longer than one comment may be)")
