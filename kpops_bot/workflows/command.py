@@ -8,7 +8,6 @@ second attempt writes the same files and the GitOps target gets no second commit
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from kpops_bot.changes import affected_pipelines
@@ -33,8 +32,6 @@ from kpops_bot.store import Job
 from kpops_bot.workflows.lookups import gitops_target, newer_than, repository_settings
 from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
-
-logger = logging.getLogger(__name__)
 
 _LIMITS = {Forge.GITHUB: GITHUB_LIMIT, Forge.GITLAB: GITLAB_LIMIT}
 _OPERATIONS = {
