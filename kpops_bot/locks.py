@@ -14,12 +14,11 @@ import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kpops_bot.store import Store, lock_waits, locks
+from kpops_bot.store import NewJob, Store, lock_waits, locks
 
 
 @dataclass(frozen=True, order=True)
@@ -50,27 +49,18 @@ class Waiter:
     id: int
     number: int
     resources: frozenset[Resource]
-    kind: str
-    payload: dict[str, Any]
+    job: NewJob
+
+
+@dataclass(frozen=True)
+class Released:
+    freed: list[Resource]  # what the pull request held and no longer does
+    woken: list[Waiter]  # the waiters that may go on now, in line order
 
 
 class Locks:
     def __init__(self, store: Store) -> None:
         self._store = store
-
-    def acquire(
-        self,
-        repository: str,
-        number: int,
-        resources: Collection[Resource],
-        *,
-        wait_key: str,
-        kind: str,
-        payload: dict[str, Any],
-    ) -> Granted | Waiting:
-        """Take every resource for pull request `number`, or join the line (once per `wait_key`)."""
-        with self._transaction(repository) as connection:
-            return self._acquire(connection, repository, number, resources, wait_key, kind, payload)
 
     @contextmanager
     def _transaction(self, repository: str) -> Iterator[Connection]:
@@ -80,61 +70,55 @@ class Locks:
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             yield connection
 
-    def _acquire(
-        self,
-        connection: Connection,
-        repository: str,
-        number: int,
-        resources: Collection[Resource],
-        wait_key: str,
-        kind: str,
-        payload: dict[str, Any],
+    def acquire(
+        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
     ) -> Granted | Waiting:
+        """Take every resource for pull request `number`, or join the line (once per `wait_key`) with the job
+        to queue again, `then`, when the resources may be free."""
         wanted = set(resources)
-        held_by = {
-            resource: holder
-            for resource, holder in _held(connection, repository).items()
-            if resource in wanted and holder != number
-        }
-        own = connection.execute(
-            sa.select(lock_waits.c.id).where(lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key)
-        ).scalar()
-        ahead = [
-            waiter.number
-            for waiter in _waiters(connection, repository)
-            if waiter.number != number and (own is None or waiter.id < own) and waiter.resources & wanted
-        ]
-        now = time.time()
-        if not held_by and not ahead:
-            mine = {resource for resource, holder in _held(connection, repository).items() if holder == number}
-            rows = [
-                {"repository": repository, "environment": r.environment, "pipeline": r.pipeline, "number": number}
-                for r in sorted(wanted - mine)
-            ]
-            if rows:
-                connection.execute(locks.insert().values(since=now), rows)
-            connection.execute(
-                lock_waits.delete().where(lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key)
-            )
-            return Granted()
-        if own is None:
-            connection.execute(
-                lock_waits.insert().values(
-                    repository=repository,
-                    number=number,
-                    wait_key=wait_key,
-                    resources=json.dumps(sorted([r.environment, r.pipeline] for r in wanted)),
-                    kind=kind,
-                    payload=json.dumps(payload),
-                    created_at=now,
+        with self._transaction(repository) as connection:
+            held = _held(connection, repository)
+            held_by = {resource: holder for resource, holder in held.items() if resource in wanted and holder != number}
+            own = connection.execute(
+                sa.select(lock_waits.c.id).where(
+                    lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key
                 )
-            )
-        return Waiting(position=len(ahead) + 1, held_by=held_by, ahead=list(dict.fromkeys(ahead)))
+            ).scalar()
+            ahead = [
+                waiter.number
+                for waiter in _waiters(connection, repository)
+                if waiter.number != number and (own is None or waiter.id < own) and waiter.resources & wanted
+            ]
+            now = time.time()
+            if not held_by and not ahead:
+                rows = [
+                    {"repository": repository, "environment": r.environment, "pipeline": r.pipeline, "number": number}
+                    for r in sorted(wanted - set(held))
+                ]
+                if rows:
+                    connection.execute(locks.insert().values(since=now), rows)
+                if own is not None:
+                    connection.execute(lock_waits.delete().where(lock_waits.c.id == own))
+                return Granted()
+            if own is None:
+                connection.execute(
+                    lock_waits.insert().values(
+                        repository=repository,
+                        number=number,
+                        wait_key=wait_key,
+                        resources=json.dumps(sorted([r.environment, r.pipeline] for r in wanted)),
+                        job_key=then.key,
+                        kind=then.kind,
+                        payload=json.dumps(then.payload),
+                        created_at=now,
+                    )
+                )
+            return Waiting(position=len(ahead) + 1, held_by=held_by, ahead=list(dict.fromkeys(ahead)))
 
     def release(
         self, repository: str, number: int, pipelines: Iterable[str] | None = None, *, forget_waits: bool = False
-    ) -> list[Waiter]:
-        """Free what `number` holds (only `pipelines`, when given); the waiters that may go on now, in line order.
+    ) -> Released:
+        """Free what `number` holds (only `pipelines`, when given).
 
         `forget_waits` also drops the pull request's own place in line (it was merged or closed).
         """
@@ -142,22 +126,17 @@ class Locks:
             condition = sa.and_(locks.c.repository == repository, locks.c.number == number)
             if pipelines is not None:
                 condition = sa.and_(condition, locks.c.pipeline.in_(list(pipelines)))
-            freed = {
+            freed = sorted(
                 Resource(row.environment, row.pipeline)
                 for row in connection.execute(sa.select(locks.c.environment, locks.c.pipeline).where(condition))
-            }
+            )
             connection.execute(locks.delete().where(condition))
             if forget_waits:
                 connection.execute(
                     lock_waits.delete().where(lock_waits.c.repository == repository, lock_waits.c.number == number)
                 )
-            return [waiter for waiter in _waiters(connection, repository) if waiter.resources & freed]
-
-    def forget_wait(self, repository: str, wait_key: str) -> None:
-        with self._transaction(repository) as connection:
-            connection.execute(
-                lock_waits.delete().where(lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key)
-            )
+            woken = [waiter for waiter in _waiters(connection, repository) if waiter.resources & set(freed)]
+            return Released(freed, woken)
 
     def held(self, repository: str) -> dict[Resource, int]:
         with self._store.engine.connect() as connection:
@@ -181,7 +160,7 @@ class Locks:
             numbers |= {waiter.number for waiter in _waiters(connection, repository)}
         woken: dict[int, Waiter] = {}
         for number in sorted(numbers - set(open_numbers)):
-            for waiter in self.release(repository, number, forget_waits=True):
+            for waiter in self.release(repository, number, forget_waits=True).woken:
                 woken[waiter.id] = waiter
         return [woken[key] for key in sorted(woken) if woken[key].number in open_numbers]
 
@@ -202,8 +181,7 @@ def _waiters(connection: Connection, repository: str) -> list[Waiter]:
             id=row.id,
             number=row.number,
             resources=frozenset(Resource(env, pipeline) for env, pipeline in json.loads(row.resources)),
-            kind=row.kind,
-            payload=json.loads(row.payload),
+            job=NewJob(row.job_key, row.kind, json.loads(row.payload)),
         )
         for row in rows
     ]

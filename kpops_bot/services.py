@@ -14,7 +14,7 @@ from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.locks import Locks, Waiter
 from kpops_bot.render_cache import RenderCache
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import NewJob, Store
+from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace
 
 
@@ -89,7 +89,7 @@ class Services:
     def wake(self, waiters: list[Waiter]) -> None:
         """Queue the waiting jobs again, in line order; each takes its locks or keeps its place."""
         for waiter in waiters:
-            self.store.enqueue(NewJob(str(waiter.payload["key"]), waiter.kind, waiter.payload))
+            self.store.enqueue(waiter.job)
 
     @classmethod
     def create(cls, settings: BotSettings, retry: RetryPolicy | None = None) -> Services:

@@ -101,8 +101,9 @@ lock_waits = sa.Table(
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("wait_key", sa.String(200), nullable=False),  # what waits: a comment, so a retry does not queue twice
     sa.Column("resources", sa.Text, nullable=False),  # JSON [[environment, pipeline], ...]
+    sa.Column("job_key", sa.String(400), nullable=False),  # the job to queue again when it is its turn
     sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),  # the job to queue again when it is its turn
+    sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("repository", "wait_key"),
 )

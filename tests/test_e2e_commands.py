@@ -24,7 +24,7 @@ from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.locks import Resource, Waiting
 from kpops_bot.server.routing import APPLY, COMMAND
-from kpops_bot.store import JobState
+from kpops_bot.store import JobState, NewJob
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for
 
@@ -274,11 +274,12 @@ def test_start_up_releases_locks_of_pull_requests_closed_while_the_bot_was_down(
     word_count = Resource("dev", "word-count")
     harness.forge.pulls.open(1, "a" * 40)
     harness.forge.pulls.open(3, "c" * 40)
-    locks.acquire(key, 1, [Resource("dev", "team-a-orders")], wait_key="c1", kind=COMMAND, payload={})
-    locks.acquire(key, 2, [word_count], wait_key="c2", kind=COMMAND, payload={})  # 2 is gone from the forge
+    unused = NewJob(f"{key}#0", COMMAND, {})
+    locks.acquire(key, 1, [Resource("dev", "team-a-orders")], wait_key="c1", then=unused)
+    locks.acquire(key, 2, [word_count], wait_key="c2", then=unused)  # 2 is gone from the forge
     comment = CommentEvent("d", harness.forge.repository, 3, 77, "alice", "/kpops help", False, False)
-    payload = {**dump_event(comment), "resumed": True, "key": f"{key}#3"}
-    assert isinstance(locks.acquire(key, 3, [word_count], wait_key="c3", kind=COMMAND, payload=payload), Waiting)
+    resume = NewJob(f"{key}#3", COMMAND, {**dump_event(comment), "resumed": True})
+    assert isinstance(locks.acquire(key, 3, [word_count], wait_key="c3", then=resume), Waiting)
     harness.bot.reconcile_locks()
     assert locks.held(key) == {Resource("dev", "team-a-orders"): 1}
     assert [job.kind for job in harness.bot.services.store.jobs(f"{key}#3")] == [COMMAND]  # 3's turn came

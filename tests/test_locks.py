@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from kpops_bot.locks import Granted, Locks, Resource, Waiting
-from kpops_bot.store import Store
+from kpops_bot.store import NewJob, Store
 
 REPO = "github:acme/deployments"
 WORD_COUNT = Resource("dev", "word-count")
@@ -13,9 +13,8 @@ ORDERS = Resource("dev", "team-a-orders")
 
 
 def _acquire(locks: Locks, number: int, *resources: Resource, key: str | None = None) -> Granted | Waiting:
-    return locks.acquire(
-        REPO, number, resources, wait_key=key or f"comment-{number}", kind="command", payload={"pr": number}
-    )
+    then = NewJob(f"{REPO}#{number}", "command", {"pr": number})
+    return locks.acquire(REPO, number, resources, wait_key=key or f"comment-{number}", then=then)
 
 
 def test_a_held_pipeline_makes_others_wait_in_line_and_release_wakes_them_in_order(store: Store) -> None:
@@ -30,9 +29,11 @@ def test_a_held_pipeline_makes_others_wait_in_line_and_release_wakes_them_in_ord
     assert len(locks.waiting(REPO)) == 2
     assert _acquire(locks, 4, Resource("prod", "word-count")) == Granted()  # another environment is free
 
-    woken = locks.release(REPO, 1, forget_waits=True)
+    released = locks.release(REPO, 1, forget_waits=True)
+    assert released.freed == [Resource("dev", "team-a-orders"), WORD_COUNT]
+    woken = released.woken
     assert [waiter.number for waiter in woken] == [2, 3]
-    assert woken[0].payload == {"pr": 2}
+    assert woken[0].job == NewJob(f"{REPO}#2", "command", {"pr": 2})
     assert isinstance(_acquire(locks, 3, WORD_COUNT), Waiting)  # 2 is first in line, though nobody holds it now
     assert _acquire(locks, 2, WORD_COUNT) == Granted()
     assert [waiter.number for waiter in locks.waiting(REPO)] == [3]
@@ -43,7 +44,8 @@ def test_unlock_of_some_pipelines_and_reconcile_with_open_pull_requests(store: S
     locks = Locks(store)
     _acquire(locks, 1, WORD_COUNT, ORDERS)
     _acquire(locks, 2, ORDERS)
-    assert [waiter.number for waiter in locks.release(REPO, 1, ["team-a-orders"])] == [2]
+    released = locks.release(REPO, 1, ["team-a-orders"])
+    assert (released.freed, [waiter.number for waiter in released.woken]) == ([ORDERS], [2])
     assert locks.held(REPO) == {WORD_COUNT: 1}
     _acquire(locks, 3, WORD_COUNT)
     assert locks.repositories() == [REPO]

@@ -176,7 +176,7 @@ class ApplyWorkflow:
     def _release(self, client: ForgeClient, change: _Change) -> None:
         assert change.number is not None
         key = repository_key(change.repository)
-        self._services.wake(self._services.locks.release(key, change.number, forget_waits=True))
+        self._services.wake(self._services.locks.release(key, change.number, forget_waits=True).woken)
         parts = sticky.existing_parts(client, change.repository, change.number)
         why = f"This pull request was merged as `{change.commit[:12]}`; the apply's outcome is below."
         sticky.sync(client, change.repository, change.number, [notices.mark_outdated(p.body, why) for p in parts])

@@ -20,7 +20,7 @@ class Close:
         assert isinstance(event, PullRequestEvent)
         client = self._services.forges.get(event.repository.forge)
         key = repository_key(event.repository)
-        self._services.wake(self._services.locks.release(key, event.number, forget_waits=True))
+        self._services.wake(self._services.locks.release(key, event.number, forget_waits=True).woken)
         parts = sticky.existing_parts(client, event.repository, event.number)
         why = f"This pull request was closed without merging at `{event.head_sha[:12]}`; nothing here was applied."
         bodies = [notices.mark_outdated(part.body, why) for part in parts]

@@ -28,7 +28,7 @@ from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, MARKER, render
 from kpops_bot.server.routing import COMMAND, pull_request_key, repository_key
 from kpops_bot.services import Services
 from kpops_bot.settings import OperationMode
-from kpops_bot.store import Job
+from kpops_bot.store import Job, NewJob
 from kpops_bot.workflows.lookups import gitops_target, newer_than, repository_settings
 from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
@@ -162,14 +162,13 @@ class CommandWorkflow:
             for step in steps
         }
         if resources:
-            payload = {**job.payload, "resumed": True, "key": pull_request_key(context.event)}
+            resume = NewJob(pull_request_key(context.event), COMMAND, {**job.payload, "resumed": True})
             lock = self._services.locks.acquire(
                 repository_key(context.event.repository),
                 context.event.number,
                 resources,
                 wait_key=f"comment:{context.event.comment_id}",
-                kind=COMMAND,
-                payload=payload,
+                then=resume,
             )
             if isinstance(lock, Waiting):
                 if context.resumed:
@@ -291,16 +290,13 @@ class CommandWorkflow:
             spec = RenderSpec(config_dir=context.config.config_dir)
             layout = layout_at(repository, repository.resolve(context.pull.head_sha), spec)
             pipelines = [pipeline.name for pipeline in select_pipelines(layout, command.pipelines)]
-        before = {
-            r for r, n in self._services.locks.held(repository_key(event.repository)).items() if n == event.number
-        }
-        woken = self._services.locks.release(repository_key(event.repository), event.number, pipelines)
-        self._services.wake(woken)
-        released = sorted(before - set(self._services.locks.held(repository_key(event.repository))))
-        if not released:
+        released = self._services.locks.release(repository_key(event.repository), event.number, pipelines)
+        self._services.wake(released.woken)
+        if not released.freed:
             return "🔓 This pull request held no lock" + (" on these pipelines." if pipelines else ".")
-        listing = ", ".join(f"`{resource}`" for resource in released)
-        waiting = f" {len(woken)} waiting comment(s) of other pull requests go on now." if woken else ""
+        listing = ", ".join(f"`{resource}`" for resource in released.freed)
+        woken = len(released.woken)
+        waiting = f" {woken} waiting comment(s) of other pull requests go on now." if woken else ""
         return f"🔓 Released {listing}.{waiting}"
 
 
