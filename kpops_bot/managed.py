@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,25 +72,27 @@ class KpopsOutcome:
 def run_kpops(
     checkout: Path, run: KpopsRun, settings: ManagedSettings, base_env: dict[str, str], masker: Masker
 ) -> KpopsOutcome:
-    env = {**base_env, **{name: value.get_secret_value() for name, value in settings.credentials.items()}}
-    env["HOME"] = env["TMPDIR"] = str(checkout.parent / f"{checkout.name}-home")
-    Path(env["HOME"]).mkdir(exist_ok=True)
     shown = "kpops " + " ".join(run.arguments())
     masker = masker.with_secrets(settings.secrets())
-    try:
-        completed = subprocess.run(
-            [*settings.kpops_command, *run.arguments()],
-            cwd=checkout,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=settings.timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        output = error.stdout.decode(errors="replace") if isinstance(error.stdout, bytes) else ""
-        return KpopsOutcome(shown, None, _tail(masker.mask_text(output)) + f"\n(killed after {settings.timeout:.0f} s)")
+    # kpops leaves Helm values files in TMPDIR and repository config in HOME: both go with the run.
+    with tempfile.TemporaryDirectory(prefix="kpops-managed-") as home:
+        env = {**base_env, **{name: value.get_secret_value() for name, value in settings.credentials.items()}}
+        env["HOME"] = env["TMPDIR"] = home
+        try:
+            completed = subprocess.run(
+                [*settings.kpops_command, *run.arguments()],
+                cwd=checkout,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=settings.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            output = error.stdout.decode(errors="replace") if isinstance(error.stdout, bytes) else ""
+            killed = f"\n(killed after {settings.timeout:.0f} s)"
+            return KpopsOutcome(shown, None, _tail(masker.mask_text(output)) + killed)
     output = completed.stdout.decode(errors="replace")
     return KpopsOutcome(shown, completed.returncode, _tail(masker.mask_text(output)))
 

@@ -74,6 +74,7 @@ def test_kpops_runs_with_the_credentials_and_its_output_comes_back_masked(
     assert "cluster unavailable" in outcome.output
     assert SECRET not in outcome.output and "***" in outcome.output
     assert "\x1b[" not in outcome.output  # no colour codes in what people read
+    assert sorted(deployment_repo.path.parent.iterdir()) == [deployment_repo.path]  # nothing left beside it
 
 
 def test_kpops_dry_run_is_kpops_own_and_a_hanging_kpops_is_killed(deployment_repo: GitRepo, tmp_path: Path) -> None:
