@@ -87,7 +87,7 @@ def test_publishing_commits_once_keeps_jobs_and_removes_folders(bare: Path) -> N
     folder = "rendered/dev/word-count"
     first = publish(_target(bare), [deploy_write(folder, render)], "apply\n\nKpops-Bot-Apply: a", never_newer)
     assert first.commit == _git(bare, "rev-parse", "main")
-    assert first.written == [folder]
+    assert first.kept_newer == []
     again = publish(_target(bare), [deploy_write(folder, render)], "apply again", never_newer)
     assert again.commit is None  # the same content: no new commit
     job_render = recorded_render("word-count")

@@ -40,7 +40,6 @@ class Target:
 @dataclass(frozen=True)
 class Published:
     commit: str | None  # None: the target had all of it already
-    written: list[str]  # folders changed
     kept_newer: list[str]  # folders left alone: another apply rendered them from a newer commit
 
 
@@ -52,10 +51,10 @@ def publish(target: Target, writes: Sequence[PipelineWrite], message: str, is_ne
     with tempfile.TemporaryDirectory(prefix="kpops-bot-gitops-") as folder:
         repo = _clone(target, Path(folder))
         for attempt in range(target.attempts):
-            written, kept = _apply(Path(folder), writes, is_newer)
+            kept = _apply(Path(folder), writes, is_newer)
             repo.git.add("--all")
             if not repo.git.status("--porcelain"):
-                return Published(None, [], kept)
+                return Published(None, kept)
             repo.git.commit("--quiet", "-m", message)
             try:
                 repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{target.branch}")
@@ -65,7 +64,7 @@ def publish(target: Target, writes: Sequence[PipelineWrite], message: str, is_ne
                     raise PublishError(msg) from error
                 _reset_to_remote(repo, target)
                 continue
-            return Published(repo.head.commit.hexsha, written, kept)
+            return Published(repo.head.commit.hexsha, kept)
     raise AssertionError("unreachable")
 
 
@@ -98,8 +97,8 @@ def _reset_to_remote(repo: git.Repo, target: Target) -> None:
     repo.git.clean("-q", "-f", "-d", "-x")
 
 
-def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer) -> tuple[list[str], list[str]]:
-    written: list[str] = []
+def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer) -> list[str]:
+    """Write every folder; the folders left alone because a newer source was applied there already."""
     kept: list[str] = []
     for write in writes:
         folder = root / write.folder
@@ -112,8 +111,7 @@ def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer) -> tu
             shutil.rmtree(folder, ignore_errors=True)
         else:
             _write_folder(folder, write, recorded)
-        written.append(write.folder)
-    return written, kept
+    return kept
 
 
 def _write_folder(folder: Path, write: PipelineWrite, recorded: str | None) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.parse import CommandName
+from kpops_bot.events.model import Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER, Published
 from kpops_bot.locks import Waiting
 from kpops_bot.settings import OperationMode
@@ -57,12 +58,19 @@ def fit(body: str, limit: int) -> str:
 
 
 def rejected(line: str, reason: str) -> str:
-    return f"❌ `{_code(line)}`: {reason}"
+    return f"❌ `{quoted(line)}`: {reason}"
 
 
-def waiting(state: Waiting, number_sign: str) -> str:
-    held = ", ".join(f"`{resource}` by {number_sign}{holder}" for resource, holder in sorted(state.held_by.items()))
-    ahead = ", ".join(f"{number_sign}{number}" for number in state.ahead)
+def pull_request_ref(forge: Forge, number: int) -> str:
+    """`#12` on GitHub, `!12` on GitLab, as each forge links them."""
+    return f"{'#' if forge is Forge.GITHUB else '!'}{number}"
+
+
+def waiting(state: Waiting, forge: Forge) -> str:
+    held = ", ".join(
+        f"`{resource}` by {pull_request_ref(forge, holder)}" for resource, holder in sorted(state.held_by.items())
+    )
+    ahead = ", ".join(pull_request_ref(forge, number) for number in state.ahead)
     reasons = [f"held: {held}" if held else "", f"waiting before you: {ahead}" if ahead else ""]
     return (
         f"⏳ Waiting for a lock ({'; '.join(reason for reason in reasons if reason)}). This comment is number "
@@ -109,6 +117,7 @@ def commit_message(summary: str, body_lines: Sequence[str], source: str) -> str:
     return f"{summary}\n\n{body}\n\n{COMMIT_TRAILER}: {source}\n"
 
 
-def _code(text: str) -> str:
+def quoted(text: str) -> str:
+    """A user's line inside an inline code span: it cannot close the span, and it stays short."""
     text = text.replace("`", "'")
     return text if len(text) <= 120 else text[:117] + "..."

@@ -22,6 +22,7 @@ from kpops_bot.diff.model import (
     Topology,
 )
 from kpops_bot.engine.model import RenderError
+from kpops_bot.events.model import Forge
 from kpops_bot.report.split import Section, chunk_budget, cut_lines, split
 
 MARKER = "<!-- kpops-bot:diff"
@@ -46,6 +47,10 @@ _MERMAID_CLASSES = {
     Status.REMOVED: "fill:#ffebe9,stroke:#cf222e,stroke-dasharray:4 3",
     Status.CHANGED: "fill:#fff8c5,stroke:#9a6700,stroke-width:2px",
 }
+
+
+def comment_limit(forge: Forge) -> int:
+    return GITHUB_LIMIT if forge is Forge.GITHUB else GITLAB_LIMIT
 
 
 def render_markdown(

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from kpops_bot.changes import affected_pipelines
 from kpops_bot.engine.model import Operation, RenderSpec
 from kpops_bot.events.codec import load_event
-from kpops_bot.events.model import Forge, PullRequestEvent, PushEvent, Repository
+from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.gitops.publish import PublishError, publish
 from kpops_bot.render import layout_at
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
-from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT
+from kpops_bot.report.markdown import comment_limit
 from kpops_bot.server.routing import repository_key
 from kpops_bot.services import Services
 from kpops_bot.settings import OperationMode
@@ -32,8 +32,6 @@ from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
 
 logger = logging.getLogger(__name__)
-
-_LIMITS = {Forge.GITHUB: GITHUB_LIMIT, Forge.GITLAB: GITLAB_LIMIT}
 
 
 @dataclass(frozen=True)
@@ -119,6 +117,8 @@ class ApplyWorkflow:
                 paths |= set(repository.changed_paths(repository.merge_base(before, head), head))
             except WorkspaceError:
                 logger.info("head %s of the merged pull request is gone; using the merge commit alone", change.head_sha)
+        # kpops destroys a pipeline as it was defined; a removed folder records the merge commit, the newer source.
+        destroyed_at = before if config.operation_mode is OperationMode.MANAGED else commit
         steps: list[Step] = []
         for environment in config.environments:
             spec = RenderSpec(environment, config.operation_mode.render_mode, Operation.DEPLOY, config.config_dir)
@@ -129,19 +129,16 @@ class ApplyWorkflow:
                 for name in sorted(affected.changed | affected.added)
             ]
             steps += [
-                Step(Operation.DESTROY, old.pipelines[name], environment, before) for name in sorted(affected.removed)
+                Step(Operation.DESTROY, old.pipelines[name], environment, destroyed_at)
+                for name in sorted(affected.removed)
             ]
-        # A removed pipeline's folder goes with the merge commit as its source (newer than the definition it had).
-        return [
-            Step(step.operation, step.pipeline, step.environment, commit)
-            if step.operation is Operation.DESTROY and config.operation_mode is not OperationMode.MANAGED
-            else step
-            for step in steps
-        ]
+        return steps
 
     def _message(self, change: _Change, commit: str, results: list[StepResult]) -> str:
-        sign = "#" if change.repository.forge is Forge.GITHUB else "!"
-        what = f"{sign}{change.number}" if change.number is not None else f"push to {change.branch}"
+        forge = change.repository.forge
+        what = (
+            answers.pull_request_ref(forge, change.number) if change.number is not None else f"push to {change.branch}"
+        )
         lines = [
             f"Applied from {change.repository.full_name} {what}, merge commit {commit}.",
             "",
@@ -156,21 +153,13 @@ class ApplyWorkflow:
     def _report(self, client: ForgeClient, change: _Change, ok: bool, sections: list[str], outcome: str) -> str:
         title = f"applied `{change.commit[:12]}`" if ok else f"apply of `{change.commit[:12]}` failed"
         description = "Applied" if ok else "Apply failed: see the pull request" if change.number else "Apply failed"
+        link = None
         if change.number is not None:
-            body = answers.fit(answers.answer(title, sections), _LIMITS[change.repository.forge])
-            comment = client.create_comment(change.repository, change.number, body)
+            body = answers.fit(answers.answer(title, sections), comment_limit(change.repository.forge))
+            link = client.create_comment(change.repository, change.number, body).url
             self._release(client, change)
-            client.set_status(
-                change.repository,
-                change.commit,
-                CommitState.SUCCESS if ok else CommitState.FAILURE,
-                description,
-                comment.url,
-            )
-        else:
-            client.set_status(
-                change.repository, change.commit, CommitState.SUCCESS if ok else CommitState.FAILURE, description
-            )
+        state = CommitState.SUCCESS if ok else CommitState.FAILURE
+        client.set_status(change.repository, change.commit, state, description, link)
         return outcome
 
     def _release(self, client: ForgeClient, change: _Change) -> None:

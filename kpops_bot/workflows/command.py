@@ -16,7 +16,7 @@ from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comme
 from kpops_bot.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.model import Operation, RenderSpec
 from kpops_bot.events.codec import load_event
-from kpops_bot.events.model import CommentEvent, Forge
+from kpops_bot.events.model import CommentEvent
 from kpops_bot.forges.base import ForgeClient, Permission, PullRequest
 from kpops_bot.gitops.publish import PublishError, publish
 from kpops_bot.locks import Granted, Resource, Waiting
@@ -24,7 +24,7 @@ from kpops_bot.masking import Masker
 from kpops_bot.render import UnknownPipelineError, layout_at, select_pipelines
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers
-from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, MARKER, render_markdown
+from kpops_bot.report.markdown import MARKER, comment_limit, render_markdown
 from kpops_bot.server.routing import COMMAND, pull_request_key, repository_key
 from kpops_bot.services import Services
 from kpops_bot.settings import OperationMode
@@ -33,7 +33,6 @@ from kpops_bot.workflows.lookups import gitops_target, newer_than, repository_se
 from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
 
-_LIMITS = {Forge.GITHUB: GITHUB_LIMIT, Forge.GITLAB: GITLAB_LIMIT}
 _OPERATIONS = {
     CommandName.DEPLOY: Operation.DEPLOY,
     CommandName.RESET: Operation.RESET,
@@ -91,9 +90,13 @@ class CommandWorkflow:
             context.sections.append(f"❌ {context.masker.mask_text(str(error))}")
             outcome = "failed: " + type(error).__name__
         if context.sections:
-            title = "`" + "`, `".join(_short(command.line) for command in accepted) + "`" if accepted else "command"
+            title = (
+                "`" + "`, `".join(answers.quoted(command.line) for command in accepted) + "`" if accepted else "command"
+            )
             body = answers.answer(title, context.sections)
-            client.create_comment(event.repository, event.number, answers.fit(body, _LIMITS[event.repository.forge]))
+            client.create_comment(
+                event.repository, event.number, answers.fit(body, comment_limit(event.repository.forge))
+            )
         return outcome
 
     def give_up(self, job: Job, error: BaseException) -> None:
@@ -131,7 +134,7 @@ class CommandWorkflow:
                 permission = context.client.permission(context.event.repository, context.event.author)
             why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
             if why is not None:
-                self._note(context, f"🚫 `{_short(item.line)}`: {why}")
+                self._note(context, f"🚫 `{answers.quoted(item.line)}`: {why}")
                 continue
             accepted.append(item)
         return accepted
@@ -174,7 +177,7 @@ class CommandWorkflow:
                 if context.resumed:
                     context.sections.clear()  # still waiting: said so already
                     return "still waiting for a lock"
-                context.sections.append(answers.waiting(lock, _number_sign(context.event.repository.forge)))
+                context.sections.append(answers.waiting(lock, context.event.repository.forge))
                 return f"waiting for a lock, position {lock.position}"
             assert isinstance(lock, Granted)
         for command, steps in planned:
@@ -231,7 +234,7 @@ class CommandWorkflow:
         )
         run_id = f"c{context.event.comment_id}"
         results = operator.run(steps, run_id, execute=not command.dry_run)
-        section = f"**`{_short(command.line)}`**\n\n" + answers.step_results(results, dry_run=command.dry_run)
+        section = f"**`{answers.quoted(command.line)}`**\n\n" + answers.step_results(results, dry_run=command.dry_run)
         if config.operation_mode is OperationMode.MANAGED or command.dry_run:
             return section
         return section + "\n\n" + self._publish(context, command, results)
@@ -242,11 +245,11 @@ class CommandWorkflow:
             return ""
         event, pull = context.event, context.pull
         target = gitops_target(self._services, context.client, event.repository, pull.base_ref)
-        sign = _number_sign(event.repository.forge)
+        ref = answers.pull_request_ref(event.repository.forge, event.number)
         pipelines = ", ".join(sorted({result.step.pipeline.name for result in results}))
         message = answers.commit_message(
-            f"kpops-bot: {command.name} {pipelines} for {sign}{event.number}",
-            [f"Requested by @{event.author} in {pull.url or sign + str(event.number)}", f"Command: {command.line}"],
+            f"kpops-bot: {command.name} {pipelines} for {ref}",
+            [f"Requested by @{event.author} in {pull.url or ref}", f"Command: {command.line}"],
             results[0].step.commit,
         )
         repository = self._repository(context)
@@ -277,10 +280,10 @@ class CommandWorkflow:
             git_env=context.client.git_env(event.repository),
         )
         if not report.pipelines:
-            return f"**`{_short(command.line)}`**: this pull request affects none of these pipelines."
-        body = render_markdown(report, _LIMITS[event.repository.forge] - 4_000, max_parts=1)[0]
+            return f"**`{answers.quoted(command.line)}`**: this pull request affects none of these pipelines."
+        body = render_markdown(report, comment_limit(event.repository.forge) - 4_000, max_parts=1)[0]
         lines = [line for line in body.splitlines() if not line.startswith(MARKER)]
-        return f"**`{_short(command.line)}`**\n\n" + "\n".join(lines)
+        return f"**`{answers.quoted(command.line)}`**\n\n" + "\n".join(lines)
 
     def _unlock(self, context: _Context, command: Command) -> str:
         event = context.event
@@ -298,12 +301,3 @@ class CommandWorkflow:
         woken = len(released.woken)
         waiting = f" {woken} waiting comment(s) of other pull requests go on now." if woken else ""
         return f"🔓 Released {listing}.{waiting}"
-
-
-def _number_sign(forge: Forge) -> str:
-    return "#" if forge is Forge.GITHUB else "!"
-
-
-def _short(line: str) -> str:
-    line = line.replace("`", "'")
-    return line if len(line) <= 120 else line[:117] + "..."

@@ -7,12 +7,12 @@ import logging
 from kpops_bot.diff.model import Status
 from kpops_bot.dryrun import DiffRequest, diff_revisions
 from kpops_bot.events.codec import load_event
-from kpops_bot.events.model import Forge, PullRequestEvent
+from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.render import UnknownPipelineError
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
-from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
+from kpops_bot.report.markdown import comment_limit, render_markdown
 from kpops_bot.server.routing import CLOSE, PREVIEW
 from kpops_bot.services import Services
 from kpops_bot.store import Job
@@ -21,8 +21,6 @@ from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workspace import WorkspaceError
 
 logger = logging.getLogger(__name__)
-
-_LIMITS = {Forge.GITHUB: GITHUB_LIMIT, Forge.GITLAB: GITLAB_LIMIT}
 
 
 class Preview:
@@ -88,7 +86,7 @@ class Preview:
                 parts = sticky.sync(client, event.repository, event.number, [notices.nothing_affected(event.head_sha)])
             self._status(client, event, CommitState.SUCCESS, "No pipeline affected")
             return "no pipeline affected"
-        bodies = render_markdown(report, _LIMITS[event.repository.forge], services.settings.max_comment_parts)
+        bodies = render_markdown(report, comment_limit(event.repository.forge), services.settings.max_comment_parts)
         parts = sticky.sync(client, event.repository, event.number, bodies)
         summary = report.summary
         state = CommitState.FAILURE if summary.blocking else CommitState.SUCCESS
