@@ -24,6 +24,7 @@ from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.locks import Resource, Waiting
 from kpops_bot.server.routing import APPLY, COMMAND
+from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, NewJob
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for
@@ -63,7 +64,13 @@ def harness(
     subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
     deployment_repo.git("remote", "add", "origin", str(bare))
     with running_bot(
-        request.param, engine_settings, tmp_path, deployment_repo, remote=bare, environments={"main": ["dev"]}
+        request.param,
+        engine_settings,
+        tmp_path,
+        deployment_repo,
+        remote=bare,
+        environments={"main": ["dev"]},
+        apply=ApplySettings(push_branches=["main"]),
     ) as running:
         yield running
 
@@ -148,8 +155,13 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     assert not any(c.reactions for c in harness.forge.comments(1) if c.id == reader)
     before = remote.head()
 
+    harness.send_comment(1, "bob", "/kpops diff word-count")  # everyone may ask for a diff
+    diff = _answers(harness, 1, 2)[1]
+    assert "word-count" in diff and "partitions" in diff.lower() and "kpops-bot:diff" not in diff
+    assert harness.bot_comments(1)[0].startswith("<!-- kpops-bot:diff")  # the sticky report is still the first
+
     first = harness.send_comment(1, "alice", "/kpops reset word-count")
-    answer = _answers(harness, 1, 2)[1]
+    answer = _answers(harness, 1, 3)[2]
     reacted = next(c for c in harness.forge.comments(1) if c.id == first)
     assert reacted.reactions and reacted.reactions[0] in ("eyes",)
     assert "✅" in answer and "job(s) in `rendered/dev/word-count/jobs/`" in answer
@@ -165,7 +177,7 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     assert kustomization["resources"] == [path.removeprefix("rendered/dev/word-count/") for path in jobs]
 
     second = harness.send_comment(1, "alice", "/kpops reset word-count")
-    _answers(harness, 1, 3)
+    _answers(harness, 1, 4)
     again = remote.files("rendered/dev/word-count/jobs")
     assert len(again) == 2 * len(jobs)  # a second reset gets jobs of its own names, so it runs again
     assert any(path.endswith(f"-c{second}.yaml") for path in again)
@@ -173,7 +185,7 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     merge = _merge(harness, 1, "scale")
     assert harness.send_pull_request("merged", 1, head, merge_commit_sha=merge).status_code == 202
     assert harness.final_status(merge) == harness.forge.success
-    applied = _answers(harness, 1, 4)[3]
+    applied = _answers(harness, 1, 5)[4]
     assert "applied" in applied and "committed" in applied
     expected = sorted(_cli_render(harness, merge, "word-count"), key=_key)
     committed = sorted(_committed_manifests(remote, "rendered/dev/word-count"), key=_key)
@@ -215,8 +227,15 @@ def test_a_command_on_a_locked_pipeline_waits_and_runs_when_the_holder_merges(ha
     held = harness.bot.services.locks.held(f"{harness.forge.forge.value}:{harness.forge.repository.full_name}")
     assert set(held.values()) == {2}  # 1's locks went with its merge; 2 holds word-count now
 
+    harness.send_comment(2, "bob", "/kpops destroy word-count")
+    assert "needs maintain permission" in _answers(harness, 2, 3)[2]
+    harness.send_comment(2, "carol", "/kpops destroy word-count")
+    assert "`rendered/dev/word-count/` removed" in _answers(harness, 2, 4)[3]
+    assert remote.files("rendered/dev/word-count") == []
+    assert "kpops-bot: destroy word-count" in remote.message()
+
     harness.send_comment(2, "alice", "/kpops unlock")
-    assert "🔓 Released `word-count (dev)`" in _answers(harness, 2, 3)[2]
+    assert "🔓 Released `word-count (dev)`" in _answers(harness, 2, 5)[4]
     harness.forge.pulls.close(2)
     harness.send_pull_request("closed", 2, first_head, head_ref="tune")
     wait_for("nothing locked", lambda: not harness.bot.services.locks.repositories())
@@ -283,3 +302,20 @@ def test_start_up_releases_locks_of_pull_requests_closed_while_the_bot_was_down(
     harness.bot.reconcile_locks()
     assert locks.held(key) == {Resource("dev", "team-a-orders"): 1}
     assert [job.kind for job in harness.bot.services.store.jobs(f"{key}#3")] == [COMMAND]  # 3's turn came
+
+
+def test_a_push_to_a_deploy_branch_is_applied_and_the_pushed_commit_gets_the_status(harness: BotHarness) -> None:
+    remote = Remote(harness.remote)
+    repo = harness.repo
+    repo.git("fetch", "-q", "origin")
+    repo.git("checkout", "-q", "-B", "main", "origin/main")
+    before = repo.git("rev-parse", "HEAD")
+    repo.replace(ORDERS, "RATE: 100", "RATE: 400")
+    after = repo.commit("Raise the orders rate")
+    repo.git("push", "-q", "origin", "main")
+    assert harness.send_push("main", before, after, "Raise the orders rate").json()["status"] == "queued"
+    assert harness.final_status(after) == harness.forge.success
+    kustomization = yaml.safe_load(remote.show("rendered/dev/team-a-orders/kustomization.yaml"))
+    assert kustomization["metadata"]["annotations"]["kpops-bot/source-commit"] == after
+    assert "kpops-bot: apply push to main" in remote.message()
+    assert remote.files("rendered/dev/word-count") == []  # only what the push changed
