@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -57,8 +58,9 @@ class Bot:
             logging.getLogger("uvicorn.access"),
         ):
             mask_logs(masker, logger_with_handlers)
-        self.reconcile_locks()
         self.worker.start()
+        # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
+        threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         try:
             yield
