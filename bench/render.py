@@ -25,9 +25,9 @@ from bench.common import MIRROR_FROM, cli_seconds, synthetic_repository  # noqa:
 from kpops_bot.engine.model import RenderSpec  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
 from kpops_bot.engine.settings import EngineSettings, HelmChoice  # noqa: E402
+from kpops_bot.engine.targets import render_revision  # noqa: E402
 from kpops_bot.helm.chart_server import ChartServer  # noqa: E402
 from kpops_bot.helm.mirrors import ChartMirrors  # noqa: E402
-from kpops_bot.render import render_revision  # noqa: E402
 from kpops_bot.workspace import Workspace  # noqa: E402
 
 

@@ -19,17 +19,17 @@ import yaml
 from pydantic import ValidationError
 
 from kpops_bot.diff.settings import DiffSettings
-from kpops_bot.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.cache import RenderCache
+from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings, HelmChoice
+from kpops_bot.engine.targets import Progress, UnknownPipelineError, render_revision
 from kpops_bot.events.model import Forge
 from kpops_bot.events.signatures import github_signature
 from kpops_bot.helm.chart_server import ChartServer, NoChartsError
 from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
 from kpops_bot.masking import Masker
-from kpops_bot.render import Progress, UnknownPipelineError, render_revision
-from kpops_bot.render_cache import RenderCache
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
 from kpops_bot.server.bot import Bot

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.events.model import Forge
 from kpops_bot.forges.base import ForgeClient, ForgeError
@@ -12,7 +13,6 @@ from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.locks import Locks, Waiter
-from kpops_bot.render_cache import RenderCache
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace

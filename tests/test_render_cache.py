@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kpops_bot.engine.cache import RenderCache, cache_key, cacheable
 from kpops_bot.engine.model import Mode, Operation, RenderError, RenderSpec
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.pipelines import RepoLayout
-from kpops_bot.render_cache import RenderCache, cache_key, cacheable
 from tests.helpers import recorded_render
 
 BLOBS = {

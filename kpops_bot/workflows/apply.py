@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from kpops_bot.changes import affected_pipelines
 from kpops_bot.engine.model import Operation, RenderSpec
+from kpops_bot.engine.targets import layout_at
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.gitops.publish import PublishError, publish
-from kpops_bot.render import layout_at
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
 from kpops_bot.report.markdown import comment_limit

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from kpops_bot.changes import affected_pipelines
 from kpops_bot.commands.authorize import PullRequestState, refusal
 from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comment
-from kpops_bot.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.model import Operation, RenderSpec
+from kpops_bot.engine.targets import UnknownPipelineError, layout_at, select_pipelines
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.forges.base import ForgeClient, Permission, PullRequest
 from kpops_bot.gitops.publish import PublishError, publish
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.masking import Masker
-from kpops_bot.render import UnknownPipelineError, layout_at, select_pipelines
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers
 from kpops_bot.report.markdown import MARKER, comment_limit, render_markdown

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import yaml
 
 from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
+from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
 from kpops_bot.gitops.layout import (
     PipelineWrite,
     deploy_write,
@@ -24,7 +25,6 @@ from kpops_bot.gitops.layout import (
 from kpops_bot.managed import KpopsRun, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline, RepoLayout
-from kpops_bot.render import RenderTarget, layout_at, render_targets
 from kpops_bot.services import Services
 from kpops_bot.settings import OperationMode
 from kpops_bot.workspace import CachedRepository

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from kpops_bot.diff.model import Status
-from kpops_bot.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.forges.base import CommitState, ForgeClient
-from kpops_bot.render import UnknownPipelineError
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
 from kpops_bot.report.markdown import comment_limit, render_markdown

@@ -9,10 +9,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from kpops_bot.engine.cache import RenderCache, cache_key
 from kpops_bot.engine.model import PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.pipelines import Pipeline, RepoLayout, normalise_dir
-from kpops_bot.render_cache import RenderCache, cache_key
 from kpops_bot.workspace import CachedRepository, Workspace
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from kpops_bot.changes import AffectedPipelines, affected_pipelines
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
+from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.model import Mode, RenderSpec
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.pipelines import RepoLayout
-from kpops_bot.render import (
+from kpops_bot.engine.targets import (
     Progress,
     RenderTarget,
     UnknownPipelineError,
@@ -23,7 +23,7 @@ from kpops_bot.render import (
     render_targets,
     select_pipelines,
 )
-from kpops_bot.render_cache import RenderCache
+from kpops_bot.pipelines import RepoLayout
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
