@@ -12,6 +12,7 @@ FROM ${BASE_IMAGE} AS build
 # stage, and the image gets only /opt/kpops-bot from the stage.
 COPY pyproject.toml README.md pip-cert.pe[m] /src/
 COPY kpops_bot /src/kpops_bot
+COPY webhooks /src/webhooks
 RUN if [ -f /src/pip-cert.pem ]; then export PIP_CERT=/src/pip-cert.pem; fi \
     && python3 -m venv /opt/kpops-bot \
     && /opt/kpops-bot/bin/pip install --no-cache-dir --disable-pip-version-check --quiet '/src[postgres]'

@@ -90,7 +90,8 @@ def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> str:
     context = tmp_path_factory.mktemp("build-context")
     for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, context / name)
-    shutil.copytree(ROOT / "kpops_bot", context / "kpops_bot", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("kpops_bot", "webhooks"):
+        shutil.copytree(ROOT / folder, context / folder, ignore=shutil.ignore_patterns("__pycache__"))
     cert = _pip_cert()
     if cert is not None:
         shutil.copy(cert, context / "pip-cert.pem")
