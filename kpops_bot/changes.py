@@ -1,7 +1,10 @@
 """Which pipelines a change affects, by the rules kpops itself follows when it reads files.
 
 A pure function of (the layout at base, the layout at head, the changed paths, the environment):
-- `config.yaml` / `config_<env>.yaml` in the config folder, and Python code (custom components): every pipeline;
+- `config.yaml` / `config_<env>.yaml` in the config folder, Python code (custom components) and any file of a
+  Helm chart kept in the repository (a folder with a `Chart.yaml`, at base or head): every pipeline, since which
+  pipeline loads a local chart is only known by rendering it (the render cache then serves the pipelines whose
+  renders did not read the chart);
 - `defaults.yaml` / `defaults_<env>.yaml` in folder D at or below `pipeline_base_dir`: every pipeline below D;
 - `pipeline.yaml` / `pipeline_<env>.yaml`: that pipeline;
 - a moved or deleted folder shows up as deleted and added paths: its pipelines are removed and added.
@@ -60,7 +63,7 @@ def affected_pipelines(
 def _touched_by(layout: RepoLayout, path: str, environment: str | None) -> set[str]:
     file = PurePosixPath(path)
     folder = normalise_dir(str(file.parent))
-    if is_custom_code(path):
+    if is_custom_code(path) or layout.in_chart_folder(path):
         return set(layout.pipelines)
     if folder == layout.config_dir and file.name in kpops_file_names(CONFIG, environment):
         return set(layout.pipelines)
