@@ -149,8 +149,12 @@ class RepoLayout:
         return sorted(path for path in self.files if is_custom_code(path))
 
 
+_CODE_SUFFIXES = (".py", ".pyc", ".pyd", ".so", ".pth")
+
+
 def is_custom_code(path: str) -> bool:
-    return path.startswith("kpops/") or path.endswith(".py")
+    """Files Python can import or run from a checkout: custom components and what they import."""
+    return path.startswith("kpops/") or path.endswith(_CODE_SUFFIXES)
 
 
 def _is_chart_file(path: str) -> bool:

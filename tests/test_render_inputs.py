@@ -184,3 +184,22 @@ def test_a_file_outside_charts_and_kpops_files_affects_nothing(
 ) -> None:
     report = diff_revisions(workspace, pool, DiffRequest(str(unrelated_change.path), "main", "docs"))
     assert report.pipelines == []
+
+
+def test_a_change_to_a_file_a_custom_component_reads_is_previewed(
+    deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    component_reading(deployment_repo, '    return open("data/tag.txt").read().strip()')
+    deployment_repo.write("data/tag.txt", "1.0.0\n")
+    deployment_repo.commit("Tag from a data file")
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    deployment_repo.write("data/tag.txt", "2.0.0\n")
+    deployment_repo.commit("Only the data file")
+    cache = RenderCache(tmp_path / "cache")
+
+    report = diff_revisions(workspace, pool, DiffRequest(str(deployment_repo.path), "main", "feature"), cache=cache)
+
+    assert [(p.name, p.status) for p in report.pipelines] == [("team-b-analytics-clickstream", Status.CHANGED)]
+    changes = [c for component in report.pipelines[0].components for c in component.config_changes]
+    assert [(c.path, c.old, c.new) for c in changes] == [("values.imageTag", "1.0.0", "2.0.0")]
+    assert cache.stores == 5, "every pipeline's base render, to learn what it reads, and the head of clickstream"

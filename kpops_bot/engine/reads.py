@@ -4,7 +4,9 @@ The render cache may only serve a stored render while everything that render rea
 the files known in advance (kpops' own files, custom component code); this records the rest, so that a local
 Helm chart, a data file a custom component opens, or a folder it lists become inputs of the entry too:
 - `open` events (every `open`, `os.open`, `io.open_code` of an import) of paths inside the checkout: files;
-- `os.listdir` / `os.scandir` of folders inside the checkout: their entries matter (`glob`, imports);
+- `os.listdir` / `os.scandir` of folders inside the checkout: their entries matter (`glob`, `iterdir`). Not the
+  import system's listings: everything it can import from a checkout (`.py`, `.pyc`, `.so`, ...) is custom
+  code, which the key and the file rules cover already;
 - helm command lines: a chart given as a path (helm loads any existing local path before it looks in a
   repository, and so does the built-in helm) is read as a whole folder, values files as files;
 - modules loaded from the checkout (extension modules are opened by the loader, not by `open`);
@@ -52,7 +54,7 @@ class ReadRecorder:
     def _hook(self, event: str, args: tuple[Any, ...]) -> None:
         if event == _OPEN:
             self._record(self._files, args[0])
-        elif event in _LISTINGS:
+        elif event in _LISTINGS and not _by_the_import_system():
             self._record(self._folders, args[0] if args and args[0] is not None else ".")
         elif event in _PROCESSES and not self._in_helm:
             self._process(event, args)
@@ -130,6 +132,11 @@ class ReadRecorder:
                     self._files.add(found)
                 found = relative
         return found
+
+
+def _by_the_import_system() -> bool:
+    """Whether the folder is being listed by Python's import system (the caller of `os.listdir`)."""
+    return sys._getframe(2).f_code.co_filename.startswith("<frozen importlib")
 
 
 def _template_arguments(args: list[str]) -> tuple[list[str], list[str]]:
