@@ -152,20 +152,36 @@ def test_a_data_file_a_custom_component_opens_is_an_input(
     assert cache.hits == 1
 
 
-def test_a_render_that_reads_through_a_process_is_not_cached(
-    deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+READ_BY_ANOTHER_PROCESS = (
+    '    return subprocess.run(["cat", "data/tag.txt"], capture_output=True, text=True, check=True).stdout.strip()'
+)
+READ_OVER_A_CONNECTION = """    import socket
+    with socket.socket() as connection:
+        connection.settimeout(0.5)
+        try:
+            connection.connect(("127.0.0.1", 9))
+        except OSError:
+            pass
+    return "1.0.0"
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "unobserved"),
+    [(READ_BY_ANOTHER_PROCESS, "started a process (cat)"), (READ_OVER_A_CONNECTION, "opened a connection")],
+)
+def test_a_render_whose_reads_cannot_be_seen_is_not_cached(
+    body: str, unobserved: str, deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
 ) -> None:
-    body = (
-        '    return subprocess.run(["cat", "data/tag.txt"], capture_output=True, text=True, check=True).stdout.strip()'
-    )
     component_reading(deployment_repo, body)
     deployment_repo.write("data/tag.txt", "1.0.0\n")
-    deployment_repo.commit("Tag read by another process")
+    deployment_repo.commit("Tag read where the bot cannot see")
     cache = RenderCache(tmp_path / "cache")
     render = render_at(deployment_repo, workspace, pool, cache, "main", "team-b-analytics-clickstream")
     assert render.error is None, render.error
+    assert image_tag(render) == "1.0.0"
     assert render.reads is not None
-    assert render.reads.unobserved == ["started a process (cat)"]
+    assert render.reads.unobserved == [unobserved]
     assert cache.stores == 0
     render_at(deployment_repo, workspace, pool, cache, "main", "team-b-analytics-clickstream")
     assert cache.hits == 0

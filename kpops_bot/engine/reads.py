@@ -10,8 +10,9 @@ Helm chart, a data file a custom component opens, or a folder it lists become in
 - helm command lines: a chart given as a path (helm loads any existing local path before it looks in a
   repository, and so does the built-in helm) is read as a whole folder, values files as files;
 - modules loaded from the checkout (extension modules are opened by the loader, not by `open`);
-- anything the hook cannot see into, a process started other than helm, a `ctypes` library, a chart outside
-  the repository, is `unobserved`, and such a render is never cached.
+- anything the hook cannot see into, a process started other than helm, a `ctypes` library, a connection (to the
+  helm service other than through kpops' helm calls, or anywhere), a chart outside the repository, is
+  `unobserved`, and such a render is never cached.
 
 An audit hook was chosen over tracing system calls (ptrace, fanotify): it needs no privilege and works inside any
 sandbox. It cannot see `stat`: a file whose mere presence changes a render without being opened or listed is
@@ -60,6 +61,8 @@ class ReadRecorder:
             self._process(event, args)
         elif event == "ctypes.dlopen":
             self._unobserved.append(f"loaded a native library ({args[0]})")
+        elif event == "socket.connect" and not self._in_helm:
+            self._unobserved.append("opened a connection")
 
     def _process(self, event: str, args: tuple[Any, ...]) -> None:
         argv = args[1] if event == "subprocess.Popen" and len(args) > 1 else None

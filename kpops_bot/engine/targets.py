@@ -80,8 +80,9 @@ def render_targets(
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
     """
     results: list[PipelineRender | None] = [None] * len(targets)
-    blobs = {commit: repository.blobs(commit) for commit in dict.fromkeys(t.commit for t in targets)}
-    keys = _cache_keys(pool, targets, blobs)
+    commits = dict.fromkeys(target.commit for target in targets) if cache is not None else {}
+    blobs = {commit: repository.blobs(commit) for commit in commits}
+    keys = _cache_keys(pool, targets, blobs) if cache is not None else []
     if cache is not None:
         results = [cache.get(key, t.commit, blobs[t.commit]) for key, t in zip(keys, targets, strict=True)]
     done = 0
