@@ -27,11 +27,12 @@ from kpops_bot.engine.settings import EngineSettings, HelmChoice
 from kpops_bot.engine.targets import Progress, UnknownPipelineError, render_revision
 from kpops_bot.events.model import Forge
 from kpops_bot.events.signatures import github_signature
+from kpops_bot.forges.base import COMMENT_LIMITS
 from kpops_bot.helm.chart_server import ChartServer, NoChartsError
 from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
 from kpops_bot.masking import Masker
 from kpops_bot.report.as_json import render_json
-from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
+from kpops_bot.report.markdown import render_markdown
 from kpops_bot.server.bot import Bot
 from kpops_bot.settings import BotSettings
 from kpops_bot.workspace import Workspace, WorkspaceError
@@ -214,7 +215,7 @@ def diff(
     if output_format == "json":
         click.echo(render_json(report), nl=False)
     else:
-        limit = {"github": GITHUB_LIMIT, "gitlab": GITLAB_LIMIT}.get(split_for or "")
+        limit = COMMENT_LIMITS[Forge(split_for)] if split_for else None
         parts = render_markdown(report, limit=limit, max_parts=diff_settings.max_comment_parts)
         click.echo(PART_SEPARATOR.join(parts), nl=False)
     sys.exit(1 if report.summary.failed else 0)

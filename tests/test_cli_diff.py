@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.helm.chart_server import ChartServer
-from kpops_bot.report.markdown import MARKER
+from kpops_bot.report.identity import MARKER
 from tests.helpers import MIRROR_FROM, GitRepo
 from tests.test_cli import kpops_bot
 

@@ -24,7 +24,7 @@ from kpops_bot.diff.model import (
     Summary,
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
-from kpops_bot.engine.model import ComponentRender, PipelineRender, RenderError
+from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender, RenderError
 from kpops_bot.masking import Masker
 
 ResourceKey = tuple[str, str, str, str]
@@ -223,7 +223,7 @@ def _yaml_lines(document: Any) -> list[str]:
 def build_report(
     base: str,
     head: str,
-    mode: str,
+    mode: Mode,
     environments: Sequence[str | None],
     pipelines: Sequence[PipelineDiff],
     blocking_levels: Iterable[RiskLevel] = (RiskLevel.DANGER,),

@@ -4,6 +4,7 @@ The public face, for the workflows and the command line:
 - `RenderPool` runs renders in fresh kpops processes (`pool`, `zygote`, `child`);
 - `render_targets` / `render_revision` render pipelines of commits through the pool and the `RenderCache`
   (`targets`, `cache`), `select_pipelines` / `layout_at` find them;
+- `affected_side` says which pipelines a change between two commits affects, per environment (`affected`);
 - `diff_revisions` is the dry run of a change: affected pipelines rendered at both sides and diffed (`dryrun`).
 
 Names are loaded on first use: the fork server imports `kpops_bot.engine.child` and must not pay for git, the
@@ -16,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kpops_bot.engine.affected import AffectedSide, affected_side
     from kpops_bot.engine.cache import RenderCache
     from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
     from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderError, RenderSpec
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "AffectedSide": "affected",
+    "affected_side": "affected",
     "RenderCache": "cache",
     "DiffRequest": "dryrun",
     "diff_revisions": "dryrun",
@@ -53,6 +57,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "AffectedSide",
     "DiffRequest",
     "EngineSettings",
     "Mode",
@@ -66,6 +71,7 @@ __all__ = [
     "RenderSpec",
     "RenderTarget",
     "UnknownPipelineError",
+    "affected_side",
     "diff_revisions",
     "layout_at",
     "render_revision",

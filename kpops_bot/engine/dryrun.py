@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from kpops_bot.changes import AffectedPipelines, affected_pipelines
+from kpops_bot.changes import AffectedPipelines
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
+from kpops_bot.engine.affected import AffectedSide, affected_side
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.model import Mode, RenderSpec
 from kpops_bot.engine.pool import RenderPool
@@ -19,7 +20,6 @@ from kpops_bot.engine.targets import (
     Progress,
     RenderTarget,
     UnknownPipelineError,
-    layout_at,
     render_targets,
     select_pipelines,
 )
@@ -40,16 +40,6 @@ class DiffRequest:
     only: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
-class _Side:
-    """The affected pipelines of one environment, with the layouts they come from."""
-
-    spec: RenderSpec
-    base_layout: RepoLayout
-    head_layout: RepoLayout
-    affected: AffectedPipelines
-
-
 def diff_revisions(
     workspace: Workspace,
     pool: RenderPool,
@@ -67,14 +57,8 @@ def diff_revisions(
     sides = [_side(repository, base, head, changed_paths, environment, request) for environment in request.environments]
     targets: list[RenderTarget] = []
     for side in sides:
-        targets += [
-            RenderTarget(base, side.base_layout.pipelines[name], side.spec, side.base_layout)
-            for name in sorted(side.affected.changed | side.affected.removed)
-        ]
-        targets += [
-            RenderTarget(head, side.head_layout.pipelines[name], side.spec, side.head_layout)
-            for name in sorted(side.affected.changed | side.affected.added)
-        ]
+        targets += [RenderTarget(base, pipeline, side.spec, side.base_layout) for pipeline in side.at_base()]
+        targets += [RenderTarget(head, pipeline, side.spec, side.head_layout) for pipeline in side.to_deploy()]
     renders = render_targets(repository, pool, targets, cache, progress)
     by_target = {
         (target.commit, target.spec.environment, target.pipeline.name): render
@@ -87,7 +71,7 @@ def diff_revisions(
             base_render = by_target.get((base, environment, name))
             head_render = by_target.get((head, environment, name))
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options))
-    return build_report(base, head, request.mode.value, list(request.environments), pipelines, options.blocking_levels)
+    return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels)
 
 
 def _side(
@@ -97,14 +81,12 @@ def _side(
     changed_paths: Sequence[str],
     environment: str | None,
     request: DiffRequest,
-) -> _Side:
+) -> AffectedSide:
     spec = RenderSpec(environment=environment, mode=request.mode, config_dir=request.config_dir)
-    base_layout = layout_at(repository, base, spec)
-    head_layout = layout_at(repository, head, spec)
-    affected = affected_pipelines(base_layout, head_layout, changed_paths, environment)
+    side = affected_side(repository, base, head, changed_paths, spec)
     if request.only:
-        affected = _restrict(affected, base_layout, head_layout, request.only)
-    return _Side(spec, base_layout, head_layout, affected)
+        side = replace(side, affected=_restrict(side.affected, side.base_layout, side.head_layout, request.only))
+    return side
 
 
 def _restrict(
