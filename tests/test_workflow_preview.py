@@ -75,6 +75,8 @@ def test_a_second_run_edits_the_parts_there_are_and_deletes_what_is_left_over() 
     preview(forge, FakeDiff(mixed_report())).run(preview_job())
     first = forge.bot_bodies(1)
     assert len(first) > 1
+    for number, body in enumerate(first, start=1):
+        check_golden(f"bot/report-mixed-part-{number}.md", body)
     forge.calls.clear()
     preview(forge, FakeDiff(word_count_report())).run(preview_job())
     assert len(forge.bot_bodies(1)) < len(first)
