@@ -97,6 +97,7 @@ def test_a_merge_is_applied_published_answered_and_the_report_marked() -> None:
     [(_, (before, commit, head_sha))] = [call for call in bench.deployment.calls if call[0] == "change_steps"]
     assert (before, commit, head_sha) == (None, MERGE, HEAD)
     _, (branch, folders, message) = next(call for call in bench.deployment.calls if call[0] == "publish")
+    assert branch == "main"
     assert folders == ("rendered/dev/word-count", "rendered/dev/legacy-export")
     check_golden("bot/commit-apply-merge.txt", message)
     assert message.endswith(f"{COMMIT_TRAILER}: {MERGE}\n")

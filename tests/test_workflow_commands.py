@@ -119,6 +119,7 @@ def test_deploy_takes_the_locks_runs_commits_to_gitops_and_links_the_commit() ->
     assert message.startswith("kpops-bot: deploy word-count for #1\n")
     assert message.endswith(f"\n{COMMIT_TRAILER}: {HEAD}\n")
     _, (steps, run_id, execute) = next(call for call in bench.deployment.calls if call[0] == "run")
+    assert [step.pipeline.name for step in steps] == ["word-count"]
     assert (run_id, execute) == ("c55", True)
     check_golden("bot/answer-deploy.md", bench.answer())
 
