@@ -1,7 +1,8 @@
 """Rendering: how a pipeline of a repository at a revision becomes its enriched config and manifests.
 
 The public face, for the workflows and the command line:
-- `RenderPool` runs renders in fresh kpops processes (`pool`, `zygote`, `child`);
+- `RenderPool` runs renders in fresh kpops processes (`pool`, `zygote`, `child`); `LazyPool` starts one on the
+  first render that is not cached (`lazy`);
 - `render_targets` / `render_revision` render pipelines of commits through the pool and the `RenderCache`
   (`targets`, `cache`), `select_pipelines` / `layout_at` find them;
 - `affected_side` says which pipelines a change between two commits affects, per environment (`affected`);
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from kpops_bot.engine.affected import AffectedSide, affected_side
     from kpops_bot.engine.cache import RenderCache
     from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+    from kpops_bot.engine.lazy import LazyPool
     from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderError, RenderSpec
     from kpops_bot.engine.pool import RenderPool, RenderRequest
     from kpops_bot.engine.settings import EngineSettings
@@ -39,6 +41,7 @@ _HOMES = {
     "RenderCache": "cache",
     "DiffRequest": "dryrun",
     "diff_revisions": "dryrun",
+    "LazyPool": "lazy",
     "Mode": "model",
     "Operation": "model",
     "PipelineRender": "model",
@@ -60,6 +63,7 @@ __all__ = [
     "AffectedSide",
     "DiffRequest",
     "EngineSettings",
+    "LazyPool",
     "Mode",
     "Operation",
     "PipelineRender",

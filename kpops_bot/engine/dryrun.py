@@ -15,9 +15,9 @@ from kpops_bot.diff.model import DiffReport, PipelineDiff
 from kpops_bot.engine.affected import AffectedSide, affected_side
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.model import Mode, RenderSpec
-from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import (
     Progress,
+    Renderer,
     RenderTarget,
     UnknownPipelineError,
     render_targets,
@@ -42,7 +42,7 @@ class DiffRequest:
 
 def diff_revisions(
     workspace: Workspace,
-    pool: RenderPool,
+    pool: Renderer,
     request: DiffRequest,
     options: DiffOptions | None = None,
     cache: RenderCache | None = None,

@@ -8,19 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kpops_bot.engine.kinds import Mode, Operation
 
-class Mode(StrEnum):
-    """kpops operation modes that render manifests without touching a cluster."""
-
-    MANIFEST = "manifest"
-    ARGO = "argo"
-
-
-class Operation(StrEnum):
-    DEPLOY = "deploy"
-    RESET = "reset"
-    CLEAN = "clean"
-    DESTROY = "destroy"
+__all__ = ["ComponentRender", "ErrorKind", "Mode", "Operation", "PipelineRender", "RenderError", "RenderSpec"]
 
 
 @dataclass(frozen=True)
