@@ -19,8 +19,6 @@ from kpops_bot.engine.kinds import HelmChoice, Mode, Operation
 from kpops_bot.events.model import Forge
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from kpops_bot.engine.model import PipelineRender
     from kpops_bot.engine.settings import EngineSettings
     from kpops_bot.engine.targets import Progress
@@ -246,12 +244,12 @@ def _progress(masker: Masker) -> Progress:
 def _format(results: list[PipelineRender], output_format: str) -> str:
     import json
 
-    import yaml
+    from kpops_bot.yaml_text import dump_yaml
 
     document = {"pipelines": [result.model_dump(mode="json") for result in results]}
     if output_format == "json":
         return json.dumps(document, indent=2) + "\n"
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+    return dump_yaml(document)
 
 
 @main.command(name="serve")
@@ -272,11 +270,12 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
 
     from kpops_bot.server.bot import Bot
     from kpops_bot.settings import BotSettings
+    from kpops_bot.validation import describe_validation
 
     try:
         settings = BotSettings.load(config_file)
     except ValidationError as error:
-        click.echo(f"Error: invalid settings: {_settings_problems(error)}", err=True)
+        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
         sys.exit(USAGE_ERROR)
     chosen = {"host": host, "port": port, "insecure_skip_signature": insecure_skip_signature or None}
     settings = settings.model_copy(update={key: value for key, value in chosen.items() if value is not None})
@@ -289,12 +288,6 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
         click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     Bot(settings).serve()
-
-
-def _settings_problems(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: {issue['msg']}" for issue in error.errors()
-    )
 
 
 @main.command()

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from kpops_bot.engine.model import ErrorKind, RenderError
 from kpops_bot.text import shorten
+from kpops_bot.validation import validation_issues
 
 _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
 _HELM_ERROR_LINE = re.compile(r"^Error: (?P<cause>.+)$", re.MULTILINE)
@@ -114,7 +115,8 @@ def _yaml_error_in(file: str, error: yaml.YAMLError) -> RenderError:
 def _validation_error(
     error: ValidationError, context: FailureContext, component: str | None, component_type: str | None
 ) -> RenderError:
-    causes = "; ".join(f"{detail['msg']}: {'.'.join(str(part) for part in detail['loc'])}" for detail in error.errors())
+    # kpops' own order: what is wrong, then where (`Field required: values.image`)
+    causes = "; ".join(f"{message}: {path}" for path, message in validation_issues(error))
     if component is None:
         return RenderError(message=f"config: {_one_line(causes)}", kind=ErrorKind.CONFIG, file="config.yaml")
     kind = f" ({component_type})" if component_type else ""
