@@ -75,3 +75,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened.migrate()
     yield opened
     opened.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that render with kpops (they need the chart server) are `slow`: `-m "not slow"` is the fast lane."""
+    for item in items:
+        if "chart_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
