@@ -59,8 +59,8 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A migrated store on each supported database (PostgreSQL: a fresh database per test)."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each supported database (PostgreSQL: a fresh database per test)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'bot.db'}"
     else:
@@ -71,7 +71,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             connection.execute(sa.text(f"CREATE DATABASE {name}"))
         admin.dispose()
         url = server.rsplit("/", 1)[0] + f"/{name}"
-    opened = Store(url)
+    return url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated store on each supported database."""
+    opened = Store(database_url)
     opened.migrate()
     yield opened
     opened.close()
