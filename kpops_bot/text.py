@@ -10,11 +10,6 @@ def shorten(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     return text if len(text) <= limit else text[: max(0, limit - len(ellipsis))] + ellipsis
 
 
-def keep_end(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
-    """The end of `text` within `limit` characters (a log's last lines say the most)."""
-    return text if len(text) <= limit else ellipsis + text[len(text) - max(0, limit - len(ellipsis)) :]
-
-
 def leading_lines(text: str, max_chars: int) -> tuple[list[str], int]:
     """The leading whole lines of `text` within `max_chars`, and how many lines were cut off."""
     lines = text.splitlines()

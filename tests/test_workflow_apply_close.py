@@ -133,7 +133,7 @@ def test_nothing_changed_is_said_and_nothing_published() -> None:
     bench = Bench(deployment=FakeDeployment(planned=[]))
     bench.apply().run(merged())
     assert "publish" not in [name for name, _ in bench.deployment.calls]
-    assert bench.answer().endswith("No pipeline changed: nothing to apply.")
+    check_golden("bot/answer-applied-nothing.md", bench.answer())
 
 
 def test_a_pipeline_that_does_not_render_fails_the_apply_and_the_rest_is_applied() -> None:
