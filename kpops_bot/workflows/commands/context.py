@@ -39,13 +39,13 @@ class CommandContext:
     config: Effective
     masker: Masker
     resumed: bool  # the comment waited for a lock and runs again: it was acknowledged and answered once
-    with_: Collaborators
+    collaborators: Collaborators
     sections: list[str] = field(default_factory=list)
 
     @cached_property
     def repository(self) -> DeploymentRepository:
         """The deployment repository, fetched once per comment, when a command first needs it."""
-        return self.with_.open_repository(self.event.repository, self.client)
+        return self.collaborators.open_repository(self.event.repository, self.client)
 
 
 @dataclass(frozen=True)

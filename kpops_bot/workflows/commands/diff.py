@@ -20,7 +20,7 @@ class DiffCommand:
     def _diff(self, context: CommandContext, command: Command) -> str:
         event, config = context.event, context.config
         trusted = not context.pull.from_fork
-        if not trusted and not context.with_.settings.allow_fork_previews:
+        if not trusted and not context.collaborators.settings.allow_fork_previews:
             return "❌ `diff`: pull requests from forks are not rendered on this bot."
         request = DiffRequest(
             source=event.repository.clone_url,
@@ -32,7 +32,7 @@ class DiffCommand:
             only=command.pipelines,
         )
         git_env = context.client.git_env(event.repository)
-        report = context.with_.diff(request, config.diff_options, trusted=trusted, git_env=git_env)
+        report = context.collaborators.diff(request, config.diff_options, trusted=trusted, git_env=git_env)
         if not report.pipelines:
             return f"**`{answers.quoted(command.line)}`**: this pull request affects none of these pipelines."
         body = render_markdown(report, context.client.comment_limit - _ROOM_FOR_OTHERS, max_parts=1)[0]

@@ -9,4 +9,4 @@ from kpops_bot.workflows.commands.context import Answered, CommandContext
 
 class HelpCommand:
     def plan(self, context: CommandContext, command: Command) -> Answered:
-        return Answered(answers.help_text(context.with_.settings.commands, context.config.operation_mode))
+        return Answered(answers.help_text(context.collaborators.settings.commands, context.config.operation_mode))

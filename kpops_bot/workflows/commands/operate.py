@@ -58,7 +58,7 @@ class OperateCommand:
             source,
         )
         return publish_and_link(
-            context.with_.settings,
+            context.collaborators.settings,
             context.client,
             event.repository,
             context.repository,

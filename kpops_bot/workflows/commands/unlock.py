@@ -18,7 +18,7 @@ class UnlockCommand:
             pipelines = context.repository.pipeline_names(
                 context.pull.head_sha, command.pipelines, context.config.config_dir
             )
-        released = context.with_.locks.release(repository_key(event.repository), event.number, pipelines)
+        released = context.collaborators.locks.release(repository_key(event.repository), event.number, pipelines)
         if not released.freed:
             return "🔓 This pull request held no lock" + (" on these pipelines." if pipelines else ".")
         listing = ", ".join(f"`{resource}`" for resource in released.freed)
