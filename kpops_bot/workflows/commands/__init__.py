@@ -62,7 +62,7 @@ class CommandWorkflow:
         open_repository: OpenRepository,
     ) -> None:
         self._forges = forges
-        self._with = Collaborators(settings, diff, locks, open_repository)
+        self._collaborators = Collaborators(settings, diff, locks, open_repository)
 
     def run(self, job: Job) -> str:
         event = load_event(job.payload)
@@ -74,7 +74,7 @@ class CommandWorkflow:
         if not parsed:
             return "no command"
         pull = client.pull_request(event.repository, event.number)
-        settings = self._with.settings
+        settings = self._collaborators.settings
         try:
             config = repository_settings(
                 settings, client, event.repository, pull.base_ref, pull.base_ref, trusted=not pull.from_fork
@@ -83,7 +83,7 @@ class CommandWorkflow:
             client.create_comment(event.repository, event.number, answers.answer("command not run", [str(error)]))
             return "invalid repository config"
         resumed = bool(job.payload.get("resumed"))
-        context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._with)
+        context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
         accepted = self._check(context, parsed)
         if accepted and not context.resumed:
             client.react(event.repository, event.number, event.comment_id, "eyes")
@@ -110,7 +110,7 @@ class CommandWorkflow:
         """Accepted commands; rejections and refusals become answers (once: a resumed comment was answered)."""
         accepted: list[Command] = []
         permission: Permission | None = None
-        policy = self._with.settings.commands
+        policy = self._collaborators.settings.commands
         state = PullRequestState(
             open=context.pull.open,
             approved=context.pull.approved,
@@ -149,7 +149,7 @@ class CommandWorkflow:
         if resources:
             event = context.event
             resume = NewJob(pull_request_key(event), JobKind.COMMAND, {**job.payload, "resumed": True})
-            lock = self._with.locks.acquire(
+            lock = self._collaborators.locks.acquire(
                 repository_key(event.repository),
                 event.number,
                 resources,
