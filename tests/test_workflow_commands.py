@@ -228,3 +228,19 @@ def test_giving_up_says_so_in_the_thread() -> None:
     bench = Bench()
     bench.workflow().give_up(bench.job("/kpops deploy word-count"), RuntimeError("boom"))
     check_golden("bot/answer-command-failed.md", bench.answer())
+
+
+def test_a_named_environment_mapped_to_the_base_branch_is_the_only_one_acted_on() -> None:
+    bench = Bench(overrides={"environments": {"main": ["dev", "prod"]}})
+    bench.comment("/kpops deploy word-count --environment prod")
+    _, (_, _, environments) = next(call for call in bench.deployment.calls if call[0] == "command_steps")
+    assert environments == ("prod",)
+    assert bench.locks.held == {(KEY, Resource("prod", "word-count")): 1}
+
+
+def test_a_resumed_comment_does_not_repeat_its_rejections() -> None:
+    bench = Bench()
+    bench.forge.permissions["bob"] = Permission.READ
+    bench.comment("/kpops rest\n/kpops help", author="bob", resumed=True)
+    assert "rest" not in bench.answer()
+    assert "| command | needs | does |" in bench.answer()
