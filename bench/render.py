@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import MIRROR_FROM, cli_seconds, synthetic_repository  # noqa: E402
+from kpops_bot.engine.kinds import HelmChoice  # noqa: E402
 from kpops_bot.engine.model import RenderSpec  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
-from kpops_bot.engine.settings import EngineSettings, HelmChoice  # noqa: E402
+from kpops_bot.engine.settings import EngineSettings  # noqa: E402
 from kpops_bot.engine.targets import render_revision  # noqa: E402
 from kpops_bot.helm.chart_server import ChartServer  # noqa: E402
 from kpops_bot.helm.mirrors import ChartMirrors  # noqa: E402

@@ -1,40 +1,29 @@
-"""The `kpops-bot` command line."""
+"""The `kpops-bot` command line.
+
+It starts at once: at import only click and the plain enums its options list are loaded; each command imports
+what it needs (kpops, git, the diff, the server) when it runs.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import sys
-import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
-import yaml
-from pydantic import ValidationError
 
-from kpops_bot.diff.settings import DiffSettings
-from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderSpec
-from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.settings import EngineSettings, HelmChoice
-from kpops_bot.engine.targets import Progress, UnknownPipelineError, render_revision
+from kpops_bot.engine.kinds import HelmChoice, Mode, Operation
 from kpops_bot.events.model import Forge
-from kpops_bot.events.signatures import github_signature
-from kpops_bot.helm.chart_server import ChartServer, NoChartsError
-from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
-from kpops_bot.masking import Masker
-from kpops_bot.report.as_json import render_json
-from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
-from kpops_bot.server.bot import Bot
-from kpops_bot.settings import BotSettings
-from kpops_bot.workspace import Workspace, WorkspaceError
+
+if TYPE_CHECKING:
+    from kpops_bot.engine.model import PipelineRender
+    from kpops_bot.engine.settings import EngineSettings
+    from kpops_bot.engine.targets import Progress
+    from kpops_bot.masking import Masker
+    from kpops_bot.workspace import Workspace
 
 USAGE_ERROR = 2
 PART_SEPARATOR = "\n<!-- next comment -->\n"
@@ -71,6 +60,9 @@ class EngineArgs:
     helm: str | None
 
     def settings(self) -> EngineSettings:
+        from kpops_bot.engine.settings import EngineSettings
+        from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
+
         try:
             chart_mirrors = ChartMirrors.from_pairs(self.mirrors)
         except InvalidMirrorError as error:
@@ -85,6 +77,10 @@ class EngineArgs:
         return EngineSettings(**overrides)
 
     def workspace(self) -> Workspace:
+        import tempfile
+
+        from kpops_bot.workspace import Workspace
+
         return Workspace(self.workspace_dir or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
 
 
@@ -140,6 +136,12 @@ def render(
 
     Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors.
     """
+    from kpops_bot.diff.settings import DiffSettings
+    from kpops_bot.engine.lazy import LazyPool
+    from kpops_bot.engine.model import RenderSpec
+    from kpops_bot.engine.targets import UnknownPipelineError, render_revision
+    from kpops_bot.workspace import WorkspaceError
+
     if len(engine.environments) > 1:
         raise click.BadParameter("render takes one environment", param_hint="--environment")
     settings = engine.settings()
@@ -151,7 +153,7 @@ def render(
     )
     masker = DiffSettings().masker(settings)
     try:
-        with RenderPool(settings) as pool:
+        with LazyPool(settings) as pool:  # started once the revision and pipelines are known
             results = render_revision(engine.workspace(), pool, source, revision, pipelines, spec, _progress(masker))
     except (UnknownPipelineError, WorkspaceError) as error:
         click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
@@ -191,6 +193,16 @@ def diff(
 
     Exit code 0 when every pipeline rendered, 1 when any failed (the report still shows the rest), 2 on usage errors.
     """
+    from kpops_bot.diff.settings import DiffSettings
+    from kpops_bot.engine.cache import RenderCache
+    from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+    from kpops_bot.engine.lazy import LazyPool
+    from kpops_bot.engine.targets import UnknownPipelineError
+    from kpops_bot.forges.base import COMMENT_LIMITS
+    from kpops_bot.report.as_json import render_json
+    from kpops_bot.report.markdown import render_markdown
+    from kpops_bot.workspace import WorkspaceError
+
     settings = engine.settings()
     diff_settings = DiffSettings()
     options = diff_settings.options(settings)
@@ -206,7 +218,7 @@ def diff(
         only=only,
     )
     try:
-        with RenderPool(settings) as pool:
+        with LazyPool(settings) as pool:  # started only when a render is not cached
             report = diff_revisions(workspace, pool, request, options, cache, _progress(options.masker))
     except (UnknownPipelineError, WorkspaceError) as error:
         click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
@@ -214,7 +226,7 @@ def diff(
     if output_format == "json":
         click.echo(render_json(report), nl=False)
     else:
-        limit = {"github": GITHUB_LIMIT, "gitlab": GITLAB_LIMIT}.get(split_for or "")
+        limit = COMMENT_LIMITS[Forge(split_for)] if split_for else None
         parts = render_markdown(report, limit=limit, max_parts=diff_settings.max_comment_parts)
         click.echo(PART_SEPARATOR.join(parts), nl=False)
     sys.exit(1 if report.summary.failed else 0)
@@ -230,10 +242,14 @@ def _progress(masker: Masker) -> Progress:
 
 
 def _format(results: list[PipelineRender], output_format: str) -> str:
+    import json
+
+    from kpops_bot.yaml_text import dump_yaml
+
     document = {"pipelines": [result.model_dump(mode="json") for result in results]}
     if output_format == "json":
         return json.dumps(document, indent=2) + "\n"
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+    return dump_yaml(document)
 
 
 @main.command(name="serve")
@@ -246,12 +262,20 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080).")
 @click.option("--insecure-skip-signature", is_flag=True, help="Accept unsigned deliveries (local development only).")
-def serve_bot(config_file: Path | None, host: str | None, port: int | None, insecure_skip_signature: bool) -> None:
+def serve(config_file: Path | None, host: str | None, port: int | None, insecure_skip_signature: bool) -> None:
     """Run the bot: webhook server, store and workers (settings: KPOPS_BOT_* variables over --config)."""
+    import logging
+
+    from pydantic import ValidationError
+
+    from kpops_bot.server.bot import Bot
+    from kpops_bot.settings import BotSettings
+    from kpops_bot.validation import describe_validation
+
     try:
         settings = BotSettings.load(config_file)
     except ValidationError as error:
-        click.echo(f"Error: invalid settings: {_settings_problems(error)}", err=True)
+        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
         sys.exit(USAGE_ERROR)
     chosen = {"host": host, "port": port, "insecure_skip_signature": insecure_skip_signature or None}
     settings = settings.model_copy(update={key: value for key, value in chosen.items() if value is not None})
@@ -266,12 +290,6 @@ def serve_bot(config_file: Path | None, host: str | None, port: int | None, inse
     Bot(settings).serve()
 
 
-def _settings_problems(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: {issue['msg']}" for issue in error.errors()
-    )
-
-
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--forge", type=click.Choice([f.value for f in Forge]), required=True)
@@ -281,6 +299,12 @@ def _settings_problems(error: ValidationError) -> str:
 @click.option("--secret", envvar="KPOPS_BOT_REPLAY_SECRET", help="Webhook secret (or KPOPS_BOT_REPLAY_SECRET).")
 def replay(file: Path, forge: str, event_name: str, url: str, delivery: str | None, secret: str | None) -> None:
     """Send a stored delivery FILE (JSON body) to a running bot, signed as the forge signs it."""
+    import uuid
+
+    import httpx
+
+    from kpops_bot.events.signatures import github_signature
+
     body = file.read_bytes()
     delivery_id = delivery or str(uuid.uuid4())
     headers = {"Content-Type": "application/json"}
@@ -308,11 +332,13 @@ def charts() -> None:
     """Chart repositories for tests and demos."""
 
 
-@charts.command()
+@charts.command(name="serve")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--port", default=8879, show_default=True, type=click.IntRange(0, 65535))
-def serve(directory: Path, port: int) -> None:
+def serve_charts(directory: Path, port: int) -> None:
     """Serve the chart sources in DIRECTORY as a Helm repository on 127.0.0.1:PORT (until interrupted)."""
+    from kpops_bot.helm.chart_server import ChartServer, NoChartsError
+
     try:
         server = ChartServer(directory, port=port).start()
     except OSError as error:
@@ -389,13 +415,16 @@ def github_app(
 def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
     """Create or update the project's webhook to the bot, with the events in webhooks/gitlab-hook.json."""
     import gitlab
+    from pydantic import ValidationError
 
+    from kpops_bot.settings import BotSettings
     from kpops_bot.setup.gitlab_hook import HookError, ensure_hook
+    from kpops_bot.validation import describe_validation
 
     try:
         settings = BotSettings.load(config_file)
     except ValidationError as error:
-        click.echo(f"Error: invalid settings: {_settings_problems(error)}", err=True)
+        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
         sys.exit(USAGE_ERROR)
     token, secret = settings.gitlab.token, settings.gitlab.webhook_secret
     if token is None or secret is None:

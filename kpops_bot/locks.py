@@ -4,6 +4,11 @@ A pull request that runs a command holds what the command touches until it is me
 another pull request's command on a held pipeline waits in line (stored with the job to run again) instead of
 failing. Every change is one transaction on the store's database, serialised per repository (SQLite has one writer;
 PostgreSQL takes a transaction-scoped advisory lock), so the line is exact across replicas.
+
+Hand-written for the same reason as the queue (`kpops_bot.store`): the locks must live in the store's database on
+SQLite and PostgreSQL, be taken for a whole comment at once in one transaction with the wait that stores the job to
+run again, and be released with the pull request; lock services (Redis, etcd, advisory-lock libraries) hold locks
+for a process's lifetime, not for a pull request's, and keep no fair line of stored jobs.
 """
 
 from __future__ import annotations

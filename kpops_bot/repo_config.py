@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.settings import BotSettings, OperationMode
+from kpops_bot.validation import describe_validation
 
 FILE_NAME = ".kpops-bot.yaml"
 
@@ -51,10 +52,7 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     try:
         return RepoConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or 'file'}: {issue['msg']}" for issue in error.errors()
-        )
-        raise InvalidRepoConfigError(f"{FILE_NAME}: {problems}") from error
+        raise InvalidRepoConfigError(f"{FILE_NAME}: {describe_validation(error, 'file')}") from error
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,26 @@
-"""What the workflows share in a running bot: settings, store, forge clients, git workspace, render pools, cache."""
+"""What the workflows share in a running bot: settings, store, forge clients, git workspace, render pools, cache,
+and the narrow collaborators (`kpops_bot.workflows.ports`) built from them."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
+from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.model import DiffReport
 from kpops_bot.engine.cache import RenderCache
+from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.events.model import Forge
+from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeClient, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
-from kpops_bot.locks import Locks, Waiter
+from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import Store
+from kpops_bot.store import NewJob, Store
+from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace
 
 
@@ -72,6 +78,35 @@ class RenderPools:
             self._pools.clear()
 
 
+class RequeuingLocks:
+    """The store's locks; what a release frees, the comments waiting for it get: their jobs are queued again."""
+
+    def __init__(self, locks: Locks, store: Store) -> None:
+        self._locks = locks
+        self._store = store
+
+    def acquire(
+        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
+    ) -> Granted | Waiting:
+        return self._locks.acquire(repository, number, resources, wait_key=wait_key, then=then)
+
+    def release(
+        self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
+    ) -> Released:
+        released = self._locks.release(repository, number, pipelines, forget_waits=forget_waits)
+        self.requeue(released.woken)
+        return released
+
+    def reconcile(self, repository: str, open_numbers: Collection[int]) -> None:
+        """Release what pull requests that are no longer open hold; queue again who waited for it."""
+        self.requeue(self._locks.reconcile(repository, open_numbers))
+
+    def requeue(self, waiters: Iterable[Waiter]) -> None:
+        """Queue the waiting jobs again, in line order; each takes its locks or keeps its place."""
+        for waiter in waiters:
+            self._store.enqueue(waiter.job)
+
+
 @dataclass
 class Services:
     settings: BotSettings
@@ -81,15 +116,21 @@ class Services:
     pools: RenderPools
     cache: RenderCache = field(init=False)
     locks: Locks = field(init=False)
+    lock_book: RequeuingLocks = field(init=False)
 
     def __post_init__(self) -> None:
         self.cache = RenderCache(self.settings.data_dir / "render-cache")
         self.locks = Locks(self.store)
+        self.lock_book = RequeuingLocks(self.locks, self.store)
 
-    def wake(self, waiters: list[Waiter]) -> None:
-        """Queue the waiting jobs again, in line order; each takes its locks or keeps its place."""
-        for waiter in waiters:
-            self.store.enqueue(waiter.job)
+    def diff(self, request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]) -> DiffReport:
+        """The dry run in the render pool for the pull request's trust."""
+        pool = self.pools.get(trusted=trusted)
+        return diff_revisions(self.workspace, pool, request, options, self.cache, git_env=git_env)
+
+    def open_repository(self, repository: Repository, client: ForgeClient) -> GitDeploymentRepository:
+        cached = self.workspace.repository(repository.clone_url, git_env=client.git_env(repository))
+        return GitDeploymentRepository(cached, self.settings, lambda: self.pools.get(trusted=True), self.cache)
 
     @classmethod
     def create(cls, settings: BotSettings, retry: RetryPolicy | None = None) -> Services:

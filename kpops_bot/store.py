@@ -4,6 +4,12 @@ SQLAlchemy Core over SQLite by default (a file in the data directory) or Postgre
 needs no lock service: a job is claimed with a lease (owner + expiry) by a conditional UPDATE, and a partial unique
 index allows one running job per key (a pull request), so two workers can never run work for one PR at once, on
 either database. A job whose worker died is queued again when its lease expires.
+
+Hand-written on SQLAlchemy Core because no queue library fits: the bot needs SQLite (one process, no service) and
+PostgreSQL (replicas) alike, the delivery's dedupe and its job written in the insert's one transaction (a redelivery
+never makes a second job), one running job per pull request across threads and replicas, and superseding (a newer
+push drops the queued preview). Celery, RQ, Dramatiq and procrastinate each need a broker or PostgreSQL only, and
+none offers per-key serialisation with superseding. The schema changes through alembic (`kpops_bot/migrations`).
 """
 
 from __future__ import annotations
@@ -26,17 +32,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-SCHEMA_VERSION = 2  # 2: locks and lock_waits
+# Versions of the `schema_info` table that databases made before alembic carry → the revision they equal.
+_LEGACY_REVISIONS = {1: "0001", 2: "0002"}
+_MIGRATION_LOCK = 0x6B706F7073  # PostgreSQL advisory lock: one replica migrates at a time
 _BATCH_ATTEMPTS = 3
 
 metadata = sa.MetaData()
-
-schema_info = sa.Table(
-    "schema_info",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-)
 
 deliveries = sa.Table(
     "deliveries",
@@ -246,21 +247,38 @@ class Store:
             yield connection
 
     def migrate(self) -> None:
-        """Create the tables of a new database; refuse one a newer version wrote."""
-        metadata.create_all(self.engine, checkfirst=True)
+        """Bring the database to the newest schema with alembic (`kpops_bot.migrations`), in one transaction.
+
+        A database made before alembic (its version in `schema_info`) is stamped at the revision it equals, then
+        upgraded in place; one that a newer kpops-bot migrated is refused.
+        """
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", "kpops_bot:migrations")
+        known = {revision.revision for revision in ScriptDirectory.from_config(config).walk_revisions()}
         with self.transaction() as connection:
-            version = connection.execute(sa.select(schema_info.c.version)).scalar()
-            if version is None:
-                connection.execute(schema_info.insert().values(id=1, version=SCHEMA_VERSION))
-            elif version > SCHEMA_VERSION:
-                msg = f"the database has schema version {version}, this kpops-bot knows {SCHEMA_VERSION}"
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            config.attributes["connection"] = connection
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is None and sa.inspect(connection).has_table("schema_info"):
+                version = connection.execute(sa.text("SELECT version FROM schema_info")).scalar()
+                if version not in _LEGACY_REVISIONS:
+                    msg = f"the database has schema version {version}, this kpops-bot knows {max(_LEGACY_REVISIONS)}"
+                    raise SchemaTooNewError(msg)
+                command.stamp(config, _LEGACY_REVISIONS[version])
+            elif current is not None and current not in known:
+                msg = f"the database has schema revision {current}, which this kpops-bot does not know (newer?)"
                 raise SchemaTooNewError(msg)
-            elif version < SCHEMA_VERSION:  # every change so far only added tables, made by create_all above
-                connection.execute(schema_info.update().values(version=SCHEMA_VERSION))
+            command.upgrade(config, "head")
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
-            connection.execute(sa.select(schema_info.c.version)).scalar_one()
+            connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
 
     def accept(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
         """Record a delivery and queue its job, atomically; a delivery seen before changes nothing.

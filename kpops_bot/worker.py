@@ -54,7 +54,7 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def wake(self) -> None:
+    def poll_now(self) -> None:
         """A job was queued: look now instead of at the next poll."""
         self._wake.set()
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.settings import EngineSettings, HelmChoice
+from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace
@@ -58,8 +59,8 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A migrated store on each supported database (PostgreSQL: a fresh database per test)."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each supported database (PostgreSQL: a fresh database per test)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'bot.db'}"
     else:
@@ -70,7 +71,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             connection.execute(sa.text(f"CREATE DATABASE {name}"))
         admin.dispose()
         url = server.rsplit("/", 1)[0] + f"/{name}"
-    opened = Store(url)
+    return url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated store on each supported database."""
+    opened = Store(database_url)
     opened.migrate()
     yield opened
     opened.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that render with kpops (they need the chart server) are `slow`: `-m "not slow"` is the fast lane."""
+    for item in items:
+        if "chart_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

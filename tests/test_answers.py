@@ -5,7 +5,6 @@ from __future__ import annotations
 from kpops_bot.commands.authorize import CommandPolicy, Role
 from kpops_bot.commands.parse import CommandName, command_lines
 from kpops_bot.events.model import Forge
-from kpops_bot.locks import Resource, Waiting
 from kpops_bot.report import answers
 from kpops_bot.settings import OperationMode
 
@@ -21,7 +20,7 @@ def test_help_lists_every_command_with_its_permission_and_cannot_trigger_itself(
 
 
 def test_waiting_names_holders_and_the_place_in_line() -> None:
-    state = Waiting(position=2, held_by={Resource("dev", "word-count"): 1}, ahead=[4])
+    state = answers.LockLine(position=2, held_by=[("word-count (dev)", 1)], ahead=[4])
     text = answers.waiting(state, Forge.GITLAB)
     assert "held: `word-count (dev)` by !1; waiting before you: !4" in text
     assert "number 2 in line" in text

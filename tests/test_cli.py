@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner, Result
 
+from kpops_bot.cli import main
 from kpops_bot.helm.chart_server import ChartServer
 from tests.helpers import CHARTS, MIRROR_FROM, GitRepo
 
@@ -22,6 +24,11 @@ def kpops_bot(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     return subprocess.run(
         [sys.executable, "-m", "kpops_bot", *args], capture_output=True, text=True, env=env, cwd=cwd, check=False
     )
+
+
+def invoke(*args: str) -> Result:
+    """The command line in this process (click's runner): for what ends before a render process is started."""
+    return CliRunner().invoke(main, list(args), env={"KPOPS_BOT_HELM": "builtin"})
 
 
 @pytest.fixture
@@ -90,11 +97,11 @@ def test_a_failing_pipeline_exits_1_and_still_prints_the_others(
     ],
 )
 def test_usage_errors_exit_2_with_a_clear_message(render_args: list[str], args: list[str], message: str) -> None:
-    completed = kpops_bot(*render_args, *args)
-    assert completed.returncode == 2
-    assert message in completed.stderr
-    assert "Traceback" not in completed.stderr
-    assert completed.stdout == ""
+    result = invoke(*render_args, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_charts_serve_is_a_helm_repository(tmp_path: Path) -> None:
@@ -122,6 +129,17 @@ def test_charts_serve_is_a_helm_repository(tmp_path: Path) -> None:
 
 
 def test_charts_serve_refuses_a_folder_without_charts(tmp_path: Path) -> None:
-    completed = kpops_bot("charts", "serve", str(tmp_path), "--port", "0")
-    assert completed.returncode == 2
-    assert "holds no chart" in completed.stderr
+    result = invoke("charts", "serve", str(tmp_path), "--port", "0")
+    assert result.exit_code == 2
+    assert "holds no chart" in result.stderr
+
+
+def test_the_command_line_loads_no_server_kpops_git_or_diff_until_a_command_runs() -> None:
+    probe = (
+        "import sys, kpops_bot.cli; "
+        "heavy = ('kpops', 'git', 'kpops_bot.server', 'kpops_bot.diff', 'kpops_bot.engine.pool', 'pydantic', 'yaml'); "
+        "print(sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy)))"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]"
+    assert invoke("--help").exit_code == 0

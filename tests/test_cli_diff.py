@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.helm.chart_server import ChartServer
-from kpops_bot.report.markdown import MARKER
+from kpops_bot.report.identity import MARKER
 from tests.helpers import MIRROR_FROM, GitRepo
-from tests.test_cli import kpops_bot
+from tests.test_cli import invoke, kpops_bot
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 
@@ -90,7 +90,7 @@ def test_usage_errors_exit_2(
 ) -> None:
     feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
     feature.commit("Scale")
-    completed = kpops_bot(*diff_args(feature, chart_server, str(tmp_path / "ws")), *extra)
-    assert completed.returncode == 2
-    assert message in completed.stderr
-    assert "Traceback" not in completed.stderr
+    result = invoke(*diff_args(feature, chart_server, str(tmp_path / "ws")), *extra)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

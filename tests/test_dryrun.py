@@ -11,6 +11,7 @@ from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel, Status
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.lazy import LazyPool
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.report.as_json import render_json
@@ -110,6 +111,25 @@ def test_new_pushes_render_only_what_they_affect(
     assert (cache.hits, cache.stores) == (2, 4), "word-count is reused at base and head, orders rendered twice"
     first_word_count = first.pipelines[0].model_dump()
     assert second.pipelines[1].model_dump() == first_word_count
+
+
+def test_a_fully_cached_diff_starts_no_render_process(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    cache = RenderCache(tmp_path / "cache")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    feature.commit("Scale")
+    first = diff_revisions(workspace, pool, request, cache=cache)
+    with LazyPool(pool.settings) as lazy:
+        again = diff_revisions(workspace, lazy, request, cache=cache)
+        assert not lazy.started
+    assert again == first
+    feature.replace(ORDERS, "RATE: 100", "RATE: 300")
+    feature.commit("Second push")
+    with LazyPool(pool.settings) as lazy:
+        diff_revisions(workspace, lazy, request, cache=cache)
+        assert lazy.started  # team-a-orders was not cached
 
 
 def test_only_the_named_pipelines(feature: GitRepo, workspace: Workspace, pool: RenderPool) -> None:

@@ -22,8 +22,8 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.codec import dump_event
 from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Resource, Waiting
-from kpops_bot.server.routing import APPLY, COMMAND
 from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, NewJob
 from tests.helpers import GitRepo
@@ -197,7 +197,7 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     bot_commit = remote.head()
 
     harness.send_pull_request("merged", 1, head, merge_commit_sha=merge)  # delivered again, as a new delivery
-    wait_for("the second apply", lambda: _finished(harness, APPLY) == 2)
+    wait_for("the second apply", lambda: _finished(harness, JobKind.APPLY) == 2)
     assert remote.head() == bot_commit  # nothing new to commit
 
     ignored = harness.send_push("main", merge, bot_commit, remote.message(bot_commit))
@@ -293,15 +293,15 @@ def test_start_up_releases_locks_of_pull_requests_closed_while_the_bot_was_down(
     word_count = Resource("dev", "word-count")
     harness.forge.pulls.open(1, "a" * 40)
     harness.forge.pulls.open(3, "c" * 40)
-    unused = NewJob(f"{key}#0", COMMAND, {})
+    unused = NewJob(f"{key}#0", JobKind.COMMAND, {})
     locks.acquire(key, 1, [Resource("dev", "team-a-orders")], wait_key="c1", then=unused)
     locks.acquire(key, 2, [word_count], wait_key="c2", then=unused)  # 2 is gone from the forge
     comment = CommentEvent("d", harness.forge.repository, 3, 77, "alice", "/kpops help", False, False)
-    resume = NewJob(f"{key}#3", COMMAND, {**dump_event(comment), "resumed": True})
+    resume = NewJob(f"{key}#3", JobKind.COMMAND, {**dump_event(comment), "resumed": True})
     assert isinstance(locks.acquire(key, 3, [word_count], wait_key="c3", then=resume), Waiting)
     harness.bot.reconcile_locks()
     assert locks.held(key) == {Resource("dev", "team-a-orders"): 1}
-    assert [job.kind for job in harness.bot.services.store.jobs(f"{key}#3")] == [COMMAND]  # 3's turn came
+    assert [job.kind for job in harness.bot.services.store.jobs(f"{key}#3")] == [JobKind.COMMAND]  # 3's turn came
 
 
 def test_a_push_to_a_deploy_branch_is_applied_and_the_pushed_commit_gets_the_status(harness: BotHarness) -> None:

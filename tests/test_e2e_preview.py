@@ -9,7 +9,7 @@ import pytest
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
-from kpops_bot.report.markdown import MARKER
+from kpops_bot.report.identity import MARKER
 from kpops_bot.store import JobState
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for

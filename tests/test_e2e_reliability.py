@@ -14,9 +14,10 @@ import yaml
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.jobs import JobKind
+from kpops_bot.server.bot import workflows
 from kpops_bot.store import JobState, Store
 from kpops_bot.worker import Worker, WorkerOptions
-from kpops_bot.workflows.preview import Preview
 from tests.helpers import GitRepo
 from tests.support.asgi_server import free_port
 from tests.support.deliveries import github_pull_request, send_github
@@ -135,7 +136,9 @@ def test_a_push_while_a_preview_is_queued_reports_only_the_newest_head(
             (newer, JobState.QUEUED),
         ]
         worker = Worker(
-            store, {"preview": Preview(harness.bot.services)}, WorkerOptions(concurrency=1, poll_interval=0.1)
+            store,
+            {JobKind.PREVIEW: workflows(harness.bot.services)[JobKind.PREVIEW]},
+            WorkerOptions(concurrency=1, poll_interval=0.1),
         )
         worker.start()
         try:

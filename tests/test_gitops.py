@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.gitops.layout import (
     PipelineWrite,
     deploy_write,
+    dump,
     kustomization,
     one_off_jobs_write,
     pipeline_folder,
@@ -162,3 +164,15 @@ def test_hooks_and_commands_planted_in_the_clone_never_run(bare: Path, tmp_path:
         published = commit_and_push(repo, _target(bare), [write], "apply", never_newer)
     assert published.commit == _git(bare, "rev-parse", "main")
     assert not marker.exists()
+
+
+def test_gitops_files_keep_non_ascii_text_as_the_diff_shows_it() -> None:
+    base = recorded_render()
+    head = base.model_copy(deep=True)
+    deployment = next(m for c in head.components for m in c.manifests if m["kind"] == "Deployment")
+    deployment["metadata"].setdefault("annotations", {})["team"] = "Grüße aus Köln"
+    written = dump(deployment)
+    assert "team: Grüße aus Köln" in written
+    diff = diff_pipeline("word-count", None, base, head, DiffOptions())
+    changed = next(r for c in diff.components for r in c.resources if r.diff)
+    assert "+    team: Grüße aus Köln" in changed.diff

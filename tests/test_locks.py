@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 from kpops_bot.locks import Granted, Locks, Resource, Waiting
-from kpops_bot.store import NewJob, Store
+from kpops_bot.services import RequeuingLocks
+from kpops_bot.store import JobState, NewJob, Store
 
 REPO = "github:acme/deployments"
 WORD_COUNT = Resource("dev", "word-count")
@@ -75,3 +76,15 @@ def test_two_pull_requests_taking_one_free_pipeline_at_once_get_one_lock(store: 
     assert locks.held(REPO) == {WORD_COUNT: granted[0]}
     positions = sorted(result.position for result in results.values() if isinstance(result, Waiting))
     assert positions == list(range(1, 8))
+
+
+def test_a_release_through_the_lock_book_queues_the_waiting_comments_again(store: Store) -> None:
+    book = RequeuingLocks(Locks(store), store)
+    then = NewJob(f"{REPO}#2", "command", {"pr": 2, "resumed": True})
+    assert isinstance(book.acquire(REPO, 1, [WORD_COUNT], wait_key="c1", then=then), Granted)
+    assert isinstance(book.acquire(REPO, 2, [WORD_COUNT], wait_key="c2", then=then), Waiting)
+    assert store.jobs(f"{REPO}#2") == []
+    book.release(REPO, 1, forget_waits=True)
+    [queued] = store.jobs(f"{REPO}#2")
+    assert (queued.kind, queued.payload, queued.state) == ("command", {"pr": 2, "resumed": True}, JobState.QUEUED)
+    assert isinstance(book.acquire(REPO, 2, [WORD_COUNT], wait_key="c2", then=then), Granted)

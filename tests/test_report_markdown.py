@@ -2,73 +2,21 @@
 
 from __future__ import annotations
 
-import copy
-import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.model import PipelineRender, RenderError
-from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, MARKER, render_markdown
-from tests.helpers import FIXTURES, component, manifest, recorded_render
+from kpops_bot.engine.model import PipelineRender
+from kpops_bot.events.model import Forge
+from kpops_bot.forges.base import COMMENT_LIMITS
+from kpops_bot.report.identity import MARKER
+from kpops_bot.report.markdown import render_markdown
+from tests.helpers import component, manifest, recorded_render
+from tests.support.golden import GOLDEN, check_golden
+from tests.support.reports import BASE, HEAD, edited, mixed_report, reviewed_change, word_count_report
 
-GOLDEN = FIXTURES / "golden"
-BASE = "1" * 40
-HEAD = "2" * 40
-
-
-def check_golden(name: str, text: str) -> None:
-    """Compare with fixtures/golden/NAME; `KPOPS_BOT_UPDATE_GOLDEN=1` rewrites the file instead."""
-    path = GOLDEN / name
-    if os.environ.get("KPOPS_BOT_UPDATE_GOLDEN") == "1":
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"{path} is missing: run the tests once with KPOPS_BOT_UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8")
-
-
-def edited(edit: Callable[[PipelineRender], None], name: str = "word-count") -> PipelineRender:
-    render = PipelineRender.model_validate(copy.deepcopy(recorded_render().model_dump()) | {"revision": HEAD})
-    render.name = name
-    edit(render)
-    return render
-
-
-def reviewed_change(head: PipelineRender) -> None:
-    """The change of the issue: replicas up, partitions down, connector tasks and password changed."""
-    counter = component(head, "word-counter").config
-    counter["values"]["replicaCount"] = 3
-    counter["to"]["topics"]["word-count-word-counter-topic"]["partitions_count"] = 1
-    manifest(head, "Deployment", "word-count-word-counter")["spec"]["replicas"] = 3
-    manifest(head, "KafkaTopic", "word-count-word-counter-topic")["spec"]["partitions"] = 1
-    connector = component(head, "redis-sink-connector").config["config"]
-    connector["tasks.max"] = "2"
-    connector["connection.password"] = "n3w-vault-password"
-
-
-def word_count_report() -> DiffReport:
-    diff = diff_pipeline("word-count", None, recorded_render(), edited(reviewed_change), DiffOptions())
-    return build_report(BASE, HEAD, "manifest", [None], [diff])
-
-
-def mixed_report() -> DiffReport:
-    base = recorded_render()
-    error = RenderError(
-        message="pipelines/team-a/orders/pipeline.yaml:7: invalid YAML: expected <block end>, but found '-'",
-        kind="yaml",
-        file="pipelines/team-a/orders/pipeline.yaml",
-        line=7,
-    )
-    broken = edited(lambda render: None, "team-a-orders").model_copy(update={"error": error, "components": []})
-    options = DiffOptions()
-    pipelines = [
-        diff_pipeline("team-a-orders", "dev", base, broken, options),
-        diff_pipeline("team-b-analytics-clickstream", "dev", None, edited(lambda r: None), options),
-        diff_pipeline("legacy-export", "prod", base, None, options),
-        diff_pipeline("word-count", "dev", base, edited(lambda r: None), options),
-    ]
-    return build_report(BASE, HEAD, "argo", ["dev", "prod"], pipelines)
+GITHUB_LIMIT, GITLAB_LIMIT = COMMENT_LIMITS[Forge.GITHUB], COMMENT_LIMITS[Forge.GITLAB]
 
 
 def test_golden_word_count_change() -> None:

@@ -15,9 +15,12 @@ from kpops_bot.events.model import (
     Repository,
 )
 from kpops_bot.gitops.publish import COMMIT_TRAILER
-from kpops_bot.server.routing import APPLY, CLOSE, COMMAND, PREVIEW, job_for
+from kpops_bot.jobs import JobKind
+from kpops_bot.server.routing import job_for
 from kpops_bot.settings import ApplySettings, BotSettings
 from kpops_bot.store import NewJob
+
+PREVIEW, CLOSE, COMMAND, APPLY = JobKind.PREVIEW, JobKind.CLOSE, JobKind.COMMAND, JobKind.APPLY
 
 REPO = Repository(Forge.GITLAB, "acme/platform/deployments", "https://gitlab.example.com/acme.git", 42)
 

@@ -243,5 +243,5 @@ def test_health_readiness_and_a_broken_store(client: TestClient, sqlite_store: S
     assert answer.status_code == 503
     assert "redeliver" in answer.json()["error"]
     with sqlite_store.engine.begin() as connection:
-        connection.execute(sa.text("DROP TABLE schema_info"))
+        connection.execute(sa.text("DROP TABLE alembic_version"))
     assert client.get("/readyz").status_code == 503

@@ -4,8 +4,11 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
-from kpops_bot.store import JobState, NewJob, SchemaTooNewError, Store, schema_info
+from kpops_bot.store import JobState, NewJob, SchemaTooNewError, Store, deliveries, jobs, lock_waits, locks, metadata
 
 
 def _preview(key: str = "github:org/repo#1", sha: str = "a" * 40) -> NewJob:
@@ -137,12 +140,56 @@ def test_concurrent_workers_never_claim_the_same_job_or_key_twice(store: Store) 
     assert {job.state for job in store.jobs()} == {JobState.DONE}
 
 
+def _revision(store: Store) -> str | None:
+    with store.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_the_migrations_make_exactly_the_schema_the_store_queries(store: Store) -> None:
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+    assert _revision(store) == "0003"
+
+
 def test_migrate_is_idempotent_and_refuses_a_newer_schema(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview())
     store.migrate()
+    assert len(store.jobs()) == 1
     with store.engine.begin() as connection:
-        connection.execute(schema_info.update().values(version=99))
-    with pytest.raises(SchemaTooNewError, match="schema version 99"):
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaTooNewError, match="schema revision 9999"):
         store.migrate()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_database_from_before_alembic_is_upgraded_in_place(database_url: str, version: int) -> None:
+    """As the bot made them: tables by `create_all`, the version in `schema_info` (1: no lock tables yet)."""
+    legacy = Store(database_url)
+    tables = [deliveries, jobs] if version == 1 else [deliveries, jobs, locks, lock_waits]
+    metadata.create_all(legacy.engine, tables=tables)
+    with legacy.engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE schema_info (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"))
+        connection.execute(sa.text("INSERT INTO schema_info (id, version) VALUES (1, :version)"), {"version": version})
+    queued = legacy.accept("github", "d-old", "pull_request", _preview())
+    legacy.migrate()
+    assert [job.id for job in legacy.jobs()] == [queued.job_id]
+    assert _revision(legacy) == "0003"
+    with legacy.engine.connect() as connection:
+        assert not sa.inspect(connection).has_table("schema_info")
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    assert legacy.accept("github", "d-old", "pull_request", _preview()).duplicate  # the delivery is still known
+    legacy.close()
+
+
+def test_a_database_of_a_newer_bot_from_before_alembic_is_refused(database_url: str) -> None:
+    legacy = Store(database_url)
+    with legacy.engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE schema_info (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"))
+        connection.execute(sa.text("INSERT INTO schema_info (id, version) VALUES (1, 99)"))
+    with pytest.raises(SchemaTooNewError, match="schema version 99"):
+        legacy.migrate()
+    legacy.close()
 
 
 def test_deliveries_arriving_together_are_deduplicated_and_superseded_within_their_batch(store: Store) -> None:

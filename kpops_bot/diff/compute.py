@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from deepdiff import DeepDiff
 
 from kpops_bot.diff import risks, topology
@@ -24,8 +23,9 @@ from kpops_bot.diff.model import (
     Summary,
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
-from kpops_bot.engine.model import ComponentRender, PipelineRender, RenderError
+from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender, RenderError
 from kpops_bot.masking import Masker
+from kpops_bot.yaml_text import dump_yaml
 
 ResourceKey = tuple[str, str, str, str]
 
@@ -216,14 +216,13 @@ def _unified(old: Any, new: Any, context: int) -> str:
 def _yaml_lines(document: Any) -> list[str]:
     if document is None:
         return []
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
-    return text.splitlines()
+    return dump_yaml(document).splitlines()
 
 
 def build_report(
     base: str,
     head: str,
-    mode: str,
+    mode: Mode,
     environments: Sequence[str | None],
     pipelines: Sequence[PipelineDiff],
     blocking_levels: Iterable[RiskLevel] = (RiskLevel.DANGER,),

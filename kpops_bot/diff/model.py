@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kpops_bot.engine.model import RenderError
+from kpops_bot.engine.model import Mode, RenderError
 
 
 class Status(StrEnum):
@@ -123,7 +123,7 @@ class Summary(BaseModel):
 class DiffReport(BaseModel):
     base: str = Field(description="The merge base the head is compared with.")
     head: str
-    mode: str
+    mode: Mode
     environments: list[str | None]
     blocking_levels: list[RiskLevel] = Field(default_factory=lambda: [RiskLevel.DANGER])
     pipelines: list[PipelineDiff] = Field(default_factory=list)

@@ -1,9 +1,11 @@
 """Rendering: how a pipeline of a repository at a revision becomes its enriched config and manifests.
 
 The public face, for the workflows and the command line:
-- `RenderPool` runs renders in fresh kpops processes (`pool`, `zygote`, `child`);
+- `RenderPool` runs renders in fresh kpops processes (`pool`, `zygote`, `child`); `LazyPool` starts one on the
+  first render that is not cached (`lazy`);
 - `render_targets` / `render_revision` render pipelines of commits through the pool and the `RenderCache`
   (`targets`, `cache`), `select_pipelines` / `layout_at` find them;
+- `affected_side` says which pipelines a change between two commits affects, per environment (`affected`);
 - `diff_revisions` is the dry run of a change: affected pipelines rendered at both sides and diffed (`dryrun`).
 
 Names are loaded on first use: the fork server imports `kpops_bot.engine.child` and must not pay for git, the
@@ -16,8 +18,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kpops_bot.engine.affected import AffectedSide, affected_side
     from kpops_bot.engine.cache import RenderCache
     from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+    from kpops_bot.engine.lazy import LazyPool
     from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderError, RenderSpec
     from kpops_bot.engine.pool import RenderPool, RenderRequest
     from kpops_bot.engine.settings import EngineSettings
@@ -32,9 +36,12 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "AffectedSide": "affected",
+    "affected_side": "affected",
     "RenderCache": "cache",
     "DiffRequest": "dryrun",
     "diff_revisions": "dryrun",
+    "LazyPool": "lazy",
     "Mode": "model",
     "Operation": "model",
     "PipelineRender": "model",
@@ -53,8 +60,10 @@ _HOMES = {
 }
 
 __all__ = [
+    "AffectedSide",
     "DiffRequest",
     "EngineSettings",
+    "LazyPool",
     "Mode",
     "Operation",
     "PipelineRender",
@@ -66,6 +75,7 @@ __all__ = [
     "RenderSpec",
     "RenderTarget",
     "UnknownPipelineError",
+    "affected_side",
     "diff_revisions",
     "layout_at",
     "render_revision",

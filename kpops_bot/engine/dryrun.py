@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from kpops_bot.changes import AffectedPipelines, affected_pipelines, outside_file_rules, read_by_render
+from kpops_bot.changes import AffectedPipelines, outside_file_rules, read_by_render
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
+from kpops_bot.engine.affected import AffectedSide, affected_side
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.model import Mode, PipelineRender, RenderSpec
-from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import (
     Progress,
+    Renderer,
     RenderTarget,
     UnknownPipelineError,
-    layout_at,
     render_targets,
     select_pipelines,
 )
@@ -42,19 +42,9 @@ class DiffRequest:
     only: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
-class _Side:
-    """The affected pipelines of one environment, with the layouts they come from."""
-
-    spec: RenderSpec
-    base_layout: RepoLayout
-    head_layout: RepoLayout
-    affected: AffectedPipelines
-
-
 def diff_revisions(
     workspace: Workspace,
-    pool: RenderPool,
+    pool: Renderer,
     request: DiffRequest,
     options: DiffOptions | None = None,
     cache: RenderCache | None = None,
@@ -74,14 +64,8 @@ def diff_revisions(
     ]
     targets: list[RenderTarget] = []
     for side in sides:
-        targets += [
-            RenderTarget(base, side.base_layout.pipelines[name], side.spec, side.base_layout)
-            for name in sorted(side.affected.changed | side.affected.removed)
-        ]
-        targets += [
-            RenderTarget(head, side.head_layout.pipelines[name], side.spec, side.head_layout)
-            for name in sorted(side.affected.changed | side.affected.added)
-        ]
+        targets += [RenderTarget(base, pipeline, side.spec, side.base_layout) for pipeline in side.at_base()]
+        targets += [RenderTarget(head, pipeline, side.spec, side.head_layout) for pipeline in side.to_deploy()]
     missing = [target for target in targets if _key(target) not in rendered]
     renders = render_targets(repository, pool, missing, cache, progress)
     by_target = rendered | {_key(target): render for target, render in zip(missing, renders, strict=True)}
@@ -92,7 +76,7 @@ def diff_revisions(
             base_render = by_target.get((base, environment, name))
             head_render = by_target.get((head, environment, name))
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options))
-    return build_report(base, head, request.mode.value, list(request.environments), pipelines, options.blocking_levels)
+    return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels)
 
 
 _TargetKey = tuple[str, str | None, str]
@@ -104,13 +88,13 @@ def _key(target: RenderTarget) -> _TargetKey:
 
 def _reached_through_reads(
     repository: CachedRepository,
-    pool: RenderPool,
+    pool: Renderer,
     cache: RenderCache | None,
     change: tuple[str, Sequence[str]],
-    side: _Side,
+    side: AffectedSide,
     only: Sequence[str],
     rendered: dict[_TargetKey, PipelineRender],
-) -> _Side:
+) -> AffectedSide:
     """`side` with the pipelines whose render at the base read a changed file; their base renders go to `rendered`.
 
     Only files no file rule covers are looked for: without custom code a render reads kpops' files and charts
@@ -139,7 +123,7 @@ def _reached_through_reads(
     return replace(side, affected=affected)
 
 
-def _reaches(render: PipelineRender, side: _Side, changed_paths: Sequence[str]) -> bool:
+def _reaches(render: PipelineRender, side: AffectedSide, changed_paths: Sequence[str]) -> bool:
     """A render whose reads are unknown may have read anything."""
     reads = render.reads
     if reads is None or reads.unobserved:
@@ -165,14 +149,12 @@ def _side(
     changed_paths: Sequence[str],
     environment: str | None,
     request: DiffRequest,
-) -> _Side:
+) -> AffectedSide:
     spec = RenderSpec(environment=environment, mode=request.mode, config_dir=request.config_dir)
-    base_layout = layout_at(repository, base, spec)
-    head_layout = layout_at(repository, head, spec)
-    affected = affected_pipelines(base_layout, head_layout, changed_paths, environment)
+    side = affected_side(repository, base, head, changed_paths, spec)
     if request.only:
-        affected = _restrict(affected, base_layout, head_layout, request.only)
-    return _Side(spec, base_layout, head_layout, affected)
+        side = replace(side, affected=_restrict(side.affected, side.base_layout, side.head_layout, request.only))
+    return side
 
 
 def _restrict(

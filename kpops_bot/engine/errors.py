@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import yaml
 from pydantic import ValidationError
 
-from kpops_bot.engine.model import RenderError
+from kpops_bot.engine.model import ErrorKind, RenderError
+from kpops_bot.text import shorten
+from kpops_bot.validation import validation_issues
 
 _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
 _HELM_ERROR_LINE = re.compile(r"^Error: (?P<cause>.+)$", re.MULTILINE)
@@ -47,12 +49,14 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
             f"{context.pipeline_file}: component '{component}': unknown component type '{wanted}' "
             "(kpops' own types or a custom component in kpops/components/)"
         )
-        return RenderError(message=message, kind="component-type", file=context.pipeline_file, component=component)
+        return RenderError(
+            message=message, kind=ErrorKind.COMPONENT_TYPE, file=context.pipeline_file, component=component
+        )
     if "HelmError" in names:
         helm = next(link for link in chain if type(link).__name__ == "HelmError")
         return RenderError(
             message=f"{context.pipeline_file}: component '{component}': helm: {_helm_cause(helm)}",
-            kind="helm",
+            kind=ErrorKind.HELM,
             file=context.pipeline_file,
             component=component,
         )
@@ -60,7 +64,7 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
     where = f"component '{component}': " if component else ""
     return RenderError(
         message=f"{context.pipeline_file}: {where}{type(cause).__name__}: {_one_line(str(cause))}",
-        kind="kpops",
+        kind=ErrorKind.KPOPS,
         file=context.pipeline_file,
         component=component,
     )
@@ -105,19 +109,20 @@ def _yaml_error_in(file: str, error: yaml.YAMLError) -> RenderError:
         context = f"{error.context} (opened at line {opened})" if error.context and opened != line else error.context
         problem = " ".join(part for part in (context, error.problem) if part)
     where = f"{file}:{line}" if line is not None else file
-    return RenderError(message=f"{where}: invalid YAML: {problem}", kind="yaml", file=file, line=line)
+    return RenderError(message=f"{where}: invalid YAML: {problem}", kind=ErrorKind.YAML, file=file, line=line)
 
 
 def _validation_error(
     error: ValidationError, context: FailureContext, component: str | None, component_type: str | None
 ) -> RenderError:
-    causes = "; ".join(f"{detail['msg']}: {'.'.join(str(part) for part in detail['loc'])}" for detail in error.errors())
+    # kpops' own order: what is wrong, then where (`Field required: values.image`)
+    causes = "; ".join(f"{message}: {path}" for path, message in validation_issues(error))
     if component is None:
-        return RenderError(message=f"config: {_one_line(causes)}", kind="config", file="config.yaml")
+        return RenderError(message=f"config: {_one_line(causes)}", kind=ErrorKind.CONFIG, file="config.yaml")
     kind = f" ({component_type})" if component_type else ""
     return RenderError(
         message=f"{context.pipeline_file}: component '{component}'{kind}: {_one_line(causes)}",
-        kind="validation",
+        kind=ErrorKind.VALIDATION,
         file=context.pipeline_file,
         component=component,
     )
@@ -131,4 +136,4 @@ def _helm_cause(error: BaseException) -> str:
 
 def _one_line(text: str) -> str:
     collapsed = " ".join(text.split())
-    return collapsed if len(collapsed) <= _MAX_CAUSE else collapsed[: _MAX_CAUSE - 1] + "…"
+    return shorten(collapsed, _MAX_CAUSE)

@@ -8,19 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kpops_bot.engine.kinds import Mode, Operation
 
-class Mode(StrEnum):
-    """kpops operation modes that render manifests without touching a cluster."""
-
-    MANIFEST = "manifest"
-    ARGO = "argo"
-
-
-class Operation(StrEnum):
-    DEPLOY = "deploy"
-    RESET = "reset"
-    CLEAN = "clean"
-    DESTROY = "destroy"
+__all__ = ["ComponentRender", "ErrorKind", "Mode", "Operation", "PipelineRender", "RenderError", "RenderSpec"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +23,24 @@ class RenderSpec:
     config_dir: str = "."
 
 
+class ErrorKind(StrEnum):
+    """What kind of failure a render met; timeouts and crashes are the bot's, never cached."""
+
+    YAML = "yaml"
+    VALIDATION = "validation"
+    COMPONENT_TYPE = "component-type"
+    HELM = "helm"
+    CONFIG = "config"
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    KPOPS = "kpops"
+
+
 class RenderError(BaseModel):
     """Why a pipeline did not render, in words a person can act on."""
 
     message: str = Field(description="One line: the file, the component and kpops' cause.")
-    kind: str = Field(description="yaml, validation, component-type, helm, config, timeout, crash or kpops.")
+    kind: ErrorKind
     file: str | None = None
     line: int | None = None
     component: str | None = None

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from pydantic import ValidationError
 
-from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderError, RenderJob
+from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm import service as helm_service
 from kpops_bot.helm.mirrors import MIRRORS_ENV
@@ -211,9 +211,9 @@ class RenderPool:
                 pass
         if answer.get("timed_out"):
             message = f"{request.pipeline_file}: kpops did not finish within {self._settings.render_timeout:g} s"
-            kind = "timeout"
+            kind = ErrorKind.TIMEOUT
         else:
             how = f"signal {answer['signal']}" if answer.get("signal") else f"exit code {answer.get('exit_code')}"
             message = f"{request.pipeline_file}: the render process ended with {how}"
-            kind = "crash"
+            kind = ErrorKind.CRASH
         return job.empty_result(RenderError(message=message, kind=kind, file=request.pipeline_file))

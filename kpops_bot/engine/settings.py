@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.helm.mirrors import ChartMirrors
 
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-class HelmChoice(StrEnum):
-    AUTO = "auto"
-    BUILTIN = "builtin"
-    BINARY = "binary"
 
 
 def _default_workers() -> int:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from concurrent.futures import as_completed
+from concurrent.futures import Future, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from kpops_bot.engine.cache import RenderCache, cache_key
 from kpops_bot.engine.model import PipelineRender, RenderSpec
-from kpops_bot.engine.pool import RenderPool, RenderRequest
+from kpops_bot.engine.pool import RenderRequest
+from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.pipelines import Pipeline, RepoLayout, normalise_dir
 from kpops_bot.workspace import CachedRepository, Workspace
 
@@ -21,6 +23,16 @@ class UnknownPipelineError(ValueError):
 
 
 Progress = Callable[[int, int, PipelineRender], None]
+
+
+class Renderer(Protocol):
+    """What rendering needs of a pool: its settings (part of every cache key) and a way to submit a render.
+    A `RenderPool`, or a `LazyPool` that starts one only when a render is not cached."""
+
+    @property
+    def settings(self) -> EngineSettings: ...
+
+    def submit(self, request: RenderRequest) -> Future[PipelineRender]: ...
 
 
 def select_pipelines(layout: RepoLayout, wanted: Sequence[str]) -> list[Pipeline]:
@@ -70,7 +82,7 @@ class RenderTarget:
 
 def render_targets(
     repository: CachedRepository,
-    pool: RenderPool,
+    pool: Renderer,
     targets: Sequence[RenderTarget],
     cache: RenderCache | None = None,
     progress: Progress | None = None,
@@ -130,7 +142,7 @@ def _answers(target: RenderTarget, render: PipelineRender) -> bool:
     return answered == asked and render.operation is spec.operation
 
 
-def _cache_keys(pool: RenderPool, targets: Sequence[RenderTarget], blobs: dict[str, dict[str, str]]) -> list[str]:
+def _cache_keys(pool: Renderer, targets: Sequence[RenderTarget], blobs: dict[str, dict[str, str]]) -> list[str]:
     fingerprint = pool.settings.render_fingerprint()
     return [
         cache_key(target.layout, blobs[target.commit], target.pipeline, target.spec, fingerprint) for target in targets
@@ -139,7 +151,7 @@ def _cache_keys(pool: RenderPool, targets: Sequence[RenderTarget], blobs: dict[s
 
 def render_revision(
     workspace: Workspace,
-    pool: RenderPool,
+    pool: Renderer,
     source: str,
     revision: str,
     wanted: Sequence[str],

@@ -9,6 +9,8 @@ from typing import Protocol
 from kpops_bot.events.model import Forge, Repository
 
 STATUS_CONTEXT = "kpops-bot"
+# The longest comment body each forge accepts (GitHub's documented limit; GitLab's note limit).
+COMMENT_LIMITS = {Forge.GITHUB: 65_536, Forge.GITLAB: 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,18 @@ class Permission(IntEnum):
     ADMIN = 50  # GitHub admin, GitLab owner
 
 
+class PullState(StrEnum):
+    OPEN = "open"  # GitLab: opened or locked
+    CLOSED = "closed"  # without merge
+    MERGED = "merged"
+
+
 @dataclass(frozen=True)
 class PullRequest:
     """A pull request as the forge sees it now (a comment event carries none of this)."""
 
     number: int
-    state: str  # open, closed or merged
+    state: PullState
     author: str
     base_ref: str
     head_sha: str
@@ -54,7 +62,7 @@ class PullRequest:
 
     @property
     def open(self) -> bool:
-        return self.state == "open"
+        return self.state is PullState.OPEN
 
 
 class ForgeError(Exception):
@@ -63,6 +71,11 @@ class ForgeError(Exception):
 
 class ForgeClient(Protocol):
     forge: Forge
+
+    @property
+    def comment_limit(self) -> int:
+        """The longest comment body the forge accepts."""
+        ...
 
     def bot_name(self) -> str:
         """The login the bot's comments are written by."""

@@ -11,9 +11,19 @@ from github import Auth, Github, GithubException, GithubIntegration
 from github.Repository import Repository as GithubRepository
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission, PullRequest
+from kpops_bot.forges.base import (
+    COMMENT_LIMITS,
+    STATUS_CONTEXT,
+    Comment,
+    CommitState,
+    ForgeError,
+    Permission,
+    PullRequest,
+    PullState,
+)
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitHubSettings
+from kpops_bot.text import shorten
 from kpops_bot.workspace import http_auth_env
 
 T = TypeVar("T")
@@ -53,6 +63,7 @@ TRANSIENCE = Transience(is_transient=_is_transient, retry_after=_retry_after)
 
 class GitHubClient:
     forge = Forge.GITHUB
+    comment_limit = COMMENT_LIMITS[Forge.GITHUB]
 
     def __init__(self, settings: GitHubSettings, retry: RetryPolicy | None = None) -> None:
         self._settings = settings
@@ -155,7 +166,7 @@ class GitHubClient:
             "commit status",
             lambda: commit.create_status(
                 state=state.value,
-                description=_cut(description, _STATUS_DESCRIPTION_LIMIT),
+                description=shorten(description, _STATUS_DESCRIPTION_LIMIT),
                 context=STATUS_CONTEXT,
                 **extra,
             ),
@@ -195,7 +206,7 @@ class GitHubClient:
             verdicts = set(reviews.values())
             return PullRequest(
                 number=pull.number,
-                state="merged" if pull.merged else pull.state,
+                state=PullState.MERGED if pull.merged else PullState(pull.state),
                 author=pull.user.login,
                 base_ref=pull.base.ref,
                 head_sha=pull.head.sha,
@@ -232,7 +243,3 @@ def _web_url(api_url: str) -> str:
     if api_url == "https://api.github.com":
         return "https://github.com"
     return api_url.removesuffix("/api/v3")
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

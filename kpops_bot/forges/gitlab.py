@@ -12,7 +12,16 @@ from gitlab.exceptions import GitlabError
 from gitlab.v4.objects import Project, ProjectMergeRequest
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission, PullRequest
+from kpops_bot.forges.base import (
+    COMMENT_LIMITS,
+    STATUS_CONTEXT,
+    Comment,
+    CommitState,
+    ForgeError,
+    Permission,
+    PullRequest,
+    PullState,
+)
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitLabSettings
 from kpops_bot.workspace import http_auth_env
@@ -39,6 +48,9 @@ def _is_transient(error: BaseException) -> bool:
 TRANSIENCE = Transience(is_transient=_is_transient, retry_after=lambda _error: None)
 
 
+_PULL_STATES = {"opened": PullState.OPEN, "locked": PullState.OPEN, "merged": PullState.MERGED}
+
+
 def _level(access_level: int) -> Permission:
     if access_level >= 50:
         return Permission.ADMIN
@@ -53,6 +65,7 @@ def _level(access_level: int) -> Permission:
 
 class GitLabClient:
     forge = Forge.GITLAB
+    comment_limit = COMMENT_LIMITS[Forge.GITLAB]
 
     def __init__(self, settings: GitLabSettings, retry: RetryPolicy | None = None) -> None:
         self._retry = retry or RetryPolicy()
@@ -180,7 +193,7 @@ class GitLabClient:
         def read() -> PullRequest:
             merge_request = project.mergerequests.get(number)
             approvals = merge_request.approvals.get()
-            state = {"opened": "open", "locked": "open"}.get(merge_request.state, merge_request.state)
+            state = _PULL_STATES.get(merge_request.state, PullState.CLOSED)
             status = getattr(merge_request, "detailed_merge_status", None)
             return PullRequest(
                 number=merge_request.iid,

@@ -6,8 +6,9 @@ tenacity does the retrying; this module only says what is transient and how long
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import tenacity
@@ -22,6 +23,7 @@ class RetryPolicy:
     attempts: int = 6
     first_wait: float = 1.0
     max_wait: float = 60.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)  # tests wait without waiting
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def call_with_retries(policy: RetryPolicy, transience: Transience, what: str, ca
         wait=wait,
         retry=tenacity.retry_if_exception(transience.is_transient),
         before_sleep=log,
+        sleep=policy.sleep,
         reraise=True,
     )
     return retrying(call)

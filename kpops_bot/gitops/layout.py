@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from kpops_bot.engine.model import PipelineRender
+from kpops_bot.yaml_text import dump_yaml
 
 KUSTOMIZATION = "kustomization.yaml"
 JOBS = "jobs"
@@ -98,7 +99,7 @@ def recorded_source(kustomization_text: str | None) -> str | None:
 
 
 def dump(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=1_000_000)
+    return dump_yaml(document)
 
 
 def _manifests(render: PipelineRender, steps: Iterable[str]) -> list[dict[str, Any]]:

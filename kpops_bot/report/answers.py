@@ -1,16 +1,15 @@
-"""What the bot writes in a thread about commands and applies, and in its commit messages. Pure."""
+"""What the bot writes in a thread about commands and applies. Pure: plain data in, markdown out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.events.model import Forge
-from kpops_bot.gitops.publish import COMMIT_TRAILER, Published
-from kpops_bot.locks import Waiting
 from kpops_bot.settings import OperationMode
-from kpops_bot.workflows.operate import StepResult
+from kpops_bot.text import shorten
 
 _PURPOSE = {
     CommandName.HELP: "this help",
@@ -27,6 +26,29 @@ _MODE = {
     OperationMode.ARGO: "The command's manifests (Argo CD flavour) are committed to the GitOps repository.",
 }
 SYMBOL = {True: "✅", False: "❌"}
+_CUT_NOTE = "\n\n… (cut here: the answer is longer than one comment may be)"
+
+
+@dataclass(frozen=True)
+class StepLine:
+    """One row of a results table: what ran on which pipeline, and how it went."""
+
+    ok: bool
+    pipeline: str
+    environment: str | None
+    operation: str
+    commit: str
+    summary: str  # one line, masked
+    detail: str = ""  # kpops' output or the manifests, masked
+
+
+@dataclass(frozen=True)
+class LockLine:
+    """Where a comment waits: what others hold (resource → pull request), who is ahead, its place in line."""
+
+    position: int
+    held_by: Sequence[tuple[str, int]]
+    ahead: Sequence[int]
 
 
 def help_text(policy: CommandPolicy, mode: OperationMode) -> str:
@@ -52,13 +74,25 @@ def answer(title: str, sections: Sequence[str]) -> str:
 
 def fit(body: str, limit: int) -> str:
     """The answer cut to what one comment may hold (the folded details at the end go first)."""
-    if len(body) <= limit:
-        return body
-    return body[: limit - 200] + "\n\n… (cut here: the answer is longer than one comment may be)"
+    return shorten(body, limit, _CUT_NOTE)
 
 
 def rejected(line: str, reason: str) -> str:
     return f"❌ `{quoted(line)}`: {reason}"
+
+
+def refused(line: str, why: str) -> str:
+    return f"🚫 `{quoted(line)}`: {why}"
+
+
+def command_failed(job_id: int) -> str:
+    return answer(
+        "command failed",
+        [
+            f"The bot could not run this comment's commands (job {job_id}); its log has the cause. "
+            "Comment again to retry."
+        ],
+    )
 
 
 def pull_request_ref(forge: Forge, number: int) -> str:
@@ -66,10 +100,8 @@ def pull_request_ref(forge: Forge, number: int) -> str:
     return f"{'#' if forge is Forge.GITHUB else '!'}{number}"
 
 
-def waiting(state: Waiting, forge: Forge) -> str:
-    held = ", ".join(
-        f"`{resource}` by {pull_request_ref(forge, holder)}" for resource, holder in sorted(state.held_by.items())
-    )
+def waiting(state: LockLine, forge: Forge) -> str:
+    held = ", ".join(f"`{resource}` by {pull_request_ref(forge, holder)}" for resource, holder in state.held_by)
     ahead = ", ".join(pull_request_ref(forge, number) for number in state.ahead)
     reasons = [f"held: {held}" if held else "", f"waiting before you: {ahead}" if ahead else ""]
     return (
@@ -79,17 +111,17 @@ def waiting(state: Waiting, forge: Forge) -> str:
     )
 
 
-def step_results(results: Sequence[StepResult], *, dry_run: bool = False) -> str:
+def step_results(results: Sequence[StepLine], *, dry_run: bool = False) -> str:
     if not results:
         return "Nothing to do: no pipeline matched."
     rows = "\n".join(
-        f"| {SYMBOL[result.ok]} | `{result.step.pipeline.name}` | {result.step.environment or 'default'} | "
-        f"{result.step.operation} | `{result.step.commit[:12]}` | {result.summary} |"
+        f"| {SYMBOL[result.ok]} | `{result.pipeline}` | {result.environment or 'default'} | "
+        f"{result.operation} | `{result.commit[:12]}` | {result.summary} |"
         for result in results
     )
     note = "\n\n**Dry run**: nothing was executed or committed." if dry_run else ""
     details = "\n".join(
-        f"<details><summary>{result.step.pipeline.name} ({result.step.environment or 'default'})</summary>\n\n"
+        f"<details><summary>{result.pipeline} ({result.environment or 'default'})</summary>\n\n"
         f"{result.detail}\n</details>"
         for result in results
         if result.detail
@@ -98,26 +130,19 @@ def step_results(results: Sequence[StepResult], *, dry_run: bool = False) -> str
     return f"{header}\n{rows}{note}\n\n{details}"
 
 
-def published(result: Published | None, commit_url: str | None, target: str) -> str:
-    if result is None:
-        return ""
-    if result.commit is None:
+def published(commit: str | None, commit_url: str | None, target: str, kept_newer: Sequence[str] = ()) -> str:
+    """What a GitOps commit did: its link, or that nothing was new; folders a newer apply owns are named."""
+    if commit is None:
         note = "the GitOps target already had all of it: no new commit"
     else:
-        note = f"committed [`{result.commit[:12]}`]({commit_url}) to {target}"
+        note = f"committed [`{commit[:12]}`]({commit_url}) to {target}"
     kept = ""
-    if result.kept_newer:
-        folders = ", ".join(f"`{folder}/`" for folder in result.kept_newer)
+    if kept_newer:
+        folders = ", ".join(f"`{folder}/`" for folder in kept_newer)
         kept = f" Left as they are, because a newer commit was applied there already: {folders}."
     return f"GitOps: {note}.{kept}"
 
 
-def commit_message(summary: str, body_lines: Sequence[str], source: str) -> str:
-    body = "\n".join(body_lines)
-    return f"{summary}\n\n{body}\n\n{COMMIT_TRAILER}: {source}\n"
-
-
 def quoted(text: str) -> str:
     """A user's line inside an inline code span: it cannot close the span, and it stays short."""
-    text = text.replace("`", "'")
-    return text if len(text) <= 120 else text[:117] + "..."
+    return shorten(text.replace("`", "'"), 120, "...")

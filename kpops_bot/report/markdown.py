@@ -22,12 +22,9 @@ from kpops_bot.diff.model import (
     Topology,
 )
 from kpops_bot.engine.model import RenderError
-from kpops_bot.events.model import Forge
-from kpops_bot.report.split import Section, chunk_budget, cut_lines, split
+from kpops_bot.report.split import Section, chunk_budget, split
+from kpops_bot.text import leading_lines, shorten
 
-MARKER = "<!-- kpops-bot:diff"
-GITHUB_LIMIT = 65_536
-GITLAB_LIMIT = 1_000_000
 DEFAULT_MAX_PARTS = 5
 MAX_CELL = 200
 MAX_ERROR = 600
@@ -49,13 +46,7 @@ _MERMAID_CLASSES = {
 }
 
 
-def comment_limit(forge: Forge) -> int:
-    return GITHUB_LIMIT if forge is Forge.GITHUB else GITLAB_LIMIT
-
-
-def render_markdown(
-    report: DiffReport, limit: int | None = GITHUB_LIMIT, max_parts: int = DEFAULT_MAX_PARTS
-) -> list[str]:
+def render_markdown(report: DiffReport, limit: int | None = None, max_parts: int = DEFAULT_MAX_PARTS) -> list[str]:
     """The comment parts, each within `limit` characters (one part when `limit` is None)."""
     max_chunk = chunk_budget(limit)
     sections = [
@@ -63,7 +54,7 @@ def render_markdown(
         for pipeline in report.pipelines
         if pipeline.status not in (Status.UNCHANGED, Status.ERROR)
     ]
-    return split(header(report), sections, limit=limit, max_parts=max_parts, marker=MARKER)
+    return split(header(report), sections, limit=limit, max_parts=max_parts)
 
 
 def header(report: DiffReport) -> str:
@@ -133,7 +124,7 @@ def summary_table(pipelines: Sequence[PipelineDiff]) -> list[str]:
 
 
 def error_line(pipeline: PipelineDiff, error: RenderError) -> str:
-    message = _truncate(error.message, MAX_ERROR)
+    message = shorten(error.message, MAX_ERROR)
     return f"- `{pipeline.name}` ({_environment(pipeline.environment)}): {_code(message)}"
 
 
@@ -219,7 +210,7 @@ def resource_block(resource: ResourceDiff, max_chars: int | None = None) -> str:
 
 
 def _cut_lines(text: str, max_chars: int) -> str:
-    kept, cut = cut_lines(text, max_chars)
+    kept, cut = leading_lines(text, max_chars)
     return "\n".join([*kept, f"… {cut} more lines not shown (the JSON report has them all)"])
 
 
@@ -279,16 +270,12 @@ def _cell(value: Any, *, absent: bool) -> str:
     if absent:
         return "–"  # noqa: RUF001
     text = value if isinstance(value, str) and "\n" not in value else json.dumps(value, ensure_ascii=False)
-    return _code(_truncate(text, MAX_CELL))
+    return _code(shorten(text, MAX_CELL))
 
 
 def _code(text: str) -> str:
     """Inline code that survives tables and HTML: `<code>` with escaped content and pipes."""
     return "<code>" + html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ") + "</code>"
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _plural(count: int, noun: str) -> str:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from kpops_bot.report.markdown import MARKER
+from kpops_bot.report.identity import single_part, split_marker
 
 OUTDATED_BANNER = "> [!NOTE]\n> **Outdated.**"
-
-
-def single_part(text: str) -> str:
-    return f"{MARKER} part 1/1 -->\n{text.strip()}\n"
 
 
 def nothing_affected(head_sha: str) -> str:
@@ -32,7 +28,22 @@ def preview_failed(reason: str) -> str:
 
 def mark_outdated(body: str, why: str) -> str:
     """The comment with a banner under its marker line; marking twice changes nothing."""
-    marker_line, _, rest = body.partition("\n")
+    marker_line, rest = split_marker(body)
     if rest.startswith(OUTDATED_BANNER):
         return body
     return f"{marker_line}\n{OUTDATED_BANNER} {why}\n\n{rest}"
+
+
+def closed_unmerged(head_sha: str) -> str:
+    return f"This pull request was closed without merging at `{head_sha[:12]}`; nothing here was applied."
+
+
+def merged_not_applied(commit: str) -> str:
+    return (
+        f"This pull request was merged as `{commit[:12]}`; this bot does not apply merges (`apply.on_merge` is off), "
+        "so nothing here was applied by it."
+    )
+
+
+def merged_applied(commit: str) -> str:
+    return f"This pull request was merged as `{commit[:12]}`; the apply's outcome is below."

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kpops_bot.report.identity import part_line
+from kpops_bot.text import leading_lines
+
 # Room kept in every part for its marker line and the "part i of n" line.
 _PART_OVERHEAD = 240
 _MAX_NOTE = 1500
@@ -100,44 +103,31 @@ class _Parts:
             self.add(chunk)
         self.add(section.closing)
 
-    def texts(self, marker: str) -> list[str]:
+    def texts(self) -> list[str]:
         total = len(self.parts)
         if self.omitted:
             self.parts[-1].append(_omitted_note(self.omitted, self.max_parts, self.limit))
         texts = []
         for number, blocks in enumerate(self.parts, start=1):
-            lines = [f"{marker} part {number}/{total} -->"]
+            lines = [part_line(number, total)]
             if number > 1:
                 lines.append(f"**kpops-bot dry run, part {number} of {total}** (continued from the previous comment)\n")
             texts.append("\n".join(lines) + "\n" + "".join(blocks).rstrip() + "\n")
         return texts
 
 
-def split(header: str, sections: Sequence[Section], *, limit: int | None, max_parts: int, marker: str) -> list[str]:
+def split(header: str, sections: Sequence[Section], *, limit: int | None, max_parts: int) -> list[str]:
     parts = _Parts(header if header.endswith("\n") else header + "\n", limit, max_parts)
     for section in sections:
         parts.place(section)
-    return parts.texts(marker)
-
-
-def cut_lines(text: str, max_chars: int) -> tuple[list[str], int]:
-    """The leading whole lines of `text` within `max_chars`, and how many lines were cut off."""
-    lines = text.splitlines()
-    kept: list[str] = []
-    size = 0
-    for line in lines:
-        if size + len(line) + 1 > max_chars:
-            break
-        kept.append(line)
-        size += len(line) + 1
-    return kept, len(lines) - len(kept)
+    return parts.texts()
 
 
 def _fit_header(header: str, room: int) -> str:
     """The header, cut at a line boundary (a table stays a table) when even it is too long."""
     if len(header) <= room:
         return header
-    kept, cut = cut_lines(header, room - 100)
+    kept, cut = leading_lines(header, room - 100)
     return "\n".join([*kept, "", f"_… {cut} more summary lines not shown._", ""]) + "\n"
 
 

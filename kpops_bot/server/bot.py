@@ -13,16 +13,16 @@ from starlette.applications import Starlette
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.jobs import JobKind
 from kpops_bot.masking import mask_logs
 from kpops_bot.server.app import create_app
-from kpops_bot.server.routing import APPLY, CLOSE, COMMAND, PREVIEW
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
-from kpops_bot.worker import Worker, WorkerOptions
+from kpops_bot.worker import JobHandler, Worker, WorkerOptions
 from kpops_bot.workflows.apply import ApplyWorkflow
-from kpops_bot.workflows.close import Close
-from kpops_bot.workflows.command import CommandWorkflow
-from kpops_bot.workflows.preview import Preview
+from kpops_bot.workflows.close import CloseWorkflow
+from kpops_bot.workflows.commands import CommandWorkflow
+from kpops_bot.workflows.preview import PreviewWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +33,7 @@ class Bot:
         self.services = Services.create(settings, retry)
         self.worker = Worker(
             self.services.store,
-            {
-                PREVIEW: Preview(self.services),
-                CLOSE: Close(self.services),
-                COMMAND: CommandWorkflow(self.services),
-                APPLY: ApplyWorkflow(self.services),
-            },
+            workflows(self.services),
             WorkerOptions(
                 concurrency=settings.concurrency,
                 lease_seconds=settings.lease_seconds,
@@ -47,7 +42,7 @@ class Bot:
                 poll_interval=settings.poll_interval,
             ),
         )
-        self.app: Starlette = create_app(settings, self.services.store, self.worker.wake, self._lifespan)
+        self.app: Starlette = create_app(settings, self.services.store, self.worker.poll_now, self._lifespan)
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -78,10 +73,21 @@ class Bot:
             except ForgeError as error:
                 logger.warning("locks of %s not reconciled: %s", full_name, error)
                 continue
-            self.services.wake(self.services.locks.reconcile(key, open_numbers))
+            self.services.lock_book.reconcile(key, open_numbers)
 
     def serve(self) -> None:
         uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")
+
+
+def workflows(services: Services) -> dict[str, JobHandler]:
+    """Each job kind's workflow, with the collaborators it needs and no more."""
+    settings, forges = services.settings, services.forges.get
+    return {
+        JobKind.PREVIEW: PreviewWorkflow(settings, forges, services.diff, services.store.has_newer),
+        JobKind.CLOSE: CloseWorkflow(forges, services.lock_book),
+        JobKind.COMMAND: CommandWorkflow(settings, forges, services.diff, services.lock_book, services.open_repository),
+        JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book),
+    }
 
 
 def _safe_url(services: Services) -> str:

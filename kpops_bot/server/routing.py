@@ -13,16 +13,11 @@ from kpops_bot.events.model import (
     PullRequestAction,
     PullRequestEvent,
     PushEvent,
-    Repository,
 )
 from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.jobs import JobKind, branch_key, pull_request_key
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob
-
-PREVIEW = "preview"
-CLOSE = "close"
-COMMAND = "command"
-APPLY = "apply"
 
 _PREVIEW_ACTIONS = {
     PullRequestAction.OPENED,
@@ -30,16 +25,6 @@ _PREVIEW_ACTIONS = {
     PullRequestAction.UPDATED,
     PullRequestAction.READY,
 }
-
-
-def repository_key(repository: Repository) -> str:
-    """How locks name a repository: `forge:full/name`."""
-    return f"{repository.forge.value}:{repository.full_name}"
-
-
-def pull_request_key(event: PullRequestEvent | CommentEvent) -> str:
-    """Work for one pull request runs one job at a time."""
-    return f"{repository_key(event.repository)}#{event.number}"
 
 
 def job_for(event: Event, settings: BotSettings) -> NewJob | Ignored:
@@ -58,11 +43,17 @@ def _pull_request_job(event: PullRequestEvent, settings: BotSettings) -> NewJob 
     key = pull_request_key(event)
     if event.action in _PREVIEW_ACTIONS:
         # A newer head makes a queued preview pointless, and so does a queued "closed".
-        return NewJob(key, PREVIEW, payload, head_sha=event.head_sha, supersedes=(PREVIEW,))
+        return NewJob(key, JobKind.PREVIEW, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
     if event.action is PullRequestAction.MERGED and settings.apply.on_merge:
-        return NewJob(key, APPLY, payload, head_sha=event.merge_commit_sha or event.head_sha, supersedes=(PREVIEW,))
+        return NewJob(
+            key,
+            JobKind.APPLY,
+            payload,
+            head_sha=event.merge_commit_sha or event.head_sha,
+            supersedes=(JobKind.PREVIEW,),
+        )
     # Closed, or merged with apply off: the report is outdated and the pull request's locks go.
-    return NewJob(key, CLOSE, payload, head_sha=event.head_sha, supersedes=(PREVIEW,))
+    return NewJob(key, JobKind.CLOSE, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
 
 
 def _comment_job(event: CommentEvent) -> NewJob | Ignored:
@@ -72,7 +63,7 @@ def _comment_job(event: CommentEvent) -> NewJob | Ignored:
         return Ignored("comments of bots do not run commands")
     if not addresses_bot(event.body):
         return Ignored("no /kpops command in the comment")
-    return NewJob(pull_request_key(event), COMMAND, dump_event(event))
+    return NewJob(pull_request_key(event), JobKind.COMMAND, dump_event(event))
 
 
 def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:
@@ -85,4 +76,4 @@ def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:
         return Ignored(f"pushes to {branch} are not applied (apply.push_branches)")
     if set(event.before) == {"0"}:
         return Ignored(f"a new branch is not applied: push to {branch} again to apply it")
-    return NewJob(f"{repository_key(event.repository)}@{branch}", APPLY, dump_event(event), head_sha=event.after)
+    return NewJob(branch_key(event.repository, branch), JobKind.APPLY, dump_event(event), head_sha=event.after)

@@ -1,31 +1,31 @@
-"""A pull request closed without merge: its report is marked outdated, its locks and place in line released."""
+"""A pull request closed without merge, or merged where merges are not applied: its report is marked outdated,
+its locks and place in line released."""
 
 from __future__ import annotations
 
 from kpops_bot.events.codec import load_event
-from kpops_bot.events.model import PullRequestEvent
+from kpops_bot.events.model import PullRequestAction, PullRequestEvent
 from kpops_bot.report import notices
-from kpops_bot.server.routing import repository_key
-from kpops_bot.services import Services
 from kpops_bot.store import Job
-from kpops_bot.workflows import sticky
+from kpops_bot.workflows.ports import ForgeFor, LockBook
+from kpops_bot.workflows.release import release_and_mark_outdated
 
 
-class Close:
-    def __init__(self, services: Services) -> None:
-        self._services = services
+class CloseWorkflow:
+    def __init__(self, forges: ForgeFor, locks: LockBook) -> None:
+        self._forges = forges
+        self._locks = locks
 
     def run(self, job: Job) -> str:
         event = load_event(job.payload)
         assert isinstance(event, PullRequestEvent)
-        client = self._services.forges.get(event.repository.forge)
-        key = repository_key(event.repository)
-        self._services.wake(self._services.locks.release(key, event.number, forget_waits=True).woken)
-        parts = sticky.existing_parts(client, event.repository, event.number)
-        why = f"This pull request was closed without merging at `{event.head_sha[:12]}`; nothing here was applied."
-        bodies = [notices.mark_outdated(part.body, why) for part in parts]
-        sticky.sync(client, event.repository, event.number, bodies)
-        return f"marked {len(parts)} comment(s) outdated"
+        if event.action is PullRequestAction.MERGED:
+            why = notices.merged_not_applied(event.merge_commit_sha or event.head_sha)
+        else:
+            why = notices.closed_unmerged(event.head_sha)
+        client = self._forges(event.repository.forge)
+        marked = release_and_mark_outdated(client, self._locks, event.repository, event.number, why)
+        return f"marked {marked} comment(s) outdated"
 
     def give_up(self, job: Job, error: BaseException) -> None:
         """Nothing waits on a closed pull request; the failure is in the log."""

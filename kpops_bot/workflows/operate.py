@@ -7,11 +7,12 @@ pipeline's folder. Nothing here talks to the forge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import yaml
 
+from kpops_bot.engine import RenderCache, RenderPool
 from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
 from kpops_bot.gitops.layout import (
@@ -25,8 +26,8 @@ from kpops_bot.gitops.layout import (
 from kpops_bot.managed import KpopsRun, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline, RepoLayout
-from kpops_bot.services import Services
-from kpops_bot.settings import OperationMode
+from kpops_bot.report.answers import StepLine
+from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.workspace import CachedRepository
 
 
@@ -49,17 +50,28 @@ class StepResult:
     detail: str = ""  # kpops' output or the manifests, masked
     write: PipelineWrite | None = None  # manifest / argo: what the GitOps target gets
 
+    def line(self) -> StepLine:
+        """The result as the answer's table shows it."""
+        step = self.step
+        return StepLine(
+            self.ok, step.pipeline.name, step.environment, step.operation, step.commit, self.summary, self.detail
+        )
+
 
 class Operator:
     def __init__(
         self,
-        services: Services,
+        settings: BotSettings,
+        pool: Callable[[], RenderPool],
+        cache: RenderCache | None,
         repository: CachedRepository,
         mode: OperationMode,
         config_dir: str,
         masker: Masker,
     ) -> None:
-        self._services = services
+        self._settings = settings
+        self._pool = pool
+        self._cache = cache
         self._repository = repository
         self._mode = mode
         self._config_dir = config_dir
@@ -80,10 +92,10 @@ class Operator:
         return results
 
     def _folder(self, step: Step) -> str:
-        return pipeline_folder(self._services.settings.gitops.path, step.environment, step.pipeline.name)
+        return pipeline_folder(self._settings.gitops.path, step.environment, step.pipeline.name)
 
     def _managed(self, step: Step, execute: bool) -> StepResult:
-        settings = self._services.settings
+        settings = self._settings
         run = KpopsRun(
             step.operation, step.pipeline.pipeline_file, self._config_dir, step.environment, step.steps, execute
         )
@@ -105,8 +117,7 @@ class Operator:
             if (step.commit, spec) not in layouts:
                 layouts[(step.commit, spec)] = layout_at(self._repository, step.commit, spec)
             targets.append(RenderTarget(step.commit, step.pipeline, spec, layouts[(step.commit, spec)]))
-        pool = self._services.pools.get(trusted=True)
-        renders = render_targets(self._repository, pool, targets, self._services.cache)
+        renders = render_targets(self._repository, self._pool(), targets, self._cache)
         return dict(zip(steps, renders, strict=True))
 
     def _manifest_result(self, step: Step, render: PipelineRender, run_id: str) -> StepResult:

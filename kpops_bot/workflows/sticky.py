@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from kpops_bot.events.model import Repository
 from kpops_bot.forges.base import Comment, ForgeClient
-from kpops_bot.report.markdown import MARKER
+from kpops_bot.report.identity import is_part
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ Action = Edit | Create | Delete
 
 def bot_parts(comments: list[Comment], bot_name: str) -> list[Comment]:
     """The report's parts: the bot's comments with the marker (somebody quoting the marker is not the bot)."""
-    parts = [c for c in comments if c.author == bot_name and c.body.lstrip().startswith(MARKER)]
+    parts = [c for c in comments if c.author == bot_name and is_part(c.body)]
     return sorted(parts, key=lambda comment: comment.id)
 
 

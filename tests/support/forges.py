@@ -18,7 +18,8 @@ from tests.support.fake_forge import FaultPlan, LoggedRequest
 from tests.support.fake_github import FakeGitHub, StoredPull
 from tests.support.fake_gitlab import FakeGitLab, StoredMergeRequest
 
-FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2)
+RETRY_WAITS: list[float] = []  # every wait the clients were asked to make before a retry; none is really made
+FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2, sleep=RETRY_WAITS.append)
 GITLAB_PROJECT_ID = 42
 _GITLAB_LEVELS = {"read": 20, "write": 30, "maintain": 40, "admin": 50}
 

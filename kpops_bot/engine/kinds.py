@@ -1,0 +1,26 @@
+"""The engine's choices as plain enums, importable without pydantic: the command line builds its options from
+them before it knows which command runs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """kpops operation modes that render manifests without touching a cluster."""
+
+    MANIFEST = "manifest"
+    ARGO = "argo"
+
+
+class Operation(StrEnum):
+    DEPLOY = "deploy"
+    RESET = "reset"
+    CLEAN = "clean"
+    DESTROY = "destroy"
+
+
+class HelmChoice(StrEnum):
+    AUTO = "auto"
+    BUILTIN = "builtin"
+    BINARY = "binary"

@@ -1,0 +1,176 @@
+"""Comment commands: `/kpops reset word-count` and friends, checked, run in the repository's mode, answered.
+
+A comment is handled as a whole: invalid lines and refusals are answered, every accepted command is planned by its
+runner (`RUNNERS`: one module per command), the steps of all of them are locked at once (or the comment waits in
+line, stored to run again), they run in order, and one answer comment tells the outcome.
+
+Adding a command: give it a `CommandName` (and a role) in `kpops_bot.commands`, write a module here with a runner
+whose `plan` answers it or returns the steps it acts on, and register the runner in `RUNNERS`.
+"""
+
+from __future__ import annotations
+
+from kpops_bot.commands.authorize import PullRequestState, refusal
+from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comment
+from kpops_bot.engine import UnknownPipelineError
+from kpops_bot.events.codec import load_event
+from kpops_bot.events.model import CommentEvent
+from kpops_bot.forges.base import Permission
+from kpops_bot.gitops.publish import PublishError
+from kpops_bot.jobs import JobKind, pull_request_key, repository_key
+from kpops_bot.locks import Granted, Resource, Waiting
+from kpops_bot.repo_config import InvalidRepoConfigError
+from kpops_bot.report import answers
+from kpops_bot.settings import BotSettings
+from kpops_bot.store import Job, NewJob
+from kpops_bot.workflows.commands.context import (
+    Acting,
+    Answered,
+    Collaborators,
+    CommandContext,
+    CommandFailure,
+    CommandRunner,
+)
+from kpops_bot.workflows.commands.diff import DiffCommand
+from kpops_bot.workflows.commands.help import HelpCommand
+from kpops_bot.workflows.commands.operate import OperateCommand
+from kpops_bot.workflows.commands.unlock import UnlockCommand
+from kpops_bot.workflows.lookups import repository_settings
+from kpops_bot.workflows.ports import DiffRunner, ForgeFor, LockBook, OpenRepository
+from kpops_bot.workspace import WorkspaceError
+
+RUNNERS: dict[CommandName, CommandRunner] = {
+    CommandName.HELP: HelpCommand(),
+    CommandName.DIFF: DiffCommand(),
+    CommandName.DEPLOY: OperateCommand(),
+    CommandName.RESET: OperateCommand(),
+    CommandName.CLEAN: OperateCommand(),
+    CommandName.DESTROY: OperateCommand(),
+    CommandName.UNLOCK: UnlockCommand(),
+}
+
+__all__ = ["RUNNERS", "CommandFailure", "CommandWorkflow"]
+
+
+class CommandWorkflow:
+    def __init__(
+        self,
+        settings: BotSettings,
+        forges: ForgeFor,
+        diff: DiffRunner,
+        locks: LockBook,
+        open_repository: OpenRepository,
+    ) -> None:
+        self._forges = forges
+        self._collaborators = Collaborators(settings, diff, locks, open_repository)
+
+    def run(self, job: Job) -> str:
+        event = load_event(job.payload)
+        assert isinstance(event, CommentEvent)
+        client = self._forges(event.repository.forge)
+        if event.author == client.bot_name():
+            return "the bot's own comment"
+        parsed = parse_comment(event.body)
+        if not parsed:
+            return "no command"
+        pull = client.pull_request(event.repository, event.number)
+        settings = self._collaborators.settings
+        try:
+            config = repository_settings(
+                settings, client, event.repository, pull.base_ref, pull.base_ref, trusted=not pull.from_fork
+            )
+        except InvalidRepoConfigError as error:
+            client.create_comment(event.repository, event.number, answers.answer("command not run", [str(error)]))
+            return "invalid repository config"
+        resumed = bool(job.payload.get("resumed"))
+        context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
+        accepted = self._check(context, parsed)
+        if accepted and not context.resumed:
+            client.react(event.repository, event.number, event.comment_id, "eyes")
+        try:
+            outcome = self._execute(context, accepted, job)
+        except (CommandFailure, UnknownPipelineError, WorkspaceError, PublishError) as error:
+            context.sections.append(f"❌ {context.masker.mask_text(str(error))}")
+            outcome = "failed: " + type(error).__name__
+        if context.sections:
+            title = (
+                "`" + "`, `".join(answers.quoted(command.line) for command in accepted) + "`" if accepted else "command"
+            )
+            body = answers.fit(answers.answer(title, context.sections), client.comment_limit)
+            client.create_comment(event.repository, event.number, body)
+        return outcome
+
+    def give_up(self, job: Job, error: BaseException) -> None:
+        event = load_event(job.payload)
+        assert isinstance(event, CommentEvent)
+        client = self._forges(event.repository.forge)
+        client.create_comment(event.repository, event.number, answers.command_failed(job.id))
+
+    def _check(self, context: CommandContext, parsed: list[Command | Rejected]) -> list[Command]:
+        """Accepted commands; rejections and refusals become answers (once: a resumed comment was answered)."""
+        accepted: list[Command] = []
+        permission: Permission | None = None
+        policy = self._collaborators.settings.commands
+        state = PullRequestState(
+            open=context.pull.open,
+            approved=context.pull.approved,
+            mergeable=context.pull.mergeable,
+            from_fork=context.pull.from_fork,
+        )
+        for item in parsed:
+            if isinstance(item, Rejected):
+                _note(context, answers.rejected(item.line, item.reason) if item.line else f"❌ {item.reason}")
+                continue
+            if permission is None and policy.role(item.name).permission > Permission.NONE:
+                permission = context.client.permission(context.event.repository, context.event.author)
+            why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
+            if why is not None:
+                _note(context, answers.refused(item.line, why))
+                continue
+            accepted.append(item)
+        return accepted
+
+    def _execute(self, context: CommandContext, commands: list[Command], job: Job) -> str:
+        acting: list[tuple[Command, Acting]] = []
+        for command in commands:
+            planned = RUNNERS[command.name].plan(context, command)
+            if isinstance(planned, Answered):
+                context.sections.append(planned.section)
+            else:
+                acting.append((command, planned))
+        if not acting:
+            return f"answered {len(commands)} command(s)"
+        resources = {
+            Resource(step.environment or "", step.pipeline.name)
+            for command, planned in acting
+            if not command.dry_run
+            for step in planned.steps
+        }
+        if resources:
+            event = context.event
+            resume = NewJob(pull_request_key(event), JobKind.COMMAND, {**job.payload, "resumed": True})
+            lock = self._collaborators.locks.acquire(
+                repository_key(event.repository),
+                event.number,
+                resources,
+                wait_key=f"comment:{event.comment_id}",
+                then=resume,
+            )
+            if isinstance(lock, Waiting):
+                if context.resumed:
+                    context.sections.clear()  # still waiting: said so already
+                    return "still waiting for a lock"
+                line = answers.LockLine(
+                    lock.position, [(str(r), holder) for r, holder in sorted(lock.held_by.items())], lock.ahead
+                )
+                context.sections.append(answers.waiting(line, event.repository.forge))
+                return f"waiting for a lock, position {lock.position}"
+            assert isinstance(lock, Granted)
+        for _command, planned in acting:
+            context.sections.append(planned.run())
+        return f"ran {len(acting)} command(s)"
+
+
+def _note(context: CommandContext, text: str) -> None:
+    if not context.resumed:
+        context.sections.append(text)

@@ -1,0 +1,39 @@
+"""`/kpops diff [pipeline ...]`: the dry-run diff of the named pipelines (all the pull request affects), as a reply."""
+
+from __future__ import annotations
+
+from kpops_bot.commands.parse import Command
+from kpops_bot.engine import DiffRequest
+from kpops_bot.report import answers
+from kpops_bot.report.identity import strip_marker
+from kpops_bot.report.markdown import render_markdown
+from kpops_bot.workflows.commands.context import Answered, CommandContext
+
+# Room the reply keeps for the answer's title and the other commands' sections.
+_ROOM_FOR_OTHERS = 4_000
+
+
+class DiffCommand:
+    def plan(self, context: CommandContext, command: Command) -> Answered:
+        return Answered(self._diff(context, command))
+
+    def _diff(self, context: CommandContext, command: Command) -> str:
+        event, config = context.event, context.config
+        trusted = not context.pull.from_fork
+        if not trusted and not context.collaborators.settings.allow_fork_previews:
+            return "❌ `diff`: pull requests from forks are not rendered on this bot."
+        request = DiffRequest(
+            source=event.repository.clone_url,
+            base=context.pull.base_ref,
+            head=context.pull.head_sha,
+            environments=config.environments,
+            mode=config.operation_mode.render_mode,
+            config_dir=config.config_dir,
+            only=command.pipelines,
+        )
+        git_env = context.client.git_env(event.repository)
+        report = context.collaborators.diff(request, config.diff_options, trusted=trusted, git_env=git_env)
+        if not report.pipelines:
+            return f"**`{answers.quoted(command.line)}`**: this pull request affects none of these pipelines."
+        body = render_markdown(report, context.client.comment_limit - _ROOM_FOR_OTHERS, max_parts=1)[0]
+        return f"**`{answers.quoted(command.line)}`**\n\n" + strip_marker(body)

@@ -1,0 +1,12 @@
+"""`/kpops help`: the commands, who may run them, and what they do in this repository's mode."""
+
+from __future__ import annotations
+
+from kpops_bot.commands.parse import Command
+from kpops_bot.report import answers
+from kpops_bot.workflows.commands.context import Answered, CommandContext
+
+
+class HelpCommand:
+    def plan(self, context: CommandContext, command: Command) -> Answered:
+        return Answered(answers.help_text(context.collaborators.settings.commands, context.config.operation_mode))

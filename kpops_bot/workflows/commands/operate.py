@@ -1,0 +1,79 @@
+"""`/kpops deploy|reset|clean|destroy [pipeline ...]`: act on pipelines in the repository's mode, then answer.
+
+Deploy acts on the pull request's head, the others on the base branch (what is deployed). In manifest and argo mode
+the rendered folders are committed to the GitOps target. One-off jobs are named after the comment, so a retried
+job writes the same files and the target gets no second commit.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kpops_bot.commands.parse import Command, CommandName
+from kpops_bot.engine.model import Operation
+from kpops_bot.report import answers
+from kpops_bot.settings import OperationMode
+from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
+from kpops_bot.workflows.operate import Step, StepResult
+from kpops_bot.workflows.publishing import commit_message, publish_and_link
+
+_OPERATIONS = {
+    CommandName.DEPLOY: Operation.DEPLOY,
+    CommandName.RESET: Operation.RESET,
+    CommandName.CLEAN: Operation.CLEAN,
+    CommandName.DESTROY: Operation.DESTROY,
+}
+
+
+class OperateCommand:
+    def plan(self, context: CommandContext, command: Command) -> Acting:
+        steps = context.repository.command_steps(
+            _OPERATIONS[command.name],
+            command.pipelines,
+            _environments(context, command),
+            context.pull,
+            context.config,
+            command.steps,
+        )
+        return Acting(steps, partial(self._run, context, command, steps))
+
+    def _run(self, context: CommandContext, command: Command, steps: list[Step]) -> str:
+        config = context.config
+        run_id = f"c{context.event.comment_id}"
+        results = context.repository.run(steps, config, context.masker, run_id, execute=not command.dry_run)
+        lines = [result.line() for result in results]
+        section = f"**`{answers.quoted(command.line)}`**\n\n" + answers.step_results(lines, dry_run=command.dry_run)
+        if config.operation_mode is OperationMode.MANAGED or command.dry_run:
+            return section
+        return section + "\n\n" + self._publish(context, command, results)
+
+    def _publish(self, context: CommandContext, command: Command, results: list[StepResult]) -> str:
+        event, pull = context.event, context.pull
+        ref = answers.pull_request_ref(event.repository.forge, event.number)
+        pipelines = ", ".join(sorted({result.step.pipeline.name for result in results}))
+        source = results[0].step.commit if results else ""
+        message = commit_message(
+            f"kpops-bot: {command.name} {pipelines} for {ref}",
+            [f"Requested by @{event.author} in {pull.url or ref}", f"Command: {command.line}"],
+            source,
+        )
+        return publish_and_link(
+            context.collaborators.settings,
+            context.client,
+            event.repository,
+            context.repository,
+            pull.base_ref,
+            results,
+            message,
+        )
+
+
+def _environments(context: CommandContext, command: Command) -> list[str | None]:
+    mapped = context.config.environments
+    if command.environment is None:
+        return mapped
+    if mapped != [None] and command.environment not in mapped:
+        valid = ", ".join(f"`{name}`" for name in mapped if name)
+        msg = f"environment `{command.environment}` is not deployed from `{context.pull.base_ref}`; valid: {valid}"
+        raise CommandFailure(msg)
+    return [command.environment]

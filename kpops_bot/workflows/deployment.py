@@ -1,0 +1,101 @@
+"""The deployment repository of a pull request or push, over its cached git mirror: what commands and applies
+plan, run and publish. The real `DeploymentRepository`; the workflows see only that protocol."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from kpops_bot.engine import RenderCache, RenderPool
+from kpops_bot.engine.affected import affected_side
+from kpops_bot.engine.model import Operation, RenderSpec
+from kpops_bot.engine.targets import layout_at, select_pipelines
+from kpops_bot.forges.base import PullRequest
+from kpops_bot.gitops.layout import PipelineWrite
+from kpops_bot.gitops.publish import Published, Target, publish
+from kpops_bot.masking import Masker
+from kpops_bot.repo_config import Effective
+from kpops_bot.settings import BotSettings, OperationMode
+from kpops_bot.workflows.operate import Operator, Step, StepResult
+from kpops_bot.workspace import CachedRepository, WorkspaceError
+
+logger = logging.getLogger(__name__)
+
+
+class GitDeploymentRepository:
+    def __init__(
+        self,
+        repository: CachedRepository,
+        settings: BotSettings,
+        pool: Callable[[], RenderPool],
+        cache: RenderCache | None,
+    ) -> None:
+        self._repository = repository
+        self._settings = settings
+        self._pool = pool
+        self._cache = cache
+
+    def resolve(self, revision: str) -> str:
+        return self._repository.resolve(revision)
+
+    def command_steps(
+        self,
+        operation: Operation,
+        pipelines: Sequence[str],
+        environments: Sequence[str | None],
+        pull: PullRequest,
+        config: Effective,
+        steps: tuple[str, ...] = (),
+    ) -> list[Step]:
+        repository = self._repository
+        commit = repository.resolve(pull.head_sha if operation is Operation.DEPLOY else pull.base_ref)
+        planned: list[Step] = []
+        for environment in environments:
+            spec = RenderSpec(environment, config.operation_mode.render_mode, operation, config.config_dir)
+            if pipelines:
+                chosen = select_pipelines(layout_at(repository, commit, spec), pipelines)
+            else:  # deploy without names: what the pull request changes or adds
+                base = repository.merge_base(repository.resolve(pull.base_ref), commit)
+                chosen = affected_side(
+                    repository, base, commit, repository.changed_paths(base, commit), spec
+                ).to_deploy()
+            planned += [Step(operation, pipeline, environment, commit, steps) for pipeline in chosen]
+        return planned
+
+    def change_steps(self, before: str | None, commit: str, head_sha: str | None, config: Effective) -> list[Step]:
+        repository = self._repository
+        before = before or next(iter(repository.parents(commit)), None)
+        if before is None:
+            return []
+        paths = set(repository.changed_paths(before, commit))
+        if head_sha is not None and head_sha != commit:
+            try:  # a rebase merge: the first parent only sees its last commit
+                head = repository.resolve(head_sha)
+                paths |= set(repository.changed_paths(repository.merge_base(before, head), head))
+            except WorkspaceError:
+                logger.info("head %s of the merged pull request is gone; using the merge commit alone", head_sha)
+        # kpops destroys a pipeline as it was defined; a removed folder records the merge commit, the newer source.
+        destroyed_at = before if config.operation_mode is OperationMode.MANAGED else commit
+        steps: list[Step] = []
+        for environment in config.environments:
+            spec = RenderSpec(environment, config.operation_mode.render_mode, Operation.DEPLOY, config.config_dir)
+            side = affected_side(repository, before, commit, sorted(paths), spec)
+            steps += [Step(Operation.DEPLOY, pipeline, environment, commit) for pipeline in side.to_deploy()]
+            steps += [Step(Operation.DESTROY, pipeline, environment, destroyed_at) for pipeline in side.to_destroy()]
+        return steps
+
+    def pipeline_names(self, revision: str, names: Sequence[str], config_dir: str) -> list[str]:
+        layout = layout_at(self._repository, self._repository.resolve(revision), RenderSpec(config_dir=config_dir))
+        return [pipeline.name for pipeline in select_pipelines(layout, names)]
+
+    def run(
+        self, steps: Sequence[Step], config: Effective, masker: Masker, run_id: str, *, execute: bool = True
+    ) -> list[StepResult]:
+        operator = Operator(
+            self._settings, self._pool, self._cache, self._repository, config.operation_mode, config.config_dir, masker
+        )
+        return operator.run(steps, run_id, execute=execute)
+
+    def publish(self, target: Target, writes: Sequence[PipelineWrite], message: str) -> Published:
+        # A folder's recorded source is newer than ours when ours is in its history.
+        return publish(target, writes, message, lambda recorded, ours: self._repository.is_ancestor(ours, recorded))

@@ -1,0 +1,90 @@
+"""The narrow collaborators the workflows take, each a small protocol.
+
+The running bot wires the real ones (`kpops_bot.services`); unit tests give in-memory fakes, so every branch of a
+workflow runs without git, kpops or a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
+
+from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.model import DiffReport
+from kpops_bot.engine.dryrun import DiffRequest
+from kpops_bot.engine.model import Operation
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import ForgeClient, PullRequest
+from kpops_bot.gitops.layout import PipelineWrite
+from kpops_bot.gitops.publish import Published, Target
+from kpops_bot.jobs import JobKind
+from kpops_bot.locks import Granted, Released, Resource, Waiting
+from kpops_bot.masking import Masker
+from kpops_bot.repo_config import Effective
+from kpops_bot.store import Job, NewJob
+from kpops_bot.workflows.operate import Step, StepResult
+
+ForgeFor = Callable[[Forge], ForgeClient]
+"""The client of a forge."""
+
+Superseded = Callable[[Job, Sequence[JobKind]], bool]
+"""Whether a job of these kinds for the same key was queued after this one."""
+
+
+class DiffRunner(Protocol):
+    """The dry run of a pull request: affected pipelines rendered at both sides and diffed."""
+
+    def __call__(
+        self, request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]
+    ) -> DiffReport: ...
+
+
+class LockBook(Protocol):
+    """Pipeline locks of pull requests; a release queues again the comments that waited for what it frees."""
+
+    def acquire(
+        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
+    ) -> Granted | Waiting: ...
+
+    def release(
+        self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
+    ) -> Released: ...
+
+
+class DeploymentRepository(Protocol):
+    """A deployment repository as commands and applies use it: steps planned, run in the mode, published."""
+
+    def resolve(self, revision: str) -> str: ...
+
+    def command_steps(
+        self,
+        operation: Operation,
+        pipelines: Sequence[str],
+        environments: Sequence[str | None],
+        pull: PullRequest,
+        config: Effective,
+        steps: tuple[str, ...] = (),
+    ) -> list[Step]:
+        """A command's steps: deploy acts on the head, the others on the base branch (what is deployed);
+        no names: what the pull request changes or adds."""
+        ...
+
+    def change_steps(self, before: str | None, commit: str, head_sha: str | None, config: Effective) -> list[Step]:
+        """An apply's steps: deploy what `commit` changed or added since `before`, destroy what it removed."""
+        ...
+
+    def pipeline_names(self, revision: str, names: Sequence[str], config_dir: str) -> list[str]:
+        """kpops' names of the named pipelines (names or folders); unknown ones raise `UnknownPipelineError`."""
+        ...
+
+    def run(
+        self, steps: Sequence[Step], config: Effective, masker: Masker, run_id: str, *, execute: bool = True
+    ) -> list[StepResult]: ...
+
+    def publish(self, target: Target, writes: Sequence[PipelineWrite], message: str) -> Published:
+        """Commit the writes to the GitOps target, keeping folders a newer commit of this repository wrote."""
+        ...
+
+
+OpenRepository = Callable[[Repository, ForgeClient], DeploymentRepository]
+"""The deployment repository of a forge's repository, fetched with the client's credentials."""

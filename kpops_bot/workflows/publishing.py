@@ -1,0 +1,40 @@
+"""Publishing to the GitOps target: the commit message, then the commit, then the line that links it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kpops_bot.events.model import Repository
+from kpops_bot.forges.base import ForgeClient
+from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.report import answers
+from kpops_bot.settings import BotSettings
+from kpops_bot.workflows.lookups import gitops_target
+from kpops_bot.workflows.operate import StepResult
+from kpops_bot.workflows.ports import DeploymentRepository
+
+
+def commit_message(summary: str, body_lines: Sequence[str], source: str) -> str:
+    """The message of a GitOps commit; its trailer names the source commit, so the bot never applies it again."""
+    body = "\n".join(body_lines)
+    return f"{summary}\n\n{body}\n\n{COMMIT_TRAILER}: {source}\n"
+
+
+def publish_and_link(
+    settings: BotSettings,
+    client: ForgeClient,
+    repository: Repository,
+    deployment: DeploymentRepository,
+    branch: str,
+    results: Sequence[StepResult],
+    message: str,
+) -> str:
+    """Commit what the successful steps write to the branch's GitOps target; the answer's line linking the commit
+    (empty when nothing is written)."""
+    writes = [result.write for result in results if result.ok and result.write is not None]
+    if not writes:
+        return ""
+    target = gitops_target(settings, client, repository, branch)
+    done = deployment.publish(target, writes, message)
+    url = client.commit_url(repository, done.commit) if done.commit else None
+    return answers.published(done.commit, url, f"`{target.branch}`", done.kept_newer)

@@ -1,0 +1,187 @@
+"""In-memory collaborators of the workflows (`kpops_bot.workflows.ports`), for unit tests that run in milliseconds.
+
+Each keeps the behaviour the workflows rely on (locks are held per pull request and waited for in line, a deployment
+plans what it is told and records what it ran and published) and records its calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.model import DiffReport
+from kpops_bot.engine.dryrun import DiffRequest
+from kpops_bot.engine.model import Operation
+from kpops_bot.engine.targets import UnknownPipelineError
+from kpops_bot.events.model import Repository
+from kpops_bot.forges.base import ForgeClient, PullRequest
+from kpops_bot.gitops.layout import PipelineWrite
+from kpops_bot.gitops.publish import Published, Target
+from kpops_bot.locks import Granted, Released, Resource, Waiter, Waiting
+from kpops_bot.masking import Masker
+from kpops_bot.pipelines import Pipeline
+from kpops_bot.repo_config import Effective
+from kpops_bot.store import NewJob
+from kpops_bot.workflows.operate import Step, StepResult
+
+
+@dataclass
+class FakeDiff:
+    """Answers every dry run with `report`, or raises `error`."""
+
+    report: DiffReport | None = None
+    error: Exception | None = None
+    requests: list[tuple[DiffRequest, bool]] = field(default_factory=list)
+
+    def __call__(
+        self, request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]
+    ) -> DiffReport:
+        self.requests.append((request, trusted))
+        if self.error is not None:
+            raise self.error
+        assert self.report is not None, "the test gave no report"
+        return self.report
+
+
+@dataclass
+class FakeLocks:
+    """Locks per (repository, resource), held by a pull request; others wait in line, once per wait key."""
+
+    held: dict[tuple[str, Resource], int] = field(default_factory=dict)
+    waiters: list[tuple[str, str, int, frozenset[Resource], NewJob]] = field(default_factory=list)
+    released: list[tuple[str, int, list[str] | None, bool]] = field(default_factory=list)
+
+    def acquire(
+        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
+    ) -> Granted | Waiting:
+        wanted = frozenset(resources)
+        held_by = {
+            resource: holder
+            for (repo, resource), holder in self.held.items()
+            if repo == repository and resource in wanted and holder != number
+        }
+        own = next((index for index, waiter in enumerate(self.waiters) if waiter[1] == wait_key), None)
+        ahead = [
+            waiter[2]
+            for index, waiter in enumerate(self.waiters)
+            if waiter[0] == repository and waiter[2] != number and (own is None or index < own) and waiter[3] & wanted
+        ]
+        if not held_by and not ahead:
+            for resource in wanted:
+                self.held[(repository, resource)] = number
+            if own is not None:
+                del self.waiters[own]
+            return Granted()
+        if own is None:
+            self.waiters.append((repository, wait_key, number, wanted, then))
+        return Waiting(position=len(ahead) + 1, held_by=held_by, ahead=ahead)
+
+    def release(
+        self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
+    ) -> Released:
+        self.released.append((repository, number, None if pipelines is None else list(pipelines), forget_waits))
+        freed = sorted(
+            resource
+            for (repo, resource), holder in self.held.items()
+            if repo == repository and holder == number and (pipelines is None or resource.pipeline in pipelines)
+        )
+        for resource in freed:
+            del self.held[(repository, resource)]
+        if forget_waits:
+            self.waiters = [w for w in self.waiters if not (w[0] == repository and w[2] == number)]
+        woken = [
+            Waiter(index, waiter[2], waiter[3], waiter[4])
+            for index, waiter in enumerate(self.waiters)
+            if waiter[0] == repository and waiter[3] & set(freed)
+        ]
+        return Released(freed, woken)
+
+
+def pipeline(name: str) -> Pipeline:
+    return Pipeline(name, f"pipelines/{name}")
+
+
+@dataclass
+class FakeDeployment:
+    """A deployment repository that plans the steps it is given and runs them as `outcome` says.
+
+    `outcome(step)` is (ok, summary, write); the default succeeds and writes the pipeline's folder in
+    manifest mode. `fail` raises an error from the named method (a WorkspaceError from git, a PublishError...).
+    """
+
+    planned: list[Step] = field(default_factory=list)
+    known: tuple[str, ...] = ("word-count", "team-a-orders")
+    ok: dict[str, bool] = field(default_factory=dict)  # pipeline → outcome (default: ok)
+    publish_commit: str | None = "f" * 40
+    kept_newer: list[str] = field(default_factory=list)
+    fail: dict[str, Exception] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    opened: list[Repository] = field(default_factory=list)
+
+    def open(self, repository: Repository, client: ForgeClient) -> FakeDeployment:
+        self.opened.append(repository)
+        return self
+
+    def _call(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def resolve(self, revision: str) -> str:
+        self._call("resolve", revision)
+        return revision if len(revision) == 40 else revision.ljust(40, "0")
+
+    def command_steps(
+        self,
+        operation: Operation,
+        pipelines: Sequence[str],
+        environments: Sequence[str | None],
+        pull: PullRequest,
+        config: Effective,
+        steps: tuple[str, ...] = (),
+    ) -> list[Step]:
+        self._call("command_steps", operation, tuple(pipelines), tuple(environments))
+        commit = pull.head_sha if operation is Operation.DEPLOY else self.resolve(pull.base_ref)
+        names = self._names(pipelines) if pipelines else [step.pipeline.name for step in self.planned]
+        return [
+            Step(operation, pipeline(name), environment, commit, steps)
+            for environment in environments
+            for name in names
+        ]
+
+    def _names(self, names: Sequence[str]) -> list[str]:
+        unknown = [name for name in names if name not in self.known]
+        if unknown:
+            raise UnknownPipelineError(f"unknown pipeline '{unknown[0]}'; the pipelines are {', '.join(self.known)}")
+        return list(names)
+
+    def change_steps(self, before: str | None, commit: str, head_sha: str | None, config: Effective) -> list[Step]:
+        self._call("change_steps", before, commit, head_sha)
+        return [Step(step.operation, step.pipeline, step.environment, commit) for step in self.planned]
+
+    def pipeline_names(self, revision: str, names: Sequence[str], config_dir: str) -> list[str]:
+        self._call("pipeline_names", revision, tuple(names))
+        return self._names(names)
+
+    def run(
+        self, steps: Sequence[Step], config: Effective, masker: Masker, run_id: str, *, execute: bool = True
+    ) -> list[StepResult]:
+        self._call("run", tuple(steps), run_id, execute)
+        results = []
+        for step in steps:
+            folder = f"rendered/{step.environment or 'default'}/{step.pipeline.name}"
+            ok = self.ok.get(step.pipeline.name, True)
+            if not ok:
+                results.append(StepResult(step, False, "pipelines/x/pipeline.yaml: invalid YAML (line 3)"))
+                continue
+            write = PipelineWrite(folder, step.commit, None if step.operation is Operation.DESTROY else {"a.yaml": ""})
+            summary = f"`{folder}/` removed" if write.resources is None else f"1 manifest(s) in `{folder}/`"
+            detail = "" if write.resources is None else "`a.yaml`\n```yaml\nkind: Deployment\n```"
+            results.append(StepResult(step, True, summary, detail, write))
+        return results
+
+    def publish(self, target: Target, writes: Sequence[PipelineWrite], message: str) -> Published:
+        self._call("publish", target.branch, tuple(write.folder for write in writes), message)
+        return Published(self.publish_commit, list(self.kept_newer))

@@ -1,0 +1,128 @@
+"""An in-memory forge client for the workflows' unit tests: implements `ForgeClient`, records every call.
+
+Comments, statuses and reactions are kept as a forge keeps them (ids ascending, edits in place, deletes gone);
+`calls` lists every method called with its arguments, in order, so a test can say exactly what was written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import COMMENT_LIMITS, Comment, CommitState, ForgeError, Permission, PullRequest
+
+BOT = "kpops-bot[bot]"
+
+
+@dataclass(frozen=True)
+class Status:
+    sha: str
+    state: CommitState
+    description: str
+    target_url: str | None
+
+
+@dataclass
+class RecordingForge:
+    forge: Forge = Forge.GITHUB
+    bot: str = BOT
+    comment_limit: int = 0  # 0: the forge's own limit
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
+    files: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, ref) → text
+    permissions: dict[str, Permission] = field(default_factory=dict)
+    threads: dict[int, list[Comment]] = field(default_factory=dict)
+    statuses: list[Status] = field(default_factory=list)
+    reactions: list[tuple[int, int, str]] = field(default_factory=list)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    fail_writes: bool = False  # every write raises ForgeError (the forge down for good)
+    _next_id: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.comment_limit:
+            self.comment_limit = COMMENT_LIMITS[self.forge]
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+
+    def _write(self, name: str, *args: Any) -> None:
+        self._record(name, *args)
+        if self.fail_writes:
+            raise ForgeError(f"{name} failed: the forge answered 502 too often")
+
+    def bot_name(self) -> str:
+        return self.bot
+
+    def comments(self, repository: Repository, number: int) -> list[Comment]:
+        self._record("comments", number)
+        return list(self.threads.get(number, []))
+
+    def add_comment(self, number: int, body: str, author: str) -> Comment:
+        """A comment somebody else wrote (not recorded as the bot's call)."""
+        self._next_id += 1
+        comment = Comment(self._next_id, author, body, f"https://forge.test/c/{self._next_id}")
+        self.threads.setdefault(number, []).append(comment)
+        return comment
+
+    def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
+        self._write("create_comment", number, body)
+        assert len(body) <= self.comment_limit, f"comment of {len(body)} characters over the forge's limit"
+        return self.add_comment(number, body, self.bot)
+
+    def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None:
+        self._write("edit_comment", number, comment_id, body)
+        thread = self.threads[number]
+        index = next(i for i, comment in enumerate(thread) if comment.id == comment_id)
+        thread[index] = Comment(comment_id, thread[index].author, body, thread[index].url)
+
+    def delete_comment(self, repository: Repository, number: int, comment_id: int) -> None:
+        self._write("delete_comment", number, comment_id)
+        self.threads[number] = [comment for comment in self.threads[number] if comment.id != comment_id]
+
+    def react(self, repository: Repository, number: int, comment_id: int, reaction: str) -> None:
+        self._write("react", number, comment_id, reaction)
+        self.reactions.append((number, comment_id, reaction))
+
+    def set_status(
+        self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
+    ) -> None:
+        self._write("set_status", sha, state, description, target_url)
+        self.statuses.append(Status(sha, state, description, target_url))
+
+    def permission(self, repository: Repository, user: str) -> Permission:
+        self._record("permission", user)
+        return self.permissions.get(user, Permission.NONE)
+
+    def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
+        self._record("read_file", path, ref)
+        return self.files.get((path, ref))
+
+    def pull_request(self, repository: Repository, number: int) -> PullRequest:
+        self._record("pull_request", number)
+        return self.pulls[number]
+
+    def open_pull_requests(self, repository: Repository) -> list[int]:
+        self._record("open_pull_requests")
+        return sorted(number for number, pull in self.pulls.items() if pull.open)
+
+    def commit_url(self, repository: Repository, sha: str) -> str:
+        return f"https://forge.test/{repository.full_name}/commit/{sha}"
+
+    def git_env(self, repository: Repository) -> dict[str, str]:
+        return {"GIT_TEST_TOKEN": "forge-token"}
+
+    # What tests read back.
+
+    def bodies(self, number: int) -> list[str]:
+        return [comment.body for comment in self.threads.get(number, [])]
+
+    def bot_bodies(self, number: int) -> list[str]:
+        return [comment.body for comment in self.threads.get(number, []) if comment.author == self.bot]
+
+    def last_status(self, sha: str) -> Status:
+        return [status for status in self.statuses if status.sha == sha][-1]
+
+    def writes(self) -> list[str]:
+        """The names of the write calls, in order."""
+        reads = {"comments", "permission", "read_file", "pull_request", "open_pull_requests"}
+        return [name for name, _ in self.calls if name not in reads]

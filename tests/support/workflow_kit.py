@@ -1,0 +1,95 @@
+"""Events, jobs and settings for the workflows' unit tests: plain data, as the worker hands a job over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kpops_bot.events.codec import dump_event
+from kpops_bot.events.model import (
+    CommentEvent,
+    Event,
+    Forge,
+    PullRequestAction,
+    PullRequestEvent,
+    PushEvent,
+    Repository,
+)
+from kpops_bot.forges.base import PullRequest, PullState
+from kpops_bot.jobs import JobKind
+from kpops_bot.settings import BotSettings
+from kpops_bot.store import Job, JobState
+
+REPOSITORY = Repository(Forge.GITHUB, "acme/deployments", "https://forge.test/acme/deployments.git")
+HEAD = "a" * 40
+MERGE = "b" * 40
+BEFORE = "c" * 40
+
+
+def settings(tmp_path: Path | None = None, **overrides: Any) -> BotSettings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path or Path("unused"),
+        "environments": {"main": ["dev"]},
+        "secrets": ["s3cret-value"],
+        **overrides,
+    }
+    return BotSettings(**values)
+
+
+def job(event: Event, kind: JobKind, job_id: int = 7, **payload: Any) -> Job:
+    return Job(job_id, "key", kind, None, {**dump_event(event), **payload}, JobState.RUNNING, 1, "test", None)
+
+
+def pull_request_event(
+    action: PullRequestAction = PullRequestAction.OPENED,
+    *,
+    number: int = 1,
+    head_sha: str = HEAD,
+    from_fork: bool = False,
+    merge_commit_sha: str | None = None,
+    repository: Repository = REPOSITORY,
+) -> PullRequestEvent:
+    return PullRequestEvent(
+        delivery="d1",
+        repository=repository,
+        number=number,
+        action=action,
+        author="alice",
+        base_ref="main",
+        head_ref="feature",
+        head_sha=head_sha,
+        head_clone_url=repository.clone_url,
+        from_fork=from_fork,
+        merge_commit_sha=merge_commit_sha,
+    )
+
+
+def comment_event(body: str, *, number: int = 1, author: str = "alice", comment_id: int = 55) -> CommentEvent:
+    return CommentEvent("d2", REPOSITORY, number, comment_id, author, body, edited=False, author_is_bot=False)
+
+
+def push_event(branch: str = "main", before: str = BEFORE, after: str = MERGE) -> PushEvent:
+    return PushEvent("d3", REPOSITORY, f"refs/heads/{branch}", before, after, deleted=False, pusher="alice")
+
+
+def pull(
+    number: int = 1,
+    *,
+    state: PullState = PullState.OPEN,
+    approved: bool = True,
+    mergeable: bool | None = True,
+    from_fork: bool = False,
+    merge_commit_sha: str | None = None,
+) -> PullRequest:
+    return PullRequest(
+        number=number,
+        state=state,
+        author="alice",
+        base_ref="main",
+        head_sha=HEAD,
+        from_fork=from_fork,
+        approved=approved,
+        mergeable=mergeable,
+        merge_commit_sha=merge_commit_sha,
+        url=f"https://forge.test/acme/deployments/pull/{number}",
+    )

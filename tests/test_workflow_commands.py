@@ -1,0 +1,246 @@
+"""The comment command workflow, every branch, against a recording forge and fake collaborators: no git, no kpops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kpops_bot.commands.parse import CommandName
+from kpops_bot.diff.compute import build_report
+from kpops_bot.engine.model import Operation
+from kpops_bot.forges.base import Permission, PullState
+from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
+from kpops_bot.jobs import JobKind
+from kpops_bot.locks import Resource
+from kpops_bot.settings import OperationMode
+from kpops_bot.store import Job
+from kpops_bot.workflows.commands import RUNNERS, CommandWorkflow
+from kpops_bot.workflows.operate import Step
+from kpops_bot.workspace import WorkspaceError
+from tests.support.fake_collaborators import FakeDeployment, FakeDiff, FakeLocks, pipeline
+from tests.support.golden import check_golden
+from tests.support.recording_forge import BOT, RecordingForge
+from tests.support.reports import scaled_report
+from tests.support.workflow_kit import HEAD, comment_event, job, pull, settings
+
+KEY = "github:acme/deployments"
+
+
+@dataclass
+class Bench:
+    """A command workflow with its fakes; `comment` runs one comment as a job."""
+
+    forge: RecordingForge = field(default_factory=RecordingForge)
+    diff: FakeDiff = field(default_factory=lambda: FakeDiff(scaled_report()))
+    locks: FakeLocks = field(default_factory=FakeLocks)
+    deployment: FakeDeployment = field(default_factory=FakeDeployment)
+    overrides: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.forge.pulls.setdefault(1, pull(1))
+        self.forge.pulls.setdefault(2, pull(2))
+        self.forge.permissions.setdefault("alice", Permission.WRITE)
+
+    def workflow(self) -> CommandWorkflow:
+        return CommandWorkflow(
+            settings(**self.overrides), lambda _forge: self.forge, self.diff, self.locks, self.deployment.open
+        )
+
+    def job(self, body: str, *, number: int = 1, author: str = "alice", resumed: bool = False) -> Job:
+        extra = {"resumed": True} if resumed else {}
+        return job(comment_event(body, number=number, author=author), JobKind.COMMAND, **extra)
+
+    def comment(self, body: str, **kwargs: object) -> str:
+        return self.workflow().run(self.job(body, **kwargs))  # type: ignore[arg-type]
+
+    def answer(self, number: int = 1) -> str:
+        return self.forge.bot_bodies(number)[-1]
+
+
+def test_every_command_has_a_runner() -> None:
+    assert set(RUNNERS) == set(CommandName)
+
+
+def test_the_bots_own_comments_and_comments_without_a_command_do_nothing() -> None:
+    bench = Bench()
+    assert bench.comment("/kpops help", author=BOT) == "the bot's own comment"
+    assert bench.comment("looks good\n```\n/kpops deploy\n```") == "no command"
+    assert bench.forge.writes() == []
+
+
+def test_help_is_acknowledged_and_answered() -> None:
+    bench = Bench()
+    assert bench.comment("/kpops help") == "answered 1 command(s)"
+    assert bench.forge.reactions == [(1, 55, "eyes")]
+    check_golden("bot/answer-help.md", bench.answer())
+
+
+def test_unknown_commands_and_missing_permissions_are_answered_without_a_reaction() -> None:
+    bench = Bench()
+    bench.forge.permissions["bob"] = Permission.READ
+    bench.comment("/kpops rest word-count\n/kpops reset word-count", author="bob")
+    assert bench.forge.reactions == []
+    assert bench.deployment.calls == []
+    check_golden("bot/answer-rejected-and-refused.md", bench.answer())
+
+
+def test_an_invalid_repository_config_is_answered() -> None:
+    bench = Bench()
+    bench.forge.files[(".kpops-bot.yaml", "main")] = "operation_mode: yolo\n"
+    assert bench.comment("/kpops help") == "invalid repository config"
+    check_golden("bot/answer-invalid-config.md", bench.answer())
+
+
+def test_diff_replies_with_the_report_without_its_marker() -> None:
+    bench = Bench()
+    bench.comment("/kpops diff word-count")
+    answer = bench.answer()
+    assert "kpops-bot:diff" not in answer
+    check_golden("bot/answer-diff.md", answer)
+    request, trusted = bench.diff.requests[0]
+    assert (list(request.only), trusted) == (["word-count"], True)
+
+
+def test_diff_of_nothing_affected_and_of_a_fork_say_so() -> None:
+    bench = Bench(diff=FakeDiff(build_report("b" * 40, HEAD, "manifest", ["dev"], [])))
+    bench.comment("/kpops diff team-a-orders")
+    check_golden("bot/answer-diff-nothing-affected.md", bench.answer())
+    bench.forge.pulls[1] = pull(1, from_fork=True)
+    bench.comment("/kpops diff")
+    check_golden("bot/answer-diff-fork.md", bench.answer())
+    assert len(bench.diff.requests) == 1
+
+
+def test_deploy_takes_the_locks_runs_commits_to_gitops_and_links_the_commit() -> None:
+    bench = Bench()
+    assert bench.comment("/kpops deploy word-count") == "ran 1 command(s)"
+    assert bench.locks.held == {(KEY, Resource("dev", "word-count")): 1}
+    _, (branch, folders, message) = next(call for call in bench.deployment.calls if call[0] == "publish")
+    assert (branch, folders) == ("main", ("rendered/dev/word-count",))
+    assert message.startswith("kpops-bot: deploy word-count for #1\n")
+    assert message.endswith(f"\n{COMMIT_TRAILER}: {HEAD}\n")
+    _, (steps, run_id, execute) = next(call for call in bench.deployment.calls if call[0] == "run")
+    assert [step.pipeline.name for step in steps] == ["word-count"]
+    assert (run_id, execute) == ("c55", True)
+    check_golden("bot/answer-deploy.md", bench.answer())
+
+
+def test_a_dry_run_takes_no_lock_and_publishes_nothing() -> None:
+    bench = Bench()
+    bench.comment("/kpops reset word-count --dry-run")
+    assert bench.locks.held == {}
+    assert [name for name, _ in bench.deployment.calls] == ["command_steps", "resolve", "run"]
+    check_golden("bot/answer-dry-run.md", bench.answer())
+
+
+def test_managed_mode_runs_kpops_and_commits_nothing() -> None:
+    bench = Bench(overrides={"operation_mode": OperationMode.MANAGED})
+    bench.comment("/kpops deploy word-count")
+    assert "publish" not in [name for name, _ in bench.deployment.calls]
+
+
+def test_the_gitops_target_already_having_everything_makes_no_commit() -> None:
+    bench = Bench(deployment=FakeDeployment(publish_commit=None, kept_newer=["rendered/dev/word-count"]))
+    bench.comment("/kpops deploy word-count")
+    check_golden("bot/answer-deploy-nothing-new.md", bench.answer())
+
+
+def test_a_held_pipeline_makes_the_comment_wait_then_run_when_resumed() -> None:
+    bench = Bench()
+    bench.comment("/kpops deploy word-count", number=2)
+    assert bench.comment("/kpops deploy word-count") == "waiting for a lock, position 1"
+    check_golden("bot/answer-waiting.md", bench.answer())
+    [(_, _, _, _, then)] = bench.locks.waiters
+    assert (then.kind, then.payload["resumed"]) == (JobKind.COMMAND, True)
+    answers = len(bench.forge.bot_bodies(1))
+    assert bench.comment("/kpops deploy word-count", resumed=True) == "still waiting for a lock"
+    assert len(bench.forge.bot_bodies(1)) == answers  # said so already
+    bench.locks.release(KEY, 2)
+    bench.forge.reactions.clear()
+    assert bench.comment("/kpops deploy word-count", resumed=True) == "ran 1 command(s)"
+    assert bench.forge.reactions == []  # acknowledged the first time
+    assert "Waiting" not in bench.answer()
+
+
+def test_deploy_without_names_acts_on_what_the_pull_request_changes() -> None:
+    planned = [Step(Operation.DEPLOY, pipeline("team-a-orders"), "dev", HEAD)]
+    bench = Bench(deployment=FakeDeployment(planned=planned))
+    bench.comment("/kpops deploy")
+    assert bench.locks.held == {(KEY, Resource("dev", "team-a-orders")): 1}
+
+
+def test_a_failed_step_is_reported_and_nothing_of_it_published() -> None:
+    bench = Bench(deployment=FakeDeployment(ok={"team-a-orders": False}))
+    bench.comment("/kpops deploy word-count team-a-orders")
+    _, (_, folders, _) = next(call for call in bench.deployment.calls if call[0] == "publish")
+    assert folders == ("rendered/dev/word-count",)
+    check_golden("bot/answer-deploy-partly-failed.md", bench.answer())
+
+
+def test_an_environment_not_deployed_from_the_base_branch_is_refused() -> None:
+    bench = Bench()
+    assert bench.comment("/kpops deploy word-count --environment prod") == "failed: CommandFailure"
+    check_golden("bot/answer-bad-environment.md", bench.answer())
+
+
+def test_an_unknown_pipeline_a_git_error_and_a_failed_push_are_answered_masked() -> None:
+    bench = Bench()
+    assert bench.comment("/kpops deploy word-cont") == "failed: UnknownPipelineError"
+    assert bench.answer().endswith("❌ unknown pipeline 'word-cont'; the pipelines are word-count, team-a-orders")
+    bench.deployment.fail["command_steps"] = WorkspaceError("fetch of https://t:s3cret-value@forge.test failed")
+    assert bench.comment("/kpops deploy word-count") == "failed: WorkspaceError"
+    assert "s3cret-value" not in bench.answer() and "***" in bench.answer()
+    del bench.deployment.fail["command_steps"]
+    bench.deployment.fail["publish"] = PublishError("push rejected five times")
+    assert bench.comment("/kpops deploy word-count") == "failed: PublishError"
+    check_golden("bot/answer-publish-failed.md", bench.answer())
+
+
+def test_cluster_commands_need_an_open_pull_request() -> None:
+    bench = Bench()
+    bench.forge.pulls[1] = pull(1, state=PullState.MERGED)
+    bench.comment("/kpops destroy word-count")
+    bench.forge.permissions["alice"] = Permission.MAINTAIN
+    bench.comment("/kpops destroy word-count")
+    check_golden("bot/answer-refused-not-open.md", bench.answer())
+
+
+def test_unlock_releases_what_the_pull_request_holds_and_says_who_goes_on() -> None:
+    bench = Bench()
+    bench.comment("/kpops unlock")
+    check_golden("bot/answer-unlock-nothing-held.md", bench.answer())
+    bench.comment("/kpops deploy word-count team-a-orders")
+    bench.comment("/kpops deploy word-count", number=2)
+    bench.comment("/kpops unlock word-count")
+    assert bench.locks.released[-1] == (KEY, 1, ["word-count"], False)
+    check_golden("bot/answer-unlock.md", bench.answer())
+    bench.comment("/kpops unlock word-count")
+    check_golden("bot/answer-unlock-nothing-held-named.md", bench.answer())
+
+
+def test_a_long_answer_is_cut_to_the_forges_limit() -> None:
+    bench = Bench(forge=RecordingForge(comment_limit=1_000))
+    bench.comment("/kpops help")
+    assert len(bench.answer()) <= 1_000
+    assert bench.answer().endswith("(cut here: the answer is longer than one comment may be)")
+
+
+def test_giving_up_says_so_in_the_thread() -> None:
+    bench = Bench()
+    bench.workflow().give_up(bench.job("/kpops deploy word-count"), RuntimeError("boom"))
+    check_golden("bot/answer-command-failed.md", bench.answer())
+
+
+def test_a_named_environment_mapped_to_the_base_branch_is_the_only_one_acted_on() -> None:
+    bench = Bench(overrides={"environments": {"main": ["dev", "prod"]}})
+    bench.comment("/kpops deploy word-count --environment prod")
+    _, (_, _, environments) = next(call for call in bench.deployment.calls if call[0] == "command_steps")
+    assert environments == ("prod",)
+    assert bench.locks.held == {(KEY, Resource("prod", "word-count")): 1}
+
+
+def test_a_resumed_comment_does_not_repeat_its_rejections() -> None:
+    bench = Bench()
+    bench.forge.permissions["bob"] = Permission.READ
+    bench.comment("/kpops rest\n/kpops help", author="bob", resumed=True)
+    assert "rest" not in bench.answer()
+    assert "| command | needs | does |" in bench.answer()

@@ -1,0 +1,157 @@
+"""The preview workflow, every branch, against a recording forge and a fake dry run: no git, no kpops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from kpops_bot.diff.compute import build_report
+from kpops_bot.engine.targets import UnknownPipelineError
+from kpops_bot.events.model import PullRequestAction
+from kpops_bot.forges.base import CommitState
+from kpops_bot.jobs import JobKind
+from kpops_bot.report import notices
+from kpops_bot.store import Job
+from kpops_bot.workflows.preview import PreviewWorkflow
+from kpops_bot.workspace import WorkspaceError
+from tests.support.fake_collaborators import FakeDiff
+from tests.support.golden import check_golden
+from tests.support.recording_forge import RecordingForge
+from tests.support.reports import mixed_report, scaled_report, word_count_report
+from tests.support.workflow_kit import HEAD, job, pull_request_event, settings
+
+CONFIG = ".kpops-bot.yaml"
+
+
+class Newer:
+    """Says a newer job was queued from the `after`-th question on."""
+
+    def __init__(self, after: int | None = None) -> None:
+        self.after = after
+        self.asked: list[Sequence[JobKind]] = []
+
+    def __call__(self, job: Job, kinds: Sequence[JobKind]) -> bool:
+        self.asked.append(kinds)
+        return self.after is not None and len(self.asked) > self.after
+
+
+def preview(forge: RecordingForge, diff: FakeDiff, newer: Newer | None = None, **overrides: object) -> PreviewWorkflow:
+    return PreviewWorkflow(settings(**overrides), lambda _forge: forge, diff, newer or Newer())
+
+
+def preview_job(**changes: object) -> Job:
+    return job(pull_request_event(**changes), JobKind.PREVIEW)  # type: ignore[arg-type]
+
+
+def test_a_report_becomes_the_sticky_comment_and_a_success_status_linking_it() -> None:
+    forge, diff = RecordingForge(), FakeDiff(scaled_report())
+    outcome = preview(forge, diff).run(preview_job())
+    assert outcome == "reported 1 pipeline(s) in 1 comment(s), status success"
+    [body] = forge.bot_bodies(1)
+    check_golden("bot/report-scaled.md", body)
+    assert forge.writes() == ["set_status", "create_comment", "set_status"]
+    assert forge.statuses[0].state is CommitState.PENDING
+    final = forge.last_status(HEAD)
+    assert (final.state, final.description) == (CommitState.SUCCESS, "Pipelines: 1 changed")
+    assert final.target_url == forge.threads[1][0].url
+    request, trusted = diff.requests[0]
+    assert (request.base, request.head, list(request.environments), trusted) == ("main", HEAD, ["dev"], True)
+
+
+def test_a_failed_render_or_blocking_risk_fails_the_status() -> None:
+    forge = RecordingForge()
+    preview(forge, FakeDiff(mixed_report())).run(preview_job())
+    status = forge.last_status(HEAD)
+    assert status.state is CommitState.FAILURE
+    assert status.description.startswith("1 pipeline(s) failed to render")
+    preview(forge, FakeDiff(word_count_report())).run(preview_job())  # a partition decrease: danger, blocking
+    status = forge.last_status(HEAD)
+    assert (status.state, status.description) == (CommitState.FAILURE, "Blocking risk found (1 changed)")
+
+
+def test_a_second_run_edits_the_parts_there_are_and_deletes_what_is_left_over() -> None:
+    forge = RecordingForge(comment_limit=8_000)
+    preview(forge, FakeDiff(mixed_report())).run(preview_job())
+    first = forge.bot_bodies(1)
+    assert len(first) > 1
+    for number, body in enumerate(first, start=1):
+        check_golden(f"bot/report-mixed-part-{number}.md", body)
+    forge.calls.clear()
+    preview(forge, FakeDiff(word_count_report())).run(preview_job())
+    assert len(forge.bot_bodies(1)) < len(first)
+    assert "create_comment" not in forge.writes()
+    assert "edit_comment" in forge.writes() and "delete_comment" in forge.writes()
+
+
+def test_nothing_affected_gives_success_without_a_comment_or_replaces_an_old_report() -> None:
+    forge, nothing = RecordingForge(), FakeDiff(build_report("b" * 40, HEAD, "manifest", ["dev"], []))
+    assert preview(forge, nothing).run(preview_job()) == "no pipeline affected"
+    assert forge.bot_bodies(1) == []
+    assert (forge.last_status(HEAD).state, forge.last_status(HEAD).description) == (
+        CommitState.SUCCESS,
+        "No pipeline affected",
+    )
+    preview(forge, FakeDiff(word_count_report())).run(preview_job())
+    preview(forge, nothing).run(preview_job())
+    [note] = forge.bot_bodies(1)
+    assert note == notices.nothing_affected(HEAD)
+    check_golden("bot/nothing-affected.md", note)
+
+
+def test_a_fork_is_not_rendered_unless_the_operator_allows_it() -> None:
+    forge, diff = RecordingForge(), FakeDiff(word_count_report())
+    assert preview(forge, diff).run(preview_job(from_fork=True)) == "fork not previewed"
+    assert diff.requests == []
+    [note] = forge.bot_bodies(1)
+    check_golden("bot/fork-not-previewed.md", note)
+    status = forge.last_status(HEAD)
+    assert (status.state, status.description) == (CommitState.SUCCESS, "Not previewed: pull request from a fork")
+    preview(forge, diff, allow_fork_previews=True).run(preview_job(from_fork=True))
+    assert diff.requests[0][1] is False  # rendered without the secret variables
+
+
+def test_an_invalid_repository_config_is_answered_and_the_status_is_error() -> None:
+    forge = RecordingForge(files={(CONFIG, "main"): "previews: [not, a, flag]\n"})
+    outcome = preview(forge, FakeDiff(word_count_report())).run(preview_job())
+    assert outcome == "no preview: invalid .kpops-bot.yaml"
+    [note] = forge.bot_bodies(1)
+    check_golden("bot/preview-failed-config.md", note)
+    status = forge.last_status(HEAD)
+    assert (status.state, status.description) == (CommitState.ERROR, "No preview: invalid .kpops-bot.yaml")
+
+
+def test_previews_switched_off_by_the_repository_write_nothing() -> None:
+    forge = RecordingForge(files={(CONFIG, "main"): "previews: false\n"})
+    assert preview(forge, FakeDiff(word_count_report())).run(preview_job()) == "previews are off in .kpops-bot.yaml"
+    assert forge.writes() == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [WorkspaceError("git fetch failed: https://x:s3cret-value@forge.test"), UnknownPipelineError("no such pipeline")],
+)
+def test_an_unreadable_repository_is_answered_masked(error: Exception) -> None:
+    forge = RecordingForge()
+    assert preview(forge, FakeDiff(error=error)).run(preview_job()) == "no preview: repository not readable"
+    [note] = forge.bot_bodies(1)
+    assert "s3cret-value" not in note
+    assert forge.last_status(HEAD).state is CommitState.ERROR
+    if isinstance(error, WorkspaceError):
+        check_golden("bot/preview-failed-repository.md", note)
+
+
+def test_a_superseded_preview_writes_nothing_before_or_after_rendering() -> None:
+    forge, diff = RecordingForge(), FakeDiff(word_count_report())
+    assert preview(forge, diff, Newer(after=0)).run(preview_job()) == "superseded by a newer push"
+    assert forge.calls == [] and diff.requests == []
+    assert preview(forge, diff, Newer(after=1)).run(preview_job()) == "superseded by a newer push"
+    assert forge.writes() == ["set_status"]  # pending only: the newer job reports
+    assert forge.bot_bodies(1) == []
+
+
+def test_giving_up_sets_an_error_status_that_points_to_the_log() -> None:
+    forge = RecordingForge()
+    preview(forge, FakeDiff()).give_up(preview_job(action=PullRequestAction.UPDATED), RuntimeError("boom"))
+    status = forge.last_status(HEAD)
+    assert (status.state, status.description) == (CommitState.ERROR, "kpops-bot failed (job 7); see the bot's log")
