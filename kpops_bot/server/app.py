@@ -103,14 +103,22 @@ class WebhookReceiver:
         delivery = next((request.headers[h] for h in protocol.delivery_headers if request.headers.get(h)), None)
         if delivery is None or len(delivery) > 200:
             raise _Rejected(400, f"missing or invalid delivery id header ({protocol.delivery_headers[0]})")
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise _Rejected(400, f"body is not JSON: {error}") from error
+        data = _decode(body)
         try:
             return event_name, delivery, protocol.parse(event_name, delivery, data)
         except MalformedEventError as error:
             raise _Rejected(400, f"malformed {event_name} payload: {error}") from error
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON body; whatever the parser refuses (bad bytes or syntax, nesting too deep, integers with more
+    digits than Python converts) is the sender's mistake and a 400 that names it."""
+    try:
+        return json.loads(body)
+    except RecursionError as error:
+        raise _Rejected(400, "body is not JSON the bot reads: nested too deeply") from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the integer digit limit
+        raise _Rejected(400, f"body is not JSON the bot reads: {error}") from error
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
