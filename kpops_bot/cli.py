@@ -30,6 +30,7 @@ from kpops_bot.events.signatures import github_signature
 from kpops_bot.helm.chart_server import ChartServer, NoChartsError
 from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
 from kpops_bot.masking import Masker
+from kpops_bot.python_version import require_supported
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import GITHUB_LIMIT, GITLAB_LIMIT, render_markdown
 from kpops_bot.server.bot import Bot
@@ -53,6 +54,7 @@ def _assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """kpops-bot: renders and reviews KPOps deployment repositories."""
+    require_supported()
 
 
 @dataclass(frozen=True)

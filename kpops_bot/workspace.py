@@ -16,7 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -170,16 +170,36 @@ class CachedRepository:
         return [path for path in listing.split("\0") if path]
 
     @contextmanager
-    def checkout(self, commit: str) -> Iterator[Path]:
-        """The commit's files in a folder of their own, removed afterwards."""
+    def checkout(self, commit: str, left_out: list[str] | None = None) -> Iterator[Path]:
+        """The commit's files in a folder of their own, removed afterwards.
+
+        A link that would point outside the folder (absolute, or up and out) is left out rather than failing the
+        checkout: the repository's content is the author's to fix, so each one is described in `left_out`.
+        """
         folder = Path(tempfile.mkdtemp(prefix=f"{commit[:12]}-", dir=self._checkouts))
         try:
             archive = self._git.archive("--format=tar", commit, stdout_as_string=False)
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(folder, filter="data")
+                tar.extractall(folder, filter=_contained(left_out if left_out is not None else []))
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _contained(left_out: list[str]) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
+    """tarfile's `data` filter, except that a link leaving the checkout is skipped and noted, not fatal."""
+
+    def check(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
+        try:
+            return tarfile.data_filter(member, destination)
+        except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError):
+            left_out.append(
+                f"`{member.name}` is a link to `{member.linkname}`, outside the repository: the bot left it out. "
+                "Make it a relative link to a file inside the repository, or remove it."
+            )
+            return None
+
+    return check
 
 
 def _git_cause(error: git.GitCommandError) -> str:
