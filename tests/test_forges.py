@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import CommitState, ForgeError, Permission
+from kpops_bot.forges.base import CommitState, ForgeError, Permission, Review, Verdict
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workspace import http_auth_env
@@ -75,11 +75,15 @@ def test_pull_requests_are_read_with_approval_mergeability_and_listed_across_pag
     assert sorted(client.open_pull_requests(repository)) == [n for n in range(1, 36) if n not in (3, 4)]
     pull = client.pull_request(repository, 5)
     assert (pull.state, pull.author, pull.base_ref, pull.head_sha) == ("open", "alice", "main", f"{5:040x}")
-    assert (pull.approved, pull.mergeable, pull.from_fork, pull.merge_commit_sha) == (False, True, False, None)
+    assert (pull.reviews, pull.mergeable, pull.from_fork, pull.merge_commit_sha) == ((), True, False, None)
     forge.pulls.approve(5, "carol")
     forge.pulls.conflict(5)
     pull = client.pull_request(repository, 5)
-    assert (pull.approved, pull.mergeable) == (True, False)
+    reviewed = f"{5:040x}" if forge.forge is Forge.GITHUB else None  # GitLab drops approvals on push instead
+    assert (pull.reviews, pull.mergeable) == ((Review("carol", Verdict.APPROVED, reviewed),), False)
+    forge.pulls.push(5, "e" * 40)
+    after_push = client.pull_request(repository, 5).reviews
+    assert after_push == (((Review("carol", Verdict.APPROVED, reviewed),)) if forge.forge is Forge.GITHUB else ())
     merged = client.pull_request(repository, 4)
     assert (merged.state, merged.merge_commit_sha, merged.open) == ("merged", "d" * 40, False)
     assert client.pull_request(repository, 3).state == "closed"

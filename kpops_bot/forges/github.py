@@ -11,7 +11,16 @@ from github import Auth, Github, GithubException, GithubIntegration
 from github.Repository import Repository as GithubRepository
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission, PullRequest
+from kpops_bot.forges.base import (
+    STATUS_CONTEXT,
+    Comment,
+    CommitState,
+    ForgeError,
+    Permission,
+    PullRequest,
+    Review,
+    Verdict,
+)
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workspace import http_auth_env
@@ -26,6 +35,11 @@ _PERMISSIONS = {
     "read": Permission.READ,
 }
 _STATUS_DESCRIPTION_LIMIT = 140
+_VERDICTS = {
+    "APPROVED": Verdict.APPROVED,
+    "CHANGES_REQUESTED": Verdict.CHANGES_REQUESTED,
+    "DISMISSED": Verdict.DISMISSED,
+}
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -188,11 +202,11 @@ class GitHubClient:
 
         def read() -> PullRequest:
             head_repo = pull.head.repo
-            reviews: dict[str, str] = {}
-            for review in pull.get_reviews():  # oldest first: a user's last verdict counts
-                if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
-                    reviews[review.user.login] = review.state
-            verdicts = set(reviews.values())
+            reviews = tuple(
+                Review(review.user.login, _VERDICTS[review.state], review.commit_id)
+                for review in pull.get_reviews()  # oldest first
+                if review.state in _VERDICTS and review.user is not None
+            )
             return PullRequest(
                 number=pull.number,
                 state="merged" if pull.merged else pull.state,
@@ -200,7 +214,7 @@ class GitHubClient:
                 base_ref=pull.base.ref,
                 head_sha=pull.head.sha,
                 from_fork=head_repo is None or head_repo.full_name != repository.full_name,
-                approved="APPROVED" in verdicts and "CHANGES_REQUESTED" not in verdicts,
+                reviews=reviews,
                 mergeable=pull.mergeable,
                 merge_commit_sha=pull.merge_commit_sha if pull.merged else None,
                 url=pull.html_url,

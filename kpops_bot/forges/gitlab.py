@@ -12,7 +12,16 @@ from gitlab.exceptions import GitlabError
 from gitlab.v4.objects import Project, ProjectMergeRequest
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import STATUS_CONTEXT, Comment, CommitState, ForgeError, Permission, PullRequest
+from kpops_bot.forges.base import (
+    STATUS_CONTEXT,
+    Comment,
+    CommitState,
+    ForgeError,
+    Permission,
+    PullRequest,
+    Review,
+    Verdict,
+)
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitLabSettings
 from kpops_bot.workspace import http_auth_env
@@ -189,7 +198,11 @@ class GitLabClient:
                 base_ref=merge_request.target_branch,
                 head_sha=merge_request.sha,
                 from_fork=merge_request.source_project_id != merge_request.target_project_id,
-                approved=bool(getattr(approvals, "approved_by", None)),
+                # GitLab removes approvals when commits are pushed (the project's default): those left are on the head.
+                reviews=tuple(
+                    Review(approver["user"]["username"], Verdict.APPROVED, None)
+                    for approver in getattr(approvals, "approved_by", None) or []
+                ),
                 mergeable=None if status in (None, "checking", "unchecked") else status == "mergeable",
                 merge_commit_sha=merge_request.merge_commit_sha or getattr(merge_request, "squash_commit_sha", None),
                 url=merge_request.web_url,

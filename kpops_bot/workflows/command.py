@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kpops_bot.changes import affected_pipelines
+from kpops_bot.commands import approval
 from kpops_bot.commands.authorize import PullRequestState, refusal
 from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comment
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
@@ -20,6 +21,7 @@ from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.forges.base import ForgeClient, Permission, PullRequest
 from kpops_bot.gitops.publish import PublishError, publish
+from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, RunHead, decide, requires_head_decision, use_of
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
@@ -54,6 +56,7 @@ class _Context:
     masker: Masker
     resumed: bool
     sections: list[str] = field(default_factory=list)
+    head_runs: dict[Command, RunHead] = field(default_factory=dict)  # how each command that runs the head runs it
     _repository: CachedRepository | None = None
 
 
@@ -122,9 +125,8 @@ class CommandWorkflow:
         policy = self._services.settings.commands
         state = PullRequestState(
             open=context.pull.open,
-            approved=context.pull.approved,
+            approved=bool(policy.require_approval) and self._approved(context),
             mergeable=context.pull.mergeable,
-            from_fork=context.pull.from_fork,
         )
         for item in parsed:
             if isinstance(item, Rejected):
@@ -133,11 +135,30 @@ class CommandWorkflow:
             if permission is None and policy.role(item.name).permission > Permission.NONE:
                 permission = context.client.permission(context.event.repository, context.event.author)
             why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
+            if why is None and requires_head_decision(item.name):
+                why = self._head_decision(context, item, state)
             if why is not None:
                 self._note(context, f"🚫 `{answers.quoted(item.line)}`: {why}")
                 continue
             accepted.append(item)
         return accepted
+
+    def _approved(self, context: _Context) -> bool:
+        least = self._services.settings.commands.approval_permission.permission
+        client, repository = context.client, context.event.repository
+        return approval.approved(
+            context.pull.reviews, context.pull.head_sha, least, lambda user: client.permission(repository, user)
+        )
+
+    def _head_decision(self, context: _Context, command: Command, state: PullRequestState) -> str | None:
+        """Whether the command may run the head (None) and how; or why not."""
+        facts = HeadFacts(from_fork=context.pull.from_fork, approved=state.approved)
+        rules = HeadRules.of(self._services.settings)
+        decision = decide(use_of(command.name), context.config.operation_mode, facts, rules, dry_run=command.dry_run)
+        if isinstance(decision, KeepHead):
+            return decision.reason
+        context.head_runs[command] = decision
+        return None
 
     def _note(self, context: _Context, text: str) -> None:
         if not context.resumed:
@@ -229,8 +250,14 @@ class CommandWorkflow:
 
     def _run(self, context: _Context, command: Command, steps: list[Step]) -> str:
         config = context.config
+        head_run = context.head_runs.get(command)
         operator = Operator(
-            self._services, self._repository(context), config.operation_mode, config.config_dir, context.masker
+            self._services,
+            self._repository(context),
+            config.operation_mode,
+            config.config_dir,
+            context.masker,
+            trusted=head_run is None or head_run.trusted,  # None: the command acts on the base branch
         )
         run_id = f"c{context.event.comment_id}"
         results = operator.run(steps, run_id, execute=not command.dry_run)
@@ -259,9 +286,7 @@ class CommandWorkflow:
 
     def _diff(self, context: _Context, command: Command) -> str:
         event, config = context.event, context.config
-        trusted = not context.pull.from_fork
-        if not trusted and not self._services.settings.allow_fork_previews:
-            return "❌ `diff`: pull requests from forks are not rendered on this bot."
+        trusted = context.head_runs[command].trusted
         request = DiffRequest(
             source=event.repository.clone_url,
             base=context.pull.base_ref,

@@ -58,8 +58,12 @@ class Operator:
         mode: OperationMode,
         config_dir: str,
         masker: Masker,
+        *,
+        trusted: bool = True,
     ) -> None:
+        """`trusted=False` renders with the untrusted pool (no secret variables), as `head_code` decided."""
         self._services = services
+        self._trusted = trusted
         self._repository = repository
         self._mode = mode
         self._config_dir = config_dir
@@ -105,7 +109,7 @@ class Operator:
             if (step.commit, spec) not in layouts:
                 layouts[(step.commit, spec)] = layout_at(self._repository, step.commit, spec)
             targets.append(RenderTarget(step.commit, step.pipeline, spec, layouts[(step.commit, spec)]))
-        pool = self._services.pools.get(trusted=True)
+        pool = self._services.pools.get(trusted=self._trusted)
         renders = render_targets(self._repository, pool, targets, self._services.cache)
         return dict(zip(steps, renders, strict=True))
 

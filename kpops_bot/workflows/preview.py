@@ -10,6 +10,7 @@ from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.forges.base import CommitState, ForgeClient
+from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, RunHead, decide
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
 from kpops_bot.report.markdown import comment_limit, render_markdown
@@ -37,7 +38,13 @@ class Preview:
         if self._superseded(job):
             return "superseded by a newer push"
         client = self._services.forges.get(event.repository.forge)
-        trusted = not event.from_fork
+        head = decide(
+            HeadUse.PREVIEW,
+            self._services.settings.operation_mode,
+            HeadFacts(from_fork=event.from_fork, approved=False),
+            HeadRules.of(self._services.settings),
+        )
+        trusted = isinstance(head, RunHead) and head.trusted
         try:
             config = repository_settings(
                 self._services, client, event.repository, event.base_ref, event.base_ref, trusted=trusted
@@ -46,7 +53,7 @@ class Preview:
             return self._refuse(client, event, str(error), f"invalid {FILE_NAME}")
         if not config.previews:
             return f"previews are off in {FILE_NAME}"
-        if not trusted and not self._services.settings.allow_fork_previews:
+        if isinstance(head, KeepHead):
             sticky.sync(client, event.repository, event.number, [notices.fork_not_previewed()])
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"

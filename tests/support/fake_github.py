@@ -60,7 +60,7 @@ class StoredPull:
     merged: bool = False
     merge_commit_sha: str | None = None
     mergeable: bool | None = True
-    reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, APPROVED / CHANGES_REQUESTED / ...)
+    reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, APPROVED / ..., the head reviewed)
 
 
 @dataclass
@@ -388,8 +388,15 @@ class FakeGitHub:
         if pull is None:
             return _not_found()
         reviews = [
-            {"id": index + 1, "user": self._user_json(login), "state": state, "body": "", "commit_id": pull.head_sha}
-            for index, (login, state) in enumerate(pull.reviews)
+            {
+                "id": index + 1,
+                "user": self._user_json(login),
+                "state": state,
+                "body": "",
+                "commit_id": commit,  # GitHub keeps a review on the commit it was given on, whatever is pushed later
+                "pull_request_url": f"{self.base_url}/repos/{pull.repo}/pulls/{pull.number}",
+            }
+            for index, (login, state, commit) in enumerate(pull.reviews)
         ]
         items, page, _, last = page_of(request, reviews, 30, 100)
         headers = {"Link": link_header(request, page, last)} if last > 1 else {}

@@ -131,6 +131,13 @@ class FakeGitLab:
         with self._lock:
             return self.merge_requests[(project_id, iid)]
 
+    def push(self, project_id: int, iid: int, sha: str) -> None:
+        """New commits on the source branch: GitLab removes the approvals (the projects' default setting)."""
+        with self._lock:
+            merge_request = self.merge_requests[(project_id, iid)]
+            merge_request.sha = sha
+            merge_request.approved_by.clear()
+
     def commit_statuses(self, project_id: int, sha: str) -> list[StoredStatus]:
         with self._lock:
             return list(self.statuses.get((project_id, sha), []))
@@ -319,7 +326,17 @@ class FakeGitLab:
         if not approvals:
             return JSONResponse(self._merge_request_json(mr))
         approvers = [{"user": self._user_json(name)} for name in mr.approved_by]
-        return JSONResponse({"id": mr.iid + 900_000, "iid": mr.iid, "project_id": project.id, "approved_by": approvers})
+        return JSONResponse(
+            {
+                "id": mr.iid + 900_000,
+                "iid": mr.iid,
+                "project_id": project.id,
+                "approved": bool(approvers),
+                "approvals_required": 0,
+                "approvals_left": 0,
+                "approved_by": approvers,
+            }
+        )
 
     def _member(self, project: FakeGitLabProject, user_id: int) -> Response:
         username = next((name for name, ident in self.users.items() if ident == user_id), None)
