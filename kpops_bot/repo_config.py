@@ -7,7 +7,7 @@ judge it. Secrets and trust (forks, tokens) are the server's alone and cannot be
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,7 +68,8 @@ class Effective:
     diff_options: DiffOptions
 
 
-def effective(settings: BotSettings, repo: RepoConfig, base_branch: str, *, trusted: bool) -> Effective:
+def effective(settings: BotSettings, repo: RepoConfig, base_branch: str) -> Effective:
+    """The settings a pull request into `base_branch` is judged by; its diff masks every secret the bot holds."""
     mapping = repo.environments if repo.environments is not None else settings.environments
     environments: list[str | None] = [None]
     for pattern, names in mapping.items():
@@ -84,5 +85,5 @@ def effective(settings: BotSettings, repo: RepoConfig, base_branch: str, *, trus
         operation_mode=repo.operation_mode or settings.operation_mode,
         config_dir=repo.config_dir or settings.config_dir,
         environments=environments,
-        diff_options=diff.options(settings.engine(trusted=trusted)),
+        diff_options=replace(diff.options(settings.engine()), masker=settings.secrets_masker()),
     )

@@ -189,6 +189,7 @@ class BotSettings(EngineSettings, DiffSettings):
         for value in (self.github.token, self.github.webhook_secret, self.gitlab.token, self.gitlab.webhook_secret):
             if value is not None and value.get_secret_value():
                 secrets.append(value.get_secret_value())
+        secrets.append(self.github.private_key() or "")
         return self.masker(self.engine()).with_secrets(secrets)
 
     def diff(self) -> DiffSettings:

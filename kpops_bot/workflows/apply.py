@@ -68,9 +68,7 @@ class ApplyWorkflow:
         client = self._services.forges.get(load_event(job.payload).repository.forge)
         change = self._change(job, client)
         try:
-            config = repository_settings(
-                self._services, client, change.repository, change.commit, change.branch, trusted=True
-            )
+            config = repository_settings(self._services, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
         client.set_status(change.repository, change.commit, CommitState.PENDING, "Applying the changed pipelines")

@@ -75,9 +75,7 @@ class CommandWorkflow:
             return "no command"
         pull = client.pull_request(event.repository, event.number)
         try:
-            config = repository_settings(
-                self._services, client, event.repository, pull.base_ref, pull.base_ref, trusted=not pull.from_fork
-            )
+            config = repository_settings(self._services, client, event.repository, pull.base_ref, pull.base_ref)
         except InvalidRepoConfigError as error:
             client.create_comment(event.repository, event.number, answers.answer("command not run", [str(error)]))
             return "invalid repository config"

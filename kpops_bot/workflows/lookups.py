@@ -11,14 +11,14 @@ from kpops_bot.workspace import CachedRepository
 
 
 def repository_settings(
-    services: Services, client: ForgeClient, repository: Repository, ref: str, branch: str, *, trusted: bool
+    services: Services, client: ForgeClient, repository: Repository, ref: str, branch: str
 ) -> Effective:
     """The server's settings with the repository's `.kpops-bot.yaml` at `ref` applied, for `branch`.
 
     Raises `InvalidRepoConfigError` with a message for the thread.
     """
     text = client.read_file(repository, FILE_NAME, ref)
-    return effective(services.settings, parse_repo_config(text), branch, trusted=trusted)
+    return effective(services.settings, parse_repo_config(text), branch)
 
 
 def gitops_target(services: Services, client: ForgeClient, repository: Repository, branch: str) -> Target:

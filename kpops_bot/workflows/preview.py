@@ -46,9 +46,7 @@ class Preview:
         )
         trusted = isinstance(head, RunHead) and head.trusted
         try:
-            config = repository_settings(
-                self._services, client, event.repository, event.base_ref, event.base_ref, trusted=trusted
-            )
+            config = repository_settings(self._services, client, event.repository, event.base_ref, event.base_ref)
         except InvalidRepoConfigError as error:
             return self._refuse(client, event, str(error), f"invalid {FILE_NAME}")
         if not config.previews:
