@@ -10,10 +10,11 @@ import fnmatch
 from dataclasses import dataclass, replace
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel
+from kpops_bot.names import check_environments
 from kpops_bot.settings import BotSettings, OperationMode
 
 FILE_NAME = ".kpops-bot.yaml"
@@ -34,6 +35,11 @@ class RepoConfig(BaseModel):
     )
     ignored_fields: list[str] = Field(default_factory=list, description="Added to the server's ignored fields.")
     blocking_risks: list[RiskLevel] | None = None
+
+    @field_validator("environments")
+    @classmethod
+    def _valid_environments(cls, mapping: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        return None if mapping is None else check_environments(mapping)
 
 
 def parse_repo_config(text: str | None) -> RepoConfig:
