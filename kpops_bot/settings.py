@@ -102,7 +102,7 @@ class GitOpsSettings(BaseModel):
     def _inside_the_repository(cls, path: str) -> str:
         parts = path.strip("/").split("/")
         if path != "." and (path.startswith("/") or any(part in ("", ".", "..") for part in parts)):
-            msg = f"gitops.path {path!r} must be a folder inside the repository, e.g. `rendered`, `deploy/rendered` or `.`"
+            msg = f"gitops.path {path!r} must be a folder inside the repository (`rendered`, `deploy/rendered`, `.`)"
             raise ValueError(msg)
         return path
 
