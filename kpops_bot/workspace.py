@@ -208,12 +208,13 @@ def _git_cause(error: git.GitCommandError) -> str:
     return redact_url(lines[-1] if lines else f"git exited with {error.status}")
 
 
-def http_auth_env(username: str, password: str) -> dict[str, str]:
-    """git environment that sends HTTP basic credentials with every request, without putting them in a URL."""
+def http_auth_env(username: str, password: str, url: str) -> dict[str, str]:
+    """git environment that sends HTTP basic credentials with requests to `url` (a prefix, e.g. the forge's
+    `https://host/`) and nowhere else, without putting them in a URL."""
     credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {
         "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_KEY_0": f"http.{url}.extraHeader",
         "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}",
         "GIT_TERMINAL_PROMPT": "0",
     }

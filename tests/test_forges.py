@@ -103,7 +103,7 @@ def test_files_are_read_at_a_revision(forge: RunningForge) -> None:
 def test_git_credentials_are_the_bots_token_as_a_basic_auth_header(forge: RunningForge) -> None:
     env = forge.client.git_env(forge.repository)
     user = "x-access-token" if forge.forge is Forge.GITHUB else "oauth2"
-    assert env == http_auth_env(user, "bot-token")
+    assert env == http_auth_env(user, "bot-token", forge.url.removesuffix("/api/v3") + "/")
 
 
 def test_transient_errors_are_retried_and_the_call_succeeds(forge: RunningForge) -> None:

@@ -22,6 +22,7 @@ from kpops_bot.forges.base import (
     Verdict,
 )
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
+from kpops_bot.forges.urls import github_web_url
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workspace import http_auth_env
 
@@ -74,6 +75,7 @@ class GitHubClient:
         self._lock = threading.Lock()
         self._clients: dict[str, Github] = {}
         self._login: str | None = settings.bot_login
+        self._web_url = github_web_url(settings.api_url)
         self._app: GithubIntegration | None = None
         key = settings.private_key()
         if settings.token is None and settings.app_id is not None and key is not None:
@@ -227,25 +229,17 @@ class GitHubClient:
         return self._call("pull request listing", lambda: [pull.number for pull in repo.get_pulls(state="open")])
 
     def commit_url(self, repository: Repository, sha: str) -> str:
-        return f"{_web_url(self._settings.api_url)}/{repository.full_name}/commit/{sha}"
+        return f"{self._web_url}/{repository.full_name}/commit/{sha}"
 
     def git_env(self, repository: Repository) -> dict[str, str]:
         client = self._github(repository)
         token = self._call("token", lambda: _token_of(client))  # an App's installation token is made here
-        return http_auth_env("x-access-token", token) if token else {}
+        return http_auth_env("x-access-token", token, self._web_url + "/") if token else {}
 
 
 def _token_of(client: Github) -> str | None:
     auth = client.requester.auth
     return str(auth.token) if auth is not None else None
-
-
-def _web_url(api_url: str) -> str:
-    """github.com for its API; an Enterprise server's address for `https://HOST/api/v3`."""
-    api_url = api_url.rstrip("/")
-    if api_url == "https://api.github.com":
-        return "https://github.com"
-    return api_url.removesuffix("/api/v3")
 
 
 def _cut(text: str, limit: int) -> str:

@@ -221,4 +221,4 @@ class GitLabClient:
         return f"{self._url}/{repository.full_name}/-/commit/{sha}"
 
     def git_env(self, repository: Repository) -> dict[str, str]:
-        return http_auth_env("oauth2", self._token) if self._token else {}
+        return http_auth_env("oauth2", self._token, self._url + "/") if self._token else {}

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from kpops_bot.events import github, gitlab
 from kpops_bot.events.model import Event, Forge, Ignored, MalformedEventError
 from kpops_bot.events.signatures import verify_github, verify_gitlab
+from kpops_bot.forges.urls import with_configured_clone_url
 from kpops_bot.server.routing import job_for
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
@@ -105,9 +106,12 @@ class WebhookReceiver:
             raise _Rejected(400, f"missing or invalid delivery id header ({protocol.delivery_headers[0]})")
         data = _decode(body)
         try:
-            return event_name, delivery, protocol.parse(event_name, delivery, data)
+            parsed = protocol.parse(event_name, delivery, data)
         except MalformedEventError as error:
             raise _Rejected(400, f"malformed {event_name} payload: {error}") from error
+        if isinstance(parsed, Ignored):
+            return event_name, delivery, parsed
+        return event_name, delivery, with_configured_clone_url(parsed, self._settings)
 
 
 def _decode(body: bytes) -> Any:

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+from tests.support.git_http import GitHttp
 
 COMMENT_LIMIT = 65_536
 DESCRIPTION_LIMIT = 140
@@ -91,6 +92,10 @@ class FakeGitHub:
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self.origin = ""  # set by the test once the port is known
+        self.git = GitHttp(
+            lambda name: self.repos[name].bare if name in self.repos else None,
+            lambda token: token in self.tokens,
+        )
 
     # ---- test-side API -------------------------------------------------------------------------------------
     def add_repo(self, full_name: str, bare: Path, permissions: dict[str, str] | None = None) -> FakeGitHubRepo:
@@ -131,7 +136,7 @@ class FakeGitHub:
         return self.origin + self.prefix
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
-    def asgi(self) -> Starlette:
+    def asgi(self) -> Any:
         api = [
             Route("/user", self._user),
             Route("/app", self._app),
@@ -150,7 +155,7 @@ class FakeGitHub:
         routes = [Mount(self.prefix, routes=api)] if self.prefix else api
         app = Starlette(routes=routes)
         app.add_middleware(_Middleware, fake=self)  # type: ignore[arg-type]
-        return app
+        return self.git(app)
 
     def _login(self, request: Request) -> str | None:
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")

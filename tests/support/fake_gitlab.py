@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+from tests.support.git_http import GitHttp
 
 NOTE_LIMIT = 1_000_000
 
@@ -97,6 +98,7 @@ class FakeGitLab:
         self.origin = ""  # set by the test once the port is known
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
+        self.git = GitHttp(self._bare, lambda token: token in self.tokens)
         self._ids = itertools.count(5001)
         self._lock = threading.Lock()
 
@@ -143,9 +145,9 @@ class FakeGitLab:
             return list(self.statuses.get((project_id, sha), []))
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
-    def asgi(self) -> Starlette:
+    def asgi(self) -> Any:
         methods = ["GET", "POST", "PUT", "DELETE"]
-        return Starlette(routes=[Route("/api/v4/{rest:path}", self._dispatch, methods=methods)])
+        return self.git(Starlette(routes=[Route("/api/v4/{rest:path}", self._dispatch, methods=methods)]))
 
     async def _dispatch(self, request: Request) -> Response:
         fault = self.faults.next()
@@ -197,6 +199,10 @@ class FakeGitLab:
                     return _message("404 File Not Found", 404)
                 return Response(content, media_type="text/plain")
         return _message("404 Not Found", 404)
+
+    def _bare(self, path: str) -> Path | None:
+        project = next((project for project in self.projects.values() if project.path == path), None)
+        return project.bare if project else None
 
     def _project(self, ident: str) -> FakeGitLabProject | None:
         if ident.isdigit():

@@ -116,6 +116,7 @@ class RunningForge:
     add_comment: Callable[[int, str, str], int]
     statuses: Callable[[str], list[PostedStatus]]
     pulls: GitHubPulls | GitLabMergeRequests
+    git_requests: list[tuple[str, str]]  # (path, user) of every git request the forge answered
     bot: str = "kpops-bot"
 
     @property
@@ -152,6 +153,7 @@ def running_github(
                 PostedStatus(s.state, s.context, s.description) for s in fake.commit_statuses(full_name, sha)
             ],
             pulls=GitHubPulls(fake, full_name),
+            git_requests=fake.git.requests,
         )
         yield running, fake
 
@@ -184,6 +186,7 @@ def running_gitlab(
                 PostedStatus(s.state, s.name, s.description) for s in fake.commit_statuses(GITLAB_PROJECT_ID, sha)
             ],
             pulls=GitLabMergeRequests(fake, GITLAB_PROJECT_ID),
+            git_requests=fake.git.requests,
         )
         yield running, fake
 
