@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
+from tests.support.harness import BotHarness, running_bot
 from tests.test_cli import kpops_bot
 from tests.test_cli_diff import WORD_COUNT, diff_args
 
@@ -80,3 +84,32 @@ def test_an_absolute_link_still_gets_the_diff_with_a_note(
     (word_count,) = json.loads(completed.stdout)["pipelines"]
     assert word_count["status"] == "changed"
     assert any("`pipelines/word-count/hostname` is a link to `/etc/hostname`" in n for n in word_count["notes"])
+
+
+@pytest.fixture
+def github_bot(engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo) -> Iterator[BotHarness]:
+    with running_bot(Forge.GITHUB, engine_settings, tmp_path, deployment_repo) as running:
+        yield running
+
+
+def test_previews_answer_a_clash_and_note_a_link_then_go_on(github_bot: BotHarness) -> None:
+    repo = github_bot.repo
+    repo.git("checkout", "-q", "-b", "twins")
+    repo.write(TWIN, (repo.path / ORDERS).read_text())
+    twins = repo.commit("A second folder for team-a-orders")
+    github_bot.forge.pulls.open(1, twins, head_ref="twins")
+    github_bot.send_pull_request("opened", 1, twins, head_ref="twins")
+    assert github_bot.final_status(twins) == "error"
+    (clash,) = github_bot.bot_comments(1)
+    assert "'team-a-orders' is given by 'pipelines/team-a-orders/' and 'pipelines/team-a/orders/'" in clash
+    assert "see the bot's log" not in clash
+
+    repo.git("checkout", "-q", "-b", "linked", "main")
+    (repo.path / "pipelines/word-count/hostname").symlink_to("/etc/hostname")
+    repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
+    linked = repo.commit("Scale, and a link out of the repository")
+    github_bot.forge.pulls.open(2, linked, head_ref="linked")
+    github_bot.send_pull_request("opened", 2, linked, head_ref="linked")
+    assert github_bot.final_status(linked) == "success"
+    (report,) = github_bot.bot_comments(2)
+    assert "`pipelines/word-count/hostname` is a link to `/etc/hostname`" in report

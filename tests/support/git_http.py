@@ -4,13 +4,14 @@ knows), clone, fetch and push."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -65,10 +66,10 @@ class GitHttp:
             "GIT_CONFIG_KEY_0": "http.receivepack",
             "GIT_CONFIG_VALUE_0": "true",
         }
-        process = await asyncio.create_subprocess_exec(
-            "git", "http-backend", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
+        completed = await run_in_threadpool(
+            subprocess.run, ["git", "http-backend"], input=body, capture_output=True, env=env, check=False
         )
-        output, _ = await process.communicate(body)
+        output = completed.stdout
         head, _, content = output.partition(b"\r\n\r\n")
         status, headers = 200, {}
         for line in head.decode("latin-1").split("\r\n"):
