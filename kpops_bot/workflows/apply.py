@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from kpops_bot.changes import affected_pipelines
 from kpops_bot.engine.model import Operation, RenderSpec
-from kpops_bot.engine.targets import layout_at
+from kpops_bot.engine.targets import UnknownPipelineError, layout_at
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.forges.base import CommitState, ForgeClient
@@ -74,7 +74,7 @@ class ApplyWorkflow:
         client.set_status(change.repository, change.commit, CommitState.PENDING, "Applying the changed pipelines")
         try:
             results, gitops = self._apply(client, change, config)
-        except (WorkspaceError, PublishError) as error:
+        except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
             reason = self._services.settings.secrets_masker().mask_text(str(error))
             return self._report(client, change, False, [f"❌ Nothing was applied: {reason}"], "apply failed")
         ok = all(result.ok for result in results)

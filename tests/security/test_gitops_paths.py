@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
 from kpops_bot.gitops.layout import deploy_write, pipeline_folder, removal
 from kpops_bot.gitops.publish import PublishError, Target, publish
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.settings import BotSettings
 from tests.helpers import GitRepo, recorded_render
+from tests.support.harness import running_bot, wait_for
 
 
 def never_newer(_recorded: str, _ours: str) -> bool:
@@ -100,3 +103,29 @@ def test_environment_names_are_checked_where_they_are_read() -> None:
         BotSettings(gitops={"path": "../x"})
     assert pipeline_folder(BotSettings(gitops={"path": "."}).gitops.path, "dev", "x") == "dev/x"
     assert parse_repo_config("environments: {main: [dev, prod-eu.1]}").environments == {"main": ["dev", "prod-eu.1"]}
+
+
+def test_a_deploy_into_a_linked_folder_is_answered_as_refused_and_writes_nothing(
+    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, elsewhere: Path
+) -> None:
+    (deployment_repo.path / "rendered/dev").mkdir(parents=True)
+    (deployment_repo.path / "rendered/dev/word-count").symlink_to(elsewhere / "word-count")
+    deployment_repo.commit("a GitOps folder that is a link")
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
+    deployment_repo.git("remote", "add", "origin", str(bare))
+    with running_bot(
+        Forge.GITHUB, engine_settings, tmp_path, deployment_repo, remote=bare, environments={"main": ["dev"]}
+    ) as harness:
+        deployment_repo.git("checkout", "-q", "-b", "scale")
+        deployment_repo.replace("pipelines/word-count/pipeline.yaml", "replicaCount: 2", "replicaCount: 5")
+        head = deployment_repo.commit("scale")
+        deployment_repo.git("push", "-q", "origin", "scale")
+        harness.forge.pulls.open(1, head, head_ref="scale")
+        before = _head(bare)
+        harness.send_comment(1, "alice", "/kpops deploy word-count")
+        answer = wait_for("the answer", lambda: next(iter(harness.bot_comments(1)), None))
+    assert "❌ refused to write `rendered/dev/word-count/` in the GitOps target" in answer
+    assert "`rendered/dev/word-count` is a symbolic link" in answer and "Nothing was committed." in answer
+    assert _head(bare) == before
+    assert _untouched(elsewhere)
