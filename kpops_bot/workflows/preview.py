@@ -10,7 +10,7 @@ from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.forges.base import CommitState, ForgeClient
-from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, RunHead, decide
+from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, decide
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
 from kpops_bot.report.markdown import comment_limit, render_markdown
@@ -38,25 +38,20 @@ class Preview:
         if self._superseded(job):
             return "superseded by a newer push"
         client = self._services.forges.get(event.repository.forge)
-        head = decide(
-            HeadUse.PREVIEW,
-            self._services.settings.operation_mode,
-            HeadFacts(from_fork=event.from_fork, approved=False),
-            HeadRules.of(self._services.settings),
-        )
-        trusted = isinstance(head, RunHead) and head.trusted
         try:
             config = repository_settings(self._services, client, event.repository, event.base_ref, event.base_ref)
         except InvalidRepoConfigError as error:
             return self._refuse(client, event, str(error), f"invalid {FILE_NAME}")
         if not config.previews:
             return f"previews are off in {FILE_NAME}"
+        facts = HeadFacts(from_fork=event.from_fork, approved=False)  # a preview never needs an approval
+        head = decide(HeadUse.PREVIEW, config.operation_mode, facts, HeadRules.of(self._services.settings))
         if isinstance(head, KeepHead):
             sticky.sync(client, event.repository, event.number, [notices.fork_not_previewed()])
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"
         self._status(client, event, CommitState.PENDING, "Rendering the pipelines this change affects")
-        return self._preview(job, client, event, config, trusted=trusted)
+        return self._preview(job, client, event, config, trusted=head.trusted)
 
     def _preview(
         self, job: Job, client: ForgeClient, event: PullRequestEvent, config: Effective, *, trusted: bool
