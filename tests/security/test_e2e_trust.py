@@ -12,7 +12,9 @@ from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.managed import ManagedSettings
 from kpops_bot.server.routing import COMMAND
+from kpops_bot.settings import OperationMode
 from kpops_bot.store import JobState
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for
@@ -99,3 +101,31 @@ def test_only_an_approval_on_the_current_head_by_a_writer_lets_deploy_run(harnes
     assert "manifest(s) in `rendered/dev/word-count/`" in deployed
     done = [job for job in harness.bot.services.store.jobs() if job.kind == COMMAND]
     assert all(job.state is JobState.DONE for job in done)
+
+
+@pytest.mark.parametrize("forge", [Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+def test_a_managed_dry_run_of_an_unapproved_or_forked_head_runs_no_kpops(
+    forge: Forge, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> None:
+    credentials = {"KPOPS_KAFKA_BROKERS": "kafka:9092", "KAFKA_PASSWORD": "deployment-secret-4711"}
+    with running_bot(
+        forge,
+        engine_settings,
+        tmp_path,
+        deployment_repo,
+        operation_mode=OperationMode.MANAGED,
+        environments={"main": ["dev"]},
+        commands=CommandPolicy(require_approval=[CommandName.DEPLOY]),
+        managed=ManagedSettings(credentials=credentials),
+    ) as harness:
+        deployment_repo.git("checkout", "-q", "-b", "scale")
+        head = deployment_repo.commit("an unapproved head")
+        harness.forge.pulls.open(1, head, head_ref="scale")
+        unapproved = _answer(harness, 1, "/kpops deploy word-count --dry-run")
+        harness.forge.pulls.open(2, head, head_ref="scale", fork=True)
+        harness.forge.pulls.approve(2, "carol")
+        forked = _answer(harness, 2, "/kpops deploy word-count --dry-run")
+    assert "`deploy --dry-run` runs only an approved head" in unapproved
+    assert "`deploy --dry-run` does not run a fork's head" in forked
+    for answer in (unapproved, forked):
+        assert "$ kpops" not in answer and "deployment-secret-4711" not in answer
