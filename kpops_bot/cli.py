@@ -17,6 +17,7 @@ import click
 
 from kpops_bot.engine.kinds import HelmChoice, Mode, Operation
 from kpops_bot.events.model import Forge
+from kpops_bot.python_version import require_supported
 
 if TYPE_CHECKING:
     from kpops_bot.engine.model import PipelineRender
@@ -42,6 +43,7 @@ def _assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """kpops-bot: renders and reviews KPOps deployment repositories."""
+    require_supported()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Secrets never leave the bot: values under secret-looking keys, Kubernetes Secret data and any value the bot holds.
 
 Masking is done on a base and a head document together so that a masked value still shows that it changed:
-the base side reads `***`, the head side `*** (changed)` when the hidden values differ.
+the base side reads `***`, the head side `*** (changed)` when the hidden values differ. A Secret's `data` and
+`stringData` are masked whether it is on both sides or only one (added, removed). Every other string goes through
+`mask_text`: held secrets in any encoding, credentials in URLs and `password=` lines (`secret_forms`).
+One masker serves previews, command answers and logs alike (`BotSettings.secrets_masker`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from kpops_bot.secret_forms import mask_secret_lines, mask_url_credentials, replacer
 
 MASK = "***"
 CHANGED_MASK = "*** (changed)"
@@ -26,6 +32,7 @@ DEFAULT_SECRET_KEY_WORDS = (
     "accesskey",
     "sasljaasconfig",
     "keystorekey",
+    "userinfo",  # basic.auth.user.info: `user:password`
 )
 # Keys that name or point to a secret rather than hold one (`secretName`, `secretKeyRef`, `password.file`).
 DEFAULT_REFERENCE_SUFFIXES = ("name", "ref", "path", "file", "location", "type")
@@ -64,11 +71,16 @@ class Masker:
             return False
         return any(word in normalised for word in self.key_words)
 
+    @cached_property
+    def _held(self) -> re.Pattern[str] | None:
+        return replacer(self.known_secrets)
+
     def mask_text(self, text: str) -> str:
-        """The text with every secret the bot holds replaced, longest first (one secret may contain another)."""
-        for secret in sorted(self.known_secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
+        """The text with every secret the bot holds replaced in any encoding, URL credentials and the values of
+        secret-looking `key=value` / `key: value` lines masked."""
+        if self._held is not None:
+            text = self._held.sub(MASK, text)
+        return mask_secret_lines(mask_url_credentials(text), self.is_secret_key)
 
     def mask(self, document: Any, *, secret_fields: frozenset[str] = frozenset()) -> Any:
         return self.mask_pair(document, document, secret_fields=secret_fields)[0]
@@ -89,7 +101,14 @@ class Masker:
         """
         if isinstance(base, dict) and isinstance(head, dict):
             return self._pair_mappings(base, head, secret=False, top_level_secrets=secret_fields)
+        if secret_fields and (isinstance(base, dict) or isinstance(head, dict)):  # added or removed
+            return self._alone_document(base, secret_fields), self._alone_document(head, secret_fields)
         return self._pair(base, head, secret=False)
+
+    def _alone_document(self, document: Any, secret_fields: frozenset[str]) -> Any:
+        if isinstance(document, dict):
+            return self._pair_mappings(document, document, secret=False, top_level_secrets=secret_fields)[0]
+        return self._alone(document, secret=False)
 
     def _pair(self, base: Any, head: Any, *, secret: bool) -> tuple[Any, Any]:
         if isinstance(base, dict) and isinstance(head, dict):

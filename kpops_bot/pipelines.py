@@ -95,9 +95,22 @@ class RepoLayout:
 
     @cached_property
     def pipelines(self) -> dict[str, Pipeline]:
-        """Pipelines by name, sorted by name. A `pipeline.yaml` directly in the base folder is no pipeline."""
-        found: dict[str, Pipeline] = {}
-        for path in self.files:
+        """Pipelines by name, sorted by name. A `pipeline.yaml` directly in the base folder is no pipeline.
+
+        When folders share a name (see `name_conflicts`) the first folder in sorted order holds it, whatever the
+        order of `files`.
+        """
+        return {name: Pipeline(name, folders[0]) for name, folders in self._folders_by_name.items()}
+
+    @cached_property
+    def name_conflicts(self) -> dict[str, list[str]]:
+        """Pipeline names that several folders give (`team-a/orders` and `team-a-orders`) → those folders."""
+        return {name: folders for name, folders in self._folders_by_name.items() if len(folders) > 1}
+
+    @cached_property
+    def _folders_by_name(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for path in sorted(self.files):
             file = PurePosixPath(path)
             folder = normalise_dir(str(file.parent))
             if file.name != "pipeline.yaml" or folder == self.pipeline_base_dir:
@@ -105,8 +118,7 @@ class RepoLayout:
             if not is_below(folder, self.pipeline_base_dir):
                 continue
             relative = folder if self.pipeline_base_dir == "." else folder[len(self.pipeline_base_dir) + 1 :]
-            name = "-".join(PurePosixPath(relative).parts)
-            found.setdefault(name, Pipeline(name=name, folder=folder))
+            found.setdefault("-".join(PurePosixPath(relative).parts), []).append(folder)
         return dict(sorted(found.items()))
 
     def config_files(self, environment: str | None) -> list[str]:

@@ -7,13 +7,14 @@ judge it. Secrets and trust (forks, tokens) are the server's alone and cannot be
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel
+from kpops_bot.names import check_environments
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.validation import describe_validation
 
@@ -35,6 +36,11 @@ class RepoConfig(BaseModel):
     )
     ignored_fields: list[str] = Field(default_factory=list, description="Added to the server's ignored fields.")
     blocking_risks: list[RiskLevel] | None = None
+
+    @field_validator("environments")
+    @classmethod
+    def _valid_environments(cls, mapping: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        return None if mapping is None else check_environments(mapping)
 
 
 def parse_repo_config(text: str | None) -> RepoConfig:
@@ -66,7 +72,8 @@ class Effective:
     diff_options: DiffOptions
 
 
-def effective(settings: BotSettings, repo: RepoConfig, base_branch: str, *, trusted: bool) -> Effective:
+def effective(settings: BotSettings, repo: RepoConfig, base_branch: str) -> Effective:
+    """The settings a pull request into `base_branch` is judged by; its diff masks every secret the bot holds."""
     mapping = repo.environments if repo.environments is not None else settings.environments
     environments: list[str | None] = [None]
     for pattern, names in mapping.items():
@@ -82,5 +89,5 @@ def effective(settings: BotSettings, repo: RepoConfig, base_branch: str, *, trus
         operation_mode=repo.operation_mode or settings.operation_mode,
         config_dir=repo.config_dir or settings.config_dir,
         environments=environments,
-        diff_options=diff.options(settings.engine(trusted=trusted)),
+        diff_options=replace(diff.options(settings.engine()), masker=settings.secrets_masker()),
     )

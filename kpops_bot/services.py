@@ -130,7 +130,9 @@ class Services:
 
     def open_repository(self, repository: Repository, client: ForgeClient) -> GitDeploymentRepository:
         cached = self.workspace.repository(repository.clone_url, git_env=client.git_env(repository))
-        return GitDeploymentRepository(cached, self.settings, lambda: self.pools.get(trusted=True), self.cache)
+        return GitDeploymentRepository(
+            cached, self.settings, lambda trusted: self.pools.get(trusted=trusted), self.cache
+        )
 
     @classmethod
     def create(cls, settings: BotSettings, retry: RetryPolicy | None = None) -> Services:

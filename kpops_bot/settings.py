@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from kpops_bot.commands.authorize import CommandPolicy
@@ -22,6 +22,7 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.masking import Masker
+from kpops_bot.names import check_environments
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("kpops_bot_config_file", default=None)
 
@@ -96,6 +97,15 @@ class GitOpsSettings(BaseModel):
     author_email: str = "kpops-bot@localhost"
     push_attempts: int = Field(default=5, ge=1, description="Pushes tried when others push at the same time.")
 
+    @field_validator("path")
+    @classmethod
+    def _inside_the_repository(cls, path: str) -> str:
+        parts = path.strip("/").split("/")
+        if path != "." and (path.startswith("/") or any(part in ("", ".", "..") for part in parts)):
+            msg = f"gitops.path {path!r} must be a folder inside the repository (`rendered`, `deploy/rendered`, `.`)"
+            raise ValueError(msg)
+        return path
+
 
 class BotSettings(EngineSettings, DiffSettings):
     model_config = SettingsConfigDict(env_prefix="KPOPS_BOT_", env_nested_delimiter="__", extra="ignore")
@@ -159,6 +169,11 @@ class BotSettings(EngineSettings, DiffSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
 
+    @field_validator("environments")
+    @classmethod
+    def _valid_environments(cls, mapping: dict[str, list[str]]) -> dict[str, list[str]]:
+        return check_environments(mapping)
+
     @model_validator(mode="before")
     @classmethod
     def _no_unknown_keys(cls, data: Any) -> Any:
@@ -189,6 +204,7 @@ class BotSettings(EngineSettings, DiffSettings):
         for value in (self.github.token, self.github.webhook_secret, self.gitlab.token, self.gitlab.webhook_secret):
             if value is not None and value.get_secret_value():
                 secrets.append(value.get_secret_value())
+        secrets.append(self.github.private_key() or "")
         return self.masker(self.engine()).with_secrets(secrets)
 
     def diff(self) -> DiffSettings:

@@ -20,7 +20,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -203,16 +203,42 @@ class CachedRepository:
         return [path for path in listing.split("\0") if path]
 
     @contextmanager
-    def checkout(self, commit: str) -> Iterator[Path]:
-        """The commit's files in a folder of their own, removed afterwards."""
+    def checkout(self, commit: str, left_out: list[str] | None = None) -> Iterator[Path]:
+        """The commit's files in a folder of their own, removed afterwards.
+
+        A link that would point outside the folder (absolute, or up and out) is left out rather than failing the
+        checkout: the repository's content is the author's to fix, so each one is described in `left_out`.
+        """
         folder = Path(tempfile.mkdtemp(prefix=f"{commit[:12]}-", dir=self._checkouts))
         try:
             archive = self._git.archive("--format=tar", commit, stdout_as_string=False)
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(folder, filter="data")
+                tar.extractall(folder, filter=_contained(left_out if left_out is not None else []))
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _contained(left_out: list[str]) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
+    """tarfile's `data` filter, except that a link leaving the checkout is skipped and noted, not fatal."""
+
+    def check(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
+        try:
+            return tarfile.data_filter(member, destination)
+        except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError):
+            left_out.append(
+                f"`{_inline(member.name)}` is a link to `{_inline(member.linkname)}`, outside the repository: the bot "
+                "left it out. Make it a relative link to a file inside the repository, or remove it."
+            )
+            return None
+
+    return check
+
+
+def _inline(text: str) -> str:
+    """A repository's path shown in a code span: it cannot close the span or start a new line."""
+    shown = re.sub(r"[\x00-\x1f\x7f`]", "?", text)
+    return shown if len(shown) <= 200 else shown[:197] + "..."
 
 
 def _git_cause(error: git.GitCommandError) -> str:
@@ -221,12 +247,13 @@ def _git_cause(error: git.GitCommandError) -> str:
     return redact_url(lines[-1] if lines else f"git exited with {error.status}")
 
 
-def http_auth_env(username: str, password: str) -> dict[str, str]:
-    """git environment that sends HTTP basic credentials with every request, without putting them in a URL."""
+def http_auth_env(username: str, password: str, url: str) -> dict[str, str]:
+    """git environment that sends HTTP basic credentials with requests to `url` (a prefix, e.g. the forge's
+    `https://host/`) and nowhere else, without putting them in a URL."""
     credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {
         "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_KEY_0": f"http.{url}.extraHeader",
         "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}",
         "GIT_TERMINAL_PROMPT": "0",
     }

@@ -8,7 +8,7 @@ from kpops_bot.commands.authorize import CommandPolicy, PullRequestState, Role, 
 from kpops_bot.commands.parse import MAX_COMMENT_CHARS, Command, CommandName, Rejected, parse_comment, parse_line
 from kpops_bot.forges.base import Permission
 
-OPEN = PullRequestState(open=True, approved=False, mergeable=True, from_fork=False)
+OPEN = PullRequestState(open=True, approved=False, mergeable=True)
 
 
 def test_a_full_command_line() -> None:
@@ -89,26 +89,25 @@ def test_refusals_say_why() -> None:
     )
     assert "needs maintain permission" in str(refusal(CommandName.DESTROY, False, "a", Permission.WRITE, OPEN, policy))
     assert "you have no permission" in str(refusal(CommandName.DEPLOY, False, "eve", Permission.NONE, OPEN, policy))
-    closed = PullRequestState(open=False, approved=True, mergeable=None, from_fork=False)
+    closed = PullRequestState(open=False, approved=True, mergeable=None)
     assert "open pull request" in str(refusal(CommandName.RESET, False, "a", Permission.ADMIN, closed, policy))
-    fork = PullRequestState(open=True, approved=True, mergeable=True, from_fork=True)
-    assert "fork" in str(refusal(CommandName.DEPLOY, False, "a", Permission.ADMIN, fork, policy))
-    assert (
-        refusal(CommandName.DEPLOY, False, "a", Permission.ADMIN, fork, CommandPolicy(allow_fork_deploy=True)) is None
-    )
 
 
 def test_approval_and_mergeability_requirements_apply_to_what_executes() -> None:
     policy = CommandPolicy(
         roles={CommandName.DEPLOY: Role.TRIAGE},
-        require_approval=[CommandName.DEPLOY],
+        require_approval=[CommandName.DEPLOY, CommandName.RESET],
         require_mergeable=[CommandName.DEPLOY],
     )
-    assert "no approval yet" in str(refusal(CommandName.DEPLOY, False, "t", Permission.TRIAGE, OPEN, policy))
-    assert refusal(CommandName.DEPLOY, True, "t", Permission.TRIAGE, OPEN, policy) is None  # a dry run shows only
-    approved = PullRequestState(open=True, approved=True, mergeable=False, from_fork=False)
+    assert "no approval on its current commit from a reviewer with write permission or more" in str(
+        refusal(CommandName.RESET, False, "t", Permission.WRITE, OPEN, policy)
+    )
+    assert refusal(CommandName.RESET, True, "t", Permission.WRITE, OPEN, policy) is None  # a dry run shows only
+    # deploy runs the head: its approval is the head-code decision's (tests/security/test_head_code.py)
+    assert refusal(CommandName.DEPLOY, False, "t", Permission.TRIAGE, OPEN, policy) is None
+    approved = PullRequestState(open=True, approved=True, mergeable=False)
     assert "has conflicts" in str(refusal(CommandName.DEPLOY, False, "t", Permission.TRIAGE, approved, policy))
-    checking = PullRequestState(open=True, approved=True, mergeable=None, from_fork=False)
+    checking = PullRequestState(open=True, approved=True, mergeable=None)
     assert "still being checked" in str(refusal(CommandName.DEPLOY, False, "t", Permission.TRIAGE, checking, policy))
-    ready = PullRequestState(open=True, approved=True, mergeable=True, from_fork=False)
+    ready = PullRequestState(open=True, approved=True, mergeable=True)
     assert refusal(CommandName.DEPLOY, False, "t", Permission.TRIAGE, ready, policy) is None

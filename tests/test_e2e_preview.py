@@ -103,8 +103,8 @@ def test_a_delivery_sent_twice_makes_one_job_and_one_comment(harness: BotHarness
     assert second.json()["job"] == first.json()["job"]
     harness.final_status(sha)
     assert len(harness.bot_comments(9)) == 1
-    jobs = harness.bot.services.store.jobs()
-    assert [job.state for job in jobs] == [JobState.DONE]
+    store = harness.bot.services.store
+    wait_for("the one job done", lambda: [job.state for job in store.jobs()] == [JobState.DONE])  # after the status
 
 
 def test_the_forge_answering_502_and_429_for_a_while_still_gets_the_comment(harness: BotHarness) -> None:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import CommitState, ForgeError, Permission
+from kpops_bot.forges.base import CommitState, ForgeError, Permission, Review, Verdict
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workspace import http_auth_env
@@ -75,11 +75,15 @@ def test_pull_requests_are_read_with_approval_mergeability_and_listed_across_pag
     assert sorted(client.open_pull_requests(repository)) == [n for n in range(1, 36) if n not in (3, 4)]
     pull = client.pull_request(repository, 5)
     assert (pull.state, pull.author, pull.base_ref, pull.head_sha) == ("open", "alice", "main", f"{5:040x}")
-    assert (pull.approved, pull.mergeable, pull.from_fork, pull.merge_commit_sha) == (False, True, False, None)
+    assert (pull.reviews, pull.mergeable, pull.from_fork, pull.merge_commit_sha) == ((), True, False, None)
     forge.pulls.approve(5, "carol")
     forge.pulls.conflict(5)
     pull = client.pull_request(repository, 5)
-    assert (pull.approved, pull.mergeable) == (True, False)
+    reviewed = f"{5:040x}" if forge.forge is Forge.GITHUB else None  # GitLab drops approvals on push instead
+    assert (pull.reviews, pull.mergeable) == ((Review("carol", Verdict.APPROVED, reviewed),), False)
+    forge.pulls.push(5, "e" * 40)
+    after_push = client.pull_request(repository, 5).reviews
+    assert after_push == (((Review("carol", Verdict.APPROVED, reviewed),)) if forge.forge is Forge.GITHUB else ())
     merged = client.pull_request(repository, 4)
     assert (merged.state, merged.merge_commit_sha, merged.open) == ("merged", "d" * 40, False)
     assert client.pull_request(repository, 3).state == "closed"
@@ -99,7 +103,7 @@ def test_files_are_read_at_a_revision(forge: RunningForge) -> None:
 def test_git_credentials_are_the_bots_token_as_a_basic_auth_header(forge: RunningForge) -> None:
     env = forge.client.git_env(forge.repository)
     user = "x-access-token" if forge.forge is Forge.GITHUB else "oauth2"
-    assert env == http_auth_env(user, "bot-token")
+    assert env == http_auth_env(user, "bot-token", forge.url.removesuffix("/api/v3") + "/")
 
 
 def test_transient_errors_are_retried_and_the_call_succeeds(forge: RunningForge) -> None:

@@ -51,12 +51,12 @@ def test_repository_file_overrides_what_it_may_and_invalid_files_say_why() -> No
     repo = parse_repo_config(
         "operation_mode: argo\nenvironments: {'release/*': [staging, prod]}\nblocking_risks: [danger, warning]\n"
     )
-    applied = effective(settings, repo, "release/1.2", trusted=True)
+    applied = effective(settings, repo, "release/1.2")
     assert applied.operation_mode is OperationMode.ARGO
     assert applied.environments == ["staging", "prod"]
     assert applied.diff_options.blocking_levels == {RiskLevel.DANGER, RiskLevel.WARNING}
-    assert effective(settings, parse_repo_config(None), "main", trusted=True).environments == ["prod"]
-    assert effective(settings, parse_repo_config(None), "dev", trusted=True).environments == [None]
+    assert effective(settings, parse_repo_config(None), "main").environments == ["prod"]
+    assert effective(settings, parse_repo_config(None), "dev").environments == [None]
     with pytest.raises(InvalidRepoConfigError, match="line 2"):
         parse_repo_config("previews: true\n  config_dir: x: y\n")
     with pytest.raises(InvalidRepoConfigError, match="allow_fork_previews: Extra inputs are not permitted"):

@@ -118,10 +118,18 @@ def test_deploy_takes_the_locks_runs_commits_to_gitops_and_links_the_commit() ->
     assert (branch, folders) == ("main", ("rendered/dev/word-count",))
     assert message.startswith("kpops-bot: deploy word-count for #1\n")
     assert message.endswith(f"\n{COMMIT_TRAILER}: {HEAD}\n")
-    _, (steps, run_id, execute) = next(call for call in bench.deployment.calls if call[0] == "run")
+    _, (steps, run_id, execute, trusted) = next(call for call in bench.deployment.calls if call[0] == "run")
     assert [step.pipeline.name for step in steps] == ["word-count"]
-    assert (run_id, execute) == ("c55", True)
+    assert (run_id, execute, trusted) == ("c55", True, True)
     check_golden("bot/answer-deploy.md", bench.answer())
+
+
+def test_a_forks_dry_run_deploy_renders_without_secret_variables() -> None:
+    bench = Bench(overrides={"allow_fork_previews": True})
+    bench.forge.pulls[1] = pull(1, from_fork=True)
+    bench.comment("/kpops deploy word-count --dry-run")
+    _, (_, _, execute, trusted) = next(call for call in bench.deployment.calls if call[0] == "run")
+    assert (execute, trusted) == (False, False)
 
 
 def test_a_dry_run_takes_no_lock_and_publishes_nothing() -> None:

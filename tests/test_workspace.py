@@ -134,13 +134,13 @@ def test_credentials_reach_git_as_a_header_never_in_the_url_or_the_mirror(
     served = tmp_path / "served"
     subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(served / "repo.git")], check=True)
     subprocess.run(["git", "--git-dir", str(served / "repo.git"), "update-server-info"], check=True)
-    env = http_auth_env("x-access-token", "ghs_secret123")
-    _AuthenticatedGitHandler.expected = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: ")
     handler = functools.partial(_AuthenticatedGitHandler, directory=str(served))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/repo.git"
+    env = http_auth_env("x-access-token", "ghs_secret123", url.removesuffix("repo.git"))
+    _AuthenticatedGitHandler.expected = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: ")
     try:
         with pytest.raises(WorkspaceError) as refused:
             workspace.repository(url)

@@ -1,4 +1,8 @@
-"""Who may run which command, and what the pull request must be before anything executes. Pure."""
+"""Who may run which command, and what the pull request must be before anything executes. Pure.
+
+Whether the pull request's head may run (forks, approval of the head for `deploy`, dry runs included) is
+`head_code`'s decision; this module decides permissions and the state of the pull request.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from kpops_bot.commands.approval import not_approved
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.forges.base import Permission
 
@@ -42,7 +47,11 @@ class CommandPolicy(BaseModel):
         default_factory=dict, description="Command → least permission; unset commands keep the defaults."
     )
     require_approval: list[CommandName] = Field(
-        default_factory=list, description="Commands that run only on an approved pull request."
+        default_factory=list,
+        description="Commands that run only on a pull request approved on its current commit (dry runs of deploy too).",
+    )
+    approval_permission: Role = Field(
+        default=Role.WRITE, description="Least permission of a reviewer whose approval counts."
     )
     require_mergeable: list[CommandName] = Field(
         default_factory=list, description="Commands that run only when the pull request could be merged."
@@ -60,9 +69,8 @@ class PullRequestState:
     """What the decision needs to know of the pull request."""
 
     open: bool
-    approved: bool
+    approved: bool  # as `commands.approval` decides
     mergeable: bool | None  # None: the forge has not computed it yet
-    from_fork: bool
 
 
 def refusal(
@@ -82,10 +90,10 @@ def refusal(
         return None
     if not pull.open:
         return f"`{command}` runs only on an open pull request."
-    if command is CommandName.DEPLOY and pull.from_fork and not policy.allow_fork_deploy:
-        return "`deploy` does not run a fork's head: its code would run with the deployment credentials."
-    if command in policy.require_approval and not pull.approved:
-        return f"`{command}` runs only on an approved pull request; it has no approval yet."
+    if command in policy.require_approval and command is not CommandName.DEPLOY and not pull.approved:
+        return (
+            f"`{command}` runs only on an approved pull request; {not_approved(policy.approval_permission.permission)}"
+        )
     if command in policy.require_mergeable and pull.mergeable is not True:
         state = "has conflicts or failing checks" if pull.mergeable is False else "is still being checked"
         return f"`{command}` runs only on a mergeable pull request; this one {state}."

@@ -2,21 +2,33 @@
 
 Pure: nothing here reads the repository. Pipeline names are only checked for shape (no paths that leave the
 repository, no shell syntax); whether they exist is decided against the revision the command acts on.
+
+A command is only what a reader sees as a line of text: the comment is parsed as CommonMark (markdown-it-py) and
+commands are taken from the lines of top-level paragraphs alone, never from code (fenced or indented), HTML
+comments, HTML blocks, folded `<details>`, quotes or lists. Only `\n` and `\r\n` end a line: a lone CR, a
+vertical tab, a form feed or U+2028 do not start a new one.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 PREFIX = "/kpops"
 MAX_COMMENT_CHARS = 10_000
 MAX_COMMANDS = 5
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._/,=-]+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+_MARKDOWN = MarkdownIt("commonmark")
+_DETAILS_OPEN = re.compile(r"<details\b", re.IGNORECASE)
+_DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
+_LINE_BREAKS = ("softbreak", "hardbreak")
 
 
 class CommandName(StrEnum):
@@ -70,21 +82,61 @@ class _Invalid(ValueError):
 
 
 def command_lines(body: str) -> list[str]:
-    """Lines of the comment addressed to the bot, outside fenced code blocks (examples and quotes stay inert)."""
+    """Lines of the comment addressed to the bot: plain text lines of top-level paragraphs outside `<details>`."""
+    if PREFIX not in body:
+        return []
+    # CommonMark ends a line at a lone CR too; a reader of the forge's page does not see one there.
+    text = body.replace("\r\n", "\n").replace("\r", " ")
     lines: list[str] = []
-    fenced = False
-    for raw in body.splitlines():
-        if _FENCE.match(raw):
-            fenced = not fenced
-            continue
-        line = raw.strip()
-        if not fenced and (line == PREFIX or line.startswith(PREFIX + " ")):
-            lines.append(line)
+    for paragraph in _visible_paragraphs(_MARKDOWN.parse(text)):
+        for line in _text_lines(paragraph.children or []):
+            if line == PREFIX or line.startswith(PREFIX + " "):
+                lines.append(line)
     return lines
 
 
+def _visible_paragraphs(tokens: Sequence[Token]) -> Iterator[Token]:
+    """The inline tokens of top-level paragraphs that no `<details>` folds away (in part or whole)."""
+    folded = 0
+    for previous, token in zip([None, *tokens], tokens, strict=False):
+        if token.type == "html_block":
+            folded = max(0, folded + _details_depth([token.content]))
+        elif (
+            token.type == "inline"
+            and previous is not None
+            and previous.type == "paragraph_open"
+            and previous.level == 0
+        ):
+            html = [child.content for child in token.children or [] if child.type == "html_inline"]
+            if folded == 0 and not any(_DETAILS_OPEN.search(text) for text in html):
+                yield token
+            folded = max(0, folded + _details_depth(html))
+
+
+def _details_depth(texts: Sequence[str]) -> int:
+    return sum(len(_DETAILS_OPEN.findall(text)) - len(_DETAILS_CLOSE.findall(text)) for text in texts)
+
+
+def _text_lines(children: Sequence[Token]) -> Iterator[str]:
+    """Each line of a paragraph that is plain text alone (no code span, HTML, link or emphasis in it)."""
+    parts: list[str] = []
+    plain = True
+    for child in [*children, Token("softbreak", "", 0)]:
+        if child.type in _LINE_BREAKS:
+            if plain:
+                yield "".join(parts).strip(" \t")
+            parts, plain = [], True
+        elif child.type == "text":
+            parts.append(child.content)
+        else:
+            plain = False
+
+
 def addresses_bot(body: str) -> bool:
-    return bool(command_lines(body[: MAX_COMMENT_CHARS * 10]))
+    """Whether `parse_comment` finds a command (or must reject a comment too long to read): never False then."""
+    if len(body) > MAX_COMMENT_CHARS:
+        return PREFIX in body
+    return bool(command_lines(body))
 
 
 def parse_comment(body: str) -> list[Parsed]:

@@ -22,6 +22,10 @@ class UnknownPipelineError(ValueError):
     """A pipeline asked for by name that the revision does not have."""
 
 
+class PipelineNameConflictError(UnknownPipelineError):
+    """Two folders give one pipeline name, so a name does not say which is meant; handled like an unknown name."""
+
+
 Progress = Callable[[int, int, PipelineRender], None]
 
 
@@ -62,12 +66,21 @@ def _unknown_message(name: str, known: list[str]) -> str:
 
 
 def layout_at(repository: CachedRepository, commit: str, spec: RenderSpec) -> RepoLayout:
-    return RepoLayout.of(
+    """The commit's layout; folders that give one pipeline name are a `PipelineNameConflictError` naming them."""
+    layout = RepoLayout.of(
         repository.files(commit),
         lambda path: repository.read(commit, path),
         config_dir=spec.config_dir,
         environment=spec.environment,
     )
+    if layout.name_conflicts:
+        clashes = "; ".join(
+            f"'{name}' is given by " + " and ".join(f"'{folder}/'" for folder in folders)
+            for name, folders in layout.name_conflicts.items()
+        )
+        msg = f"folders give one pipeline name at {commit[:12]}: {clashes}. Rename one of them."
+        raise PipelineNameConflictError(msg)
+    return layout
 
 
 @dataclass(frozen=True)
@@ -103,15 +116,17 @@ def render_targets(
             done += 1
             progress(done, len(targets), result)
     missing = [index for index, result in enumerate(results) if result is None]
+    left_out: dict[str, list[str]] = {}
     with ExitStack() as stack:
         roots = {
-            commit: stack.enter_context(repository.checkout(commit))
+            commit: stack.enter_context(repository.checkout(commit, left_out.setdefault(commit, [])))
             for commit in dict.fromkeys(targets[index].commit for index in missing)
         }
         futures = {pool.submit(_request(targets[index], roots[targets[index].commit])): index for index in missing}
         for future in as_completed(futures):
             index = futures[future]
             result = future.result()
+            result.notes.extend(left_out[targets[index].commit])
             results[index] = result
             if cache is not None and _answers(targets[index], result):
                 cache.put(keys[index], result, blobs[targets[index].commit])

@@ -21,6 +21,9 @@ class PullRequestAction(StrEnum):
     MERGED = "merged"
 
 
+_LARGEST_ID = 2**63
+
+
 class MalformedEventError(ValueError):
     """The payload lacks a field every delivery of this event has: the sender gets a 400 with this message."""
 
@@ -118,9 +121,12 @@ class Payload:
         return value if isinstance(value, str) else None
 
     def number(self, key: str) -> int:
+        """A forge's id or number: an integer from 0 to 2^63 - 1, as the forges and the store hold them."""
         value = self._data.get(key)
         if not isinstance(value, int) or isinstance(value, bool):
             raise MalformedEventError(f"field {self._where(key)} must be an integer")
+        if not 0 <= value < _LARGEST_ID:
+            raise MalformedEventError(f"field {self._where(key)} is out of range (0 to 2^63 - 1)")
         return value
 
     def flag(self, key: str) -> bool:

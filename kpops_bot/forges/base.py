@@ -45,6 +45,21 @@ class PullState(StrEnum):
     MERGED = "merged"
 
 
+class Verdict(StrEnum):
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class Review:
+    """One reviewer's verdict as the forge keeps it."""
+
+    user: str
+    verdict: Verdict
+    commit: str | None  # the head it was given on; None where the forge drops approvals when the head moves (GitLab)
+
+
 @dataclass(frozen=True)
 class PullRequest:
     """A pull request as the forge sees it now (a comment event carries none of this)."""
@@ -55,7 +70,7 @@ class PullRequest:
     base_ref: str
     head_sha: str
     from_fork: bool
-    approved: bool  # at least one approval and, on GitHub, no outstanding request for changes
+    reviews: tuple[Review, ...]  # oldest first; whose approval counts is decided by `commands.approval`
     mergeable: bool | None  # None while the forge is still computing it
     merge_commit_sha: str | None
     url: str | None = None

@@ -20,8 +20,11 @@ from kpops_bot.forges.base import (
     Permission,
     PullRequest,
     PullState,
+    Review,
+    Verdict,
 )
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
+from kpops_bot.forges.urls import github_web_url
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.text import shorten
 from kpops_bot.workspace import http_auth_env
@@ -36,6 +39,11 @@ _PERMISSIONS = {
     "read": Permission.READ,
 }
 _STATUS_DESCRIPTION_LIMIT = 140
+_VERDICTS = {
+    "APPROVED": Verdict.APPROVED,
+    "CHANGES_REQUESTED": Verdict.CHANGES_REQUESTED,
+    "DISMISSED": Verdict.DISMISSED,
+}
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -71,6 +79,7 @@ class GitHubClient:
         self._lock = threading.Lock()
         self._clients: dict[str, Github] = {}
         self._login: str | None = settings.bot_login
+        self._web_url = github_web_url(settings.api_url)
         self._app: GithubIntegration | None = None
         key = settings.private_key()
         if settings.token is None and settings.app_id is not None and key is not None:
@@ -199,11 +208,11 @@ class GitHubClient:
 
         def read() -> PullRequest:
             head_repo = pull.head.repo
-            reviews: dict[str, str] = {}
-            for review in pull.get_reviews():  # oldest first: a user's last verdict counts
-                if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
-                    reviews[review.user.login] = review.state
-            verdicts = set(reviews.values())
+            reviews = tuple(
+                Review(review.user.login, _VERDICTS[review.state], review.commit_id)
+                for review in pull.get_reviews()  # oldest first
+                if review.state in _VERDICTS and review.user is not None
+            )
             return PullRequest(
                 number=pull.number,
                 state=PullState.MERGED if pull.merged else PullState(pull.state),
@@ -211,7 +220,7 @@ class GitHubClient:
                 base_ref=pull.base.ref,
                 head_sha=pull.head.sha,
                 from_fork=head_repo is None or head_repo.full_name != repository.full_name,
-                approved="APPROVED" in verdicts and "CHANGES_REQUESTED" not in verdicts,
+                reviews=reviews,
                 mergeable=pull.mergeable,
                 merge_commit_sha=pull.merge_commit_sha if pull.merged else None,
                 url=pull.html_url,
@@ -224,22 +233,14 @@ class GitHubClient:
         return self._call("pull request listing", lambda: [pull.number for pull in repo.get_pulls(state="open")])
 
     def commit_url(self, repository: Repository, sha: str) -> str:
-        return f"{_web_url(self._settings.api_url)}/{repository.full_name}/commit/{sha}"
+        return f"{self._web_url}/{repository.full_name}/commit/{sha}"
 
     def git_env(self, repository: Repository) -> dict[str, str]:
         client = self._github(repository)
         token = self._call("token", lambda: _token_of(client))  # an App's installation token is made here
-        return http_auth_env("x-access-token", token) if token else {}
+        return http_auth_env("x-access-token", token, self._web_url + "/") if token else {}
 
 
 def _token_of(client: Github) -> str | None:
     auth = client.requester.auth
     return str(auth.token) if auth is not None else None
-
-
-def _web_url(api_url: str) -> str:
-    """github.com for its API; an Enterprise server's address for `https://HOST/api/v3`."""
-    api_url = api_url.rstrip("/")
-    if api_url == "https://api.github.com":
-        return "https://github.com"
-    return api_url.removesuffix("/api/v3")

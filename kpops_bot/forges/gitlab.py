@@ -21,6 +21,8 @@ from kpops_bot.forges.base import (
     Permission,
     PullRequest,
     PullState,
+    Review,
+    Verdict,
 )
 from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
 from kpops_bot.settings import GitLabSettings
@@ -202,7 +204,11 @@ class GitLabClient:
                 base_ref=merge_request.target_branch,
                 head_sha=merge_request.sha,
                 from_fork=merge_request.source_project_id != merge_request.target_project_id,
-                approved=bool(getattr(approvals, "approved_by", None)),
+                # GitLab removes approvals when commits are pushed (the project's default): those left are on the head.
+                reviews=tuple(
+                    Review(approver["user"]["username"], Verdict.APPROVED, None)
+                    for approver in getattr(approvals, "approved_by", None) or []
+                ),
                 mergeable=None if status in (None, "checking", "unchecked") else status == "mergeable",
                 merge_commit_sha=merge_request.merge_commit_sha or getattr(merge_request, "squash_commit_sha", None),
                 url=merge_request.web_url,
@@ -221,4 +227,4 @@ class GitLabClient:
         return f"{self._url}/{repository.full_name}/-/commit/{sha}"
 
     def git_env(self, repository: Repository) -> dict[str, str]:
-        return http_auth_env("oauth2", self._token) if self._token else {}
+        return http_auth_env("oauth2", self._token, self._url + "/") if self._token else {}

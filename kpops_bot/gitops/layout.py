@@ -41,7 +41,9 @@ class PipelineWrite:
 
 
 def pipeline_folder(root: str, environment: str | None, pipeline: str) -> str:
-    return "/".join(part for part in (root.strip("/"), environment or DEFAULT_ENVIRONMENT, pipeline) if part)
+    """`<root>/<environment>/<pipeline>`; a root of `.` is the repository's top."""
+    root = "" if root.strip("/") == "." else root.strip("/")
+    return "/".join(part for part in (root, environment or DEFAULT_ENVIRONMENT, pipeline) if part)
 
 
 def resource_files(manifests: Iterable[dict[str, Any]]) -> dict[str, str]:

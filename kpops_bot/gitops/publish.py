@@ -5,15 +5,21 @@ target again and redoes the writes on top of it. Per pipeline folder the newest 
 another apply already rendered from a later commit of the source (a descendant of ours) is left as it is, so an
 older merge never overwrites a newer one, whichever finishes last. Writing what is already there commits nothing.
 Git runs with hooks and configured commands off (`git_safety.py`): nothing planted in the clone runs.
+
+The target's content is not the bot's: every folder is checked before anything is written, on each attempt. A
+path that leaves the clone, or a symbolic link on the way to a folder or inside it (`rendered/prod → elsewhere`),
+refuses the whole publish with a `PublishError` that says which path, and nothing is written or pushed. Links are
+never followed.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import git
 
@@ -60,6 +66,7 @@ def commit_and_push(
     """Write, commit once and push from a `clone` of the target; a rejected push is redone on the new tip."""
     folder = Path(str(repo.working_tree_dir))
     for attempt in range(target.attempts):
+        _check_inside(folder, writes)
         kept = _apply(folder, writes, is_newer)
         repo.git.add("--all")
         if not repo.git.status("--porcelain"):
@@ -107,6 +114,36 @@ def _reset_to_remote(repo: git.Repo, target: Target) -> None:
         repo.git.checkout("--quiet", "--orphan", "publish")
         repo.git.rm("-r", "-q", "--cached", "--ignore-unmatch", ".")
     repo.git.clean("-q", "-f", "-d", "-x")
+
+
+def _check_inside(root: Path, writes: Sequence[PipelineWrite]) -> None:
+    for write in writes:
+        problem = _escape(root, write.folder)
+        if problem is not None:
+            msg = f"refused to write `{write.folder}/` in the GitOps target: {problem}. Nothing was committed."
+            raise PublishError(msg)
+
+
+def _escape(root: Path, folder: str) -> str | None:
+    """How writing `folder` (relative to the clone) could reach outside it, or None when it cannot."""
+    parts = PurePosixPath(folder).parts
+    if not parts or folder.startswith("/") or any(part in (".", "..") or "\\" in part for part in parts):
+        return "the path leaves the layout"
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return f"`{current.relative_to(root)}` is a symbolic link (the bot never follows one)"
+        if not current.exists():
+            return None
+    for directory, folders, files in os.walk(current):  # never descends into linked folders
+        for name in [*folders, *files]:
+            path = Path(directory) / name
+            if path.is_symlink():
+                return f"`{path.relative_to(root)}` is a symbolic link (the bot never follows one)"
+    if not current.resolve().is_relative_to(root.resolve()):
+        return "the path resolves outside the target"
+    return None
 
 
 def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer) -> list[str]:

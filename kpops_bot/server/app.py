@@ -23,6 +23,7 @@ from starlette.routing import Route
 from kpops_bot.events import github, gitlab
 from kpops_bot.events.model import Event, Forge, Ignored, MalformedEventError
 from kpops_bot.events.signatures import verify_github, verify_gitlab
+from kpops_bot.forges.urls import with_configured_clone_url
 from kpops_bot.server.routing import job_for
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
@@ -103,14 +104,25 @@ class WebhookReceiver:
         delivery = next((request.headers[h] for h in protocol.delivery_headers if request.headers.get(h)), None)
         if delivery is None or len(delivery) > 200:
             raise _Rejected(400, f"missing or invalid delivery id header ({protocol.delivery_headers[0]})")
+        data = _decode(body)
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise _Rejected(400, f"body is not JSON: {error}") from error
-        try:
-            return event_name, delivery, protocol.parse(event_name, delivery, data)
+            parsed = protocol.parse(event_name, delivery, data)
         except MalformedEventError as error:
             raise _Rejected(400, f"malformed {event_name} payload: {error}") from error
+        if isinstance(parsed, Ignored):
+            return event_name, delivery, parsed
+        return event_name, delivery, with_configured_clone_url(parsed, self._settings)
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON body; whatever the parser refuses (bad bytes or syntax, nesting too deep, integers with more
+    digits than Python converts) is the sender's mistake and a 400 that names it."""
+    try:
+        return json.loads(body)
+    except RecursionError as error:
+        raise _Rejected(400, "body is not JSON the bot reads: nested too deeply") from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the integer digit limit
+        raise _Rejected(400, f"body is not JSON the bot reads: {error}") from error
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

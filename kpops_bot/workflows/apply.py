@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.forges.base import CommitState, ForgeClient
@@ -63,15 +64,13 @@ class ApplyWorkflow:
         client = self._forges(load_event(job.payload).repository.forge)
         change = self._change(job, client)
         try:
-            config = repository_settings(
-                self._settings, client, change.repository, change.commit, change.branch, trusted=True
-            )
+            config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
         client.set_status(change.repository, change.commit, CommitState.PENDING, "Applying the changed pipelines")
         try:
             results, gitops = self._apply(client, change, config)
-        except (WorkspaceError, PublishError) as error:
+        except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
             reason = self._settings.secrets_masker().mask_text(str(error))
             return self._report(client, change, False, [f"❌ Nothing was applied: {reason}"], "apply failed")
         ok = all(result.ok for result in results)

@@ -27,7 +27,7 @@ class GitDeploymentRepository:
         self,
         repository: CachedRepository,
         settings: BotSettings,
-        pool: Callable[[], RenderPool],
+        pool: Callable[[bool], RenderPool],  # trusted → the pool with or without secret variables
         cache: RenderCache | None,
     ) -> None:
         self._repository = repository
@@ -89,10 +89,23 @@ class GitDeploymentRepository:
         return [pipeline.name for pipeline in select_pipelines(layout, names)]
 
     def run(
-        self, steps: Sequence[Step], config: Effective, masker: Masker, run_id: str, *, execute: bool = True
+        self,
+        steps: Sequence[Step],
+        config: Effective,
+        masker: Masker,
+        run_id: str,
+        *,
+        execute: bool = True,
+        trusted: bool = True,
     ) -> list[StepResult]:
         operator = Operator(
-            self._settings, self._pool, self._cache, self._repository, config.operation_mode, config.config_dir, masker
+            self._settings,
+            lambda: self._pool(trusted),
+            self._cache,
+            self._repository,
+            config.operation_mode,
+            config.config_dir,
+            masker,
         )
         return operator.run(steps, run_id, execute=execute)
 

@@ -10,14 +10,14 @@ from kpops_bot.settings import BotSettings
 
 
 def repository_settings(
-    settings: BotSettings, client: ForgeClient, repository: Repository, ref: str, branch: str, *, trusted: bool
+    settings: BotSettings, client: ForgeClient, repository: Repository, ref: str, branch: str
 ) -> Effective:
     """The server's settings with the repository's `.kpops-bot.yaml` at `ref` applied, for `branch`.
 
     Raises `InvalidRepoConfigError` with a message for the thread.
     """
     text = client.read_file(repository, FILE_NAME, ref)
-    return effective(settings, parse_repo_config(text), branch, trusted=trusted)
+    return effective(settings, parse_repo_config(text), branch)
 
 
 def gitops_target(settings: BotSettings, client: ForgeClient, repository: Repository, branch: str) -> Target:

@@ -78,8 +78,17 @@ class DeploymentRepository(Protocol):
         ...
 
     def run(
-        self, steps: Sequence[Step], config: Effective, masker: Masker, run_id: str, *, execute: bool = True
-    ) -> list[StepResult]: ...
+        self,
+        steps: Sequence[Step],
+        config: Effective,
+        masker: Masker,
+        run_id: str,
+        *,
+        execute: bool = True,
+        trusted: bool = True,
+    ) -> list[StepResult]:
+        """`trusted=False` renders without secret variables, as `head_code` decided for a fork's head."""
+        ...
 
     def publish(self, target: Target, writes: Sequence[PipelineWrite], message: str) -> Published:
         """Commit the writes to the GitOps target, keeping folders a newer commit of this repository wrote."""

@@ -9,6 +9,7 @@ from kpops_bot.engine import DiffRequest, UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.forges.base import CommitState, ForgeClient
+from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, decide
 from kpops_bot.jobs import JobKind
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
@@ -40,21 +41,20 @@ class PreviewWorkflow:
         if self._superseded(job):
             return "superseded by a newer push"
         client = self._forges(event.repository.forge)
-        trusted = not event.from_fork
         try:
-            config = repository_settings(
-                self._settings, client, event.repository, event.base_ref, event.base_ref, trusted=trusted
-            )
+            config = repository_settings(self._settings, client, event.repository, event.base_ref, event.base_ref)
         except InvalidRepoConfigError as error:
             return self._refuse(client, event, str(error), f"invalid {FILE_NAME}")
         if not config.previews:
             return f"previews are off in {FILE_NAME}"
-        if not trusted and not self._settings.allow_fork_previews:
+        facts = HeadFacts(from_fork=event.from_fork, approved=False)  # a preview never needs an approval
+        head = decide(HeadUse.PREVIEW, config.operation_mode, facts, HeadRules.of(self._settings))
+        if isinstance(head, KeepHead):
             sticky.sync(client, event.repository, event.number, [notices.fork_not_previewed()])
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"
         self._status(client, event, CommitState.PENDING, "Rendering the pipelines this change affects")
-        return self._preview(job, client, event, config, trusted=trusted)
+        return self._preview(job, client, event, config, trusted=head.trusted)
 
     def _preview(
         self, job: Job, client: ForgeClient, event: PullRequestEvent, config: Effective, *, trusted: bool

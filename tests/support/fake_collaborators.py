@@ -166,9 +166,16 @@ class FakeDeployment:
         return self._names(names)
 
     def run(
-        self, steps: Sequence[Step], config: Effective, masker: Masker, run_id: str, *, execute: bool = True
+        self,
+        steps: Sequence[Step],
+        config: Effective,
+        masker: Masker,
+        run_id: str,
+        *,
+        execute: bool = True,
+        trusted: bool = True,
     ) -> list[StepResult]:
-        self._call("run", tuple(steps), run_id, execute)
+        self._call("run", tuple(steps), run_id, execute, trusted)
         results = []
         for step in steps:
             folder = f"rendered/{step.environment or 'default'}/{step.pipeline.name}"

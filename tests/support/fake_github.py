@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+from tests.support.git_http import GitHttp
 
 COMMENT_LIMIT = 65_536
 DESCRIPTION_LIMIT = 140
@@ -61,7 +62,7 @@ class StoredPull:
     merged: bool = False
     merge_commit_sha: str | None = None
     mergeable: bool | None = True
-    reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, APPROVED / CHANGES_REQUESTED / ...)
+    reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, APPROVED / ..., the head reviewed)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ class FakeGitHub:
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self.origin = ""  # set by the test once the port is known
+        self.git = GitHttp(
+            lambda name: self.repos[name].bare if name in self.repos else None,
+            lambda token: token in self.tokens,
+        )
 
     # ---- test-side API -------------------------------------------------------------------------------------
     def add_repo(self, full_name: str, bare: Path, permissions: dict[str, str] | None = None) -> FakeGitHubRepo:
@@ -146,7 +151,7 @@ class FakeGitHub:
         return self.origin + self.prefix
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
-    def asgi(self) -> Starlette:
+    def asgi(self) -> Any:
         api = [
             Route("/user", self._user),
             Route("/app", self._app),
@@ -166,7 +171,7 @@ class FakeGitHub:
         routes = [Mount(self.prefix, routes=api)] if self.prefix else api
         app = Starlette(routes=routes)
         app.add_middleware(_Middleware, fake=self)  # type: ignore[arg-type]
-        return app
+        return self.git(app)
 
     def _login(self, request: Request) -> str | None:
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
@@ -432,8 +437,15 @@ class FakeGitHub:
         if pull is None:
             return _not_found()
         reviews = [
-            {"id": index + 1, "user": self._user_json(login), "state": state, "body": "", "commit_id": pull.head_sha}
-            for index, (login, state) in enumerate(pull.reviews)
+            {
+                "id": index + 1,
+                "user": self._user_json(login),
+                "state": state,
+                "body": "",
+                "commit_id": commit,  # GitHub keeps a review on the commit it was given on, whatever is pushed later
+                "pull_request_url": f"{self.base_url}/repos/{pull.repo}/pulls/{pull.number}",
+            }
+            for index, (login, state, commit) in enumerate(pull.reviews)
         ]
         items, page, _, last = page_of(request, reviews, 30, 100)
         headers = {"Link": link_header(request, page, last)} if last > 1 else {}

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+from tests.support.git_http import GitHttp
 
 NOTE_LIMIT = 1_000_000
 
@@ -102,6 +103,7 @@ class FakeGitLab:
         self.origin = ""  # set by the test once the port is known
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
+        self.git = GitHttp(self._bare, lambda token: token in self.tokens)
         self._ids = itertools.count(5001)
         self._lock = threading.Lock()
 
@@ -136,14 +138,21 @@ class FakeGitLab:
         with self._lock:
             return self.merge_requests[(project_id, iid)]
 
+    def push(self, project_id: int, iid: int, sha: str) -> None:
+        """New commits on the source branch: GitLab removes the approvals (the projects' default setting)."""
+        with self._lock:
+            merge_request = self.merge_requests[(project_id, iid)]
+            merge_request.sha = sha
+            merge_request.approved_by.clear()
+
     def commit_statuses(self, project_id: int, sha: str) -> list[StoredStatus]:
         with self._lock:
             return list(self.statuses.get((project_id, sha), []))
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
-    def asgi(self) -> Starlette:
+    def asgi(self) -> Any:
         methods = ["GET", "POST", "PUT", "DELETE"]
-        return Starlette(routes=[Route("/api/v4/{rest:path}", self._dispatch, methods=methods)])
+        return self.git(Starlette(routes=[Route("/api/v4/{rest:path}", self._dispatch, methods=methods)]))
 
     async def _dispatch(self, request: Request) -> Response:
         fault = self.faults.next()
@@ -199,6 +208,10 @@ class FakeGitLab:
                     return _message("404 File Not Found", 404)
                 return Response(content, media_type="text/plain")
         return _message("404 Not Found", 404)
+
+    def _bare(self, path: str) -> Path | None:
+        project = next((project for project in self.projects.values() if project.path == path), None)
+        return project.bare if project else None
 
     async def _hooks(self, request: Request, project: FakeGitLabProject, username: str) -> Response:
         """Project hooks need the Maintainer role; the secret token is never shown again."""
@@ -356,7 +369,17 @@ class FakeGitLab:
         if not approvals:
             return JSONResponse(self._merge_request_json(mr))
         approvers = [{"user": self._user_json(name)} for name in mr.approved_by]
-        return JSONResponse({"id": mr.iid + 900_000, "iid": mr.iid, "project_id": project.id, "approved_by": approvers})
+        return JSONResponse(
+            {
+                "id": mr.iid + 900_000,
+                "iid": mr.iid,
+                "project_id": project.id,
+                "approved": bool(approvers),
+                "approvals_required": 0,
+                "approvals_left": 0,
+                "approved_by": approvers,
+            }
+        )
 
     def _member(self, project: FakeGitLabProject, user_id: int) -> Response:
         username = next((name for name, ident in self.users.items() if ident == user_id), None)

@@ -46,8 +46,11 @@ class GitHubPulls:
         self._fake = fake
         self._full_name = full_name
 
-    def open(self, number: int, head_sha: str, *, author: str = "alice", head_ref: str = "feature") -> None:
-        self._fake.set_pull(StoredPull(self._full_name, number, author, head_ref, head_sha))
+    def open(
+        self, number: int, head_sha: str, *, author: str = "alice", head_ref: str = "feature", fork: bool = False
+    ) -> None:
+        fork_name = "someone/deployments-fork" if fork else None
+        self._fake.set_pull(StoredPull(self._full_name, number, author, head_ref, head_sha, fork=fork_name))
 
     def push(self, number: int, head_sha: str) -> None:
         self._fake.pull(self._full_name, number).head_sha = head_sha
@@ -60,7 +63,12 @@ class GitHubPulls:
         self._fake.pull(self._full_name, number).state = "closed"
 
     def approve(self, number: int, reviewer: str) -> None:
-        self._fake.pull(self._full_name, number).reviews.append((reviewer, "APPROVED"))
+        self.review(number, reviewer, "APPROVED")
+
+    def review(self, number: int, reviewer: str, state: str) -> None:
+        """A review of the pull request's current head (`APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`)."""
+        pull = self._fake.pull(self._full_name, number)
+        pull.reviews.append((reviewer, state, pull.head_sha))
 
     def conflict(self, number: int) -> None:
         self._fake.pull(self._full_name, number).mergeable = False
@@ -71,11 +79,17 @@ class GitLabMergeRequests:
         self._fake = fake
         self._project_id = project_id
 
-    def open(self, number: int, head_sha: str, *, author: str = "alice", head_ref: str = "feature") -> None:
-        self._fake.set_merge_request(StoredMergeRequest(self._project_id, number, author, head_ref, head_sha))
+    def open(
+        self, number: int, head_sha: str, *, author: str = "alice", head_ref: str = "feature", fork: bool = False
+    ) -> None:
+        source = self._project_id + 1 if fork else None
+        merge_request = StoredMergeRequest(
+            self._project_id, number, author, head_ref, head_sha, source_project_id=source
+        )
+        self._fake.set_merge_request(merge_request)
 
     def push(self, number: int, head_sha: str) -> None:
-        self._fake.merge_request(self._project_id, number).sha = head_sha
+        self._fake.push(self._project_id, number, head_sha)
 
     def merge(self, number: int, merge_commit_sha: str) -> None:
         merge_request = self._fake.merge_request(self._project_id, number)
@@ -103,6 +117,7 @@ class RunningForge:
     add_comment: Callable[[int, str, str], int]
     statuses: Callable[[str], list[PostedStatus]]
     pulls: GitHubPulls | GitLabMergeRequests
+    git_requests: list[tuple[str, str]]  # (path, user) of every git request the forge answered
     bot: str = "kpops-bot"
 
     @property
@@ -139,6 +154,7 @@ def running_github(
                 PostedStatus(s.state, s.context, s.description) for s in fake.commit_statuses(full_name, sha)
             ],
             pulls=GitHubPulls(fake, full_name),
+            git_requests=fake.git.requests,
         )
         yield running, fake
 
@@ -171,6 +187,7 @@ def running_gitlab(
                 PostedStatus(s.state, s.name, s.description) for s in fake.commit_statuses(GITLAB_PROJECT_ID, sha)
             ],
             pulls=GitLabMergeRequests(fake, GITLAB_PROJECT_ID),
+            git_requests=fake.git.requests,
         )
         yield running, fake
 

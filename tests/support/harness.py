@@ -93,9 +93,13 @@ class BotHarness:
         fork: bool = False,
         head_ref: str = "feature",
         merge_commit_sha: str | None = None,
+        clone_url: str | None = None,
     ) -> httpx.Response:
-        """What the forge sends when a pull request from `head_ref` (or a fork's) into `main` changes."""
-        clone_url = str(self.remote)
+        """What the forge sends when a pull request from `head_ref` (or a fork's) into `main` changes.
+
+        `clone_url` is what the delivery claims (default: the hosted repository's path); the bot builds its own.
+        """
+        clone_url = clone_url or str(self.remote)
         if self.forge.forge is Forge.GITHUB:
             github_action = {"updated": "synchronize", "merged": "closed"}.get(action, action)
             payload = github_pull_request(

@@ -15,7 +15,7 @@ from kpops_bot.events.model import (
     PushEvent,
     Repository,
 )
-from kpops_bot.forges.base import PullRequest, PullState
+from kpops_bot.forges.base import PullRequest, PullState, Review
 from kpops_bot.jobs import JobKind
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job, JobState
@@ -76,7 +76,7 @@ def pull(
     number: int = 1,
     *,
     state: PullState = PullState.OPEN,
-    approved: bool = True,
+    reviews: tuple[Review, ...] = (),
     mergeable: bool | None = True,
     from_fork: bool = False,
     merge_commit_sha: str | None = None,
@@ -88,7 +88,7 @@ def pull(
         base_ref="main",
         head_sha=HEAD,
         from_fork=from_fork,
-        approved=approved,
+        reviews=reviews,
         mergeable=mergeable,
         merge_commit_sha=merge_commit_sha,
         url=f"https://forge.test/acme/deployments/pull/{number}",

@@ -10,6 +10,7 @@ whose `plan` answers it or returns the steps it acts on, and register the runner
 
 from __future__ import annotations
 
+from kpops_bot.commands import approval
 from kpops_bot.commands.authorize import PullRequestState, refusal
 from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comment
 from kpops_bot.engine import UnknownPipelineError
@@ -17,6 +18,7 @@ from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.forges.base import Permission
 from kpops_bot.gitops.publish import PublishError
+from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide, requires_head_decision, use_of
 from kpops_bot.jobs import JobKind, pull_request_key, repository_key
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import InvalidRepoConfigError
@@ -76,9 +78,7 @@ class CommandWorkflow:
         pull = client.pull_request(event.repository, event.number)
         settings = self._collaborators.settings
         try:
-            config = repository_settings(
-                settings, client, event.repository, pull.base_ref, pull.base_ref, trusted=not pull.from_fork
-            )
+            config = repository_settings(settings, client, event.repository, pull.base_ref, pull.base_ref)
         except InvalidRepoConfigError as error:
             client.create_comment(event.repository, event.number, answers.answer("command not run", [str(error)]))
             return "invalid repository config"
@@ -113,9 +113,8 @@ class CommandWorkflow:
         policy = self._collaborators.settings.commands
         state = PullRequestState(
             open=context.pull.open,
-            approved=context.pull.approved,
+            approved=bool(policy.require_approval) and _approved(context),
             mergeable=context.pull.mergeable,
-            from_fork=context.pull.from_fork,
         )
         for item in parsed:
             if isinstance(item, Rejected):
@@ -124,6 +123,8 @@ class CommandWorkflow:
             if permission is None and policy.role(item.name).permission > Permission.NONE:
                 permission = context.client.permission(context.event.repository, context.event.author)
             why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
+            if why is None and requires_head_decision(item.name):
+                why = _head_decision(context, item, state)
             if why is not None:
                 _note(context, answers.refused(item.line, why))
                 continue
@@ -169,6 +170,25 @@ class CommandWorkflow:
         for _command, planned in acting:
             context.sections.append(planned.run())
         return f"ran {len(acting)} command(s)"
+
+
+def _approved(context: CommandContext) -> bool:
+    least = context.collaborators.settings.commands.approval_permission.permission
+    client, repository = context.client, context.event.repository
+    return approval.approved(
+        context.pull.reviews, context.pull.head_sha, least, lambda user: client.permission(repository, user)
+    )
+
+
+def _head_decision(context: CommandContext, command: Command, state: PullRequestState) -> str | None:
+    """Whether the command may run the head (None, and how, in `context.head_runs`); or why not."""
+    facts = HeadFacts(from_fork=context.pull.from_fork, approved=state.approved)
+    rules = HeadRules.of(context.collaborators.settings)
+    decision = decide(use_of(command.name), context.config.operation_mode, facts, rules, dry_run=command.dry_run)
+    if isinstance(decision, KeepHead):
+        return decision.reason
+    context.head_runs[command] = decision
+    return None
 
 
 def _note(context: CommandContext, text: str) -> None:

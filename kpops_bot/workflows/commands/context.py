@@ -10,6 +10,7 @@ from typing import Protocol
 from kpops_bot.commands.parse import Command
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.forges.base import ForgeClient, PullRequest
+from kpops_bot.head_code import RunHead
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings
@@ -41,6 +42,7 @@ class CommandContext:
     resumed: bool  # the comment waited for a lock and runs again: it was acknowledged and answered once
     collaborators: Collaborators
     sections: list[str] = field(default_factory=list)
+    head_runs: dict[Command, RunHead] = field(default_factory=dict)  # how each command that runs the head runs it
 
     @cached_property
     def repository(self) -> DeploymentRepository:

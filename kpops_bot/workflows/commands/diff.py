@@ -19,9 +19,7 @@ class DiffCommand:
 
     def _diff(self, context: CommandContext, command: Command) -> str:
         event, config = context.event, context.config
-        trusted = not context.pull.from_fork
-        if not trusted and not context.collaborators.settings.allow_fork_previews:
-            return "❌ `diff`: pull requests from forks are not rendered on this bot."
+        trusted = context.head_runs[command].trusted
         request = DiffRequest(
             source=event.repository.clone_url,
             base=context.pull.base_ref,

@@ -40,7 +40,11 @@ class OperateCommand:
     def _run(self, context: CommandContext, command: Command, steps: list[Step]) -> str:
         config = context.config
         run_id = f"c{context.event.comment_id}"
-        results = context.repository.run(steps, config, context.masker, run_id, execute=not command.dry_run)
+        head_run = context.head_runs.get(command)  # None: the command acts on the base branch
+        trusted = head_run is None or head_run.trusted
+        results = context.repository.run(
+            steps, config, context.masker, run_id, execute=not command.dry_run, trusted=trusted
+        )
         lines = [result.line() for result in results]
         section = f"**`{answers.quoted(command.line)}`**\n\n" + answers.step_results(lines, dry_run=command.dry_run)
         if config.operation_mode is OperationMode.MANAGED or command.dry_run:
