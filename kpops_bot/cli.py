@@ -440,3 +440,39 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     click.echo(f"Hook {outcome.hook_id} {outcome.change} for {project}: {outcome.url}")
+
+
+@main.command()
+def action() -> None:
+    """Run the bot for the one GitHub Actions event of this job (what action.yml runs).
+
+    Reads GITHUB_EVENT_NAME and GITHUB_EVENT_PATH, the bot's settings from KPOPS_BOT_* variables, and writes the
+    step's outputs (outcome, verdict, blocking, report-json) and the job's step summary. Exit code 0 unless the bot
+    could not do its job (1) or the event cannot be read (2); a failing preview fails the commit's status, not the
+    step.
+    """
+    import logging
+    import os
+
+    from pydantic import ValidationError
+
+    from kpops_bot.action import ActionError, run_action, write_outputs
+    from kpops_bot.masking import mask_logs
+    from kpops_bot.settings import BotSettings
+    from kpops_bot.validation import describe_validation
+
+    try:
+        settings = BotSettings.load(None)
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
+        sys.exit(USAGE_ERROR)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    mask_logs(settings.secrets_masker(), logging.getLogger())
+    try:
+        outcome = run_action(os.environ, settings)
+    except ActionError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)
+    write_outputs(outcome, os.environ)
+    click.echo(f"kpops-bot: {outcome.outcome} (verdict: {outcome.verdict})")
+    sys.exit(1 if outcome.verdict == "error" else 0)

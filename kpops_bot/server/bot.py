@@ -22,6 +22,7 @@ from kpops_bot.worker import JobHandler, Worker, WorkerOptions
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.close import CloseWorkflow
 from kpops_bot.workflows.commands import CommandWorkflow
+from kpops_bot.workflows.ports import DiffRunner, ForgeFor
 from kpops_bot.workflows.preview import PreviewWorkflow
 
 logger = logging.getLogger(__name__)
@@ -79,13 +80,17 @@ class Bot:
         uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")
 
 
-def workflows(services: Services) -> dict[str, JobHandler]:
-    """Each job kind's workflow, with the collaborators it needs and no more."""
-    settings, forges = services.settings, services.forges.get
+def workflows(
+    services: Services, *, forges: ForgeFor | None = None, diff: DiffRunner | None = None
+) -> dict[str, JobHandler]:
+    """Each job kind's workflow, with the collaborators it needs and no more (`forges` and `diff` to observe them)."""
+    settings = services.settings
+    forges = forges or services.forges.get
+    diff = diff or services.diff
     return {
-        JobKind.PREVIEW: PreviewWorkflow(settings, forges, services.diff, services.store.has_newer),
+        JobKind.PREVIEW: PreviewWorkflow(settings, forges, diff, services.store.has_newer),
         JobKind.CLOSE: CloseWorkflow(forges, services.lock_book),
-        JobKind.COMMAND: CommandWorkflow(settings, forges, services.diff, services.lock_book, services.open_repository),
+        JobKind.COMMAND: CommandWorkflow(settings, forges, diff, services.lock_book, services.open_repository),
         JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book),
     }
 
