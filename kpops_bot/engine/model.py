@@ -37,7 +37,7 @@ class RenderError(BaseModel):
     """Why a pipeline did not render, in words a person can act on."""
 
     message: str = Field(description="One line: the file, the component and kpops' cause.")
-    kind: str = Field(description="yaml, validation, component-type, helm, config, timeout, crash or kpops.")
+    kind: str = Field(description="yaml, validation, component-type, helm, config, timeout, limit, crash or kpops.")
     file: str | None = None
     line: int | None = None
     component: str | None = None
@@ -66,6 +66,15 @@ class PipelineRender(BaseModel):
         return self.error is None
 
 
+class RenderLimits(BaseModel):
+    """What one render may use; over a limit, the kernel refuses (memory, processes, file size) or kills (CPU)."""
+
+    memory_bytes: int
+    processes: int
+    file_size_bytes: int
+    cpu_seconds: int
+
+
 class RenderJob(BaseModel):
     """One render as the fork server receives it: everything the child needs, nothing from the parent."""
 
@@ -78,9 +87,10 @@ class RenderJob(BaseModel):
     mode: Mode = Mode.MANIFEST
     operation: Operation = Operation.DEPLOY
     env: dict[str, str] = Field(description="The complete environment of the kpops process.")
-    result_file: str
+    scratch: str = Field(description="The render's own folder (HOME, TMPDIR, log): the one place it may write.")
     log_file: str
     timeout: float
+    limits: RenderLimits
 
     def empty_result(self, error: RenderError | None = None) -> PipelineRender:
         """The result of this job before any component has rendered."""

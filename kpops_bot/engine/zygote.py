@@ -1,12 +1,17 @@
-"""The fork server: imports kpops once, then forks one fresh process per render.
+"""The fork server: imports kpops once, then forks one fresh, confined process per render.
 
 Importing kpops costs about half of a render. This process pays it once and never touches kpops' state, so
-every forked child starts as clean as a new `kpops` process, only sooner. It never loads Helm's Go library
-(Go does not survive fork); the helm service does that.
+every forked render starts as clean as a new `kpops` process, only sooner. It never loads Helm's Go library
+(Go does not survive fork); the helm service does that. With the `namespaces` layer it runs inside bubblewrap.
 
-Protocol, one JSON object per line: stdin receives `{"id": N, "job": RenderJob}`; stdout answers
-`{"id": N, "exit_code": int|null, "signal": int|null, "timed_out": bool}` when that child has ended. A child
-past its timeout is killed with its whole process group. Closing stdin kills every child and ends the server.
+Each render is two processes. The supervisor (forked from here) makes the render's namespaces (`confine`),
+forks the render, enforces its timeout and, when it ends, kills whatever it left: with namespaces the render is
+pid 1 of its own PID namespace (all its processes die with it); otherwise the supervisor adopts orphans and
+kills them. The render writes its result into a pipe; this process reads at most `result_limit` bytes of it.
+
+Protocol, one JSON object per line: argv[1] is the `ZygoteConfig`; stdin receives `{"id": N, "job": RenderJob}`;
+stdout answers `{"id": N, "exit_code": int|null, "signal": int|null, "timed_out": bool, "result": str|null,
+"too_large": bool}` when that render has ended. Closing stdin kills every render and ends the server.
 """
 
 from __future__ import annotations
@@ -15,17 +20,39 @@ import json
 import os
 import select
 import signal
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
+from pydantic import BaseModel
+
+from kpops_bot.engine import confine
 from kpops_bot.engine.model import RenderJob
+
+TIMED_OUT = 124  # the supervisor's exit code when it killed the render at its deadline
+_GRACE = 5.0  # the supervisor's own deadline is the render's; this server kills it this much later
+
+
+class ZygoteConfig(BaseModel):
+    """How renders are confined; decided by the pool, which knows the layer and its folders."""
+
+    namespaces: bool = False
+    nested_user_namespace: bool = False  # the fork server is not root: each render makes its own user namespace
+    first_uid: int | None = None  # the bot is root: render slot N runs as first_uid + N
+    hide: list[str] = []  # folders of checkouts and jobs: a render sees only its own
+    result_limit: int = 64 * 1024 * 1024
 
 
 @dataclass
-class _Child:
+class _Render:
     request_id: int
     deadline: float
+    slot: int
+    result_fd: int
+    result: bytearray = field(default_factory=bytearray)
+    too_large: bool = False
     timed_out: bool = False
 
 
@@ -39,36 +66,41 @@ def _preload() -> None:
 
 
 def main() -> None:
+    config = ZygoteConfig.model_validate_json(sys.argv[1])
     path_entry = str(Path.cwd())
     _preload()
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children: dict[int, _Child] = {}
+    renders: dict[int, _Render] = {}
     pending = b""
     stdin_open = True
     _emit({"ready": True})
-    while stdin_open or children:
-        readable = _wait([0, wakeup_read] if stdin_open else [wakeup_read], children)
+    while stdin_open or renders:
+        fds = [wakeup_read, *(render.result_fd for render in renders.values())]
+        readable = _wait([0, *fds] if stdin_open else fds, renders)
         if wakeup_read in readable:
             os.read(wakeup_read, 4096)
         if 0 in readable:
             chunk = os.read(0, 1 << 20)
             if not chunk:
                 stdin_open = False
-                _kill_all(children)
+                _kill_all(renders)
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    _start(json.loads(line), children, path_entry)
-        _expire(children)
-        _reap(children)
+                    _start(json.loads(line), renders, path_entry, config)
+        for render in renders.values():
+            if render.result_fd in readable:
+                _read_result(render, config.result_limit)
+        _expire(renders)
+        _reap(renders, config.result_limit)
 
 
-def _wait(fds: list[int], children: dict[int, _Child]) -> list[int]:
-    nearest = min((child.deadline for child in children.values()), default=None)
+def _wait(fds: list[int], renders: dict[int, _Render]) -> list[int]:
+    nearest = min((render.deadline for render in renders.values()), default=None)
     timeout = None if nearest is None else max(0.0, nearest - time.monotonic())
     try:
         readable, _, _ = select.select(fds, [], [], timeout)
@@ -77,34 +109,51 @@ def _wait(fds: list[int], children: dict[int, _Child]) -> list[int]:
     return readable
 
 
-def _start(request: dict[str, object], children: dict[int, _Child], path_entry: str) -> None:
+def _start(request: dict[str, object], renders: dict[int, _Render], path_entry: str, config: ZygoteConfig) -> None:
     job = RenderJob.model_validate(request["job"])
     request_id = int(str(request["id"]))
+    slot = min(set(range(len(renders) + 1)) - {render.slot for render in renders.values()})
+    result_read, result_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        from kpops_bot.engine import child
+        _supervise(job, config, slot, result_write, path_entry)
+    os.close(result_write)
+    os.set_blocking(result_read, False)
+    renders[pid] = _Render(request_id, time.monotonic() + job.timeout + _GRACE, slot, result_read)
 
-        child.run(job, path_entry)
-    children[pid] = _Child(request_id, time.monotonic() + job.timeout)
+
+def _read_result(render: _Render, limit: int) -> None:
+    while True:
+        try:
+            chunk = os.read(render.result_fd, 1 << 20)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        if len(render.result) + len(chunk) > limit:
+            render.too_large = True
+            render.result.clear()
+        if not render.too_large:
+            render.result += chunk
 
 
-def _expire(children: dict[int, _Child]) -> None:
+def _expire(renders: dict[int, _Render]) -> None:
     now = time.monotonic()
-    for pid, child in children.items():
-        if not child.timed_out and child.deadline <= now:
-            child.timed_out = True
+    for pid, render in renders.items():
+        if not render.timed_out and render.deadline <= now:
+            render.timed_out = True
             _kill_group(pid)
 
 
-def _kill_all(children: dict[int, _Child]) -> None:
-    for pid in children:
+def _kill_all(renders: dict[int, _Render]) -> None:
+    for pid in renders:
         _kill_group(pid)
 
 
 def _kill_group(pid: int) -> None:
-    """Kill the child and whatever it started; before the child made its group, only the child exists."""
+    """Kill a supervisor and its session; its render dies with it (parent-death signal)."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -114,29 +163,122 @@ def _kill_group(pid: int) -> None:
             return
 
 
-def _reap(children: dict[int, _Child]) -> None:
-    while children:
+def _reap(renders: dict[int, _Render], limit: int) -> None:
+    while renders:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        child = children.pop(pid, None)
-        if child is None:
+        render = renders.pop(pid, None)
+        if render is None:
             continue
+        _read_result(render, limit)
+        os.close(render.result_fd)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         _emit(
             {
-                "id": child.request_id,
-                "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                "id": render.request_id,
+                "exit_code": code,
                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "timed_out": child.timed_out,
+                "timed_out": render.timed_out or code == TIMED_OUT,
+                "result": None if render.too_large else render.result.decode("utf-8", errors="replace"),
+                "too_large": render.too_large,
             }
         )
 
 
 def _emit(message: dict[str, object]) -> None:
-    os.write(1, (json.dumps(message) + "\n").encode())
+    data = (json.dumps(message) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]
+
+
+def _supervise(job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, path_entry: str) -> NoReturn:
+    """The supervisor: confine, fork the render, wait for it within its timeout, kill what it left, exit."""
+    code = 70
+    try:
+        os.setsid()
+        _redirect_output(job.log_file)
+        confine.close_descriptors([result_fd])
+        uid, gid = os.getuid(), os.getgid()
+        if config.namespaces:
+            flags = confine.CLONE_NEWNS | confine.CLONE_NEWPID
+            if config.nested_user_namespace:
+                confine.unshare(flags | confine.CLONE_NEWUSER)
+                confine.map_own_ids(uid, gid)
+            else:
+                confine.unshare(flags)
+            confine.keep_only([(job.checkout, False), (job.scratch, True)], config.hide)
+        else:
+            confine.adopt_orphans()
+        render_pid = os.fork()
+        if render_pid == 0:
+            _render(job, config, slot, result_fd, path_entry, (uid, gid))
+        os.close(result_fd)
+        code = _wait_for(render_pid, job.timeout)
+        if not config.namespaces:
+            confine.kill_descendants()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _wait_for(pid: int, timeout: float) -> int:
+    """The render's exit code (128 + signal when killed), or TIMED_OUT after killing it at its deadline."""
+    pidfd = os.pidfd_open(pid)
+    ready, _, _ = select.select([pidfd], [], [], timeout)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return TIMED_OUT
+    _, status = os.waitpid(pid, 0)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _render(
+    job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, path_entry: str, ids: tuple[int, int]
+) -> NoReturn:
+    """The render process: the last of its confinement, its limits, then kpops."""
+    from kpops_bot.engine import child
+
+    code = 70
+    try:
+        confine.die_with_parent()
+        if config.namespaces:
+            confine.mount_proc()
+        if config.first_uid is not None:
+            uid = config.first_uid + slot
+            confine.chown_tree(job.scratch, uid, uid)
+            confine.become(uid, uid)
+        elif config.nested_user_namespace:
+            confine.lock_mounts(*ids)
+            confine.drop_capabilities()
+        if not config.namespaces:
+            os.setsid()
+        confine.apply_limits(job.limits)
+        code = child.run(job, path_entry, result_fd)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _redirect_output(log_file: str) -> None:
+    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.close(null)
 
 
 if __name__ == "__main__":
