@@ -8,7 +8,8 @@ import logging
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.settings import EngineSettings, HelmChoice
+from kpops_bot.engine.sandbox import SandboxUnavailableError
+from kpops_bot.engine.settings import EngineSettings, HelmChoice, SandboxChoice
 from kpops_bot.engine.targets import Progress, UnknownPipelineError, render_revision
 from kpops_bot.events.model import Forge
 from kpops_bot.events.signatures import github_signature
@@ -69,6 +71,7 @@ class EngineArgs:
     workers: int | None
     timeout: float | None
     helm: str | None
+    sandbox: str | None
 
     def settings(self) -> EngineSettings:
         try:
@@ -80,7 +83,7 @@ class EngineArgs:
             "pass_env": list(self.pass_env),
             "variables": _assignments(self.variables, "--var"),
         }
-        chosen = {"workers": self.workers, "render_timeout": self.timeout, "helm": self.helm}
+        chosen = {"workers": self.workers, "render_timeout": self.timeout, "helm": self.helm, "sandbox": self.sandbox}
         overrides |= {key: value for key, value in chosen.items() if value is not None}
         return EngineSettings(**overrides)
 
@@ -99,6 +102,11 @@ _ENGINE_OPTIONS = [
     click.option("--workers", type=click.IntRange(min=1), help="Renders at once (default: CPU count)."),
     click.option("--timeout", type=click.FloatRange(min=1), help="Seconds one pipeline may take (default 300)."),
     click.option("--helm", type=click.Choice([h.value for h in HelmChoice]), help="Helm to use (default auto)."),
+    click.option(
+        "--sandbox",
+        type=click.Choice([s.value for s in SandboxChoice]),
+        help="Isolation of repository code (default auto: the strongest available).",
+    ),
 ]
 
 
@@ -150,10 +158,11 @@ def render(
         config_dir=engine.config_dir,
     )
     masker = DiffSettings().masker(settings)
+    workspace = engine.workspace()
     try:
-        with RenderPool(settings) as pool:
-            results = render_revision(engine.workspace(), pool, source, revision, pipelines, spec, _progress(masker))
-    except (UnknownPipelineError, WorkspaceError) as error:
+        with _started_pool(settings, workspace) as pool:
+            results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress(masker))
+    except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
     click.echo(_format(results, output_format), nl=False)
@@ -206,9 +215,9 @@ def diff(
         only=only,
     )
     try:
-        with RenderPool(settings) as pool:
+        with _started_pool(settings, workspace) as pool:
             report = diff_revisions(workspace, pool, request, options, cache, _progress(options.masker))
-    except (UnknownPipelineError, WorkspaceError) as error:
+    except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
     if output_format == "json":
@@ -218,6 +227,14 @@ def diff(
         parts = render_markdown(report, limit=limit, max_parts=diff_settings.max_comment_parts)
         click.echo(PART_SEPARATOR.join(parts), nl=False)
     sys.exit(1 if report.summary.failed else 0)
+
+
+@contextmanager
+def _started_pool(settings: EngineSettings, workspace: Workspace) -> Iterator[RenderPool]:
+    """The render pool, its sandbox named in the first progress line."""
+    with RenderPool(settings, checkouts=[workspace.root / "checkouts"]) as pool:
+        click.echo(pool.sandbox.describe(), err=True)
+        yield pool
 
 
 def _progress(masker: Masker) -> Progress:
@@ -263,7 +280,14 @@ def serve_bot(config_file: Path | None, host: str | None, port: int | None, inse
     if settings.insecure_skip_signature:
         click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    Bot(settings).serve()
+    try:
+        bot = Bot(settings, config_file=config_file)
+    except SandboxUnavailableError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)
+    if bot.services.sandbox is not None and bot.services.sandbox.explicit_off:
+        click.echo("Warning: sandbox: off; pull request code runs with the bot's own rights.", err=True)
+    bot.serve()
 
 
 def _settings_problems(error: ValidationError) -> str:

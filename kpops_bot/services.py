@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.pool import RenderPool
+from kpops_bot.engine.sandbox import Layer, Sandbox, choose
 from kpops_bot.events.model import Forge
 from kpops_bot.forges.base import ForgeClient, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.locks import Locks, Waiter
+from kpops_bot.managed import Isolation
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace
@@ -44,17 +47,23 @@ class ForgeClients:
 
 
 class RenderPools:
-    """The render pool for trusted pull requests, and one without secret variables for forks (made when needed)."""
+    """The render pool for trusted pull requests, and one without secret variables for forks (made when needed).
 
-    def __init__(self, settings: BotSettings) -> None:
+    Renders see checkouts of the workspace only, and never `hidden` (the data folder, the settings file).
+    """
+
+    def __init__(self, settings: BotSettings, checkouts: Path, hidden: list[Path]) -> None:
         self._settings = settings
+        self._checkouts = checkouts
+        self._hidden = hidden
         self._pools: dict[bool, RenderPool] = {}
         self._lock = threading.Lock()
 
     def get(self, *, trusted: bool) -> RenderPool:
         with self._lock:
             if trusted not in self._pools:
-                pool = RenderPool(self._settings.engine(trusted=trusted))
+                engine = self._settings.engine(trusted=trusted)
+                pool = RenderPool(engine, checkouts=[self._checkouts], hidden=self._hidden)
                 pool.start()
                 self._pools[trusted] = pool
             return self._pools[trusted]
@@ -79,6 +88,8 @@ class Services:
     forges: ForgeClients
     workspace: Workspace
     pools: RenderPools
+    sandbox: Sandbox | None  # None: this replica renders nothing (concurrency 0)
+    hidden: list[Path] = field(default_factory=list)  # the bot's own files: never visible in a sandbox
     cache: RenderCache = field(init=False)
     locks: Locks = field(init=False)
 
@@ -92,17 +103,29 @@ class Services:
             self.store.enqueue(waiter.job)
 
     @classmethod
-    def create(cls, settings: BotSettings, retry: RetryPolicy | None = None) -> Services:
+    def create(
+        cls, settings: BotSettings, retry: RetryPolicy | None = None, config_file: Path | None = None
+    ) -> Services:
+        """Raises SandboxUnavailableError when this replica would render and no sandbox works (unless `off`)."""
+        sandbox = choose(settings.sandbox, settings.sandbox_uid) if settings.concurrency else None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database)
         store.migrate()
+        workspace = Workspace(settings.data_dir / "workspace")
+        hidden = [settings.data_dir.resolve(), *([config_file.resolve()] if config_file else [])]
         return cls(
             settings=settings,
             store=store,
             forges=ForgeClients(settings, retry),
-            workspace=Workspace(settings.data_dir / "workspace"),
-            pools=RenderPools(settings),
+            workspace=workspace,
+            pools=RenderPools(settings, workspace.root / "checkouts", hidden),
+            sandbox=sandbox,
+            hidden=hidden,
         )
+
+    def managed_isolation(self) -> Isolation:
+        layer = self.sandbox.layer if self.sandbox is not None else Layer.OFF
+        return Isolation(layer, self.settings.sandbox_uid, self.hidden)
 
     def close(self) -> None:
         self.pools.close()

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
-from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, choose
+from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.zygote import ZygoteConfig
 from kpops_bot.helm import service as helm_service
@@ -113,7 +113,11 @@ class RenderPool:
 
     def start(self) -> None:
         """Start the helm service and the fork server; raises SandboxUnavailableError when no layer works."""
-        self._sandbox = choose(self._settings.sandbox, self._settings.sandbox_uid)
+        try:
+            self._sandbox = choose(self._settings.sandbox, self._settings.sandbox_uid)
+        except SandboxUnavailableError:
+            shutil.rmtree(self._root, ignore_errors=True)
+            raise
         base_env = self._process_env()
         sandboxed = self._sandbox.layer is not Layer.OFF
         if self._settings.needs_builtin_helm(base_env["PATH"], sandboxed=sandboxed):

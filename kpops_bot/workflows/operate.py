@@ -88,7 +88,14 @@ class Operator:
             step.operation, step.pipeline.pipeline_file, self._config_dir, step.environment, step.steps, execute
         )
         with self._repository.checkout(step.commit) as root:
-            outcome = run_kpops(root, run, settings.managed, settings.engine().kpops_environment(), self._masker)
+            outcome = run_kpops(
+                root,
+                run,
+                settings.managed,
+                settings.engine().kpops_environment(),
+                self._masker,
+                self._services.managed_isolation(),
+            )
         if outcome.returncode is None:
             summary = "kpops timed out"
         else:

@@ -120,6 +120,9 @@ class Preview:
         description: str,
         target_url: str | None = None,
     ) -> None:
+        sandbox = self._services.sandbox
+        if sandbox is not None and sandbox.explicit_off:
+            description = f"{description} (rendered without sandbox)"
         client.set_status(event.repository, event.head_sha, state, description, target_url)
 
 
