@@ -29,10 +29,12 @@ from typing import NoReturn
 from pydantic import BaseModel
 
 from kpops_bot.engine import confine
+from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.model import RenderJob
 
 TIMED_OUT = 124  # the supervisor's exit code when it killed the render at its deadline
 _GRACE = 5.0  # the supervisor's own deadline is the render's; this server kills it this much later
+_NEAR_LIMIT = 0.75  # a render that crashed after filling this share of its memory room ran out of memory
 
 
 class ZygoteConfig(BaseModel):
@@ -214,11 +216,12 @@ def _supervise(job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, 
             confine.keep_only([(job.checkout, False), (job.scratch, True)], config.hide)
         else:
             confine.adopt_orphans()
+        baseline = _MemoryAtFork.measure()  # the render starts with this process's memory
         render_pid = os.fork()
         if render_pid == 0:
             _render(job, config, slot, result_fd, path_entry, (uid, gid))
         os.close(result_fd)
-        code = _wait_for(render_pid, job.timeout)
+        code = _wait_for(render_pid, job.timeout, baseline.room(job.limits.memory_bytes))
         if not config.namespaces:
             confine.kill_descendants()
     except BaseException:
@@ -229,16 +232,38 @@ def _supervise(job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, 
         os._exit(code)
 
 
-def _wait_for(pid: int, timeout: float) -> int:
-    """The render's exit code (128 + signal when killed), or TIMED_OUT after killing it at its deadline."""
+@dataclass(frozen=True)
+class _MemoryAtFork:
+    address_space: int
+    resident: int
+
+    @classmethod
+    def measure(cls) -> _MemoryAtFork:
+        pages = Path("/proc/self/statm").read_text().split()
+        size = os.sysconf("SC_PAGE_SIZE")
+        return cls(int(pages[0]) * size, int(pages[1]) * size)
+
+    def room(self, limit: int) -> tuple[int, int]:
+        """(resident at start, bytes the render may still map) under an address-space `limit`."""
+        return self.resident, max(1, limit - self.address_space)
+
+
+def _wait_for(pid: int, timeout: float, memory: tuple[int, int]) -> int:
+    """The render's exit code (128 + signal when killed), MEMORY_EXHAUSTED, or TIMED_OUT after killing it."""
     pidfd = os.pidfd_open(pid)
     ready, _, _ = select.select([pidfd], [], [], timeout)
     if not ready:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         return TIMED_OUT
-    _, status = os.waitpid(pid, 0)
-    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    _, status, usage = os.wait4(pid, 0)
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    # Native code (pydantic-core, the YAML parser) aborts or crashes when an allocation fails, where Python
+    # would raise MemoryError: a render that died after using most of the room it had ran out of memory.
+    resident_at_start, room = memory
+    if code not in (0, MEMORY_EXHAUSTED) and usage.ru_maxrss * 1024 - resident_at_start >= room * _NEAR_LIMIT:
+        return MEMORY_EXHAUSTED
+    return code
 
 
 def _render(
