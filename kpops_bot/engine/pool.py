@@ -104,6 +104,11 @@ class RenderPool:
         return self._helm is not None
 
     @property
+    def chart_cache(self) -> Path:
+        """Chart archives shared by this pool's renders; only the helm service reads and writes it."""
+        return self._root / "helm" / "charts"
+
+    @property
     def sandbox(self) -> Sandbox:
         """The isolation renders get (known once the pool has started)."""
         if self._sandbox is None:
@@ -214,7 +219,7 @@ class RenderPool:
         else:
             env.pop(CHART_CACHE_ENV, None)
             helm_env |= {name: env.pop(name) for name in (MIRRORS_ENV,) if name in env}
-            helm_env[CHART_CACHE_ENV] = str(self._root / "helm" / "charts")
+            helm_env[CHART_CACHE_ENV] = str(self.chart_cache)
             grant = helm_service.Grant(
                 env=helm_env,
                 files=[str(request.checkout.resolve()), str(job_dir)],
@@ -267,9 +272,8 @@ class RenderPool:
         env = self._settings.kpops_environment()
         if self._settings.chart_mirrors:
             env[MIRRORS_ENV] = self._settings.mirrors().to_json()
-        chart_cache = self._root / "helm" / "charts"
-        chart_cache.mkdir(exist_ok=True)
-        env[CHART_CACHE_ENV] = str(chart_cache)
+        self.chart_cache.mkdir(exist_ok=True)
+        env[CHART_CACHE_ENV] = str(self.chart_cache)
         if self._helm is not None:
             inside = self._sandbox is not None and self._sandbox.layer is Layer.NAMESPACES
             env[helm_service.HELM_SOCKET_ENV] = _SOCKET_INSIDE if inside else str(self._socket)
