@@ -112,6 +112,7 @@ class Services:
         store = Store(settings.database)
         store.migrate()
         workspace = Workspace(settings.data_dir / "workspace")
+        _keep_private(settings.data_dir, workspace)
         hidden = [settings.data_dir.resolve(), *([config_file.resolve()] if config_file else [])]
         return cls(
             settings=settings,
@@ -130,3 +131,15 @@ class Services:
     def close(self) -> None:
         self.pools.close()
         self.store.close()
+
+
+def _keep_private(data_dir: Path, workspace: Workspace) -> None:
+    """The bot's files are its own: renders that run as other uids (the `uid` sandbox) reach their checkout, by
+    its unguessable name, and nothing else (not the database, the mirrors or the render cache)."""
+    for folder in (data_dir, workspace.root, workspace.root / "checkouts"):
+        folder.chmod(0o711)
+    for private in (workspace.root / "mirrors", data_dir / "render-cache"):
+        private.mkdir(parents=True, exist_ok=True)
+        private.chmod(0o700)
+    for database in data_dir.glob("kpops-bot.db*"):
+        database.chmod(0o600)

@@ -152,7 +152,7 @@ def test_without_the_sandbox_the_same_attack_succeeds(
             secret=secret,
         )
         assert processes_with(f"sleep {targets.sleep}") == []
-        assert listener.connections == [b"stolen: " + secret.encode()]
+        assert listener.connections == [b"connected"]
     got = loot(json.loads(completed.stdout)["pipelines"][0])
     assert got["environ"] and secret in got["read"][str(settings)]
     assert planted_files(outside) == [outside / "planted-by-pull-request"]

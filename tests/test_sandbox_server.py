@@ -7,13 +7,17 @@ every attack fails, the preview still ends with its report, and nothing the bot 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kpops_bot.engine.model import RenderSpec
-from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.engine.settings import EngineSettings, SandboxChoice
 from kpops_bot.engine.targets import render_revision
 from kpops_bot.events.model import Forge
 from tests.helpers import GitRepo
@@ -105,3 +109,46 @@ def test_a_hostile_fork_pull_request_reaches_nothing_and_changes_nothing(
         assert harness.final_status(again) == "success"
         (updated,) = harness.bot_comments(7)
         assert "+  replicas: 4\n" in updated and "looter" not in updated and "planted" not in updated
+
+
+def test_the_server_names_its_sandbox_and_marks_every_preview_rendered_without_one(
+    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> None:
+    with running_bot(Forge.GITHUB, engine_settings, tmp_path / "boxed", deployment_repo) as harness:
+        ready = httpx.get(f"{harness.url}/readyz")
+        assert ready.json() == {"status": "ready", "sandbox": "namespaces"}
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    deployment_repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    sha = deployment_repo.commit("scale word-count")
+    unboxed = engine_settings.model_copy(update={"sandbox": SandboxChoice.OFF})
+    with running_bot(Forge.GITHUB, unboxed, tmp_path / "off", deployment_repo) as harness:
+        assert httpx.get(f"{harness.url}/readyz").json()["sandbox"] == "off"
+        harness.send_pull_request("opened", 3, sha)
+        assert harness.final_status(sha) == "success"
+        descriptions = [status.description for status in harness.forge.statuses(sha)]
+        assert descriptions == [
+            "Rendering the pipelines this change affects (rendered without sandbox)",
+            "Pipelines: 1 changed (rendered without sandbox)",
+        ]
+
+
+def test_the_server_refuses_to_start_without_a_sandbox_unless_it_is_off(tmp_path: Path) -> None:
+    only_git = tmp_path / "bin"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    env = {
+        "PATH": str(only_git),  # no bubblewrap on this machine
+        "HOME": str(tmp_path),
+        "KPOPS_BOT_DATA_DIR": str(tmp_path / "data"),
+        "KPOPS_BOT_GITHUB__WEBHOOK_SECRET": "s",
+        "KPOPS_BOT_SANDBOX": "namespaces",
+        "KPOPS_BOT_PORT": "1",
+    }
+    refused = subprocess.run(
+        [sys.executable, "-m", "kpops_bot", "serve"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "Error: no sandbox for pull request code (namespaces: bubblewrap (bwrap) is not installed); "
+        "set sandbox: off to render without one"
+    )
