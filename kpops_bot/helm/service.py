@@ -153,13 +153,18 @@ def serve(socket_path: str) -> None:
 
 
 def start(socket_path: str, env: dict[str, str], key: bytes) -> subprocess.Popen[str]:
-    """Start the helm service; it lives until its stdin is closed (or its parent dies)."""
+    """Start the helm service; it lives until its stdin is closed (or its parent dies).
+
+    Its working directory and HOME are the socket's folder: Helm's library keeps caches there.
+    """
+    folder = str(Path(socket_path).parent)
     process = subprocess.Popen(
         [sys.executable, "-m", "kpops_bot.helm.service", socket_path],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**env, _KEY_ENV: key.hex()},
+        cwd=folder,
+        env={"HOME": folder, **env, _KEY_ENV: key.hex()},
     )
     assert process.stdout is not None
     if process.stdout.readline().strip() != "ready":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -117,3 +118,18 @@ def processes_with(marker: str) -> list[str]:
 
 def planted_files(*folders: Path) -> list[Path]:
     return [path for folder in folders if folder.exists() for path in folder.rglob(PLANTED)]
+
+
+def python_readable_by_others() -> list[str]:
+    """A command prefix under which the bot's Python environment is readable by other uids."""
+    home = Path.home()
+    python = Path(sys.executable).resolve()
+    if not python.is_relative_to(home) or home.stat().st_mode & 0o005:
+        return []
+    inside = python.relative_to(home).parts[0]
+    script = (
+        'set -e; stash=$(mktemp -d); mount --bind "$1/$2" "$stash"; '
+        'mount -t tmpfs -o mode=0755 tmpfs "$1"; mkdir "$1/$2"; mount --move "$stash" "$1/$2"; '
+        'shift 2; exec "$@"'
+    )
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(home), inside]
