@@ -103,3 +103,31 @@ def test_a_render_cannot_start_more_processes_than_its_limit(
     assert result.error is not None
     started = int(result.error.message.rpartition("started ")[2].split()[0])
     assert 0 < started < pool.settings.render_processes
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ('b\'{"name": "word-count", "forged": true\'', "the render returned a malformed result"),
+        ("b'x' * (65 << 20)", "the render's result is over 64 MiB"),
+    ],
+    ids=["malformed", "oversized"],
+)
+def test_what_a_render_writes_into_its_result_pipe_is_checked_before_use(
+    pool: RenderPool, workspace: Workspace, deployment_repo: GitRepo, written: str, message: str
+) -> None:
+    deployment_repo.write(
+        "kpops/components/forger/__init__.py",
+        "import os, stat\n"
+        "for fd in map(int, os.listdir('/proc/self/fd')):\n"
+        "    try:\n"
+        "        if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+        f"            os.write(fd, {written})\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "os._exit(0)\n",
+    )
+    deployment_repo.commit("a component that writes its own result")
+    result = word_count(workspace, pool, deployment_repo)
+    assert result.error is not None
+    assert result.error.message == f"{WORD_COUNT}: {message}"
