@@ -1,16 +1,24 @@
 """Which pipelines a change affects, by the rules kpops itself follows when it reads files.
 
 A pure function of (the layout at base, the layout at head, the changed paths, the environment):
-- `config.yaml` / `config_<env>.yaml` in the config folder, and Python code (custom components): every pipeline;
+- `config.yaml` / `config_<env>.yaml` in the config folder, Python code (custom components) and any file of a
+  Helm chart kept in the repository (a folder with a `Chart.yaml`, at base or head): every pipeline, since which
+  pipeline loads a local chart is only known by rendering it (the render cache then serves the pipelines whose
+  renders did not read the chart);
 - `defaults.yaml` / `defaults_<env>.yaml` in folder D at or below `pipeline_base_dir`: every pipeline below D;
 - `pipeline.yaml` / `pipeline_<env>.yaml`: that pipeline;
 - a moved or deleted folder shows up as deleted and added paths: its pipelines are removed and added.
 Files of another environment (`defaults_prod.yaml` when rendering `dev`) affect nothing.
+
+Custom component code can read any file of the repository. What a render of a pipeline did read (files,
+listed folders, local charts, recorded by `engine/reads.py`) makes it affected by a change to any of those:
+`read_by_render` decides that, on the reads of its render at the base, for the paths `outside_file_rules`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -24,6 +32,8 @@ from kpops_bot.pipelines import (
     kpops_file_names,
     normalise_dir,
 )
+
+_KPOPS_FILE = re.compile(rf"^({CONFIG}|{PIPELINE}|{DEFAULTS})(_[^/]+)?\.yaml$")
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ def affected_pipelines(
 def _touched_by(layout: RepoLayout, path: str, environment: str | None) -> set[str]:
     file = PurePosixPath(path)
     folder = normalise_dir(str(file.parent))
-    if is_custom_code(path):
+    if is_custom_code(path) or layout.in_chart_folder(path):
         return set(layout.pipelines)
     if folder == layout.config_dir and file.name in kpops_file_names(CONFIG, environment):
         return set(layout.pipelines)
@@ -69,3 +79,45 @@ def _touched_by(layout: RepoLayout, path: str, environment: str | None) -> set[s
     if file.name in kpops_file_names(PIPELINE, environment):
         return {name for name, pipeline in layout.pipelines.items() if pipeline.folder == folder}
     return set()
+
+
+def outside_file_rules(base: RepoLayout, head: RepoLayout, changed_paths: Iterable[str]) -> list[str]:
+    """Changed paths that are no kpops file (of any environment), no custom code and no part of a local chart."""
+    return [
+        path
+        for path in map(normalise_dir, changed_paths)
+        if not (_KPOPS_FILE.match(PurePosixPath(path).name) or is_custom_code(path))
+        and not (base.in_chart_folder(path) or head.in_chart_folder(path))
+    ]
+
+
+def read_by_render(
+    base: RepoLayout,
+    head: RepoLayout,
+    changed_paths: Iterable[str],
+    files: Collection[str],
+    folders: Collection[str],
+    trees: Collection[str],
+) -> bool:
+    """Whether the change touches what a render read: a file it opened, an entry of a folder it listed (a file
+    added or removed there), anything in a folder it read whole."""
+    for path in map(normalise_dir, changed_paths):
+        if path in files or any(is_below(path, tree) for tree in trees):
+            return True
+        if any(_entry_changed(base, head, path, folder) for folder in folders if is_below(path, folder)):
+            return True
+    return False
+
+
+def _entry_changed(base: RepoLayout, head: RepoLayout, path: str, folder: str) -> bool:
+    relative = path if folder == "." else path[len(folder) + 1 :]
+    entry = _join_entry(folder, relative.split("/", 1)[0])
+    return _exists(base, entry) != _exists(head, entry)
+
+
+def _join_entry(folder: str, name: str) -> str:
+    return name if folder == "." else f"{folder}/{name}"
+
+
+def _exists(layout: RepoLayout, entry: str) -> bool:
+    return entry in layout.files or any(path.startswith(entry + "/") for path in layout.files)

@@ -350,3 +350,86 @@ def serve(directory: Path, port: int) -> None:
         server.wait()
     except KeyboardInterrupt:
         server.stop()
+
+
+@main.group()
+def setup() -> None:
+    """Connect a forge to the bot (the data in webhooks/)."""
+
+
+@setup.command(name="github-app")
+@click.option("--bot-url", required=True, help="Where GitHub reaches the bot, e.g. https://kpops-bot.example.com.")
+@click.option("--org", "organisation", help="Register the App for this organisation (default: your user).")
+@click.option("--github-url", default="https://github.com", show_default=True, help="GitHub's web address.")
+@click.option("--api-url", default="https://api.github.com", show_default=True, help="GitHub's API address.")
+@click.option("--name", help="The App's name (default: kpops-bot; names are unique on GitHub).")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default=True,
+    help="Where the App's settings and private key are written (readable by you only).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Loopback port of the page (default: free).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True, help="Seconds to wait.")
+def github_app(
+    bot_url: str,
+    organisation: str | None,
+    github_url: str,
+    api_url: str,
+    name: str | None,
+    output_dir: Path,
+    port: int,
+    timeout: float,
+) -> None:
+    """Register the bot's GitHub App from webhooks/github-app.json (GitHub's manifest flow, in your browser)."""
+    from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
+
+    options = FlowOptions(bot_url, output_dir, github_url, api_url, organisation, name, port)
+    flow = ManifestFlow(options).start()
+    click.echo(f"Open {flow.url} in a browser signed in to GitHub, and confirm the App there.", err=True)
+    try:
+        finished = flow.wait(timeout)
+    finally:
+        flow.stop()
+    if not finished or flow.settings_file is None:
+        click.echo(f"Error: {flow.error or 'no answer from GitHub in time'}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"The App's settings are in {flow.settings_file}: merge them into the bot's settings file, or set them as "
+        "KPOPS_BOT_GITHUB__APP_ID, KPOPS_BOT_GITHUB__APP_PRIVATE_KEY and KPOPS_BOT_GITHUB__WEBHOOK_SECRET."
+    )
+
+
+@setup.command(name="gitlab-hook")
+@click.option("--project", required=True, help="The deployment project: GROUP/PROJECT or its id.")
+@click.option("--bot-url", required=True, help="Where GitLab reaches the bot, e.g. https://kpops-bot.example.com.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The bot's settings file (gitlab.url, gitlab.token, gitlab.webhook_secret); KPOPS_BOT_* variables win.",
+)
+def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
+    """Create or update the project's webhook to the bot, with the events in webhooks/gitlab-hook.json."""
+    import gitlab
+
+    from kpops_bot.setup.gitlab_hook import HookError, ensure_hook
+
+    try:
+        settings = BotSettings.load(config_file)
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings: {_settings_problems(error)}", err=True)
+        sys.exit(USAGE_ERROR)
+    token, secret = settings.gitlab.token, settings.gitlab.webhook_secret
+    if token is None or secret is None:
+        click.echo("Error: set gitlab.token and gitlab.webhook_secret (KPOPS_BOT_GITLAB__*) first", err=True)
+        sys.exit(USAGE_ERROR)
+    client = gitlab.Gitlab(settings.gitlab.url, private_token=token.get_secret_value(), keep_base_url=True)
+    try:
+        target = client.projects.get(project, lazy=True)
+        outcome = ensure_hook(target, bot_url, secret.get_secret_value())
+    except HookError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"Hook {outcome.hook_id} {outcome.change} for {project}: {outcome.url}")

@@ -5,6 +5,11 @@ Pure functions of a revision's file list and its config text: no git, no kpops. 
 "-" (`team-a/orders` → `team-a-orders`). kpops reads, for a pipeline in an environment: `config.yaml` and
 `config_<env>.yaml` in the config folder, `pipeline.yaml` and `pipeline_<env>.yaml`, and `defaults_<env>.yaml`
 then `defaults.yaml` in every folder from the pipeline's up to and including `pipeline_base_dir`.
+
+A render also reads Helm charts kept in the repository: helm loads a chart from a local folder whenever the chart
+reference kpops passes (`<repo_config.repository_name>/<chart>`, or what a custom component's `helm_chart`
+returns) is an existing path. Which pipeline does that is only known by rendering (names can be substituted or
+computed), so every folder holding a `Chart.yaml` is a chart folder that any pipeline may read.
 """
 
 from __future__ import annotations
@@ -129,13 +134,31 @@ class RepoLayout:
         ]
         return self.config_files(environment) + pipeline_files + self.defaults_files(pipeline, environment)
 
+    @cached_property
+    def chart_folders(self) -> frozenset[str]:
+        """Folders holding a `Chart.yaml`: Helm charts a render may load by path."""
+        return frozenset(normalise_dir(str(PurePosixPath(path).parent)) for path in self.files if _is_chart_file(path))
+
+    def in_chart_folder(self, path: str) -> bool:
+        """Whether `path` belongs to a chart kept in the repository (the chart of any folder above it)."""
+        folder = PurePosixPath(path).parent
+        return any(normalise_dir(str(parent)) in self.chart_folders for parent in (folder, *folder.parents))
+
     def custom_component_files(self) -> list[str]:
         """Python code kpops may import: custom components below `kpops/` and any module they import."""
         return sorted(path for path in self.files if is_custom_code(path))
 
 
+_CODE_SUFFIXES = (".py", ".pyc", ".pyd", ".so", ".pth")
+
+
 def is_custom_code(path: str) -> bool:
-    return path.startswith("kpops/") or path.endswith(".py")
+    """Files Python can import or run from a checkout: custom components and what they import."""
+    return path.startswith("kpops/") or path.endswith(_CODE_SUFFIXES)
+
+
+def _is_chart_file(path: str) -> bool:
+    return PurePosixPath(path).name == "Chart.yaml"
 
 
 def _join(folder: str, name: str) -> str:

@@ -3,6 +3,10 @@
 The cache is a bare mirror (`git clone --mirror`), updated by incremental fetches under a lock that holds
 across threads and processes. A checkout is the revision's tree exported with `git archive` into a fresh
 folder: no index, no worktree metadata in the mirror, so concurrent jobs on one repository never share a file.
+
+The mirror is the bot's, never a render's: every git command runs with hooks and configured commands off
+(`git_safety.py`), and its `config` is written again before each fetch, so a planted remote URL, proxy or
+`insteadOf` never sees the bot's credentials.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import git
+
+from kpops_bot.git_safety import safe_git_env
 
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _LOCKS_GUARD = threading.Lock()
@@ -75,7 +81,7 @@ class CachedRepository:
         self.url = url
         self.path = path
         self._checkouts = checkouts
-        self._env = dict(git_env or {})
+        self._env = safe_git_env(git_env)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -101,7 +107,7 @@ class CachedRepository:
         partial = self.path.with_name(self.path.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         try:
-            git.Repo.clone_from(self.url, partial, mirror=True, env=self._env or None)
+            git.Repo.clone_from(self.url, partial, mirror=True, env=self._env)
         except git.GitCommandError as error:
             shutil.rmtree(partial, ignore_errors=True)
             raise WorkspaceError(f"cannot clone {redact_url(self.url)}: {_git_cause(error)}") from error
@@ -111,9 +117,36 @@ class CachedRepository:
         """Bring the mirror up to date; only new objects are transferred."""
         with self.locked():
             try:
+                self._pin_config()
                 self._git.fetch("--prune", "origin")
             except git.GitCommandError as error:
                 raise WorkspaceError(f"cannot fetch {redact_url(self.url)}: {_git_cause(error)}") from error
+
+    def _pin_config(self) -> None:
+        """The mirror's config as `git clone --mirror` made it, whatever was written there since."""
+        config = self.path / "config"
+        object_format = self._config_value(config, "extensions.objectformat")
+        pinned = config.with_name("config.pinned")
+        pinned.unlink(missing_ok=True)
+        entries = [
+            ("core.repositoryformatversion", "1" if object_format else "0"),
+            ("core.bare", "true"),
+            ("remote.origin.url", self.url),
+            ("remote.origin.fetch", "+refs/*:refs/*"),
+            ("remote.origin.mirror", "true"),
+        ]
+        if object_format:
+            entries.append(("extensions.objectformat", object_format))
+        for key, value in entries:
+            git.Git().execute(["git", "config", "--file", str(pinned), key, value], env=self._env)
+        pinned.replace(config)
+
+    def _config_value(self, config: Path, key: str) -> str | None:
+        try:
+            value = git.Git().execute(["git", "config", "--file", str(config), "--get", key], env=self._env)
+        except git.GitCommandError:
+            return None
+        return str(value).strip() or None
 
     def resolve(self, revision: str) -> str:
         """The commit a branch, tag or (abbreviated) sha names; fetches once if it is not known yet."""

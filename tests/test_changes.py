@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kpops_bot.changes import AffectedPipelines, affected_pipelines
+from kpops_bot.changes import AffectedPipelines, affected_pipelines, read_by_render
 from kpops_bot.pipelines import RepoLayout
 
 BASE_FILES = frozenset(
@@ -120,3 +120,32 @@ def test_every_name_is_in_exactly_one_set() -> None:
     assert result.added == {"new"}
     assert result.changed == ALL
     assert result.all == sorted(ALL | {"new"})
+
+
+@pytest.mark.parametrize(
+    ("paths", "expected"),
+    [
+        (["data/tags.csv"], True),  # a file the render opened
+        (["data/other.csv"], False),
+        (["charts/app/templates/job.yaml"], True),  # inside a chart it loaded
+        (["charts/other/Chart.yaml"], False),
+        (["README.md"], False),  # changed, but the listed root keeps its entries
+        (["NEW.md"], True),  # a new entry of the listed root
+        (["kpops/new/module.py"], True),  # a new folder in the listed kpops/
+        (["pipelines/NOTES.md"], False),  # pipelines/ was not listed
+    ],
+)
+def test_a_change_reaches_a_render_through_what_it_read(paths: list[str], expected: bool) -> None:
+    base = layout(BASE_FILES | {"data/tags.csv", "data/other.csv"})
+    head = layout(BASE_FILES | {"data/tags.csv", "data/other.csv", "NEW.md", "kpops/new/module.py"})
+    files = ["config.yaml", "data/tags.csv"]
+    assert read_by_render(base, head, paths, files, folders=[".", "kpops"], trees=["charts/app"]) is expected
+
+
+def test_a_local_chart_changed_affects_every_pipeline() -> None:
+    with_chart = layout(BASE_FILES | {"charts/app/Chart.yaml", "charts/app/templates/deployment.yaml"})
+    result = affected_pipelines(with_chart, with_chart, ["charts/app/templates/deployment.yaml"])
+    assert set(result.changed) == ALL
+    removed_chart = affected_pipelines(with_chart, layout(), ["charts/app/Chart.yaml"])
+    assert set(removed_chart.changed) == ALL
+    assert not affected_pipelines(layout(), layout(), ["charts/README.md"])

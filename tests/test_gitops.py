@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,9 @@ from kpops_bot.gitops.layout import (
     recorded_source,
     removal,
 )
-from kpops_bot.gitops.publish import PublishError, Target, publish
+from kpops_bot.gitops.publish import PublishError, Target, clone, commit_and_push, publish
 from tests.helpers import GitRepo, recorded_render
+from tests.test_workspace import plant
 
 
 def _target(bare: Path, branch: str = "main") -> Target:
@@ -146,3 +148,17 @@ def test_an_unreachable_target_is_a_clear_error_without_credentials(tmp_path: Pa
     with pytest.raises(PublishError) as raised:
         publish(target, [PipelineWrite("rendered/x", "a")], "m", never_newer)
     assert "token" not in str(raised.value) and "cannot fetch" in str(raised.value)
+
+
+def test_hooks_and_commands_planted_in_the_clone_never_run(bare: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with tempfile.TemporaryDirectory() as folder:
+        repo = clone(_target(bare), Path(folder))
+        plant(Path(folder) / ".git", marker)
+        subprocess.run(["git", "status", "-s"], cwd=folder, check=True, capture_output=True)
+        assert marker.is_file(), "plain git runs the planted fsmonitor"
+        marker.unlink()
+        write = deploy_write("rendered/dev/word-count", recorded_render("word-count"))
+        published = commit_and_push(repo, _target(bare), [write], "apply", never_newer)
+    assert published.commit == _git(bare, "rev-parse", "main")
+    assert not marker.exists()

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from kpops_bot.engine import cache as cache_module
 from kpops_bot.engine.cache import RenderCache, cache_key, cacheable
-from kpops_bot.engine.model import Mode, Operation, RenderError, RenderSpec
+from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderError, RenderReads, RenderSpec
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.pipelines import RepoLayout
 from tests.helpers import recorded_render
@@ -17,6 +20,14 @@ BLOBS = {
     "kpops/components/custom/__init__.py": "k1",
     "README.md": "r1",
 }
+
+
+def read(
+    render: PipelineRender, *files: str, trees: tuple[str, ...] = (), unobserved: tuple[str, ...] = ()
+) -> PipelineRender:
+    """`render` as a render process reports it: with what it read in its checkout."""
+    reads = RenderReads(files=["config.yaml", *files], folders=["."], trees=list(trees), unobserved=list(unobserved))
+    return render.model_copy(update={"reads": reads})
 
 
 def key(
@@ -62,10 +73,10 @@ def test_fingerprint_covers_what_kpops_sees_but_not_the_path() -> None:
 
 def test_stored_render_comes_back_with_the_revision_asked_for(tmp_path: Path) -> None:
     cache = RenderCache(tmp_path)
-    render = recorded_render(revision="a" * 40)
-    assert cache.get("k" * 64, "b" * 40) is None
-    cache.put("k" * 64, render)
-    again = cache.get("k" * 64, "b" * 40)
+    render = read(recorded_render(revision="a" * 40))
+    assert cache.get("k" * 64, "b" * 40, BLOBS) is None
+    cache.put("k" * 64, render, BLOBS)
+    again = cache.get("k" * 64, "b" * 40, BLOBS)
     assert again is not None
     assert again.revision == "b" * 40
     assert again.components == render.components
@@ -75,8 +86,8 @@ def test_stored_render_comes_back_with_the_revision_asked_for(tmp_path: Path) ->
 def test_unreadable_entries_are_misses(tmp_path: Path) -> None:
     cache = RenderCache(tmp_path)
     (tmp_path / "kk").mkdir()
-    (tmp_path / "kk" / f"{'k' * 64}.json").write_text("{not json", encoding="utf-8")
-    assert cache.get("k" * 64, "r") is None
+    (tmp_path / "kk" / f"{'k' * 64}.reads.json").write_text("{not json", encoding="utf-8")
+    assert cache.get("k" * 64, "r", BLOBS) is None
 
 
 def test_machine_failures_and_unpinned_charts_are_not_cached(tmp_path: Path) -> None:
@@ -89,5 +100,52 @@ def test_machine_failures_and_unpinned_charts_are_not_cached(tmp_path: Path) -> 
     del unpinned.components[0].config["version"]
     assert not cacheable(unpinned)
     cache = RenderCache(tmp_path)
-    cache.put("u" * 64, unpinned)
-    assert cache.get("u" * 64, "r") is None
+    cache.put("u" * 64, read(unpinned), BLOBS)
+    assert cache.get("u" * 64, "r", BLOBS) is None
+
+
+def test_an_entry_is_served_only_while_what_its_render_read_is_unchanged(tmp_path: Path) -> None:
+    cache = RenderCache(tmp_path)
+    chart = {"charts/app/Chart.yaml": "c1", "charts/app/templates/deployment.yaml": "t1"}
+    base, head = BLOBS | chart, BLOBS | chart | {"charts/app/templates/deployment.yaml": "t2"}
+    cache.put("k" * 64, read(recorded_render(revision="base"), trees=("charts/app",)), base)
+    assert cache.get("k" * 64, "head", head) is None, "the chart changed"
+    assert cache.get("k" * 64, "other", BLOBS | chart | {"README.md": "r2"}) is not None
+    cache.put("k" * 64, read(recorded_render(revision="head"), trees=("charts/app",)), head)
+    assert cache.get("k" * 64, "base", base) is not None, "base and head variants live side by side"
+    assert cache.get("k" * 64, "head", head) is not None
+    assert cache.get("k" * 64, "new file", base | {"charts/app/templates/job.yaml": "j1"}) is None
+    assert cache.get("k" * 64, "listing", base | {"NEW.md": "n1"}) is None, "the root folder was listed"
+
+
+def test_renders_whose_reads_are_unknown_are_not_cached(tmp_path: Path) -> None:
+    cache = RenderCache(tmp_path)
+    unreported = recorded_render()
+    escaped = read(recorded_render(), unobserved=("started a process (cat)",))
+    assert not cacheable(escaped)
+    for render in (unreported, escaped):
+        cache.put("k" * 64, render, BLOBS)
+        assert cache.get("k" * 64, "r", BLOBS) is None
+    assert cache.stores == 0
+
+
+def test_files_not_written_by_the_cache_are_never_served(tmp_path: Path) -> None:
+    cache = RenderCache(tmp_path)
+    cache.put("k" * 64, read(recorded_render()), BLOBS)
+    entries = [path for path in (tmp_path / "kk").iterdir() if not path.name.endswith(".reads.json")]
+    (entry,) = entries
+    mac, _, body = entry.read_bytes().partition(b"\n")
+    forged = body.replace(b'"replicas":2', b'"replicas":9')
+    assert forged != body
+    entry.write_bytes(mac + b"\n" + forged)
+    assert cache.get("k" * 64, "r", BLOBS) is None, "a changed entry keeps no valid signature"
+    entry.write_bytes(body)
+    assert cache.get("k" * 64, "r", BLOBS) is None, "an unsigned entry"
+    assert oct((tmp_path / ".hmac-key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_oversized_renders_are_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "MAX_ENTRY_BYTES", 1000)
+    cache = RenderCache(tmp_path)
+    cache.put("k" * 64, read(recorded_render()), BLOBS)
+    assert cache.get("k" * 64, "r", BLOBS) is None

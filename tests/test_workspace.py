@@ -155,3 +155,40 @@ def test_credentials_reach_git_as_a_header_never_in_the_url_or_the_mirror(
     assert "ghs_secret123" not in mirror_config
     assert "extraHeader" not in mirror_config
     assert url in mirror_config
+
+
+def plant(git_dir: Path, marker: Path) -> None:
+    """What a render that could write the repository folder would leave: hooks and a config that runs commands."""
+    hooks = git_dir / "planted-hooks"
+    hooks.mkdir()
+    script = f'#!/bin/sh\necho "$0" >> {marker}\n'
+    for name in ("reference-transaction", "pre-commit", "post-commit", "pre-push", "post-checkout", "fsmonitor"):
+        for folder in (hooks, git_dir / "hooks"):
+            (folder / name).write_text(script)
+            (folder / name).chmod(0o755)
+    with (git_dir / "config").open("a") as config:
+        config.write(f"[core]\n\thooksPath = {hooks}\n\tfsmonitor = {hooks / 'fsmonitor'}\n")
+
+
+def test_hooks_and_commands_planted_in_the_mirror_never_run(
+    workspace: Workspace, deployment_repo: GitRepo, tmp_path: Path
+) -> None:
+    repository = workspace.repository(str(deployment_repo.path))
+    marker = tmp_path / "ran"
+    plant(repository.path, marker)
+    decoy = GitRepo.from_fixture(tmp_path / "decoy")
+    decoy.write("config.yaml", "planted: true\n")
+    decoy.commit("the attacker's history")
+    with (repository.path / "config").open("a") as config:
+        config.write(f'[url "{decoy.path}"]\n\tinsteadOf = {deployment_repo.path}\n')
+    subprocess.run(["git", "--git-dir", str(repository.path), "fetch", "-q", "origin"], check=True)
+    assert marker.is_file(), "the planted hook runs with plain git"
+    marker.unlink()
+
+    new = deployment_repo.commit("fetched by the bot")
+    fetched = workspace.repository(str(deployment_repo.path))
+    assert fetched.resolve("main") == new, "fetched from the real repository, not the decoy"
+    with fetched.checkout(new) as folder:
+        assert (folder / "config.yaml").is_file()
+    assert not marker.exists()
+    assert "hooksPath" not in (repository.path / "config").read_text()

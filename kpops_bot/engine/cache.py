@@ -1,27 +1,46 @@
 """Rendered pipelines stored under a key made of everything that can change them.
 
-The key covers the content (git blob ids) of every file kpops reads for the pipeline, custom component code, the
-kpops and kpops-bot versions, environment, mode, operation, the variables kpops may see and the chart mirrors. A new
-push to a pull request therefore re-renders only the pipelines its commits affect, and a base is rendered once.
+A render reads files the bot knows in advance and files it only learns about by rendering, so an entry is found in
+two steps, as ccache finds a compiler's output:
+1. The key covers what is known before the render: the content (git blob ids) of every file kpops reads for the
+   pipeline and of custom component code, the kpops and kpops-bot versions, environment, mode, operation, the
+   variables kpops may see and the chart mirrors.
+2. Under the key, a list of read sets: what renders with this key read in their checkout (`engine/reads.py`:
+   files opened, folders listed, local chart folders). The entry of a commit is the one whose read set has the
+   same content at that commit, so a local chart or a data file a custom component opens are inputs too, and
+   several variants (a pull request's base and head with different charts) live side by side.
+
+Never stored: failures of the machine (timeout, crash), charts without a pinned version, renders that did
+something whose reads the bot cannot see (a process other than helm, a chart outside the repository), renders
+over `MAX_ENTRY_BYTES`. Entries are written only here, in the bot's process, from a `PipelineRender` the bot has
+validated, and carry an HMAC under a key in the cache folder that only the bot's user can read: a file a render
+process wrote or changed (with no sandbox, or a sandbox that failed) is ignored, never served.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from kpops_bot.engine.model import PipelineRender, RenderSpec
+from kpops_bot.engine.model import PipelineRender, RenderReads, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 
 # Failures that depend on the machine, not on the inputs, are rendered again next time.
 _TRANSIENT_ERRORS = frozenset({"timeout", "crash"})
+MAX_ENTRY_BYTES = 32 * 1024 * 1024
+MAX_VARIANTS = 16
+_KEY_FILE = ".hmac-key"
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 @functools.cache
@@ -45,46 +64,137 @@ def cache_key(
         "settings": settings,
         "files": {path: blobs.get(path) for path in sorted(set(files))},
     }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return _digest(document)
+
+
+class ReadSet(BaseModel):
+    """The repository paths one render read; their content at a commit picks the entry."""
+
+    files: list[str]
+    folders: list[str]
+    trees: list[str]
+
+    def state(self, blobs: Mapping[str, str]) -> str:
+        """The content of these paths at the commit whose blob ids are `blobs`, as one digest."""
+        return _digest(
+            {
+                "files": {path: blobs.get(path) for path in self.files},
+                "folders": {path: _listing(blobs, path) for path in self.folders},
+                "trees": {path: _tree(blobs, path) for path in self.trees},
+            }
+        )
+
+
+class _Variants(BaseModel):
+    read_sets: list[ReadSet]
+
+
+class _Entry(BaseModel):
+    render: PipelineRender
+    reads: ReadSet
 
 
 class RenderCache:
-    """One JSON file per key in a folder; safe for concurrent readers and writers (atomic replace)."""
+    """Entries in a folder; safe for concurrent readers and writers (atomic replace)."""
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
         self.hits = 0
         self.stores = 0
 
-    def _path(self, key: str) -> Path:
-        return self._folder / key[:2] / f"{key}.json"
-
-    def get(self, key: str, revision: str) -> PipelineRender | None:
-        """The stored render, stamped with the revision now asked for; None when absent or unreadable."""
+    @functools.cached_property
+    def _mac_key(self) -> bytes:
+        """The folder's secret, made on first use; readable by the bot's user alone."""
+        path = self._folder / _KEY_FILE
+        self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            stored = PipelineRender.model_validate_json(self._path(key).read_bytes())
-        except (OSError, ValidationError):
-            return None
-        self.hits += 1
-        return stored.model_copy(update={"revision": revision})
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(os.urandom(32))
+        return path.read_bytes()
 
-    def put(self, key: str, render: PipelineRender) -> None:
-        if not cacheable(render):
+    def get(self, key: str, revision: str, blobs: Mapping[str, str]) -> PipelineRender | None:
+        """The render stored for `key` whose reads are unchanged at the commit of `blobs`, stamped with `revision`."""
+        variants = self._load(self._variants_path(key), _Variants)
+        for read_set in variants.read_sets if variants else []:
+            entry = self._load(self._entry_path(key, read_set.state(blobs)), _Entry)
+            if entry is not None and entry.reads == read_set:
+                self.hits += 1
+                reads = RenderReads(files=read_set.files, folders=read_set.folders, trees=read_set.trees)
+                return entry.render.model_copy(update={"revision": revision, "reads": reads})
+        return None
+
+    def put(self, key: str, render: PipelineRender, blobs: Mapping[str, str]) -> None:
+        """Store `render` (read at the commit of `blobs`) when the same inputs would reproduce it."""
+        if not cacheable(render) or render.reads is None:
             return
-        path = self._path(key)
+        read_set = ReadSet(files=render.reads.files, folders=render.reads.folders, trees=render.reads.trees)
+        entry = _Entry(render=render, reads=read_set).model_dump_json().encode()
+        if len(entry) > MAX_ENTRY_BYTES:
+            return
+        self._write(self._entry_path(key, read_set.state(blobs)), entry)
+        variants = self._load(self._variants_path(key), _Variants) or _Variants(read_sets=[])
+        if read_set not in variants.read_sets:
+            kept = [*variants.read_sets, read_set][-MAX_VARIANTS:]
+            self._write(self._variants_path(key), _Variants(read_sets=kept).model_dump_json().encode())
+        self.stores += 1
+
+    def _variants_path(self, key: str) -> Path:
+        return self._folder / key[:2] / f"{key}.reads.json"
+
+    def _entry_path(self, key: str, state: str) -> Path:
+        return self._folder / key[:2] / f"{key}-{state[:32]}.json"
+
+    def _load(self, path: Path, model: type[_Model]) -> _Model | None:
+        """A file this class wrote, or None: absent, too large, not signed by this cache or not the model."""
+        try:
+            with path.open("rb") as handle:
+                content = handle.read(MAX_ENTRY_BYTES + 128)
+        except OSError:
+            return None
+        mac, _, body = content.partition(b"\n")
+        if not hmac.compare_digest(mac, self._mac(body)):
+            return None
+        try:
+            return model.model_validate_json(body)
+        except ValidationError:
+            return None
+
+    def _write(self, path: Path, body: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(render.model_dump_json())
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(self._mac(body) + b"\n" + body)
         Path(temporary).replace(path)
-        self.stores += 1
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._mac_key, body, hashlib.sha256).hexdigest().encode()
 
 
 def cacheable(render: PipelineRender) -> bool:
-    """Renders that the same inputs would reproduce: no machine failures, no chart left to pick its newest version."""
+    """Renders that the same inputs would reproduce: no machine failures, no chart left to pick its newest version,
+    nothing read that the bot cannot account for."""
+    if render.reads is not None and render.reads.unobserved:
+        return False
     if render.error is not None:
         return render.error.kind not in _TRANSIENT_ERRORS
     return all(
         component.config.get("version") or "helm_release_name" not in component.config
         for component in render.components
     )
+
+
+def _listing(blobs: Mapping[str, str], folder: str) -> list[str]:
+    prefix = "" if folder == "." else folder + "/"
+    return sorted({path[len(prefix) :].split("/", 1)[0] for path in blobs if path.startswith(prefix)})
+
+
+def _tree(blobs: Mapping[str, str], folder: str) -> list[tuple[str, str]]:
+    prefix = "" if folder == "." else folder + "/"
+    return sorted((path, blob) for path, blob in blobs.items() if path == folder or path.startswith(prefix))
+
+
+def _digest(document: object) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()

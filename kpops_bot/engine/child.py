@@ -9,6 +9,7 @@ into the pipe the fork server gave it, never into a file.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 from kpops_bot.engine.errors import FailureContext, describe_failure
 from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderJob
+from kpops_bot.engine.reads import ReadRecorder
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
 from kpops_bot.helm.service import HELM_GRANT_ENV, HELM_SOCKET_ENV, call
 from kpops_bot.pipelines import RepoLayout
@@ -37,7 +39,8 @@ def run(job: RenderJob, zygote_path_entry: str, result_fd: int) -> int:
     try:
         _become_render_process(job, zygote_path_entry)
         result = render(job)
-        _write_result(result_fd, result.model_dump_json().encode())
+        payload = {**result.model_dump(mode="json"), "reads": _recorded_reads()}
+        _write_result(result_fd, json.dumps(payload).encode())
     except MemoryError:
         return MEMORY_EXHAUSTED
     except BaseException:
@@ -58,6 +61,7 @@ def _become_render_process(job: RenderJob, zygote_path_entry: str) -> None:
     if zygote_path_entry in sys.path:
         sys.path.remove(zygote_path_entry)
     sys.path.append(str(Path.cwd()))
+    _record_reads(Path.cwd())
     _route_helm_commands(
         job.env.get(HELM_SOCKET_ENV),
         job.env.get(HELM_GRANT_ENV, ""),
@@ -80,6 +84,14 @@ class _HelmCommands:
     def run(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         if not command or command[0] != "helm":
             return subprocess.run(command, **kwargs)  # noqa: PLW1510 -- the caller's own check flag is in kwargs
+        command = _RECORDER.helm_command(command) if _RECORDER else command
+        try:
+            return self._run_helm(command, **kwargs)
+        finally:
+            if _RECORDER:
+                _RECORDER.helm_done()
+
+    def _run_helm(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         if self._socket_path is None:
             return subprocess.run(self._mirrored(command), **kwargs)  # noqa: PLW1510
         outcome = call(self._socket_path, command[1:], self._grant)
@@ -89,6 +101,20 @@ class _HelmCommands:
         if command[1:3] != ["repo", "add"] or len(command) < 5:
             return command
         return [*command[:4], self._mirrors.apply(command[3], command[4]), *command[5:]]
+
+
+_RECORDER: ReadRecorder | None = None
+
+
+def _record_reads(checkout: Path) -> None:
+    """Start recording what the render reads in its checkout (for the render cache, see `engine/reads.py`)."""
+    global _RECORDER  # noqa: PLW0603 -- one render per process
+    _RECORDER = ReadRecorder(checkout)
+    _RECORDER.install()
+
+
+def _recorded_reads() -> dict[str, Any] | None:
+    return _RECORDER.reads().model_dump() if _RECORDER else None
 
 
 def _route_helm_commands(socket_path: str | None, grant: str, mirrors: ChartMirrors) -> None:

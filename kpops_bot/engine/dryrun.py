@@ -1,7 +1,9 @@
 """The dry run of a change: affected pipelines between the merge base and the head, rendered on both sides, diffed.
 
 This is what a pull request preview and `kpops-bot diff` do; the I/O (git, renders, cache) happens here, the
-deciding in `changes` and `diff`.
+deciding in `changes` and `diff`. In a repository with custom components, a pipeline the file rules leave out is
+still affected when its render at the base read a changed file (`changes.read_by_render`): those base renders
+(from the render cache when it has them) are made first and reused.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from kpops_bot.changes import AffectedPipelines, affected_pipelines
+from kpops_bot.changes import AffectedPipelines, affected_pipelines, outside_file_rules, read_by_render
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.model import Mode, RenderSpec
+from kpops_bot.engine.model import Mode, PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import (
     Progress,
@@ -23,7 +25,7 @@ from kpops_bot.engine.targets import (
     render_targets,
     select_pipelines,
 )
-from kpops_bot.pipelines import RepoLayout
+from kpops_bot.pipelines import Pipeline, RepoLayout
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
@@ -65,6 +67,11 @@ def diff_revisions(
     base = repository.merge_base(repository.resolve(request.base), head)
     changed_paths = repository.changed_paths(base, head)
     sides = [_side(repository, base, head, changed_paths, environment, request) for environment in request.environments]
+    rendered: dict[_TargetKey, PipelineRender] = {}
+    sides = [
+        _reached_through_reads(repository, pool, cache, (base, changed_paths), side, request.only, rendered)
+        for side in sides
+    ]
     targets: list[RenderTarget] = []
     for side in sides:
         targets += [
@@ -75,11 +82,9 @@ def diff_revisions(
             RenderTarget(head, side.head_layout.pipelines[name], side.spec, side.head_layout)
             for name in sorted(side.affected.changed | side.affected.added)
         ]
-    renders = render_targets(repository, pool, targets, cache, progress)
-    by_target = {
-        (target.commit, target.spec.environment, target.pipeline.name): render
-        for target, render in zip(targets, renders, strict=True)
-    }
+    missing = [target for target in targets if _key(target) not in rendered]
+    renders = render_targets(repository, pool, missing, cache, progress)
+    by_target = rendered | {_key(target): render for target, render in zip(missing, renders, strict=True)}
     pipelines: list[PipelineDiff] = []
     for side in sides:
         environment = side.spec.environment
@@ -88,6 +93,69 @@ def diff_revisions(
             head_render = by_target.get((head, environment, name))
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options))
     return build_report(base, head, request.mode.value, list(request.environments), pipelines, options.blocking_levels)
+
+
+_TargetKey = tuple[str, str | None, str]
+
+
+def _key(target: RenderTarget) -> _TargetKey:
+    return target.commit, target.spec.environment, target.pipeline.name
+
+
+def _reached_through_reads(
+    repository: CachedRepository,
+    pool: RenderPool,
+    cache: RenderCache | None,
+    change: tuple[str, Sequence[str]],
+    side: _Side,
+    only: Sequence[str],
+    rendered: dict[_TargetKey, PipelineRender],
+) -> _Side:
+    """`side` with the pipelines whose render at the base read a changed file; their base renders go to `rendered`.
+
+    Only files no file rule covers are looked for: without custom code a render reads kpops' files and charts
+    alone, and a custom component reading another pipeline's kpops files is not followed.
+    """
+    base, changed_paths = change
+    others = outside_file_rules(side.base_layout, side.head_layout, changed_paths)
+    has_code = side.base_layout.custom_component_files() or side.head_layout.custom_component_files()
+    if not (others and has_code):
+        return side
+    candidates = [
+        pipeline
+        for name, pipeline in side.base_layout.pipelines.items()
+        if name in side.head_layout.pipelines and name not in side.affected.changed
+    ]
+    if only:
+        wanted = {p.name for p in _selected(side.base_layout, only)}
+        candidates = [pipeline for pipeline in candidates if pipeline.name in wanted]
+    targets = [RenderTarget(base, pipeline, side.spec, side.base_layout) for pipeline in candidates]
+    reached: set[str] = set()
+    for target, render in zip(targets, render_targets(repository, pool, targets, cache), strict=True):
+        if _reaches(render, side, others):
+            reached.add(target.pipeline.name)
+            rendered[_key(target)] = render
+    affected = replace(side.affected, changed=side.affected.changed | reached)
+    return replace(side, affected=affected)
+
+
+def _reaches(render: PipelineRender, side: _Side, changed_paths: Sequence[str]) -> bool:
+    """A render whose reads are unknown may have read anything."""
+    reads = render.reads
+    if reads is None or reads.unobserved:
+        return True
+    files = set(reads.files)
+    return read_by_render(side.base_layout, side.head_layout, changed_paths, files, reads.folders, reads.trees)
+
+
+def _selected(layout: RepoLayout, only: Sequence[str]) -> list[Pipeline]:
+    selected: list[Pipeline] = []
+    for name in only:
+        try:
+            selected += select_pipelines(layout, [name])
+        except UnknownPipelineError:
+            continue
+    return selected
 
 
 def _side(

@@ -50,6 +50,19 @@ class ComponentRender(BaseModel):
     manifests: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class RenderReads(BaseModel):
+    """What a render read inside its checkout, as reported by the render process (see `engine/reads.py`).
+
+    Paths are relative to the repository root. `unobserved` names what the render did that the bot cannot see
+    into (a process it started, a chart outside the repository): such a render is never cached.
+    """
+
+    files: list[str] = Field(default_factory=list, description="Files opened.")
+    folders: list[str] = Field(default_factory=list, description="Folders listed (their entries matter).")
+    trees: list[str] = Field(default_factory=list, description="Folders read as a whole (local Helm charts).")
+    unobserved: list[str] = Field(default_factory=list, description="Reads the bot cannot account for.")
+
+
 class PipelineRender(BaseModel):
     name: str
     pipeline_file: str = Field(description="Path of its pipeline.yaml relative to the repository root.")
@@ -60,6 +73,9 @@ class PipelineRender(BaseModel):
     error: RenderError | None = None
     components: list[ComponentRender] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    reads: RenderReads | None = Field(
+        default=None, exclude=True, description="Repository files the render read; for the render cache only."
+    )
 
     @property
     def ok(self) -> bool:

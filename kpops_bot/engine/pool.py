@@ -106,7 +106,7 @@ class RenderPool:
     @property
     def chart_cache(self) -> Path:
         """Chart archives shared by this pool's renders; only the helm service reads and writes it."""
-        return self._root / "helm" / "charts"
+        return self._root / "charts"
 
     @property
     def sandbox(self) -> Sandbox:
@@ -136,7 +136,7 @@ class RenderPool:
             bwrap = Bwrap(
                 read_only=[*self._checkouts, zygote_home],
                 writable=[self._root / "jobs"],
-                hidden=[*self._hidden, self._root / "helm"],
+                hidden=[*self._hidden, self._root / "helm", self.chart_cache],
                 sockets=[(self._socket, _SOCKET_INSIDE)] if self._helm is not None else [],
                 keep_root_capabilities=True,
             )
@@ -252,7 +252,7 @@ class RenderPool:
 
     @property
     def _socket(self) -> Path:
-        return self._root / "helm" / "helm.sock"
+        return self._root / "helm.sock"  # short: a socket's path has at most 107 bytes
 
     def _zygote_config(self) -> ZygoteConfig:
         assert self._sandbox is not None

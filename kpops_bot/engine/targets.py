@@ -79,10 +79,12 @@ def render_targets(
 
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
     """
-    keys = _cache_keys(repository, pool, targets) if cache is not None else []
     results: list[PipelineRender | None] = [None] * len(targets)
+    commits = dict.fromkeys(target.commit for target in targets) if cache is not None else {}
+    blobs = {commit: repository.blobs(commit) for commit in commits}
+    keys = _cache_keys(pool, targets, blobs) if cache is not None else []
     if cache is not None:
-        results = [cache.get(key, target.commit) for key, target in zip(keys, targets, strict=True)]
+        results = [cache.get(key, t.commit, blobs[t.commit]) for key, t in zip(keys, targets, strict=True)]
     done = 0
     for result in results:
         if result is not None and progress is not None:
@@ -99,8 +101,8 @@ def render_targets(
             index = futures[future]
             result = future.result()
             results[index] = result
-            if cache is not None:
-                cache.put(keys[index], result)
+            if cache is not None and _answers(targets[index], result):
+                cache.put(keys[index], result, blobs[targets[index].commit])
             if progress is not None:
                 done += 1
                 progress(done, len(targets), result)
@@ -120,9 +122,16 @@ def _request(target: RenderTarget, root: Path) -> RenderRequest:
     )
 
 
-def _cache_keys(repository: CachedRepository, pool: RenderPool, targets: Sequence[RenderTarget]) -> list[str]:
+def _answers(target: RenderTarget, render: PipelineRender) -> bool:
+    """The render is of what was asked: a render process that answers for another pipeline is not stored."""
+    spec = target.spec
+    asked = (target.pipeline.name, target.pipeline.pipeline_file, target.commit, spec.environment, spec.mode)
+    answered = (render.name, render.pipeline_file, render.revision, render.environment, render.mode)
+    return answered == asked and render.operation is spec.operation
+
+
+def _cache_keys(pool: RenderPool, targets: Sequence[RenderTarget], blobs: dict[str, dict[str, str]]) -> list[str]:
     fingerprint = pool.settings.render_fingerprint()
-    blobs = {commit: repository.blobs(commit) for commit in dict.fromkeys(target.commit for target in targets)}
     return [
         cache_key(target.layout, blobs[target.commit], target.pipeline, target.spec, fingerprint) for target in targets
     ]

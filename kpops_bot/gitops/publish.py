@@ -4,6 +4,7 @@ Concurrent applies (two merges at once, two replicas) all land: a push that is n
 target again and redoes the writes on top of it. Per pipeline folder the newest source wins: a folder that
 another apply already rendered from a later commit of the source (a descendant of ours) is left as it is, so an
 older merge never overwrites a newer one, whichever finishes last. Writing what is already there commits nothing.
+Git runs with hooks and configured commands off (`git_safety.py`): nothing planted in the clone runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import git
 
+from kpops_bot.git_safety import safe_git_env
 from kpops_bot.gitops.layout import JOBS, KUSTOMIZATION, PipelineWrite, kustomization, recorded_source
 from kpops_bot.workspace import redact_url
 
@@ -49,31 +51,38 @@ IsNewer = Callable[[str, str], bool]  # (recorded source, our source) → record
 def publish(target: Target, writes: Sequence[PipelineWrite], message: str, is_newer: IsNewer) -> Published:
     """Apply `writes` to the target branch and push one commit (or none when nothing changes)."""
     with tempfile.TemporaryDirectory(prefix="kpops-bot-gitops-") as folder:
-        repo = _clone(target, Path(folder))
-        for attempt in range(target.attempts):
-            kept = _apply(Path(folder), writes, is_newer)
-            repo.git.add("--all")
-            if not repo.git.status("--porcelain"):
-                return Published(None, kept)
-            repo.git.commit("--quiet", "-m", message)
-            try:
-                repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{target.branch}")
-            except git.GitCommandError as error:
-                if attempt == target.attempts - 1 or not _rejected(error):
-                    msg = f"cannot push to {redact_url(target.url)} {target.branch}: {_cause(error)}"
-                    raise PublishError(msg) from error
-                _reset_to_remote(repo, target)
-                continue
-            return Published(repo.head.commit.hexsha, kept)
+        return commit_and_push(clone(target, Path(folder)), target, writes, message, is_newer)
+
+
+def commit_and_push(
+    repo: git.Repo, target: Target, writes: Sequence[PipelineWrite], message: str, is_newer: IsNewer
+) -> Published:
+    """Write, commit once and push from a `clone` of the target; a rejected push is redone on the new tip."""
+    folder = Path(str(repo.working_tree_dir))
+    for attempt in range(target.attempts):
+        kept = _apply(folder, writes, is_newer)
+        repo.git.add("--all")
+        if not repo.git.status("--porcelain"):
+            return Published(None, kept)
+        repo.git.commit("--quiet", "-m", message)
+        try:
+            repo.git.push("--quiet", target.url, f"HEAD:refs/heads/{target.branch}")
+        except git.GitCommandError as error:
+            if attempt == target.attempts - 1 or not _rejected(error):
+                msg = f"cannot push to {redact_url(target.url)} {target.branch}: {_cause(error)}"
+                raise PublishError(msg) from error
+            _reset_to_remote(repo, target)
+            continue
+        return Published(repo.head.commit.hexsha, kept)
     raise AssertionError("unreachable")
 
 
-def _clone(target: Target, folder: Path) -> git.Repo:
-    env = {**target.git_env, "GIT_TERMINAL_PROMPT": "0"}
+def clone(target: Target, folder: Path) -> git.Repo:
+    """The target branch's tip in `folder` (empty when the branch does not exist yet), ready to commit."""
+    env = safe_git_env(target.git_env)
     try:
         repo = git.Repo.init(folder)
         repo.git.update_environment(**env)
-        repo.git.remote("add", "origin", target.url)
         with repo.config_writer() as config:
             config.set_value("user", "name", target.author_name)
             config.set_value("user", "email", target.author_email)
@@ -84,11 +93,14 @@ def _clone(target: Target, folder: Path) -> git.Repo:
 
 
 def _reset_to_remote(repo: git.Repo, target: Target) -> None:
-    """The working tree becomes the remote branch's tip; a branch that does not exist yet starts empty."""
+    """The working tree becomes the remote branch's tip; a branch that does not exist yet starts empty.
+
+    The target's URL is named on every command, never read from the clone's config.
+    """
     remote_ref = f"refs/remotes/origin/{target.branch}"
-    found = repo.git.ls_remote("--heads", "origin", target.branch)
+    found = repo.git.ls_remote("--heads", target.url, target.branch)
     if found:
-        repo.git.fetch("--quiet", "origin", f"+refs/heads/{target.branch}:{remote_ref}")
+        repo.git.fetch("--quiet", target.url, f"+refs/heads/{target.branch}:{remote_ref}")
         repo.git.checkout("--quiet", "-B", "publish", remote_ref)
         repo.git.reset("--quiet", "--hard", remote_ref)
     else:

@@ -3,12 +3,15 @@
 The layout follows helm's so the same directories work with a helm binary: `HELM_REPOSITORY_CONFIG` names the
 repositories file, `HELM_REPOSITORY_CACHE` holds `<name>-index.yaml` per repository. Chart archives are also kept
 in an optional shared cache (`KPOPS_BOT_CHART_CACHE`) addressed by their digest, so renders that each get fresh
-helm directories do not download the same chart again.
+helm directories do not download the same chart again. The cache is a folder other processes might write, so an
+archive is checked against the digest of the repository's index on every read: one that does not match is
+ignored and downloaded again, never rendered. A chart whose index gives no digest is never cached.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -136,8 +139,8 @@ class RepositoryStore:
         """The `.tgz` of an index entry, from the shared cache when its digest is known."""
         digest = entry.get("digest")
         cached = self.chart_cache / f"{digest}.tgz" if self.chart_cache and digest else None
-        if cached is not None and cached.is_file():
-            return cached.read_bytes()
+        if cached is not None and (verified := _verified(cached, str(digest))) is not None:
+            return verified
         archive = self._pull(
             entry["name"],
             version=entry["version"],
@@ -191,6 +194,15 @@ def _semver_key(version: str) -> tuple[int, int, int, str] | None:
     if match is None:
         return None
     return int(match[1]), int(match[2]), int(match[3]), match[4] or ""
+
+
+def _verified(path: Path, digest: str) -> bytes | None:
+    """The archive at `path` if its SHA-256 is `digest`; None when it is missing or was changed."""
+    try:
+        archive = path.read_bytes()
+    except OSError:
+        return None
+    return archive if hmac.compare_digest(hashlib.sha256(archive).hexdigest(), digest) else None
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -63,6 +64,15 @@ class StoredPull:
     reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, APPROVED / CHANGES_REQUESTED / ...)
 
 
+@dataclass(frozen=True)
+class ManifestCode:
+    code: str
+    app_id: int
+    slug: str
+    private_key_pem: str
+    webhook_secret: str
+
+
 @dataclass
 class StoredStatus:
     state: str
@@ -88,6 +98,7 @@ class FakeGitHub:
         self.app_id: int | None = None
         self.app_public_key: str | None = None
         self.app_slug = "kpops-bot-app"
+        self.manifest_codes: dict[str, ManifestCode] = {}  # one-time codes GitHub hands out at App registration
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self.origin = ""  # set by the test once the port is known
@@ -97,6 +108,10 @@ class FakeGitHub:
         repo = FakeGitHubRepo(full_name, bare, dict(permissions or {}))
         self.repos[full_name] = repo
         return repo
+
+    def expect_manifest(self, code: ManifestCode) -> None:
+        """An admin confirmed an App manifest on GitHub's page: GitHub sends the browser back with `code.code`."""
+        self.manifest_codes[code.code] = code
 
     def enable_app(self, app_id: int, public_key_pem: str) -> None:
         self.app_id = app_id
@@ -135,6 +150,7 @@ class FakeGitHub:
         api = [
             Route("/user", self._user),
             Route("/app", self._app),
+            Route("/app-manifests/{code}/conversions", self._manifest_conversion, methods=["POST"]),
             Route("/app/installations/{installation:int}/access_tokens", self._access_token, methods=["POST"]),
             Route("/repos/{owner}/{name}/installation", self._installation),
             Route("/repos/{owner}/{name}/issues/{number:int}/comments", self._issue_comments, methods=["GET", "POST"]),
@@ -204,6 +220,34 @@ class FakeGitHub:
         if not self._app_jwt_ok(request):
             return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
         return JSONResponse({"id": self.app_id, "slug": self.app_slug, "name": "kpops bot", "owner": {}})
+
+    async def _manifest_conversion(self, request: Request) -> Response:
+        """GitHub's answer to a manifest code: the new App's credentials, once (the code is then spent)."""
+        registered = self.manifest_codes.pop(request.path_params["code"], None)
+        if registered is None:
+            return _not_found()
+        key = serialization.load_pem_private_key(registered.private_key_pem.encode(), password=None)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.enable_app(registered.app_id, public.decode())
+        self.app_slug = registered.slug
+        return JSONResponse(
+            {
+                "id": registered.app_id,
+                "slug": registered.slug,
+                "name": registered.slug,
+                "owner": self._user_json("acme"),
+                "html_url": f"{self.origin}/apps/{registered.slug}",
+                "client_id": f"Iv1.{registered.app_id}",
+                "client_secret": "client-secret",
+                "webhook_secret": registered.webhook_secret,
+                "pem": registered.private_key_pem,
+                "permissions": {},
+                "events": [],
+            },
+            201,
+        )
 
     async def _installation(self, request: Request) -> Response:
         if not self._app_jwt_ok(request):

@@ -29,6 +29,7 @@ class FakeGitLabProject:
     path: str
     bare: Path
     members: dict[str, int] = field(default_factory=dict)  # username → access level (30 developer, 40 maintainer)
+    hooks: dict[int, dict[str, Any]] = field(default_factory=dict)  # as stored, with the secret token
 
 
 @dataclass
@@ -63,6 +64,10 @@ class StoredStatus:
     name: str
     description: str
     target_url: str | None
+
+
+def _hook_json(hook: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in hook.items() if key != "token"}
 
 
 def _paged(request: Request, everything: list[Any]) -> JSONResponse:
@@ -184,12 +189,44 @@ class FakeGitLab:
                 return await self._status(request, project, sha)
             case ["members", "all", user_id]:
                 return self._member(project, int(user_id))
+            case ["hooks"]:
+                return await self._hooks(request, project, username)
+            case ["hooks", hook_id] if request.method == "PUT":
+                return await self._hook_update(request, project, int(hook_id), username)
             case ["repository", "files", path, "raw"]:
                 content = git_file(project.bare, request.query_params.get("ref", "HEAD"), path)
                 if content is None:
                     return _message("404 File Not Found", 404)
                 return Response(content, media_type="text/plain")
         return _message("404 Not Found", 404)
+
+    async def _hooks(self, request: Request, project: FakeGitLabProject, username: str) -> Response:
+        """Project hooks need the Maintainer role; the secret token is never shown again."""
+        if project.members.get(username, 0) < 40:
+            return _message("403 Forbidden", 403)
+        if request.method == "GET":
+            return _paged(request, [_hook_json(hook) for _, hook in sorted(project.hooks.items())])
+        if request.method != "POST":
+            return _message("405 Method Not Allowed", 405)
+        attributes = await request.json()
+        if not str(attributes.get("url", "")).startswith(("http://", "https://")):
+            return JSONResponse({"error": "url is missing, url is invalid"}, 400)
+        with self._lock:
+            hook = {**attributes, "id": next(self._ids), "project_id": project.id}
+            project.hooks[hook["id"]] = hook
+        return JSONResponse(_hook_json(hook), 201)
+
+    async def _hook_update(self, request: Request, project: FakeGitLabProject, hook_id: int, username: str) -> Response:
+        if project.members.get(username, 0) < 40:
+            return _message("403 Forbidden", 403)
+        with self._lock:
+            hook = project.hooks.get(hook_id)
+            if hook is None:
+                return _message("404 Not found", 404)
+            hook.update(
+                {key: value for key, value in (await request.json()).items() if key not in ("id", "project_id")}
+            )
+            return JSONResponse(_hook_json(hook))
 
     def _project(self, ident: str) -> FakeGitLabProject | None:
         if ident.isdigit():

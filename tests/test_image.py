@@ -1,0 +1,166 @@
+"""The container image (Dockerfile) built and run for real: what a platform team pulls must serve, render and keep
+pull-request code in its sandbox.
+
+The image is built on a base made from Debian's packages (`scripts/docker-base`), since no registry is reachable
+here; the Dockerfile's default base is the public Python image a real user pulls. A Docker daemon is started when
+none runs (as root, which `scripts/setup` prepares).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kpops_bot.helm.chart_server import ChartServer
+from tests.helpers import MIRROR_FROM, GitRepo
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = "kpops-bot-base:trixie"
+# What the namespaces layer needs from Docker (the README's security model says why).
+SANDBOX_OPTIONS = ["--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"]
+IMAGE_UID = 10001
+
+
+def _docker(*args: str, timeout: float = 600) -> str:
+    completed = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if completed.returncode != 0:
+        msg = f"docker {' '.join(args[:3])} failed ({completed.returncode}): {completed.stderr[-3000:]}"
+        raise AssertionError(msg)
+    return completed.stdout
+
+
+def _daemon_answers() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def docker_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client: scripts/setup installs docker.io when run as root")
+    if _daemon_answers():
+        yield
+        return
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        pytest.skip("no Docker daemon runs and this user cannot start one (needs root and dockerd)")
+    log = (tmp_path_factory.mktemp("dockerd") / "dockerd.log").open("w")
+    daemon = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none"], stdout=log, stderr=log)
+    try:
+        for _ in range(120):
+            if _daemon_answers():
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("dockerd did not start within 60 s")
+        yield
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        log.close()
+
+
+def _pip_cert() -> Path | None:
+    """The CA bundle pip is configured with here (an intercepting proxy's), for pip inside the build."""
+    configured = (
+        os.environ.get("PIP_CERT")
+        or subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "-m", "pip", "config", "get", "global.cert"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    )
+    return Path(configured) if configured and Path(configured).is_file() else None
+
+
+@pytest.fixture(scope="module")
+def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if shutil.which("debootstrap") is None:
+        pytest.skip("debootstrap is missing: scripts/setup installs it when run as root")
+    subprocess.run([str(ROOT / "scripts" / "docker-base"), BASE_IMAGE], check=True, timeout=600)
+    context = tmp_path_factory.mktemp("build-context")
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, context / name)
+    for folder in ("kpops_bot", "webhooks"):
+        shutil.copytree(ROOT / folder, context / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    cert = _pip_cert()
+    if cert is not None:
+        shutil.copy(cert, context / "pip-cert.pem")
+    tag = "kpops-bot:test"
+    _docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context))
+    return tag
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(image: str) -> Iterator[str]:
+    port = _free_port()
+    name = f"kpops-bot-test-{uuid.uuid4().hex[:8]}"
+    _docker(
+        "run", "-d", "--name", name, "--network", "host", *SANDBOX_OPTIONS,
+        "-e", f"KPOPS_BOT_PORT={port}", "-e", "KPOPS_BOT_INSECURE_SKIP_SIGNATURE=true", image,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the bot did not answer /healthz within 60 s: {_docker('logs', name)[-3000:]}")
+        yield name
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def test_serves_health_and_readiness_as_a_non_root_user(server: str) -> None:
+    port = next(
+        line.split("=", 1)[1]
+        for line in json.loads(_docker("inspect", server))[0]["Config"]["Env"]
+        if line.startswith("KPOPS_BOT_PORT=")
+    )
+    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["status"] == "ready"
+    users = {line.split()[1] for line in _docker("top", server, "-o", "pid,uid,comm").splitlines()[1:]}
+    assert users == {str(IMAGE_UID)}, f"processes of the bot run as {users}"
+
+
+def test_renders_the_fixture_repository_inside(image: str, tmp_path: Path, chart_server: ChartServer) -> None:
+    repo = GitRepo.from_fixture(tmp_path / "repo")
+    subprocess.run(["chown", "-R", f"{IMAGE_UID}:{IMAGE_UID}", str(repo.path)], check=True)
+    completed = subprocess.run(
+        [
+            "docker", "run", "--rm", "--network", "host", *SANDBOX_OPTIONS, "-v", f"{repo.path}:/repo:ro", image,
+            "render", "--repo", "/repo", "--rev", "main", "--pipeline", "word-count",
+            "--chart-mirror", f"{MIRROR_FROM}={chart_server.url}", "--format", "json",
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    (pipeline,) = json.loads(completed.stdout)["pipelines"]
+    assert pipeline["error"] is None
+    kinds = {component["name"]: [m["kind"] for m in component["manifests"]] for component in pipeline["components"]}
+    assert kinds == {
+        "data-producer": ["Job", "KafkaTopic"],
+        "word-counter": ["Deployment", "KafkaTopic", "KafkaTopic"],
+        "redis-sink-connector": [],
+    }
