@@ -84,7 +84,7 @@ def test_render_of_a_hostile_component_finds_nothing_writes_nothing_connects_now
     assert got["environ"] == [] and got["read"] == {} and got["connected"] is False
     assert got["daemon_started"] is True  # it started, and is gone (checked above)
     assert got["processes_started"] < 300 and got["allocated_6_gib"] is False
-    assert planted_files(tmp_path, Path("/tmp")) == []
+    assert planted_files(tmp_path) == []
 
 
 def assert_attack_failed(listener: Listener, targets: Targets, output: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -258,12 +257,10 @@ class RenderPool:
         assert self._sandbox is not None
         if self._sandbox.layer is Layer.OFF:
             return ZygoteConfig(result_limit=_RESULT_LIMIT)
-        root = os.geteuid() == 0
-        return ZygoteConfig(
+        return ZygoteConfig.confined(
             namespaces=self._sandbox.layer is Layer.NAMESPACES,
-            nested_user_namespace=not root,
-            first_uid=self._settings.sandbox_uid if root else None,
-            hide=[*map(str, self._checkouts), str(self._root), "/tmp", "/dev/shm"],
+            sandbox_uid=self._settings.sandbox_uid,
+            hide=[*map(str, self._checkouts), str(self._root)],
             result_limit=_RESULT_LIMIT,
         )
 

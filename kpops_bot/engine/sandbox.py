@@ -105,35 +105,37 @@ def choose(choice: SandboxChoice, uid: int) -> Sandbox:
 
 @functools.cache
 def _probe(layer: Layer, uid: int) -> str | None:
-    """Why `layer` does not work here, or None; tried once per process with what renders will really run."""
-    if layer is Layer.NAMESPACES:
-        if shutil.which("bwrap") is None:
-            return "bubblewrap (bwrap) is not installed"
-        with tempfile.TemporaryDirectory(prefix="kpops-bot-probe-") as scratch:
-            command = Bwrap(writable=[Path(scratch)]).command(
-                [sys.executable, "-c", "import kpops_bot.engine.confine"], env={}, cwd=Path(scratch)
-            )
-            return _failure(command, None)
-    if os.geteuid() != 0:
+    """Why `layer` does not work here, or None: one process confined exactly as a render is, once per process."""
+    if layer is Layer.NAMESPACES and shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed"
+    if layer is Layer.UID and os.geteuid() != 0:
         return "the bot does not run as root, so it cannot start processes as another uid"
-    return _failure([sys.executable, "-c", "import kpops_bot.engine.child"], uid)
+    from kpops_bot.engine.zygote import ZygoteConfig
+
+    with tempfile.TemporaryDirectory(prefix="kpops-bot-probe-") as scratch:
+        folder = Path(scratch).resolve()
+        folder.chmod(0o755)
+        for name in ("checkout", "job"):
+            (folder / name).mkdir()
+        namespaces = layer is Layer.NAMESPACES
+        config = ZygoteConfig.confined(namespaces=namespaces, sandbox_uid=uid, hide=[str(folder)], result_limit=16)
+        command = [sys.executable, "-m", "kpops_bot.engine.zygote", "--probe", config.model_dump_json(), str(folder)]
+        if namespaces:
+            bwrap = Bwrap(read_only=[folder / "checkout"], writable=[folder / "job"], keep_root_capabilities=True)
+            command = bwrap.command(command, env={}, cwd=folder / "job")
+        return _failure(command)
 
 
-def _failure(command: list[str], uid: int | None) -> str | None:
+def _failure(command: list[str]) -> str | None:
     try:
-        completed = (
-            subprocess.run(
-                command, capture_output=True, text=True, timeout=60, check=False, user=uid, group=uid, extra_groups=[]
-            )
-            if uid is not None
-            else subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-        )
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         return str(error)
     if completed.returncode == 0:
         return None
-    lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit code {completed.returncode}"
+    lines = [line.strip() for line in completed.stderr.strip().splitlines() if line.strip()]
+    causes = [line for line in lines if "Error" in line or "bwrap:" in line]
+    return (causes or lines or [f"exit code {completed.returncode}"])[-1]
 
 
 def python_paths() -> list[Path]:

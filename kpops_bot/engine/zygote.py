@@ -16,12 +16,14 @@ stdout answers `{"id": N, "exit_code": int|null, "signal": int|null, "timed_out"
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -30,7 +32,7 @@ from pydantic import BaseModel
 
 from kpops_bot.engine import confine
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
-from kpops_bot.engine.model import RenderJob
+from kpops_bot.engine.model import RenderJob, RenderLimits
 
 TIMED_OUT = 124  # the supervisor's exit code when it killed the render at its deadline
 _GRACE = 5.0  # the supervisor's own deadline is the render's; this server kills it this much later
@@ -45,6 +47,18 @@ class ZygoteConfig(BaseModel):
     first_uid: int | None = None  # the bot is root: render slot N runs as first_uid + N
     hide: list[str] = []  # folders of checkouts and jobs: a render sees only its own
     result_limit: int = 64 * 1024 * 1024
+
+    @classmethod
+    def confined(cls, *, namespaces: bool, sandbox_uid: int, hide: list[str], result_limit: int) -> ZygoteConfig:
+        """Renders in namespaces (`hide` covered) or as uids of their own; a root bot never renders as root."""
+        root = os.geteuid() == 0
+        return cls(
+            namespaces=namespaces,
+            nested_user_namespace=namespaces and not root,
+            first_uid=sandbox_uid if root else None,
+            hide=[*hide, "/tmp", "/dev/shm"] if namespaces else [],
+            result_limit=result_limit,
+        )
 
 
 @dataclass
@@ -68,6 +82,8 @@ def _preload() -> None:
 
 
 def main() -> None:
+    if sys.argv[1] == "--probe":
+        probe(ZygoteConfig.model_validate_json(sys.argv[2]), Path(sys.argv[3]))
     config = ZygoteConfig.model_validate_json(sys.argv[1])
     path_entry = str(Path.cwd())
     _preload()
@@ -120,7 +136,7 @@ def _start(request: dict[str, object], renders: dict[int, _Render], path_entry: 
     if pid == 0:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _supervise(job, config, slot, result_write, path_entry)
+        _supervise(job, config, slot, result_write, functools.partial(_render_kpops, path_entry))
     os.close(result_write)
     os.set_blocking(result_read, False)
     renders[pid] = _Render(request_id, time.monotonic() + job.timeout + _GRACE, slot, result_read)
@@ -198,7 +214,60 @@ def _emit(message: dict[str, object]) -> None:
         view = view[os.write(1, view) :]
 
 
-def _supervise(job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, path_entry: str) -> NoReturn:
+def probe(config: ZygoteConfig, folder: Path) -> NoReturn:
+    """Confine one process as a render is confined (in `folder`'s `checkout` and `job`); exit 0 if all of it worked.
+
+    What a machine allows shows only when tried: bubblewrap may start where a render's own namespaces or its
+    /proc are refused (a container's masked /proc), or a uid cannot read the Python environment.
+    """
+    job = RenderJob(
+        pipeline="probe",
+        pipeline_file="probe",
+        revision="probe",
+        checkout=str(folder / "checkout"),
+        env={},
+        scratch=str(folder / "job"),
+        log_file=str(folder / "job" / "probe.log"),
+        timeout=60,
+        limits=RenderLimits(memory_bytes=1 << 31, processes=64, file_size_bytes=1 << 20, cpu_seconds=60),
+    )
+    result_read, result_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        _supervise(job, config, 0, result_write, _probe_body)
+    os.close(result_write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(result_read, 16)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and answer == b"ok":
+        os._exit(0)
+    sys.stderr.write(Path(job.log_file).read_text(errors="replace") if Path(job.log_file).exists() else "")
+    sys.stderr.write(f"a confined render could not start (status {status})\n")
+    os._exit(1)
+
+
+def _probe_body(job: RenderJob, result_fd: int) -> int:
+    """A render imports modules as it goes: the Python environment must be readable where and as whom it runs."""
+    import importlib.util
+
+    kpops = importlib.util.find_spec("kpops")
+    for path in (os.__file__, __file__, kpops.origin if kpops else None):
+        if path:
+            Path(path).read_bytes()
+    if not os.access(sys.executable, os.X_OK):
+        raise PermissionError(f"{sys.executable} cannot be run")
+    os.write(result_fd, b"ok")
+    return 0
+
+
+def _render_kpops(path_entry: str, job: RenderJob, result_fd: int) -> int:
+    from kpops_bot.engine import child
+
+    return child.run(job, path_entry, result_fd)
+
+
+def _supervise(
+    job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, body: Callable[[RenderJob, int], int]
+) -> NoReturn:
     """The supervisor: confine, fork the render, wait for it within its timeout, kill what it left, exit."""
     code = 70
     try:
@@ -219,7 +288,7 @@ def _supervise(job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, 
         baseline = _MemoryAtFork.measure()  # the render starts with this process's memory
         render_pid = os.fork()
         if render_pid == 0:
-            _render(job, config, slot, result_fd, path_entry, (uid, gid))
+            _render(job, config, slot, result_fd, body, (uid, gid))
         os.close(result_fd)
         code = _wait_for(render_pid, job.timeout, baseline.room(job.limits.memory_bytes))
         if not config.namespaces:
@@ -267,11 +336,14 @@ def _wait_for(pid: int, timeout: float, memory: tuple[int, int]) -> int:
 
 
 def _render(
-    job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, path_entry: str, ids: tuple[int, int]
+    job: RenderJob,
+    config: ZygoteConfig,
+    slot: int,
+    result_fd: int,
+    body: Callable[[RenderJob, int], int],
+    ids: tuple[int, int],
 ) -> NoReturn:
-    """The render process: the last of its confinement, its limits, then kpops."""
-    from kpops_bot.engine import child
-
+    """The render process: the last of its confinement, its limits, then kpops (`body`)."""
     code = 70
     try:
         confine.die_with_parent()
@@ -287,7 +359,7 @@ def _render(
         if not config.namespaces:
             os.setsid()
         confine.apply_limits(job.limits)
-        code = child.run(job, path_entry, result_fd)
+        code = body(job, result_fd)
     except BaseException:
         import traceback
 

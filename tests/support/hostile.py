@@ -9,6 +9,7 @@ starts a `setsid sleep` daemon and 300 processes and allocates 6 GiB (see its mo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import sys
@@ -117,7 +118,8 @@ def processes_with(marker: str) -> list[str]:
 
 
 def planted_files(*folders: Path) -> list[Path]:
-    return [path for folder in folders if folder.exists() for path in folder.rglob(PLANTED)]
+    """Files the attack planted below `folders` (walked without failing on files that vanish meanwhile)."""
+    return [Path(root) / PLANTED for folder in folders for root, _, files in os.walk(folder) if PLANTED in files]
 
 
 def python_readable_by_others() -> list[str]:
