@@ -19,9 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kpops_bot.engine.model import Operation
+from kpops_bot.engine.sandbox import Layer
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
-from kpops_bot.managed import KpopsRun, ManagedSettings, run_kpops
+from kpops_bot.managed import Isolation, KpopsRun, ManagedSettings, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.settings import OperationMode
 from tests.helpers import GitRepo
@@ -64,7 +65,8 @@ def test_kpops_runs_with_the_credentials_and_its_output_comes_back_masked(
     fake, url = proxy
     settings = ManagedSettings(credentials=_credentials(url))
     run = KpopsRun(Operation.DEPLOY, WORD_COUNT, environment="dev", steps=("data-producer",))
-    outcome = run_kpops(deployment_repo.path, run, settings, EngineSettings().kpops_environment(), Masker.create())
+    env = EngineSettings().kpops_environment()
+    outcome = run_kpops(deployment_repo.path, run, settings, env, Masker.create(), Isolation(Layer.NAMESPACES))
     assert outcome.command == (
         "kpops deploy pipelines/word-count/pipeline.yaml --config . --operation-mode managed "
         "--environment dev --steps data-producer --execute"
@@ -83,7 +85,8 @@ def test_kpops_dry_run_is_kpops_own_and_a_hanging_kpops_is_killed(deployment_rep
     sleeper.write_text("#!/bin/sh\nsleep 30\n")
     sleeper.chmod(0o755)
     settings = ManagedSettings(kpops_command=[str(sleeper)], timeout=0.5)
-    outcome = run_kpops(deployment_repo.path, KpopsRun(Operation.DESTROY, WORD_COUNT), settings, {}, Masker.create())
+    run = KpopsRun(Operation.DESTROY, WORD_COUNT)
+    outcome = run_kpops(deployment_repo.path, run, settings, {}, Masker.create(), Isolation(Layer.NAMESPACES))
     assert outcome.returncode is None and "killed after" in outcome.output
 
 

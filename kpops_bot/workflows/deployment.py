@@ -13,6 +13,7 @@ from kpops_bot.engine.targets import layout_at, select_pipelines
 from kpops_bot.forges.base import PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.publish import Published, Target, publish
+from kpops_bot.managed import Isolation
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings, OperationMode
@@ -29,11 +30,13 @@ class GitDeploymentRepository:
         settings: BotSettings,
         pool: Callable[[bool], RenderPool],  # trusted → the pool with or without secret variables
         cache: RenderCache | None,
+        isolation: Isolation,  # managed-mode kpops' sandbox
     ) -> None:
         self._repository = repository
         self._settings = settings
         self._pool = pool
         self._cache = cache
+        self._isolation = isolation
 
     def resolve(self, revision: str) -> str:
         return self._repository.resolve(revision)
@@ -106,6 +109,7 @@ class GitDeploymentRepository:
             config.operation_mode,
             config.config_dir,
             masker,
+            self._isolation,
         )
         return operator.run(steps, run_id, execute=execute)
 
