@@ -9,18 +9,24 @@ It runs in the bot's sandbox, with the cluster's network (that is its job): unde
 it sees the system and the bot's Python environment read-only, its checkout read-only, a temporary HOME/TMPDIR as
 the one writable place, credential files (a credential whose value is an existing absolute path, e.g.
 KUBECONFIG) read-only, and nothing else of the machine; its own PID namespace, so whatever it starts ends with it.
-Under `uid` it runs as an unprivileged uid of its own. In every layer: memory, file size and CPU time limits and
-the timeout.
+Under `uid` it runs as an unprivileged uid of its own. In every layer: memory, file size and CPU time limits, a
+bound on its processes and the timeout. The process bound is RLIMIT_NPROC where the bot is not root; the kernel
+does not apply that limit to root, so a bot running as root puts the run into a pids cgroup of its own instead
+(written by hand: a directory, two files and an rmdir, where a library would add a dependency for no more).
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import resource
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +38,8 @@ from kpops_bot.engine.sandbox import Bwrap, Layer
 from kpops_bot.masking import Masker
 
 _OUTPUT_LIMIT = 6_000
+_CGROUP_IDS = itertools.count(1)
+logger = logging.getLogger(__name__)
 MANAGED_UID_OFFSET = 500  # managed kpops runs as sandbox_uid + this, apart from every render's uid
 
 
@@ -47,6 +55,7 @@ class ManagedSettings(BaseModel):
     timeout: float = Field(default=1800.0, gt=0, description="Seconds one kpops command may take.")
     memory_mb: int = Field(default=4096, ge=256, description="Address space kpops and helm may use, in MiB.")
     file_size_mb: int = Field(default=256, ge=1, description="Largest file kpops may write, in MiB.")
+    processes: int = Field(default=512, ge=16, description="Processes kpops and what it starts may run at once.")
 
     def secrets(self) -> list[str]:
         return [value.get_secret_value() for value in self.credentials.values() if value.get_secret_value()]
@@ -121,21 +130,22 @@ def run_kpops(
             chown_tree(home, uid, uid)
             checkout.chmod(0o755)
         try:
-            completed = subprocess.run(
-                command,
-                cwd=checkout,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=settings.timeout,
-                check=False,
-                preexec_fn=_limits(settings),
-                user=uid,
-                group=uid,
-                extra_groups=[] if uid is not None else None,
-                start_new_session=True,
-            )
+            with _pids_cgroup(settings.processes, runs_as_root=uid is None) as cgroup_procs:
+                completed = subprocess.run(
+                    command,
+                    cwd=checkout,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    timeout=settings.timeout,
+                    check=False,
+                    preexec_fn=_limits(settings, cgroup_procs),
+                    user=uid,
+                    group=uid,
+                    extra_groups=[] if uid is not None else None,
+                    start_new_session=True,
+                )
         except subprocess.TimeoutExpired as error:
             output = error.stdout.decode(errors="replace") if isinstance(error.stdout, bytes) else ""
             killed = f"\n(killed after {settings.timeout:.0f} s)"
@@ -150,8 +160,12 @@ def _files_named(command: Sequence[str], env: dict[str, str]) -> list[Path]:
     return sorted({Path(value).resolve() for value in named if value.startswith("/") and Path(value).exists()})
 
 
-def _limits(settings: ManagedSettings) -> Callable[[], None]:
+def _limits(settings: ManagedSettings, cgroup_procs: Path | None) -> Callable[[], None]:
     def apply() -> None:
+        if cgroup_procs is not None:
+            cgroup_procs.write_text(str(os.getpid()))
+        else:
+            resource.setrlimit(resource.RLIMIT_NPROC, (settings.processes, settings.processes))
         memory = settings.memory_mb * 1024 * 1024
         size = settings.file_size_mb * 1024 * 1024
         cpu = int(settings.timeout) + 1
@@ -161,6 +175,65 @@ def _limits(settings: ManagedSettings) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply
+
+
+_PIDS_CGROUPS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))  # cgroup v1's pids hierarchy, or v2's root
+
+
+@contextmanager
+def _pids_cgroup(limit: int, *, runs_as_root: bool) -> Iterator[Path | None]:
+    """A pids cgroup holding at most `limit` processes, for kpops running as root; its `cgroup.procs` file.
+
+    None where kpops runs as another uid (RLIMIT_NPROC bounds it) or no pids cgroup can be made here.
+    """
+    if not runs_as_root or os.geteuid() != 0:
+        yield None
+        return
+    folder = _new_pids_cgroup(limit)
+    try:
+        yield folder / "cgroup.procs" if folder is not None else None
+    finally:
+        if folder is not None:
+            _remove_cgroup(folder)
+
+
+def _new_pids_cgroup(limit: int) -> Path | None:
+    for hierarchy in _PIDS_CGROUPS:
+        if not _controls_pids(hierarchy):
+            continue
+        folder = hierarchy / f"kpops-bot-managed-{os.getpid()}-{next(_CGROUP_IDS)}"
+        try:
+            folder.mkdir()
+            (folder / "pids.max").write_text(str(limit))
+        except OSError:
+            _remove_cgroup(folder)
+            continue
+        return folder
+    logger.warning("no pids cgroup can be made here: the processes of managed kpops are not bounded")
+    return None
+
+
+def _controls_pids(hierarchy: Path) -> bool:
+    """cgroup v1's own pids hierarchy, or a v2 hierarchy whose children get the pids controller."""
+    if hierarchy.name == "pids":
+        return (hierarchy / "cgroup.procs").exists()
+    try:
+        return "pids" in (hierarchy / "cgroup.subtree_control").read_text().split()
+    except OSError:
+        return False
+
+
+def _remove_cgroup(folder: Path) -> None:
+    """Remove the cgroup once its processes are gone (the run's PID namespace or session ended them)."""
+    for _ in range(50):
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
+    logger.warning("cgroup %s still has processes; left in place", folder)
 
 
 def _tail(text: str) -> str:

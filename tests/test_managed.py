@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,3 +162,21 @@ def test_managed_commands_and_apply_run_kpops_and_report_its_outcome(
     assert "apply of" in applied and "failed" in applied
     assert "$ kpops deploy pipelines/word-count/pipeline.yaml" in applied and SECRET not in applied
     assert SECRET not in caplog.text
+
+
+def test_the_processes_of_managed_kpops_are_bounded(deployment_repo: GitRepo) -> None:
+    """A custom component's fork bomb, as kpops would run it: it meets the `processes` bound, and nothing it
+    started outlives the run."""
+    bomb = deployment_repo.path / "bomb.py"  # repository code, as a custom component is
+    bomb.write_text(
+        "import subprocess\nstarted = 0\nfor _ in range(300):\n    try:\n"
+        "        subprocess.Popen(['sleep', '60'])\n    except OSError:\n        break\n    started += 1\n"
+        "print(f'started={started}', flush=True)\n"
+    )
+    settings = ManagedSettings(kpops_command=[sys.executable, str(bomb)], processes=40, timeout=60)
+    run = KpopsRun(Operation.DEPLOY, WORD_COUNT)
+    outcome = run_kpops(deployment_repo.path, run, settings, {}, Masker.create(), Isolation(Layer.NAMESPACES))
+    started = int(next(line for line in outcome.output.splitlines() if line.startswith("started=")).split("=")[1])
+    assert started < 40, outcome.output
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True, check=False).stdout
+    assert leftovers.strip() == "", "every process of the run ends with it"
