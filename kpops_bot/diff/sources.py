@@ -1,0 +1,174 @@
+"""Where a component, a field or a value comes from: the YAML node of the pipeline file or defaults file that set it.
+
+Pure: it reads the texts of a pipeline's kpops files at a revision (the dry run hands them over from the git mirror)
+and composes them with PyYAML, whose nodes carry line numbers. kpops merges a component from its entry in
+`pipeline_<env>.yaml` / `pipeline.yaml` and from the `defaults*.yaml` sections of its type and of the types it
+derives from; the first file in that order that sets a field most precisely is its source. Keys that kpops
+substitutes (`${output_topic_name}`) match whatever they became.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import yaml
+
+from kpops_bot.diff.model import SourceLocation
+
+# The defaults sections a kpops type inherits, most specific first (kpops' own class hierarchy).
+_STREAMS_BOOTSTRAP = ("streams-bootstrap", "kafka-app", "helm-app", "kubernetes-app", "pipeline-component")
+_CLEANER = ("streams-bootstrap-cleaner", "cleaner", *_STREAMS_BOOTSTRAP)
+_CONNECTOR = ("kafka-connector", "pipeline-component")
+_ANCESTORS: dict[str, tuple[str, ...]] = {
+    "streams-app": _STREAMS_BOOTSTRAP,
+    "producer-app": _STREAMS_BOOTSTRAP,
+    "consumer-app": _STREAMS_BOOTSTRAP,
+    "consumer-producer-app": _STREAMS_BOOTSTRAP,
+    "streams-app-cleaner": _CLEANER,
+    "producer-app-cleaner": _CLEANER,
+    "kafka-sink-connector": _CONNECTOR,
+    "kafka-source-connector": _CONNECTOR,
+    "helm-app": ("kubernetes-app", "pipeline-component"),
+    "kafka-app": ("pipeline-component",),
+    "kubernetes-app": ("pipeline-component",),
+}
+_SUBSTITUTION = re.compile(r"\$\{[^}]*\}")
+
+Segment = str | int
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str
+    text: str
+
+    @cached_property
+    def root(self) -> yaml.Node | None:
+        try:
+            return yaml.compose(self.text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            return None
+
+
+@dataclass(frozen=True)
+class PipelineSources:
+    """A pipeline's kpops files at one revision, each list in kpops' order of precedence."""
+
+    pipeline_files: Sequence[SourceFile] = ()
+    defaults_files: Sequence[SourceFile] = field(default_factory=tuple)
+
+    def locate(
+        self,
+        component: str | None,
+        component_type: str | None = None,
+        path: Sequence[Segment] = (),
+        value: str | None = None,
+    ) -> SourceLocation | None:
+        """The line that sets `path` of the component (or holds `value` in it), else the component's entry."""
+        best: tuple[int, SourceLocation] | None = None
+        for source, node in self._sections(component, component_type):
+            depth, found = _walk(node, path)
+            if value is not None:
+                hit = _find_value(node, value)
+                if hit is not None:
+                    depth, found = len(path) + 1, hit
+            if best is None or depth > best[0]:
+                best = depth, SourceLocation(file=source.path, line=found.start_mark.line + 1)
+        if best is None and self.pipeline_files:
+            return SourceLocation(file=self.pipeline_files[-1].path, line=1)
+        return best[1] if best is not None else None
+
+    def disabled(self) -> list[tuple[str, str, SourceLocation]]:
+        """Components whose entry says `enabled: false`: (name, type, the line of `enabled`)."""
+        found: dict[str, tuple[str, str, SourceLocation]] = {}
+        for source in self.pipeline_files:
+            for entry in _entries(source.root):
+                name, kind = _scalar(entry, "name"), _scalar(entry, "type")
+                flag = _child(entry, "enabled")
+                if name is None or name in found or flag is None:
+                    continue
+                if isinstance(flag, yaml.ScalarNode) and flag.value.lower() == "false":
+                    found[name] = (name, kind or "?", SourceLocation(file=source.path, line=flag.start_mark.line + 1))
+        return list(found.values())
+
+    def _sections(self, component: str | None, component_type: str | None) -> Iterator[tuple[SourceFile, yaml.Node]]:
+        for source in self.pipeline_files:
+            for entry in _entries(source.root):
+                if component is not None and _scalar(entry, "name") == component:
+                    yield source, entry
+        if component_type is None:
+            return
+        for type_name in (component_type, *_ANCESTORS.get(component_type, ("pipeline-component",))):
+            for source in self.defaults_files:
+                section = _child(source.root, type_name)
+                if section is not None:
+                    yield source, section
+
+
+def _entries(root: yaml.Node | None) -> list[yaml.MappingNode]:
+    if isinstance(root, yaml.SequenceNode):
+        return [item for item in root.value if isinstance(item, yaml.MappingNode)]
+    return []
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((value for name, value in node.value if isinstance(name, yaml.ScalarNode) and name.value == key), None)
+
+
+def _scalar(node: yaml.Node, key: str) -> str | None:
+    child = _child(node, key)
+    return str(child.value) if isinstance(child, yaml.ScalarNode) else None
+
+
+def _walk(node: yaml.Node, path: Sequence[Segment]) -> tuple[int, yaml.Node]:
+    """How deep `path` goes into the node, and the key node (or item) of the last step that matched."""
+    depth, found = 0, node
+    for segment in path:
+        step = _step(node, segment)
+        if step is None:
+            break
+        found, node = step
+        depth += 1
+    return depth, found
+
+
+def _step(node: yaml.Node, segment: Segment) -> tuple[yaml.Node, yaml.Node] | None:
+    if isinstance(node, yaml.SequenceNode) and isinstance(segment, int) and 0 <= segment < len(node.value):
+        item: yaml.Node = node.value[segment]
+        return item, item
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and _key_matches(str(key.value), str(segment)):
+            return key, value
+    return None
+
+
+def _key_matches(key: str, segment: str) -> bool:
+    if key == segment:
+        return True
+    if "${" not in key:
+        return False
+    pattern = ".+".join(re.escape(part) for part in _SUBSTITUTION.split(key))
+    return re.fullmatch(pattern, segment) is not None
+
+
+def _find_value(node: yaml.Node, value: str) -> yaml.Node | None:
+    if isinstance(node, yaml.ScalarNode):
+        text = str(node.value)
+        return node if text == value or ("${" in value and value in text) else None
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [child for _, child in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    for child in children:
+        hit = _find_value(child, value)
+        if hit is not None:
+            return hit
+    return None
