@@ -172,3 +172,14 @@ def _find_value(node: yaml.Node, value: str) -> yaml.Node | None:
         if hit is not None:
             return hit
     return None
+
+
+def config_line(text: str, path: Sequence[Segment]) -> int | None:
+    """The line of the deepest key of `path` a YAML document has (its first line when none), None if unparsable."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if root is None:
+        return None
+    return _walk(root, path)[1].start_mark.line + 1
