@@ -50,13 +50,22 @@ _MERMAID_CLASSES = {
 
 def render_markdown(report: DiffReport, limit: int | None = None, max_parts: int = DEFAULT_MAX_PARTS) -> list[str]:
     """The comment parts, each within `limit` characters (one part when `limit` is None)."""
+    return split(header(report), _sections(report, limit), limit=limit, max_parts=max_parts)
+
+
+def _sections(report: DiffReport, limit: int | None) -> list[Section]:
     max_chunk = chunk_budget(limit)
-    sections = [
+    return [
         pipeline_section(pipeline, max_chunk)
         for pipeline in report.pipelines
         if pipeline.status not in (Status.UNCHANGED, Status.ERROR)
     ]
-    return split(header(report), sections, limit=limit, max_parts=max_parts)
+
+
+def details(report: DiffReport, limit: int) -> str:
+    """The per-pipeline sections alone, within `limit` characters (what does not fit is named)."""
+    text = split("", _sections(report, limit), limit=limit, max_parts=1)[0]
+    return text.partition("\n")[2] if text.startswith("<!--") else text
 
 
 def header(report: DiffReport) -> str:
