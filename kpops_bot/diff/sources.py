@@ -67,19 +67,28 @@ class PipelineSources:
         path: Sequence[Segment] = (),
         value: str | None = None,
     ) -> SourceLocation | None:
-        """The line that sets `path` of the component (or holds `value` in it), else the component's entry."""
-        best: tuple[int, SourceLocation] | None = None
-        for source, node in self._sections(component, component_type):
+        """The line that sets `path` of the component (or holds `value` in it): the first file in kpops' order that
+        has the whole path; else as much of it as the component's own entry has; else the deepest defaults match."""
+        matches: list[tuple[bool, int, SourceLocation]] = []
+        for source, node, own in self._sections(component, component_type):
             depth, found = _walk(node, path)
             if value is not None:
                 hit = _find_value(node, value)
                 if hit is not None:
                     depth, found = len(path) + 1, hit
-            if best is None or depth > best[0]:
-                best = depth, SourceLocation(file=source.path, line=found.start_mark.line + 1)
-        if best is None and self.pipeline_files:
+            matches.append((own, depth, SourceLocation(file=source.path, line=found.start_mark.line + 1)))
+        # a value found, or the whole path (when there is one)
+        complete = [location for _, depth, location in matches if depth > len(path) or (path and depth == len(path))]
+        if complete:
+            return complete[0]
+        own_entry = [(depth, location) for own, depth, location in matches if own]
+        if own_entry:
+            return max(own_entry, key=lambda item: item[0])[1]
+        if matches:
+            return max(((depth, location) for _, depth, location in matches), key=lambda item: item[0])[1]
+        if self.pipeline_files:
             return SourceLocation(file=self.pipeline_files[-1].path, line=1)
-        return best[1] if best is not None else None
+        return None
 
     def disabled(self) -> list[tuple[str, str, SourceLocation]]:
         """Components whose entry says `enabled: false`: (name, type, the line of `enabled`)."""
@@ -94,18 +103,21 @@ class PipelineSources:
                     found[name] = (name, kind or "?", SourceLocation(file=source.path, line=flag.start_mark.line + 1))
         return list(found.values())
 
-    def _sections(self, component: str | None, component_type: str | None) -> Iterator[tuple[SourceFile, yaml.Node]]:
+    def _sections(
+        self, component: str | None, component_type: str | None
+    ) -> Iterator[tuple[SourceFile, yaml.Node, bool]]:
+        """(file, node, whether it is the component's own entry) in kpops' order of precedence."""
         for source in self.pipeline_files:
             for entry in _entries(source.root):
                 if component is not None and _scalar(entry, "name") == component:
-                    yield source, entry
+                    yield source, entry, True
         if component_type is None:
             return
         for type_name in (component_type, *_ANCESTORS.get(component_type, ("pipeline-component",))):
             for source in self.defaults_files:
                 section = _child(source.root, type_name)
                 if section is not None:
-                    yield source, section
+                    yield source, section, False
 
 
 def _entries(root: yaml.Node | None) -> list[yaml.MappingNode]:
