@@ -3,15 +3,24 @@ and each risk pointed at the line of the file behind it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel, SourceLocation, Status
+from kpops_bot.engine.child import ARGO_CLEAN_NOTE
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.model import Operation
 from kpops_bot.engine.pool import RenderPool
+from kpops_bot.masking import Masker
+from kpops_bot.pipelines import Pipeline
 from kpops_bot.report.markdown import render_markdown
+from kpops_bot.settings import OperationMode
+from kpops_bot.workflows.operate import Operator, Step
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
+from tests.support.workflow_kit import settings
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 ORDERS = "pipelines/team-a/orders/pipeline.yaml"
@@ -110,3 +119,23 @@ def test_each_risk_names_the_line_behind_it(reviewed: tuple[GitRepo, DiffReport]
     assert report.summary.blocking
     text = "".join(render_markdown(report))
     assert f"<code>{WORD_COUNT}:{invalid.source.line}</code>" in text
+
+
+@pytest.mark.parametrize("mode", [OperationMode.MANIFEST, OperationMode.ARGO])
+def test_what_kpops_clean_does_surprisingly_is_said_in_the_answer(
+    deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path, mode: OperationMode
+) -> None:
+    repository = workspace.repository(str(deployment_repo.path))
+    commit = repository.resolve("main")
+    operator = Operator(settings(tmp_path), lambda: pool, None, repository, mode, ".", Masker())
+    step = Step(Operation.CLEAN, Pipeline("word-count", "pipelines/word-count"), None, commit)
+    [result] = operator.run([step], "c1")
+    assert result.ok
+    if mode is OperationMode.MANIFEST:
+        assert result.summary.endswith("job(s) in `rendered/default/word-count/jobs/`")
+        assert result.detail.startswith(
+            "> kpops renders the clean Job of `word-counter` with `args: [reset]`: it resets offsets and state, "
+            "and deletes none of the app's topics."
+        )
+    else:
+        assert result.summary == f"kpops clean renders no job for this pipeline. {ARGO_CLEAN_NOTE}"
