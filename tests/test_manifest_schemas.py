@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
+from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.manifest_schemas import supported, violations
 from kpops_bot.diff.settings import DiffSettings
+from kpops_bot.engine.model import PipelineRender
+from tests.helpers import manifest, recorded_render
 
 
 def deployment(**spec: Any) -> dict[str, Any]:
@@ -54,3 +58,15 @@ def test_the_kubernetes_version_is_a_setting_checked_on_load() -> None:
     assert not supported("1.20")
     with pytest.raises(ValueError, match="no Kubernetes schemas"):
         DiffSettings(kubernetes_version="1.2")
+
+
+def test_an_invalid_secret_value_is_named_by_its_rule_not_its_value() -> None:
+    base = recorded_render()
+    head = PipelineRender.model_validate(copy.deepcopy(base.model_dump()) | {"revision": "head"})
+    container = manifest(head, "Deployment", "word-count-word-counter")["spec"]["template"]["spec"]["containers"][0]
+    container.setdefault("env", []).append({"name": "DB_PASSWORD", "value": 987654321})
+    diff = diff_pipeline("word-count", None, base, head, DiffOptions())
+    [risk] = [r for r in diff.risks if r.code == "manifest-invalid"]
+    assert "987654321" not in risk.model_dump_json()
+    assert risk.field is not None and risk.field.endswith(".value")
+    assert "a masked value fails type" in risk.message

@@ -83,10 +83,12 @@ def diff_pipeline(
     context = risks.RiskContext(
         sources=sources or PipelineSources(),
         kubernetes_version=options.kubernetes_version,
+        mask_resource=masker.mask_resource,
     )
     found = risks.assess(name, base_components, head_components, context)
     for risk in found:
         risk.message = masker.mask_text(risk.message)
+        risk.value = masker.mask_text(risk.value) if risk.value is not None else None
     shown_topology = None
     if status is not Status.UNCHANGED:
         shown_topology = topology.build(base_components or [], head_components or [], components)

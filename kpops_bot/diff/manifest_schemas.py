@@ -34,6 +34,8 @@ class Violation:
     field: str
     message: str
     value: Any = None
+    path: tuple[str | int, ...] = ()
+    rule: str = ""  # the schema keyword that failed and its value, for a message that must not show the value
 
     def describe(self) -> str:
         where = f"{self.field}: " if self.field else ""
@@ -55,6 +57,8 @@ def violations(manifest: dict[str, Any], kubernetes_version: str = DEFAULT_KUBER
             field=".".join(str(part) for part in error.absolute_path),
             message=_shorten(error.message),
             value=error.instance if not isinstance(error.instance, dict | list) else None,
+            path=tuple(error.absolute_path),
+            rule=f"{error.validator}: {_shorten(json.dumps(error.validator_value, default=str), 80)}",
         )
         for error in errors[:_MAX_PER_RESOURCE]
     ]

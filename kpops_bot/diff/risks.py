@@ -9,7 +9,7 @@ defaults file behind it (`sources`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ class RiskContext:
 
     sources: PipelineSources = field(default_factory=PipelineSources)
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    # The manifest as the report may show it: a violation's value is left out where masking changes it.
+    mask_resource: Callable[[dict[str, Any]], Any] = lambda resource: resource
 
 
 def assess(
@@ -50,7 +52,7 @@ def assess(
     risks = _compared(pipeline, base, head)
     if head is not None:
         risks += _unset_variables(head)
-        risks += _invalid_manifests(head, context.kubernetes_version)
+        risks += _invalid_manifests(head, context)
         risks += _disabled(base or [], head, context)
     types = {component.name: component.type for component in [*(base or []), *(head or [])]}
     for risk in risks:
@@ -107,20 +109,35 @@ def _strings(value: Any, prefix: tuple[Segment, ...]) -> Iterator[tuple[tuple[Se
         yield prefix, value
 
 
-def _invalid_manifests(head: Sequence[ComponentRender], kubernetes_version: str) -> list[Risk]:
+def _invalid_manifests(head: Sequence[ComponentRender], context: RiskContext) -> list[Risk]:
+    version = context.kubernetes_version
     risks: list[Risk] = []
     for component in head:
         for manifest in component.manifests:
-            for violation in violations(manifest, kubernetes_version):
-                message = (
-                    f"`{component.name}`: the API server would refuse {violation.describe()} "
-                    f"(Kubernetes {kubernetes_version} / Strimzi schemas)"
+            found = violations(manifest, version)
+            shown = context.mask_resource(manifest) if found else manifest
+            for violation in found:
+                hidden = _at(shown, violation.path) != _at(manifest, violation.path)
+                reason = (
+                    f"{violation.kind} `{violation.name}`: {violation.field}: a masked value fails {violation.rule}"
+                    if hidden
+                    else violation.describe()
                 )
+                message = f"`{component.name}`: the API server would refuse {reason} (Kubernetes {version} / Strimzi)"
                 risk = _risk(RiskLevel.DANGER, "manifest-invalid", message, component.name)
                 risk.field = violation.field
-                risk.value = violation.value if isinstance(violation.value, str) else None
+                risk.value = violation.value if isinstance(violation.value, str) and not hidden else None
                 risks.append(risk)
     return risks
+
+
+def _at(document: Any, path: Sequence[str | int]) -> Any:
+    for segment in path:
+        try:
+            document = document[segment]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return document
 
 
 def _disabled(base: Sequence[ComponentRender], head: Sequence[ComponentRender], context: RiskContext) -> list[Risk]:
