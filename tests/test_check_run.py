@@ -99,8 +99,17 @@ def test_an_app_writes_more_than_50_annotations_in_further_updates(github: GitHu
     writes = [(entry.method, entry.status) for entry in github.fake.log if "/check-runs" in entry.path]
     assert writes == [("GET", 200), ("POST", 201), ("PATCH", 200), ("PATCH", 200)]
 
-    assert github.app.publish_check(github.repository, sha, report(3))  # a retried job updates the same run
-    assert len(github.fake.commit_check_runs(FULL_NAME, sha)) == 1
+    assert github.app.publish_check(github.repository, sha, report(120))  # a retried job updates the same run
+    [again] = github.fake.commit_check_runs(FULL_NAME, sha)
+    assert [a["start_line"] for a in again.annotations] == list(range(1, 121))  # and adds no annotation twice
+
+
+def test_a_retry_after_a_partial_publish_adds_only_the_missing_annotations(github: GitHubApp) -> None:
+    sha = "e" * 40
+    assert github.app.publish_check(github.repository, sha, report(50))  # a first attempt stopped after one request
+    assert github.app.publish_check(github.repository, sha, report(120))
+    [run] = github.fake.commit_check_runs(FULL_NAME, sha)
+    assert [a["start_line"] for a in run.annotations] == list(range(1, 121))
 
 
 def test_a_token_keeps_the_commit_status_and_the_fake_refuses_it_check_runs(github: GitHubApp) -> None:

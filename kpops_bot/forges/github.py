@@ -190,20 +190,22 @@ class GitHubClient:
 
     def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
         """GitHub takes at most 50 annotations per request: the first go with the run, the rest in further updates
-        (each update adds its annotations). A run already on the commit (a retried job) is updated, not doubled."""
+        (each update adds its annotations and none can be removed). A run already on the commit (a retried job) is
+        updated, not doubled, and gets only the annotations it does not have yet: the report of one commit is the
+        same each time, and its annotations go out in one order."""
         if self._app is None:
             return False
         repo = self._repo(repository)
         commit = repo.get_commit(sha)
-        batches = [
-            report.annotations[i : i + _ANNOTATIONS_PER_REQUEST]
-            for i in range(0, len(report.annotations), _ANNOTATIONS_PER_REQUEST)
-        ]
-        first, rest = (batches[0], batches[1:]) if batches else ((), [])
         conclusion = "success" if report.success else "failure"
         existing = self._call(
             "check run lookup", lambda: next(iter(commit.get_check_runs(check_name=STATUS_CONTEXT)), None)
         )
+        posted = existing.output.annotations_count if existing is not None else 0
+        size = _ANNOTATIONS_PER_REQUEST
+        missing = report.annotations[posted:]
+        batches = [missing[i : i + size] for i in range(0, len(missing), size)] or [()]
+        first, rest = batches[0], batches[1:]
         if existing is None:
             run = self._call(
                 "check run",
