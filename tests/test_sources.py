@@ -65,6 +65,14 @@ def test_a_value_and_a_component_without_the_field() -> None:
 
 def test_disabled_components_and_broken_files() -> None:
     assert SOURCES.disabled() == [("producer", "producer-app", at("p/pipeline.yaml", 12))]
+    by_defaults = PipelineSources(
+        pipeline_files=[SourceFile("p/pipeline.yaml", PIPELINE)],
+        defaults_files=[SourceFile("defaults.yaml", "kafka-app:\n  enabled: false\nproducer-app:\n  enabled: true\n")],
+    )
+    assert by_defaults.disabled() == [  # the entry's own `enabled` wins over its type's defaults
+        ("counter", "streams-app", at("defaults.yaml", 2)),
+        ("producer", "producer-app", at("p/pipeline.yaml", 12)),
+    ]
     broken = PipelineSources(pipeline_files=[SourceFile("p/pipeline.yaml", "- name: [\n")])
     assert broken.disabled() == []
     assert broken.locate("x", "streams-app") == at("p/pipeline.yaml", 1)

@@ -91,17 +91,26 @@ class PipelineSources:
         return None
 
     def disabled(self) -> list[tuple[str, str, SourceLocation]]:
-        """Components whose entry says `enabled: false`: (name, type, the line of `enabled`)."""
-        found: dict[str, tuple[str, str, SourceLocation]] = {}
+        """Components that `enabled: false` switches off, in their entry or their type's defaults: (name, type, the
+        line of the `enabled` that decides)."""
+        components: dict[str, str | None] = {}
         for source in self.pipeline_files:
             for entry in _entries(source.root):
-                name, kind = _scalar(entry, "name"), _scalar(entry, "type")
-                flag = _child(entry, "enabled")
-                if name is None or name in found or flag is None:
-                    continue
-                if isinstance(flag, yaml.ScalarNode) and flag.value.lower() == "false":
-                    found[name] = (name, kind or "?", SourceLocation(file=source.path, line=flag.start_mark.line + 1))
-        return list(found.values())
+                name = _scalar(entry, "name")
+                if name is not None:
+                    components.setdefault(name, _scalar(entry, "type"))
+        found: list[tuple[str, str, SourceLocation]] = []
+        for name, kind in components.items():
+            deciding = next(
+                ((source, flag) for source, node, _ in self._sections(name, kind) if (flag := _child(node, "enabled"))),
+                None,
+            )
+            if deciding is None:
+                continue
+            source, flag = deciding
+            if isinstance(flag, yaml.ScalarNode) and flag.value.lower() == "false":
+                found.append((name, kind or "?", SourceLocation(file=source.path, line=flag.start_mark.line + 1)))
+        return found
 
     def _sections(
         self, component: str | None, component_type: str | None
