@@ -174,9 +174,35 @@ def test_missing_required_field(workspace: Workspace, pool: RenderPool, deployme
     error = render(workspace, pool, deployment_repo, "word-count")["word-count"].error
     assert error is not None and error.kind == "validation"
     assert error.component == "word-counter"
+    # the line of the word-counter's `values:`, where the image is missing
+    lines = (deployment_repo.path / "pipelines/word-count/pipeline.yaml").read_text(encoding="utf-8").splitlines()
+    values_line = next(n for n, line in enumerate(lines, 1) if n > 8 and line == "  values:")
+    assert (error.file, error.line) == ("pipelines/word-count/pipeline.yaml", values_line)
     assert error.message == (
-        "pipelines/word-count/pipeline.yaml: component 'word-counter' (streams-app): Field required: values.image"
+        f"pipelines/word-count/pipeline.yaml:{values_line}: component 'word-counter' (streams-app): "
+        "Field required: values.image"
     )
+
+
+@pytest.mark.parametrize(
+    ("label", "blamed"),
+    [("  label: {}\n", "  label: {}"), ("", "strimzi_topic: {}")],
+    ids=["empty-label", "no-label"],
+)
+def test_a_missing_config_key_names_the_config_file_and_line(
+    workspace: Workspace, pool: RenderPool, deployment_repo: GitRepo, label: str, blamed: str
+) -> None:
+    deployment_repo.replace("config.yaml", "  label:\n    strimzi.io/cluster: kafka\n", label)
+    opening = "strimzi_topic:\n" if label else "strimzi_topic: {}\n"
+    deployment_repo.replace("config.yaml", "strimzi_topic:\n", "# Strimzi topics\n" + opening)
+    deployment_repo.commit("no strimzi label")
+    error = render(workspace, pool, deployment_repo, "word-count")["word-count"].error
+    assert error is not None and error.kind == "config"
+    lines = (deployment_repo.path / "config.yaml").read_text(encoding="utf-8").splitlines()
+    assert error.file == "config.yaml"
+    assert error.line == next(n for n, line in enumerate(lines, 1) if line == blamed)
+    assert error.message.startswith(f"config.yaml:{error.line}: ")
+    assert "strimzi_topic.label" in error.message
 
 
 def test_helm_failure_names_the_component(workspace: Workspace, pool: RenderPool, deployment_repo: GitRepo) -> None:

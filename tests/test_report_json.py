@@ -4,7 +4,8 @@ import json
 
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.diff.sources import PipelineSources, SourceFile
+from kpops_bot.engine.model import ComponentRender, PipelineRender
 from kpops_bot.report.as_json import render_json
 from tests.helpers import component, manifest, recorded_render
 
@@ -36,3 +37,36 @@ def test_json_report_has_the_documented_shape_and_round_trips() -> None:
     assert document["summary"]["pipelines"] == {"changed": 1}
     assert document["summary"]["blocking"] is False
     assert DiffReport.model_validate(document) == report
+
+
+AUDIT_PIPELINE = """\
+- type: kafka-sink-connector
+  name: audit-sink
+  config:
+    connector.class: io.example.AuditSink
+    topics: ${AUDIT_TOPIC}
+"""
+
+
+def test_json_has_what_the_markdown_shows_of_added_components_risks_and_sizes() -> None:
+    base = recorded_render()
+    head = PipelineRender.model_validate(base.model_dump() | {"revision": "head"})
+    config = {
+        "type": "kafka-sink-connector",
+        "name": "audit-sink",
+        "config": {"connector.class": "io.example.AuditSink", "topics": "${AUDIT_TOPIC}", "api.token": "t0ken-value"},
+    }
+    head.components.append(ComponentRender(name="audit-sink", type="kafka-sink-connector", config=config))
+    sources = PipelineSources(pipeline_files=[SourceFile("pipelines/word-count/pipeline.yaml", AUDIT_PIPELINE)])
+    diff = diff_pipeline("word-count", None, base, head, DiffOptions(), sources)
+    document = json.loads(render_json(build_report("b" * 40, "h" * 40, "manifest", [None], [diff])))
+    pipeline = document["pipelines"][0]
+    sink = next(c for c in pipeline["components"] if c["name"] == "audit-sink")
+    assert sink["status"] == "added"
+    assert {"path": 'config["api.token"]', "value": "***"} in sink["config"]
+    assert {"path": "config.topics", "value": "${AUDIT_TOPIC}"} in sink["config"]
+    assert pipeline["size"] == {"added": len(sink["config"]), "removed": 0}
+    [risk] = pipeline["risks"]
+    assert (risk["code"], risk["component"], risk["field"]) == ("variable-unset", "audit-sink", "config.topics")
+    assert risk["source"] == {"file": "pipelines/word-count/pipeline.yaml", "line": 5}
+    assert "t0ken-value" not in json.dumps(document)

@@ -143,6 +143,7 @@ def test_golden_files_are_tracked() -> None:
     assert sorted(path.name for path in Path(GOLDEN).glob("*.md")) == [
         "mixed-change.md",
         "no-pipeline.md",
+        "review.md",
         "word-count-change.md",
     ]
 

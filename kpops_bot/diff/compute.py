@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from deepdiff import DeepDiff
 
 from kpops_bot.diff import risks, topology
+from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION
 from kpops_bot.diff.model import (
     ChangeKind,
     ComponentDiff,
     ConfigChange,
+    ConfigField,
     DiffReport,
     PipelineDiff,
     ResourceDiff,
@@ -23,6 +25,7 @@ from kpops_bot.diff.model import (
     Summary,
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
+from kpops_bot.diff.sources import PipelineSources
 from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender, RenderError
 from kpops_bot.masking import Masker
 from kpops_bot.yaml_text import dump_yaml
@@ -36,6 +39,7 @@ class DiffOptions:
     ignored: FieldFilter = field(default_factory=FieldFilter)
     blocking_levels: frozenset[RiskLevel] = frozenset({RiskLevel.DANGER})
     context_lines: int = 3
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
 
 
 def diff_pipeline(
@@ -44,8 +48,12 @@ def diff_pipeline(
     base: PipelineRender | None,
     head: PipelineRender | None,
     options: DiffOptions,
+    sources: PipelineSources | None = None,
 ) -> PipelineDiff:
-    """The diff of one pipeline; `None` on a side means the pipeline does not exist there."""
+    """The diff of one pipeline; `None` on a side means the pipeline does not exist there.
+
+    `sources` are the pipeline's kpops files at head, to point risks and errors at their lines.
+    """
     masker = options.masker
     source = head or base
     pipeline_file = source.pipeline_file if source is not None else None
@@ -56,7 +64,7 @@ def diff_pipeline(
             environment=environment,
             status=Status.ERROR,
             pipeline_file=pipeline_file,
-            error=_masked_error(head.error, masker),
+            error=_masked_error(_located(head.error, sources), masker),
             notes=notes,
         )
     if base is not None and base.error is not None:
@@ -72,9 +80,15 @@ def diff_pipeline(
     else:
         changed = any(component.status is not Status.UNCHANGED for component in components)
         status = Status.CHANGED if changed else Status.UNCHANGED
-    found = risks.assess(name, base_components, head_components)
+    context = risks.RiskContext(
+        sources=sources or PipelineSources(),
+        kubernetes_version=options.kubernetes_version,
+        mask_resource=masker.mask_resource,
+    )
+    found = risks.assess(name, base_components, head_components, context)
     for risk in found:
         risk.message = masker.mask_text(risk.message)
+        risk.value = masker.mask_text(risk.value) if risk.value is not None else None
     shown_topology = None
     if status is not Status.UNCHANGED:
         shown_topology = topology.build(base_components or [], head_components or [], components)
@@ -90,6 +104,16 @@ def diff_pipeline(
         topology=shown_topology,
         notes=notes,
     )
+
+
+def _located(error: RenderError, sources: PipelineSources | None) -> RenderError:
+    """The error with the line of its component when the render could not tell one."""
+    if error.line is not None or error.component is None or sources is None:
+        return error
+    where = sources.locate(error.component)
+    if where is None or (error.file is not None and where.file != error.file):
+        return error
+    return error.model_copy(update={"file": where.file, "line": where.line})
 
 
 def _masked_error(error: RenderError, masker: Masker) -> RenderError:
@@ -110,8 +134,9 @@ def _diff_components(
 def _diff_component(base: ComponentRender | None, head: ComponentRender | None, options: DiffOptions) -> ComponentDiff:
     either = head or base
     assert either is not None
-    # An added or removed component shows as its resources; a field list of everything would only repeat them.
     config_changes = _config_changes(base.config, head.config, options) if base and head else []
+    # Connectors render no manifests: an added or removed component shows its whole configuration.
+    config = [] if base and head else _config_fields(either.config, options)
     namespace = str(either.config.get("namespace") or "") or None
     resources = _diff_resources(base.manifests if base else [], head.manifests if head else [], namespace, options)
     if base is None:
@@ -123,8 +148,30 @@ def _diff_component(base: ComponentRender | None, head: ComponentRender | None, 
     else:
         status = Status.UNCHANGED
     return ComponentDiff(
-        name=either.name, type=either.type, status=status, config_changes=config_changes, resources=resources
+        name=either.name,
+        type=either.type,
+        status=status,
+        config_changes=config_changes,
+        config=config,
+        resources=resources,
     )
+
+
+def _config_fields(config: dict[str, Any], options: DiffOptions) -> list[ConfigField]:
+    masked = options.masker.mask(options.ignored.apply(config))
+    return [ConfigField(path=format_path(path), value=value) for path, value in _leaves(masked, ())]
+
+
+def _leaves(value: Any, prefix: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every scalar with its path; an empty mapping or list is a leaf of its own."""
+    if isinstance(value, dict) and value:
+        for key, child in value.items():
+            yield from _leaves(child, (*prefix, key))
+    elif isinstance(value, list) and value:
+        for index, child in enumerate(value):
+            yield from _leaves(child, (*prefix, index))
+    else:
+        yield prefix, value
 
 
 def _config_changes(base: dict[str, Any], head: dict[str, Any], options: DiffOptions) -> list[ConfigChange]:

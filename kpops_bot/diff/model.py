@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 
 from kpops_bot.engine.model import Mode, RenderError
 
@@ -30,12 +30,26 @@ class RiskLevel(StrEnum):
         return list(RiskLevel).index(self)
 
 
+class SourceLocation(BaseModel):
+    """The line of a repository file that set what a risk is about (1-based), for reviewers and annotations."""
+
+    file: str
+    line: int
+
+
 class Risk(BaseModel):
     level: RiskLevel
     code: str = Field(description="Stable name of the check, e.g. partitions-decreased.")
     message: str
     component: str | None = None
     topic: str | None = None
+    field: str | None = Field(
+        default=None,
+        description="The field it is about: in the component's configuration, or in the manifest when one is invalid.",
+    )
+    value: str | None = Field(default=None, description="The offending value, when the risk is about one.")
+    source: SourceLocation | None = Field(default=None, description="Where the repository sets it, at head.")
+    _path: tuple[str | int, ...] = PrivateAttr(default=())
 
 
 ChangeKind = Literal["added", "removed", "changed"]
@@ -61,9 +75,22 @@ class ResourceDiff(BaseModel):
     diff: str = Field(description="Unified diff of the masked YAML, empty when unchanged.")
 
     @property
+    def diff_lines(self) -> tuple[int, int]:
+        """Lines the unified diff adds and removes."""
+        lines = self.diff.splitlines()
+        return sum(line.startswith("+") for line in lines), sum(line.startswith("-") for line in lines)
+
+    @property
     def title(self) -> str:
         where = f"{self.namespace}/" if self.namespace else ""
         return f"{self.kind} {where}{self.name}"
+
+
+class ConfigField(BaseModel):
+    """One leaf of an added or removed component's enriched configuration; secret values are masked."""
+
+    path: str
+    value: Any = None
 
 
 class ComponentDiff(BaseModel):
@@ -71,7 +98,25 @@ class ComponentDiff(BaseModel):
     type: str
     status: Status
     config_changes: list[ConfigChange] = Field(default_factory=list)
+    config: list[ConfigField] = Field(
+        default_factory=list,
+        description="The whole enriched configuration of an added (at head) or removed (at base) component.",
+    )
     resources: list[ResourceDiff] = Field(default_factory=list)
+
+    @property
+    def lines_changed(self) -> tuple[int, int]:
+        """Lines added and removed: the resources' diff lines, and a line per configuration field otherwise."""
+        added = sum(r.diff_lines[0] for r in self.resources)
+        removed = sum(r.diff_lines[1] for r in self.resources)
+        if self.status is Status.ADDED and not self.resources:
+            added += len(self.config)
+        elif self.status is Status.REMOVED and not self.resources:
+            removed += len(self.config)
+        elif self.status is Status.CHANGED and not any(r.status is not Status.UNCHANGED for r in self.resources):
+            added += sum(change.change != "removed" for change in self.config_changes)
+            removed += sum(change.change != "added" for change in self.config_changes)
+        return added, removed
 
 
 class TopologyNode(BaseModel):
@@ -94,6 +139,13 @@ class Topology(BaseModel):
     edges: list[TopologyEdge] = Field(default_factory=list)
 
 
+class ChangeSize(BaseModel):
+    """Lines a change adds and removes: manifest diff lines, and configuration fields of what renders none."""
+
+    added: int = 0
+    removed: int = 0
+
+
 class PipelineDiff(BaseModel):
     name: str
     environment: str | None
@@ -105,10 +157,12 @@ class PipelineDiff(BaseModel):
     topology: Topology | None = None
     notes: list[str] = Field(default_factory=list)
 
-    def count(self, what: Literal["components", "resources"], status: Status) -> int:
-        if what == "components":
-            return sum(component.status is status for component in self.components)
-        return sum(resource.status is status for component in self.components for resource in component.resources)
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def size(self) -> ChangeSize:
+        """The size of the change, `+added -removed`, as the summary line shows it."""
+        sizes = [component.lines_changed for component in self.components]
+        return ChangeSize(added=sum(size[0] for size in sizes), removed=sum(size[1] for size in sizes))
 
 
 class Summary(BaseModel):

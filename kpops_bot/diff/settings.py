@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION, supported
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.diff.paths import DEFAULT_IGNORED_FIELDS, FieldFilter
 from kpops_bot.engine.settings import EngineSettings
@@ -32,6 +33,17 @@ class DiffSettings(BaseSettings):
         default_factory=lambda: [RiskLevel.DANGER], description="Risk levels that fail the pull request's status."
     )
     max_comment_parts: int = Field(default=5, ge=1, description="Comments a report may use before leaving out.")
+    kubernetes_version: str = Field(
+        default=DEFAULT_KUBERNETES_VERSION,
+        description="The Kubernetes version whose schemas rendered manifests are validated against, e.g. `1.31`.",
+    )
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _known_version(cls, version: str) -> str:
+        if not supported(version):
+            raise ValueError(f"no Kubernetes schemas for version {version!r} (kubernetes-validate has 1.25 and later)")
+        return version
 
     def masker(self, engine: EngineSettings) -> Masker:
         """Masks secret-looking keys, the configured secrets and every secret-named variable kpops is given."""
@@ -44,4 +56,5 @@ class DiffSettings(BaseSettings):
             masker=self.masker(engine),
             ignored=FieldFilter(self.ignored_fields),
             blocking_levels=frozenset(self.blocking_risks),
+            kubernetes_version=self.kubernetes_version,
         )

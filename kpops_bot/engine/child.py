@@ -154,6 +154,7 @@ def render(job: RenderJob) -> PipelineRender:
             result.error = describe_failure(error, _failure_context(job, component.name, component.type))
             return result
         rendered.manifests = [manifest.model_dump(mode="json") for manifest in manifests]
+    result.notes += reset_only_clean_notes(job, result)
     return result
 
 
@@ -164,6 +165,31 @@ def _raise_if_out_of_memory(error: BaseException) -> None:
         if isinstance(seen, MemoryError):
             raise MemoryError from error
         seen = seen.__cause__ or seen.__context__
+
+
+def reset_only_clean_notes(job: RenderJob, result: PipelineRender) -> list[str]:
+    """kpops' manifest-mode `clean` renders a streams app's cleanup Job with `args: [reset]`: said once, here."""
+    if job.mode is not Mode.MANIFEST or job.operation is not Operation.CLEAN:
+        return []
+    resetting = [
+        component.name
+        for component in result.components
+        if any(_job_args(manifest) == ["reset"] for manifest in component.manifests)
+    ]
+    if not resetting:
+        return []
+    names = ", ".join(f"`{name}`" for name in resetting)
+    return [
+        f"kpops renders the clean Job of {names} with `args: [reset]`: it resets offsets and state, "
+        "and deletes none of the app's topics."
+    ]
+
+
+def _job_args(manifest: dict[str, Any]) -> list[Any] | None:
+    if manifest.get("kind") != "Job":
+        return None
+    containers = (((manifest.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    return containers[0].get("args") if containers and isinstance(containers[0], dict) else None
 
 
 def _failure_context(job: RenderJob, component: str | None = None, component_type: str | None = None) -> FailureContext:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from kpops_bot.changes import AffectedPipelines
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
+from kpops_bot.diff.sources import PipelineSources, SourceFile
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.model import Mode, RenderSpec
@@ -24,7 +25,7 @@ from kpops_bot.engine.targets import (
     render_targets,
     select_pipelines,
 )
-from kpops_bot.pipelines import RepoLayout
+from kpops_bot.pipelines import PIPELINE, RepoLayout, kpops_file_names
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
@@ -74,8 +75,28 @@ def diff_revisions(
         for name in side.affected.all:
             base_render = by_target.get((base, environment, name))
             head_render = by_target.get((head, environment, name))
-            pipelines.append(diff_pipeline(name, environment, base_render, head_render, options))
+            sources = _sources(repository, head, side, name)
+            pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
     return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels)
+
+
+def _sources(repository: CachedRepository, head: str, side: AffectedSide, name: str) -> PipelineSources | None:
+    """The pipeline's kpops files at head, for pointing risks at lines; None when the change removes it."""
+    pipeline = side.head_layout.pipelines.get(name)
+    if pipeline is None:
+        return None
+    environment = side.spec.environment
+    pipeline_files = [
+        path
+        for file_name in kpops_file_names(PIPELINE, environment)
+        if (path := f"{pipeline.folder}/{file_name}".removeprefix("./")) in side.head_layout.files
+    ]
+    defaults = side.head_layout.defaults_files(pipeline, environment)
+
+    def read(paths: Sequence[str]) -> list[SourceFile]:
+        return [SourceFile(path, text) for path in paths if (text := repository.read(head, path)) is not None]
+
+    return PipelineSources(pipeline_files=read(pipeline_files), defaults_files=read(defaults))
 
 
 def _side(

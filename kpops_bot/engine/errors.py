@@ -10,15 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import yaml
 from pydantic import ValidationError
 
+from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
 from kpops_bot.engine.model import ErrorKind, RenderError
 from kpops_bot.text import shorten
 from kpops_bot.validation import validation_issues
 
 _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
+# kpops names its config file in some messages: "you must define 'strimzi_topic.label' in the config.yaml"
+_CONFIG_CAUSE = re.compile(r"\bconfig\.yaml\b")
+_QUOTED_KEY = re.compile(r"'(?P<key>[A-Za-z_][\w.]*)'")
 _HELM_ERROR_LINE = re.compile(r"^Error: (?P<cause>.+)$", re.MULTILINE)
 _MAX_CAUSE = 500
 
@@ -61,6 +66,8 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
             component=component,
         )
     cause = chain[-1] if len(chain) > 1 else error
+    if _blames_config(str(cause), context):
+        return _config_error(cause, context, component)
     where = f"component '{component}': " if component else ""
     return RenderError(
         message=f"{context.pipeline_file}: {where}{type(cause).__name__}: {_one_line(str(cause))}",
@@ -117,15 +124,85 @@ def _validation_error(
 ) -> RenderError:
     # kpops' own order: what is wrong, then where (`Field required: values.image`)
     causes = "; ".join(f"{message}: {path}" for path, message in validation_issues(error))
+    first = [str(part) for part in error.errors()[0]["loc"]] if error.errors() else []
     if component is None:
-        return RenderError(message=f"config: {_one_line(causes)}", kind=ErrorKind.CONFIG, file="config.yaml")
+        return _config_validation_error(causes, first, context)
     kind = f" ({component_type})" if component_type else ""
+    location = _sources(context).locate(component, component_type, first)
+    file = location.file if location else context.pipeline_file
+    line = location.line if location else None
     return RenderError(
-        message=f"{context.pipeline_file}: component '{component}'{kind}: {_one_line(causes)}",
+        message=f"{file}{f':{line}' if line else ''}: component '{component}'{kind}: {_one_line(causes)}",
         kind=ErrorKind.VALIDATION,
-        file=context.pipeline_file,
+        file=file,
+        line=line,
         component=component,
     )
+
+
+def _config_validation_error(causes: str, first: list[str], context: FailureContext) -> RenderError:
+    config_files = _config_files(context)
+    file = config_files[0] if config_files else "config.yaml"
+    text = context.read(file) if config_files else None
+    line = config_line(text, first) if text is not None else None
+    where = f"{file}:{line}" if line else "config"
+    return RenderError(message=f"{where}: {_one_line(causes)}", kind=ErrorKind.CONFIG, file=file, line=line)
+
+
+def _config_error(cause: BaseException, context: FailureContext, component: str | None) -> RenderError:
+    """A cause kpops blames on its config file: named as that file, at the line of the key it names when present."""
+    config_files = _config_files(context)
+    file = config_files[0] if config_files else "config.yaml"
+    line = None
+    key = _QUOTED_KEY.search(str(cause))
+    text = context.read(file) if config_files else None
+    if key is not None and text is not None:
+        line = config_line(text, key["key"].split("."))
+    where = f"{file}:{line}" if line else file
+    during = f" (while rendering component '{component}')" if component else ""
+    return RenderError(
+        message=f"{where}: {type(cause).__name__}: {_one_line(str(cause))}{during}",
+        kind=ErrorKind.CONFIG,
+        file=file,
+        line=line,
+        component=component,
+    )
+
+
+def _config_files(context: FailureContext) -> list[str]:
+    return [path for path in context.candidate_files if PurePosixPath(path).name.startswith("config")]
+
+
+def _blames_config(cause: str, context: FailureContext) -> bool:
+    """The cause names the config file, or a dotted key (`'strimzi_topic.label'`) of a section the config file has."""
+    if _CONFIG_CAUSE.search(cause):
+        return True
+    sections = set()
+    for path in _config_files(context):
+        loaded = _safe_load(context.read(path))
+        if isinstance(loaded, dict):
+            sections |= {str(key) for key in loaded}
+    return any(match["key"].split(".")[0] in sections for match in _QUOTED_KEY.finditer(cause))
+
+
+def _safe_load(text: str | None) -> object:
+    try:
+        return yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
+        return None
+
+
+def _sources(context: FailureContext) -> PipelineSources:
+    def files(prefix: str) -> list[SourceFile]:
+        return [
+            SourceFile(path, text)
+            for path in context.candidate_files
+            if PurePosixPath(path).name.startswith(prefix) and (text := context.read(path)) is not None
+        ]
+
+    pipeline_files = files("pipeline")
+    # kpops' order: the environment's pipeline file wins over pipeline.yaml
+    return PipelineSources(pipeline_files=pipeline_files[::-1], defaults_files=files("defaults"))
 
 
 def _helm_cause(error: BaseException) -> str:

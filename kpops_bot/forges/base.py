@@ -11,6 +11,7 @@ from kpops_bot.events.model import Forge, Repository
 STATUS_CONTEXT = "kpops-bot"
 # The longest comment body each forge accepts (GitHub's documented limit; GitLab's note limit).
 COMMENT_LIMITS = {Forge.GITHUB: 65_536, Forge.GITLAB: 1_000_000}
+CHECK_TEXT_LIMIT = 65_535  # a GitHub check run's output summary and text
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,34 @@ class PullRequest:
         return self.state is PullState.OPEN
 
 
+class AnnotationLevel(StrEnum):
+    NOTICE = "notice"
+    WARNING = "warning"
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A remark on one line of a file at the checked commit."""
+
+    path: str
+    line: int
+    level: AnnotationLevel
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What a check run shows: a verdict, the summary, the details and the annotated lines."""
+
+    success: bool
+    title: str
+    summary: str
+    text: str
+    annotations: tuple[Annotation, ...] = ()
+
+
 class ForgeError(Exception):
     """A forge call that failed for good (after retries); the message holds no credentials."""
 
@@ -114,6 +143,11 @@ class ForgeClient(Protocol):
         self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
     ) -> None:
         """The commit status named `kpops-bot` (descriptions are cut to what the forge accepts)."""
+        ...
+
+    def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
+        """The check run `kpops-bot` on the commit, created or updated; False where the forge's login has none
+        (GitHub check runs need a GitHub App; tokens and GitLab keep the commit status alone)."""
         ...
 
     def permission(self, repository: Repository, user: str) -> Permission: ...

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
+from github.CheckRun import CheckRun
 from github.Repository import Repository as GithubRepository
 
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import (
+    CHECK_TEXT_LIMIT,
     COMMENT_LIMITS,
     STATUS_CONTEXT,
+    Annotation,
+    CheckReport,
     Comment,
     CommitState,
     ForgeError,
@@ -39,6 +43,9 @@ _PERMISSIONS = {
     "read": Permission.READ,
 }
 _STATUS_DESCRIPTION_LIMIT = 140
+_ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit per create or update of a check run
+_CHECK_TITLE_LIMIT = 255
+_ANNOTATION_MESSAGE_LIMIT = 64_000
 _VERDICTS = {
     "APPROVED": Verdict.APPROVED,
     "CHANGES_REQUESTED": Verdict.CHANGES_REQUESTED,
@@ -181,6 +188,48 @@ class GitHubClient:
             ),
         )
 
+    def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
+        """GitHub takes at most 50 annotations per request: the first go with the run, the rest in further updates
+        (each update adds its annotations and none can be removed). A run already on the commit (a retried job) is
+        updated, not doubled, and gets only the annotations it does not have yet: the report of one commit is the
+        same each time, and its annotations go out in one order."""
+        if self._app is None:
+            return False
+        repo = self._repo(repository)
+        commit = repo.get_commit(sha)
+        conclusion = "success" if report.success else "failure"
+        existing = self._call(
+            "check run lookup", lambda: next(iter(commit.get_check_runs(check_name=STATUS_CONTEXT)), None)
+        )
+        posted = existing.output.annotations_count if existing is not None else 0
+        size = _ANNOTATIONS_PER_REQUEST
+        missing = report.annotations[posted:]
+        batches = [missing[i : i + size] for i in range(0, len(missing), size)] or [()]
+        first, rest = batches[0], batches[1:]
+        if existing is None:
+            run = self._call(
+                "check run",
+                lambda: repo.create_check_run(
+                    name=STATUS_CONTEXT,
+                    head_sha=sha,
+                    status="completed",
+                    conclusion=conclusion,
+                    output=_check_output(report, first),
+                ),
+            )
+        else:
+            run = existing
+            self._call(
+                "check run update",
+                lambda: run.edit(status="completed", conclusion=conclusion, output=_check_output(report, first)),
+            )
+        for batch in rest:
+            self._add_annotations(run, report, batch)
+        return True
+
+    def _add_annotations(self, run: CheckRun, report: CheckReport, batch: Sequence[Annotation]) -> None:
+        self._call("check run annotations", lambda: run.edit(output=_check_output(report, batch)))
+
     def permission(self, repository: Repository, user: str) -> Permission:
         repo = self._repo(repository)
         try:
@@ -239,6 +288,25 @@ class GitHubClient:
         client = self._github(repository)
         token = self._call("token", lambda: _token_of(client))  # an App's installation token is made here
         return http_auth_env("x-access-token", token, self._web_url + "/") if token else {}
+
+
+def _check_output(report: CheckReport, annotations: Sequence[Annotation]) -> dict[str, Any]:
+    return {
+        "title": shorten(report.title, _CHECK_TITLE_LIMIT),
+        "summary": shorten(report.summary, CHECK_TEXT_LIMIT),
+        "text": shorten(report.text, CHECK_TEXT_LIMIT),
+        "annotations": [
+            {
+                "path": annotation.path,
+                "start_line": annotation.line,
+                "end_line": annotation.line,
+                "annotation_level": annotation.level.value,
+                "title": shorten(annotation.title, _CHECK_TITLE_LIMIT),
+                "message": shorten(annotation.message, _ANNOTATION_MESSAGE_LIMIT),
+            }
+            for annotation in annotations
+        ],
+    }
 
 
 def _token_of(client: Github) -> str | None:

@@ -15,6 +15,7 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import (
     COMMENT_LIMITS,
     STATUS_CONTEXT,
+    CheckReport,
     Comment,
     CommitState,
     ForgeError,
@@ -155,6 +156,10 @@ class GitLabClient:
             cause = error.__cause__
             if not (isinstance(cause, GitlabError) and "Cannot transition status" in str(cause.error_message)):
                 raise
+
+    def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
+        """GitLab has no check runs: the commit status stands alone."""
+        return False
 
     def permission(self, repository: Repository, user: str) -> Permission:
         user_id = self._user_id(user)

@@ -37,6 +37,8 @@ _STATUS_ICONS = {
     Status.UNCHANGED: "✅",
 }
 _RISK_ICONS = {RiskLevel.DANGER: "🛑", RiskLevel.WARNING: "⚠️", RiskLevel.NOTICE: "ℹ️"}  # noqa: RUF001
+_GLANCE_WORDS = {Status.ADDED: "added", Status.REMOVED: "removed", Status.CHANGED: "modified"}
+_GLANCE_NAMES = 5
 _STATUS_ORDER = [Status.ERROR, Status.CHANGED, Status.ADDED, Status.REMOVED, Status.UNCHANGED]
 _RESOURCE_SIGNS = {Status.ADDED: "+", Status.REMOVED: "-", Status.CHANGED: "~"}
 _MERMAID_CLASSES = {
@@ -48,13 +50,22 @@ _MERMAID_CLASSES = {
 
 def render_markdown(report: DiffReport, limit: int | None = None, max_parts: int = DEFAULT_MAX_PARTS) -> list[str]:
     """The comment parts, each within `limit` characters (one part when `limit` is None)."""
+    return split(header(report), _sections(report, limit), limit=limit, max_parts=max_parts)
+
+
+def _sections(report: DiffReport, limit: int | None) -> list[Section]:
     max_chunk = chunk_budget(limit)
-    sections = [
+    return [
         pipeline_section(pipeline, max_chunk)
         for pipeline in report.pipelines
         if pipeline.status not in (Status.UNCHANGED, Status.ERROR)
     ]
-    return split(header(report), sections, limit=limit, max_parts=max_parts)
+
+
+def details(report: DiffReport, limit: int) -> str:
+    """The per-pipeline sections alone, within `limit` characters (what does not fit is named)."""
+    text = split("", _sections(report, limit), limit=limit, max_parts=1)[0]
+    return text.partition("\n")[2] if text.startswith("<!--") else text
 
 
 def header(report: DiffReport) -> str:
@@ -71,7 +82,7 @@ def header(report: DiffReport) -> str:
         ]
     risks = [(pipeline, risk) for pipeline in report.pipelines for risk in pipeline.risks]
     if risks:
-        lines += ["### Kafka risks", "", *(risk_line(report, pipeline, risk) for pipeline, risk in risks), ""]
+        lines += ["### Risks", "", *(risk_line(report, pipeline, risk) for pipeline, risk in risks), ""]
     return "\n".join(lines).rstrip() + "\n\n"
 
 
@@ -110,17 +121,35 @@ def counts_line(report: DiffReport) -> str:
 
 
 def summary_table(pipelines: Sequence[PipelineDiff]) -> list[str]:
+    """One row per pipeline, read in seconds: verdict, size of the change, the components it adds, removes, modifies."""
     rows = [
-        "| | Pipeline | Environment | Status | Components +/~/- | Resources +/~/- | Risks |",
-        "|:-:|---|---|---|:-:|:-:|---|",
+        "| | Pipeline | Environment | Status | Size | Components | Risks |",
+        "|:-:|---|---|---|:-:|---|---|",
     ]
     for pipeline in pipelines:
         rows.append(
             f"| {_pipeline_icon(pipeline)} | `{pipeline.name}` | {_environment(pipeline.environment)} | "
-            f"{pipeline.status.value} | {_counts(pipeline, 'components')} | {_counts(pipeline, 'resources')} | "
+            f"{pipeline.status.value} | {_size(pipeline)} | {_component_names(pipeline)} | "
             f"{_risk_counts(pipeline.risks)} |"
         )
     return rows
+
+
+def _size(pipeline: PipelineDiff) -> str:
+    if pipeline.status is Status.ERROR:
+        return "–"  # noqa: RUF001
+    return f"`+{pipeline.size.added} -{pipeline.size.removed}`"
+
+
+def _component_names(pipeline: PipelineDiff) -> str:
+    parts: list[str] = []
+    for status, word in _GLANCE_WORDS.items():
+        names = [component.name for component in pipeline.components if component.status is status]
+        if names:
+            shown = ", ".join(f"`{name}`" for name in names[:_GLANCE_NAMES])
+            more = f" +{len(names) - _GLANCE_NAMES} more" if len(names) > _GLANCE_NAMES else ""
+            parts.append(f"{word} {shown}{more}")
+    return " · ".join(parts) or "–"  # noqa: RUF001
 
 
 def error_line(pipeline: PipelineDiff, error: RenderError) -> str:
@@ -130,7 +159,8 @@ def error_line(pipeline: PipelineDiff, error: RenderError) -> str:
 
 def risk_line(report: DiffReport, pipeline: PipelineDiff, risk: Risk) -> str:
     blocking = " (blocking)" if risk.level in report.blocking_levels else ""
-    return f"- {_RISK_ICONS[risk.level]} **{risk.level.value}**{blocking} · `{pipeline.name}`: {risk.message}"
+    where = f" ({_code(f'{risk.source.file}:{risk.source.line}')})" if risk.source else ""
+    return f"- {_RISK_ICONS[risk.level]} **{risk.level.value}**{blocking} · `{pipeline.name}`: {risk.message}{where}"
 
 
 def pipeline_section(pipeline: PipelineDiff, max_chunk: int | None = None) -> Section:
@@ -195,7 +225,25 @@ def component_block(component: ComponentDiff, max_chars: int | None = None) -> s
                 lines.append(f"| … {len(component.config_changes) - index} more fields | | |")
                 break
             lines.append(row)
+    if component.config:
+        lines += ["", *configuration_table(component, max_chars)]
     return "\n".join(lines) + "\n\n"
+
+
+def configuration_table(component: ComponentDiff, max_chars: int | None = None) -> list[str]:
+    """The whole configuration of an added or removed component, folded: connectors render nothing else."""
+    side = "head" if component.status is Status.ADDED else "base"
+    summary = f"Configuration at {side} ({_plural(len(component.config), 'field')})"
+    lines = [f"<details><summary>{summary}</summary>", "", "| Field | Value |", "|---|---|"]
+    budget = (max_chars or 1 << 62) - 400
+    for index, field in enumerate(component.config):
+        row = f"| {_code(field.path)} | {_cell(field.value, absent=False)} |"
+        budget -= len(row) + 1
+        if budget < 0:
+            lines.append(f"| … {len(component.config) - index} more fields | |")
+            break
+        lines.append(row)
+    return [*lines, "", "</details>"]
 
 
 def resource_block(resource: ResourceDiff, max_chars: int | None = None) -> str:
@@ -233,22 +281,20 @@ def _pipeline_icon(pipeline: PipelineDiff) -> str:
 
 def _section_counts(pipeline: PipelineDiff) -> str:
     parts = [pipeline.status.value]
-    changed = [c for c in pipeline.components if c.status is not Status.UNCHANGED]
-    if changed:
-        parts.append(
-            _plural(len(changed), "component")
-            + " "
-            + ("changed" if pipeline.status is Status.CHANGED else pipeline.status.value)
-        )
+    counts = [
+        (status, sum(component.status is status for component in pipeline.components))
+        for status in (Status.ADDED, Status.REMOVED, Status.CHANGED)
+    ]
+    shown = [(status, count) for status, count in counts if count]
+    if shown:
+        first_status, first_count = shown[0]
+        words = [f"{_plural(first_count, 'component')} {first_status.value}"]
+        words += [f"{count} {status.value}" for status, count in shown[1:]]
+        parts.append(", ".join(words))
+    parts.append(f"+{pipeline.size.added} -{pipeline.size.removed}")
     if pipeline.risks:
         parts.append(_plural(len(pipeline.risks), "risk"))
     return " · ".join(parts)
-
-
-def _counts(pipeline: PipelineDiff, what: Any) -> str:
-    if pipeline.status is Status.ERROR:
-        return "–"  # noqa: RUF001
-    return " / ".join(str(pipeline.count(what, status)) for status in (Status.ADDED, Status.CHANGED, Status.REMOVED))
 
 
 def _risk_counts(risks: Sequence[Risk]) -> str:

@@ -143,9 +143,13 @@ class Operator:
             files = write.resources or {}
             return StepResult(step, True, f"{len(files)} manifest(s) in `{folder}/`", self._listing(files), write)
         write = one_off_jobs_write(folder, render, run_id, step.steps)
+        notes = " ".join(self._masker.mask_text(note) for note in render.notes)
         if not write.jobs:
-            return StepResult(step, True, f"kpops {step.operation} renders no job for this pipeline")
-        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", self._listing(write.jobs), write)
+            summary = f"kpops {step.operation} renders no job for this pipeline"
+            return StepResult(step, True, f"{summary}. {notes}" if notes else summary)
+        listing = self._listing(write.jobs)
+        detail = f"> {notes}\n\n{listing}" if notes else listing
+        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", detail, write)
 
     def _listing(self, files: Mapping[str, str]) -> str:
         """The files as a person reviews them: masked, each under its name."""

@@ -13,6 +13,7 @@ from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, decide
 from kpops_bot.jobs import JobKind
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
+from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job
@@ -99,6 +100,7 @@ class PreviewWorkflow:
             _describe(report.summary.pipelines, summary.failed, summary.blocking),
             parts[0].url if parts else None,
         )
+        client.publish_check(event.repository, event.head_sha, check_report(report))
         return f"reported {len(report.pipelines)} pipeline(s) in {len(bodies)} comment(s), status {state.value}"
 
     def give_up(self, job: Job, error: BaseException) -> None:

@@ -75,6 +75,18 @@ class ManifestCode:
 
 
 @dataclass
+class StoredCheckRun:
+    id: int
+    repo: str
+    head_sha: str
+    name: str
+    status: str
+    conclusion: str | None
+    output: dict[str, Any]
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # every update's annotations, appended
+
+
+@dataclass
 class StoredStatus:
     state: str
     description: str
@@ -93,6 +105,7 @@ class FakeGitHub:
         self.repos: dict[str, FakeGitHubRepo] = {}
         self.comments: dict[int, StoredComment] = {}
         self.statuses: dict[tuple[str, str], list[StoredStatus]] = {}
+        self.check_runs: dict[int, StoredCheckRun] = {}
         self.pulls: dict[tuple[str, int], StoredPull] = {}
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
@@ -142,6 +155,10 @@ class FakeGitHub:
         with self._lock:
             return self.pulls[(full_name, number)]
 
+    def commit_check_runs(self, full_name: str, sha: str) -> list[StoredCheckRun]:
+        with self._lock:
+            return [run for run in self.check_runs.values() if run.repo == full_name and run.head_sha == sha]
+
     def commit_statuses(self, full_name: str, sha: str) -> list[StoredStatus]:
         with self._lock:
             return list(self.statuses.get((full_name, sha), []))
@@ -162,6 +179,9 @@ class FakeGitHub:
             Route("/repos/{owner}/{name}/issues/comments/{id:int}", self._comment, methods=["GET", "PATCH", "DELETE"]),
             Route("/repos/{owner}/{name}/issues/comments/{id:int}/reactions", self._reaction, methods=["POST"]),
             Route("/repos/{owner}/{name}/statuses/{sha}", self._status, methods=["POST"]),
+            Route("/repos/{owner}/{name}/check-runs", self._create_check_run, methods=["POST"]),
+            Route("/repos/{owner}/{name}/check-runs/{id:int}", self._update_check_run, methods=["PATCH"]),
+            Route("/repos/{owner}/{name}/commits/{sha}/check-runs", self._commit_check_runs),
             Route("/repos/{owner}/{name}/collaborators/{login}/permission", self._permission),
             Route("/repos/{owner}/{name}/contents/{path:path}", self._contents),
             Route("/repos/{owner}/{name}/pulls", self._pulls),
@@ -352,6 +372,86 @@ class FakeGitHub:
             201,
         )
 
+    # ---- check runs: only GitHub Apps may write them; output and annotations validated as GitHub does ---------
+    def _check_run_json(self, run: StoredCheckRun) -> dict[str, Any]:
+        url = f"{self.base_url}/repos/{run.repo}/check-runs/{run.id}"
+        output = {key: run.output.get(key) for key in ("title", "summary", "text")}
+        return {
+            "id": run.id,
+            "url": url,
+            "html_url": f"{self.origin}/{run.repo}/runs/{run.id}",
+            "head_sha": run.head_sha,
+            "name": run.name,
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "output": {**output, "annotations_count": len(run.annotations), "annotations_url": f"{url}/annotations"},
+        }
+
+    def _check_writer(self, request: Request) -> Response | None:
+        if not (self._login(request) or "").endswith("[bot]"):
+            return JSONResponse({"message": "You must authenticate via a GitHub App."}, 403)
+        return None
+
+    async def _create_check_run(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        refused = self._check_writer(request)
+        if refused is not None:
+            return refused
+        data = await request.json()
+        if not data.get("name") or not data.get("head_sha"):
+            return _invalid("CheckRun", "name" if not data.get("name") else "head_sha", "is missing")
+        problem = _check_problem(data)
+        if problem is not None:
+            return problem
+        output = data.get("output") or {}
+        with self._lock:
+            run = StoredCheckRun(
+                next(self._ids),
+                repo.full_name,
+                data["head_sha"],
+                data["name"],
+                data.get("status") or "queued",
+                data.get("conclusion"),
+                output,
+                list(output.get("annotations") or []),
+            )
+            self.check_runs[run.id] = run
+        return JSONResponse(self._check_run_json(run), 201)
+
+    async def _update_check_run(self, request: Request) -> Response:
+        repo = self._repo(request)
+        run = self.check_runs.get(request.path_params["id"])
+        if repo is None or run is None or run.repo != repo.full_name:
+            return _not_found()
+        refused = self._check_writer(request)
+        if refused is not None:
+            return refused
+        data = await request.json()
+        problem = _check_problem(data)
+        if problem is not None:
+            return problem
+        output = data.get("output") or {}
+        with self._lock:
+            run.status = data.get("status") or run.status
+            run.conclusion = data.get("conclusion") or run.conclusion
+            run.output = {**run.output, **{key: value for key, value in output.items() if key != "annotations"}}
+            run.annotations += list(output.get("annotations") or [])
+        return JSONResponse(self._check_run_json(run))
+
+    async def _commit_check_runs(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        wanted = request.query_params.get("check_name")
+        runs = [
+            self._check_run_json(run)
+            for run in self.commit_check_runs(repo.full_name, request.path_params["sha"])
+            if wanted is None or run.name == wanted
+        ]
+        return JSONResponse({"total_count": len(runs), "check_runs": runs})
+
     async def _permission(self, request: Request) -> Response:
         repo = self._repo(request)
         login = request.path_params["login"]
@@ -450,6 +550,43 @@ class FakeGitHub:
         items, page, _, last = page_of(request, reviews, 30, 100)
         headers = {"Link": link_header(request, page, last)} if last > 1 else {}
         return JSONResponse(items, headers=headers)
+
+
+CHECK_TEXT_LIMIT = 65_535
+ANNOTATIONS_PER_REQUEST = 50
+_ANNOTATION_LEVELS = ("notice", "warning", "failure")
+
+
+def _check_problem(data: dict[str, Any]) -> JSONResponse | None:
+    """GitHub's 422s for a check run's conclusion, output and annotations."""
+    if data.get("status") == "completed" and not data.get("conclusion"):
+        return _invalid("CheckRun", "conclusion", "conclusion is required when status is completed")
+    output = data.get("output")
+    if output is None:
+        return None
+    if not output.get("title") or not output.get("summary"):
+        return _invalid("CheckRun", "output", "output requires a title and a summary")
+    for key in ("summary", "text"):
+        if len(output.get(key) or "") > CHECK_TEXT_LIMIT:
+            return _invalid(
+                "CheckRun", f"output.{key}", f"{key} is too long (maximum is {CHECK_TEXT_LIMIT} characters)"
+            )
+    annotations = output.get("annotations") or []
+    if len(annotations) > ANNOTATIONS_PER_REQUEST:
+        return _invalid("CheckRun", "output.annotations", "annotations are limited to 50 per request")
+    for annotation in annotations:
+        missing = [
+            key for key in ("path", "start_line", "end_line", "annotation_level", "message") if key not in annotation
+        ]
+        if missing:
+            return _invalid("CheckRun", f"output.annotations.{missing[0]}", f"{missing[0]} is missing")
+        if annotation["annotation_level"] not in _ANNOTATION_LEVELS:
+            return _invalid(
+                "CheckRun", "output.annotations.annotation_level", "annotation_level is not included in the list"
+            )
+        if not isinstance(annotation["start_line"], int) or annotation["end_line"] < annotation["start_line"]:
+            return _invalid("CheckRun", "output.annotations.end_line", "end_line must be after start_line")
+    return None
 
 
 def _invalid(resource: str, field_name: str, message: str) -> JSONResponse:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import COMMENT_LIMITS, Comment, CommitState, ForgeError, Permission, PullRequest
+from kpops_bot.forges.base import COMMENT_LIMITS, CheckReport, Comment, CommitState, ForgeError, Permission, PullRequest
 
 BOT = "kpops-bot[bot]"
 
@@ -34,6 +34,8 @@ class RecordingForge:
     threads: dict[int, list[Comment]] = field(default_factory=dict)
     statuses: list[Status] = field(default_factory=list)
     reactions: list[tuple[int, int, str]] = field(default_factory=list)
+    checks_supported: bool = False  # True: as a GitHub App, which has check runs
+    checks: list[tuple[str, CheckReport]] = field(default_factory=list)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail_writes: bool = False  # every write raises ForgeError (the forge down for good)
     _next_id: int = 100
@@ -88,6 +90,13 @@ class RecordingForge:
     ) -> None:
         self._write("set_status", sha, state, description, target_url)
         self.statuses.append(Status(sha, state, description, target_url))
+
+    def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
+        if not self.checks_supported:
+            return False
+        self._write("publish_check", sha, report.success)
+        self.checks.append((sha, report))
+        return True
 
     def permission(self, repository: Repository, user: str) -> Permission:
         self._record("permission", user)

@@ -1,0 +1,122 @@
+"""What the API server would reject: rendered manifests against Kubernetes' schemas and Strimzi's CRDs, offline.
+
+Kubernetes' schemas are kubernetes-validate's (one folder per Kubernetes version). Its `validate` loads the 1.3 MB
+definitions file for every document and stops at the first problem, so the validators are built here from its
+schema files once per kind and version, and every problem is listed. KafkaTopic and KafkaConnector are checked
+against `schemas/strimzi.json`, the part of Strimzi's CRDs kpops' manifests touch. Kinds neither knows (other CRDs)
+are not checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import referencing
+from kubernetes_validate import utils as kubernetes_schemas
+
+DEFAULT_KUBERNETES_VERSION = "1.31"
+_STRIMZI_GROUP = "kafka.strimzi.io"
+_MAX_PER_RESOURCE = 5
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reason the API server would refuse a manifest: the field (dotted path) and what is wrong with it."""
+
+    kind: str
+    name: str
+    field: str
+    message: str
+    value: Any = None
+    path: tuple[str | int, ...] = ()
+    rule: str = ""  # the schema keyword that failed and its value, for a message that must not show the value
+
+    def describe(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"{self.kind} `{self.name}`: {where}{self.message}"
+
+
+def violations(manifest: dict[str, Any], kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> list[Violation]:
+    kind = str(manifest.get("kind") or "")
+    api_version = str(manifest.get("apiVersion") or "")
+    name = str((manifest.get("metadata") or {}).get("name") or "?")
+    validator = _validator(kind, api_version, kubernetes_version)
+    if validator is None:
+        return []
+    errors = sorted(validator.iter_errors(manifest), key=lambda error: list(error.absolute_path))
+    return [
+        Violation(
+            kind=kind,
+            name=name,
+            field=".".join(str(part) for part in error.absolute_path),
+            message=_shorten(error.message),
+            value=error.instance if not isinstance(error.instance, dict | list) else None,
+            path=tuple(error.absolute_path),
+            rule=f"{error.validator}: {_shorten(json.dumps(error.validator_value, default=str), 80)}",
+        )
+        for error in errors[:_MAX_PER_RESOURCE]
+    ]
+
+
+def supported(kubernetes_version: str) -> bool:
+    try:
+        _schema_folder(kubernetes_version)
+    except ValueError:
+        return False
+    return True
+
+
+@cache
+def _validator(kind: str, api_version: str, kubernetes_version: str) -> jsonschema.protocols.Validator | None:
+    if api_version.partition("/")[0] == _STRIMZI_GROUP:
+        schema = _strimzi().get(kind)
+        if schema is None:
+            return None
+        return jsonschema.Draft202012Validator({**schema, "$defs": _strimzi()["$defs"]})
+    folder = _schema_folder(kubernetes_version)
+    # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 → rbac-v1
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = _load(f"{folder}/{kind.lower()}-{group_version}.json")
+    except FileNotFoundError:
+        return None
+    definitions = referencing.Resource.from_contents(_load(f"{folder}/_definitions.json"))
+    registry: referencing.Registry[Any] = referencing.Resource.from_contents(schema) @ referencing.Registry()
+    return jsonschema.Draft202012Validator(schema, registry=definitions @ registry)
+
+
+def _schema_folder(kubernetes_version: str) -> str:
+    wanted = _major_minor(kubernetes_version.removeprefix("v"))
+    known = [v for v in kubernetes_schemas.all_versions() if _major_minor(v) <= wanted]
+    if not known:
+        raise ValueError(f"no Kubernetes schemas for version {kubernetes_version}")
+    return f"v{known[-1]}-local"
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    match = re.match(r"^(\d+)\.(\d+)", version)
+    if match is None:
+        raise ValueError(f"not a Kubernetes version: {version!r}")
+    return int(match[1]), int(match[2])
+
+
+def _load(relative: str) -> Any:
+    path = resources.files("kubernetes_validate").joinpath("kubernetes-json-schema", *relative.split("/"))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _strimzi() -> dict[str, Any]:
+    text = resources.files("kpops_bot.diff").joinpath("schemas", "strimzi.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _shorten(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"

@@ -1,0 +1,80 @@
+"""Mapping a component, a field or a value back to the YAML line that set it: plain texts, no kpops."""
+
+from __future__ import annotations
+
+from kpops_bot.diff.model import SourceLocation
+from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
+
+PIPELINE = """\
+- type: streams-app
+  name: counter
+  to:
+    topics:
+      ${output_topic_name}:
+        type: output
+        replication_factor: 3
+  values:
+    image: ${DOCKER_REGISTRY}/counter
+- type: producer-app
+  name: producer
+  enabled: false
+"""
+PIPELINE_DEV = """\
+- type: streams-app
+  name: counter
+  values:
+    replicaCount: 4
+"""
+DEFAULTS = """\
+kafka-app:
+  values:
+    kafka:
+      bootstrapServers: broker:9092
+streams-app:
+  to:
+    topics:
+      ${error_topic_name}:
+        type: error
+        partitions_count: 1
+"""
+SOURCES = PipelineSources(
+    pipeline_files=[SourceFile("p/pipeline_dev.yaml", PIPELINE_DEV), SourceFile("p/pipeline.yaml", PIPELINE)],
+    defaults_files=[SourceFile("defaults.yaml", DEFAULTS)],
+)
+
+
+def at(file: str, line: int) -> SourceLocation:
+    return SourceLocation(file=file, line=line)
+
+
+def test_a_field_is_found_where_it_is_set_most_precisely() -> None:
+    topic = ("to", "topics", "word-count-counter-topic", "replication_factor")
+    assert SOURCES.locate("counter", "streams-app", topic) == at("p/pipeline.yaml", 7)
+    error_topic = ("to", "topics", "word-count-counter-error", "partitions_count")
+    assert SOURCES.locate("counter", "streams-app", error_topic) == at("defaults.yaml", 10)
+    brokers = ("values", "kafka", "bootstrapServers")
+    assert SOURCES.locate("counter", "streams-app", brokers) == at("defaults.yaml", 4)  # an ancestor type's section
+    assert SOURCES.locate("counter", "streams-app", ("values", "replicaCount")) == at("p/pipeline_dev.yaml", 4)
+
+
+def test_a_value_and_a_component_without_the_field() -> None:
+    assert SOURCES.locate("counter", "streams-app", (), "${DOCKER_REGISTRY}") == at("p/pipeline.yaml", 9)
+    assert SOURCES.locate("producer", "producer-app", ("values", "image")) == at("p/pipeline.yaml", 10)
+    assert SOURCES.locate("gone", None) == at("p/pipeline.yaml", 1)
+
+
+def test_disabled_components_and_broken_files() -> None:
+    assert SOURCES.disabled() == [("producer", "producer-app", at("p/pipeline.yaml", 12))]
+    by_defaults = PipelineSources(
+        pipeline_files=[SourceFile("p/pipeline.yaml", PIPELINE)],
+        defaults_files=[SourceFile("defaults.yaml", "kafka-app:\n  enabled: false\nproducer-app:\n  enabled: true\n")],
+    )
+    assert by_defaults.disabled() == [  # the entry's own `enabled` wins over its type's defaults
+        ("counter", "streams-app", at("defaults.yaml", 2)),
+        ("producer", "producer-app", at("p/pipeline.yaml", 12)),
+    ]
+    broken = PipelineSources(pipeline_files=[SourceFile("p/pipeline.yaml", "- name: [\n")])
+    assert broken.disabled() == []
+    assert broken.locate("x", "streams-app") == at("p/pipeline.yaml", 1)
+    assert config_line("a:\n  b:\n    c: 1\n", ["a", "b", "x"]) == 2
+    assert config_line("a: [\n", ["a"]) is None
