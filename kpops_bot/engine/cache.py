@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kpops_bot.engine.model import PipelineRender, RenderReads, RenderSpec
+from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderReads, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 
 # Failures that depend on the machine, not on the inputs, are rendered again next time.

@@ -314,10 +314,14 @@ class RenderPool:
                 )
             if result.model_dump(include=_IDENTITY) == job.empty_result().model_dump(include=_IDENTITY):
                 return result
-            return self._failed(request, f"{request.pipeline_file}: the render returned another job's result", ErrorKind.CRASH)
+            return self._failed(
+                request, f"{request.pipeline_file}: the render returned another job's result", ErrorKind.CRASH
+            )
         if answer.get("too_large"):
             limit = _RESULT_LIMIT // (1024 * 1024)
-            return self._failed(request, f"{request.pipeline_file}: the render's result is over {limit} MiB", ErrorKind.LIMIT)
+            return self._failed(
+                request, f"{request.pipeline_file}: the render's result is over {limit} MiB", ErrorKind.LIMIT
+            )
         code = answer.get("exit_code")
         signal = code - 128 if isinstance(code, int) and code > 128 else answer.get("signal")
         settings = self._settings
