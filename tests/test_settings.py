@@ -110,3 +110,9 @@ def test_the_example_settings_files_load_and_serve(
     assert settings.environments["main"] == ["prod"]
     assert settings.operation_mode in (OperationMode.MANIFEST, OperationMode.ARGO)
     assert settings.repositories != ["*"]  # an example names the repositories it serves
+
+
+@pytest.mark.parametrize("example", ["bot-github.yaml", "bot-gitlab.yaml"])
+def test_the_readme_shows_the_example_settings_files_as_they_are(example: str) -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    assert f"```yaml\n{(EXAMPLES / example).read_text(encoding='utf-8')}```\n" in readme
