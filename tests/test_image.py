@@ -83,7 +83,7 @@ def _pip_cert() -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> str:
+def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("debootstrap") is None:
         pytest.skip("debootstrap is missing: scripts/setup installs it when run as root")
     subprocess.run([str(ROOT / "scripts" / "docker-base"), BASE_IMAGE], check=True, timeout=600)
@@ -95,9 +95,12 @@ def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> str:
     cert = _pip_cert()
     if cert is not None:
         shutil.copy(cert, context / "pip-cert.pem")
-    tag = "kpops-bot:test"
+    # A tag of this run's own (others may build kpops-bot:test at the same time), also tagged kpops-bot:test.
+    tag = f"kpops-bot:test-{uuid.uuid4().hex[:8]}"
     _docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context))
-    return tag
+    _docker("tag", tag, "kpops-bot:test")
+    yield tag
+    subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from kpops_bot.playground.fake_github import StoredComment, StoredPull
-from kpops_bot.playground.stage import FULL_NAME, Stage, git
+from kpops_bot.playground.stage import BOT_LOGIN, FULL_NAME, Stage, git
 
 T = TypeVar("T")
 PIPELINE_FILE = "pipelines/word-count/pipeline.yaml"
@@ -125,7 +125,7 @@ def _bot_comment(stage: Stage, after: int, marker: str = "") -> StoredComment | 
         (
             comment
             for comment in sorted(stage.fake.pr_comments(FULL_NAME, 1), key=lambda c: c.id)
-            if comment.login == "kpops-bot" and comment.id > after and comment.body.startswith(marker)
+            if comment.login == BOT_LOGIN and comment.id > after and comment.body.startswith(marker)
         ),
         None,
     )

@@ -33,6 +33,7 @@ _PACKAGED = Path(__file__).resolve().parent.parent / "_playground"
 _SOURCE = Path(__file__).resolve().parent.parent.parent / "fixtures"
 DEFAULT_CHART_REPOSITORY = "bakdata-streams-bootstrap"  # the chart repository kpops names in its defaults
 FULL_NAME = "acme/deployments"
+BOT_LOGIN = "kpops-bot"  # whose the bot's token is
 BOT_TOKEN = "playground-bot-token"
 WEBHOOK_SECRET = "playground-webhook-secret"
 ENVIRONMENT = "dev"
@@ -82,7 +83,7 @@ class Stage:
         self.folder = Path(tempfile.mkdtemp(prefix="kpops-bot-playground-"))
         self.hosted = self.folder / "github" / f"{FULL_NAME}.git"
         self.clone = self.folder / "alice"  # alice's working copy
-        self.fake = FakeGitHub(tokens={BOT_TOKEN: "kpops-bot"})
+        self.fake = FakeGitHub(tokens={BOT_TOKEN: BOT_LOGIN})
         self._stack = ExitStack()
         self.bot: Bot | None = None
         self.charts_url = self.bot_url = ""
