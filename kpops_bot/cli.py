@@ -411,9 +411,12 @@ def playground(sandbox: str, timeout: float) -> None:
                 f"the bot {stage.bot_url} (SQLite in {stage.folder}; {stage.sandbox_layer})"
             )
             play(stage, _TerminalNarrator(), timeout)
-    except (PlaygroundError, SandboxUnavailableError) as error:
+    except PlaygroundError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
+    except SandboxUnavailableError as error:
+        click.echo(f"Error: {error} (here: kpops-bot playground --sandbox off)", err=True)
+        sys.exit(USAGE_ERROR)
     click.secho(f"\nDone in {time.monotonic() - started:.0f} s; everything stopped, {stage.folder} removed.", bold=True)
 
 

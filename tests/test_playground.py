@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,20 @@ def test_the_playground_opens_a_pull_request_resets_merges_and_shows_the_bots_co
     (folder,) = re.findall(r"SQLite in (\S+);", intro)
     assert not Path(folder).exists()
     assert output.rstrip().endswith(f"everything stopped, {folder} removed.")
+
+
+def test_a_machine_without_the_sandbox_is_told_how_to_play_anyway(tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    git = shutil.which("git")
+    assert git is not None
+    (tools / "git").symlink_to(git)  # git, but no bubblewrap
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{KPOPS_BOT.parent}"}
+    completed = subprocess.run(
+        [str(KPOPS_BOT), "playground", "--sandbox", "namespaces"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 2
+    assert "bubblewrap (bwrap) is not installed" in completed.stderr
+    assert completed.stderr.rstrip().endswith("(here: kpops-bot playground --sandbox off)")
+    assert "Traceback" not in completed.stderr
