@@ -13,6 +13,9 @@ FROM ${BASE_IMAGE} AS build
 COPY pyproject.toml README.md pip-cert.pe[m] /src/
 COPY kpops_bot /src/kpops_bot
 COPY webhooks /src/webhooks
+# The example deployment repository and charts of `kpops-bot playground` (the wheel carries them).
+COPY fixtures/deployment-repo /src/fixtures/deployment-repo
+COPY fixtures/charts /src/fixtures/charts
 RUN if [ -f /src/pip-cert.pem ]; then export PIP_CERT=/src/pip-cert.pem; fi \
     && python3 -m venv /opt/kpops-bot \
     && /opt/kpops-bot/bin/pip install --no-cache-dir --disable-pip-version-check --quiet '/src[postgres]'

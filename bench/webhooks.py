@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kpops_bot.events.signatures import github_signature  # noqa: E402
-from tests.support.asgi_server import free_port  # noqa: E402
+from kpops_bot.playground.asgi_server import free_port  # noqa: E402
 from tests.support.postgres import postgres_server  # noqa: E402
 
 SECRET = "bench-secret"

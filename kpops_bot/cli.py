@@ -382,6 +382,52 @@ def serve_charts(directory: Path, port: int) -> None:
         server.stop()
 
 
+@main.command()
+@click.option(
+    "--sandbox",
+    type=click.Choice([choice.value for choice in SandboxChoice]),
+    default=SandboxChoice.AUTO.value,
+    show_default=True,
+    help="Isolation of the renders (see the README's security model).",
+)
+@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds per step.")
+def playground(sandbox: str, timeout: float) -> None:
+    """Play the bot's main job on this machine: a pull request, its report, a command, the merge and its commit.
+
+    A GitHub stand-in, the example charts and the bot (SQLite) run on 127.0.0.1 with the example deployment
+    repository, in a temporary folder that is removed at the end. No network, no account.
+    """
+    import time
+
+    from kpops_bot.engine.sandbox import SandboxUnavailableError
+    from kpops_bot.playground.scene import PlaygroundError, play
+    from kpops_bot.playground.stage import Stage, packaged_examples
+
+    started = time.monotonic()
+    try:
+        with Stage(packaged_examples(), SandboxChoice(sandbox)) as stage:
+            click.echo(
+                f"GitHub stand-in {stage.fake.origin} hosting acme/deployments, charts {stage.charts_url}, "
+                f"the bot {stage.bot_url} (SQLite in {stage.folder}; {stage.sandbox_layer})"
+            )
+            play(stage, _TerminalNarrator(), timeout)
+    except PlaygroundError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    except SandboxUnavailableError as error:
+        click.echo(f"Error: {error} (here: kpops-bot playground --sandbox off)", err=True)
+        sys.exit(USAGE_ERROR)
+    click.secho(f"\nDone in {time.monotonic() - started:.0f} s; everything stopped, {stage.folder} removed.", bold=True)
+
+
+class _TerminalNarrator:
+    def step(self, text: str) -> None:
+        click.secho(f"\n━━ {text}", bold=True)
+
+    def show(self, text: str) -> None:
+        click.echo(text.rstrip("\n"))
+
+
 @main.group()
 def setup() -> None:
     """Connect a forge to the bot (the data in webhooks/)."""

@@ -7,6 +7,7 @@ settings are part of it (same names as for the command line), so one file config
 from __future__ import annotations
 
 import fnmatch
+import os
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
@@ -235,6 +236,9 @@ class BotSettings(EngineSettings, DiffSettings):
                 "(KPOPS_BOT_GITHUB__WEBHOOK_SECRET, KPOPS_BOT_GITLAB__WEBHOOK_SECRET); "
                 "for local development only, --insecure-skip-signature accepts unsigned deliveries"
             )
-        if self.github.app_id is not None and self.github.private_key() is None:
+        key_file = self.github.app_private_key_file
+        if self.github.app_private_key is None and key_file is not None and not os.access(key_file, os.R_OK):
+            problems.append(f"github.app_private_key_file {key_file} is not a file this user can read")
+        elif self.github.app_id is not None and self.github.private_key() is None:
             problems.append("github.app_id is set but neither github.app_private_key nor its file")
         return problems

@@ -24,10 +24,10 @@ import yaml
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
 from kpops_bot.report.identity import MARKER
 from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.deliveries import github_comment, github_pull_request, github_push
-from tests.support.fake_github import FakeGitHub, StoredPull
 from tests.support.forges import running_github
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -39,3 +39,13 @@ def test_imports_point_one_way(folder: str, forbidden: tuple[str, ...]) -> None:
         if any(name.startswith(forbidden) for name in names)
     }
     assert wrong == {}
+
+
+def test_only_the_command_line_reaches_the_playground() -> None:
+    """The forge stand-in is for trying the bot out: the bot itself never depends on it."""
+    users = {
+        module
+        for module, names in imported(".").items()
+        if any(name.startswith("kpops_bot.playground") for name in names) and not module.startswith("playground/")
+    }
+    assert users == {"cli.py"}

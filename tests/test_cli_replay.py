@@ -5,10 +5,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kpops_bot.cli import main
+from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
-from tests.support.asgi_server import ThreadedServer
 from tests.support.deliveries import WEBHOOKS
 
 

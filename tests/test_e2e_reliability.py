@@ -15,11 +15,11 @@ import yaml
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.jobs import JobKind
+from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.server.bot import workflows
 from kpops_bot.store import JobState, Store
 from kpops_bot.worker import Worker, WorkerOptions
 from tests.helpers import GitRepo
-from tests.support.asgi_server import free_port
 from tests.support.deliveries import github_pull_request, send_github
 from tests.support.forges import running_github
 from tests.support.harness import SECRET, running_bot, wait_for

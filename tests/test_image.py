@@ -83,21 +83,24 @@ def _pip_cert() -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> str:
+def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("debootstrap") is None:
         pytest.skip("debootstrap is missing: scripts/setup installs it when run as root")
     subprocess.run([str(ROOT / "scripts" / "docker-base"), BASE_IMAGE], check=True, timeout=600)
     context = tmp_path_factory.mktemp("build-context")
     for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, context / name)
-    for folder in ("kpops_bot", "webhooks"):
+    for folder in ("kpops_bot", "webhooks", "fixtures/deployment-repo", "fixtures/charts"):
         shutil.copytree(ROOT / folder, context / folder, ignore=shutil.ignore_patterns("__pycache__"))
     cert = _pip_cert()
     if cert is not None:
         shutil.copy(cert, context / "pip-cert.pem")
-    tag = "kpops-bot:test"
+    # A tag of this run's own (others may build kpops-bot:test at the same time), also tagged kpops-bot:test.
+    tag = f"kpops-bot:test-{uuid.uuid4().hex[:8]}"
     _docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context))
-    return tag
+    _docker("tag", tag, "kpops-bot:test")
+    yield tag
+    subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
 
 def _free_port() -> int:
@@ -139,7 +142,7 @@ def test_serves_health_and_readiness_as_a_non_root_user(server: str) -> None:
     )
     ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
     assert ready.status_code == 200, ready.text
-    assert ready.json()["status"] == "ready"
+    assert ready.json() == {"status": "ready", "sandbox": "namespaces"}  # the strongest layer, with SANDBOX_OPTIONS
     users = {line.split()[1] for line in _docker("top", server, "-o", "pid,uid,comm").splitlines()[1:]}
     assert users == {str(IMAGE_UID)}, f"processes of the bot run as {users}"
 
@@ -164,3 +167,16 @@ def test_renders_the_fixture_repository_inside(image: str, tmp_path: Path, chart
         "word-counter": ["Deployment", "KafkaTopic", "KafkaTopic"],
         "redis-sink-connector": [],
     }
+
+
+def test_plays_the_playground_from_the_installed_package(image: str) -> None:
+    """The examples reach an installed package: the image holds a wheel's install, no checkout."""
+    completed = subprocess.run(
+        ["docker", "run", "--rm", "--network", "host", *SANDBOX_OPTIONS, image, "playground"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "sandbox: namespaces (bubblewrap)" in completed.stdout.splitlines()[0]
+    assert "Traceback" not in completed.stderr
+    assert "    kpops-bot: apply #1 (" in completed.stdout
+    assert "rendered/dev/word-count/kustomization.yaml" in completed.stdout

@@ -25,9 +25,9 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.managed import Isolation, KpopsRun, ManagedSettings, run_kpops
 from kpops_bot.masking import Masker
+from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.settings import OperationMode
 from tests.helpers import GitRepo
-from tests.support.asgi_server import ThreadedServer
 from tests.support.harness import BotHarness, running_bot, wait_for
 
 SECRET = "s3cr3t-kafka-pw"

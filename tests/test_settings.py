@@ -12,6 +12,8 @@ from kpops_bot.events.model import Forge
 from kpops_bot.repo_config import InvalidRepoConfigError, effective, parse_repo_config
 from kpops_bot.settings import BotSettings, OperationMode
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
 
 def test_environment_variables_win_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "bot.yaml"
@@ -74,3 +76,43 @@ def test_serve_refuses_to_start_without_a_webhook_secret(tmp_path: Path, monkeyp
     result = CliRunner().invoke(main, ["serve", "--config", str(config)])
     assert result.exit_code == 2
     assert "concurrency" in result.output
+
+
+def test_serve_names_a_missing_app_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"github: {{app_id: 7, app_private_key_file: {tmp_path / 'absent.pem'}, webhook_secret: s}}\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 2
+    assert f"github.app_private_key_file {tmp_path / 'absent.pem'} is not a file this user can read" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("example", "forge", "secrets"),
+    [
+        ("bot-github.yaml", Forge.GITHUB, {"GITHUB__WEBHOOK_SECRET": "s3cret"}),
+        ("bot-gitlab.yaml", Forge.GITLAB, {"GITLAB__WEBHOOK_SECRET": "s3cret", "GITLAB__TOKEN": "glpat-x"}),
+    ],
+)
+def test_the_example_settings_files_load_and_serve(
+    example: str, forge: Forge, secrets: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/*.yaml are what the README shows: with their secrets set as variables, nothing stops `serve`."""
+    for name, value in secrets.items():
+        monkeypatch.setenv(f"KPOPS_BOT_{name}", value)
+    if forge is Forge.GITHUB:  # the file's key path is the bot host's; here one that exists
+        key = tmp_path / "github-app.pem"
+        key.write_text("-----BEGIN RSA PRIVATE KEY-----\n")
+        monkeypatch.setenv("KPOPS_BOT_GITHUB__APP_PRIVATE_KEY_FILE", str(key))
+    settings = BotSettings.load(EXAMPLES / example)
+    assert settings.startup_problems() == []
+    assert settings.webhook_secret(forge) == "s3cret"
+    assert settings.environments["main"] == ["prod"]
+    assert settings.operation_mode in (OperationMode.MANIFEST, OperationMode.ARGO)
+    assert settings.repositories != ["*"]  # an example names the repositories it serves
+
+
+@pytest.mark.parametrize("example", ["bot-github.yaml", "bot-gitlab.yaml"])
+def test_the_readme_shows_the_example_settings_files_as_they_are(example: str) -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    assert f"```yaml\n{(EXAMPLES / example).read_text(encoding='utf-8')}```\n" in readme

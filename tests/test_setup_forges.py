@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kpops_bot.cli import main
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.github import GitHubClient
+from kpops_bot.playground.fake_github import ManifestCode
 from kpops_bot.settings import BotSettings
 from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
 from tests.helpers import GitRepo
-from tests.support.fake_github import ManifestCode
 from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, running_github, running_gitlab
 
 WEBHOOKS = Path(__file__).resolve().parent.parent / "webhooks"

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
-from tests.support.git_http import GitHttp
+from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+from kpops_bot.playground.git_http import GitHttp
 
 NOTE_LIMIT = 1_000_000
 

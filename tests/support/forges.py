@@ -12,10 +12,10 @@ from kpops_bot.forges.base import ForgeClient
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.playground.asgi_server import ThreadedServer
+from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
+from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
 from kpops_bot.settings import GitHubSettings, GitLabSettings
-from tests.support.asgi_server import ThreadedServer
-from tests.support.fake_forge import FaultPlan, LoggedRequest
-from tests.support.fake_github import FakeGitHub, StoredPull
 from tests.support.fake_gitlab import FakeGitLab, StoredMergeRequest
 
 RETRY_WAITS: list[float] = []  # every wait the clients were asked to make before a retry; none is really made

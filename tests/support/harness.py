@@ -16,10 +16,10 @@ import httpx
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.server.bot import Bot
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from tests.helpers import GitRepo
-from tests.support.asgi_server import ThreadedServer
 from tests.support.deliveries import (
     github_comment,
     github_pull_request,

@@ -11,7 +11,7 @@ import base64
 import itertools
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tests.support.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
-from tests.support.git_http import GitHttp
+from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
+from kpops_bot.playground.git_http import GitHttp
 
 COMMENT_LIMIT = 65_536
 DESCRIPTION_LIMIT = 140
@@ -190,7 +190,7 @@ class FakeGitHub:
         ]
         routes = [Mount(self.prefix, routes=api)] if self.prefix else api
         app = Starlette(routes=routes)
-        app.add_middleware(_Middleware, fake=self)  # type: ignore[arg-type]
+        app.add_middleware(_Middleware, fake=self)
         return self.git(app)
 
     def _login(self, request: Request) -> str | None:
@@ -613,7 +613,7 @@ class _Middleware:
         request = Request(scope, receive)
         path = request.url.path
 
-        async def logging_send(message: dict[str, Any]) -> None:
+        async def logging_send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":  # logged before the client can see the answer
                 self.fake.log.append(LoggedRequest(request.method, path, message["status"]))
             await send(message)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,13 +62,13 @@ def fault_response(fault: Fault) -> Response:
 
 
 def page_of(
-    request: Request, items: list[object], default_per_page: int, max_per_page: int
-) -> tuple[list[object], int, int, int]:
+    request: Request, items: Sequence[T], default_per_page: int, max_per_page: int
+) -> tuple[list[T], int, int, int]:
     """Items of the requested page; the page, its size and the last page number."""
     per_page = min(int(request.query_params.get("per_page", default_per_page)), max_per_page)
     page = max(int(request.query_params.get("page", 1)), 1)
     last = max((len(items) + per_page - 1) // per_page, 1)
-    return items[(page - 1) * per_page : page * per_page], page, per_page, last
+    return list(items[(page - 1) * per_page : page * per_page]), page, per_page, last
 
 
 def page_url(request: Request, page: int) -> str:
