@@ -21,13 +21,13 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import Annotation, AnnotationLevel, CheckReport
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.jobs import JobKind
+from kpops_bot.playground.asgi_server import ThreadedServer
+from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.report.check_run import check_report
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
-from tests.support.asgi_server import ThreadedServer
-from tests.support.fake_github import FakeGitHub
 from tests.support.forges import FAST_RETRIES
 from tests.support.golden import check_golden
 from tests.support.reports import mixed_report

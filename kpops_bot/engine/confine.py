@@ -85,7 +85,7 @@ def keep_only(keep: Sequence[tuple[str, bool]], hide: Sequence[str]) -> None:
         staged.append((place, path, writable))
     covered: list[str] = []
     for root in sorted(hide, key=len):
-        if not any(_is_within(root, outer) for outer in covered):
+        if not any(is_within(root, outer) for outer in covered):
             _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
             covered.append(root)
     for place, path, writable in staged:
@@ -103,7 +103,7 @@ def _flags_of(path: str) -> int:
     return kept | (_MS_RELATIME if flags & os.ST_RELATIME else 0)
 
 
-def _is_within(path: str, folder: str) -> bool:
+def is_within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 

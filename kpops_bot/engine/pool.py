@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
-from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose
+from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose, python_paths
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.zygote import ZygoteConfig
 from kpops_bot.helm import service as helm_service
@@ -261,6 +261,7 @@ class RenderPool:
             namespaces=self._sandbox.layer is Layer.NAMESPACES,
             sandbox_uid=self._settings.sandbox_uid,
             hide=[*map(str, self._checkouts), str(self._root)],
+            python=[str(path) for path in python_paths()],
             result_limit=_RESULT_LIMIT,
         )
 

@@ -118,7 +118,10 @@ def _probe(layer: Layer, uid: int) -> str | None:
         for name in ("checkout", "job"):
             (folder / name).mkdir()
         namespaces = layer is Layer.NAMESPACES
-        config = ZygoteConfig.confined(namespaces=namespaces, sandbox_uid=uid, hide=[str(folder)], result_limit=16)
+        python = [str(path) for path in python_paths()]
+        config = ZygoteConfig.confined(
+            namespaces=namespaces, sandbox_uid=uid, hide=[str(folder)], python=python, result_limit=16
+        )
         command = [sys.executable, "-m", "kpops_bot.engine.zygote", "--probe", config.model_dump_json(), str(folder)]
         if namespaces:
             bwrap = Bwrap(read_only=[folder / "checkout"], writable=[folder / "job"], keep_root_capabilities=True)

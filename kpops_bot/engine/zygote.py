@@ -46,17 +46,26 @@ class ZygoteConfig(BaseModel):
     nested_user_namespace: bool = False  # the fork server is not root: each render makes its own user namespace
     first_uid: int | None = None  # the bot is root: render slot N runs as first_uid + N
     hide: list[str] = []  # folders of checkouts and jobs: a render sees only its own
+    keep: list[str] = []  # read-only folders inside hidden ones that a render still needs: the bot's Python
     result_limit: int = 64 * 1024 * 1024
 
     @classmethod
-    def confined(cls, *, namespaces: bool, sandbox_uid: int, hide: list[str], result_limit: int) -> ZygoteConfig:
-        """Renders in namespaces (`hide` covered) or as uids of their own; a root bot never renders as root."""
+    def confined(
+        cls, *, namespaces: bool, sandbox_uid: int, hide: list[str], python: list[str], result_limit: int
+    ) -> ZygoteConfig:
+        """Renders in namespaces (`hide` covered) or as uids of their own; a root bot never renders as root.
+
+        `python` is the bot's Python environment: a render imports as it goes, so the parts of it that lie in a
+        hidden folder (a clone or venv under /tmp) stay visible, read-only.
+        """
         root = os.geteuid() == 0
+        hidden = [*hide, "/tmp", "/dev/shm"] if namespaces else []
         return cls(
             namespaces=namespaces,
             nested_user_namespace=namespaces and not root,
             first_uid=sandbox_uid if root else None,
-            hide=[*hide, "/tmp", "/dev/shm"] if namespaces else [],
+            hide=hidden,
+            keep=[path for path in python if any(confine.is_within(path, folder) for folder in hidden)],
             result_limit=result_limit,
         )
 
@@ -282,7 +291,8 @@ def _supervise(
                 confine.map_own_ids(uid, gid)
             else:
                 confine.unshare(flags)
-            confine.keep_only([(job.checkout, False), (job.scratch, True)], config.hide)
+            kept = [(job.checkout, False), (job.scratch, True), *((path, False) for path in config.keep)]
+            confine.keep_only(kept, config.hide)
         else:
             confine.adopt_orphans()
         baseline = _MemoryAtFork.measure()  # the render starts with this process's memory
