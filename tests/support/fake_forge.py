@@ -30,12 +30,16 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self.slow: dict[str, float] = {}  # path fragment → seconds a matching write waits before it is answered
+        self.slow: dict[str, float] = {}  # path fragment → seconds a matching write waits before it is done
+        # path fragment → seconds the answer to a matching write waits after the write is stored (a forge that
+        # stored a comment but answered too late for a bot killed meanwhile)
+        self.late: dict[str, float] = {}
 
     def delay_for(self, method: str, path: str) -> float:
-        if method == "GET":
-            return 0.0
-        return max((seconds for fragment, seconds in self.slow.items() if fragment in path), default=0.0)
+        return _matching(self.slow, method, path)
+
+    def answer_delay_for(self, method: str, path: str) -> float:
+        return _matching(self.late, method, path)
 
     def add(self, status: int, count: int = 1, headers: dict[str, str] | None = None) -> None:
         with self._lock:
@@ -44,6 +48,12 @@ class FaultPlan:
     def next(self) -> Fault | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
+
+
+def _matching(delays: dict[str, float], method: str, path: str) -> float:
+    if method == "GET":
+        return 0.0
+    return max((seconds for fragment, seconds in dict(delays).items() if fragment in path), default=0.0)
 
 
 def git_file(bare: Path, ref: str, path: str) -> bytes | None:
