@@ -482,20 +482,22 @@ class Store:
                 .values(state=JobState.QUEUED.value, lease_owner=None, not_before=time.time() + delay, outcome=outcome)
             )
 
-    def has_newer(self, job: Job, kinds: Sequence[str]) -> bool:
-        """A job of these kinds for the same key was queued after `job` (its result would be outdated at once)."""
+    def newer(self, job: Job, kinds: Sequence[str]) -> Job | None:
+        """The newest job of these kinds for the same key queued after `job` (whose result would be outdated at
+        once); None when there is none."""
         with self.engine.connect() as connection:
             newer = connection.execute(
-                sa.select(jobs.c.id)
+                sa.select(jobs)
                 .where(
                     jobs.c.key == job.key,
                     jobs.c.id > job.id,
                     jobs.c.kind.in_(kinds),
                     jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
                 )
+                .order_by(jobs.c.id.desc())
                 .limit(1)
             ).first()
-        return newer is not None
+        return None if newer is None else _to_job(newer)
 
     def job(self, job_id: int) -> Job:
         with self.engine.connect() as connection:

@@ -94,14 +94,16 @@ def test_retry_later_waits_before_the_job_is_claimed_again(store: Store) -> None
     assert store.claim("w", 60, 5) is not None
 
 
-def test_has_newer_sees_a_later_preview_of_the_same_key(store: Store) -> None:
+def test_newer_finds_the_latest_preview_of_the_same_key(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
     job = store.claim("w", 60, 5)
     assert job is not None
-    assert not store.has_newer(job, ["preview"])
+    assert store.newer(job, ["preview"]) is None
     store.accept("github", "d-2", "pull_request", _preview(sha="2" * 40))
-    assert store.has_newer(job, ["preview"])
-    assert not store.has_newer(job, ["close"])
+    store.accept("github", "d-3", "pull_request", _preview(sha="3" * 40))
+    newer = store.newer(job, ["preview"])
+    assert newer is not None and newer.head_sha == "3" * 40
+    assert store.newer(job, ["close"]) is None
 
 
 def test_concurrent_workers_never_claim_the_same_job_or_key_twice(store: Store) -> None:

@@ -83,7 +83,7 @@ def workflows(services: Services) -> dict[str, JobHandler]:
     """Each job kind's workflow, with the collaborators it needs and no more."""
     settings, forges = services.settings, services.forges.get
     return {
-        JobKind.PREVIEW: PreviewWorkflow(settings, forges, services.diff, services.store.has_newer),
+        JobKind.PREVIEW: PreviewWorkflow(settings, forges, services.diff, services.store.newer),
         JobKind.CLOSE: CloseWorkflow(forges, services.lock_book),
         JobKind.COMMAND: CommandWorkflow(settings, forges, services.diff, services.lock_book, services.open_repository),
         JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book),
