@@ -7,6 +7,7 @@ settings are part of it (same names as for the command line), so one file config
 from __future__ import annotations
 
 import fnmatch
+import socket
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
@@ -117,7 +118,17 @@ class BotSettings(EngineSettings, DiffSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     concurrency: int = Field(default=2, ge=0, description="Jobs run at once; 0: this replica only receives.")
-    lease_seconds: float = Field(default=120.0, gt=0, description="A job of a dead worker is retried after this.")
+    lease_seconds: float = Field(
+        default=120.0, gt=0, description="A job whose worker hangs (its replica still beating) is retried after this."
+    )
+    replica_id: str | None = Field(
+        default=None,
+        description="This replica's identity, stable across restarts; default: host name and data_dir.",
+    )
+    heartbeat_seconds: float = Field(default=2.0, gt=0, description="How often a replica tells it is alive.")
+    replica_timeout: float = Field(
+        default=10.0, gt=0, description="A replica silent this long is dead: others take over its jobs."
+    )
     max_attempts: int = Field(default=5, ge=1, description="Tries of a job before it is given up.")
     retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
@@ -209,6 +220,11 @@ class BotSettings(EngineSettings, DiffSettings):
 
     def diff(self) -> DiffSettings:
         return DiffSettings(**{name: getattr(self, name) for name in DiffSettings.model_fields})
+
+    @property
+    def replica(self) -> str:
+        """A restarted process of this replica has the same identity, so it takes its predecessor's jobs at once."""
+        return self.replica_id or f"{socket.gethostname()}:{self.data_dir.resolve()}"
 
     @property
     def database(self) -> str:

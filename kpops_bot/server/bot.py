@@ -40,6 +40,9 @@ class Bot:
                 max_attempts=settings.max_attempts,
                 retry_delay=settings.retry_delay,
                 poll_interval=settings.poll_interval,
+                replica_id=settings.replica,
+                heartbeat_seconds=settings.heartbeat_seconds,
+                dead_after=settings.replica_timeout,
             ),
         )
         self.app: Starlette = create_app(settings, self.services.store, self.worker.poll_now, self._lifespan)
