@@ -11,8 +11,11 @@ from kpops_bot.events.model import PullRequestAction
 from kpops_bot.forges.base import CommitState, ForgeError
 from kpops_bot.jobs import JobKind
 from kpops_bot.report.identity import answer_of
+from kpops_bot.workflows.preview import PreviewWorkflow
+from tests.support.fake_collaborators import FakeDiff
 from tests.support.recording_forge import RecordingForge
-from tests.support.workflow_kit import MERGE, job, pull_request_event
+from tests.support.reports import scaled_report
+from tests.support.workflow_kit import MERGE, job, pull_request_event, settings
 from tests.test_workflow_apply_close import Bench as ApplyBench
 from tests.test_workflow_commands import Bench as CommandBench
 
@@ -115,3 +118,17 @@ def test_somebody_quoting_an_answer_marker_is_not_taken_for_the_bots_answer() ->
     bench.forge.add_comment(1, "<!-- kpops-bot:answer apply:" + MERGE + " ok -->\nfake", "mallory")
     assert bench.apply().run(_merged()) == "1 step(s), 0 failed"  # type: ignore[arg-type]
     assert len(_answers(bench.forge)) == 1  # the bot's own
+
+
+def test_a_retried_preview_does_not_take_its_finished_status_back_to_pending() -> None:
+    forge = RecordingForge()
+    forge.lost_answer, forge.lost_answer_at = "set_status", 2  # the final status stored, its answer lost
+    first = job(pull_request_event(), JobKind.PREVIEW)
+    workflow = PreviewWorkflow(settings(), lambda _forge: forge, FakeDiff(scaled_report()), lambda _job, _kinds: None)
+    with pytest.raises(ForgeError):
+        workflow.run(first)
+    workflow.run(dataclasses.replace(first, attempts=2))
+    assert [status.state for status in forge.statuses] == [CommitState.PENDING, CommitState.SUCCESS]
+    assert len(forge.bot_bodies(1)) == 1
+    workflow.run(job(pull_request_event(PullRequestAction.REOPENED), JobKind.PREVIEW, job_id=9))  # a new job: pending
+    assert [status.state for status in forge.statuses][-2:] == [CommitState.PENDING, CommitState.SUCCESS]

@@ -77,7 +77,8 @@ class ApplyWorkflow:
             config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
-        client.set_status(change.repository, change.commit, CommitState.PENDING, "Applying the changed pipelines")
+        applying = "Applying the changed pipelines"
+        once.pending(client, change.repository, change.commit, applying, retry=job.attempts > 1)
         try:
             results, gitops = self._apply(client, change, config)
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's

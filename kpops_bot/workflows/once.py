@@ -8,7 +8,7 @@ A job killed after the forge stored a write but before it heard back completes w
 from __future__ import annotations
 
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import Comment, ForgeClient
+from kpops_bot.forges.base import Comment, CommitState, ForgeClient
 from kpops_bot.report.identity import answer_of, with_answer_line
 
 
@@ -38,3 +38,13 @@ def react(client: ForgeClient, repository: Repository, number: int, comment_id: 
     if any(r.user == bot and r.name == reaction for r in client.reactions(repository, number, comment_id)):
         return
     client.react(repository, number, comment_id, reaction)
+
+
+def pending(client: ForgeClient, repository: Repository, sha: str, description: str, *, retry: bool) -> None:
+    """Set the pending status, unless this is a retry and an earlier attempt finished the status already (it is
+    written again at the end when it changes, never taken back to pending in between)."""
+    if retry:
+        current = client.status(repository, sha)
+        if current is not None and current.state is not CommitState.PENDING:
+            return
+    client.set_status(repository, sha, CommitState.PENDING, description)

@@ -16,7 +16,7 @@ from kpops_bot.report import notices
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job
-from kpops_bot.workflows import sticky
+from kpops_bot.workflows import once, sticky
 from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
 from kpops_bot.workspace import WorkspaceError
@@ -54,7 +54,8 @@ class PreviewWorkflow:
             sticky.sync(client, event.repository, event.number, [notices.fork_not_previewed()])
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"
-        self._status(client, event, CommitState.PENDING, "Rendering the pipelines this change affects")
+        rendering = "Rendering the pipelines this change affects"
+        once.pending(client, event.repository, event.head_sha, rendering, retry=job.attempts > 1)
         return self._preview(job, client, event, config, trusted=head.trusted)
 
     def _preview(

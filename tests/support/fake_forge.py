@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -30,9 +31,9 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self.slow: dict[str, float] = {}  # path fragment → seconds a matching write waits before it is done
-        # path fragment → seconds the answer to a matching write waits after the write is stored (a forge that
-        # stored a comment but answered too late for a bot killed meanwhile)
+        self.slow: dict[str, float] = {}  # path pattern → seconds a matching write waits before it is done
+        # path pattern → seconds the answer to a matching write waits after the write is stored (a forge that
+        # stored a comment but answered too late for a bot killed meanwhile); patterns are regular expressions
         self.late: dict[str, float] = {}
 
     def delay_for(self, method: str, path: str) -> float:
@@ -53,7 +54,7 @@ class FaultPlan:
 def _matching(delays: dict[str, float], method: str, path: str) -> float:
     if method == "GET":
         return 0.0
-    return max((seconds for fragment, seconds in dict(delays).items() if fragment in path), default=0.0)
+    return max((seconds for pattern, seconds in dict(delays).items() if re.search(pattern, path)), default=0.0)
 
 
 def git_file(bare: Path, ref: str, path: str) -> bytes | None:
