@@ -152,6 +152,7 @@ class Job:
     attempts: int
     lease_owner: str | None
     outcome: str | None
+    replica_id: str | None = None  # the replica running it
 
 
 @dataclass(frozen=True)
@@ -590,6 +591,7 @@ def _to_job(row: sa.Row[Any]) -> Job:
         attempts=row.attempts,
         lease_owner=row.lease_owner,
         outcome=row.outcome,
+        replica_id=row.replica_id,
     )
 
 

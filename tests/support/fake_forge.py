@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +41,11 @@ class FaultPlan:
     def delay_for(self, method: str, path: str) -> float:
         return _matching(self.slow, method, path)
 
-    def answer_delay_for(self, method: str, path: str) -> float:
-        return _matching(self.late, method, path)
+    async def answer_late(self, method: str, path: str) -> None:
+        """Hold the answer to a stored write while `late` says so (cleared: answered at once)."""
+        deadline = time.monotonic() + _matching(self.late, method, path)
+        while time.monotonic() < deadline and _matching(self.late, method, path):
+            await asyncio.sleep(0.05)
 
     def add(self, status: int, count: int = 1, headers: dict[str, str] | None = None) -> None:
         with self._lock:

@@ -500,13 +500,10 @@ class _Middleware:
         request = Request(scope, receive)
         path = request.url.path
 
-        late = self.fake.faults.answer_delay_for(request.method, path)
-
         async def logging_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":  # logged before the client can see the answer
                 self.fake.log.append(LoggedRequest(request.method, path, message["status"]))
-                if late:
-                    await asyncio.sleep(late)
+                await self.fake.faults.answer_late(request.method, path)
             await send(message)
 
         delay = self.fake.faults.delay_for(request.method, path)

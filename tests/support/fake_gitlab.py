@@ -163,9 +163,7 @@ class FakeGitLab:
         fault = self.faults.next()
         response = fault_response(fault) if fault is not None else await self._answer(request)
         self.log.append(LoggedRequest(request.method, path, response.status_code))
-        late = self.faults.answer_delay_for(request.method, path)
-        if late:
-            await asyncio.sleep(late)
+        await self.faults.answer_late(request.method, path)
         return response
 
     async def _answer(self, request: Request) -> Response:

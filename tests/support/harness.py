@@ -265,7 +265,11 @@ class BotProcess:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=60)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a job still hangs on the forge: the test has failed anyway
+                self.process.kill()
+                self.process.wait()
             self.process = None
 
 
