@@ -47,7 +47,8 @@ def cli_seconds(renders: list[tuple[Path, str]], mirrors: ChartMirrors, work: Pa
     work.mkdir(parents=True, exist_ok=True)
     helm_bin = executable.install(work / "bin").parent
     socket_path = str(work / "cli-helm.sock")
-    service = helm_service.start(socket_path, {"PATH": "/usr/bin:/bin"})
+    key = helm_service.new_key()
+    service = helm_service.start(socket_path, {"PATH": "/usr/bin:/bin"}, key)
     kpops = Path(sys.executable).parent / "kpops"
     try:
         started = time.perf_counter()
@@ -61,6 +62,8 @@ def cli_seconds(renders: list[tuple[Path, str]], mirrors: ChartMirrors, work: Pa
                 MIRRORS_ENV: mirrors.to_json(),
                 helm_service.HELM_SOCKET_ENV: socket_path,
             }
+            grant = helm_service.Grant(env=env, files=[str(repository), str(work)], charts=[], cwd=str(repository))
+            env[helm_service.HELM_GRANT_ENV] = grant.sign(key)
             subprocess.run(
                 [str(kpops), "deploy", file, "--operation-mode", "manifest"],
                 cwd=repository,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kpops_bot.engine.kinds import HelmChoice, Mode, Operation
+from kpops_bot.engine.kinds import HelmChoice, Mode, Operation, SandboxChoice
 from kpops_bot.events.model import Forge
 from kpops_bot.python_version import require_supported
 
@@ -60,6 +60,7 @@ class EngineArgs:
     workers: int | None
     timeout: float | None
     helm: str | None
+    sandbox: str | None
 
     def settings(self) -> EngineSettings:
         from kpops_bot.engine.settings import EngineSettings
@@ -74,7 +75,7 @@ class EngineArgs:
             "pass_env": list(self.pass_env),
             "variables": _assignments(self.variables, "--var"),
         }
-        chosen = {"workers": self.workers, "render_timeout": self.timeout, "helm": self.helm}
+        chosen = {"workers": self.workers, "render_timeout": self.timeout, "helm": self.helm, "sandbox": self.sandbox}
         overrides |= {key: value for key, value in chosen.items() if value is not None}
         return EngineSettings(**overrides)
 
@@ -97,6 +98,11 @@ _ENGINE_OPTIONS = [
     click.option("--workers", type=click.IntRange(min=1), help="Renders at once (default: CPU count)."),
     click.option("--timeout", type=click.FloatRange(min=1), help="Seconds one pipeline may take (default 300)."),
     click.option("--helm", type=click.Choice([h.value for h in HelmChoice]), help="Helm to use (default auto)."),
+    click.option(
+        "--sandbox",
+        type=click.Choice([s.value for s in SandboxChoice]),
+        help="Isolation of repository code (default auto: the strongest available).",
+    ),
 ]
 
 
@@ -141,6 +147,7 @@ def render(
     from kpops_bot.diff.settings import DiffSettings
     from kpops_bot.engine.lazy import LazyPool
     from kpops_bot.engine.model import RenderSpec
+    from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.engine.targets import UnknownPipelineError, render_revision
     from kpops_bot.workspace import WorkspaceError
 
@@ -154,10 +161,12 @@ def render(
         config_dir=engine.config_dir,
     )
     masker = DiffSettings().masker(settings)
+    workspace = engine.workspace()
     try:
-        with LazyPool(settings) as pool:  # started once the revision and pipelines are known
-            results = render_revision(engine.workspace(), pool, source, revision, pipelines, spec, _progress(masker))
-    except (UnknownPipelineError, WorkspaceError) as error:
+        _name_the_sandbox(settings)
+        with LazyPool(settings, checkouts=[workspace.root / "checkouts"]) as pool:  # started once pipelines are known
+            results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress(masker))
+    except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
     click.echo(_format(results, output_format), nl=False)
@@ -199,6 +208,7 @@ def diff(
     from kpops_bot.engine.cache import RenderCache
     from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
     from kpops_bot.engine.lazy import LazyPool
+    from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.engine.targets import UnknownPipelineError
     from kpops_bot.forges.base import COMMENT_LIMITS
     from kpops_bot.report.as_json import render_json
@@ -220,9 +230,10 @@ def diff(
         only=only,
     )
     try:
-        with LazyPool(settings) as pool:  # started only when a render is not cached
+        _name_the_sandbox(settings)
+        with LazyPool(settings, checkouts=[workspace.root / "checkouts"]) as pool:  # started only when not cached
             report = diff_revisions(workspace, pool, request, options, cache, _progress(options.masker))
-    except (UnknownPipelineError, WorkspaceError) as error:
+    except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
     if output_format == "json":
@@ -232,6 +243,13 @@ def diff(
         parts = render_markdown(report, limit=limit, max_parts=diff_settings.max_comment_parts)
         click.echo(PART_SEPARATOR.join(parts), nl=False)
     sys.exit(1 if report.summary.failed else 0)
+
+
+def _name_the_sandbox(settings: EngineSettings) -> None:
+    """The first progress line: the layer renders will run in, chosen before any render (the pool starts later)."""
+    from kpops_bot.engine.sandbox import choose
+
+    click.echo(choose(settings.sandbox, settings.sandbox_uid).describe(), err=True)
 
 
 def _progress(masker: Masker) -> Progress:
@@ -270,6 +288,7 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
 
     from pydantic import ValidationError
 
+    from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.server.bot import Bot
     from kpops_bot.settings import BotSettings, UnknownVariableError
     from kpops_bot.validation import describe_validation
@@ -292,7 +311,14 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
     if settings.insecure_skip_signature:
         click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    Bot(settings).serve()
+    try:
+        bot = Bot(settings, config_file=config_file)
+    except SandboxUnavailableError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)
+    if bot.services.sandbox is not None and bot.services.sandbox.explicit_off:
+        click.echo("Warning: sandbox: off; pull request code runs with the bot's own rights.", err=True)
+    bot.serve()
 
 
 @main.command()
@@ -446,3 +472,39 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     click.echo(f"Hook {outcome.hook_id} {outcome.change} for {project}: {outcome.url}")
+
+
+@main.command()
+def action() -> None:
+    """Run the bot for the one GitHub Actions event of this job (what action.yml runs).
+
+    Reads GITHUB_EVENT_NAME and GITHUB_EVENT_PATH, the bot's settings from KPOPS_BOT_* variables, and writes the
+    step's outputs (outcome, verdict, blocking, report-json) and the job's step summary. Exit code 0 unless the bot
+    could not do its job (1) or the event cannot be read (2); a failing preview fails the commit's status, not the
+    step.
+    """
+    import logging
+    import os
+
+    from pydantic import ValidationError
+
+    from kpops_bot.action import ActionError, run_action, write_outputs
+    from kpops_bot.masking import mask_logs
+    from kpops_bot.settings import BotSettings
+    from kpops_bot.validation import describe_validation
+
+    try:
+        settings = BotSettings.load(None)
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
+        sys.exit(USAGE_ERROR)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    mask_logs(settings.secrets_masker(), logging.getLogger())
+    try:
+        outcome = run_action(os.environ, settings)
+    except ActionError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)
+    write_outputs(outcome, os.environ)
+    click.echo(f"kpops-bot: {outcome.outcome} (verdict: {outcome.verdict})")
+    sys.exit(1 if outcome.verdict == "error" else 0)

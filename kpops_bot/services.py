@@ -6,18 +6,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.pool import RenderPool
+from kpops_bot.engine.sandbox import Layer, Sandbox, choose
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeClient, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
+from kpops_bot.managed import Isolation
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob, Store
 from kpops_bot.workflows.deployment import GitDeploymentRepository
@@ -50,17 +53,23 @@ class ForgeClients:
 
 
 class RenderPools:
-    """The render pool for trusted pull requests, and one without secret variables for forks (made when needed)."""
+    """The render pool for trusted pull requests, and one without secret variables for forks (made when needed).
 
-    def __init__(self, settings: BotSettings) -> None:
+    Renders see checkouts of the workspace only, and never `hidden` (the data folder, the settings file).
+    """
+
+    def __init__(self, settings: BotSettings, checkouts: Path, hidden: list[Path]) -> None:
         self._settings = settings
+        self._checkouts = checkouts
+        self._hidden = hidden
         self._pools: dict[bool, RenderPool] = {}
         self._lock = threading.Lock()
 
     def get(self, *, trusted: bool) -> RenderPool:
         with self._lock:
             if trusted not in self._pools:
-                pool = RenderPool(self._settings.engine(trusted=trusted))
+                engine = self._settings.engine(trusted=trusted)
+                pool = RenderPool(engine, checkouts=[self._checkouts], hidden=self._hidden)
                 pool.start()
                 self._pools[trusted] = pool
             return self._pools[trusted]
@@ -114,6 +123,8 @@ class Services:
     forges: ForgeClients
     workspace: Workspace
     pools: RenderPools
+    sandbox: Sandbox | None  # None: this replica renders nothing (concurrency 0)
+    hidden: list[Path] = field(default_factory=list)  # the bot's own files: never visible in a sandbox
     cache: RenderCache = field(init=False)
     locks: Locks = field(init=False)
     lock_book: RequeuingLocks = field(init=False)
@@ -131,22 +142,56 @@ class Services:
     def open_repository(self, repository: Repository, client: ForgeClient) -> GitDeploymentRepository:
         cached = self.workspace.repository(repository.clone_url, git_env=client.git_env(repository))
         return GitDeploymentRepository(
-            cached, self.settings, lambda trusted: self.pools.get(trusted=trusted), self.cache
+            cached,
+            self.settings,
+            lambda trusted: self.pools.get(trusted=trusted),
+            self.cache,
+            self.managed_isolation(),
         )
 
     @classmethod
-    def create(cls, settings: BotSettings, retry: RetryPolicy | None = None) -> Services:
+    def create(
+        cls, settings: BotSettings, retry: RetryPolicy | None = None, config_file: Path | None = None
+    ) -> Services:
+        """Raises SandboxUnavailableError when this replica would render and no sandbox works (unless `off`)."""
+        sandbox = choose(settings.sandbox, settings.sandbox_uid) if settings.concurrency else None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.database)
         store.migrate()
+        workspace = Workspace(settings.data_dir / "workspace")
+        _keep_private(settings.data_dir, workspace)
+        hidden = [settings.data_dir.resolve(), *([config_file.resolve()] if config_file else [])]
         return cls(
             settings=settings,
             store=store,
             forges=ForgeClients(settings, retry),
-            workspace=Workspace(settings.data_dir / "workspace"),
-            pools=RenderPools(settings),
+            workspace=workspace,
+            pools=RenderPools(settings, workspace.root / "checkouts", hidden),
+            sandbox=sandbox,
+            hidden=hidden,
         )
+
+    @property
+    def unsandboxed(self) -> bool:
+        """`sandbox: off` was set: pull request code runs with the bot's own rights."""
+        return self.sandbox is not None and self.sandbox.explicit_off
+
+    def managed_isolation(self) -> Isolation:
+        layer = self.sandbox.layer if self.sandbox is not None else Layer.OFF
+        return Isolation(layer, self.settings.sandbox_uid, self.hidden)
 
     def close(self) -> None:
         self.pools.close()
         self.store.close()
+
+
+def _keep_private(data_dir: Path, workspace: Workspace) -> None:
+    """The bot's files are its own: renders that run as other uids (the `uid` sandbox) reach their checkout, by
+    its unguessable name, and nothing else (not the database, the mirrors or the render cache)."""
+    for folder in (data_dir, workspace.root, workspace.root / "checkouts"):
+        folder.chmod(0o711)
+    for private in (workspace.root / "mirrors", data_dir / "render-cache"):
+        private.mkdir(parents=True, exist_ok=True)
+        private.chmod(0o700)
+    for database in data_dir.glob("kpops-bot.db*"):
+        database.chmod(0o600)

@@ -136,9 +136,15 @@ def test_local_chart_folder(helm_env: dict[str, str], tmp_path: Path) -> None:
 
 def test_executable_forwards_to_the_helm_service(helm_env: dict[str, str], tmp_path: Path) -> None:
     socket_path = str(tmp_path / "helm.sock")
-    process = service.start(socket_path, {"PATH": os.environ["PATH"]})
+    key = service.new_key()
+    process = service.start(socket_path, {"PATH": os.environ["PATH"]}, key)
     try:
-        env = {**helm_env, "PATH": os.environ["PATH"], service.HELM_SOCKET_ENV: socket_path}
+        grant = service.Grant(env=helm_env, files=[str(tmp_path)], charts=[], cwd=str(tmp_path))
+        env = {
+            "PATH": os.environ["PATH"],
+            service.HELM_SOCKET_ENV: socket_path,
+            service.HELM_GRANT_ENV: grant.sign(key),
+        }
         helm = [str(executable.install(tmp_path / "bin"))]
         added = subprocess.run(
             [*helm, "repo", "add", "bakdata-streams-bootstrap", UPSTREAM],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kpops_bot.engine.model import Operation
+from kpops_bot.engine.sandbox import Layer
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
-from kpops_bot.managed import KpopsRun, ManagedSettings, run_kpops
+from kpops_bot.managed import Isolation, KpopsRun, ManagedSettings, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import OperationMode
@@ -65,7 +67,8 @@ def test_kpops_runs_with_the_credentials_and_its_output_comes_back_masked(
     fake, url = proxy
     settings = ManagedSettings(credentials=_credentials(url))
     run = KpopsRun(Operation.DEPLOY, WORD_COUNT, environment="dev", steps=("data-producer",))
-    outcome = run_kpops(deployment_repo.path, run, settings, EngineSettings().kpops_environment(), Masker.create())
+    env = EngineSettings().kpops_environment()
+    outcome = run_kpops(deployment_repo.path, run, settings, env, Masker.create(), Isolation(Layer.NAMESPACES))
     assert outcome.command == (
         "kpops deploy pipelines/word-count/pipeline.yaml --config . --operation-mode managed "
         "--environment dev --steps data-producer --execute"
@@ -84,7 +87,8 @@ def test_kpops_dry_run_is_kpops_own_and_a_hanging_kpops_is_killed(deployment_rep
     sleeper.write_text("#!/bin/sh\nsleep 30\n")
     sleeper.chmod(0o755)
     settings = ManagedSettings(kpops_command=[str(sleeper)], timeout=0.5)
-    outcome = run_kpops(deployment_repo.path, KpopsRun(Operation.DESTROY, WORD_COUNT), settings, {}, Masker.create())
+    run = KpopsRun(Operation.DESTROY, WORD_COUNT)
+    outcome = run_kpops(deployment_repo.path, run, settings, {}, Masker.create(), Isolation(Layer.NAMESPACES))
     assert outcome.returncode is None and "killed after" in outcome.output
 
 
@@ -159,3 +163,21 @@ def test_managed_commands_and_apply_run_kpops_and_report_its_outcome(
     assert "apply of" in applied and "failed" in applied
     assert "$ kpops deploy pipelines/word-count/pipeline.yaml" in applied and SECRET not in applied
     assert SECRET not in caplog.text
+
+
+def test_the_processes_of_managed_kpops_are_bounded(deployment_repo: GitRepo) -> None:
+    """A custom component's fork bomb, as kpops would run it: it meets the `processes` bound, and nothing it
+    started outlives the run."""
+    bomb = deployment_repo.path / "bomb.py"  # repository code, as a custom component is
+    bomb.write_text(
+        "import subprocess\nstarted = 0\nfor _ in range(300):\n    try:\n"
+        "        subprocess.Popen(['sleep', '60'])\n    except OSError:\n        break\n    started += 1\n"
+        "print(f'started={started}', flush=True)\n"
+    )
+    settings = ManagedSettings(kpops_command=[sys.executable, str(bomb)], processes=40, timeout=60)
+    run = KpopsRun(Operation.DEPLOY, WORD_COUNT)
+    outcome = run_kpops(deployment_repo.path, run, settings, {}, Masker.create(), Isolation(Layer.NAMESPACES))
+    started = int(next(line for line in outcome.output.splitlines() if line.startswith("started=")).split("=")[1])
+    assert started < 40, outcome.output
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True, check=False).stdout
+    assert leftovers.strip() == "", "every process of the run ends with it"

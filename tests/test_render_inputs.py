@@ -11,10 +11,16 @@ import pytest
 from kpops_bot.diff.model import Status
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.model import PipelineRender, RenderSpec
+from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
+from kpops_bot.engine.sandbox import Layer
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
+from kpops_bot.forges.base import PullRequest, PullState
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.managed import Isolation
+from kpops_bot.repo_config import RepoConfig, effective
+from kpops_bot.settings import BotSettings
+from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace
 from tests.helpers import CHARTS, GitRepo, manifest
 
@@ -219,3 +225,31 @@ def test_a_change_to_a_file_a_custom_component_reads_is_previewed(
     changes = [c for component in report.pipelines[0].components for c in component.config_changes]
     assert [(c.path, c.old, c.new) for c in changes] == [("values.imageTag", "1.0.0", "2.0.0")]
     assert cache.stores == 5, "every pipeline's base render, to learn what it reads, and the head of clickstream"
+
+
+def test_apply_and_deploy_follow_what_a_changed_data_file_reached(
+    deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    component_reading(deployment_repo, '    return open("data/tag.txt").read().strip()')
+    deployment_repo.write("data/tag.txt", "1.0.0\n")
+    before = deployment_repo.commit("Tag from a data file")
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    deployment_repo.write("data/tag.txt", "2.0.0\n")
+    after = deployment_repo.commit("Only the data file")
+    settings = BotSettings(data_dir=tmp_path / "bot")
+    deployment = GitDeploymentRepository(
+        workspace.repository(str(deployment_repo.path)),
+        settings,
+        lambda _trusted: pool,
+        RenderCache(tmp_path / "cache"),
+        Isolation(Layer.OFF),
+    )
+    config = effective(settings, RepoConfig(), "main")
+
+    applied = deployment.change_steps(before, after, None, config)
+    assert [(step.operation, step.pipeline.name) for step in applied] == [
+        (Operation.DEPLOY, "team-b-analytics-clickstream")
+    ]
+    pull = PullRequest(1, PullState.OPEN, "alice", "main", after, False, (), True, None)
+    deployed = deployment.command_steps(Operation.DEPLOY, [], [None], pull, config)
+    assert [step.pipeline.name for step in deployed] == ["team-b-analytics-clickstream"]

@@ -94,11 +94,15 @@ def test_a_render_that_answers_for_another_pipeline_is_not_stored(
     deployment_repo.write(
         component,
         text
-        + "\n\nimport kpops_bot.engine.child as _child\n\n_write = _child._write_result\n"
-        + "_child._write_result = lambda job, payload: _write(job, {**payload, 'name': 'team-a-orders'})\n",
+        + "\n\nimport json\nimport kpops_bot.engine.child as _child\n\n_write = _child._write_result\n"
+        + "_child._write_result = lambda fd, payload: _write(\n"
+        + "    fd, json.dumps({**json.loads(payload), 'name': 'team-a-orders'}).encode()\n"
+        + ")\n",
     )
     deployment_repo.commit("A component that rewrites the render's answer")
     cache = RenderCache(tmp_path / "cache")
     render = render_word_count(workspace, pool, deployment_repo, cache)
-    assert render.name == "team-a-orders"
+    assert render.name == "word-count"  # the pool refused the answer for another pipeline
+    assert render.error is not None
+    assert render.error.message == "pipelines/word-count/pipeline.yaml: the render returned another job's result"
     assert cache.stores == 0

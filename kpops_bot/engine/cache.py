@@ -32,11 +32,11 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kpops_bot.engine.model import PipelineRender, RenderReads, RenderSpec
+from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderReads, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 
 # Failures that depend on the machine, not on the inputs, are rendered again next time.
-_TRANSIENT_ERRORS = frozenset({"timeout", "crash"})
+_TRANSIENT_ERRORS = frozenset({ErrorKind.TIMEOUT, ErrorKind.LIMIT, ErrorKind.CRASH})
 MAX_ENTRY_BYTES = 32 * 1024 * 1024
 MAX_VARIANTS = 16
 _KEY_FILE = ".hmac-key"

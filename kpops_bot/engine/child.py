@@ -3,7 +3,8 @@
 kpops keeps global state between calls (a config singleton, a YAML cache keyed by path, a Helm singleton,
 imported custom components, `sys.path`), so a process renders exactly one pipeline. The fork server has
 imported kpops and touched none of that state; this process makes itself the render's process (cwd, the
-explicit environment, TMPDIR, its own process group, logs to a file) before it calls kpops.
+explicit environment, TMPDIR, helm calls routed to the helm service) before it calls kpops. Its result goes
+into the pipe the fork server gave it, never into a file.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from kpops_bot.engine.errors import FailureContext, describe_failure
 from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderJob
 from kpops_bot.engine.reads import ReadRecorder
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
-from kpops_bot.helm.service import HELM_SOCKET_ENV, call
+from kpops_bot.helm.service import HELM_GRANT_ENV, HELM_SOCKET_ENV, call
 from kpops_bot.pipelines import RepoLayout
 
 ARGO_CLEAN_NOTE = (
@@ -30,28 +31,28 @@ ARGO_CLEAN_NOTE = (
 )
 
 
-def run(job: RenderJob, zygote_path_entry: str) -> None:
-    """Render `job`, write its result file, never return: the caller is a forked child."""
-    code = 0
+MEMORY_EXHAUSTED = 75  # the exit code of a render that ran out of memory before it could say so
+
+
+def run(job: RenderJob, zygote_path_entry: str, result_fd: int) -> int:
+    """Render `job` in this forked process and write its result into `result_fd`; returns the exit code."""
     try:
         _become_render_process(job, zygote_path_entry)
         result = render(job)
-        _write_result(job, {**result.model_dump(mode="json"), "reads": _recorded_reads()})
+        payload = {**result.model_dump(mode="json"), "reads": _recorded_reads()}
+        _write_result(result_fd, json.dumps(payload).encode())
+    except MemoryError:
+        return MEMORY_EXHAUSTED
     except BaseException:
         traceback.print_exc()  # into the job's log, which is never shown to users
-        code = 70
+        return 70
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)
+    return 0
 
 
 def _become_render_process(job: RenderJob, zygote_path_entry: str) -> None:
-    os.setpgid(0, 0)
-    log = os.open(job.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
     os.chdir(job.checkout)
     os.environ.clear()
     os.environ.update(job.env)
@@ -61,7 +62,11 @@ def _become_render_process(job: RenderJob, zygote_path_entry: str) -> None:
         sys.path.remove(zygote_path_entry)
     sys.path.append(str(Path.cwd()))
     _record_reads(Path.cwd())
-    _route_helm_commands(job.env.get(HELM_SOCKET_ENV), ChartMirrors.from_json(job.env.get(MIRRORS_ENV, "")))
+    _route_helm_commands(
+        job.env.get(HELM_SOCKET_ENV),
+        job.env.get(HELM_GRANT_ENV, ""),
+        ChartMirrors.from_json(job.env.get(MIRRORS_ENV, "")),
+    )
 
 
 class _HelmCommands:
@@ -71,8 +76,9 @@ class _HelmCommands:
     them, except that `helm repo add` gets the mirrored URL.
     """
 
-    def __init__(self, socket_path: str | None, mirrors: ChartMirrors) -> None:
+    def __init__(self, socket_path: str | None, grant: str, mirrors: ChartMirrors) -> None:
         self._socket_path = socket_path
+        self._grant = grant
         self._mirrors = mirrors
 
     def run(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -88,7 +94,7 @@ class _HelmCommands:
     def _run_helm(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         if self._socket_path is None:
             return subprocess.run(self._mirrored(command), **kwargs)  # noqa: PLW1510
-        outcome = call(self._socket_path, command[1:], dict(os.environ))
+        outcome = call(self._socket_path, command[1:], self._grant)
         return subprocess.CompletedProcess(command, outcome.returncode, outcome.stdout, outcome.stderr)
 
     def _mirrored(self, command: list[str]) -> list[str]:
@@ -111,10 +117,10 @@ def _recorded_reads() -> dict[str, Any] | None:
     return _RECORDER.reads().model_dump() if _RECORDER else None
 
 
-def _route_helm_commands(socket_path: str | None, mirrors: ChartMirrors) -> None:
+def _route_helm_commands(socket_path: str | None, grant: str, mirrors: ChartMirrors) -> None:
     from kpops.component_handlers.helm import helm
 
-    helm.subprocess = _HelmCommands(socket_path, mirrors)
+    helm.subprocess = _HelmCommands(socket_path, grant, mirrors)
 
 
 def render(job: RenderJob) -> PipelineRender:
@@ -131,6 +137,7 @@ def render(job: RenderJob) -> PipelineRender:
             operation_mode=OperationMode(job.mode.value),
         )
     except Exception as error:
+        _raise_if_out_of_memory(error)
         result.error = describe_failure(error, _failure_context(job))
         return result
     if job.mode is Mode.ARGO and job.operation is Operation.CLEAN:
@@ -143,10 +150,20 @@ def render(job: RenderJob) -> PipelineRender:
         try:
             manifests = getattr(component, f"manifest_{job.operation.value}")()
         except Exception as error:
+            _raise_if_out_of_memory(error)
             result.error = describe_failure(error, _failure_context(job, component.name, component.type))
             return result
         rendered.manifests = [manifest.model_dump(mode="json") for manifest in manifests]
     return result
+
+
+def _raise_if_out_of_memory(error: BaseException) -> None:
+    """A memory limit hit anywhere in the chain is the render's outcome, whatever kpops wrapped it in."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, MemoryError):
+            raise MemoryError from error
+        seen = seen.__cause__ or seen.__context__
 
 
 def _failure_context(job: RenderJob, component: str | None = None, component_type: str | None = None) -> FailureContext:
@@ -169,7 +186,7 @@ def _reader(root: Path) -> Callable[[str], str | None]:
     return read
 
 
-def _write_result(job: RenderJob, payload: dict[str, Any]) -> None:
-    temporary = Path(job.result_file + ".partial")
-    temporary.write_text(json.dumps(payload), encoding="utf-8")
-    temporary.replace(job.result_file)
+def _write_result(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -1,9 +1,8 @@
 """The dry run of a change: affected pipelines between the merge base and the head, rendered on both sides, diffed.
 
 This is what a pull request preview and `kpops-bot diff` do; the I/O (git, renders, cache) happens here, the
-deciding in `changes` and `diff`. In a repository with custom components, a pipeline the file rules leave out is
-still affected when its render at the base read a changed file (`changes.read_by_render`): those base renders
-(from the render cache when it has them) are made first and reused.
+deciding in `changes` and `diff`. The base renders made to learn what a change reaches through custom components
+(`affected.reached_through_reads`) are reused here.
 """
 
 from __future__ import annotations
@@ -11,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from kpops_bot.changes import AffectedPipelines, outside_file_rules, read_by_render
+from kpops_bot.changes import AffectedPipelines
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, PipelineDiff
-from kpops_bot.engine.affected import AffectedSide, affected_side
+from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.model import Mode, PipelineRender, RenderSpec
+from kpops_bot.engine.model import Mode, RenderSpec
 from kpops_bot.engine.targets import (
     Progress,
     Renderer,
@@ -25,7 +24,7 @@ from kpops_bot.engine.targets import (
     render_targets,
     select_pipelines,
 )
-from kpops_bot.pipelines import Pipeline, RepoLayout
+from kpops_bot.pipelines import RepoLayout
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
@@ -57,18 +56,18 @@ def diff_revisions(
     base = repository.merge_base(repository.resolve(request.base), head)
     changed_paths = repository.changed_paths(base, head)
     sides = [_side(repository, base, head, changed_paths, environment, request) for environment in request.environments]
-    rendered: dict[_TargetKey, PipelineRender] = {}
+    rendered: Rendered = {}
     sides = [
-        _reached_through_reads(repository, pool, cache, (base, changed_paths), side, request.only, rendered)
+        reached_through_reads(repository, pool, cache, base, changed_paths, side, rendered, request.only)
         for side in sides
     ]
     targets: list[RenderTarget] = []
     for side in sides:
         targets += [RenderTarget(base, pipeline, side.spec, side.base_layout) for pipeline in side.at_base()]
         targets += [RenderTarget(head, pipeline, side.spec, side.head_layout) for pipeline in side.to_deploy()]
-    missing = [target for target in targets if _key(target) not in rendered]
+    missing = [target for target in targets if render_key(target) not in rendered]
     renders = render_targets(repository, pool, missing, cache, progress)
-    by_target = rendered | {_key(target): render for target, render in zip(missing, renders, strict=True)}
+    by_target = rendered | {render_key(target): render for target, render in zip(missing, renders, strict=True)}
     pipelines: list[PipelineDiff] = []
     for side in sides:
         environment = side.spec.environment
@@ -77,69 +76,6 @@ def diff_revisions(
             head_render = by_target.get((head, environment, name))
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options))
     return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels)
-
-
-_TargetKey = tuple[str, str | None, str]
-
-
-def _key(target: RenderTarget) -> _TargetKey:
-    return target.commit, target.spec.environment, target.pipeline.name
-
-
-def _reached_through_reads(
-    repository: CachedRepository,
-    pool: Renderer,
-    cache: RenderCache | None,
-    change: tuple[str, Sequence[str]],
-    side: AffectedSide,
-    only: Sequence[str],
-    rendered: dict[_TargetKey, PipelineRender],
-) -> AffectedSide:
-    """`side` with the pipelines whose render at the base read a changed file; their base renders go to `rendered`.
-
-    Only files no file rule covers are looked for: without custom code a render reads kpops' files and charts
-    alone, and a custom component reading another pipeline's kpops files is not followed.
-    """
-    base, changed_paths = change
-    others = outside_file_rules(side.base_layout, side.head_layout, changed_paths)
-    has_code = side.base_layout.custom_component_files() or side.head_layout.custom_component_files()
-    if not (others and has_code):
-        return side
-    candidates = [
-        pipeline
-        for name, pipeline in side.base_layout.pipelines.items()
-        if name in side.head_layout.pipelines and name not in side.affected.changed
-    ]
-    if only:
-        wanted = {p.name for p in _selected(side.base_layout, only)}
-        candidates = [pipeline for pipeline in candidates if pipeline.name in wanted]
-    targets = [RenderTarget(base, pipeline, side.spec, side.base_layout) for pipeline in candidates]
-    reached: set[str] = set()
-    for target, render in zip(targets, render_targets(repository, pool, targets, cache), strict=True):
-        if _reaches(render, side, others):
-            reached.add(target.pipeline.name)
-            rendered[_key(target)] = render
-    affected = replace(side.affected, changed=side.affected.changed | reached)
-    return replace(side, affected=affected)
-
-
-def _reaches(render: PipelineRender, side: AffectedSide, changed_paths: Sequence[str]) -> bool:
-    """A render whose reads are unknown may have read anything."""
-    reads = render.reads
-    if reads is None or reads.unobserved:
-        return True
-    files = set(reads.files)
-    return read_by_render(side.base_layout, side.head_layout, changed_paths, files, reads.folders, reads.trees)
-
-
-def _selected(layout: RepoLayout, only: Sequence[str]) -> list[Pipeline]:
-    selected: list[Pipeline] = []
-    for name in only:
-        try:
-            selected += select_pipelines(layout, [name])
-        except UnknownPipelineError:
-            continue
-    return selected
 
 
 def _side(

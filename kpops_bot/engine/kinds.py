@@ -24,3 +24,12 @@ class HelmChoice(StrEnum):
     AUTO = "auto"
     BUILTIN = "builtin"
     BINARY = "binary"
+
+
+class SandboxChoice(StrEnum):
+    """Which isolation renders and managed kpops runs get; `auto` takes the strongest available."""
+
+    AUTO = "auto"
+    NAMESPACES = "namespaces"
+    UID = "uid"
+    OFF = "off"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from types import TracebackType
 
 from kpops_bot.engine.model import PipelineRender
@@ -14,8 +16,9 @@ from kpops_bot.engine.settings import EngineSettings
 class LazyPool:
     """What `render_targets` needs of a pool (its settings, `submit`), starting the real pool on first `submit`."""
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, *, checkouts: Sequence[Path] = ()) -> None:
         self._settings = settings
+        self._checkouts = checkouts  # where the renders' checkouts are made: each sees only its own
         self._pool: RenderPool | None = None
         self._lock = threading.Lock()
 
@@ -38,7 +41,7 @@ class LazyPool:
     def submit(self, request: RenderRequest) -> Future[PipelineRender]:
         with self._lock:
             if self._pool is None:
-                pool = RenderPool(self._settings)
+                pool = RenderPool(self._settings, checkouts=self._checkouts)
                 pool.start()
                 self._pool = pool
         return self._pool.submit(request)

@@ -24,7 +24,7 @@ class RenderSpec:
 
 
 class ErrorKind(StrEnum):
-    """What kind of failure a render met; timeouts and crashes are the bot's, never cached."""
+    """What kind of failure a render met; timeouts, limits and crashes depend on the machine, never cached."""
 
     YAML = "yaml"
     VALIDATION = "validation"
@@ -32,6 +32,7 @@ class ErrorKind(StrEnum):
     HELM = "helm"
     CONFIG = "config"
     TIMEOUT = "timeout"
+    LIMIT = "limit"  # over a memory, CPU time, file size or result size limit of the sandbox
     CRASH = "crash"
     KPOPS = "kpops"
 
@@ -85,6 +86,15 @@ class PipelineRender(BaseModel):
         return self.error is None
 
 
+class RenderLimits(BaseModel):
+    """What one render may use; over a limit, the kernel refuses (memory, processes, file size) or kills (CPU)."""
+
+    memory_bytes: int
+    processes: int
+    file_size_bytes: int
+    cpu_seconds: int
+
+
 class RenderJob(BaseModel):
     """One render as the fork server receives it: everything the child needs, nothing from the parent."""
 
@@ -97,9 +107,10 @@ class RenderJob(BaseModel):
     mode: Mode = Mode.MANIFEST
     operation: Operation = Operation.DEPLOY
     env: dict[str, str] = Field(description="The complete environment of the kpops process.")
-    result_file: str
+    scratch: str = Field(description="The render's own folder (HOME, TMPDIR, log): the one place it may write.")
     log_file: str
     timeout: float
+    limits: RenderLimits
 
     def empty_result(self, error: RenderError | None = None) -> PipelineRender:
         """The result of this job before any component has rendered."""

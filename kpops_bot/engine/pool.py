@@ -1,8 +1,11 @@
-"""Runs renders in parallel through the fork server, each in its own directory and environment.
+"""Runs renders in parallel through the fork server, each in its own directory, environment and sandbox.
 
-The pool owns two long-lived processes: the fork server (kpops imported, forks a child per render) and, where
-no helm binary is on PATH, the helm service (Helm's Go library loaded once). Each render gets a directory with
-its own HOME, TMPDIR and Helm repository config and cache, removed when its result has been read.
+The pool owns two long-lived processes: the fork server (kpops imported, forks a confined process per render;
+inside bubblewrap with the `namespaces` layer) and the helm service (Helm's Go library loaded once; always when
+renders are sandboxed, since they have no network, else where no helm binary is on PATH). Each render gets a
+scratch folder with its own HOME and TMPDIR, and Helm repository config and cache that only the helm service
+touches; all are removed when its result has been read. The result comes back through the fork server's pipe
+and is checked here (size, shape, identity) before anything uses it.
 """
 
 from __future__ import annotations
@@ -22,11 +25,19 @@ from types import TracebackType
 
 from pydantic import ValidationError
 
-from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob
+from kpops_bot.engine.child import MEMORY_EXHAUSTED
+from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
+from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose
 from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.engine.zygote import ZygoteConfig
 from kpops_bot.helm import service as helm_service
 from kpops_bot.helm.mirrors import MIRRORS_ENV
 from kpops_bot.helm.repositories import CHART_CACHE_ENV
+
+_SOCKET_INSIDE = "/run/kpops-bot/helm.sock"
+_RESULT_LIMIT = 64 * 1024 * 1024
+_SIGXCPU = 24
+_SIGXFSZ = 25
 
 
 @dataclass(frozen=True)
@@ -48,11 +59,24 @@ class PoolClosedError(RuntimeError):
 
 
 class RenderPool:
-    """Render pipelines, `settings.workers` at a time. Use as a context manager."""
+    """Render pipelines, `settings.workers` at a time. Use as a context manager.
 
-    def __init__(self, settings: EngineSettings) -> None:
+    `checkouts`: the folders below which checkouts are made (default: the temporary folder); a sandboxed render
+    sees its own checkout there and nothing else. `hidden`: the bot's own files (data folder, settings file),
+    covered should they lie inside anything the sandbox binds.
+    """
+
+    def __init__(
+        self, settings: EngineSettings, *, checkouts: Sequence[Path] = (), hidden: Sequence[Path] = ()
+    ) -> None:
         self._settings = settings
-        self._root = Path(tempfile.mkdtemp(prefix="kpops-bot-render-", dir=settings.work_dir_or_none()))
+        self._checkouts = [path.resolve() for path in checkouts] or [Path(tempfile.gettempdir()).resolve()]
+        self._hidden = list(hidden)
+        self._sandbox: Sandbox | None = None
+        self._helm_key = helm_service.new_key()
+        self._root = Path(tempfile.mkdtemp(prefix="kpops-bot-render-", dir=settings.work_dir_or_none())).resolve()
+        for folder in ("jobs", "helm", "zygote"):
+            (self._root / folder).mkdir()
         self._ids = itertools.count(1)
         self._waiting: dict[int, Future[dict[str, object]]] = {}
         self._lock = threading.Lock()
@@ -78,18 +102,50 @@ class RenderPool:
     def uses_builtin_helm(self) -> bool:
         return self._helm is not None
 
+    @property
+    def chart_cache(self) -> Path:
+        """Chart archives shared by this pool's renders; only the helm service reads and writes it."""
+        return self._root / "charts"
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The isolation renders get (known once the pool has started)."""
+        if self._sandbox is None:
+            msg = "the render pool has not started"
+            raise PoolClosedError(msg)
+        return self._sandbox
+
     def start(self) -> None:
+        """Start the helm service and the fork server; raises SandboxUnavailableError when no layer works."""
+        try:
+            self._sandbox = choose(self._settings.sandbox, self._settings.sandbox_uid)
+        except SandboxUnavailableError:
+            shutil.rmtree(self._root, ignore_errors=True)
+            raise
         base_env = self._process_env()
-        if self._settings.needs_builtin_helm(base_env["PATH"]):
-            self._helm = helm_service.start(str(self._root / "helm.sock"), base_env)
+        sandboxed = self._sandbox.layer is not Layer.OFF
+        if self._settings.needs_builtin_helm(base_env["PATH"], sandboxed=sandboxed):
+            self._helm = helm_service.start(str(self._socket), base_env, self._helm_key)
+        if self._sandbox.runs_as_other_uid:
+            self._root.chmod(0o711)  # renders of other uids reach their own job folder, and list nothing
         zygote_home = self._root / "zygote"
-        zygote_home.mkdir()
+        env = {**base_env, "HOME": str(zygote_home), "TMPDIR": str(zygote_home)}
+        command = [sys.executable, "-m", "kpops_bot.engine.zygote", self._zygote_config().model_dump_json()]
+        if self._sandbox.layer is Layer.NAMESPACES:
+            bwrap = Bwrap(
+                read_only=[*self._checkouts, zygote_home],
+                writable=[self._root / "jobs"],
+                hidden=[*self._hidden, self._root / "helm", self.chart_cache],
+                sockets=[(self._socket, _SOCKET_INSIDE)] if self._helm is not None else [],
+                keep_root_capabilities=True,
+            )
+            command = bwrap.command(command, env=env, cwd=zygote_home)
         self._zygote = subprocess.Popen(
-            [sys.executable, "-m", "kpops_bot.engine.zygote"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=zygote_home,
-            env={**base_env, "HOME": str(zygote_home), "TMPDIR": str(zygote_home)},
+            env=env,
         )
         assert self._zygote.stdout is not None
         if json.loads(self._zygote.stdout.readline() or b"{}").get("ready") is not True:
@@ -126,28 +182,56 @@ class RenderPool:
 
     def render(self, request: RenderRequest) -> PipelineRender:
         """Render one pipeline in a fresh process; failures come back as results with an error."""
-        job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self._root))
+        job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self._root / "jobs"))
+        helm_dir = self._root / "helm" / job_dir.name
         try:
-            job = self._job(request, job_dir)
+            checkout = request.checkout.resolve()
+            if self.sandbox.layer is Layer.NAMESPACES and not any(checkout.is_relative_to(r) for r in self._checkouts):
+                message = f"{request.pipeline_file}: the checkout {checkout} is outside the sandbox's checkout folders"
+                return self._failed(request, message, ErrorKind.CRASH)
+            if self.sandbox.runs_as_other_uid:
+                checkout.chmod(0o755)  # the render's uid reads it; it never writes it
+            job = self._job(request, job_dir, helm_dir)
             answer = self._run(job)
             return self._result(request, job, answer)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
+            shutil.rmtree(helm_dir, ignore_errors=True)
 
-    def _job(self, request: RenderRequest, job_dir: Path) -> RenderJob:
+    def _job(self, request: RenderRequest, job_dir: Path, helm_dir: Path) -> RenderJob:
         env = self._process_env()
         home = job_dir / "home"
         tmp = job_dir / "tmp"
         for folder in (home, tmp):
             folder.mkdir()
-        env.update(
-            HOME=str(home),
-            TMPDIR=str(tmp),
-            HELM_CONFIG_HOME=str(job_dir / "helm" / "config"),
-            HELM_CACHE_HOME=str(job_dir / "helm" / "cache"),
-            HELM_DATA_HOME=str(job_dir / "helm" / "data"),
-            HELM_REPOSITORY_CONFIG=str(job_dir / "helm" / "config" / "repositories.yaml"),
-            HELM_REPOSITORY_CACHE=str(job_dir / "helm" / "cache" / "repository"),
+        helm_env = {
+            "HOME": str(home),
+            "HELM_CONFIG_HOME": str(helm_dir / "config"),
+            "HELM_CACHE_HOME": str(helm_dir / "cache"),
+            "HELM_DATA_HOME": str(helm_dir / "data"),
+            "HELM_REPOSITORY_CONFIG": str(helm_dir / "config" / "repositories.yaml"),
+            "HELM_REPOSITORY_CACHE": str(helm_dir / "cache" / "repository"),
+        }
+        env.update(HOME=str(home), TMPDIR=str(tmp))
+        if self._helm is None:
+            env.update(helm_env)  # a helm binary runs inside the render, with folders of its own
+        else:
+            env.pop(CHART_CACHE_ENV, None)
+            helm_env |= {name: env.pop(name) for name in (MIRRORS_ENV,) if name in env}
+            helm_env[CHART_CACHE_ENV] = str(self.chart_cache)
+            grant = helm_service.Grant(
+                env=helm_env,
+                files=[str(request.checkout.resolve()), str(job_dir)],
+                charts=[str(request.checkout.resolve())],
+                cwd=str(request.checkout.resolve()),
+            )
+            env[helm_service.HELM_GRANT_ENV] = grant.sign(self._helm_key)
+        settings = self._settings
+        limits = RenderLimits(
+            memory_bytes=settings.render_memory_mb * 1024 * 1024,
+            processes=settings.render_processes,
+            file_size_bytes=settings.render_file_size_mb * 1024 * 1024,
+            cpu_seconds=max(1, int(settings.render_timeout) + 1),
         )
         return RenderJob(
             pipeline=request.pipeline,
@@ -159,9 +243,25 @@ class RenderPool:
             mode=request.mode,
             operation=request.operation,
             env=env,
-            result_file=str(job_dir / "result.json"),
+            scratch=str(job_dir),
             log_file=str(job_dir / "kpops.log"),
             timeout=self._settings.render_timeout,
+            limits=limits,
+        )
+
+    @property
+    def _socket(self) -> Path:
+        return self._root / "helm.sock"  # short: a socket's path has at most 107 bytes
+
+    def _zygote_config(self) -> ZygoteConfig:
+        assert self._sandbox is not None
+        if self._sandbox.layer is Layer.OFF:
+            return ZygoteConfig(result_limit=_RESULT_LIMIT)
+        return ZygoteConfig.confined(
+            namespaces=self._sandbox.layer is Layer.NAMESPACES,
+            sandbox_uid=self._settings.sandbox_uid,
+            hide=[*map(str, self._checkouts), str(self._root)],
+            result_limit=_RESULT_LIMIT,
         )
 
     def _process_env(self) -> dict[str, str]:
@@ -169,11 +269,11 @@ class RenderPool:
         env = self._settings.kpops_environment()
         if self._settings.chart_mirrors:
             env[MIRRORS_ENV] = self._settings.mirrors().to_json()
-        chart_cache = self._root / "charts"
-        chart_cache.mkdir(exist_ok=True)
-        env[CHART_CACHE_ENV] = str(chart_cache)
+        self.chart_cache.mkdir(exist_ok=True)
+        env[CHART_CACHE_ENV] = str(self.chart_cache)
         if self._helm is not None:
-            env[helm_service.HELM_SOCKET_ENV] = str(self._root / "helm.sock")
+            inside = self._sandbox is not None and self._sandbox.layer is Layer.NAMESPACES
+            env[helm_service.HELM_SOCKET_ENV] = _SOCKET_INSIDE if inside else str(self._socket)
         return env
 
     def _run(self, job: RenderJob) -> dict[str, object]:
@@ -203,17 +303,59 @@ class RenderPool:
             orphan.set_exception(PoolClosedError("the render fork server stopped"))
 
     def _result(self, request: RenderRequest, job: RenderJob, answer: dict[str, object]) -> PipelineRender:
-        result_file = Path(job.result_file)
-        if answer.get("exit_code") == 0 and result_file.is_file():
+        """The render's result once checked (size, shape, that it is this job's), else an error naming why."""
+        text = answer.get("result")
+        if answer.get("exit_code") == 0 and isinstance(text, str) and text:
             try:
-                return PipelineRender.model_validate_json(result_file.read_text(encoding="utf-8"))
+                result = PipelineRender.model_validate_json(text)
             except ValidationError:
-                pass
+                return self._failed(
+                    request, f"{request.pipeline_file}: the render returned a malformed result", ErrorKind.CRASH
+                )
+            if result.model_dump(include=_IDENTITY) == job.empty_result().model_dump(include=_IDENTITY):
+                return result
+            return self._failed(
+                request, f"{request.pipeline_file}: the render returned another job's result", ErrorKind.CRASH
+            )
+        if answer.get("too_large"):
+            limit = _RESULT_LIMIT // (1024 * 1024)
+            return self._failed(
+                request, f"{request.pipeline_file}: the render's result is over {limit} MiB", ErrorKind.LIMIT
+            )
+        code = answer.get("exit_code")
+        signal = code - 128 if isinstance(code, int) and code > 128 else answer.get("signal")
+        settings = self._settings
         if answer.get("timed_out"):
-            message = f"{request.pipeline_file}: kpops did not finish within {self._settings.render_timeout:g} s"
+            message = f"{request.pipeline_file}: kpops did not finish within {settings.render_timeout:g} s"
             kind = ErrorKind.TIMEOUT
+        elif code == MEMORY_EXHAUSTED:
+            message = (
+                f"{request.pipeline_file}: the render exceeded its memory limit of {settings.render_memory_mb} MiB"
+            )
+            kind = ErrorKind.LIMIT
+        elif signal == _SIGXCPU:
+            message = f"{request.pipeline_file}: the render exceeded its CPU time limit"
+            kind = ErrorKind.LIMIT
+        elif signal == _SIGXFSZ:
+            message = f"{request.pipeline_file}: the render wrote a file over {settings.render_file_size_mb} MiB"
+            kind = ErrorKind.LIMIT
         else:
-            how = f"signal {answer['signal']}" if answer.get("signal") else f"exit code {answer.get('exit_code')}"
+            how = f"signal {signal}" if signal else f"exit code {code}"
             message = f"{request.pipeline_file}: the render process ended with {how}"
             kind = ErrorKind.CRASH
-        return job.empty_result(RenderError(message=message, kind=kind, file=request.pipeline_file))
+        return self._failed(request, message, kind)
+
+    @staticmethod
+    def _failed(request: RenderRequest, message: str, kind: ErrorKind) -> PipelineRender:
+        return PipelineRender(
+            name=request.pipeline,
+            pipeline_file=request.pipeline_file,
+            revision=request.revision,
+            environment=request.environment,
+            mode=request.mode,
+            operation=request.operation,
+            error=RenderError(message=message, kind=kind, file=request.pipeline_file),
+        )
+
+
+_IDENTITY = {"name", "pipeline_file", "revision", "environment", "mode", "operation"}

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kpops_bot.engine.kinds import HelmChoice
+from kpops_bot.engine.kinds import HelmChoice, SandboxChoice
 from kpops_bot.helm.mirrors import ChartMirrors
 
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -41,6 +41,18 @@ class EngineSettings(BaseSettings):
         default_factory=dict, description="Variables given to kpops with fixed values (win over pass_env)."
     )
     work_dir: Path | None = Field(default=None, description="Where render directories are made (default: TMPDIR).")
+    sandbox: SandboxChoice = Field(
+        default=SandboxChoice.AUTO,
+        description="auto: namespaces (bubblewrap) where the kernel allows, else a separate uid; off: none.",
+    )
+    sandbox_uid: int = Field(
+        default=61000,
+        ge=1,
+        description="First of the unprivileged uids renders run as when the bot runs as root (one per render).",
+    )
+    render_memory_mb: int = Field(default=2048, ge=256, description="Address space one render may use, in MiB.")
+    render_processes: int = Field(default=64, ge=4, description="Processes and threads one render may run.")
+    render_file_size_mb: int = Field(default=256, ge=1, description="Largest file one render may write, in MiB.")
 
     def work_dir_or_none(self) -> str | None:
         if self.work_dir is None:
@@ -72,8 +84,9 @@ class EngineSettings(BaseSettings):
         env = {name: value for name, value in self.kpops_environment().items() if name != "PATH"}
         return {"env": env, "chart_mirrors": self.chart_mirrors, "helm": self.helm.value}
 
-    def needs_builtin_helm(self, path: str) -> bool:
-        if self.helm is HelmChoice.BUILTIN:
+    def needs_builtin_helm(self, path: str, *, sandboxed: bool = False) -> bool:
+        """A sandboxed render has no network: its helm calls go to the helm service, which runs outside."""
+        if self.helm is HelmChoice.BUILTIN or sandboxed:
             return True
         if self.helm is HelmChoice.BINARY:
             return False

@@ -1,31 +1,74 @@
-"""The fork server: imports kpops once, then forks one fresh process per render.
+"""The fork server: imports kpops once, then forks one fresh, confined process per render.
 
 Importing kpops costs about half of a render. This process pays it once and never touches kpops' state, so
-every forked child starts as clean as a new `kpops` process, only sooner. It never loads Helm's Go library
-(Go does not survive fork); the helm service does that.
+every forked render starts as clean as a new `kpops` process, only sooner. It never loads Helm's Go library
+(Go does not survive fork); the helm service does that. With the `namespaces` layer it runs inside bubblewrap.
 
-Protocol, one JSON object per line: stdin receives `{"id": N, "job": RenderJob}`; stdout answers
-`{"id": N, "exit_code": int|null, "signal": int|null, "timed_out": bool}` when that child has ended. A child
-past its timeout is killed with its whole process group. Closing stdin kills every child and ends the server.
+Each render is two processes. The supervisor (forked from here) makes the render's namespaces (`confine`),
+forks the render, enforces its timeout and, when it ends, kills whatever it left: with namespaces the render is
+pid 1 of its own PID namespace (all its processes die with it); otherwise the supervisor adopts orphans and
+kills them. The render writes its result into a pipe; this process reads at most `result_limit` bytes of it.
+
+Protocol, one JSON object per line: argv[1] is the `ZygoteConfig`; stdin receives `{"id": N, "job": RenderJob}`;
+stdout answers `{"id": N, "exit_code": int|null, "signal": int|null, "timed_out": bool, "result": str|null,
+"too_large": bool}` when that render has ended. Closing stdin kills every render and ends the server.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
 import signal
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
-from kpops_bot.engine.model import RenderJob
+from pydantic import BaseModel
+
+from kpops_bot.engine import confine
+from kpops_bot.engine.child import MEMORY_EXHAUSTED
+from kpops_bot.engine.model import RenderJob, RenderLimits
+
+TIMED_OUT = 124  # the supervisor's exit code when it killed the render at its deadline
+_GRACE = 5.0  # the supervisor's own deadline is the render's; this server kills it this much later
+_NEAR_LIMIT = 0.75  # a render that crashed after filling this share of its memory room ran out of memory
+
+
+class ZygoteConfig(BaseModel):
+    """How renders are confined; decided by the pool, which knows the layer and its folders."""
+
+    namespaces: bool = False
+    nested_user_namespace: bool = False  # the fork server is not root: each render makes its own user namespace
+    first_uid: int | None = None  # the bot is root: render slot N runs as first_uid + N
+    hide: list[str] = []  # folders of checkouts and jobs: a render sees only its own
+    result_limit: int = 64 * 1024 * 1024
+
+    @classmethod
+    def confined(cls, *, namespaces: bool, sandbox_uid: int, hide: list[str], result_limit: int) -> ZygoteConfig:
+        """Renders in namespaces (`hide` covered) or as uids of their own; a root bot never renders as root."""
+        root = os.geteuid() == 0
+        return cls(
+            namespaces=namespaces,
+            nested_user_namespace=namespaces and not root,
+            first_uid=sandbox_uid if root else None,
+            hide=[*hide, "/tmp", "/dev/shm"] if namespaces else [],
+            result_limit=result_limit,
+        )
 
 
 @dataclass
-class _Child:
+class _Render:
     request_id: int
     deadline: float
+    slot: int
+    result_fd: int
+    result: bytearray = field(default_factory=bytearray)
+    too_large: bool = False
     timed_out: bool = False
 
 
@@ -39,36 +82,43 @@ def _preload() -> None:
 
 
 def main() -> None:
+    if sys.argv[1] == "--probe":
+        probe(ZygoteConfig.model_validate_json(sys.argv[2]), Path(sys.argv[3]))
+    config = ZygoteConfig.model_validate_json(sys.argv[1])
     path_entry = str(Path.cwd())
     _preload()
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children: dict[int, _Child] = {}
+    renders: dict[int, _Render] = {}
     pending = b""
     stdin_open = True
     _emit({"ready": True})
-    while stdin_open or children:
-        readable = _wait([0, wakeup_read] if stdin_open else [wakeup_read], children)
+    while stdin_open or renders:
+        fds = [wakeup_read, *(render.result_fd for render in renders.values())]
+        readable = _wait([0, *fds] if stdin_open else fds, renders)
         if wakeup_read in readable:
             os.read(wakeup_read, 4096)
         if 0 in readable:
             chunk = os.read(0, 1 << 20)
             if not chunk:
                 stdin_open = False
-                _kill_all(children)
+                _kill_all(renders)
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    _start(json.loads(line), children, path_entry)
-        _expire(children)
-        _reap(children)
+                    _start(json.loads(line), renders, path_entry, config)
+        for render in renders.values():
+            if render.result_fd in readable:
+                _read_result(render, config.result_limit)
+        _expire(renders)
+        _reap(renders, config.result_limit)
 
 
-def _wait(fds: list[int], children: dict[int, _Child]) -> list[int]:
-    nearest = min((child.deadline for child in children.values()), default=None)
+def _wait(fds: list[int], renders: dict[int, _Render]) -> list[int]:
+    nearest = min((render.deadline for render in renders.values()), default=None)
     timeout = None if nearest is None else max(0.0, nearest - time.monotonic())
     try:
         readable, _, _ = select.select(fds, [], [], timeout)
@@ -77,34 +127,51 @@ def _wait(fds: list[int], children: dict[int, _Child]) -> list[int]:
     return readable
 
 
-def _start(request: dict[str, object], children: dict[int, _Child], path_entry: str) -> None:
+def _start(request: dict[str, object], renders: dict[int, _Render], path_entry: str, config: ZygoteConfig) -> None:
     job = RenderJob.model_validate(request["job"])
     request_id = int(str(request["id"]))
+    slot = min(set(range(len(renders) + 1)) - {render.slot for render in renders.values()})
+    result_read, result_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        from kpops_bot.engine import child
+        _supervise(job, config, slot, result_write, functools.partial(_render_kpops, path_entry))
+    os.close(result_write)
+    os.set_blocking(result_read, False)
+    renders[pid] = _Render(request_id, time.monotonic() + job.timeout + _GRACE, slot, result_read)
 
-        child.run(job, path_entry)
-    children[pid] = _Child(request_id, time.monotonic() + job.timeout)
+
+def _read_result(render: _Render, limit: int) -> None:
+    while True:
+        try:
+            chunk = os.read(render.result_fd, 1 << 20)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        if len(render.result) + len(chunk) > limit:
+            render.too_large = True
+            render.result.clear()
+        if not render.too_large:
+            render.result += chunk
 
 
-def _expire(children: dict[int, _Child]) -> None:
+def _expire(renders: dict[int, _Render]) -> None:
     now = time.monotonic()
-    for pid, child in children.items():
-        if not child.timed_out and child.deadline <= now:
-            child.timed_out = True
+    for pid, render in renders.items():
+        if not render.timed_out and render.deadline <= now:
+            render.timed_out = True
             _kill_group(pid)
 
 
-def _kill_all(children: dict[int, _Child]) -> None:
-    for pid in children:
+def _kill_all(renders: dict[int, _Render]) -> None:
+    for pid in renders:
         _kill_group(pid)
 
 
 def _kill_group(pid: int) -> None:
-    """Kill the child and whatever it started; before the child made its group, only the child exists."""
+    """Kill a supervisor and its session; its render dies with it (parent-death signal)."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -114,29 +181,201 @@ def _kill_group(pid: int) -> None:
             return
 
 
-def _reap(children: dict[int, _Child]) -> None:
-    while children:
+def _reap(renders: dict[int, _Render], limit: int) -> None:
+    while renders:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        child = children.pop(pid, None)
-        if child is None:
+        render = renders.pop(pid, None)
+        if render is None:
             continue
+        _read_result(render, limit)
+        os.close(render.result_fd)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         _emit(
             {
-                "id": child.request_id,
-                "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                "id": render.request_id,
+                "exit_code": code,
                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "timed_out": child.timed_out,
+                "timed_out": render.timed_out or code == TIMED_OUT,
+                "result": None if render.too_large else render.result.decode("utf-8", errors="replace"),
+                "too_large": render.too_large,
             }
         )
 
 
 def _emit(message: dict[str, object]) -> None:
-    os.write(1, (json.dumps(message) + "\n").encode())
+    data = (json.dumps(message) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]
+
+
+def probe(config: ZygoteConfig, folder: Path) -> NoReturn:
+    """Confine one process as a render is confined (in `folder`'s `checkout` and `job`); exit 0 if all of it worked.
+
+    What a machine allows shows only when tried: bubblewrap may start where a render's own namespaces or its
+    /proc are refused (a container's masked /proc), or a uid cannot read the Python environment.
+    """
+    job = RenderJob(
+        pipeline="probe",
+        pipeline_file="probe",
+        revision="probe",
+        checkout=str(folder / "checkout"),
+        env={},
+        scratch=str(folder / "job"),
+        log_file=str(folder / "job" / "probe.log"),
+        timeout=60,
+        limits=RenderLimits(memory_bytes=1 << 31, processes=64, file_size_bytes=1 << 20, cpu_seconds=60),
+    )
+    result_read, result_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        _supervise(job, config, 0, result_write, _probe_body)
+    os.close(result_write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(result_read, 16)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and answer == b"ok":
+        os._exit(0)
+    sys.stderr.write(Path(job.log_file).read_text(errors="replace") if Path(job.log_file).exists() else "")
+    sys.stderr.write(f"a confined render could not start (status {status})\n")
+    os._exit(1)
+
+
+def _probe_body(job: RenderJob, result_fd: int) -> int:
+    """A render imports modules as it goes: the Python environment must be readable where and as whom it runs."""
+    import importlib.util
+
+    kpops = importlib.util.find_spec("kpops")
+    for path in (os.__file__, __file__, kpops.origin if kpops else None):
+        if path:
+            Path(path).read_bytes()
+    if not os.access(sys.executable, os.X_OK):
+        raise PermissionError(f"{sys.executable} cannot be run")
+    os.write(result_fd, b"ok")
+    return 0
+
+
+def _render_kpops(path_entry: str, job: RenderJob, result_fd: int) -> int:
+    from kpops_bot.engine import child
+
+    return child.run(job, path_entry, result_fd)
+
+
+def _supervise(
+    job: RenderJob, config: ZygoteConfig, slot: int, result_fd: int, body: Callable[[RenderJob, int], int]
+) -> NoReturn:
+    """The supervisor: confine, fork the render, wait for it within its timeout, kill what it left, exit."""
+    code = 70
+    try:
+        os.setsid()
+        _redirect_output(job.log_file)
+        confine.close_descriptors([result_fd])
+        uid, gid = os.getuid(), os.getgid()
+        if config.namespaces:
+            flags = confine.CLONE_NEWNS | confine.CLONE_NEWPID
+            if config.nested_user_namespace:
+                confine.unshare(flags | confine.CLONE_NEWUSER)
+                confine.map_own_ids(uid, gid)
+            else:
+                confine.unshare(flags)
+            confine.keep_only([(job.checkout, False), (job.scratch, True)], config.hide)
+        else:
+            confine.adopt_orphans()
+        baseline = _MemoryAtFork.measure()  # the render starts with this process's memory
+        render_pid = os.fork()
+        if render_pid == 0:
+            _render(job, config, slot, result_fd, body, (uid, gid))
+        os.close(result_fd)
+        code = _wait_for(render_pid, job.timeout, baseline.room(job.limits.memory_bytes))
+        if not config.namespaces:
+            confine.kill_descendants()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+@dataclass(frozen=True)
+class _MemoryAtFork:
+    address_space: int
+    resident: int
+
+    @classmethod
+    def measure(cls) -> _MemoryAtFork:
+        pages = Path("/proc/self/statm").read_text().split()
+        size = os.sysconf("SC_PAGE_SIZE")
+        return cls(int(pages[0]) * size, int(pages[1]) * size)
+
+    def room(self, limit: int) -> tuple[int, int]:
+        """(resident at start, bytes the render may still map) under an address-space `limit`."""
+        return self.resident, max(1, limit - self.address_space)
+
+
+def _wait_for(pid: int, timeout: float, memory: tuple[int, int]) -> int:
+    """The render's exit code (128 + signal when killed), MEMORY_EXHAUSTED, or TIMED_OUT after killing it."""
+    pidfd = os.pidfd_open(pid)
+    ready, _, _ = select.select([pidfd], [], [], timeout)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return TIMED_OUT
+    _, status, usage = os.wait4(pid, 0)
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    # Native code (pydantic-core, the YAML parser) aborts or crashes when an allocation fails, where Python
+    # would raise MemoryError: a render that died after using most of the room it had ran out of memory.
+    resident_at_start, room = memory
+    if code not in (0, MEMORY_EXHAUSTED) and usage.ru_maxrss * 1024 - resident_at_start >= room * _NEAR_LIMIT:
+        return MEMORY_EXHAUSTED
+    return code
+
+
+def _render(
+    job: RenderJob,
+    config: ZygoteConfig,
+    slot: int,
+    result_fd: int,
+    body: Callable[[RenderJob, int], int],
+    ids: tuple[int, int],
+) -> NoReturn:
+    """The render process: the last of its confinement, its limits, then kpops (`body`)."""
+    code = 70
+    try:
+        confine.die_with_parent()
+        if config.namespaces:
+            confine.mount_proc()
+        if config.first_uid is not None:
+            uid = config.first_uid + slot
+            confine.chown_tree(job.scratch, uid, uid)
+            confine.become(uid, uid)
+        elif config.nested_user_namespace:
+            confine.lock_mounts(*ids)
+            confine.drop_capabilities()
+        if not config.namespaces:
+            os.setsid()
+        confine.apply_limits(job.limits)
+        code = body(job, result_fd)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _redirect_output(log_file: str) -> None:
+    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.close(null)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The `helm` executable kpops-bot puts on PATH where no helm binary exists (console script `kpops-bot-helm`).
 
-With `KPOPS_BOT_HELM_SOCKET` set it forwards the command line to the running helm service, which has Helm's
-library loaded already; otherwise it runs the front end in this process.
+With `KPOPS_BOT_HELM_SOCKET` set it forwards the command line, with the grant in `KPOPS_BOT_HELM_GRANT`, to the
+running helm service, which has Helm's library loaded already; otherwise it runs the front end in this process.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import TextIO
 
 
 def main() -> None:
-    from kpops_bot.helm.service import HELM_SOCKET_ENV, call
+    from kpops_bot.helm.service import HELM_GRANT_ENV, HELM_SOCKET_ENV, call
 
     socket_path = os.environ.get(HELM_SOCKET_ENV)
     if socket_path:
-        outcome = call(socket_path, sys.argv[1:], dict(os.environ))
+        outcome = call(socket_path, sys.argv[1:], os.environ.get(HELM_GRANT_ENV, ""))
     else:
         from kpops_bot.helm.frontend import run
 

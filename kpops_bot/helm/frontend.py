@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,6 +22,7 @@ from typing import Any, NoReturn
 import helm_python
 import yaml
 
+from kpops_bot.helm.confinement import OutsideGrantError, ReadableFolders
 from kpops_bot.helm.manifests import TemplateParseError, render_template_output
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
 from kpops_bot.helm.outcome import Outcome
@@ -43,13 +45,23 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise HelmCommandError(message)
 
 
-def run(argv: Sequence[str], environ: dict[str, str] | None = None) -> Outcome:
-    """Run one helm command line (without the leading `helm`) and capture what helm would print."""
+def run(argv: Sequence[str], environ: dict[str, str] | None = None, readable: ReadableFolders | None = None) -> Outcome:
+    """Run one helm command line (without the leading `helm`) and capture what helm would print.
+
+    `readable`: the folders a render's command line may name (the helm service serves renders); None for a
+    command line of the bot's own user.
+    """
     env = dict(os.environ if environ is None else environ)
     outcome = Outcome()
     try:
-        _dispatch(list(argv), env, outcome)
-    except (HelmCommandError, ChartNotAvailableError, TemplateParseError, helm_python.HelmError) as error:
+        _dispatch(list(argv), env, outcome, readable)
+    except (
+        HelmCommandError,
+        ChartNotAvailableError,
+        TemplateParseError,
+        OutsideGrantError,
+        helm_python.HelmError,
+    ) as error:
         outcome.returncode = 1
         outcome.stderr = f"Error: {error}\n"
     return outcome
@@ -100,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 _PARSER: argparse.ArgumentParser | None = None
 
 
-def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome) -> None:
+def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome, readable: ReadableFolders | None) -> None:
     global _PARSER  # noqa: PLW0603 -- built once per process; argparse setup costs more than a render
     if _PARSER is None:
         _PARSER = _parser()
@@ -123,7 +135,7 @@ def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome) -> None:
     elif args.command == "repo" and args.repo_command == "list":
         _repo_list(store, outcome)
     elif args.command == "template":
-        _template(args, store, outcome)
+        _template(args, store, outcome, readable)
     else:
         msg = "unknown command: expected version, repo add|update|list or template"
         raise HelmCommandError(msg)
@@ -214,17 +226,21 @@ def _repo_list(store: RepositoryStore, outcome: Outcome) -> None:
         outcome.print(f"{name.ljust(width)}\t{repository.url}\n")
 
 
-def _template(args: argparse.Namespace, store: RepositoryStore, outcome: Outcome) -> None:
-    chart = _load_chart(args.chart, args.version, store)
-    values = _merge_values(args.values, args.set_file)
+def _template(
+    args: argparse.Namespace, store: RepositoryStore, outcome: Outcome, readable: ReadableFolders | None
+) -> None:
+    chart = _load_chart(args.chart, args.version, store, readable)
+    values = _merge_values(args.values, args.set_file, readable)
     rendered = chart.render(values, name=args.release, namespace=args.namespace, is_install=True)
     outcome.print(render_template_output(rendered, skip_tests=args.skip_tests))
 
 
-def _load_chart(reference: str, version: str | None, store: RepositoryStore) -> helm_python.Chart:
-    local = Path(reference)
+def _load_chart(
+    reference: str, version: str | None, store: RepositoryStore, readable: ReadableFolders | None
+) -> helm_python.Chart:
+    local = Path(reference) if readable is None else readable.locate(reference)
     if local.exists():
-        return helm_python.Chart.load(local)
+        return helm_python.Chart.load(local if readable is None else readable.chart_folder(reference))
     if reference.startswith("oci://"):
         return helm_python.Chart.load_archive(store.pull_oci(reference, version))
     repository_name, _, chart_name = reference.partition("/")
@@ -247,11 +263,12 @@ def _load_chart(reference: str, version: str | None, store: RepositoryStore) -> 
     return helm_python.Chart.load_archive(store.chart_archive(repository, entry))
 
 
-def _merge_values(values_files: list[str], set_files: list[str]) -> dict[str, Any]:
+def _merge_values(values_files: list[str], set_files: list[str], readable: ReadableFolders | None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for path in values_files:
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            text = Path(path).read_text(encoding="utf-8") if readable is None else readable.read_text(path)
+            loaded = yaml.safe_load(text) or {}
         except OSError as error:
             msg = f"open {path}: {error.strerror.lower() if error.strerror else error}"
             raise HelmCommandError(msg) from error
@@ -260,7 +277,10 @@ def _merge_values(values_files: list[str], set_files: list[str]) -> dict[str, An
             raise HelmCommandError(msg) from error
         _deep_merge(merged, loaded)
     for expression in set_files:
-        _deep_merge(merged, helm_python.parse_set_file(expression))
+        if readable is None:
+            _deep_merge(merged, helm_python.parse_set_file(expression))
+        else:
+            _deep_merge(merged, _granted_set_file(expression, readable))
     return merged
 
 
@@ -270,3 +290,15 @@ def _deep_merge(target: dict[str, Any], source: dict[str, Any]) -> None:
             _deep_merge(target[key], value)
         else:
             target[key] = value
+
+
+def _granted_set_file(expression: str, readable: ReadableFolders) -> dict[str, Any]:
+    """`--set-file key=path,...` of a render: each file checked and copied, so helm reads only the copy."""
+    merged: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="kpops-bot-set-file-") as private:
+        for index, assignment in enumerate(expression.split(",")):
+            key, _, path = assignment.partition("=")
+            copy = Path(private) / str(index)
+            copy.write_text(readable.read_text(path), encoding="utf-8")
+            _deep_merge(merged, helm_python.parse_set_file(f"{key}={copy}"))
+    return merged

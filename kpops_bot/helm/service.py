@@ -3,26 +3,78 @@
 helm-python-sdk runs Helm's Go SDK inside the Python process. Go's runtime does not survive `fork`: a forked
 child that makes a network call hangs. So the library is loaded once, in this process, which is never forked,
 and render processes send it their helm command lines over a Unix socket. A request carries the command line
-and the caller's environment (helm's directories and chart mirrors are per render); the answer is what the
-helm command line would have printed and returned.
+and the render's grant; the answer is what the helm command line would have printed and returned.
+
+The service runs with the bot's rights, outside the sandbox, so it trusts nothing a render says about itself. The
+pool signs each render's grant (HMAC with a key only the pool and the service hold): helm's directories and chart
+mirrors for that render, which live where no render can reach, and the folders whose files its command lines may
+name (`confinement`). A request without a valid grant is refused.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import socket
 import socketserver
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kpops_bot.helm.confinement import ReadableFolders
 from kpops_bot.helm.outcome import Outcome
 
 HELM_SOCKET_ENV = "KPOPS_BOT_HELM_SOCKET"
+HELM_GRANT_ENV = "KPOPS_BOT_HELM_GRANT"
+_KEY_ENV = "KPOPS_BOT_HELM_KEY"
 _MAX_MESSAGE = 64 * 1024 * 1024
+
+
+class InvalidGrantError(Exception):
+    """A grant that was not signed by the pool (or was altered)."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one render may have the helm service do: its helm environment and the folders it may name."""
+
+    env: dict[str, str]
+    files: list[str]
+    charts: list[str]
+    cwd: str
+
+    def sign(self, key: bytes) -> str:
+        body = json.dumps(
+            {"env": self.env, "files": self.files, "charts": self.charts, "cwd": self.cwd}, sort_keys=True
+        ).encode()
+        mac = hmac.new(key, body, hashlib.sha256).hexdigest()
+        return f"{mac}.{base64.urlsafe_b64encode(body).decode()}"
+
+    @classmethod
+    def verify(cls, token: str, key: bytes) -> Grant:
+        mac, _, encoded = token.partition(".")
+        try:
+            body = base64.urlsafe_b64decode(encoded.encode())
+        except ValueError as error:
+            raise InvalidGrantError("malformed grant") from error
+        if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).hexdigest()):
+            raise InvalidGrantError("grant not signed by this pool")
+        fields = json.loads(body)
+        return cls(env=fields["env"], files=fields["files"], charts=fields["charts"], cwd=fields["cwd"])
+
+    def readable(self) -> ReadableFolders:
+        return ReadableFolders.of(self.files, self.charts, self.cwd)
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(32)
 
 
 def _send(connection: socket.socket, payload: dict[str, Any]) -> None:
@@ -51,29 +103,35 @@ def _read_exactly(connection: socket.socket, size: int) -> bytes:
     return bytes(chunks)
 
 
-def call(socket_path: str, argv: Sequence[str], env: dict[str, str]) -> Outcome:
-    """Run a helm command line in the helm service."""
+def call(socket_path: str, argv: Sequence[str], grant: str) -> Outcome:
+    """Run a helm command line in the helm service, under the caller's grant."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.connect(socket_path)
-        _send(connection, {"argv": list(argv), "env": env})
+        _send(connection, {"argv": list(argv), "grant": grant})
         answer = _receive(connection)
     return Outcome(returncode=answer["returncode"], stdout=answer["stdout"], stderr=answer["stderr"])
 
 
 class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
     def handle(self) -> None:
         from kpops_bot.helm import frontend
 
         try:
             request = _receive(self.request)
-        except (ConnectionError, ValueError):
-            return
-        outcome = frontend.run(request["argv"], request["env"])
+            grant = Grant.verify(str(request.get("grant", "")), self.server.key)
+            argv = [str(arg) for arg in request["argv"]]
+        except (ConnectionError, ValueError, KeyError, TypeError, InvalidGrantError) as error:
+            outcome = Outcome(returncode=1, stderr=f"Error: kpops-bot helm service refused the request: {error}\n")
+        else:
+            outcome = frontend.run(argv, grant.env, grant.readable())
         _send(self.request, {"returncode": outcome.returncode, "stdout": outcome.stdout, "stderr": outcome.stderr})
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    key: bytes
 
 
 def serve(socket_path: str) -> None:
@@ -84,6 +142,8 @@ def serve(socket_path: str) -> None:
 
     frontend.run(["version"])
     with _Server(socket_path, _Handler) as server:
+        server.key = bytes.fromhex(os.environ.pop(_KEY_ENV))
+        Path(socket_path).chmod(0o666)  # renders may run as other uids; the grant, not the socket, is the check
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sys.stdout.write("ready\n")
         sys.stdout.flush()
@@ -92,14 +152,19 @@ def serve(socket_path: str) -> None:
     Path(socket_path).unlink(missing_ok=True)
 
 
-def start(socket_path: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start the helm service; it lives until its stdin is closed (or its parent dies)."""
+def start(socket_path: str, env: dict[str, str], key: bytes) -> subprocess.Popen[str]:
+    """Start the helm service; it lives until its stdin is closed (or its parent dies).
+
+    Its working directory and HOME are the socket's folder: Helm's library keeps caches there.
+    """
+    folder = str(Path(socket_path).parent)
     process = subprocess.Popen(
         [sys.executable, "-m", "kpops_bot.helm.service", socket_path],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
+        cwd=folder,
+        env={"HOME": folder, **env, _KEY_ENV: key.hex()},
     )
     assert process.stdout is not None
     if process.stdout.readline().strip() != "ready":

@@ -148,7 +148,9 @@ def create_app(
     store: Store,
     on_queued: Callable[[], None] = lambda: None,
     lifespan: Callable[[Starlette], Any] | None = None,
+    readiness: dict[str, str] | None = None,
 ) -> Starlette:
+    """`readiness`: facts `/readyz` adds to its answer (the effective sandbox)."""
     receiver = WebhookReceiver(settings, store, on_queued)
 
     async def healthz(_request: Request) -> Response:
@@ -159,7 +161,7 @@ def create_app(
             await run_in_threadpool(store.ping)
         except SQLAlchemyError:
             return JSONResponse({"status": "store unavailable"}, 503)
-        return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready", **(readiness or {})})
 
     routes = [
         Route("/webhooks/github", receiver.github, methods=["POST"]),

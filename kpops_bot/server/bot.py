@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -22,15 +23,18 @@ from kpops_bot.worker import JobHandler, Worker, WorkerOptions
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.close import CloseWorkflow
 from kpops_bot.workflows.commands import CommandWorkflow
+from kpops_bot.workflows.ports import DiffRunner, ForgeFor
 from kpops_bot.workflows.preview import PreviewWorkflow
 
 logger = logging.getLogger(__name__)
 
 
 class Bot:
-    def __init__(self, settings: BotSettings, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, settings: BotSettings, retry: RetryPolicy | None = None, config_file: Path | None = None
+    ) -> None:
         self.settings = settings
-        self.services = Services.create(settings, retry)
+        self.services = Services.create(settings, retry, config_file)
         self.worker = Worker(
             self.services.store,
             workflows(self.services),
@@ -45,7 +49,14 @@ class Bot:
                 dead_after=settings.replica_timeout,
             ),
         )
-        self.app: Starlette = create_app(settings, self.services.store, self.worker.poll_now, self._lifespan)
+        sandbox = self.services.sandbox
+        self.app: Starlette = create_app(
+            settings,
+            self.services.store,
+            self.worker.poll_now,
+            self._lifespan,
+            {"sandbox": sandbox.layer.value if sandbox else "none (this replica renders nothing)"},
+        )
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -60,6 +71,11 @@ class Bot:
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
         threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
+        sandbox = self.services.sandbox
+        if sandbox is not None and sandbox.explicit_off:
+            logger.warning("%s: every preview's status says so", sandbox.describe())
+        elif sandbox is not None:
+            logger.info("renders run in the %s", sandbox.describe())
         try:
             yield
         finally:
@@ -82,13 +98,19 @@ class Bot:
         uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")
 
 
-def workflows(services: Services) -> dict[str, JobHandler]:
-    """Each job kind's workflow, with the collaborators it needs and no more."""
-    settings, forges = services.settings, services.forges.get
+def workflows(
+    services: Services, *, forges: ForgeFor | None = None, diff: DiffRunner | None = None
+) -> dict[str, JobHandler]:
+    """Each job kind's workflow, with the collaborators it needs and no more (`forges` and `diff` to observe them)."""
+    settings = services.settings
+    forges = forges or services.forges.get
+    diff = diff or services.diff
     return {
-        JobKind.PREVIEW: PreviewWorkflow(settings, forges, services.diff, services.store.newer),
+        JobKind.PREVIEW: PreviewWorkflow(
+            settings, forges, diff, services.store.newer, unsandboxed=services.unsandboxed
+        ),
         JobKind.CLOSE: CloseWorkflow(forges, services.lock_book),
-        JobKind.COMMAND: CommandWorkflow(settings, forges, services.diff, services.lock_book, services.open_repository),
+        JobKind.COMMAND: CommandWorkflow(settings, forges, diff, services.lock_book, services.open_repository),
         JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book),
     }
 

@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable, Sequence
 
 from kpops_bot.engine import RenderCache, RenderPool
-from kpops_bot.engine.affected import affected_side
+from kpops_bot.engine.affected import AffectedSide, affected_side, beyond_file_rules, reached_through_reads
 from kpops_bot.engine.model import Operation, RenderSpec
 from kpops_bot.engine.targets import layout_at, select_pipelines
 from kpops_bot.forges.base import PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.publish import Published, Target, publish
+from kpops_bot.managed import Isolation
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings, OperationMode
@@ -29,11 +30,13 @@ class GitDeploymentRepository:
         settings: BotSettings,
         pool: Callable[[bool], RenderPool],  # trusted → the pool with or without secret variables
         cache: RenderCache | None,
+        isolation: Isolation,  # managed-mode kpops' sandbox
     ) -> None:
         self._repository = repository
         self._settings = settings
         self._pool = pool
         self._cache = cache
+        self._isolation = isolation
 
     def resolve(self, revision: str) -> str:
         return self._repository.resolve(revision)
@@ -56,9 +59,7 @@ class GitDeploymentRepository:
                 chosen = select_pipelines(layout_at(repository, commit, spec), pipelines)
             else:  # deploy without names: what the pull request changes or adds
                 base = repository.merge_base(repository.resolve(pull.base_ref), commit)
-                chosen = affected_side(
-                    repository, base, commit, repository.changed_paths(base, commit), spec
-                ).to_deploy()
+                chosen = self._affected(base, commit, repository.changed_paths(base, commit), spec).to_deploy()
             planned += [Step(operation, pipeline, environment, commit, steps) for pipeline in chosen]
         return planned
 
@@ -79,10 +80,17 @@ class GitDeploymentRepository:
         steps: list[Step] = []
         for environment in config.environments:
             spec = RenderSpec(environment, config.operation_mode.render_mode, Operation.DEPLOY, config.config_dir)
-            side = affected_side(repository, before, commit, sorted(paths), spec)
+            side = self._affected(before, commit, sorted(paths), spec)
             steps += [Step(Operation.DEPLOY, pipeline, environment, commit) for pipeline in side.to_deploy()]
             steps += [Step(Operation.DESTROY, pipeline, environment, destroyed_at) for pipeline in side.to_destroy()]
         return steps
+
+    def _affected(self, base: str, head: str, changed_paths: Sequence[str], spec: RenderSpec) -> AffectedSide:
+        """By kpops' file rules, then through what the base's renders read (the base's code, so the trusted pool)."""
+        side = affected_side(self._repository, base, head, changed_paths, spec)
+        if not beyond_file_rules(side, changed_paths):
+            return side  # no render needed to know
+        return reached_through_reads(self._repository, self._pool(True), self._cache, base, changed_paths, side, {})
 
     def pipeline_names(self, revision: str, names: Sequence[str], config_dir: str) -> list[str]:
         layout = layout_at(self._repository, self._repository.resolve(revision), RenderSpec(config_dir=config_dir))
@@ -106,6 +114,7 @@ class GitDeploymentRepository:
             config.operation_mode,
             config.config_dir,
             masker,
+            self._isolation,
         )
         return operator.run(steps, run_id, execute=execute)
 

@@ -23,7 +23,7 @@ from kpops_bot.gitops.layout import (
     pipeline_folder,
     removal,
 )
-from kpops_bot.managed import KpopsRun, run_kpops
+from kpops_bot.managed import Isolation, KpopsRun, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline, RepoLayout
 from kpops_bot.report.answers import StepLine
@@ -68,8 +68,10 @@ class Operator:
         mode: OperationMode,
         config_dir: str,
         masker: Masker,
+        isolation: Isolation,
     ) -> None:
         self._settings = settings
+        self._isolation = isolation
         self._pool = pool
         self._cache = cache
         self._repository = repository
@@ -100,7 +102,14 @@ class Operator:
             step.operation, step.pipeline.pipeline_file, self._config_dir, step.environment, step.steps, execute
         )
         with self._repository.checkout(step.commit) as root:
-            outcome = run_kpops(root, run, settings.managed, settings.engine().kpops_environment(), self._masker)
+            outcome = run_kpops(
+                root,
+                run,
+                settings.managed,
+                settings.engine().kpops_environment(),
+                self._masker,
+                self._isolation,
+            )
         if outcome.returncode is None:
             summary = "kpops timed out"
         else:

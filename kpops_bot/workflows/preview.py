@@ -25,8 +25,17 @@ logger = logging.getLogger(__name__)
 
 
 class PreviewWorkflow:
-    def __init__(self, settings: BotSettings, forges: ForgeFor, diff: DiffRunner, superseded: Superseded) -> None:
+    def __init__(
+        self,
+        settings: BotSettings,
+        forges: ForgeFor,
+        diff: DiffRunner,
+        superseded: Superseded,
+        *,
+        unsandboxed: bool = False,  # `sandbox: off`: every status says so
+    ) -> None:
         self._settings = settings
+        self._unsandboxed = unsandboxed
         self._forges = forges
         self._diff = diff
         self._superseded_by = superseded
@@ -125,6 +134,8 @@ class PreviewWorkflow:
         description: str,
         target_url: str | None = None,
     ) -> None:
+        if self._unsandboxed:
+            description = f"{description} (rendered without sandbox)"
         client.set_status(event.repository, event.head_sha, state, description, target_url)
 
 

@@ -12,8 +12,8 @@ from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.jobs import JobKind
 from kpops_bot.managed import ManagedSettings
-from kpops_bot.server.routing import COMMAND
 from kpops_bot.settings import OperationMode
 from kpops_bot.store import JobState
 from tests.helpers import GitRepo
@@ -99,7 +99,7 @@ def test_only_an_approval_on_the_current_head_by_a_writer_lets_deploy_run(harnes
     assert _renders(harness) > 0
     assert "runs only an approved head" not in deployed
     assert "manifest(s) in `rendered/dev/word-count/`" in deployed
-    done = [job for job in harness.bot.services.store.jobs() if job.kind == COMMAND]
+    done = [job for job in harness.bot.services.store.jobs() if job.kind == JobKind.COMMAND]
     assert all(job.state is JobState.DONE for job in done)
 
 
