@@ -490,13 +490,16 @@ def action() -> None:
 
     from kpops_bot.action import ActionError, run_action, write_outputs
     from kpops_bot.masking import mask_logs
-    from kpops_bot.settings import BotSettings
+    from kpops_bot.settings import BotSettings, UnknownVariableError
     from kpops_bot.validation import describe_validation
 
     try:
         settings = BotSettings.load(None)
     except ValidationError as error:
         click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
+        sys.exit(USAGE_ERROR)
+    except UnknownVariableError as error:
+        click.echo(f"Error: invalid settings: {error}", err=True)
         sys.exit(USAGE_ERROR)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     mask_logs(settings.secrets_masker(), logging.getLogger())

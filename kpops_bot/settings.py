@@ -43,9 +43,16 @@ class OperationMode(StrEnum):
 
 _ENV_PREFIX = "KPOPS_BOT_"
 # Variables of the bot's own that are not settings: the replay command's secret, and what the bot sets for the
-# processes it starts (chart cache and mirrors, the helm service's socket).
+# processes it starts (chart cache and mirrors, the helm service's socket, grant and key).
 _NOT_SETTINGS = frozenset(
-    {"KPOPS_BOT_REPLAY_SECRET", "KPOPS_BOT_CHART_CACHE", "KPOPS_BOT_CHART_MIRRORS", "KPOPS_BOT_HELM_SOCKET"}
+    {
+        "KPOPS_BOT_REPLAY_SECRET",
+        "KPOPS_BOT_CHART_CACHE",
+        "KPOPS_BOT_CHART_MIRRORS",
+        "KPOPS_BOT_HELM_SOCKET",
+        "KPOPS_BOT_HELM_GRANT",
+        "KPOPS_BOT_HELM_KEY",
+    }
 )
 
 
