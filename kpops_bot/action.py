@@ -119,7 +119,7 @@ def _run(services: Services, new_job: NewJob) -> ActionOutcome:
     handlers = workflows(services, forges=lambda _forge: _only_github(_forge, client), diff=diff)
     services.store.enqueue(new_job)
     owner = f"actions:{socket.gethostname()}:{os.getpid()}"
-    job = services.store.claim(owner, services.settings.lease_seconds, services.settings.max_attempts)
+    job = services.store.claim(owner, services.settings.lease_seconds)
     assert job is not None and job.key == new_job.key, "the run's own job is the only one in its store"
     handler = handlers[job.kind]
     try:

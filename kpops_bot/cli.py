@@ -290,13 +290,16 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
 
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.server.bot import Bot
-    from kpops_bot.settings import BotSettings
+    from kpops_bot.settings import BotSettings, UnknownVariableError
     from kpops_bot.validation import describe_validation
 
     try:
         settings = BotSettings.load(config_file)
     except ValidationError as error:
         click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
+        sys.exit(USAGE_ERROR)
+    except UnknownVariableError as error:
+        click.echo(f"Error: invalid settings: {error}", err=True)
         sys.exit(USAGE_ERROR)
     chosen = {"host": host, "port": port, "insecure_skip_signature": insecure_skip_signature or None}
     settings = settings.model_copy(update={key: value for key, value in chosen.items() if value is not None})
@@ -491,7 +494,7 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
     import gitlab
     from pydantic import ValidationError
 
-    from kpops_bot.settings import BotSettings
+    from kpops_bot.settings import BotSettings, UnknownVariableError
     from kpops_bot.setup.gitlab_hook import HookError, ensure_hook
     from kpops_bot.validation import describe_validation
 
@@ -499,6 +502,9 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
         settings = BotSettings.load(config_file)
     except ValidationError as error:
         click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
+        sys.exit(USAGE_ERROR)
+    except UnknownVariableError as error:
+        click.echo(f"Error: invalid settings: {error}", err=True)
         sys.exit(USAGE_ERROR)
     token, secret = settings.gitlab.token, settings.gitlab.webhook_secret
     if token is None or secret is None:
@@ -530,13 +536,16 @@ def action() -> None:
 
     from kpops_bot.action import ActionError, run_action, write_outputs
     from kpops_bot.masking import mask_logs
-    from kpops_bot.settings import BotSettings
+    from kpops_bot.settings import BotSettings, UnknownVariableError
     from kpops_bot.validation import describe_validation
 
     try:
         settings = BotSettings.load(None)
     except ValidationError as error:
         click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
+        sys.exit(USAGE_ERROR)
+    except UnknownVariableError as error:
+        click.echo(f"Error: invalid settings: {error}", err=True)
         sys.exit(USAGE_ERROR)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     mask_logs(settings.secrets_masker(), logging.getLogger())

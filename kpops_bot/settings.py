@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import socket
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +25,7 @@ from kpops_bot.events.model import Forge
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.masking import Masker
 from kpops_bot.names import check_environments
+from kpops_bot.setting_keys import unknown_keys, unknown_variables
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("kpops_bot_config_file", default=None)
 
@@ -37,6 +39,25 @@ class OperationMode(StrEnum):
     def render_mode(self) -> Mode:
         """How a preview renders: managed deploys what manifest mode shows."""
         return Mode.ARGO if self is OperationMode.ARGO else Mode.MANIFEST
+
+
+_ENV_PREFIX = "KPOPS_BOT_"
+# Variables of the bot's own that are not settings: the replay command's secret, and what the bot sets for the
+# processes it starts (chart cache and mirrors, the helm service's socket, grant and key).
+_NOT_SETTINGS = frozenset(
+    {
+        "KPOPS_BOT_REPLAY_SECRET",
+        "KPOPS_BOT_CHART_CACHE",
+        "KPOPS_BOT_CHART_MIRRORS",
+        "KPOPS_BOT_HELM_SOCKET",
+        "KPOPS_BOT_HELM_GRANT",
+        "KPOPS_BOT_HELM_KEY",
+    }
+)
+
+
+class UnknownVariableError(ValueError):
+    """A `KPOPS_BOT_*` variable names no setting (the message names it and the nearest valid one)."""
 
 
 class GitHubSettings(BaseModel):
@@ -109,7 +130,7 @@ class GitOpsSettings(BaseModel):
 
 
 class BotSettings(EngineSettings, DiffSettings):
-    model_config = SettingsConfigDict(env_prefix="KPOPS_BOT_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(default=Path("kpops-bot-data"), description="Database, clones and render cache.")
     database_url: str | None = Field(
@@ -118,7 +139,17 @@ class BotSettings(EngineSettings, DiffSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     concurrency: int = Field(default=2, ge=0, description="Jobs run at once; 0: this replica only receives.")
-    lease_seconds: float = Field(default=120.0, gt=0, description="A job of a dead worker is retried after this.")
+    lease_seconds: float = Field(
+        default=120.0, gt=0, description="A job whose worker hangs (its replica still beating) is retried after this."
+    )
+    replica_id: str | None = Field(
+        default=None,
+        description="This replica's identity, stable across restarts; default: host name and data_dir.",
+    )
+    heartbeat_seconds: float = Field(default=2.0, gt=0, description="How often a replica tells it is alive.")
+    replica_timeout: float = Field(
+        default=10.0, gt=0, description="A replica silent this long is dead: others take over its jobs."
+    )
     max_attempts: int = Field(default=5, ge=1, description="Tries of a job before it is given up.")
     retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
@@ -148,12 +179,25 @@ class BotSettings(EngineSettings, DiffSettings):
 
     @classmethod
     def load(cls, config_file: Path | None = None) -> BotSettings:
-        """Settings from the environment over `config_file` (YAML, same keys in lower case)."""
+        """Settings from the environment over `config_file` (YAML, same keys in lower case).
+
+        A `KPOPS_BOT_*` variable that names no setting is refused (raises `ValueError`), unless it is one the bot
+        sets for itself or passes on to kpops (`pass_env`): raises `UnknownVariableError`.
+        """
         token = _CONFIG_FILE.set(config_file)
         try:
-            return cls()
+            settings = cls()
         finally:
             _CONFIG_FILE.reset(token)
+        names = [
+            name
+            for name in os.environ
+            if name.startswith(_ENV_PREFIX) and name not in _NOT_SETTINGS and name not in settings.pass_env
+        ]
+        problems = unknown_variables(sorted(names), _ENV_PREFIX, "__", cls)
+        if problems:
+            raise UnknownVariableError("; ".join(problems))
+        return settings
 
     @classmethod
     def settings_customise_sources(
@@ -180,10 +224,9 @@ class BotSettings(EngineSettings, DiffSettings):
     def _no_unknown_keys(cls, data: Any) -> Any:
         """A misspelt key in the file would silently fall back to a default: refuse it instead."""
         if isinstance(data, dict):
-            unknown = sorted(key for key in data if key not in cls.model_fields)
-            if unknown:
-                msg = f"unknown setting(s): {', '.join(unknown)}"
-                raise ValueError(msg)
+            problems = unknown_keys(data, cls)
+            if problems:
+                raise ValueError("\n".join(problems))
         return data
 
     def engine(self, *, trusted: bool = True) -> EngineSettings:
@@ -210,6 +253,11 @@ class BotSettings(EngineSettings, DiffSettings):
 
     def diff(self) -> DiffSettings:
         return DiffSettings(**{name: getattr(self, name) for name in DiffSettings.model_fields})
+
+    @property
+    def replica(self) -> str:
+        """A restarted process of this replica has the same identity, so it takes its predecessor's jobs at once."""
+        return self.replica_id or f"{socket.gethostname()}:{self.data_dir.resolve()}"
 
     @property
     def database(self) -> str:

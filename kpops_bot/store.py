@@ -3,7 +3,9 @@
 SQLAlchemy Core over SQLite by default (a file in the data directory) or PostgreSQL for several replicas. The queue
 needs no lock service: a job is claimed with a lease (owner + expiry) by a conditional UPDATE, and a partial unique
 index allows one running job per key (a pull request), so two workers can never run work for one PR at once, on
-either database. A job whose worker died is queued again when its lease expires.
+either database. A running job names its replica; replicas keep a heartbeat, so the jobs of a replica that stopped
+beating are queued again within seconds, and a restarted replica (same identity) takes its own back at once. The
+lease is the last resort (a replica that beats but whose worker hangs).
 
 Hand-written on SQLAlchemy Core because no queue library fits: the bot needs SQLite (one process, no service) and
 PostgreSQL (replicas) alike, the delivery's dedupe and its job written in the insert's one transaction (a redelivery
@@ -36,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 _LEGACY_REVISIONS = {1: "0001", 2: "0002"}
 _MIGRATION_LOCK = 0x6B706F7073  # PostgreSQL advisory lock: one replica migrates at a time
 _BATCH_ATTEMPTS = 3
+_ABANDONED = "its worker stopped while running it"
 
 metadata = sa.MetaData()
 
@@ -72,6 +75,7 @@ jobs = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("not_before", sa.Float, nullable=False),
     sa.Column("lease_owner", sa.String(200), nullable=True),
+    sa.Column("replica_id", sa.String(400), nullable=True),  # the replica running it
     sa.Column("lease_expires", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float, nullable=True),
@@ -82,6 +86,14 @@ sa.Index("jobs_by_key", jobs.c.key, jobs.c.state)
 sa.Index("jobs_by_delivery", jobs.c.delivery_id)
 _RUNNING = jobs.c.state == JobState.RUNNING.value
 sa.Index("one_running_job_per_key", jobs.c.key, unique=True, sqlite_where=_RUNNING, postgresql_where=_RUNNING)
+
+
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("replica_id", sa.String(400), primary_key=True),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+)
 
 
 locks = sa.Table(
@@ -140,6 +152,7 @@ class Job:
     attempts: int
     lease_owner: str | None
     outcome: str | None
+    replica_id: str | None = None  # the replica running it
 
 
 @dataclass(frozen=True)
@@ -404,11 +417,40 @@ class Store:
             assert inserted is not None
             return int(inserted[0])
 
-    def claim(self, owner: str, lease_seconds: float, max_attempts: int) -> Job | None:
-        """The oldest runnable job whose key has no running job, leased to `owner`; None when there is none."""
+    def beat(self, replica_id: str) -> None:
+        """The replica is alive (workers call this every few seconds)."""
         now = time.time()
         with self.transaction() as connection:
-            self._requeue_expired(connection, now, max_attempts)
+            updated = connection.execute(
+                replicas.update().where(replicas.c.replica_id == replica_id).values(heartbeat_at=now)
+            )
+            if updated.rowcount == 0:
+                connection.execute(replicas.insert().values(replica_id=replica_id, heartbeat_at=now))
+
+    def take_back(self, replica_id: str) -> int:
+        """A replica starting: the jobs its previous process was running are queued again at once; how many."""
+        with self.transaction() as connection:
+            result = connection.execute(
+                jobs.update()
+                .where(_RUNNING, jobs.c.replica_id == replica_id)
+                .values(state=JobState.QUEUED.value, lease_owner=None, replica_id=None, outcome=_ABANDONED)
+            )
+            return int(result.rowcount)
+
+    def leave(self, replica_id: str) -> None:
+        """A replica stopping cleanly: it runs nothing any more."""
+        with self.transaction() as connection:
+            connection.execute(replicas.delete().where(replicas.c.replica_id == replica_id))
+
+    def claim(
+        self, owner: str, lease_seconds: float, replica_id: str | None = None, dead_after: float | None = None
+    ) -> Job | None:
+        """The oldest runnable job whose key has no running job, leased to `owner` of `replica_id`; None when there
+        is none. First the jobs of replicas silent for `dead_after` seconds and of expired leases are queued again
+        (their attempt counts: the worker gives a job up that was stopped too often)."""
+        now = time.time()
+        with self.transaction() as connection:
+            self._requeue_abandoned(connection, now, dead_after)
             busy = sa.select(jobs.c.key).where(_RUNNING).scalar_subquery()
             candidates = connection.execute(
                 sa.select(jobs.c.id)
@@ -417,26 +459,23 @@ class Store:
                 .limit(20)
             ).all()
         for (job_id,) in candidates:
-            claimed = self._try_claim(job_id, owner, now + lease_seconds)
+            claimed = self._try_claim(job_id, owner, now + lease_seconds, replica_id)
             if claimed is not None:
                 return claimed
         return None
 
-    def _requeue_expired(self, connection: Connection, now: float, max_attempts: int) -> None:
-        expired = sa.and_(_RUNNING, jobs.c.lease_expires < now)
+    def _requeue_abandoned(self, connection: Connection, now: float, dead_after: float | None) -> None:
+        abandoned = jobs.c.lease_expires < now
+        if dead_after is not None:
+            silent = sa.select(replicas.c.replica_id).where(replicas.c.heartbeat_at < now - dead_after)
+            abandoned = sa.or_(abandoned, jobs.c.replica_id.in_(silent))
         connection.execute(
             jobs.update()
-            .where(expired, jobs.c.attempts >= max_attempts)
-            .values(
-                state=JobState.FAILED.value,
-                lease_owner=None,
-                finished_at=now,
-                outcome="its worker stopped while running it, too many times",
-            )
+            .where(_RUNNING, abandoned)
+            .values(state=JobState.QUEUED.value, lease_owner=None, replica_id=None, outcome=_ABANDONED)
         )
-        connection.execute(jobs.update().where(expired).values(state=JobState.QUEUED.value, lease_owner=None))
 
-    def _try_claim(self, job_id: int, owner: str, expires: float) -> Job | None:
+    def _try_claim(self, job_id: int, owner: str, expires: float, replica_id: str | None) -> Job | None:
         try:
             with self.transaction() as connection:
                 claimed = connection.execute(
@@ -445,6 +484,7 @@ class Store:
                     .values(
                         state=JobState.RUNNING.value,
                         lease_owner=owner,
+                        replica_id=replica_id,
                         lease_expires=expires,
                         attempts=jobs.c.attempts + 1,
                     )
@@ -482,20 +522,22 @@ class Store:
                 .values(state=JobState.QUEUED.value, lease_owner=None, not_before=time.time() + delay, outcome=outcome)
             )
 
-    def has_newer(self, job: Job, kinds: Sequence[str]) -> bool:
-        """A job of these kinds for the same key was queued after `job` (its result would be outdated at once)."""
+    def newer(self, job: Job, kinds: Sequence[str]) -> Job | None:
+        """The newest job of these kinds for the same key queued after `job` (whose result would be outdated at
+        once); None when there is none."""
         with self.engine.connect() as connection:
             newer = connection.execute(
-                sa.select(jobs.c.id)
+                sa.select(jobs)
                 .where(
                     jobs.c.key == job.key,
                     jobs.c.id > job.id,
                     jobs.c.kind.in_(kinds),
                     jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
                 )
+                .order_by(jobs.c.id.desc())
                 .limit(1)
             ).first()
-        return newer is not None
+        return None if newer is None else _to_job(newer)
 
     def job(self, job_id: int) -> Job:
         with self.engine.connect() as connection:
@@ -549,6 +591,7 @@ def _to_job(row: sa.Row[Any]) -> Job:
         attempts=row.attempts,
         lease_owner=row.lease_owner,
         outcome=row.outcome,
+        replica_id=row.replica_id,
     )
 
 

@@ -24,6 +24,7 @@ from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Resource, Waiting
+from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, NewJob
 from tests.helpers import GitRepo
@@ -104,7 +105,7 @@ def _answers(harness: BotHarness, number: int, count: int) -> list[str]:
     """The bot's answers (not its diff report) once there are `count` of them."""
 
     def answers() -> list[str] | None:
-        found = [body for body in harness.bot_comments(number) if body.startswith("#### kpops-bot")]
+        found = [body for body in harness.bot_comments(number) if answer_of(body) is not None]
         return found if len(found) >= count else None
 
     return wait_for(f"{count} answer(s) on {number}", answers)

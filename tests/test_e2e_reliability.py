@@ -7,9 +7,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from kpops_bot.engine.settings import EngineSettings
@@ -168,3 +170,31 @@ def test_fork_pull_requests_are_not_rendered_unless_allowed(
         assert harness.final_status(sha) == "success"
         assert "+  replicas: 9\n" in harness.bot_comments(12)[0]
         assert harness.bot.services.pools.started == [False]  # the untrusted pool did it
+
+
+@pytest.mark.parametrize("forge", [Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+@pytest.mark.parametrize("when", ["50 ms after opened", "while the first head renders"])
+def test_a_push_soon_after_opened_leaves_no_status_pending(
+    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, forge: Forge, when: str
+) -> None:
+    older = _scaled_branch(deployment_repo, "feature", 3)
+    deployment_repo.replace(WORD_COUNT, "replicaCount: 3", "replicaCount: 4")
+    newer = deployment_repo.commit("scale again")
+    with running_bot(forge, engine_settings, tmp_path, deployment_repo) as harness:
+        if when == "50 ms after opened":
+            harness.send_pull_request("opened", 8, older)
+            time.sleep(0.05)  # the scenario itself: the forge delivers the push this soon
+        else:  # the pending status is stored but answered late: the push surely comes while that job runs
+            harness.forge.faults.late["/statuses/"] = 1.0
+            harness.send_pull_request("opened", 8, older)
+            wait_for("the first head's pending status", lambda: harness.forge.statuses(older))
+        harness.send_pull_request("updated", 8, newer)
+        harness.forge.faults.late.clear()
+        assert harness.final_status(newer) == "success"
+        statuses = harness.forge.statuses(older)
+        if when != "50 ms after opened":
+            assert statuses, "the first head's job was running when the push came"
+        if statuses:  # its job ran (else the push superseded it while queued, before any status)
+            assert (statuses[-1].state, statuses[-1].description) == ("success", f"Superseded by {newer[:7]}")
+        (comment,) = harness.bot_comments(8)
+        assert "+  replicas: 4\n" in comment

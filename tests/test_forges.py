@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import CommitState, ForgeError, Permission, Review, Verdict
+from kpops_bot.forges.base import CommitState, CommitStatus, ForgeError, Permission, Reaction, Review, Verdict
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.settings import GitHubSettings
+from kpops_bot.workflows import once
 from kpops_bot.workspace import http_auth_env
 from tests.helpers import GitRepo
 from tests.support.forges import FAST_RETRIES, RETRY_WAITS, RunningForge, running_forge, running_github
@@ -64,6 +65,27 @@ def test_reactions_statuses_and_permissions(forge: RunningForge) -> None:
     assert client.permission(repository, "bob") is Permission.READ
     assert client.permission(repository, "carol") is Permission.MAINTAIN
     assert client.permission(repository, "mallory") is Permission.NONE
+
+
+def test_a_retry_finds_its_reaction_and_status_and_writes_neither_again(forge: RunningForge) -> None:
+    client, repository = forge.client, forge.repository
+    comment_id = forge.add_comment(3, "alice", "/kpops help")
+    assert client.reactions(repository, 3, comment_id) == []
+    once.react(client, repository, 3, comment_id, "eyes")
+    once.react(client, repository, 3, comment_id, "eyes")  # a GitLab award twice would be refused
+    assert client.reactions(repository, 3, comment_id) == [Reaction(client.bot_name(), "eyes")]
+    assert forge.comments(3)[0].reactions == ["eyes"]
+    sha = "d" * 40
+    assert client.status(repository, sha) is None
+    for _attempt in range(2):
+        client.set_status(repository, sha, CommitState.PENDING, "rendering")
+        client.set_status(repository, sha, CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1")
+    assert [status.state for status in forge.statuses(sha)] == ["pending", "success", "pending", "success"]
+    client.set_status(repository, sha, CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1")
+    assert len(forge.statuses(sha)) == 4  # the same as the current one: not written
+    assert client.status(repository, sha) == CommitStatus(
+        CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1"
+    )
 
 
 def test_pull_requests_are_read_with_approval_mergeability_and_listed_across_pages(forge: RunningForge) -> None:

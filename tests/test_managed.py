@@ -26,6 +26,7 @@ from kpops_bot.events.model import Forge
 from kpops_bot.managed import Isolation, KpopsRun, ManagedSettings, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.playground.asgi_server import ThreadedServer
+from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import OperationMode
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for
@@ -118,7 +119,7 @@ def harness(
 
 def _answers(harness: BotHarness, number: int, count: int) -> list[str]:
     def answers() -> list[str] | None:
-        found = [body for body in harness.bot_comments(number) if body.startswith("#### kpops-bot")]
+        found = [body for body in harness.bot_comments(number) if answer_of(body) is not None]
         return found if len(found) >= count else None
 
     return wait_for(f"{count} answer(s)", answers)

@@ -10,7 +10,7 @@ from kpops_bot.cli import main
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.events.model import Forge
 from kpops_bot.repo_config import InvalidRepoConfigError, effective, parse_repo_config
-from kpops_bot.settings import BotSettings, OperationMode
+from kpops_bot.settings import BotSettings, OperationMode, UnknownVariableError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -116,3 +116,67 @@ def test_the_example_settings_files_load_and_serve(
 def test_the_readme_shows_the_example_settings_files_as_they_are(example: str) -> None:
     readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
     assert f"```yaml\n{(EXAMPLES / example).read_text(encoding='utf-8')}```\n" in readme
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "github:\n  api_ur: https://ghe.example.com/api/v3\n",
+            "unknown setting github.api_ur; did you mean github.api_url?",
+        ),
+        ("gitops:\n  brnch: deploy\n", "unknown setting gitops.brnch; did you mean gitops.branch?"),
+        ("commands:\n  require_aproval: [deploy]\n", "did you mean commands.require_approval?"),
+        ("apply:\n  on_merge: true\n  xyz: 1\n", "unknown setting apply.xyz; valid here: on_merge, push_branches"),
+        ("concurency: 3\n", "unknown setting concurency; did you mean concurrency?"),
+    ],
+)
+def test_a_misspelt_key_at_any_depth_is_refused_with_its_path_and_the_nearest_valid_one(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(text)
+    with pytest.raises(ValidationError) as raised:
+        BotSettings.load(config)
+    assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "KPOPS_BOT_GITHUB__API_UR",
+            "unknown setting github.api_ur; did you mean github.api_url?",
+        ),
+        ("KPOPS_BOT_CONCURENCY", "unknown setting concurency; did you mean concurrency?"),
+    ],
+)
+def test_a_misspelt_variable_at_any_depth_is_refused(monkeypatch: pytest.MonkeyPatch, name: str, expected: str) -> None:
+    monkeypatch.setenv(name, "3")
+    with pytest.raises((UnknownVariableError, ValidationError)) as raised:
+        BotSettings.load()
+    assert expected in str(raised.value)
+    if isinstance(raised.value, UnknownVariableError):  # a top-level one pydantic never reads: named by the bot
+        assert str(raised.value) == f"{name}: {expected}"
+
+
+def test_variables_the_bot_passes_on_or_sets_for_itself_are_not_settings_and_not_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KPOPS_BOT_TEST_REGISTRY", "registry.example.com")
+    monkeypatch.setenv("KPOPS_BOT_REPLAY_SECRET", "s3cret")
+    monkeypatch.setenv("KPOPS_BOT_GITHUB__API_URL", "https://ghe.example.com/api/v3")
+    config = tmp_path / "bot.yaml"
+    config.write_text("pass_env: [KPOPS_BOT_TEST_REGISTRY]\n")
+    assert BotSettings.load(config).github.api_url == "https://ghe.example.com/api/v3"
+    monkeypatch.delenv("KPOPS_BOT_REPLAY_SECRET")
+    with pytest.raises(UnknownVariableError, match="KPOPS_BOT_TEST_REGISTRY: unknown setting test_registry"):
+        BotSettings.load()  # not passed on to kpops: nothing reads it
+
+
+def test_serve_refuses_a_misspelt_nested_key_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text("github:\n  api_ur: https://ghe.example.com/api/v3\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "github.api_ur" in result.output and "did you mean github.api_url?" in result.output

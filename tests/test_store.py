@@ -8,7 +8,18 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from kpops_bot.store import JobState, NewJob, SchemaTooNewError, Store, deliveries, jobs, lock_waits, locks, metadata
+from kpops_bot.store import (
+    JobState,
+    NewJob,
+    SchemaTooNewError,
+    Store,
+    deliveries,
+    jobs,
+    lock_waits,
+    locks,
+    metadata,
+    replicas,
+)
 
 
 def _preview(key: str = "github:org/repo#1", sha: str = "a" * 40) -> NewJob:
@@ -47,24 +58,24 @@ def test_one_job_per_key_runs_at_a_time_and_other_keys_run_meanwhile(store: Stor
     store.accept("github", "d-1", "pull_request", NewJob("pr-1", "close", {}))
     store.accept("github", "d-2", "pull_request", NewJob("pr-1", "other", {}))
     store.accept("github", "d-3", "pull_request", NewJob("pr-2", "close", {}))
-    first = store.claim("w1", 60, 5)
-    second = store.claim("w2", 60, 5)
+    first = store.claim("w1", 60)
+    second = store.claim("w2", 60)
     assert first is not None and second is not None
     assert (first.key, second.key) == ("pr-1", "pr-2")
-    assert store.claim("w3", 60, 5) is None  # pr-1's second job waits for its first
+    assert store.claim("w3", 60) is None  # pr-1's second job waits for its first
     store.finish(first.id, "w1", "done")
-    third = store.claim("w3", 60, 5)
+    third = store.claim("w3", 60)
     assert third is not None
     assert (third.key, third.kind, third.attempts) == ("pr-1", "other", 1)
 
 
 def test_a_job_whose_lease_expired_is_claimed_again(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", _preview())
-    lost = store.claim("dead-worker", 0.2, 5)
+    lost = store.claim("dead-worker", 0.2)
     assert lost is not None
-    assert store.claim("w2", 60, 5) is None
+    assert store.claim("w2", 60) is None
     time.sleep(0.3)
-    again = store.claim("w2", 60, 5)
+    again = store.claim("w2", 60)
     assert again is not None
     assert (again.id, again.attempts, again.lease_owner) == (lost.id, 2, "w2")
     assert not store.renew(lost.id, "dead-worker", 60)  # the dead worker's lease is gone
@@ -73,35 +84,60 @@ def test_a_job_whose_lease_expired_is_claimed_again(store: Store) -> None:
     assert store.renew(again.id, "w2", 60)
 
 
-def test_a_job_that_keeps_losing_its_worker_fails_after_max_attempts(store: Store) -> None:
-    store.accept("github", "d-1", "pull_request", _preview())
-    for _ in range(2):
-        assert store.claim("dying", 0.05, 2) is not None
-        time.sleep(0.1)
-    assert store.claim("w", 60, 2) is None
-    (job,) = store.jobs()
-    assert job.state is JobState.FAILED
-    assert "too many times" in (job.outcome or "")
+def test_a_restarted_replica_takes_back_its_own_running_jobs_at_once(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", NewJob("pr-1", "work", {}))
+    store.accept("github", "d-2", "pull_request", NewJob("pr-2", "work", {}))
+    mine = store.claim("replica-a/0", 120, "replica-a")
+    others = store.claim("replica-b/0", 120, "replica-b")
+    assert mine is not None and others is not None
+    assert store.take_back("replica-a") == 1
+    again = store.claim("replica-a/1", 120, "replica-a")
+    assert again is not None
+    assert (again.id, again.attempts, again.outcome) == (mine.id, 2, "its worker stopped while running it")
+    assert store.job(others.id).state is JobState.RUNNING  # another replica's job is its own business
+
+
+def test_the_jobs_of_a_replica_that_stopped_beating_are_claimed_again_long_before_their_lease(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", NewJob("pr-1", "work", {}))
+    store.accept("github", "d-2", "pull_request", NewJob("pr-2", "work", {}))
+    store.beat("alive")
+    store.beat("dead")
+    dead_job = store.claim("dead/0", 120, "dead")
+    alive_job = store.claim("alive/0", 120, "alive")
+    assert dead_job is not None and alive_job is not None
+    assert store.claim("alive/1", 120, "alive", dead_after=10) is None  # both beat just now
+    with store.transaction() as connection:  # the dead replica's last beat was 11 s ago
+        connection.execute(
+            replicas.update().where(replicas.c.replica_id == "dead").values(heartbeat_at=time.time() - 11)
+        )
+    taken = store.claim("alive/1", 120, "alive", dead_after=10)
+    assert taken is not None and taken.id == dead_job.id
+    assert store.job(alive_job.id).state is JobState.RUNNING
+    store.leave("alive")
+    with store.engine.connect() as connection:
+        assert [row.replica_id for row in connection.execute(sa.select(replicas))] == ["dead"]
 
 
 def test_retry_later_waits_before_the_job_is_claimed_again(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", _preview())
-    job = store.claim("w", 60, 5)
+    job = store.claim("w", 60)
     assert job is not None
     store.retry_later(job.id, "w", 0.3, "forge unavailable")
-    assert store.claim("w", 60, 5) is None
+    assert store.claim("w", 60) is None
     time.sleep(0.4)
-    assert store.claim("w", 60, 5) is not None
+    assert store.claim("w", 60) is not None
 
 
-def test_has_newer_sees_a_later_preview_of_the_same_key(store: Store) -> None:
+def test_newer_finds_the_latest_preview_of_the_same_key(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
-    job = store.claim("w", 60, 5)
+    job = store.claim("w", 60)
     assert job is not None
-    assert not store.has_newer(job, ["preview"])
+    assert store.newer(job, ["preview"]) is None
     store.accept("github", "d-2", "pull_request", _preview(sha="2" * 40))
-    assert store.has_newer(job, ["preview"])
-    assert not store.has_newer(job, ["close"])
+    store.accept("github", "d-3", "pull_request", _preview(sha="3" * 40))
+    newer = store.newer(job, ["preview"])
+    assert newer is not None and newer.head_sha == "3" * 40
+    assert store.newer(job, ["close"]) is None
 
 
 def test_concurrent_workers_never_claim_the_same_job_or_key_twice(store: Store) -> None:
@@ -115,7 +151,7 @@ def test_concurrent_workers_never_claim_the_same_job_or_key_twice(store: Store) 
     def work(name: str) -> None:
         idle = 0
         while idle < 20:
-            job = store.claim(name, 30, 5)
+            job = store.claim(name, 30)
             if job is None:
                 idle += 1
                 time.sleep(0.01)
@@ -149,7 +185,7 @@ def test_the_migrations_make_exactly_the_schema_the_store_queries(store: Store) 
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
-    assert _revision(store) == "0003"
+    assert _revision(store) == "0004"
 
 
 def test_migrate_is_idempotent_and_refuses_a_newer_schema(store: Store) -> None:
@@ -169,12 +205,13 @@ def test_a_database_from_before_alembic_is_upgraded_in_place(database_url: str, 
     tables = [deliveries, jobs] if version == 1 else [deliveries, jobs, locks, lock_waits]
     metadata.create_all(legacy.engine, tables=tables)
     with legacy.engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE jobs DROP COLUMN replica_id"))  # jobs named no replica then
         connection.execute(sa.text("CREATE TABLE schema_info (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)"))
         connection.execute(sa.text("INSERT INTO schema_info (id, version) VALUES (1, :version)"), {"version": version})
     queued = legacy.accept("github", "d-old", "pull_request", _preview())
     legacy.migrate()
     assert [job.id for job in legacy.jobs()] == [queued.job_id]
-    assert _revision(legacy) == "0003"
+    assert _revision(legacy) == "0004"
     with legacy.engine.connect() as connection:
         assert not sa.inspect(connection).has_table("schema_info")
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []

@@ -68,3 +68,25 @@ def test_a_job_longer_than_its_lease_keeps_it(store: Store) -> None:
     options = WorkerOptions(concurrency=2, lease_seconds=0.5, poll_interval=0.02)
     _run_until(store, handler, options, JobState.DONE)
     assert handler.runs == [1]  # never claimed a second time by the other thread
+
+
+def test_a_restarted_replica_runs_its_predecessors_job_at_once_not_after_the_lease(store: Store) -> None:
+    store.accept("github", "d", "pull_request", NewJob("pr-1", "work", {}))
+    assert store.claim("replica-a/0", 3600, "replica-a") is not None  # then the process was killed
+    handler = FlakyHandler(failures=0)
+    options = WorkerOptions(concurrency=1, lease_seconds=3600, poll_interval=0.02, replica_id="replica-a")
+    job = _run_until(store, handler, options, JobState.DONE)
+    assert handler.runs == [2]
+    assert job.outcome == "done"
+
+
+def test_a_job_whose_workers_keep_dying_is_given_up_so_its_status_is_finished(store: Store) -> None:
+    store.accept("github", "d", "pull_request", NewJob("pr-1", "work", {}))
+    for _ in range(2):  # killed twice while running it
+        assert store.claim("replica-a/0", 3600, "replica-a") is not None
+        store.take_back("replica-a")
+    handler = FlakyHandler(failures=0)
+    options = WorkerOptions(concurrency=1, max_attempts=2, poll_interval=0.02, replica_id="replica-a")
+    job = _run_until(store, handler, options, JobState.FAILED)
+    assert handler.runs == []
+    assert handler.given_up == [(job.id, "its worker stopped while running it")]

@@ -34,6 +34,7 @@ class Bench:
     locks: FakeLocks = field(default_factory=FakeLocks)
     deployment: FakeDeployment = field(default_factory=FakeDeployment)
     overrides: dict[str, object] = field(default_factory=dict)
+    comment_id: int = 54  # each comment gets the next id; a resumed one keeps the id of the comment it resumes
 
     def __post_init__(self) -> None:
         self.forge.pulls.setdefault(1, pull(1))
@@ -47,7 +48,10 @@ class Bench:
 
     def job(self, body: str, *, number: int = 1, author: str = "alice", resumed: bool = False) -> Job:
         extra = {"resumed": True} if resumed else {}
-        return job(comment_event(body, number=number, author=author), JobKind.COMMAND, **extra)
+        if not resumed:
+            self.comment_id += 1
+        event = comment_event(body, number=number, author=author, comment_id=self.comment_id)
+        return job(event, JobKind.COMMAND, **extra)
 
     def comment(self, body: str, **kwargs: object) -> str:
         return self.workflow().run(self.job(body, **kwargs))  # type: ignore[arg-type]
@@ -70,7 +74,7 @@ def test_the_bots_own_comments_and_comments_without_a_command_do_nothing() -> No
 def test_help_is_acknowledged_and_answered() -> None:
     bench = Bench()
     assert bench.comment("/kpops help") == "answered 1 command(s)"
-    assert bench.forge.reactions == [(1, 55, "eyes")]
+    assert bench.forge.reacted == [(1, 55, "eyes")]
     check_golden("bot/answer-help.md", bench.answer())
 
 
@@ -78,7 +82,7 @@ def test_unknown_commands_and_missing_permissions_are_answered_without_a_reactio
     bench = Bench()
     bench.forge.permissions["bob"] = Permission.READ
     bench.comment("/kpops rest word-count\n/kpops reset word-count", author="bob")
-    assert bench.forge.reactions == []
+    assert bench.forge.reacted == []
     assert bench.deployment.calls == []
     check_golden("bot/answer-rejected-and-refused.md", bench.answer())
 
@@ -163,9 +167,9 @@ def test_a_held_pipeline_makes_the_comment_wait_then_run_when_resumed() -> None:
     assert bench.comment("/kpops deploy word-count", resumed=True) == "still waiting for a lock"
     assert len(bench.forge.bot_bodies(1)) == answers  # said so already
     bench.locks.release(KEY, 2)
-    bench.forge.reactions.clear()
+    bench.forge.reacted.clear()
     assert bench.comment("/kpops deploy word-count", resumed=True) == "ran 1 command(s)"
-    assert bench.forge.reactions == []  # acknowledged the first time
+    assert bench.forge.reacted == []  # acknowledged the first time
     assert "Waiting" not in bench.answer()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -13,27 +14,29 @@ from kpops_bot.forges.base import CommitState
 from kpops_bot.jobs import JobKind
 from kpops_bot.report import notices
 from kpops_bot.store import Job
-from kpops_bot.workflows.preview import PreviewWorkflow
+from kpops_bot.workflows.preview import PreviewWorkflow, superseded_status
 from kpops_bot.workspace import WorkspaceError
 from tests.support.fake_collaborators import FakeDiff
 from tests.support.golden import check_golden
 from tests.support.recording_forge import RecordingForge
 from tests.support.reports import mixed_report, scaled_report, word_count_report
-from tests.support.workflow_kit import HEAD, job, pull_request_event, settings
+from tests.support.workflow_kit import HEAD, REPOSITORY, job, pull_request_event, settings
 
 CONFIG = ".kpops-bot.yaml"
+NEWER_HEAD = "abc1234" + "e" * 33
 
 
 class Newer:
-    """Says a newer job was queued from the `after`-th question on."""
+    """Says a newer job (`newer`, a preview of another head by default) was queued from the `after`-th question on."""
 
-    def __init__(self, after: int | None = None) -> None:
+    def __init__(self, after: int | None = None, newer: Job | None = None) -> None:
         self.after = after
+        self.newer = newer or dataclasses.replace(preview_job(head_sha=NEWER_HEAD), id=8, head_sha=NEWER_HEAD)
         self.asked: list[Sequence[JobKind]] = []
 
-    def __call__(self, job: Job, kinds: Sequence[JobKind]) -> bool:
+    def __call__(self, job: Job, kinds: Sequence[JobKind]) -> Job | None:
         self.asked.append(kinds)
-        return self.after is not None and len(self.asked) > self.after
+        return self.newer if self.after is not None and len(self.asked) > self.after else None
 
 
 def preview(forge: RecordingForge, diff: FakeDiff, newer: Newer | None = None, **overrides: object) -> PreviewWorkflow:
@@ -141,13 +144,36 @@ def test_an_unreadable_repository_is_answered_masked(error: Exception) -> None:
         check_golden("bot/preview-failed-repository.md", note)
 
 
-def test_a_superseded_preview_writes_nothing_before_or_after_rendering() -> None:
+def test_a_superseded_preview_reports_nothing_and_finishes_its_pending_status() -> None:
     forge, diff = RecordingForge(), FakeDiff(word_count_report())
     assert preview(forge, diff, Newer(after=0)).run(preview_job()) == "superseded by a newer push"
-    assert forge.calls == [] and diff.requests == []
+    assert forge.writes() == [] and diff.requests == []  # no status to finish: none was set
     assert preview(forge, diff, Newer(after=1)).run(preview_job()) == "superseded by a newer push"
-    assert forge.writes() == ["set_status"]  # pending only: the newer job reports
+    assert [(s.state, s.description) for s in forge.statuses] == [
+        (CommitState.PENDING, "Rendering the pipelines this change affects"),
+        (CommitState.SUCCESS, "Superseded by abc1234"),
+    ]
     assert forge.bot_bodies(1) == []
+
+
+def test_a_pending_status_a_crash_left_is_finished_when_the_resumed_job_is_superseded() -> None:
+    forge = RecordingForge()
+    forge.set_status(REPOSITORY, HEAD, CommitState.PENDING, "Rendering the pipelines this change affects")
+    assert preview(forge, FakeDiff(), Newer(after=0)).run(preview_job()) == "superseded by a newer push"
+    assert forge.last_status(HEAD).state is CommitState.SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("newer", "expected"),
+    [
+        (dict(kind=JobKind.CLOSE), "Not previewed: the pull request was closed"),
+        (dict(kind=JobKind.PREVIEW, head_sha=HEAD), None),  # the newer job reports this head
+        (dict(kind=JobKind.PREVIEW, head_sha=NEWER_HEAD), "Superseded by abc1234"),
+    ],
+)
+def test_what_a_superseded_head_is_told(newer: dict[str, object], expected: str | None) -> None:
+    later = dataclasses.replace(preview_job(), id=9, **newer)  # type: ignore[arg-type]
+    assert superseded_status(HEAD, later) == expected
 
 
 def test_giving_up_sets_an_error_status_that_points_to_the_log() -> None:

@@ -29,6 +29,21 @@ class CommitState(StrEnum):
     ERROR = "error"  # the bot could not judge it
 
 
+@dataclass(frozen=True)
+class Reaction:
+    user: str
+    name: str  # as GitHub names it (`eyes`, `+1`, ...)
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """The current `kpops-bot` status of a commit, as the forge shows it (GitLab shows error as failure)."""
+
+    state: CommitState
+    description: str
+    target_url: str | None
+
+
 class Permission(IntEnum):
     """A user's rights on a repository, on one scale for both forges."""
 
@@ -139,10 +154,19 @@ class ForgeClient(Protocol):
         """`reaction` as GitHub names it (`eyes`, `+1`, `-1`, `rocket`, `confused`)."""
         ...
 
+    def reactions(self, repository: Repository, number: int, comment_id: int) -> list[Reaction]:
+        """Everybody's reactions to a comment (every page), so a retry adds none twice."""
+        ...
+
     def set_status(
         self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
     ) -> None:
-        """The commit status named `kpops-bot` (descriptions are cut to what the forge accepts)."""
+        """The commit status named `kpops-bot` (descriptions are cut to what the forge accepts); nothing is written
+        when the commit shows this status already (a retry, or GitLab's refusal to make a pending status pending)."""
+        ...
+
+    def status(self, repository: Repository, sha: str) -> CommitStatus | None:
+        """The commit's current `kpops-bot` status; None when it has none."""
         ...
 
     def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:

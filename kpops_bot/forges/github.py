@@ -20,10 +20,12 @@ from kpops_bot.forges.base import (
     CheckReport,
     Comment,
     CommitState,
+    CommitStatus,
     ForgeError,
     Permission,
     PullRequest,
     PullState,
+    Reaction,
     Review,
     Verdict,
 )
@@ -173,18 +175,25 @@ class GitHubClient:
         comment = self._repo(repository).get_issue(number).get_comment(comment_id)
         self._call("reaction", lambda: comment.create_reaction(reaction))
 
+    def reactions(self, repository: Repository, number: int, comment_id: int) -> list[Reaction]:
+        comment = self._repo(repository).get_issue(number).get_comment(comment_id)
+        return self._call(
+            "reaction listing",
+            lambda: [Reaction(reaction.user.login, reaction.content) for reaction in comment.get_reactions()],
+        )
+
     def set_status(
         self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
     ) -> None:
+        wanted = CommitStatus(state, shorten(description, _STATUS_DESCRIPTION_LIMIT), target_url or None)
+        if self.status(repository, sha) == wanted:
+            return
         commit = self._repo(repository).get_commit(sha)
         extra = {"target_url": target_url} if target_url else {}
         self._call(
             "commit status",
             lambda: commit.create_status(
-                state=state.value,
-                description=shorten(description, _STATUS_DESCRIPTION_LIMIT),
-                context=STATUS_CONTEXT,
-                **extra,
+                state=state.value, description=wanted.description, context=STATUS_CONTEXT, **extra
             ),
         )
 
@@ -229,6 +238,17 @@ class GitHubClient:
 
     def _add_annotations(self, run: CheckRun, report: CheckReport, batch: Sequence[Annotation]) -> None:
         self._call("check run annotations", lambda: run.edit(output=_check_output(report, batch)))
+
+    def status(self, repository: Repository, sha: str) -> CommitStatus | None:
+        commit = self._repo(repository).get_commit(sha)
+
+        def latest() -> CommitStatus | None:
+            for status in commit.get_statuses():  # newest first
+                if status.context == STATUS_CONTEXT:
+                    return CommitStatus(CommitState(status.state), status.description or "", status.target_url or None)
+            return None
+
+        return self._call("commit status listing", latest)
 
     def permission(self, repository: Repository, user: str) -> Permission:
         repo = self._repo(repository)

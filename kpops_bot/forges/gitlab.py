@@ -18,10 +18,12 @@ from kpops_bot.forges.base import (
     CheckReport,
     Comment,
     CommitState,
+    CommitStatus,
     ForgeError,
     Permission,
     PullRequest,
     PullState,
+    Reaction,
     Review,
     Verdict,
 )
@@ -38,6 +40,15 @@ _STATES = {
     CommitState.ERROR: "failed",
 }
 _REACTIONS = {"+1": "thumbsup", "-1": "thumbsdown", "eyes": "eyes", "rocket": "rocket", "confused": "confused"}
+_REACTION_NAMES = {name: reaction for reaction, name in _REACTIONS.items()}
+# What GitLab shows for each state it keeps ("failed" stands for both failure and error).
+_SHOWN = {
+    "pending": CommitState.PENDING,
+    "running": CommitState.PENDING,
+    "success": CommitState.SUCCESS,
+    "failed": CommitState.FAILURE,
+    "canceled": CommitState.ERROR,
+}
 _DESCRIPTION_LIMIT = 255
 
 
@@ -138,21 +149,26 @@ class GitLabClient:
         name = _REACTIONS.get(reaction, reaction)
         self._call("award emoji", lambda: note.awardemojis.create({"name": name}))
 
+    def reactions(self, repository: Repository, number: int, comment_id: int) -> list[Reaction]:
+        note = self._merge_request(repository, number).notes.get(comment_id, lazy=True)
+        emoji = self._call("award emoji listing", lambda: note.awardemojis.list(get_all=True))
+        return [Reaction(award.user["username"], _REACTION_NAMES.get(award.name, award.name)) for award in emoji]
+
     def set_status(
         self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
     ) -> None:
+        shown = _SHOWN[_STATES[state]]
+        wanted = CommitStatus(shown, description[:_DESCRIPTION_LIMIT], target_url or None)
+        if self.status(repository, sha) == wanted:
+            return
         commit = self._project(repository).commits.get(sha, lazy=True)
-        data: dict[str, Any] = {
-            "state": _STATES[state],
-            "name": STATUS_CONTEXT,
-            "description": description[:_DESCRIPTION_LIMIT],
-        }
+        data: dict[str, Any] = {"state": _STATES[state], "name": STATUS_CONTEXT, "description": wanted.description}
         if target_url:
             data["target_url"] = target_url
         try:
             self._call("commit status", lambda: commit.statuses.create(data))
         except ForgeError as error:
-            # GitLab refuses to set a pending status pending again (a job retried after a crash does that).
+            # GitLab refuses to set a pending status pending again (another replica may have done it meanwhile).
             cause = error.__cause__
             if not (isinstance(cause, GitlabError) and "Cannot transition status" in str(cause.error_message)):
                 raise
@@ -160,6 +176,14 @@ class GitLabClient:
     def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
         """GitLab has no check runs: the commit status stands alone."""
         return False
+
+    def status(self, repository: Repository, sha: str) -> CommitStatus | None:
+        commit = self._project(repository).commits.get(sha, lazy=True)
+        statuses = self._call("commit status listing", lambda: commit.statuses.list(name=STATUS_CONTEXT, get_all=True))
+        if not statuses:
+            return None
+        latest = max(statuses, key=lambda status: status.id)
+        return CommitStatus(_SHOWN.get(latest.status, CommitState.ERROR), latest.description or "", latest.target_url)
 
     def permission(self, repository: Repository, user: str) -> Permission:
         user_id = self._user_id(user)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +37,19 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self.slow: dict[str, float] = {}  # path fragment → seconds a matching write waits before it is answered
+        self.slow: dict[str, float] = {}  # path pattern → seconds a matching write waits before it is done
+        # path pattern → seconds the answer to a matching write waits after the write is stored (a forge that
+        # stored a comment but answered too late for a bot killed meanwhile); patterns are regular expressions
+        self.late: dict[str, float] = {}
 
     def delay_for(self, method: str, path: str) -> float:
-        if method == "GET":
-            return 0.0
-        return max((seconds for fragment, seconds in self.slow.items() if fragment in path), default=0.0)
+        return _matching(self.slow, method, path)
+
+    async def answer_late(self, method: str, path: str) -> None:
+        """Hold the answer to a stored write while `late` says so (cleared: answered at once)."""
+        deadline = time.monotonic() + _matching(self.late, method, path)
+        while time.monotonic() < deadline and _matching(self.late, method, path):
+            await asyncio.sleep(0.05)
 
     def add(self, status: int, count: int = 1, headers: dict[str, str] | None = None) -> None:
         with self._lock:
@@ -48,6 +58,12 @@ class FaultPlan:
     def next(self) -> Fault | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
+
+
+def _matching(delays: dict[str, float], method: str, path: str) -> float:
+    if method == "GET":
+        return 0.0
+    return max((seconds for pattern, seconds in dict(delays).items() if re.search(pattern, path)), default=0.0)
 
 
 def git_file(bare: Path, ref: str, path: str) -> bytes | None:

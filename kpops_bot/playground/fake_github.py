@@ -46,7 +46,7 @@ class StoredComment:
     number: int
     login: str
     body: str
-    reactions: list[str] = field(default_factory=list)
+    reactions: list[tuple[str, str]] = field(default_factory=list)  # (login, content), one per login and content
 
 
 @dataclass
@@ -177,8 +177,8 @@ class FakeGitHub:
             Route("/repos/{owner}/{name}/installation", self._installation),
             Route("/repos/{owner}/{name}/issues/{number:int}/comments", self._issue_comments, methods=["GET", "POST"]),
             Route("/repos/{owner}/{name}/issues/comments/{id:int}", self._comment, methods=["GET", "PATCH", "DELETE"]),
-            Route("/repos/{owner}/{name}/issues/comments/{id:int}/reactions", self._reaction, methods=["POST"]),
-            Route("/repos/{owner}/{name}/statuses/{sha}", self._status, methods=["POST"]),
+            Route("/repos/{owner}/{name}/issues/comments/{id:int}/reactions", self._reaction, methods=["GET", "POST"]),
+            Route("/repos/{owner}/{name}/statuses/{sha}", self._status, methods=["GET", "POST"]),
             Route("/repos/{owner}/{name}/check-runs", self._create_check_run, methods=["POST"]),
             Route("/repos/{owner}/{name}/check-runs/{id:int}", self._update_check_run, methods=["PATCH"]),
             Route("/repos/{owner}/{name}/commits/{sha}/check-runs", self._commit_check_runs),
@@ -338,17 +338,41 @@ class FakeGitHub:
             comment = self.comments.get(request.path_params["id"])
         if comment is None:
             return _not_found()
+        if request.method == "GET":
+            reactions, page, _, last = page_of(
+                request,
+                [
+                    {"id": index, "content": c, "user": self._user_json(u)}
+                    for index, (u, c) in enumerate(comment.reactions)
+                ],
+                30,
+                100,
+            )
+            headers = {"Link": link_header(request, page, last)} if last > 1 else {}
+            return JSONResponse(reactions, headers=headers)
         content = (await request.json()).get("content")
         if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
             return _invalid("Reaction", "content", "content is not included in the list")
-        comment.reactions.append(content)
         login = self._login(request) or ""
-        return JSONResponse({"id": next(self._ids), "content": content, "user": self._user_json(login)}, 201)
+        answer = {"id": next(self._ids), "content": content, "user": self._user_json(login)}
+        with self._lock:
+            if (login, content) in comment.reactions:  # GitHub answers 200 with the reaction there is
+                return JSONResponse(answer, 200)
+            comment.reactions.append((login, content))
+        return JSONResponse(answer, 201)
 
     async def _status(self, request: Request) -> Response:
         repo = self._repo(request)
         if repo is None:
             return _not_found()
+        sha = request.path_params["sha"]
+        if request.method == "GET":  # newest first, as GitHub lists them
+            listed = [
+                self._status_json(repo.full_name, sha, s) for s in reversed(self.commit_statuses(repo.full_name, sha))
+            ]
+            statuses, page, _, last = page_of(request, listed, 30, 100)
+            headers = {"Link": link_header(request, page, last)} if last > 1 else {}
+            return JSONResponse(statuses, headers=headers)
         data = await request.json()
         if data.get("state") not in ("error", "failure", "pending", "success"):
             return _invalid("Status", "state", "state is not included in the list")
@@ -358,19 +382,19 @@ class FakeGitHub:
             data["state"], data.get("description") or "", data.get("context") or "default", data.get("target_url")
         )
         with self._lock:
-            self.statuses.setdefault((repo.full_name, request.path_params["sha"]), []).append(status)
-        return JSONResponse(
-            {
-                "url": f"{self.base_url}/repos/{repo.full_name}/statuses/{request.path_params['sha']}",
-                "id": next(self._ids),
-                "state": status.state,
-                "description": status.description,
-                "target_url": status.target_url,
-                "context": status.context,
-                "created_at": "2026-11-21T10:00:00Z",
-            },
-            201,
-        )
+            self.statuses.setdefault((repo.full_name, sha), []).append(status)
+        return JSONResponse(self._status_json(repo.full_name, sha, status), 201)
+
+    def _status_json(self, full_name: str, sha: str, status: StoredStatus) -> dict[str, Any]:
+        return {
+            "url": f"{self.base_url}/repos/{full_name}/statuses/{sha}",
+            "id": next(self._ids),
+            "state": status.state,
+            "description": status.description,
+            "target_url": status.target_url,
+            "context": status.context,
+            "created_at": "2026-11-21T10:00:00Z",
+        }
 
     # ---- check runs: only GitHub Apps may write them; output and annotations validated as GitHub does ---------
     def _check_run_json(self, run: StoredCheckRun) -> dict[str, Any]:
@@ -616,6 +640,7 @@ class _Middleware:
         async def logging_send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":  # logged before the client can see the answer
                 self.fake.log.append(LoggedRequest(request.method, path, message["status"]))
+                await self.fake.faults.answer_late(request.method, path)
             await send(message)
 
         delay = self.fake.faults.delay_for(request.method, path)

@@ -44,6 +44,9 @@ class Bot:
                 max_attempts=settings.max_attempts,
                 retry_delay=settings.retry_delay,
                 poll_interval=settings.poll_interval,
+                replica_id=settings.replica,
+                heartbeat_seconds=settings.heartbeat_seconds,
+                dead_after=settings.replica_timeout,
             ),
         )
         sandbox = self.services.sandbox
@@ -104,7 +107,7 @@ def workflows(
     diff = diff or services.diff
     return {
         JobKind.PREVIEW: PreviewWorkflow(
-            settings, forges, diff, services.store.has_newer, unsandboxed=services.unsandboxed
+            settings, forges, diff, services.store.newer, unsandboxed=services.unsandboxed
         ),
         JobKind.CLOSE: CloseWorkflow(forges, services.lock_book),
         JobKind.COMMAND: CommandWorkflow(settings, forges, diff, services.lock_book, services.open_repository),

@@ -18,14 +18,18 @@ from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
+from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
+from kpops_bot.workflows import once
 from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
 from kpops_bot.workflows.release import release_and_mark_outdated
 from kpops_bot.workspace import WorkspaceError
+
+_APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,18 @@ class ApplyWorkflow:
     def run(self, job: Job) -> str:
         client = self._forges(load_event(job.payload).repository.forge)
         change = self._change(job, client)
+        if change.number is not None:  # a retry, or the same merge delivered again: finish, apply nothing
+            found = once.find_answer(client, change.repository, change.number, _identity(change))
+            if found is not None:
+                answer, outcome = found
+                self._finish(client, change, outcome == _APPLIED, answer.url)
+                return "answered by an earlier attempt"
         try:
             config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
-        client.set_status(change.repository, change.commit, CommitState.PENDING, "Applying the changed pipelines")
+        applying = "Applying the changed pipelines"
+        once.pending(client, change.repository, change.commit, applying, retry=job.attempts > 1)
         try:
             results, gitops = self._apply(client, change, config)
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
@@ -112,15 +123,23 @@ class ApplyWorkflow:
 
     def _report(self, client: ForgeClient, change: _Change, ok: bool, sections: list[str], outcome: str) -> str:
         title = f"applied `{change.commit[:12]}`" if ok else f"apply of `{change.commit[:12]}` failed"
-        description = "Applied" if ok else "Apply failed: see the pull request" if change.number else "Apply failed"
         link = None
         if change.number is not None:
-            body = answers.fit(answers.answer(title, sections), client.comment_limit)
-            link = client.create_comment(change.repository, change.number, body).url
+            identity = _identity(change)
+            room = client.comment_limit - len(answer_line(identity, _APPLIED)) - 1
+            body = answers.fit(answers.answer(title, sections), room)
+            marked = with_answer_line(identity, body, _APPLIED if ok else _FAILED)
+            link = client.create_comment(change.repository, change.number, marked).url
+        self._finish(client, change, ok, link)
+        return outcome
+
+    def _finish(self, client: ForgeClient, change: _Change, ok: bool, link: str | None) -> None:
+        """What follows the answer: locks released, the final status (each written only when missing)."""
+        if change.number is not None:
             self._release(client, change)
+        description = "Applied" if ok else "Apply failed: see the pull request" if change.number else "Apply failed"
         state = CommitState.SUCCESS if ok else CommitState.FAILURE
         client.set_status(change.repository, change.commit, state, description, link)
-        return outcome
 
     def _release(self, client: ForgeClient, change: _Change) -> None:
         assert change.number is not None
@@ -128,10 +147,21 @@ class ApplyWorkflow:
         release_and_mark_outdated(client, self._locks, change.repository, change.number, why)
 
     def give_up(self, job: Job, error: BaseException) -> None:
+        """The error status, unless an attempt answered already (then the answer's outcome stands)."""
         client = self._forges(load_event(job.payload).repository.forge)
         change = self._change(job, client)
+        if change.number is not None:
+            found = once.find_answer(client, change.repository, change.number, _identity(change))
+            if found is not None:
+                self._finish(client, change, found[1] == _APPLIED, found[0].url)
+                return
         client.set_status(
             change.repository, change.commit, CommitState.ERROR, f"kpops-bot failed (job {job.id}); see its log"
         )
         if change.number is not None:
             self._release(client, change)
+
+
+def _identity(change: _Change) -> str:
+    """An apply is of a commit: a merge delivered twice (a new delivery id) finds the first one's answer."""
+    return f"apply:{change.commit}"

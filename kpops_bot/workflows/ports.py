@@ -27,8 +27,8 @@ from kpops_bot.workflows.operate import Step, StepResult
 ForgeFor = Callable[[Forge], ForgeClient]
 """The client of a forge."""
 
-Superseded = Callable[[Job, Sequence[JobKind]], bool]
-"""Whether a job of these kinds for the same key was queued after this one."""
+Superseded = Callable[[Job, Sequence[JobKind]], Job | None]
+"""The newest job of these kinds for the same key queued after this one, if any."""
 
 
 class DiffRunner(Protocol):

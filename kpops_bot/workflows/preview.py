@@ -17,7 +17,7 @@ from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job
-from kpops_bot.workflows import sticky
+from kpops_bot.workflows import once, sticky
 from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
 from kpops_bot.workspace import WorkspaceError
@@ -48,9 +48,10 @@ class PreviewWorkflow:
 
     def run(self, job: Job) -> str:
         event = self._event(job)
-        if self._superseded(job):
-            return "superseded by a newer push"
         client = self._forges(event.repository.forge)
+        newer = self._newer(job)
+        if newer is not None:  # an attempt before a crash may have left its pending status
+            return self._supersede(client, event, newer)
         try:
             config = repository_settings(self._settings, client, event.repository, event.base_ref, event.base_ref)
         except InvalidRepoConfigError as error:
@@ -63,7 +64,8 @@ class PreviewWorkflow:
             sticky.sync(client, event.repository, event.number, [notices.fork_not_previewed()])
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"
-        self._status(client, event, CommitState.PENDING, "Rendering the pipelines this change affects")
+        rendering = "Rendering the pipelines this change affects"
+        once.pending(client, event.repository, event.head_sha, rendering, retry=job.attempts > 1)
         return self._preview(job, client, event, config, trusted=head.trusted)
 
     def _preview(
@@ -82,8 +84,9 @@ class PreviewWorkflow:
         except (WorkspaceError, UnknownPipelineError) as error:
             reason = config.diff_options.masker.mask_text(str(error))
             return self._refuse(client, event, reason, "repository not readable")
-        if self._superseded(job):
-            return "superseded by a newer push"
+        newer = self._newer(job)
+        if newer is not None:
+            return self._supersede(client, event, newer)
         if not report.pipelines:
             if sticky.existing_parts(client, event.repository, event.number):
                 sticky.sync(client, event.repository, event.number, [notices.nothing_affected(event.head_sha)])
@@ -113,8 +116,17 @@ class PreviewWorkflow:
         self._status(client, event, CommitState.ERROR, f"No preview: {short}")
         return f"no preview: {short}"
 
-    def _superseded(self, job: Job) -> bool:
+    def _newer(self, job: Job) -> Job | None:
         return self._superseded_by(job, [JobKind.PREVIEW, JobKind.CLOSE])
+
+    def _supersede(self, client: ForgeClient, event: PullRequestEvent, newer: Job) -> str:
+        """Report nothing; a pending status of this head becomes final, unless the newer job reports this head."""
+        final = superseded_status(event.head_sha, newer)
+        if final is not None:
+            current = client.status(event.repository, event.head_sha)
+            if current is not None and current.state is CommitState.PENDING:
+                self._status(client, event, CommitState.SUCCESS, final)
+        return "superseded by a newer push"
 
     def _status(
         self,
@@ -127,6 +139,15 @@ class PreviewWorkflow:
         if self._unsandboxed:
             description = f"{description} (rendered without sandbox)"
         client.set_status(event.repository, event.head_sha, state, description, target_url)
+
+
+def superseded_status(head_sha: str, newer: Job) -> str | None:
+    """The final status description of a head a newer job supersedes; None when the newer job reports this head."""
+    if newer.kind == JobKind.CLOSE:
+        return "Not previewed: the pull request was closed"
+    if newer.head_sha is None or newer.head_sha == head_sha:
+        return None
+    return f"Superseded by {newer.head_sha[:7]}"
 
 
 def _describe(pipelines: dict[Status, int], failed: int, blocking: bool) -> str:

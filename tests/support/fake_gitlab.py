@@ -6,6 +6,7 @@ Projects are addressed by id or by URL-encoded path (`group%2Fproject`), as GitL
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class StoredNote:
     username: str
     body: str
     system: bool = False
-    emoji: list[str] = field(default_factory=list)
+    emoji: list[tuple[str, str]] = field(default_factory=list)  # (username, name)
 
 
 @dataclass
@@ -155,9 +156,14 @@ class FakeGitLab:
         return self.git(Starlette(routes=[Route("/api/v4/{rest:path}", self._dispatch, methods=methods)]))
 
     async def _dispatch(self, request: Request) -> Response:
+        path = request.url.path
+        delay = self.faults.delay_for(request.method, path)
+        if delay:
+            await asyncio.sleep(delay)
         fault = self.faults.next()
         response = fault_response(fault) if fault is not None else await self._answer(request)
-        self.log.append(LoggedRequest(request.method, request.url.path, response.status_code))
+        self.log.append(LoggedRequest(request.method, path, response.status_code))
+        await self.faults.answer_late(request.method, path)
         return response
 
     async def _answer(self, request: Request) -> Response:
@@ -192,7 +198,7 @@ class FakeGitLab:
                 return await self._notes(request, project, int(iid), username)
             case ["merge_requests", iid, "notes", note_id]:
                 return await self._note(request, project, int(iid), int(note_id), username)
-            case ["merge_requests", iid, "notes", note_id, "award_emoji"] if request.method == "POST":
+            case ["merge_requests", iid, "notes", note_id, "award_emoji"]:
                 return await self._award(request, project, int(iid), int(note_id), username)
             case ["statuses", sha] if request.method == "POST":
                 return await self._status(request, project, sha)
@@ -202,7 +208,15 @@ class FakeGitLab:
                 return await self._hooks(request, project, username)
             case ["hooks", hook_id] if request.method == "PUT":
                 return await self._hook_update(request, project, int(hook_id), username)
-            case ["repository", "files", path, "raw"]:
+            case ["repository", *rest]:
+                return self._repository_route(request, project, rest)
+        return _message("404 Not Found", 404)
+
+    def _repository_route(self, request: Request, project: FakeGitLabProject, parts: list[str]) -> Response:
+        match parts:
+            case ["commits", sha, "statuses"] if request.method == "GET":
+                return self._status_list(request, project, sha)
+            case ["files", path, "raw"]:
                 content = git_file(project.bare, request.query_params.get("ref", "HEAD"), path)
                 if content is None:
                     return _message("404 File Not Found", 404)
@@ -304,10 +318,16 @@ class FakeGitLab:
             note = self.notes.get(note_id)
         if note is None or note.project_id != project.id or note.iid != iid:
             return _message("404 Not found", 404)
+        if request.method == "GET":
+            return _paged(
+                request,
+                [{"id": i, "name": n, "user": self._user_json(u)} for i, (u, n) in enumerate(note.emoji)],
+            )
         name = (await request.json()).get("name")
-        if name in note.emoji:
-            return _message("404 Award Emoji Name has already been taken", 404)
-        note.emoji.append(name)
+        with self._lock:
+            if (username, name) in note.emoji:
+                return _message("404 Award Emoji Name has already been taken", 404)
+            note.emoji.append((username, name))
         return JSONResponse({"id": next(self._ids), "name": name, "user": self._user_json(username)}, 201)
 
     async def _status(self, request: Request, project: FakeGitLabProject, sha: str) -> Response:
@@ -327,6 +347,28 @@ class FakeGitLab:
         return JSONResponse(
             {"id": next(self._ids), "sha": sha, "status": state, "name": name, "description": data.get("description")},
             201,
+        )
+
+    def _status_list(self, request: Request, project: FakeGitLabProject, sha: str) -> JSONResponse:
+        """The latest status of each name (GitLab's default without `all`), filtered by `name` when given."""
+        latest: dict[str, tuple[int, StoredStatus]] = {}
+        for index, status in enumerate(self.commit_statuses(project.id, sha)):
+            latest[status.name] = (index, status)
+        wanted = request.query_params.get("name")
+        return _paged(
+            request,
+            [
+                {
+                    "id": index + 1,
+                    "sha": sha,
+                    "status": status.state,
+                    "name": status.name,
+                    "description": status.description,
+                    "target_url": status.target_url,
+                }
+                for index, status in latest.values()
+                if wanted is None or status.name == wanted
+            ],
         )
 
     def _merge_request_json(self, mr: StoredMergeRequest) -> dict[str, Any]:

@@ -147,7 +147,8 @@ def running_github(
             faults=fake.faults,
             log=fake.log,
             comments=lambda number: [
-                PostedComment(c.id, c.login, c.body, list(c.reactions)) for c in fake.pr_comments(full_name, number)
+                PostedComment(c.id, c.login, c.body, [content for _, content in c.reactions])
+                for c in fake.pr_comments(full_name, number)
             ],
             add_comment=lambda number, author, body: fake.add_comment(full_name, number, author, body).id,
             statuses=lambda sha: [
@@ -178,7 +179,7 @@ def running_gitlab(
             faults=fake.faults,
             log=fake.log,
             comments=lambda iid: [
-                PostedComment(n.id, n.username, n.body, list(n.emoji))
+                PostedComment(n.id, n.username, n.body, [name for _, name in n.emoji])
                 for n in fake.mr_notes(GITLAB_PROJECT_ID, iid)
                 if not n.system
             ],

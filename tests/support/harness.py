@@ -5,6 +5,11 @@ Pull requests are opened and pushed to through `BotHarness`, which sends the sig
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -13,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import yaml
+from pydantic import SecretStr
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
@@ -75,11 +82,12 @@ def bot_settings(engine: EngineSettings, forge: RunningForge, data_dir: Path, **
 
 
 @dataclass
-class BotHarness:
+class Deliveries:
+    """Sends a bot at `url` the signed deliveries the forge would, and reads back what the bot wrote there."""
+
     forge: RunningForge
     repo: GitRepo
     url: str
-    bot: Bot
     remote: Path  # what the forge hosts and the bot clones: the repository itself, or a bare remote of it
     sent: list[httpx.Response] = field(default_factory=list)
 
@@ -205,6 +213,66 @@ class BotHarness:
         return [c.body for c in self.forge.comments(number) if c.author == self.forge.bot]
 
 
+@dataclass
+class BotHarness(Deliveries):
+    """The bot in this process (its server on a thread)."""
+
+    bot: Bot = field(kw_only=True)
+
+
+def settings_yaml(settings: BotSettings) -> str:
+    """The settings as a `--config` file, secrets in clear (for a bot process the test starts)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        return str(value)
+
+    return yaml.safe_dump(json.loads(json.dumps(settings.model_dump(exclude_none=True), default=plain)))
+
+
+class BotProcess:
+    """`kpops-bot serve` as a process of its own, started and killed (SIGKILL: no cleanup) by the test."""
+
+    def __init__(self, settings: BotSettings, config: Path) -> None:
+        config.write_text(settings_yaml(settings))
+        self.config = config
+        self.url = f"http://127.0.0.1:{settings.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BotProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kpops_bot", "serve", "--config", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "KPOPS_BOT_TEST_REGISTRY": "registry.example.com"},
+        )
+        wait_for("the bot to listen", self._ready, timeout=60)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a job still hangs on the forge: the test has failed anyway
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
 @contextmanager
 def running_bot(
     forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo, remote: Path | None = None, **overrides: Any
@@ -216,4 +284,4 @@ def running_bot(
         settings = bot_settings(engine, running, tmp_path / "bot-data", **overrides)
         bot = Bot(settings, FAST_RETRIES)
         server = stack.enter_context(ThreadedServer(bot.app))
-        yield BotHarness(running, repo, server.url, bot, remote or repo.path)
+        yield BotHarness(running, repo, server.url, remote or repo.path, bot=bot)

@@ -10,7 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import COMMENT_LIMITS, CheckReport, Comment, CommitState, ForgeError, Permission, PullRequest
+from kpops_bot.forges.base import (
+    COMMENT_LIMITS,
+    CheckReport,
+    Comment,
+    CommitState,
+    CommitStatus,
+    ForgeError,
+    Permission,
+    PullRequest,
+    Reaction,
+)
 
 BOT = "kpops-bot[bot]"
 
@@ -33,11 +43,14 @@ class RecordingForge:
     permissions: dict[str, Permission] = field(default_factory=dict)
     threads: dict[int, list[Comment]] = field(default_factory=dict)
     statuses: list[Status] = field(default_factory=list)
-    reactions: list[tuple[int, int, str]] = field(default_factory=list)
+    reacted: list[tuple[int, int, str]] = field(default_factory=list)  # (number, comment id, reaction) by the bot
     checks_supported: bool = False  # True: as a GitHub App, which has check runs
     checks: list[tuple[str, CheckReport]] = field(default_factory=list)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail_writes: bool = False  # every write raises ForgeError (the forge down for good)
+    # A write of this name is stored, then raises: the forge kept it but the bot never heard back (killed, timed out).
+    lost_answer: str | None = None
+    lost_answer_at: int = 1  # which call of that name (1: the first)
     _next_id: int = 100
 
     def __post_init__(self) -> None:
@@ -51,6 +64,14 @@ class RecordingForge:
         self._record(name, *args)
         if self.fail_writes:
             raise ForgeError(f"{name} failed: the forge answered 502 too often")
+
+    def _answered(self, name: str) -> None:
+        if self.lost_answer == name:
+            self.lost_answer_at -= 1
+            if self.lost_answer_at > 0:
+                return
+            self.lost_answer = None
+            raise ForgeError(f"{name}: no answer (stored all the same)")
 
     def bot_name(self) -> str:
         return self.bot
@@ -69,7 +90,9 @@ class RecordingForge:
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
         self._write("create_comment", number, body)
         assert len(body) <= self.comment_limit, f"comment of {len(body)} characters over the forge's limit"
-        return self.add_comment(number, body, self.bot)
+        comment = self.add_comment(number, body, self.bot)
+        self._answered("create_comment")
+        return comment
 
     def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None:
         self._write("edit_comment", number, comment_id, body)
@@ -83,13 +106,35 @@ class RecordingForge:
 
     def react(self, repository: Repository, number: int, comment_id: int, reaction: str) -> None:
         self._write("react", number, comment_id, reaction)
-        self.reactions.append((number, comment_id, reaction))
+        if (number, comment_id, reaction) not in self.reacted:  # one per user and reaction, as the forges keep them
+            self.reacted.append((number, comment_id, reaction))
+        self._answered("react")
+
+    def reactions_of(self, number: int, comment_id: int) -> list[Reaction]:
+        return [Reaction(self.bot, name) for n, c, name in self.reacted if (n, c) == (number, comment_id)]
+
+    def reactions(self, repository: Repository, number: int, comment_id: int) -> list[Reaction]:
+        self._record("reactions", number, comment_id)
+        return self.reactions_of(number, comment_id)
 
     def set_status(
         self, repository: Repository, sha: str, state: CommitState, description: str, target_url: str | None = None
     ) -> None:
+        if self._current(sha) == CommitStatus(state, description, target_url):
+            return
         self._write("set_status", sha, state, description, target_url)
         self.statuses.append(Status(sha, state, description, target_url))
+        self._answered("set_status")
+
+    def status(self, repository: Repository, sha: str) -> CommitStatus | None:
+        self._record("status", sha)
+        return self._current(sha)
+
+    def _current(self, sha: str) -> CommitStatus | None:
+        mine = [status for status in self.statuses if status.sha == sha]
+        if not mine:
+            return None
+        return CommitStatus(mine[-1].state, mine[-1].description, mine[-1].target_url)
 
     def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
         if not self.checks_supported:
@@ -133,5 +178,5 @@ class RecordingForge:
 
     def writes(self) -> list[str]:
         """The names of the write calls, in order."""
-        reads = {"comments", "permission", "read_file", "pull_request", "open_pull_requests"}
+        reads = {"comments", "permission", "read_file", "pull_request", "open_pull_requests", "reactions", "status"}
         return [name for name, _ in self.calls if name not in reads]

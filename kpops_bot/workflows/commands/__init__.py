@@ -23,8 +23,10 @@ from kpops_bot.jobs import JobKind, pull_request_key, repository_key
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import InvalidRepoConfigError
 from kpops_bot.report import answers
+from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job, NewJob
+from kpops_bot.workflows import once
 from kpops_bot.workflows.commands.context import (
     Acting,
     Answered,
@@ -75,18 +77,22 @@ class CommandWorkflow:
         parsed = parse_comment(event.body)
         if not parsed:
             return "no command"
+        resumed = bool(job.payload.get("resumed"))
+        identity = _identity(event, resumed)
+        if once.find_answer(client, event.repository, event.number, identity) is not None:
+            return "answered by an earlier attempt"
         pull = client.pull_request(event.repository, event.number)
         settings = self._collaborators.settings
         try:
             config = repository_settings(settings, client, event.repository, pull.base_ref, pull.base_ref)
         except InvalidRepoConfigError as error:
-            client.create_comment(event.repository, event.number, answers.answer("command not run", [str(error)]))
+            body = answers.answer("command not run", [str(error)])
+            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
             return "invalid repository config"
-        resumed = bool(job.payload.get("resumed"))
         context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
         accepted = self._check(context, parsed)
         if accepted and not context.resumed:
-            client.react(event.repository, event.number, event.comment_id, "eyes")
+            once.react(client, event.repository, event.number, event.comment_id, "eyes")
         try:
             outcome = self._execute(context, accepted, job)
         except (CommandFailure, UnknownPipelineError, WorkspaceError, PublishError) as error:
@@ -96,15 +102,18 @@ class CommandWorkflow:
             title = (
                 "`" + "`, `".join(answers.quoted(command.line) for command in accepted) + "`" if accepted else "command"
             )
-            body = answers.fit(answers.answer(title, context.sections), client.comment_limit)
-            client.create_comment(event.repository, event.number, body)
+            room = client.comment_limit - len(answer_line(identity)) - 1
+            body = answers.fit(answers.answer(title, context.sections), room)
+            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
         return outcome
 
     def give_up(self, job: Job, error: BaseException) -> None:
+        """Tell the thread, unless an attempt answered already (it was killed before the job was marked done)."""
         event = load_event(job.payload)
         assert isinstance(event, CommentEvent)
         client = self._forges(event.repository.forge)
-        client.create_comment(event.repository, event.number, answers.command_failed(job.id))
+        identity = _identity(event, bool(job.payload.get("resumed")))
+        once.answer(client, event.repository, event.number, identity, answers.command_failed(job.id))
 
     def _check(self, context: CommandContext, parsed: list[Command | Rejected]) -> list[Command]:
         """Accepted commands; rejections and refusals become answers (once: a resumed comment was answered)."""
@@ -170,6 +179,11 @@ class CommandWorkflow:
         for _command, planned in acting:
             context.sections.append(planned.run())
         return f"ran {len(acting)} command(s)"
+
+
+def _identity(event: CommentEvent, resumed: bool) -> str:
+    """What the answer answers: the comment, or its run after waiting for a lock (the wait was answered apart)."""
+    return f"comment:{event.comment_id}" + (":resumed" if resumed else "")
 
 
 def _approved(context: CommandContext) -> bool:

@@ -1,0 +1,152 @@
+"""Two `kpops-bot serve` replicas on one PostgreSQL: deliveries spread over both, one killed mid-job (its job is
+taken over by the other within seconds), and still every pull request gets one report, every command one answer,
+every merge one commit, and a pipeline locked through one replica makes a comment sent to the other wait."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
+from kpops_bot.playground.asgi_server import free_port
+from kpops_bot.report.identity import answer_of, is_part
+from kpops_bot.settings import ApplySettings
+from kpops_bot.store import JobState, Store
+from tests.helpers import GitRepo
+from tests.support.forges import running_forge
+from tests.support.harness import BotProcess, Deliveries, bot_settings, wait_for
+
+WORD_COUNT = "pipelines/word-count/pipeline.yaml"
+NEW_REPORT = r"/issues/\d+/comments$"
+
+
+def _database(server: str) -> str:
+    name = f"r{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _branch(repo: GitRepo, number: int) -> str:
+    repo.git("fetch", "-q", "origin")
+    repo.git("checkout", "-q", "-B", f"pr-{number}", "origin/main")
+    repo.replace(WORD_COUNT, "partitions_count: 3", f"partitions_count: {3 + number}")
+    head = repo.commit(f"partitions of word-count for {number}")
+    repo.git("push", "-q", "origin", f"pr-{number}")
+    return head
+
+
+def _answers(deliveries: Deliveries, number: int) -> list[str]:
+    return [body for body in deliveries.bot_comments(number) if answer_of(body) is not None]
+
+
+def _reports(deliveries: Deliveries, number: int) -> list[str]:
+    return [body for body in deliveries.bot_comments(number) if is_part(body)]
+
+
+def test_two_replicas_share_the_work_and_a_killed_one_loses_nothing(
+    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, postgres_url: str
+) -> None:
+    url = _database(postgres_url)
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
+    deployment_repo.git("remote", "add", "origin", str(bare))
+    store = Store(url)
+    with running_forge(Forge.GITHUB, bare, {"alice": "write"}) as forge:
+        replicas: dict[str, BotProcess] = {}
+        for name in ("a", "b"):
+            settings = bot_settings(
+                engine_settings,
+                forge,
+                tmp_path / name,
+                port=free_port(),
+                database_url=url,
+                environments={"main": ["dev"]},
+                apply=ApplySettings(push_branches=["main"]),
+                lease_seconds=600,  # only the heartbeat can hand a dead replica's job over in time
+                heartbeat_seconds=0.5,
+                replica_timeout=3,
+            )
+            replicas[settings.replica] = BotProcess(settings, tmp_path / f"{name}.yaml").start()
+        senders = [Deliveries(forge, deployment_repo, bot.url, bare) for bot in replicas.values()]
+        try:
+            heads = {number: _branch(deployment_repo, number) for number in range(1, 5)}
+            forge.faults.late[NEW_REPORT] = 120  # reports are stored, their answers held: replicas are mid-job
+            for number, head in heads.items():
+                forge.pulls.open(number, head, head_ref=f"pr-{number}")
+                senders[number % 2].send_pull_request("opened", number, head, head_ref=f"pr-{number}")
+            reported = wait_for("a report stored", lambda: [n for n in heads if _reports(senders[0], n)])
+            (victim_job,) = [
+                job for job in store.jobs() if job.state is JobState.RUNNING and job.key.endswith(f"#{reported[0]}")
+            ]
+            assert victim_job.replica_id is not None
+            victim = replicas[victim_job.replica_id]
+            victim.kill()
+            forge.faults.late.clear()
+            for number, head in heads.items():
+                assert wait_for(f"{head[:7]} final", lambda h=head: _final(senders[0], h)) == "success"
+                assert len(_reports(senders[0], number)) == 1
+            taken_over = store.job(victim_job.id)
+            assert taken_over.state is JobState.DONE and taken_over.replica_id != victim_job.replica_id
+            assert len({job.replica_id for job in store.jobs()} - {None}) <= 2
+            victim.start()
+
+            _locks_hold_across_replicas(senders, heads, store, bare)
+        finally:
+            for bot in replicas.values():
+                bot.stop()
+            store.close()
+
+
+def _commits(bare: Path) -> int:
+    """Commits on main, merges counted once."""
+    return int(_git(bare, "rev-list", "--first-parent", "--count", "main"))
+
+
+def _locks_hold_across_replicas(senders: list[Deliveries], heads: dict[int, str], store: Store, bare: Path) -> None:
+    """Comments on two pull requests, one to each replica, both resetting word-count: one runs, one waits; the
+    holder merged, its apply commits once and the waiting comment runs."""
+    forge, deployment_repo = senders[0].forge, senders[0].repo
+    commits = _commits(bare)
+    senders[0].send_comment(1, "alice", "/kpops reset word-count")
+    senders[1].send_comment(2, "alice", "/kpops reset word-count")
+    wait_for("both answered", lambda: _answers(senders[0], 1) and _answers(senders[0], 2))
+    answers = {number: _answers(senders[0], number) for number in (1, 2)}
+    waiting = [number for number, bodies in answers.items() if "Waiting for a lock" in bodies[0]]
+    assert len(waiting) == 1 and all(len(bodies) == 1 for bodies in answers.values())
+    assert _commits(bare) == commits + 1
+
+    # The holder merged through one replica: its apply commits once, and the waiting comment runs.
+    holder = ({1, 2} - set(waiting)).pop()
+    deployment_repo.git("fetch", "-q", "origin")
+    deployment_repo.git("checkout", "-q", "-B", "main", "origin/main")
+    deployment_repo.git("merge", "-q", "--no-ff", f"pr-{holder}", "-m", f"Merge pull request {holder}")
+    merge = deployment_repo.git("rev-parse", "HEAD")
+    deployment_repo.git("push", "-q", "origin", "main")
+    forge.pulls.merge(holder, merge)
+    senders[holder % 2].send_pull_request(
+        "merged", holder, heads[holder], head_ref=f"pr-{holder}", merge_commit_sha=merge
+    )
+    wait_for("the waiting comment answered again", lambda: len(_answers(senders[0], waiting[0])) == 2)
+    assert wait_for("the merge's final status", lambda: _final(senders[0], merge)) == "success"
+    unfinished = {JobState.QUEUED, JobState.RUNNING}
+    wait_for("every job done", lambda: not {job.state for job in store.jobs()} & unfinished)
+    assert len(_answers(senders[0], holder)) == 2  # the reset's answer, the apply's answer
+    # The reset, the merge, the apply's manifests, the second reset: each once.
+    assert _commits(bare) == commits + 4
+    assert JobState.FAILED not in {job.state for job in store.jobs()}
+
+
+def _final(deliveries: Deliveries, sha: str) -> str | None:
+    statuses = deliveries.forge.statuses(sha)
+    return statuses[-1].state if statuses and statuses[-1].state != "pending" else None
