@@ -162,7 +162,7 @@ def test_a_preview_as_an_app_annotates_the_lines_behind_its_risks(
     def diff(request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]) -> DiffReport:
         return diff_revisions(workspace, pool, dataclasses.replace(request, source=str(repo.path)), options)
 
-    workflow = PreviewWorkflow(settings(environments={}), lambda _forge: github.app, diff, lambda _job, _kinds: False)
+    workflow = PreviewWorkflow(settings(environments={}), lambda _forge: github.app, diff, lambda _job, _kinds: None)
     event = pull_request_event(head_sha=head, repository=github.repository)
     outcome = workflow.run(job(event, JobKind.PREVIEW))
     assert outcome.endswith("status failure")

@@ -55,7 +55,8 @@ def test_the_playground_opens_a_pull_request_resets_merges_and_shows_the_bots_co
     assert '| <code>config["connection.password"]</code> | <code>***</code> | <code>*** (changed)</code> |' in report
     assert "rotated-in-vault" not in report and "changeme-in-vault" not in report
 
-    answer = sections["The bot's answer"]
+    marker, _, answer = sections["The bot's answer"].partition("\n")
+    assert marker.startswith("<!-- kpops-bot:answer comment:"), "shown as written: the hidden line names its comment"
     assert answer.startswith(f"#### kpops-bot: `{COMMAND}`")
     assert "| ✅ | `word-count` | dev | reset |" in answer
     assert "1 job(s) in `rendered/dev/word-count/jobs/`" in answer
