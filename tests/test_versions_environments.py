@@ -25,7 +25,7 @@ def test_a_pin_resolves_against_the_package_index() -> None:
 
 def test_no_pin_is_the_bots_own_kpops_without_asking_the_index() -> None:
     resolved = resolve(DEFAULT_PIN, index_url="http://127.0.0.1:9/simple", offline=False, built=[])
-    assert (resolved.version, resolved.own) == (bot_kpops_version(), True)
+    assert (resolved.version, resolved.own) == (Version(bot_kpops_version()), True)
 
 
 def test_offline_only_built_environments_are_candidates(tmp_path: Path) -> None:

@@ -30,6 +30,9 @@ from kpops_bot.versions.index import Release
 MARKER = "kpops-bot-environment.json"
 _LAST_USED = "last-used"
 _BUILD_TIMEOUT = 900
+# What a release's own requirements no longer exclude but that breaks it: kpops 8 pins typer 0.12, whose CLI
+# fails to start with click 8.2 and later ("Secondary flag is not valid for non-boolean flag").
+_CONSTRAINTS = {8: ["click<8.2"]}
 
 
 class EnvironmentBuildError(RuntimeError):
@@ -44,6 +47,10 @@ class KpopsEnvironment:
     @property
     def python(self) -> Path:
         return self.root / "bin" / "python"
+
+    def paths(self) -> list[Path]:
+        """What a sandbox binds read-only for it: the environment and the interpreter it was made from."""
+        return [self.root, self.python.resolve().parent.parent]
 
 
 class EnvironmentStore:
@@ -147,14 +154,14 @@ def _uv() -> str | None:
 
 def _commands(uv: str | None, python: Path, root: Path, version: Version, index_url: str | None) -> list[list[str]]:
     index = ["--index-url", index_url] if index_url else []
-    requirement = f"kpops=={version}"
+    requirement = [f"kpops=={version}", *_CONSTRAINTS.get(version.major, [])]
     if uv is not None:
         return [
             [uv, "venv", "--quiet", "--no-python-downloads", "--python", str(python), str(root)],
-            [uv, "pip", "install", "--quiet", "--python", str(root / "bin" / "python"), *index, requirement],
+            [uv, "pip", "install", "--quiet", "--python", str(root / "bin" / "python"), *index, *requirement],
         ]
     pip = [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    return [[str(python), "-m", "venv", str(root)], [*pip, *index, requirement]]
+    return [[str(python), "-m", "venv", str(root)], [*pip, *index, *requirement]]
 
 
 def _run(command: list[str], version: Version) -> None:

@@ -37,8 +37,8 @@ class Resolved:
     own: bool
 
 
-def bot_kpops_version() -> Version:
-    return Version(importlib.metadata.version("kpops"))
+def bot_kpops_version() -> str:
+    return importlib.metadata.version("kpops")
 
 
 def choose(pin: Pin, releases: Iterable[Release]) -> Release | None:
@@ -55,7 +55,7 @@ def choose(pin: Pin, releases: Iterable[Release]) -> Release | None:
 
 def resolve(pin: Pin, *, index_url: str, offline: bool, built: Iterable[Release]) -> Resolved:
     """The release for `pin`; offline, only the bot's kpops and `built` environments are candidates."""
-    own = bot_kpops_version()
+    own = Version(bot_kpops_version())
     if pin.specifier.contains(own):
         return Resolved(own, SpecifierSet(), own=True)
     candidates = list(built) if offline else index_releases(index_url)
