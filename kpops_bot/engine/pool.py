@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,7 @@ class RenderRequest:
     mode: Mode = Mode.MANIFEST
     operation: Operation = Operation.DEPLOY
     config_dir: str = "."
+    kpops_version: str | None = None  # the release that renders it; None: the pool's own
 
 
 class PoolClosedError(RuntimeError):
@@ -111,6 +112,11 @@ class RenderPool:
     def kpops_version(self) -> str:
         """The kpops release this pool renders with: its environment's, or the bot's own."""
         return str(self._kpops.version) if self._kpops is not None else bot_kpops_version()
+
+    def kpops_release(self, files: Sequence[str], read: Callable[[str], str | None]) -> str:
+        """This pool renders every revision with its one release, whatever the repository pins."""
+        del files, read
+        return self.kpops_version
 
     @property
     def uses_builtin_helm(self) -> bool:
