@@ -29,6 +29,9 @@ from tests.support.kpops_versions import (
 )
 
 
+pytestmark = pytest.mark.slow  # real kpops releases render
+
+
 @pytest.fixture(scope="module")
 def store() -> EnvironmentStore:
     return EnvironmentStore(environments_folder())

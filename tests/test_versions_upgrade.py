@@ -28,6 +28,8 @@ from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.golden import check_golden
 from tests.support.kpops_versions import KPOPS_EXAMPLES, environments_folder, versioned_charts
 
+pytestmark = pytest.mark.slow  # real kpops releases render
+
 STRIMZI = "strimzi_topic:\n  label:\n    strimzi.io/cluster: kafka\n"
 
 

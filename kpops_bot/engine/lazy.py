@@ -74,6 +74,12 @@ class LazyPool:
         with self._lock:
             return list(self._pools)
 
+    @property
+    def chart_caches(self) -> list[Path]:
+        """The chart archive caches of the started pools (only their helm services touch them)."""
+        with self._lock:
+            return [pool.chart_cache for pool in self._pools.values()]
+
     def kpops_release(self, files: Sequence[str], read: Callable[[str], str | None]) -> str:
         """The release that renders a revision with these files (the bot's own without version selection)."""
         if self._releases is None:

@@ -56,8 +56,16 @@ class KpopsEnvironment:
 class EnvironmentStore:
     """The environments of one data directory."""
 
-    def __init__(self, folder: Path, *, index_url: str | None = None, pythons: list[Path] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        index_url: str | None = None,
+        pythons: list[Path] | None = None,
+        use_uv: bool = True,
+    ) -> None:
         self._folder = folder
+        self._use_uv = use_uv
         self._index_url = index_url
         self._pythons = pythons if pythons is not None else [Path(sys.executable)]
         self._locks: dict[Version, threading.Lock] = {}
@@ -127,7 +135,7 @@ class EnvironmentStore:
         if root.exists():
             shutil.rmtree(root)  # an unfinished build
         python = self._python_for(version, requires_python)
-        installer = _uv()
+        installer = _uv() if self._use_uv else None
         for command in _commands(installer, python, root, version, self._index_url):
             _run(command, version)
         _check_imports(root / "bin" / "python", version)
