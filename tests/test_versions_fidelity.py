@@ -28,7 +28,6 @@ from tests.support.kpops_versions import (
     word_count_checkout,
 )
 
-
 pytestmark = pytest.mark.slow  # real kpops releases render
 
 
