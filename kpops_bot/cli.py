@@ -145,7 +145,7 @@ def render(
     Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors.
     """
     from kpops_bot.diff.settings import DiffSettings
-    from kpops_bot.engine.lazy import LazyPool
+    from kpops_bot.engine.lazy import LazyPool, kpops_releases
     from kpops_bot.engine.model import RenderSpec
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.engine.targets import UnknownPipelineError, render_revision
@@ -164,7 +164,13 @@ def render(
     workspace = engine.workspace()
     try:
         _name_the_sandbox(settings)
-        with LazyPool(settings, checkouts=[workspace.root / "checkouts"]) as pool:  # started once pipelines are known
+        pools = LazyPool(  # started once pipelines and their kpops release are known
+            settings,
+            checkouts=[workspace.root / "checkouts"],
+            releases=kpops_releases(settings, workspace.root / "kpops-environments"),
+            on_wait=_say,
+        )
+        with pools as pool:
             results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress(masker))
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
@@ -207,7 +213,7 @@ def diff(
     from kpops_bot.diff.settings import DiffSettings
     from kpops_bot.engine.cache import RenderCache
     from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-    from kpops_bot.engine.lazy import LazyPool
+    from kpops_bot.engine.lazy import LazyPool, kpops_releases
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.engine.targets import UnknownPipelineError
     from kpops_bot.forges.base import COMMENT_LIMITS
@@ -231,7 +237,13 @@ def diff(
     )
     try:
         _name_the_sandbox(settings)
-        with LazyPool(settings, checkouts=[workspace.root / "checkouts"]) as pool:  # started only when not cached
+        pools = LazyPool(  # started only when not cached
+            settings,
+            checkouts=[workspace.root / "checkouts"],
+            releases=kpops_releases(settings, workspace.root / "kpops-environments"),
+            on_wait=_say,
+        )
+        with pools as pool:
             report = diff_revisions(workspace, pool, request, options, cache, _progress(options.masker))
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
@@ -250,6 +262,10 @@ def _name_the_sandbox(settings: EngineSettings) -> None:
     from kpops_bot.engine.sandbox import choose
 
     click.echo(choose(settings.sandbox, settings.sandbox_uid).describe(), err=True)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def _progress(masker: Masker) -> Progress:

@@ -17,6 +17,7 @@ from kpops_bot.diff.model import RiskLevel
 from kpops_bot.names import check_environments
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.validation import describe_validation
+from kpops_bot.versions.pin import parse_specifier
 
 FILE_NAME = ".kpops-bot.yaml"
 
@@ -36,6 +37,17 @@ class RepoConfig(BaseModel):
     )
     ignored_fields: list[str] = Field(default_factory=list, description="Added to the server's ignored fields.")
     blocking_risks: list[RiskLevel] | None = None
+    kpops_version: str | None = Field(
+        default=None, description="PEP 440 specifier of the kpops that renders the repository (read per revision)."
+    )
+
+    @field_validator("kpops_version", mode="before")
+    @classmethod
+    def _valid_kpops_version(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        parse_specifier(str(value), "kpops_version")
+        return str(value)
 
     @field_validator("environments")
     @classmethod

@@ -12,7 +12,7 @@ from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.pool import RenderPool
+from kpops_bot.engine.lazy import LazyPool, kpops_releases
 from kpops_bot.engine.sandbox import Layer, Sandbox, choose
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeClient, ForgeError
@@ -23,6 +23,7 @@ from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
 from kpops_bot.managed import Isolation
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob, Store
+from kpops_bot.versions.releases import KpopsReleases
 from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace
 
@@ -62,23 +63,27 @@ class RenderPools:
         self._settings = settings
         self._checkouts = checkouts
         self._hidden = hidden
-        self._pools: dict[bool, RenderPool] = {}
+        self._pools: dict[bool, LazyPool] = {}
         self._lock = threading.Lock()
+        self._releases: KpopsReleases | None = None
 
-    def get(self, *, trusted: bool) -> RenderPool:
+    def get(self, *, trusted: bool) -> LazyPool:
+        """The pools of this trust, one fork server per kpops release in use (started on its first render)."""
         with self._lock:
+            if self._releases is None:
+                self._releases = kpops_releases(self._settings, self._settings.data_dir / "kpops-environments")
             if trusted not in self._pools:
                 engine = self._settings.engine(trusted=trusted)
-                pool = RenderPool(engine, checkouts=[self._checkouts], hidden=self._hidden)
-                pool.start()
-                self._pools[trusted] = pool
+                self._pools[trusted] = LazyPool(
+                    engine, checkouts=[self._checkouts], hidden=self._hidden, releases=self._releases
+                )
             return self._pools[trusted]
 
     @property
     def started(self) -> list[bool]:
         """Which pools run: True for the trusted one, False for the one for forks."""
         with self._lock:
-            return list(self._pools)
+            return [trusted for trusted, pool in self._pools.items() if pool.started]
 
     def close(self) -> None:
         with self._lock:

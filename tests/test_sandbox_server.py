@@ -70,7 +70,7 @@ def test_a_hostile_fork_pull_request_reaches_nothing_and_changes_nothing(
                 workspace / "mirrors",
                 workspace / "checkouts",
                 data / "render-cache",
-                harness.bot.services.pools.get(trusted=True).chart_cache,
+                *harness.bot.services.pools.get(trusted=True).chart_caches,
             ],
             port=listener.port,
         )
@@ -87,7 +87,8 @@ def test_a_hostile_fork_pull_request_reaches_nothing_and_changes_nothing(
         assert "looter" in report  # the hostile pipeline still rendered, and was reported
         assert listener.connections == []
         assert processes_with(f"sleep {targets.sleep}") == []
-        assert planted_files(tmp_path, harness.bot.services.pools.get(trusted=True).chart_cache) == []
+        (chart_cache,) = harness.bot.services.pools.get(trusted=True).chart_caches
+        assert planted_files(tmp_path, chart_cache) == []
         after = snapshot(harness, 7, honest)
         cached_before, cached_after = before.pop("cache"), after.pop("cache")
         assert after == before

@@ -18,6 +18,7 @@ from kpops_bot.diff.model import (
     ConfigChange,
     ConfigField,
     DiffReport,
+    KpopsSides,
     PipelineDiff,
     ResourceDiff,
     RiskLevel,
@@ -273,12 +274,19 @@ def build_report(
     environments: Sequence[str | None],
     pipelines: Sequence[PipelineDiff],
     blocking_levels: Iterable[RiskLevel] = (RiskLevel.DANGER,),
+    kpops: KpopsSides | None = None,
 ) -> DiffReport:
     """The report of all pipelines: errors first, then by name and environment."""
     levels = sorted(set(blocking_levels), key=lambda level: level.rank)
     ordered = sorted(pipelines, key=lambda p: (p.status is not Status.ERROR, p.name, p.environment or ""))
     report = DiffReport(
-        base=base, head=head, mode=mode, environments=list(environments), blocking_levels=levels, pipelines=ordered
+        base=base,
+        head=head,
+        mode=mode,
+        environments=list(environments),
+        blocking_levels=levels,
+        pipelines=ordered,
+        kpops=kpops,
     )
     report.summary = summarise(report)
     return report

@@ -174,11 +174,24 @@ class Summary(BaseModel):
     blocking: bool = Field(default=False, description="True when a pipeline failed or a blocking risk was found.")
 
 
+class KpopsSides(BaseModel):
+    """The kpops release that rendered each side; they differ when the change upgrades (or downgrades) kpops."""
+
+    base: str | None
+    head: str | None
+    migration: list[str] = Field(default_factory=list, description="What the upgrade risks, found in the renders.")
+
+    @property
+    def changed(self) -> bool:
+        return self.base is not None and self.head is not None and self.base != self.head
+
+
 class DiffReport(BaseModel):
     base: str = Field(description="The merge base the head is compared with.")
     head: str
     mode: Mode
     environments: list[str | None]
+    kpops: KpopsSides | None = None
     blocking_levels: list[RiskLevel] = Field(default_factory=lambda: [RiskLevel.DANGER])
     pipelines: list[PipelineDiff] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)

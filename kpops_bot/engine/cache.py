@@ -44,17 +44,24 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 
 @functools.cache
-def _versions() -> dict[str, str]:
-    return {"kpops": metadata.version("kpops"), "kpops-bot": metadata.version("kpops-bot")}
+def _bot_version() -> str:
+    return metadata.version("kpops-bot")
 
 
 def cache_key(
-    layout: RepoLayout, blobs: dict[str, str], pipeline: Pipeline, spec: RenderSpec, settings: dict[str, object]
+    layout: RepoLayout,
+    blobs: dict[str, str],
+    pipeline: Pipeline,
+    spec: RenderSpec,
+    settings: dict[str, object],
+    kpops: str | None = None,
 ) -> str:
-    """The key of a render: `blobs` are the commit's git blob ids, `settings` the engine's render fingerprint."""
+    """The key of a render: `blobs` are the commit's git blob ids, `settings` the engine's render fingerprint,
+    `kpops` the release that renders it (default: the bot's own)."""
     files = [*layout.input_files(pipeline, spec.environment), *layout.custom_component_files()]
     document = {
-        **_versions(),
+        "kpops": kpops or metadata.version("kpops"),
+        "kpops-bot": _bot_version(),
         "pipeline": pipeline.name,
         "pipeline_file": pipeline.pipeline_file,
         "environment": spec.environment,

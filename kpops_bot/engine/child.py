@@ -9,6 +9,8 @@ into the pipe the fork server gave it, never into a file.
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -19,8 +21,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kpops_bot.engine.dialect import HELM_3_VERSION, Dialect
 from kpops_bot.engine.errors import FailureContext, describe_failure
-from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderJob
+from kpops_bot.engine.model import (
+    ComponentRender,
+    ErrorKind,
+    Mode,
+    Operation,
+    PipelineRender,
+    RenderError,
+    RenderJob,
+)
 from kpops_bot.engine.reads import ReadRecorder
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
 from kpops_bot.helm.service import HELM_GRANT_ENV, HELM_SOCKET_ENV, call
@@ -76,10 +87,11 @@ class _HelmCommands:
     them, except that `helm repo add` gets the mirrored URL.
     """
 
-    def __init__(self, socket_path: str | None, grant: str, mirrors: ChartMirrors) -> None:
+    def __init__(self, socket_path: str | None, grant: str, mirrors: ChartMirrors, dialect: Dialect) -> None:
         self._socket_path = socket_path
         self._grant = grant
         self._mirrors = mirrors
+        self._dialect = dialect
 
     def run(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         if not command or command[0] != "helm":
@@ -94,6 +106,8 @@ class _HelmCommands:
     def _run_helm(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         if self._socket_path is None:
             return subprocess.run(self._mirrored(command), **kwargs)  # noqa: PLW1510
+        if command[1:] == ["version", "--short"] and self._dialect.accepts_only_helm_3:
+            return subprocess.CompletedProcess(command, 0, f"{HELM_3_VERSION}\n", "")
         outcome = call(self._socket_path, command[1:], self._grant)
         return subprocess.CompletedProcess(command, outcome.returncode, outcome.stdout, outcome.stderr)
 
@@ -118,24 +132,30 @@ def _recorded_reads() -> dict[str, Any] | None:
 
 
 def _route_helm_commands(socket_path: str | None, grant: str, mirrors: ChartMirrors) -> None:
-    from kpops.component_handlers.helm import helm
+    dialect = kpops_dialect()
+    helm = importlib.import_module(dialect.helm_module)
+    helm.subprocess = _HelmCommands(socket_path, grant, mirrors, dialect)  # type: ignore[attr-defined]
 
-    helm.subprocess = _HelmCommands(socket_path, grant, mirrors)
+
+def kpops_version() -> str:
+    return importlib.metadata.version("kpops")
+
+
+def kpops_dialect() -> Dialect:
+    return Dialect.of(kpops_version())
 
 
 def render(job: RenderJob) -> PipelineRender:
     """Render the job's pipeline in this process (which must be fresh: kpops' state is global)."""
-    import kpops.api
-    from kpops.core.operation import OperationMode
-
+    version = kpops_version()
+    dialect = Dialect.of(version)
     result = job.empty_result()
+    unsupported = dialect.cannot_render(version, job.mode, job.operation)
+    if unsupported is not None:
+        result.error = RenderError(message=f"{job.pipeline_file}: {unsupported}", kind=ErrorKind.UNSUPPORTED)
+        return result
     try:
-        pipeline = kpops.api.generate(
-            pipeline_path=Path(job.pipeline_file),
-            config=Path(job.config_dir),
-            environment=job.environment,
-            operation_mode=OperationMode(job.mode.value),
-        )
+        pipeline = _generate(job, dialect)
     except Exception as error:
         _raise_if_out_of_memory(error)
         result.error = describe_failure(error, _failure_context(job))
@@ -143,19 +163,49 @@ def render(job: RenderJob) -> PipelineRender:
     if job.mode is Mode.ARGO and job.operation is Operation.CLEAN:
         result.notes.append(ARGO_CLEAN_NOTE)
     for component in pipeline.components:
-        rendered = ComponentRender(name=component.name, type=component.type, config=component.generate())
+        rendered = ComponentRender(name=component.name, type=component.type, config=_config(component, dialect))
         result.components.append(rendered)
         if job.mode is Mode.ARGO and job.operation is Operation.CLEAN:
             continue
         try:
-            manifests = getattr(component, f"manifest_{job.operation.value}")()
+            manifests = _manifests(component, job.operation, dialect)
         except Exception as error:
             _raise_if_out_of_memory(error)
             result.error = describe_failure(error, _failure_context(job, component.name, component.type))
             return result
-        rendered.manifests = [manifest.model_dump(mode="json") for manifest in manifests]
+        rendered.manifests = manifests
     result.notes += reset_only_clean_notes(job, result)
     return result
+
+
+def _generate(job: RenderJob, dialect: Dialect) -> Any:
+    import kpops.api
+
+    arguments: dict[str, Any] = {
+        "pipeline_path": Path(job.pipeline_file),
+        "config": Path(job.config_dir),
+        "environment": job.environment,
+    }
+    if dialect.has_operation_modes:
+        from kpops.core.operation import OperationMode
+
+        arguments["operation_mode"] = OperationMode(job.mode.value)
+    return kpops.api.generate(**arguments)
+
+
+def _config(component: Any, dialect: Dialect) -> dict[str, Any]:
+    """The enriched component as this release's `kpops generate` prints it."""
+    if dialect.has_component_generate:
+        return dict(component.generate())
+    return dict(component.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _manifests(component: Any, operation: Operation, dialect: Dialect) -> list[dict[str, Any]]:
+    """The component's manifests as JSON data: kpops 9+ per operation (models), kpops 8 its one code path (dicts)."""
+    if not dialect.has_operation_modes:
+        return [json.loads(json.dumps(dict(manifest))) for manifest in component.manifest()]
+    manifests = getattr(component, f"manifest_{operation.value}")()
+    return [manifest.model_dump(mode="json") for manifest in manifests]
 
 
 def _raise_if_out_of_memory(error: BaseException) -> None:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 
 from kpops_bot.changes import AffectedPipelines
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
-from kpops_bot.diff.model import DiffReport, PipelineDiff
+from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
 from kpops_bot.diff.sources import PipelineSources, SourceFile
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.model import Mode, RenderSpec
+from kpops_bot.engine.model import Mode, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import (
     Progress,
     Renderer,
@@ -26,6 +26,10 @@ from kpops_bot.engine.targets import (
     select_pipelines,
 )
 from kpops_bot.pipelines import PIPELINE, RepoLayout, kpops_file_names
+from kpops_bot.versions.environments import EnvironmentBuildError
+from kpops_bot.versions.index import UnresolvablePinError
+from kpops_bot.versions.pin import InvalidPinError
+from kpops_bot.versions.upgrade import all_affected, migration_risks
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
@@ -56,7 +60,12 @@ def diff_revisions(
     head = repository.resolve(request.head)
     base = repository.merge_base(repository.resolve(request.base), head)
     changed_paths = repository.changed_paths(base, head)
-    sides = [_side(repository, base, head, changed_paths, environment, request) for environment in request.environments]
+    releases = (_release(repository, pool, base), _release(repository, pool, head))
+    upgrade = None not in releases and releases[0] != releases[1]
+    sides = [
+        _side(repository, base, head, changed_paths, environment, request, upgrade=upgrade)
+        for environment in request.environments
+    ]
     rendered: Rendered = {}
     sides = [
         reached_through_reads(repository, pool, cache, base, changed_paths, side, rendered, request.only)
@@ -70,6 +79,7 @@ def diff_revisions(
     renders = render_targets(repository, pool, missing, cache, progress)
     by_target = rendered | {render_key(target): render for target, render in zip(missing, renders, strict=True)}
     pipelines: list[PipelineDiff] = []
+    pairs: dict[str, tuple[PipelineRender | None, PipelineRender | None]] = {}
     for side in sides:
         environment = side.spec.environment
         for name in side.affected.all:
@@ -77,7 +87,19 @@ def diff_revisions(
             head_render = by_target.get((head, environment, name))
             sources = _sources(repository, head, side, name)
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
-    return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels)
+            pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
+    kpops = KpopsSides(base=releases[0], head=releases[1])
+    if upgrade and releases[0] and releases[1]:
+        kpops.migration = [options.masker.mask_text(risk) for risk in migration_risks(releases[0], releases[1], pairs)]
+    return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels, kpops)
+
+
+def _release(repository: CachedRepository, pool: Renderer, commit: str) -> str | None:
+    """The kpops release of `commit`; None when its pin is invalid or unresolvable (its renders say why)."""
+    try:
+        return pool.kpops_release(repository.files(commit), lambda path: repository.read(commit, path))
+    except (InvalidPinError, UnresolvablePinError, EnvironmentBuildError):
+        return None
 
 
 def _sources(repository: CachedRepository, head: str, side: AffectedSide, name: str) -> PipelineSources | None:
@@ -106,9 +128,13 @@ def _side(
     changed_paths: Sequence[str],
     environment: str | None,
     request: DiffRequest,
+    *,
+    upgrade: bool,
 ) -> AffectedSide:
     spec = RenderSpec(environment=environment, mode=request.mode, config_dir=request.config_dir)
     side = affected_side(repository, base, head, changed_paths, spec)
+    if upgrade:  # another kpops renders every pipeline anew
+        side = replace(side, affected=all_affected(side.base_layout.pipelines, side.head_layout.pipelines))
     if request.only:
         side = replace(side, affected=_restrict(side.affected, side.base_layout, side.head_layout, request.only))
     return side

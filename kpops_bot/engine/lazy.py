@@ -1,25 +1,55 @@
-"""A render pool started by its first render, so a run whose every target is cached starts no kpops process."""
+"""Render pools started by their first render, one per kpops release in use.
+
+A run whose every target is cached starts no kpops process. A repository pinning another kpops than the bot's
+gets the fork server of that release's environment (built first when missing: the waiting job hears
+"preparing kpops X" through `on_wait`); all are sandboxed alike.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderError
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
+from kpops_bot.versions.index import Resolved, bot_kpops_version
+from kpops_bot.versions.releases import KpopsReleases
+
+_DAY = 86400.0
+
+
+def kpops_releases(settings: EngineSettings, default_folder: Path) -> KpopsReleases:
+    """Version selection as the settings say; environments unused for `kpops_unused_days` are removed first."""
+    store = EnvironmentStore(settings.kpops_environments or default_folder, index_url=settings.kpops_index_url)
+    releases = KpopsReleases(store, index_url=settings.kpops_index_url, offline=settings.kpops_offline)
+    releases.prune(settings.kpops_unused_days * _DAY)
+    return releases
 
 
 class LazyPool:
-    """What `render_targets` needs of a pool (its settings, `submit`), starting the real pool on first `submit`."""
+    """What `render_targets` needs of a pool (settings, `kpops_release`, `submit`), a real pool per release."""
 
-    def __init__(self, settings: EngineSettings, *, checkouts: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        checkouts: Sequence[Path] = (),
+        hidden: Sequence[Path] = (),
+        releases: KpopsReleases | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._checkouts = checkouts  # where the renders' checkouts are made: each sees only its own
-        self._pool: RenderPool | None = None
+        self._hidden = hidden
+        self._releases = releases
+        self._on_wait = on_wait
+        self._resolved: dict[str, Resolved] = {}
+        self._pools: dict[str, RenderPool] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> LazyPool:
@@ -36,18 +66,70 @@ class LazyPool:
 
     @property
     def started(self) -> bool:
-        return self._pool is not None
+        return bool(self._pools)
+
+    @property
+    def releases_started(self) -> list[str]:
+        """The kpops releases whose fork server runs."""
+        with self._lock:
+            return list(self._pools)
+
+    @property
+    def chart_caches(self) -> list[Path]:
+        """The chart archive caches of the started pools (only their helm services touch them)."""
+        with self._lock:
+            return [pool.chart_cache for pool in self._pools.values()]
+
+    def kpops_release(self, files: Sequence[str], read: Callable[[str], str | None]) -> str:
+        """The release that renders a revision with these files (the bot's own without version selection)."""
+        if self._releases is None:
+            return bot_kpops_version()
+        resolved = self._releases.release_for(files, read)
+        with self._lock:
+            self._resolved[str(resolved.version)] = resolved
+        return str(resolved.version)
 
     def submit(self, request: RenderRequest) -> Future[PipelineRender]:
+        release = request.kpops_version or bot_kpops_version()
+        try:
+            pool = self._pool(release)
+        except EnvironmentBuildError as error:
+            failed: Future[PipelineRender] = Future()
+            failed.set_result(_not_rendered(request, release, str(error)))
+            return failed
+        return pool.submit(request)
+
+    def _pool(self, release: str) -> RenderPool:
         with self._lock:
-            if self._pool is None:
-                pool = RenderPool(self._settings, checkouts=self._checkouts)
+            pool = self._pools.get(release)
+            resolved = self._resolved.get(release)
+        if pool is not None:
+            return pool
+        environment = None
+        if self._releases is not None and resolved is not None:
+            environment = self._releases.environment(resolved, self._on_wait)  # outside the lock: builds take a while
+        with self._lock:
+            if release not in self._pools:
+                pool = RenderPool(self._settings, checkouts=self._checkouts, hidden=self._hidden, kpops=environment)
                 pool.start()
-                self._pool = pool
-        return self._pool.submit(request)
+                self._pools[release] = pool
+            return self._pools[release]
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+
+def _not_rendered(request: RenderRequest, release: str, message: str) -> PipelineRender:
+    return PipelineRender(
+        name=request.pipeline,
+        pipeline_file=request.pipeline_file,
+        revision=request.revision,
+        environment=request.environment,
+        mode=request.mode,
+        operation=request.operation,
+        kpops_version=release,
+        error=RenderError(message=message, kind=ErrorKind.CONFIG),
+    )

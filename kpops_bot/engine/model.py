@@ -35,6 +35,7 @@ class ErrorKind(StrEnum):
     LIMIT = "limit"  # over a memory, CPU time, file size or result size limit of the sandbox
     CRASH = "crash"
     KPOPS = "kpops"
+    UNSUPPORTED = "unsupported"  # the repository's kpops release cannot render this mode or operation
 
 
 class RenderError(BaseModel):
@@ -77,6 +78,7 @@ class PipelineRender(BaseModel):
     error: RenderError | None = None
     components: list[ComponentRender] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    kpops_version: str | None = Field(default=None, description="The kpops release that rendered it.")
     reads: RenderReads | None = Field(
         default=None, exclude=True, description="Repository files the render read; for the render cache only."
     )

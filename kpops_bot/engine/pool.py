@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from types import TracebackType
 
 from pydantic import ValidationError
 
+import kpops_bot
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
 from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose, python_paths
@@ -33,6 +34,8 @@ from kpops_bot.engine.zygote import ZygoteConfig
 from kpops_bot.helm import service as helm_service
 from kpops_bot.helm.mirrors import MIRRORS_ENV
 from kpops_bot.helm.repositories import CHART_CACHE_ENV
+from kpops_bot.versions.environments import KpopsEnvironment
+from kpops_bot.versions.index import bot_kpops_version
 
 _SOCKET_INSIDE = "/run/kpops-bot/helm.sock"
 _RESULT_LIMIT = 64 * 1024 * 1024
@@ -52,6 +55,7 @@ class RenderRequest:
     mode: Mode = Mode.MANIFEST
     operation: Operation = Operation.DEPLOY
     config_dir: str = "."
+    kpops_version: str | None = None  # the release that renders it; None: the pool's own
 
 
 class PoolClosedError(RuntimeError):
@@ -67,9 +71,15 @@ class RenderPool:
     """
 
     def __init__(
-        self, settings: EngineSettings, *, checkouts: Sequence[Path] = (), hidden: Sequence[Path] = ()
+        self,
+        settings: EngineSettings,
+        *,
+        checkouts: Sequence[Path] = (),
+        hidden: Sequence[Path] = (),
+        kpops: KpopsEnvironment | None = None,
     ) -> None:
         self._settings = settings
+        self._kpops = kpops
         self._checkouts = [path.resolve() for path in checkouts] or [Path(tempfile.gettempdir()).resolve()]
         self._hidden = list(hidden)
         self._sandbox: Sandbox | None = None
@@ -97,6 +107,16 @@ class RenderPool:
     @property
     def settings(self) -> EngineSettings:
         return self._settings
+
+    @property
+    def kpops_version(self) -> str:
+        """The kpops release this pool renders with: its environment's, or the bot's own."""
+        return str(self._kpops.version) if self._kpops is not None else bot_kpops_version()
+
+    def kpops_release(self, files: Sequence[str], read: Callable[[str], str | None]) -> str:
+        """This pool renders every revision with its one release, whatever the repository pins."""
+        del files, read
+        return self.kpops_version
 
     @property
     def uses_builtin_helm(self) -> bool:
@@ -130,10 +150,14 @@ class RenderPool:
             self._root.chmod(0o711)  # renders of other uids reach their own job folder, and list nothing
         zygote_home = self._root / "zygote"
         env = {**base_env, "HOME": str(zygote_home), "TMPDIR": str(zygote_home)}
-        command = [sys.executable, "-m", "kpops_bot.engine.zygote", self._zygote_config().model_dump_json()]
+        python = sys.executable
+        if self._kpops is not None:
+            python = str(self._kpops.python)
+            env["PYTHONPATH"] = str(_bot_source_only(zygote_home))
+        command = [python, "-m", "kpops_bot.engine.zygote", self._zygote_config().model_dump_json()]
         if self._sandbox.layer is Layer.NAMESPACES:
             bwrap = Bwrap(
-                read_only=[*self._checkouts, zygote_home],
+                read_only=[*self._checkouts, zygote_home, *(self._kpops.paths() if self._kpops else [])],
                 writable=[self._root / "jobs"],
                 hidden=[*self._hidden, self._root / "helm", self.chart_cache],
                 sockets=[(self._socket, _SOCKET_INSIDE)] if self._helm is not None else [],
@@ -314,7 +338,7 @@ class RenderPool:
                     request, f"{request.pipeline_file}: the render returned a malformed result", ErrorKind.CRASH
                 )
             if result.model_dump(include=_IDENTITY) == job.empty_result().model_dump(include=_IDENTITY):
-                return result
+                return result.model_copy(update={"kpops_version": self.kpops_version})
             return self._failed(
                 request, f"{request.pipeline_file}: the render returned another job's result", ErrorKind.CRASH
             )
@@ -346,9 +370,9 @@ class RenderPool:
             kind = ErrorKind.CRASH
         return self._failed(request, message, kind)
 
-    @staticmethod
-    def _failed(request: RenderRequest, message: str, kind: ErrorKind) -> PipelineRender:
+    def _failed(self, request: RenderRequest, message: str, kind: ErrorKind) -> PipelineRender:
         return PipelineRender(
+            kpops_version=self.kpops_version,
             name=request.pipeline,
             pipeline_file=request.pipeline_file,
             revision=request.revision,
@@ -357,6 +381,17 @@ class RenderPool:
             operation=request.operation,
             error=RenderError(message=message, kind=kind, file=request.pipeline_file),
         )
+
+
+def _bot_source_only(folder: Path) -> Path:
+    """A folder holding only the bot's package, for the `sys.path` of another environment's interpreter.
+
+    The bot's own site-packages must not be on it: that environment has its own kpops, pydantic and PyYAML.
+    """
+    path = folder / "bot-source"
+    path.mkdir(exist_ok=True)
+    (path / "kpops_bot").symlink_to(Path(kpops_bot.__file__).resolve().parent)
+    return path
 
 
 _IDENTITY = {"name", "pipeline_file", "revision", "environment", "mode", "operation"}

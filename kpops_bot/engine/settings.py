@@ -53,6 +53,19 @@ class EngineSettings(BaseSettings):
     render_memory_mb: int = Field(default=2048, ge=256, description="Address space one render may use, in MiB.")
     render_processes: int = Field(default=64, ge=4, description="Processes and threads one render may run.")
     render_file_size_mb: int = Field(default=256, ge=1, description="Largest file one render may write, in MiB.")
+    kpops_index_url: str | None = Field(
+        default=None,
+        description="Package index for kpops releases (default: UV_INDEX_URL, PIP_INDEX_URL, else PyPI).",
+    )
+    kpops_offline: bool = Field(
+        default=False, description="Render only with the bot's kpops and environments already built; no index."
+    )
+    kpops_environments: Path | None = Field(
+        default=None, description="Where an environment per kpops release is kept (default: in the data folder)."
+    )
+    kpops_unused_days: float = Field(
+        default=30.0, gt=0, description="An environment of a kpops release not used this long is removed."
+    )
 
     def work_dir_or_none(self) -> str | None:
         if self.work_dir is None:

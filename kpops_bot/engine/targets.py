@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Protocol
 
 from kpops_bot.engine.cache import RenderCache, cache_key
-from kpops_bot.engine.model import PipelineRender, RenderSpec
+from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderError, RenderSpec
 from kpops_bot.engine.pool import RenderRequest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.pipelines import Pipeline, RepoLayout, normalise_dir
+from kpops_bot.versions.environments import EnvironmentBuildError
+from kpops_bot.versions.index import UnresolvablePinError
+from kpops_bot.versions.pin import InvalidPinError
 from kpops_bot.workspace import CachedRepository, Workspace
 
 
@@ -35,6 +38,8 @@ class Renderer(Protocol):
 
     @property
     def settings(self) -> EngineSettings: ...
+
+    def kpops_release(self, files: Sequence[str], read: Callable[[str], str | None]) -> str: ...
 
     def submit(self, request: RenderRequest) -> Future[PipelineRender]: ...
 
@@ -105,11 +110,19 @@ def render_targets(
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
     """
     results: list[PipelineRender | None] = [None] * len(targets)
+    releases = _releases(repository, pool, targets)
+    for index, target in enumerate(targets):
+        release = releases[target.commit]
+        if isinstance(release, RenderError):
+            results[index] = _unrenderable(target, release)
     commits = dict.fromkeys(target.commit for target in targets) if cache is not None else {}
     blobs = {commit: repository.blobs(commit) for commit in commits}
-    keys = _cache_keys(pool, targets, blobs) if cache is not None else []
+    keys = _cache_keys(pool, targets, blobs, releases) if cache is not None else []
     if cache is not None:
-        results = [cache.get(key, t.commit, blobs[t.commit]) for key, t in zip(keys, targets, strict=True)]
+        results = [
+            result or cache.get(key, t.commit, blobs[t.commit])
+            for result, key, t in zip(results, keys, targets, strict=True)
+        ]
     done = 0
     for result in results:
         if result is not None and progress is not None:
@@ -122,7 +135,10 @@ def render_targets(
             commit: stack.enter_context(repository.checkout(commit, left_out.setdefault(commit, [])))
             for commit in dict.fromkeys(targets[index].commit for index in missing)
         }
-        futures = {pool.submit(_request(targets[index], roots[targets[index].commit])): index for index in missing}
+        futures = {
+            pool.submit(_request(targets[index], roots[targets[index].commit], releases[targets[index].commit])): index
+            for index in missing
+        }
         for future in as_completed(futures):
             index = futures[future]
             result = future.result()
@@ -136,8 +152,35 @@ def render_targets(
     return [result for result in results if result is not None]
 
 
-def _request(target: RenderTarget, root: Path) -> RenderRequest:
+def _releases(
+    repository: CachedRepository, pool: Renderer, targets: Sequence[RenderTarget]
+) -> dict[str, str | RenderError]:
+    """The kpops release of each commit, or why none can render it (an invalid or unresolvable pin)."""
+    releases: dict[str, str | RenderError] = {}
+    for commit in dict.fromkeys(target.commit for target in targets):
+        try:
+            releases[commit] = pool.kpops_release(repository.files(commit), lambda path: repository.read(commit, path))  # noqa: B023 -- used at once
+        except (InvalidPinError, UnresolvablePinError, EnvironmentBuildError) as error:
+            releases[commit] = RenderError(message=str(error), kind=ErrorKind.CONFIG)
+    return releases
+
+
+def _unrenderable(target: RenderTarget, error: RenderError) -> PipelineRender:
+    spec = target.spec
+    return PipelineRender(
+        name=target.pipeline.name,
+        pipeline_file=target.pipeline.pipeline_file,
+        revision=target.commit,
+        environment=spec.environment,
+        mode=spec.mode,
+        operation=spec.operation,
+        error=error,
+    )
+
+
+def _request(target: RenderTarget, root: Path, release: str | RenderError) -> RenderRequest:
     return RenderRequest(
+        kpops_version=release if isinstance(release, str) else None,
         pipeline=target.pipeline.name,
         pipeline_file=target.pipeline.pipeline_file,
         checkout=root,
@@ -157,10 +200,18 @@ def _answers(target: RenderTarget, render: PipelineRender) -> bool:
     return answered == asked and render.operation is spec.operation
 
 
-def _cache_keys(pool: Renderer, targets: Sequence[RenderTarget], blobs: dict[str, dict[str, str]]) -> list[str]:
+def _cache_keys(
+    pool: Renderer,
+    targets: Sequence[RenderTarget],
+    blobs: dict[str, dict[str, str]],
+    releases: dict[str, str | RenderError],
+) -> list[str]:
     fingerprint = pool.settings.render_fingerprint()
     return [
-        cache_key(target.layout, blobs[target.commit], target.pipeline, target.spec, fingerprint) for target in targets
+        cache_key(
+            target.layout, blobs[target.commit], target.pipeline, target.spec, fingerprint, str(releases[target.commit])
+        )
+        for target in targets
     ]
 
 

@@ -82,12 +82,13 @@ class _Render:
 
 
 def _preload() -> None:
+    import importlib
+
     import kpops.api  # noqa: F401 -- the import is the point
-    from kpops.core.registry import Registry
 
-    Registry().discover_components()
+    from kpops_bot.engine.child import kpops_dialect
 
-    import kpops_bot.engine.child  # noqa: F401
+    importlib.import_module(kpops_dialect().registry_module).Registry().discover_components()
 
 
 def main() -> None:

@@ -83,6 +83,13 @@ def header(report: DiffReport) -> str:
     risks = [(pipeline, risk) for pipeline in report.pipelines for risk in pipeline.risks]
     if risks:
         lines += ["### Risks", "", *(risk_line(report, pipeline, risk) for pipeline, risk in risks), ""]
+    if report.kpops is not None and report.kpops.migration:
+        lines += [
+            "### kpops upgrade",
+            "",
+            *(f"- ⚠️ {html.escape(shorten(risk, MAX_ERROR))}" for risk in report.kpops.migration),
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n\n"
 
 
@@ -95,16 +102,24 @@ def title(report: DiffReport) -> str:
         verdict = f"🛑 {_plural(len(report.blocking_risks), 'blocking risk')}"
     else:
         verdict = "✅ ready to review"
-    return f"## kpops-bot dry run: {verdict}"
+    kpops = report.kpops
+    upgrade = f"kpops {kpops.base} → {kpops.head}: " if kpops is not None and kpops.changed else ""
+    return f"## kpops-bot dry run: {upgrade}{verdict}"
 
 
 def context_line(report: DiffReport) -> str:
     environments = ", ".join(f"`{e}`" if e else "default" for e in report.environments)
     noun = "environments" if len(report.environments) > 1 else "environment"
-    return (
+    text = (
         f"Head `{report.head[:12]}` against its merge base `{report.base[:12]}` · mode `{report.mode}` · "
         f"{noun} {environments}"
     )
+    kpops = report.kpops
+    if kpops is not None and kpops.changed:
+        return f"{text} · kpops `{kpops.base}` → `{kpops.head}`"
+    if kpops is not None and kpops.head is not None:
+        return f"{text} · kpops `{kpops.head}`"
+    return text
 
 
 def counts_line(report: DiffReport) -> str:

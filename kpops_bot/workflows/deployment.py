@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from kpops_bot.engine import RenderCache, RenderPool
+from kpops_bot.engine import RenderCache
 from kpops_bot.engine.affected import AffectedSide, affected_side, beyond_file_rules, reached_through_reads
 from kpops_bot.engine.model import Operation, RenderSpec
-from kpops_bot.engine.targets import layout_at, select_pipelines
+from kpops_bot.engine.targets import Renderer, layout_at, select_pipelines
 from kpops_bot.forges.base import PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.publish import Published, Target, publish
@@ -28,7 +28,7 @@ class GitDeploymentRepository:
         self,
         repository: CachedRepository,
         settings: BotSettings,
-        pool: Callable[[bool], RenderPool],  # trusted → the pool with or without secret variables
+        pool: Callable[[bool], Renderer],  # trusted → the pool with or without secret variables
         cache: RenderCache | None,
         isolation: Isolation,  # managed-mode kpops' sandbox
     ) -> None:

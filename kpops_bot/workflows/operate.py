@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from kpops_bot.engine import RenderCache, RenderPool
+from kpops_bot.engine import RenderCache
 from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
-from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
+from kpops_bot.engine.targets import Renderer, RenderTarget, layout_at, render_targets
 from kpops_bot.gitops.layout import (
     PipelineWrite,
     deploy_write,
@@ -62,7 +62,7 @@ class Operator:
     def __init__(
         self,
         settings: BotSettings,
-        pool: Callable[[], RenderPool],
+        pool: Callable[[], Renderer],
         cache: RenderCache | None,
         repository: CachedRepository,
         mode: OperationMode,

@@ -1,0 +1,203 @@
+"""One Python environment per kpops release, built on demand and shared by every repository that pins it.
+
+Environments live in one folder (under the data directory), one subfolder per release. A build runs at most
+once at a time per release, across the threads of this process (a lock per release) and across processes (a
+file lock), and is complete only when its marker file exists; an unfinished folder is removed and built again.
+uv builds them (a release in seconds); without uv, `venv` and pip. The index is the machine's pip/uv
+configuration unless `index_url` names one. An environment not used for `unused_for` is removed by `prune`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from kpops_bot.versions.index import Release
+
+MARKER = "kpops-bot-environment.json"
+_LAST_USED = "last-used"
+_BUILD_TIMEOUT = 900
+# What a release's own requirements no longer exclude but that breaks it: kpops 8 pins typer 0.12, whose CLI
+# fails to start with click 8.2 and later ("Secondary flag is not valid for non-boolean flag").
+_CONSTRAINTS = {8: ["click<8.2"]}
+
+
+class EnvironmentBuildError(RuntimeError):
+    """The environment could not be built; the message ends with the installer's last error line."""
+
+
+@dataclass(frozen=True)
+class KpopsEnvironment:
+    version: Version
+    root: Path
+
+    @property
+    def python(self) -> Path:
+        return self.root / "bin" / "python"
+
+    def paths(self) -> list[Path]:
+        """What a sandbox binds read-only for it: the environment and the interpreter it was made from."""
+        return [self.root, self.python.resolve().parent.parent]
+
+
+class EnvironmentStore:
+    """The environments of one data directory."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        index_url: str | None = None,
+        pythons: list[Path] | None = None,
+        use_uv: bool = True,
+    ) -> None:
+        self._folder = folder
+        self._use_uv = use_uv
+        self._index_url = index_url
+        self._pythons = pythons if pythons is not None else [Path(sys.executable)]
+        self._locks: dict[Version, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.builds = 0  # environments this store built (what waiting jobs shared is visible here)
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    def built(self) -> list[Release]:
+        """The releases whose environment is complete (the offline mode's candidates)."""
+        releases = []
+        for marker in sorted(self._folder.glob(f"*/{MARKER}")):
+            data = json.loads(marker.read_text())
+            releases.append(Release(Version(data["version"]), SpecifierSet(data["requires_python"])))
+        return releases
+
+    def ready(self, version: Version) -> bool:
+        return (self._root(version) / MARKER).is_file()
+
+    def get(
+        self, version: Version, requires_python: SpecifierSet, on_wait: Callable[[str], None] | None = None
+    ) -> KpopsEnvironment:
+        """The environment of `version`, built first if needed; `on_wait` hears that a job waits for it."""
+        root = self._root(version)
+        if not self.ready(version) and on_wait is not None:
+            on_wait(f"preparing kpops {version}")
+        with self._lock_for(version), self._file_lock(version):
+            if not self.ready(version):
+                self._build(version, requires_python, root)
+        (root / _LAST_USED).touch()
+        return KpopsEnvironment(version, root)
+
+    def prune(self, unused_for: float, now: float | None = None) -> list[Version]:
+        """Remove the environments not used for `unused_for` seconds; returns their versions."""
+        now = time.time() if now is None else now
+        removed = []
+        for release in self.built():
+            root = self._root(release.version)
+            with self._lock_for(release.version), self._file_lock(release.version):
+                used = root / _LAST_USED
+                last = used.stat().st_mtime if used.exists() else 0.0
+                if now - last >= unused_for:
+                    shutil.rmtree(root)
+                    removed.append(release.version)
+        return removed
+
+    def _root(self, version: Version) -> Path:
+        return self._folder / f"kpops-{version}"
+
+    def _lock_for(self, version: Version) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(version, threading.Lock())
+
+    @contextmanager
+    def _file_lock(self, version: Version) -> Iterator[None]:
+        self._folder.mkdir(parents=True, exist_ok=True)
+        with (self._folder / f".kpops-{version}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _build(self, version: Version, requires_python: SpecifierSet, root: Path) -> None:
+        if root.exists():
+            shutil.rmtree(root)  # an unfinished build
+        python = self._python_for(version, requires_python)
+        installer = _uv() if self._use_uv else None
+        for command in _commands(installer, python, root, version, self._index_url):
+            _run(command, version)
+        _check_imports(root / "bin" / "python", version)
+        marker = {"version": str(version), "requires_python": str(requires_python), "python": str(python)}
+        (root / MARKER).write_text(json.dumps(marker))
+        self.builds += 1
+
+    def _python_for(self, version: Version, requires_python: SpecifierSet) -> Path:
+        for python in self._pythons:
+            if requires_python.contains(_python_version(python)):
+                return python
+        names = ", ".join(map(str, self._pythons))
+        msg = f"kpops {version} needs Python {requires_python}; none of the configured interpreters fits ({names})"
+        raise EnvironmentBuildError(msg)
+
+
+def _uv() -> str | None:
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return shutil.which("uv")
+    return find_uv_bin()
+
+
+def _commands(uv: str | None, python: Path, root: Path, version: Version, index_url: str | None) -> list[list[str]]:
+    index = ["--index-url", index_url] if index_url else []
+    requirement = [f"kpops=={version}", *_CONSTRAINTS.get(version.major, [])]
+    if uv is not None:
+        return [
+            [uv, "venv", "--quiet", "--no-python-downloads", "--python", str(python), str(root)],
+            [uv, "pip", "install", "--quiet", "--python", str(root / "bin" / "python"), *index, *requirement],
+        ]
+    pip = [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    return [[str(python), "-m", "venv", str(root)], [*pip, *index, *requirement]]
+
+
+def _run(command: list[str], version: Version) -> None:
+    env = {**os.environ, "UV_NO_PROGRESS": "1"}
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=_BUILD_TIMEOUT, check=False, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise EnvironmentBuildError(f"building the environment of kpops {version} failed: {error}") from error
+    if completed.returncode != 0:
+        lines = [line for line in completed.stderr.strip().splitlines() if line.strip()] or ["no output"]
+        raise EnvironmentBuildError(f"building the environment of kpops {version} failed: {lines[-1].strip()}")
+
+
+def _check_imports(python: Path, version: Version) -> None:
+    """The render child's own imports (pydantic 2, PyYAML) must exist in the environment."""
+    _run([str(python), "-c", "import kpops, pydantic, yaml; assert pydantic.VERSION.startswith('2')"], version)
+
+
+def _python_version(python: Path) -> Version:
+    if python.resolve() == Path(sys.executable).resolve():
+        return Version(".".join(map(str, sys.version_info[:3])))
+    completed = subprocess.run(
+        [str(python), "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return Version(completed.stdout.strip())

@@ -1,0 +1,99 @@
+"""A pin resolved to one kpops release: the bot's own kpops when it satisfies the pin, else the newest release
+of the package index that does (PEP 691 JSON simple API), or offline the newest environment already built.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import httpx
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from kpops_bot.versions.pin import Pin
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple"
+_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+class UnresolvablePinError(RuntimeError):
+    """No release satisfies the pin (or the index cannot be asked); the message is for the pull request."""
+
+
+@dataclass(frozen=True)
+class Release:
+    version: Version
+    requires_python: SpecifierSet
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The release a render uses; `own` when it is the bot's kpops (no environment of its own needed)."""
+
+    version: Version
+    requires_python: SpecifierSet
+    own: bool
+
+
+def bot_kpops_version() -> str:
+    return importlib.metadata.version("kpops")
+
+
+def choose(pin: Pin, releases: Iterable[Release]) -> Release | None:
+    """The newest final release satisfying the pin (pre-releases only when the pin names one)."""
+    named_pre = any(Version(spec.version.rstrip(".*")).is_prerelease for spec in pin.specifier)
+    matching = [
+        release
+        for release in releases
+        if pin.specifier.contains(release.version, prereleases=True)
+        and (named_pre or not release.version.is_prerelease)
+    ]
+    return max(matching, key=lambda release: release.version, default=None)
+
+
+def resolve(pin: Pin, *, index_url: str, offline: bool, built: Iterable[Release]) -> Resolved:
+    """The release for `pin`; offline, only the bot's kpops and `built` environments are candidates."""
+    own = Version(bot_kpops_version())
+    if pin.specifier.contains(own):
+        return Resolved(own, SpecifierSet(), own=True)
+    candidates = list(built) if offline else index_releases(index_url)
+    release = choose(pin, candidates)
+    if release is None:
+        where = "among the environments already built (offline)" if offline else f"on {index_url}"
+        raise UnresolvablePinError(f"no kpops release matches {pin.describe()} {where}")
+    return Resolved(release.version, release.requires_python, own=False)
+
+
+def index_releases(index_url: str) -> list[Release]:
+    """Every kpops release on the index with the Python versions its files need."""
+    url = f"{index_url.rstrip('/')}/kpops/"
+    try:
+        response = httpx.get(url, headers={"Accept": _JSON}, timeout=30, follow_redirects=True)
+        response.raise_for_status()
+        files = response.json()["files"]
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        raise UnresolvablePinError(f"the package index {index_url} could not list kpops: {error}") from error
+    releases: dict[Version, SpecifierSet] = {}
+    for entry in files:
+        if entry.get("yanked") or not entry["filename"].endswith(".whl"):
+            continue
+        version = _wheel_version(entry["filename"])
+        if version is not None:
+            releases[version] = _python_specifier(entry.get("requires-python"))
+    return [Release(version, python) for version, python in releases.items()]
+
+
+def _wheel_version(filename: str) -> Version | None:
+    try:
+        return Version(filename.split("-")[1])
+    except (IndexError, InvalidVersion):
+        return None
+
+
+def _python_specifier(text: str | None) -> SpecifierSet:
+    try:
+        return SpecifierSet(text or "")
+    except InvalidSpecifier:
+        return SpecifierSet()

@@ -1,0 +1,62 @@
+"""The edge that turns a revision's files into the kpops release that renders them, and that release into an
+environment: pin (pure) → resolved with the index or offline (cached a while) → environment built on demand.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from packaging.version import Version
+
+from kpops_bot.versions.environments import EnvironmentStore, KpopsEnvironment
+from kpops_bot.versions.index import DEFAULT_INDEX_URL, Resolved, resolve
+from kpops_bot.versions.pin import Pin, find_pin
+
+_RESOLVED_FOR = 600.0  # seconds a pin's resolution is reused before the index is asked again
+
+
+def default_index_url() -> str:
+    """The machine's index: uv's or pip's setting when there is one, else PyPI."""
+    return os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX_URL
+
+
+class KpopsReleases:
+    """Resolves pins and hands out environments; shared by every repository and job of the process."""
+
+    def __init__(self, store: EnvironmentStore, *, index_url: str | None = None, offline: bool = False) -> None:
+        self._store = store
+        self._index_url = index_url or default_index_url()
+        self._offline = offline
+        self._resolved: dict[str, tuple[float, Resolved]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> EnvironmentStore:
+        return self._store
+
+    def release_for(self, files: Sequence[str], read: Callable[[str], str | None]) -> Resolved:
+        """The release that renders a revision with these files; raises InvalidPinError / UnresolvablePinError."""
+        return self.resolve(find_pin(files, read))
+
+    def resolve(self, pin: Pin) -> Resolved:
+        key = str(pin.specifier)
+        with self._lock:
+            cached = self._resolved.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _RESOLVED_FOR:
+            return cached[1]
+        resolved = resolve(pin, index_url=self._index_url, offline=self._offline, built=self._store.built())
+        with self._lock:
+            self._resolved[key] = (time.monotonic(), resolved)
+        return resolved
+
+    def environment(self, resolved: Resolved, on_wait: Callable[[str], None] | None = None) -> KpopsEnvironment | None:
+        """The environment of `resolved`, built if needed; None for the bot's own kpops."""
+        if resolved.own:
+            return None
+        return self._store.get(resolved.version, resolved.requires_python, on_wait)
+
+    def prune(self, unused_for: float) -> list[Version]:
+        return self._store.prune(unused_for)

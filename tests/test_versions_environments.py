@@ -1,0 +1,80 @@
+"""Environments per kpops release: resolved with the real package index, built with uv, once, pruned."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from kpops_bot.versions.environments import MARKER, EnvironmentStore
+from kpops_bot.versions.index import DEFAULT_INDEX_URL, UnresolvablePinError, bot_kpops_version, resolve
+from kpops_bot.versions.pin import DEFAULT_PIN, Pin, PinSource
+
+KPOPS_8 = Pin(SpecifierSet("~=8.1.4"), PinSource.REQUIREMENTS, "requirements.txt")
+
+
+def test_a_pin_resolves_against_the_package_index() -> None:
+    resolved = resolve(KPOPS_8, index_url=DEFAULT_INDEX_URL, offline=False, built=[])
+    assert (resolved.version, resolved.own) == (Version("8.1.4"), False)
+    assert resolved.requires_python == SpecifierSet(">=3.10,<3.13")
+
+
+def test_no_pin_is_the_bots_own_kpops_without_asking_the_index() -> None:
+    resolved = resolve(DEFAULT_PIN, index_url="http://127.0.0.1:9/simple", offline=False, built=[])
+    assert (resolved.version, resolved.own) == (Version(bot_kpops_version()), True)
+
+
+def test_offline_only_built_environments_are_candidates(tmp_path: Path) -> None:
+    with pytest.raises(UnresolvablePinError, match=r"kpops~=8.1.4 \(requirements.txt\) among the environments"):
+        resolve(KPOPS_8, index_url=DEFAULT_INDEX_URL, offline=True, built=[])
+
+
+def test_an_unreachable_index_is_a_clear_error() -> None:
+    with pytest.raises(UnresolvablePinError, match=r"the package index http://127.0.0.1:9/simple could not list"):
+        resolve(KPOPS_8, index_url="http://127.0.0.1:9/simple", offline=False, built=[])
+
+
+@pytest.mark.slow  # builds an environment from the package index
+def test_two_jobs_wanting_a_new_version_build_it_once(tmp_path: Path) -> None:
+    store = EnvironmentStore(tmp_path / "envs")
+    heard: list[str] = []
+    results = []
+
+    def job() -> None:
+        results.append(store.get(Version("8.1.4"), SpecifierSet(">=3.10,<3.13"), heard.append))
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.builds == 1
+    assert heard == ["preparing kpops 8.1.4", "preparing kpops 8.1.4"]
+    assert results[0] == results[1]
+    assert results[0].python.is_file()
+    assert [release.version for release in store.built()] == [Version("8.1.4")]
+    offline = resolve(KPOPS_8, index_url=DEFAULT_INDEX_URL, offline=True, built=store.built())
+    assert offline.version == Version("8.1.4")
+    # Another store on the same folder (another process) finds it built, and prunes it once unused.
+    other = EnvironmentStore(tmp_path / "envs")
+    other.get(Version("8.1.4"), SpecifierSet())
+    assert other.builds == 0
+    assert other.prune(unused_for=3600) == []
+    assert other.prune(unused_for=3600, now=time.time() + 7200) == [Version("8.1.4")]
+    assert not (tmp_path / "envs" / "kpops-8.1.4" / MARKER).exists()
+
+
+@pytest.mark.slow
+def test_an_unfinished_build_is_built_again(tmp_path: Path) -> None:
+    root = tmp_path / "envs" / "kpops-8.1.4"
+    root.mkdir(parents=True)
+    (root / "half-written").write_text("")
+    store = EnvironmentStore(tmp_path / "envs")
+    environment = store.get(Version("8.1.4"), SpecifierSet(">=3.10,<3.13"))
+    assert store.builds == 1
+    assert not (root / "half-written").exists()
+    assert environment.python.is_file()
