@@ -122,6 +122,9 @@ class BotSettings(EngineSettings, DiffSettings):
     retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
     max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="Larger deliveries get a 413.")
+    status_token: SecretStr | None = Field(
+        default=None, description="Enables the read-only status page (/status) for whoever presents this token."
+    )
     insecure_skip_signature: bool = Field(
         default=False, description="Accept unsigned deliveries. Development only: anyone could trigger jobs."
     )
@@ -201,7 +204,8 @@ class BotSettings(EngineSettings, DiffSettings):
     def secrets_masker(self) -> Masker:
         """Masks every secret the bot holds: variables, deployment credentials, forge tokens and webhook secrets."""
         secrets = [*self.managed.secrets()]
-        for value in (self.github.token, self.github.webhook_secret, self.gitlab.token, self.gitlab.webhook_secret):
+        held = (self.github.token, self.github.webhook_secret, self.gitlab.token, self.gitlab.webhook_secret)
+        for value in (*held, self.status_token):
             if value is not None and value.get_secret_value():
                 secrets.append(value.get_secret_value())
         secrets.append(self.github.private_key() or "")

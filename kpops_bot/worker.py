@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from kpops_bot import metrics
 from kpops_bot.store import Job, Store
 
 logger = logging.getLogger(__name__)
@@ -89,18 +90,21 @@ class Worker:
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job, owner, done), daemon=True)
         keeper.start()
+        observe = metrics.timed(lambda seconds: metrics.job_duration.labels(job.kind, result).observe(seconds))
+        result = metrics.JobOutcome.DONE
         try:
             outcome = handler.run(job)
         except Exception as error:
-            self._failed(owner, job, handler, error)
+            result = self._failed(owner, job, handler, error)
         else:
             self._store.finish(job.id, owner, outcome)
             logger.info("job %d (%s %s): %s", job.id, job.kind, job.key, outcome)
         finally:
             done.set()
             keeper.join()
+            observe()
 
-    def _failed(self, owner: str, job: Job, handler: JobHandler, error: Exception) -> None:
+    def _failed(self, owner: str, job: Job, handler: JobHandler, error: Exception) -> metrics.JobOutcome:
         what = f"{type(error).__name__}: {error}"
         if job.attempts >= self._options.max_attempts:
             logger.error("job %d (%s %s) failed for good: %s", job.id, job.kind, job.key, what)
@@ -108,10 +112,11 @@ class Worker:
                 handler.give_up(job, error)
             finally:
                 self._store.finish(job.id, owner, what, failed=True)
-            return
+            return metrics.JobOutcome.FAILED
         delay = self._options.retry_delay * 2 ** (job.attempts - 1)
         logger.warning("job %d (%s %s) failed, retried in %.0f s: %s", job.id, job.kind, job.key, delay, what)
         self._store.retry_later(job.id, owner, delay, what)
+        return metrics.JobOutcome.RETRIED
 
     def _keep_lease(self, job: Job, owner: str, done: threading.Event) -> None:
         while not done.wait(self._options.lease_seconds / 3):

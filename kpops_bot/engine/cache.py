@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from kpops_bot import metrics
 from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderReads, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 
@@ -122,8 +123,10 @@ class RenderCache:
             entry = self._load(self._entry_path(key, read_set.state(blobs)), _Entry)
             if entry is not None and entry.reads == read_set:
                 self.hits += 1
+                metrics.render_cache_lookups.labels(metrics.CacheResult.HIT.value).inc()
                 reads = RenderReads(files=read_set.files, folders=read_set.folders, trees=read_set.trees)
                 return entry.render.model_copy(update={"revision": revision, "reads": reads})
+        metrics.render_cache_lookups.labels(metrics.CacheResult.MISS.value).inc()
         return None
 
     def put(self, key: str, render: PipelineRender, blobs: Mapping[str, str]) -> None:

@@ -66,7 +66,7 @@ def _retry_after(error: BaseException) -> float | None:
         return None
 
 
-TRANSIENCE = Transience(is_transient=_is_transient, retry_after=_retry_after)
+TRANSIENCE = Transience(forge=Forge.GITHUB.value, is_transient=_is_transient, retry_after=_retry_after)
 
 
 class GitHubClient:

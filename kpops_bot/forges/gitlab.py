@@ -47,7 +47,7 @@ def _is_transient(error: BaseException) -> bool:
     return code is not None and (code >= 500 or code == 429)
 
 
-TRANSIENCE = Transience(is_transient=_is_transient, retry_after=lambda _error: None)
+TRANSIENCE = Transience(forge=Forge.GITLAB.value, is_transient=_is_transient, retry_after=lambda _error: None)
 
 
 _PULL_STATES = {"opened": PullState.OPEN, "locked": PullState.OPEN, "merged": PullState.MERGED}

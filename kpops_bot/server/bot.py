@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
+from kpops_bot import metrics, overview
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.retry import RetryPolicy
@@ -64,6 +66,7 @@ class Bot:
             logging.getLogger("uvicorn.access"),
         ):
             mask_logs(masker, logger_with_handlers)
+        unwatch_store = metrics.watch_store(functools.partial(overview.gauges, self.services.store))
         self.worker.start()
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
         threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
@@ -77,6 +80,7 @@ class Bot:
             yield
         finally:
             self.worker.stop()
+            unwatch_store()
             self.services.close()
 
     def reconcile_locks(self) -> None:
