@@ -20,6 +20,7 @@ from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.engine.model import Mode
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.logs import LogFormat
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.masking import Masker
 from kpops_bot.names import check_environments
@@ -122,6 +123,9 @@ class BotSettings(EngineSettings, DiffSettings):
     retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
     max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="Larger deliveries get a 413.")
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT, description="text, or json: one object a line with the job, repository and PR."
+    )
     status_token: SecretStr | None = Field(
         default=None, description="Enables the read-only status page (/status) for whoever presents this token."
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kpops_bot import metrics
+from kpops_bot.logs import fields_of, job_context
 from kpops_bot.store import Job, Store
 
 logger = logging.getLogger(__name__)
@@ -93,16 +94,21 @@ class Worker:
         observe = metrics.timed(lambda seconds: metrics.job_duration.labels(job.kind, result).observe(seconds))
         result = metrics.JobOutcome.DONE
         try:
-            outcome = handler.run(job)
-        except Exception as error:
-            result = self._failed(owner, job, handler, error)
-        else:
-            self._store.finish(job.id, owner, outcome)
-            logger.info("job %d (%s %s): %s", job.id, job.kind, job.key, outcome)
+            with job_context(fields_of(job.id, job.kind, job.key)):
+                result = self._run(owner, job, handler)
         finally:
             done.set()
             keeper.join()
             observe()
+
+    def _run(self, owner: str, job: Job, handler: JobHandler) -> metrics.JobOutcome:
+        try:
+            outcome = handler.run(job)
+        except Exception as error:
+            return self._failed(owner, job, handler, error)
+        self._store.finish(job.id, owner, outcome)
+        logger.info("job %d (%s %s): %s", job.id, job.kind, job.key, outcome)
+        return metrics.JobOutcome.DONE
 
     def _failed(self, owner: str, job: Job, handler: JobHandler, error: Exception) -> metrics.JobOutcome:
         what = f"{type(error).__name__}: {error}"

@@ -96,7 +96,8 @@ class Bot:
             self.services.lock_book.reconcile(key, open_numbers)
 
     def serve(self) -> None:
-        uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")
+        # log_config None: uvicorn's loggers propagate to the root handler, in the configured format, masked.
+        uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info", log_config=None)
 
 
 def workflows(
