@@ -94,6 +94,14 @@ forge_retries = Counter(
 )
 
 
+workspace_pruned = Counter(
+    "kpops_bot_workspace_pruned",
+    "Workspace folders removed: mirrors of repositories unused for mirror_days, checkouts of a process gone.",
+    ["what"],
+    registry=REGISTRY,
+)
+
+
 def timed(observe: Callable[[float], None]) -> Callable[[], None]:
     """Starts a clock; calling the result observes the seconds since."""
     start = time.perf_counter()

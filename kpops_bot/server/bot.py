@@ -29,6 +29,7 @@ from kpops_bot.workflows.ports import DiffRunner, ForgeFor
 from kpops_bot.workflows.preview import PreviewWorkflow
 
 logger = logging.getLogger(__name__)
+_SWEEP_SECONDS = 3600.0
 
 
 class Bot:
@@ -37,6 +38,7 @@ class Bot:
     ) -> None:
         self.settings = settings
         self.services = Services.create(settings, retry, config_file)
+        self._stopping = threading.Event()
         self.worker = Worker(
             self.services.store,
             workflows(self.services),
@@ -68,6 +70,8 @@ class Bot:
             mask_logs(masker, logger_with_handlers)
         unwatch_store = metrics.watch_store(functools.partial(overview.gauges, self.services.store))
         self.worker.start()
+        sweeper = threading.Thread(target=self._sweep_workspace, name="workspace-sweeper", daemon=True)
+        sweeper.start()
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
         threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
@@ -79,9 +83,31 @@ class Bot:
         try:
             yield
         finally:
+            self._stopping.set()
             self.worker.stop()
+            sweeper.join()
             unwatch_store()
             self.services.close()
+
+    def _sweep_workspace(self) -> None:
+        """At start and every hour: mirrors unused for `mirror_days` and checkouts of dead processes go."""
+        while True:
+            self.sweep_workspace()
+            if self._stopping.wait(_SWEEP_SECONDS):
+                return
+
+    def sweep_workspace(self) -> None:
+        workspace = self.services.workspace
+        try:
+            mirrors = workspace.prune_mirrors(self.settings.mirror_days * 86400)
+            checkouts = workspace.prune_checkouts()
+        except OSError:
+            logger.exception("sweeping the workspace failed")
+            return
+        metrics.workspace_pruned.labels("mirror").inc(len(mirrors))
+        metrics.workspace_pruned.labels("checkout").inc(len(checkouts))
+        if mirrors or checkouts:
+            logger.info("workspace: removed %d unused mirror(s), %d orphaned checkout(s)", len(mirrors), len(checkouts))
 
     def reconcile_locks(self) -> None:
         """Release what pull requests closed while the bot was down still hold; wake who waited for it."""
