@@ -102,6 +102,14 @@ workspace_pruned = Counter(
 )
 
 
+drift_checks = Counter(
+    "kpops_bot_drift_checks",
+    "Drift checks of a branch's GitOps target, by forge and result (in_sync, drifted, failed).",
+    ["forge", "result"],
+    registry=REGISTRY,
+)
+
+
 def timed(observe: Callable[[float], None]) -> Callable[[], None]:
     """Starts a clock; calling the result observes the seconds since."""
     start = time.perf_counter()

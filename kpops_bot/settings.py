@@ -108,6 +108,23 @@ class GitOpsSettings(BaseModel):
         return path
 
 
+class DriftSchedule(BaseModel):
+    """A branch whose GitOps target is compared with its render on a schedule (manifest and argo mode)."""
+
+    repository: str = Field(description="`github:owner/name` or `gitlab:group/project`.")
+    branch: str = "main"
+    every_minutes: float = Field(default=60.0, gt=0)
+
+    @field_validator("repository")
+    @classmethod
+    def _qualified(cls, repository: str) -> str:
+        forge, colon, full_name = repository.partition(":")
+        if not colon or forge not in {f.value for f in Forge} or "/" not in full_name:
+            msg = f"drift repository {repository!r} must be `github:owner/name` or `gitlab:group/project`"
+            raise ValueError(msg)
+        return repository
+
+
 class BotSettings(EngineSettings, DiffSettings):
     model_config = SettingsConfigDict(env_prefix="KPOPS_BOT_", env_nested_delimiter="__", extra="ignore")
 
@@ -128,6 +145,9 @@ class BotSettings(EngineSettings, DiffSettings):
     )
     mirror_days: float = Field(
         default=30.0, gt=0, description="A repository's mirror is removed when no job has used it for this long."
+    )
+    drift: list[DriftSchedule] = Field(
+        default_factory=list, description="Branches whose GitOps target is checked for drift, and how often."
     )
     log_format: LogFormat = Field(
         default=LogFormat.TEXT, description="text, or json: one object a line with the job, repository and PR."

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import COMMENT_LIMITS, Comment, CommitState, ForgeError, Permission, PullRequest
+from kpops_bot.forges.base import COMMENT_LIMITS, Comment, CommitState, ForgeError, Issue, Permission, PullRequest
 
 BOT = "kpops-bot[bot]"
 
@@ -34,6 +34,7 @@ class RecordingForge:
     threads: dict[int, list[Comment]] = field(default_factory=dict)
     statuses: list[Status] = field(default_factory=list)
     reactions: list[tuple[int, int, str]] = field(default_factory=list)
+    issues: dict[int, Issue] = field(default_factory=dict)  # the open ones
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail_writes: bool = False  # every write raises ForgeError (the forge down for good)
     _next_id: int = 100
@@ -63,6 +64,23 @@ class RecordingForge:
         comment = Comment(self._next_id, author, body, f"https://forge.test/c/{self._next_id}")
         self.threads.setdefault(number, []).append(comment)
         return comment
+
+    def open_issue_with(self, repository: Repository, marker: str) -> Issue | None:
+        self._record("open_issue_with", marker)
+        return next((issue for issue in self.issues.values() if marker in issue.body), None)
+
+    def create_issue(self, repository: Repository, title: str, body: str) -> Issue:
+        self._write("create_issue", title, body)
+        self._next_id += 1
+        self.issues[self._next_id] = Issue(self._next_id, body, f"https://forge.test/i/{self._next_id}")
+        return self.issues[self._next_id]
+
+    def update_issue(self, repository: Repository, number: int, body: str, *, close: bool = False) -> None:
+        self._write("update_issue", number, body, close)
+        if close:
+            del self.issues[number]
+        else:
+            self.issues[number] = Issue(number, body, self.issues[number].url)
 
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
         self._write("create_comment", number, body)
