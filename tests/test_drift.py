@@ -24,7 +24,7 @@ from tests.helpers import GitRepo
 from tests.support.golden import check_golden
 from tests.support.harness import BotHarness, running_bot, wait_for
 
-FULL_NAME = "acme/deployments"
+FULL_NAMES = {Forge.GITHUB: "acme/deployments", Forge.GITLAB: "acme/platform/deployments"}
 COUNTER = "rendered/dev/word-count/deployment-word-count-word-counter.yaml"
 
 
@@ -51,14 +51,17 @@ def test_the_issue_texts() -> None:
     assert drift_text.title("main") == "kpops-bot: the GitOps target drifted from `main`"
 
 
-@pytest.fixture
-def harness(engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo) -> Iterator[BotHarness]:
+@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+def harness(
+    request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> Iterator[BotHarness]:
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
     deployment_repo.git("remote", "add", "origin", str(bare))
-    schedule = [{"repository": f"github:{FULL_NAME}", "branch": "main", "every_minutes": 60}]
+    forge: Forge = request.param
+    schedule = [{"repository": f"{forge.value}:{FULL_NAMES[forge]}", "branch": "main", "every_minutes": 60}]
     with running_bot(
-        Forge.GITHUB,
+        forge,
         engine_settings,
         tmp_path,
         deployment_repo,
@@ -72,8 +75,9 @@ def harness(engine_settings: EngineSettings, tmp_path: Path, deployment_repo: Gi
 def _publish_everything(harness: BotHarness) -> None:
     """The target in sync, written by the bot's own render and publish (as applies of every pipeline would)."""
     bot = harness.bot
-    client = bot.services.forges.get(Forge.GITHUB)
-    repository = Repository(Forge.GITHUB, FULL_NAME, clone_url(Forge.GITHUB, bot.settings, FULL_NAME))
+    forge, full_name = harness.forge.forge, harness.forge.repository.full_name
+    client = bot.services.forges.get(forge)
+    repository = Repository(forge, full_name, clone_url(forge, bot.settings, full_name))
     config = repository_settings(bot.settings, client, repository, "main", "main")
     deployment = bot.services.open_repository(repository, client)
     commit = deployment.resolve("main")
@@ -101,14 +105,31 @@ def _check(harness: BotHarness) -> str:
 
 
 def _issues(harness: BotHarness) -> list[dict[str, Any]]:
-    """The repository's issues as the forge's API lists them to anyone."""
+    """The repository's issues as the forge's API lists them to anyone, oldest first, in GitHub's words."""
+    forge = harness.forge
+    if forge.forge is Forge.GITHUB:
+        answer = httpx.get(
+            f"{forge.url}/repos/{forge.repository.full_name}/issues",
+            params={"state": "all", "direction": "asc"},
+            headers={"Authorization": "token bot-token"},
+        )
+        answer.raise_for_status()
+        return list(answer.json())
     answer = httpx.get(
-        f"{harness.forge.url}/repos/{FULL_NAME}/issues",
-        params={"state": "all", "direction": "asc"},
-        headers={"Authorization": "token bot-token"},
+        f"{forge.url}/api/v4/projects/{forge.repository.project_id}/issues",
+        params={"state": "all", "sort": "asc"},
+        headers={"PRIVATE-TOKEN": "bot-token"},
     )
     answer.raise_for_status()
-    return list(answer.json())
+    return [
+        {
+            "number": issue["iid"],
+            "state": "open" if issue["state"] == "opened" else "closed",
+            "title": issue["title"],
+            "body": issue["description"],
+        }
+        for issue in answer.json()
+    ]
 
 
 def _push(repo: GitRepo, message: str) -> None:
@@ -129,9 +150,10 @@ def _first_check(harness: BotHarness) -> str:
 
 def test_a_hand_edit_opens_a_drift_issue_and_reverting_it_closes_it(harness: BotHarness) -> None:
     # Nothing applied yet: every pipeline's folder is missing from the target.
-    assert _first_check(harness).endswith("difference(s): issue #9001 opened")
+    first, second = (9001, 9002) if harness.forge.forge is Forge.GITHUB else (1, 2)
+    assert _first_check(harness).endswith(f"difference(s): issue #{first} opened")
     _publish_everything(harness)
-    assert _check(harness) == "in sync again: issue #9001 closed"
+    assert _check(harness) == f"in sync again: issue #{first} closed"
     assert [issue["state"] for issue in _issues(harness)] == ["closed"]
     assert _check(harness) == "in sync"
 
@@ -143,20 +165,20 @@ def test_a_hand_edit_opens_a_drift_issue_and_reverting_it_closes_it(harness: Bot
     repo.write(COUNTER, original.replace("replicas: ", "replicas: 4", 1))
     _push(repo, "scale by hand in the GitOps folder")
 
-    assert _check(harness) == "1 difference(s): issue #9002 opened"
+    assert _check(harness) == f"1 difference(s): issue #{second} opened"
     issue = _issues(harness)[-1]
-    assert issue["number"] == 9002
+    assert issue["number"] == second
     assert issue["state"] == "open"
     assert issue["title"] == "kpops-bot: the GitOps target drifted from `main`"
     assert f"| `{COUNTER}` | differs from the render |" in issue["body"]
     assert "\n+  replicas: 4" in issue["body"]
 
-    assert _check(harness) == "1 difference(s): issue #9002 up to date"
+    assert _check(harness) == f"1 difference(s): issue #{second} up to date"
     assert len(_issues(harness)) == 2  # kept, never another one
 
     repo.write(COUNTER, original)
     _push(repo, "undo the hand edit")
-    assert _check(harness) == "in sync again: issue #9002 closed"
+    assert _check(harness) == f"in sync again: issue #{second} closed"
     closed = _issues(harness)[-1]
     assert closed["state"] == "closed"
     assert closed["body"].splitlines()[1].startswith("✅ The GitOps target matches `main` again")
