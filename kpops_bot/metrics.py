@@ -10,7 +10,6 @@ scrape time, so each replica reports the same truth. The cache hit ratio is
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 
@@ -110,25 +109,22 @@ drift_checks = Counter(
 )
 
 
-def timed(observe: Callable[[float], None]) -> Callable[[], None]:
-    """Starts a clock; calling the result observes the seconds since."""
-    start = time.perf_counter()
-    return lambda: observe(time.perf_counter() - start)
-
-
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-class StoreCollector(Collector):
-    """Gauges read from the store at scrape time: what every replica shares."""
+class _StoreCollector(Collector):
+    """Gauges read from the store at scrape time: what every replica shares. Reads the newest store watched (a
+    process runs one bot; a test may start several one after another)."""
 
-    def __init__(self, read: Callable[[], dict[str, float]]) -> None:
-        self._read = read
+    def __init__(self) -> None:
+        self.readers: list[Callable[[], dict[str, float]]] = []
 
     def collect(self) -> Iterator[Metric]:
+        if not self.readers:
+            return
         try:
-            facts = self._read()
+            facts = self.readers[-1]()
         except Exception:  # a scrape must answer; the store's health is a metric of its own
             yield GaugeMetricFamily("kpops_bot_store_up", "Whether the store answered this scrape.", value=0)
             return
@@ -144,8 +140,11 @@ class StoreCollector(Collector):
             yield GaugeMetricFamily(name, documentation, value=facts.get(fact, 0.0))
 
 
+_store_collector = _StoreCollector()
+REGISTRY.register(_store_collector)
+
+
 def watch_store(read: Callable[[], dict[str, float]]) -> Callable[[], None]:
-    """Registers the store's gauges; the result unregisters them (a bot that stops, a test's second bot)."""
-    collector = StoreCollector(read)
-    REGISTRY.register(collector)
-    return lambda: REGISTRY.unregister(collector)
+    """Scrapes read the store through `read` from now on; the result stops that (a bot that stops)."""
+    _store_collector.readers.append(read)
+    return lambda: _store_collector.readers.remove(read)

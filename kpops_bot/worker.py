@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -91,7 +92,7 @@ class Worker:
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job, owner, done), daemon=True)
         keeper.start()
-        observe = metrics.timed(lambda seconds: metrics.job_duration.labels(job.kind, result).observe(seconds))
+        started = time.perf_counter()
         result = metrics.JobOutcome.DONE
         try:
             with job_context(fields_of(job.id, job.kind, job.key)):
@@ -99,7 +100,7 @@ class Worker:
         finally:
             done.set()
             keeper.join()
-            observe()
+            metrics.job_duration.labels(job.kind, result).observe(time.perf_counter() - started)
 
     def _run(self, owner: str, job: Job, handler: JobHandler) -> metrics.JobOutcome:
         try:
