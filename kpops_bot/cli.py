@@ -300,10 +300,9 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
 @click.option("--insecure-skip-signature", is_flag=True, help="Accept unsigned deliveries (local development only).")
 def serve(config_file: Path | None, host: str | None, port: int | None, insecure_skip_signature: bool) -> None:
     """Run the bot: webhook server, store and workers (settings: KPOPS_BOT_* variables over --config)."""
-    import logging
-
     from pydantic import ValidationError
 
+    from kpops_bot import logs
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.server.bot import Bot
     from kpops_bot.settings import BotSettings, UnknownVariableError
@@ -326,7 +325,7 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
         sys.exit(USAGE_ERROR)
     if settings.insecure_skip_signature:
         click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format)
     try:
         bot = Bot(settings, config_file=config_file)
     except SandboxUnavailableError as error:

@@ -15,6 +15,7 @@ class JobKind(StrEnum):
     CLOSE = "close"  # closed (or merged with apply off): report outdated, locks released
     COMMAND = "command"  # `/kpops ...` comment
     APPLY = "apply"  # merged pull request or push to a deploy branch
+    DRIFT = "drift"  # compare a deploy branch's render with its GitOps target
 
 
 def repository_key(repository: Repository) -> str:

@@ -22,6 +22,7 @@ from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.engine.model import Mode
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.logs import LogFormat
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.masking import Masker
 from kpops_bot.names import check_environments
@@ -129,6 +130,23 @@ class GitOpsSettings(BaseModel):
         return path
 
 
+class DriftSchedule(BaseModel):
+    """A branch whose GitOps target is compared with its render on a schedule (manifest and argo mode)."""
+
+    repository: str = Field(description="`github:owner/name` or `gitlab:group/project`.")
+    branch: str = "main"
+    every_minutes: float = Field(default=60.0, gt=0)
+
+    @field_validator("repository")
+    @classmethod
+    def _qualified(cls, repository: str) -> str:
+        forge, colon, full_name = repository.partition(":")
+        if not colon or forge not in {f.value for f in Forge} or "/" not in full_name:
+            msg = f"drift repository {repository!r} must be `github:owner/name` or `gitlab:group/project`"
+            raise ValueError(msg)
+        return repository
+
+
 class BotSettings(EngineSettings, DiffSettings):
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
@@ -154,6 +172,21 @@ class BotSettings(EngineSettings, DiffSettings):
     retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
     max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="Larger deliveries get a 413.")
+    render_cache_mb: int = Field(
+        default=2048, ge=1, description="Size bound of the render cache; the least recently used entries go."
+    )
+    mirror_days: float = Field(
+        default=30.0, gt=0, description="A repository's mirror is removed when no job has used it for this long."
+    )
+    drift: list[DriftSchedule] = Field(
+        default_factory=list, description="Branches whose GitOps target is checked for drift, and how often."
+    )
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT, description="text, or json: one object a line with the job, repository and PR."
+    )
+    status_token: SecretStr | None = Field(
+        default=None, description="Enables the read-only status page (/status) for whoever presents this token."
+    )
     insecure_skip_signature: bool = Field(
         default=False, description="Accept unsigned deliveries. Development only: anyone could trigger jobs."
     )
@@ -245,7 +278,8 @@ class BotSettings(EngineSettings, DiffSettings):
     def secrets_masker(self) -> Masker:
         """Masks every secret the bot holds: variables, deployment credentials, forge tokens and webhook secrets."""
         secrets = [*self.managed.secrets()]
-        for value in (self.github.token, self.github.webhook_secret, self.gitlab.token, self.gitlab.webhook_secret):
+        held = (self.github.token, self.github.webhook_secret, self.gitlab.token, self.gitlab.webhook_secret)
+        for value in (*held, self.status_token):
             if value is not None and value.get_secret_value():
                 secrets.append(value.get_secret_value())
         secrets.append(self.github.private_key() or "")

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from kpops_bot import metrics
+from kpops_bot.logs import fields_of, job_context
 from kpops_bot.store import Job, Store
 
 logger = logging.getLogger(__name__)
@@ -115,25 +118,34 @@ class Worker:
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job, owner, done), daemon=True)
         keeper.start()
+        started = time.perf_counter()
+        result = metrics.JobOutcome.DONE
         try:
-            outcome = handler.run(job)
-        except Exception as error:
-            self._failed(owner, job, handler, error)
-        else:
-            self._store.finish(job.id, owner, outcome)
-            logger.info("job %d (%s %s): %s", job.id, job.kind, job.key, outcome)
+            with job_context(fields_of(job.id, job.kind, job.key)):
+                result = self._run(owner, job, handler)
         finally:
             done.set()
             keeper.join()
+            metrics.job_duration.labels(job.kind, result).observe(time.perf_counter() - started)
 
-    def _failed(self, owner: str, job: Job, handler: JobHandler, error: Exception) -> None:
+    def _run(self, owner: str, job: Job, handler: JobHandler) -> metrics.JobOutcome:
+        try:
+            outcome = handler.run(job)
+        except Exception as error:
+            return self._failed(owner, job, handler, error)
+        self._store.finish(job.id, owner, outcome)
+        logger.info("job %d (%s %s): %s", job.id, job.kind, job.key, outcome)
+        return metrics.JobOutcome.DONE
+
+    def _failed(self, owner: str, job: Job, handler: JobHandler, error: Exception) -> metrics.JobOutcome:
         what = f"{type(error).__name__}: {error}"
         if job.attempts >= self._options.max_attempts:
             self._give_up(owner, job, handler, error)
-            return
+            return metrics.JobOutcome.FAILED
         delay = self._options.retry_delay * 2 ** (job.attempts - 1)
         logger.warning("job %d (%s %s) failed, retried in %.0f s: %s", job.id, job.kind, job.key, delay, what)
         self._store.retry_later(job.id, owner, delay, what)
+        return metrics.JobOutcome.RETRIED
 
     def _give_up(self, owner: str, job: Job, handler: JobHandler, error: Exception) -> None:
         what = f"{type(error).__name__}: {error}"

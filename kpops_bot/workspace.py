@@ -15,11 +15,13 @@ import base64
 import fcntl
 import hashlib
 import io
+import os
 import re
 import shutil
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,12 +70,66 @@ class Workspace:
         key = hashlib.sha256(url.encode()).hexdigest()[:24]
         cached = CachedRepository(url, self.root / "mirrors" / f"{key}.git", self.root / "checkouts", git_env)
         with cached.locked():
+            os.utime(cached.path.with_suffix(".lock"))  # seen now: `prune_mirrors` keeps it
             if not (cached.path / "HEAD").is_file():
                 cached.clone()
                 return cached
         if refresh:
             cached.fetch()
         return cached
+
+    def prune_mirrors(self, unused_for: float, now: float | None = None) -> list[Path]:
+        """Remove the mirrors of repositories no job has asked for in `unused_for` seconds; the removed paths.
+
+        A mirror is removed under its lock, so a job that wants it meanwhile waits and clones it again.
+        """
+        deadline = (time.time() if now is None else now) - unused_for
+        removed: list[Path] = []
+        for lock_file in (self.root / "mirrors").glob("*.lock"):
+            mirror = lock_file.with_suffix(".git")
+            with _file_lock(mirror, lock_file):  # the lock file stays: a process may be waiting on it
+                if lock_file.stat().st_mtime >= deadline or not mirror.exists():
+                    continue
+                shutil.rmtree(mirror, ignore_errors=True)
+                shutil.rmtree(mirror.with_name(mirror.name + ".partial"), ignore_errors=True)
+                removed.append(mirror)
+        return removed
+
+    def prune_checkouts(self) -> list[Path]:
+        """Remove checkouts whose process is gone (killed in the middle of a job); the removed paths.
+
+        A checkout's folder starts with the id of the process that made it, which removes it when its job ends.
+        """
+        removed: list[Path] = []
+        for folder in (self.root / "checkouts").iterdir():
+            pid = folder.name.partition("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextmanager
+def _file_lock(mirror: Path, lock_file: Path) -> Iterator[None]:
+    """The lock `CachedRepository.locked` takes, across threads and processes."""
+    with _LOCKS_GUARD:
+        thread_lock = _THREAD_LOCKS.setdefault(mirror, threading.Lock())
+    with thread_lock, lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class CachedRepository:
@@ -86,16 +142,8 @@ class CachedRepository:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Exclusive use of the mirror for writes, across threads and processes."""
-        with _LOCKS_GUARD:
-            thread_lock = _THREAD_LOCKS.setdefault(self.path, threading.Lock())
-        with thread_lock:
-            lock_file = self.path.with_suffix(".lock")
-            with lock_file.open("a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+        with _file_lock(self.path, self.path.with_suffix(".lock")):
+            yield
 
     @property
     def _git(self) -> git.Git:
@@ -209,7 +257,7 @@ class CachedRepository:
         A link that would point outside the folder (absolute, or up and out) is left out rather than failing the
         checkout: the repository's content is the author's to fix, so each one is described in `left_out`.
         """
-        folder = Path(tempfile.mkdtemp(prefix=f"{commit[:12]}-", dir=self._checkouts))
+        folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{commit[:12]}-", dir=self._checkouts))
         try:
             archive = self._git.archive("--format=tar", commit, stdout_as_string=False)
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:

@@ -19,19 +19,22 @@ process wrote or changed (with no sandbox, or a sandbox that failed) is ignored,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from kpops_bot import metrics
 from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderReads, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 
@@ -102,10 +105,17 @@ class _Entry(BaseModel):
 
 
 class RenderCache:
-    """Entries in a folder; safe for concurrent readers and writers (atomic replace)."""
+    """Entries in a folder; safe for concurrent readers and writers (atomic replace).
 
-    def __init__(self, folder: Path) -> None:
+    With `max_bytes` the folder is kept under that size: a hit marks its files as used (their modification
+    time), and when the files written exceed the bound the least recently used go until it holds 80 % of it.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int | None = None) -> None:
         self._folder = folder
+        self._max_bytes = max_bytes
+        self._size: int | None = None  # bytes in the folder as last counted, plus what was written since
+        self._size_lock = threading.Lock()
         self.hits = 0
         self.stores = 0
 
@@ -129,8 +139,11 @@ class RenderCache:
             entry = self._load(self._entry_path(key, read_set.state(blobs)), _Entry)
             if entry is not None and entry.reads == read_set:
                 self.hits += 1
+                self._used(self._variants_path(key), self._entry_path(key, read_set.state(blobs)))
+                metrics.render_cache_lookups.labels(metrics.CacheResult.HIT.value).inc()
                 reads = RenderReads(files=read_set.files, folders=read_set.folders, trees=read_set.trees)
                 return entry.render.model_copy(update={"revision": revision, "reads": reads})
+        metrics.render_cache_lookups.labels(metrics.CacheResult.MISS.value).inc()
         return None
 
     def put(self, key: str, render: PipelineRender, blobs: Mapping[str, str]) -> None:
@@ -175,9 +188,51 @@ class RenderCache:
         with os.fdopen(descriptor, "wb") as file:
             file.write(self._mac(body) + b"\n" + body)
         Path(temporary).replace(path)
+        self._grew(len(body) + 65)
+
+    def size(self) -> int:
+        """Bytes the entries take (file sizes, counted now)."""
+        return sum(size for _, size, _ in _entries(self._folder))
+
+    @staticmethod
+    def _used(*paths: Path) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.utime(path)
+
+    def _grew(self, written: int) -> None:
+        if self._max_bytes is None:
+            return
+        with self._size_lock:
+            if self._size is None:
+                self._size = self.size()
+            self._size += written
+            if self._size > self._max_bytes:
+                self._size = self._prune(self._max_bytes * 8 // 10)
+
+    def _prune(self, target: int) -> int:
+        """Remove the least recently used files until the folder holds at most `target` bytes; its size then."""
+        entries = sorted(_entries(self._folder), key=lambda entry: entry[2])
+        total = sum(size for _, size, _ in entries)
+        for path, size, _ in entries:
+            if total <= target:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                total -= size
+                metrics.render_cache_evictions.inc()
+        return total
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._mac_key, body, hashlib.sha256).hexdigest().encode()
+
+
+def _entries(folder: Path) -> Iterator[tuple[Path, int, float]]:
+    """Every entry file (path, size, last use); the key file and files being written are not entries."""
+    for path in folder.glob("*/*.json"):
+        with contextlib.suppress(FileNotFoundError):
+            status = path.stat()
+            yield path, status.st_size, status.st_mtime
 
 
 def cacheable(render: PipelineRender) -> bool:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from types import TracebackType
 from pydantic import ValidationError
 
 import kpops_bot
+from kpops_bot import metrics
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
 from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose, python_paths
@@ -39,6 +41,7 @@ from kpops_bot.versions.index import bot_kpops_version
 
 _SOCKET_INSIDE = "/run/kpops-bot/helm.sock"
 _RESULT_LIMIT = 64 * 1024 * 1024
+_SANDBOX_ENDED = {ErrorKind.LIMIT, ErrorKind.TIMEOUT, ErrorKind.CRASH}
 _SIGXCPU = 24
 _SIGXFSZ = 25
 
@@ -206,6 +209,15 @@ class RenderPool:
 
     def render(self, request: RenderRequest) -> PipelineRender:
         """Render one pipeline in a fresh process; failures come back as results with an error."""
+        start = time.perf_counter()
+        result = self._render(request)
+        error = result.error
+        metrics.render_duration.labels(error.kind.value if error else "rendered").observe(time.perf_counter() - start)
+        if error is not None and error.kind in _SANDBOX_ENDED:
+            metrics.sandbox_failures.labels(error.kind.value).inc()
+        return result
+
+    def _render(self, request: RenderRequest) -> PipelineRender:
         job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self._root / "jobs"))
         helm_dir = self._root / "helm" / job_dir.name
         try:

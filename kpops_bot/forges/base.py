@@ -22,6 +22,15 @@ class Comment:
     url: str | None = None
 
 
+@dataclass(frozen=True)
+class Issue:
+    """A repository's issue (GitHub issue, GitLab issue: `number` is its iid)."""
+
+    number: int
+    body: str
+    url: str | None = None
+
+
 class CommitState(StrEnum):
     PENDING = "pending"
     SUCCESS = "success"
@@ -145,6 +154,14 @@ class ForgeClient(Protocol):
         ...
 
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment: ...
+
+    def open_issue_with(self, repository: Repository, marker: str) -> Issue | None:
+        """The bot's oldest open issue whose body holds `marker` (how it keeps one issue per concern)."""
+        ...
+
+    def create_issue(self, repository: Repository, title: str, body: str) -> Issue: ...
+
+    def update_issue(self, repository: Repository, number: int, body: str, *, close: bool = False) -> None: ...
 
     def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None: ...
 

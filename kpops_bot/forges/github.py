@@ -22,6 +22,7 @@ from kpops_bot.forges.base import (
     CommitState,
     CommitStatus,
     ForgeError,
+    Issue,
     Permission,
     PullRequest,
     PullState,
@@ -75,7 +76,7 @@ def _retry_after(error: BaseException) -> float | None:
         return None
 
 
-TRANSIENCE = Transience(is_transient=_is_transient, retry_after=_retry_after)
+TRANSIENCE = Transience(forge=Forge.GITHUB.value, is_transient=_is_transient, retry_after=_retry_after)
 
 
 class GitHubClient:
@@ -157,6 +158,32 @@ class GitHubClient:
                 for comment in issue.get_comments()
             ],
         )
+
+    def open_issue_with(self, repository: Repository, marker: str) -> Issue | None:
+        """The bot's oldest open issue (not a pull request) whose body holds `marker`."""
+        repo = self._repo(repository)
+        login = self.bot_name()
+        found = self._call(
+            "issue listing",
+            lambda: [
+                issue
+                for issue in repo.get_issues(state="open", direction="asc")
+                if issue.pull_request is None and issue.user.login == login and marker in (issue.body or "")
+            ],
+        )
+        return Issue(found[0].number, found[0].body or "", found[0].html_url) if found else None
+
+    def create_issue(self, repository: Repository, title: str, body: str) -> Issue:
+        repo = self._repo(repository)
+        created = self._call("issue creation", lambda: repo.create_issue(title=title, body=body))
+        return Issue(created.number, created.body or "", created.html_url)
+
+    def update_issue(self, repository: Repository, number: int, body: str, *, close: bool = False) -> None:
+        issue = self._repo(repository).get_issue(number)
+        if close:
+            self._call("issue close", lambda: issue.edit(body=body, state="closed"))
+        else:
+            self._call("issue edit", lambda: issue.edit(body=body))
 
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
         issue = self._repo(repository).get_issue(number)

@@ -20,6 +20,7 @@ from kpops_bot.forges.base import (
     CommitState,
     CommitStatus,
     ForgeError,
+    Issue,
     Permission,
     PullRequest,
     PullState,
@@ -59,7 +60,7 @@ def _is_transient(error: BaseException) -> bool:
     return code is not None and (code >= 500 or code == 429)
 
 
-TRANSIENCE = Transience(is_transient=_is_transient, retry_after=lambda _error: None)
+TRANSIENCE = Transience(forge=Forge.GITLAB.value, is_transient=_is_transient, retry_after=lambda _error: None)
 
 
 _PULL_STATES = {"opened": PullState.OPEN, "locked": PullState.OPEN, "merged": PullState.MERGED}
@@ -130,6 +131,29 @@ class GitLabClient:
             for note in notes
             if not getattr(note, "system", False)
         ]
+
+    def open_issue_with(self, repository: Repository, marker: str) -> Issue | None:
+        """The bot's oldest open issue whose description holds `marker`."""
+        project = self._project(repository)
+        author = self.bot_name()
+        issues = self._call(
+            "issue listing",
+            lambda: project.issues.list(
+                get_all=True, state="opened", author_username=author, order_by="created_at", sort="asc"
+            ),
+        )
+        found = [issue for issue in issues if marker in (issue.description or "")]
+        return Issue(found[0].iid, found[0].description or "", found[0].web_url) if found else None
+
+    def create_issue(self, repository: Repository, title: str, body: str) -> Issue:
+        project = self._project(repository)
+        created = self._call("issue creation", lambda: project.issues.create({"title": title, "description": body}))
+        return Issue(created.iid, created.description or "", created.web_url)
+
+    def update_issue(self, repository: Repository, number: int, body: str, *, close: bool = False) -> None:
+        project = self._project(repository)
+        changes = {"description": body, **({"state_event": "close"} if close else {})}
+        self._call("issue edit", lambda: project.issues.update(number, changes))
 
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
         merge_request = self._merge_request(repository, number)

@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import tenacity
 
+from kpops_bot import metrics
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -30,6 +32,7 @@ class RetryPolicy:
 class Transience:
     """How a forge's exceptions read: is it worth another try, and did the forge say when."""
 
+    forge: str  # the metrics' label
     is_transient: Callable[[BaseException], bool]
     retry_after: Callable[[BaseException], float | None]
 
@@ -45,6 +48,7 @@ def call_with_retries(policy: RetryPolicy, transience: Transience, what: str, ca
     def log(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         name = type(error).__name__
+        metrics.forge_retries.labels(transience.forge).inc()
         logger.warning("%s failed (%s), try %d of %d", what, name, state.attempt_number, policy.attempts)
 
     retrying = tenacity.Retrying(
@@ -55,4 +59,10 @@ def call_with_retries(policy: RetryPolicy, transience: Transience, what: str, ca
         sleep=policy.sleep,
         reraise=True,
     )
-    return retrying(call)
+    try:
+        result = retrying(call)
+    except BaseException:
+        metrics.forge_calls.labels(transience.forge, "error").inc()
+        raise
+    metrics.forge_calls.labels(transience.forge, "ok").inc()
+    return result

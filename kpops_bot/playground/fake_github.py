@@ -50,6 +50,16 @@ class StoredComment:
 
 
 @dataclass
+class StoredIssue:
+    repo: str
+    number: int
+    login: str
+    title: str
+    body: str
+    state: str = "open"  # open, closed
+
+
+@dataclass
 class StoredPull:
     repo: str
     number: int
@@ -107,6 +117,8 @@ class FakeGitHub:
         self.statuses: dict[tuple[str, str], list[StoredStatus]] = {}
         self.check_runs: dict[int, StoredCheckRun] = {}
         self.pulls: dict[tuple[str, int], StoredPull] = {}
+        self.issues: dict[tuple[str, int], StoredIssue] = {}
+        self._issue_numbers = itertools.count(9001)  # apart from the pull request numbers tests choose
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
         self.app_id: int | None = None
@@ -175,6 +187,8 @@ class FakeGitHub:
             Route("/app-manifests/{code}/conversions", self._manifest_conversion, methods=["POST"]),
             Route("/app/installations/{installation:int}/access_tokens", self._access_token, methods=["POST"]),
             Route("/repos/{owner}/{name}/installation", self._installation),
+            Route("/repos/{owner}/{name}/issues", self._issues, methods=["GET", "POST"]),
+            Route("/repos/{owner}/{name}/issues/{number:int}", self._issue, methods=["GET", "PATCH"]),
             Route("/repos/{owner}/{name}/issues/{number:int}/comments", self._issue_comments, methods=["GET", "POST"]),
             Route("/repos/{owner}/{name}/issues/comments/{id:int}", self._comment, methods=["GET", "PATCH", "DELETE"]),
             Route("/repos/{owner}/{name}/issues/comments/{id:int}/reactions", self._reaction, methods=["GET", "POST"]),
@@ -296,6 +310,65 @@ class FakeGitHub:
         self.tokens[token] = f"{self.app_slug}[bot]"
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         return JSONResponse({"token": token, "expires_at": expires, "permissions": {}}, 201)
+
+    def _issue_json(self, issue: StoredIssue) -> dict[str, Any]:
+        repo_url = f"{self.base_url}/repos/{issue.repo}"
+        return {
+            "id": 50_000 + issue.number,
+            "number": issue.number,
+            "url": f"{repo_url}/issues/{issue.number}",
+            "html_url": f"{self.origin}/{issue.repo}/issues/{issue.number}",
+            "title": issue.title,
+            "body": issue.body,
+            "state": issue.state,
+            "user": self._user_json(issue.login),
+            "created_at": "2026-11-21T10:00:00Z",
+            "updated_at": "2026-11-21T10:00:00Z",
+        }
+
+    def repo_issues(self, full_name: str) -> list[StoredIssue]:
+        with self._lock:
+            return sorted((i for i in self.issues.values() if i.repo == full_name), key=lambda i: i.number)
+
+    async def _issues(self, request: Request) -> Response:
+        """Issues as GitHub lists them (its list holds pull requests too; these fakes keep them apart)."""
+        repo = self._repo(request)
+        if repo is None:
+            return _not_found()
+        if request.method == "POST":
+            data = await request.json()
+            if not isinstance(data.get("title"), str) or not data["title"]:
+                return _invalid("Issue", "title", "title can't be blank")
+            login = self._login(request)
+            assert login is not None
+            with self._lock:
+                issue = StoredIssue(
+                    repo.full_name, next(self._issue_numbers), login, data["title"], data.get("body") or ""
+                )
+                self.issues[(repo.full_name, issue.number)] = issue
+            return JSONResponse(self._issue_json(issue), 201)
+        wanted = request.query_params.get("state", "open")
+        issues = [i for i in self.repo_issues(repo.full_name) if wanted in (i.state, "all")]
+        if request.query_params.get("direction", "desc") == "desc":
+            issues.reverse()
+        items, page, _, last = page_of(request, [self._issue_json(i) for i in issues], 30, 100)
+        headers = {"Link": link_header(request, page, last)} if last > 1 else {}
+        return JSONResponse(items, headers=headers)
+
+    async def _issue(self, request: Request) -> Response:
+        repo = self._repo(request)
+        issue = self.issues.get((repo.full_name, request.path_params["number"])) if repo else None
+        if issue is None:
+            return _not_found()
+        if request.method == "PATCH":
+            data = await request.json()
+            if data.get("state", "open") not in ("open", "closed"):
+                return _invalid("Issue", "state", "state is not included in the list")
+            with self._lock:
+                issue.body = data.get("body", issue.body)
+                issue.title = data.get("title", issue.title)
+                issue.state = data.get("state", issue.state)
+        return JSONResponse(self._issue_json(issue))
 
     async def _issue_comments(self, request: Request) -> Response:
         repo = self._repo(request)

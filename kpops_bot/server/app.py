@@ -20,11 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kpops_bot import metrics
 from kpops_bot.events import github, gitlab
 from kpops_bot.events.model import Event, Forge, Ignored, MalformedEventError
 from kpops_bot.events.signatures import verify_github, verify_gitlab
 from kpops_bot.forges.urls import with_configured_clone_url
+from kpops_bot.metrics import DeliveryOutcome
+from kpops_bot.server.intake_log import IntakeLog
 from kpops_bot.server.routing import job_for
+from kpops_bot.server.status import StatusPage
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
 
@@ -60,9 +64,12 @@ _GITLAB = _ForgeProtocol(
 
 
 class WebhookReceiver:
-    def __init__(self, settings: BotSettings, store: Store, on_queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, settings: BotSettings, store: Store, intake_log: IntakeLog, on_queued: Callable[[], None] = lambda: None
+    ) -> None:
         self._settings = settings
         self._store = store
+        self._intake_log = intake_log
         self._on_queued = on_queued
 
     async def github(self, request: Request) -> Response:
@@ -72,24 +79,40 @@ class WebhookReceiver:
         return await self._receive(request, _GITLAB)
 
     async def _receive(self, request: Request, protocol: _ForgeProtocol) -> Response:
+        forge = protocol.forge.value
         try:
             event_name, delivery, parsed = await self._check(request, protocol)
         except _Rejected as rejected:
+            self._answered(forge, "unknown", _delivery_id(request, protocol), DeliveryOutcome.REFUSED, rejected.message)
             return JSONResponse({"error": rejected.message}, rejected.status)
-        if isinstance(parsed, Ignored):
-            return _ignored(parsed.reason)
-        job = job_for(parsed, self._settings)
+        job = parsed if isinstance(parsed, Ignored) else job_for(parsed, self._settings)
         if isinstance(job, Ignored):
+            self._answered(forge, event_name, delivery, DeliveryOutcome.IGNORED, job.reason)
             return _ignored(job.reason)
         try:
-            accepted = await self._store.accept_async(protocol.forge.value, delivery, event_name, job)
+            accepted = await self._store.accept_async(forge, delivery, event_name, job)
         except SQLAlchemyError:
             logger.exception("storing delivery %s failed", delivery)
+            self._answered(forge, event_name, delivery, DeliveryOutcome.REFUSED, "store unavailable")
             return JSONResponse({"error": "the bot's store is unavailable; redeliver later"}, 503)
         if accepted.duplicate:
+            self._answered(forge, event_name, delivery, DeliveryOutcome.DUPLICATE, job_id=accepted.job_id)
             return JSONResponse({"status": "duplicate", "job": accepted.job_id}, 202)
         self._on_queued()
+        self._answered(forge, event_name, delivery, DeliveryOutcome.QUEUED, job_id=accepted.job_id)
         return JSONResponse({"status": "queued", "job": accepted.job_id}, 202)
+
+    def _answered(
+        self,
+        forge: str,
+        event: str,
+        delivery: str,
+        outcome: DeliveryOutcome,
+        reason: str = "",
+        job_id: int | None = None,
+    ) -> None:
+        metrics.deliveries.labels(forge, event[:100], outcome.value).inc()
+        self._intake_log.record(forge, event[:100], delivery, outcome, job_id, reason)
 
     async def _check(self, request: Request, protocol: _ForgeProtocol) -> tuple[str, str, Event | Ignored]:
         secret = self._settings.webhook_secret(protocol.forge)
@@ -112,6 +135,11 @@ class WebhookReceiver:
         if isinstance(parsed, Ignored):
             return event_name, delivery, parsed
         return event_name, delivery, with_configured_clone_url(parsed, self._settings)
+
+
+def _delivery_id(request: Request, protocol: _ForgeProtocol) -> str:
+    """The delivery id a refused delivery named, if any, as far as the status page shows it."""
+    return next((request.headers[h] for h in protocol.delivery_headers if request.headers.get(h)), "")[:200]
 
 
 def _decode(body: bytes) -> Any:
@@ -149,9 +177,12 @@ def create_app(
     on_queued: Callable[[], None] = lambda: None,
     lifespan: Callable[[Starlette], Any] | None = None,
     readiness: dict[str, str] | None = None,
+    intake_log: IntakeLog | None = None,
 ) -> Starlette:
     """`readiness`: facts `/readyz` adds to its answer (the effective sandbox)."""
-    receiver = WebhookReceiver(settings, store, on_queued)
+    intake_log = intake_log or IntakeLog()
+    receiver = WebhookReceiver(settings, store, intake_log, on_queued)
+    status = StatusPage(settings, store, intake_log)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -163,10 +194,16 @@ def create_app(
             return JSONResponse({"status": "store unavailable"}, 503)
         return JSONResponse({"status": "ready", **(readiness or {})})
 
+    async def prometheus(_request: Request) -> Response:
+        return Response(await run_in_threadpool(metrics.exposition), media_type=metrics.CONTENT_TYPE)
+
     routes = [
         Route("/webhooks/github", receiver.github, methods=["POST"]),
         Route("/webhooks/gitlab", receiver.gitlab, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+        Route("/status", status.overview, methods=["GET"]),
+        Route("/status/pull", status.pull_request, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
+from kpops_bot import metrics, overview
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.jobs import JobKind
 from kpops_bot.masking import mask_logs
 from kpops_bot.server.app import create_app
+from kpops_bot.server.schedule import DriftClock
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
 from kpops_bot.worker import JobHandler, Worker, WorkerOptions
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.close import CloseWorkflow
 from kpops_bot.workflows.commands import CommandWorkflow
+from kpops_bot.workflows.drift import DriftWorkflow
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor
 from kpops_bot.workflows.preview import PreviewWorkflow
 
 logger = logging.getLogger(__name__)
+_SWEEP_SECONDS = 3600.0
+_DRIFT_TICK_SECONDS = 30.0
 
 
 class Bot:
@@ -35,6 +43,8 @@ class Bot:
     ) -> None:
         self.settings = settings
         self.services = Services.create(settings, retry, config_file)
+        self._stopping = threading.Event()
+        self.drift_clock = DriftClock(settings.drift, self.services.store.enqueue)
         self.worker = Worker(
             self.services.store,
             workflows(self.services),
@@ -67,7 +77,12 @@ class Bot:
             logging.getLogger("uvicorn.access"),
         ):
             mask_logs(masker, logger_with_handlers)
+        unwatch_store = metrics.watch_store(functools.partial(overview.gauges, self.services.store))
         self.worker.start()
+        sweeper = threading.Thread(target=self._sweep_workspace, name="workspace-sweeper", daemon=True)
+        sweeper.start()
+        drift = threading.Thread(target=self._drift_checks, name="drift-clock", daemon=True)
+        drift.start()
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
         threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
@@ -79,8 +94,44 @@ class Bot:
         try:
             yield
         finally:
+            self._stopping.set()
             self.worker.stop()
+            sweeper.join()
+            drift.join()
+            unwatch_store()
             self.services.close()
+
+    def _drift_checks(self) -> None:
+        """Queue each configured drift check when due (looked at every `_DRIFT_TICK_SECONDS`)."""
+        if not self.settings.drift:
+            return
+        while True:
+            try:
+                self.drift_clock.tick(time.time())
+            except SQLAlchemyError:
+                logger.exception("queueing drift checks failed")
+            if self._stopping.wait(_DRIFT_TICK_SECONDS):
+                return
+
+    def _sweep_workspace(self) -> None:
+        """At start and every hour: mirrors unused for `mirror_days` and checkouts of dead processes go."""
+        while True:
+            self.sweep_workspace()
+            if self._stopping.wait(_SWEEP_SECONDS):
+                return
+
+    def sweep_workspace(self) -> None:
+        workspace = self.services.workspace
+        try:
+            mirrors = workspace.prune_mirrors(self.settings.mirror_days * 86400)
+            checkouts = workspace.prune_checkouts()
+        except OSError:
+            logger.exception("sweeping the workspace failed")
+            return
+        metrics.workspace_pruned.labels("mirror").inc(len(mirrors))
+        metrics.workspace_pruned.labels("checkout").inc(len(checkouts))
+        if mirrors or checkouts:
+            logger.info("workspace: removed %d unused mirror(s), %d orphaned checkout(s)", len(mirrors), len(checkouts))
 
     def reconcile_locks(self) -> None:
         """Release what pull requests closed while the bot was down still hold; wake who waited for it."""
@@ -95,7 +146,8 @@ class Bot:
             self.services.lock_book.reconcile(key, open_numbers)
 
     def serve(self) -> None:
-        uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info")
+        # log_config None: uvicorn's loggers propagate to the root handler, in the configured format, masked.
+        uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info", log_config=None)
 
 
 def workflows(
@@ -112,6 +164,7 @@ def workflows(
         JobKind.CLOSE: CloseWorkflow(forges, services.lock_book),
         JobKind.COMMAND: CommandWorkflow(settings, forges, diff, services.lock_book, services.open_repository),
         JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book),
+        JobKind.DRIFT: DriftWorkflow(settings, forges, services.open_repository),
     }
 
 

@@ -92,6 +92,16 @@ class GitDeploymentRepository:
             return side  # no render needed to know
         return reached_through_reads(self._repository, self._pool(True), self._cache, base, changed_paths, side, {})
 
+    def render_everything(self, commit: str, config: Effective, masker: Masker) -> list[StepResult]:
+        """Every pipeline of `commit` rendered for deploy in every environment of `config`, as an apply would write
+        it; nothing is published."""
+        steps: list[Step] = []
+        for environment in config.environments:
+            spec = RenderSpec(environment, config.operation_mode.render_mode, Operation.DEPLOY, config.config_dir)
+            pipelines = select_pipelines(layout_at(self._repository, commit, spec), [])
+            steps += [Step(Operation.DEPLOY, pipeline, environment, commit) for pipeline in pipelines]
+        return self.run(steps, config, masker, run_id=commit[:10], execute=False)
+
     def pipeline_names(self, revision: str, names: Sequence[str], config_dir: str) -> list[str]:
         layout = layout_at(self._repository, self._repository.resolve(revision), RenderSpec(config_dir=config_dir))
         return [pipeline.name for pipeline in select_pipelines(layout, names)]

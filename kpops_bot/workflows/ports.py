@@ -97,3 +97,11 @@ class DeploymentRepository(Protocol):
 
 OpenRepository = Callable[[Repository, ForgeClient], DeploymentRepository]
 """The deployment repository of a forge's repository, fetched with the client's credentials."""
+
+
+class DriftSource(Protocol):
+    """What a drift check reads: the deploy branch rendered (nothing executed, nothing published)."""
+
+    def resolve(self, revision: str) -> str: ...
+
+    def render_everything(self, commit: str, config: Effective, masker: Masker) -> list[StepResult]: ...

@@ -46,6 +46,16 @@ class StoredNote:
 
 
 @dataclass
+class StoredIssue:
+    project_id: int
+    iid: int
+    username: str
+    title: str
+    description: str
+    state: str = "opened"  # opened, closed
+
+
+@dataclass
 class StoredMergeRequest:
     project_id: int
     iid: int
@@ -101,6 +111,7 @@ class FakeGitLab:
         self.notes: dict[int, StoredNote] = {}
         self.statuses: dict[tuple[int, str], list[StoredStatus]] = {}
         self.merge_requests: dict[tuple[int, int], StoredMergeRequest] = {}
+        self.issues: dict[tuple[int, int], StoredIssue] = {}
         self.origin = ""  # set by the test once the port is known
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
@@ -182,7 +193,19 @@ class FakeGitLab:
         project = self._project(parts[1])
         if project is None:
             return _message("404 Project Not Found", 404)
+        if parts[2:3] == ["issues"]:
+            return await self._issue_route(request, project, parts[3:], username)
         return await self._project_route(request, project, parts[2:], username)
+
+    async def _issue_route(
+        self, request: Request, project: FakeGitLabProject, parts: list[str], username: str
+    ) -> Response:
+        match parts:
+            case []:
+                return await self._issues(request, project, username)
+            case [iid] if request.method in ("GET", "PUT"):
+                return await self._issue(request, project, int(iid))
+        return _message("404 Not Found", 404)
 
     async def _project_route(
         self, request: Request, project: FakeGitLabProject, parts: list[str], username: str
@@ -222,6 +245,56 @@ class FakeGitLab:
                     return _message("404 File Not Found", 404)
                 return Response(content, media_type="text/plain")
         return _message("404 Not Found", 404)
+
+    def _issue_json(self, project: FakeGitLabProject, issue: StoredIssue) -> dict[str, Any]:
+        return {
+            "id": 70_000 + issue.iid,
+            "iid": issue.iid,
+            "project_id": issue.project_id,
+            "title": issue.title,
+            "description": issue.description,
+            "state": issue.state,
+            "author": self._user_json(issue.username),
+            "web_url": f"{self.origin}/{project.path}/-/issues/{issue.iid}",
+        }
+
+    async def _issues(self, request: Request, project: FakeGitLabProject, username: str) -> Response:
+        if request.method == "POST":
+            data = await request.json()
+            if not data.get("title"):
+                return JSONResponse({"message": {"title": ["can't be blank"]}}, 400)
+            with self._lock:
+                iid = 1 + sum(1 for key in self.issues if key[0] == project.id)
+                issue = StoredIssue(project.id, iid, username, data["title"], data.get("description") or "")
+                self.issues[(project.id, iid)] = issue
+            return JSONResponse(self._issue_json(project, issue), 201)
+        if request.method != "GET":
+            return _message("405 Method Not Allowed", 405)
+        params = request.query_params
+        issues = sorted((i for i in self.issues.values() if i.project_id == project.id), key=lambda i: i.iid)
+        if params.get("state") in ("opened", "closed"):
+            issues = [i for i in issues if i.state == params["state"]]
+        if params.get("author_username"):
+            issues = [i for i in issues if i.username == params["author_username"]]
+        if params.get("sort", "desc") == "desc":
+            issues.reverse()
+        return _paged(request, [self._issue_json(project, issue) for issue in issues])
+
+    async def _issue(self, request: Request, project: FakeGitLabProject, iid: int) -> Response:
+        issue = self.issues.get((project.id, iid))
+        if issue is None:
+            return _message("404 Not found", 404)
+        if request.method == "PUT":
+            data = await request.json()
+            event = data.get("state_event")
+            if event not in (None, "close", "reopen"):
+                return JSONResponse({"error": "state_event does not have a valid value"}, 400)
+            with self._lock:
+                issue.description = data.get("description", issue.description)
+                issue.title = data.get("title", issue.title)
+                if event is not None:
+                    issue.state = "closed" if event == "close" else "opened"
+        return JSONResponse(self._issue_json(project, issue))
 
     def _bare(self, path: str) -> Path | None:
         project = next((project for project in self.projects.values() if project.path == path), None)

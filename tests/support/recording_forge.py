@@ -17,6 +17,7 @@ from kpops_bot.forges.base import (
     CommitState,
     CommitStatus,
     ForgeError,
+    Issue,
     Permission,
     PullRequest,
     Reaction,
@@ -46,6 +47,7 @@ class RecordingForge:
     reacted: list[tuple[int, int, str]] = field(default_factory=list)  # (number, comment id, reaction) by the bot
     checks_supported: bool = False  # True: as a GitHub App, which has check runs
     checks: list[tuple[str, CheckReport]] = field(default_factory=list)
+    issues: dict[int, Issue] = field(default_factory=dict)  # the open ones
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail_writes: bool = False  # every write raises ForgeError (the forge down for good)
     # A write of this name is stored, then raises: the forge kept it but the bot never heard back (killed, timed out).
@@ -86,6 +88,23 @@ class RecordingForge:
         comment = Comment(self._next_id, author, body, f"https://forge.test/c/{self._next_id}")
         self.threads.setdefault(number, []).append(comment)
         return comment
+
+    def open_issue_with(self, repository: Repository, marker: str) -> Issue | None:
+        self._record("open_issue_with", marker)
+        return next((issue for issue in self.issues.values() if marker in issue.body), None)
+
+    def create_issue(self, repository: Repository, title: str, body: str) -> Issue:
+        self._write("create_issue", title, body)
+        self._next_id += 1
+        self.issues[self._next_id] = Issue(self._next_id, body, f"https://forge.test/i/{self._next_id}")
+        return self.issues[self._next_id]
+
+    def update_issue(self, repository: Repository, number: int, body: str, *, close: bool = False) -> None:
+        self._write("update_issue", number, body, close)
+        if close:
+            del self.issues[number]
+        else:
+            self.issues[number] = Issue(number, body, self.issues[number].url)
 
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
         self._write("create_comment", number, body)

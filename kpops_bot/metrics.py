@@ -1,0 +1,150 @@
+"""The bot's Prometheus metrics: one registry, the counters and histograms its parts move, and the gauges read
+from the store when `/metrics` is scraped.
+
+Counters live in this process's memory. The server runs one process (uvicorn without workers, the worker's
+threads inside it), so they are exact; several replicas are several scrape targets, summed by Prometheus. What
+every replica shares (queue depth, the oldest job's age, locks and their lines) is read from the database at
+scrape time, so each replica reports the same truth. The cache hit ratio is
+`rate(kpops_bot_render_cache_lookups_total{result="hit"}[5m]) / rate(kpops_bot_render_cache_lookups_total[5m])`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+REGISTRY = CollectorRegistry()
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+
+
+class DeliveryOutcome(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # irrelevant to the bot (an event it does not act on, a repository it does not serve)
+    REFUSED = "refused"  # the sender's mistake (signature, size, JSON, shape) or the store unavailable
+
+
+class JobOutcome(StrEnum):
+    DONE = "done"
+    RETRIED = "retried"
+    FAILED = "failed"
+
+
+class CacheResult(StrEnum):
+    HIT = "hit"
+    MISS = "miss"
+
+
+deliveries = Counter(
+    "kpops_bot_deliveries",
+    "Webhook deliveries received, by forge, event and what intake made of them.",
+    ["forge", "event", "outcome"],
+    registry=REGISTRY,
+)
+job_duration = Histogram(
+    "kpops_bot_job_duration_seconds",
+    "Time a job attempt ran, by kind and outcome (done, retried, failed).",
+    ["kind", "outcome"],
+    buckets=_SECONDS,
+    registry=REGISTRY,
+)
+render_duration = Histogram(
+    "kpops_bot_render_duration_seconds",
+    "Time one pipeline render took in the render pool, by outcome (rendered or the error's kind).",
+    ["outcome"],
+    buckets=_SECONDS,
+    registry=REGISTRY,
+)
+render_cache_lookups = Counter(
+    "kpops_bot_render_cache_lookups",
+    "Render cache lookups, by result (hit, miss).",
+    ["result"],
+    registry=REGISTRY,
+)
+render_cache_evictions = Counter(
+    "kpops_bot_render_cache_evictions",
+    "Render cache entries removed to keep the cache under its size bound.",
+    registry=REGISTRY,
+)
+sandbox_failures = Counter(
+    "kpops_bot_sandbox_failures",
+    "Renders the sandbox ended: a limit hit (memory, CPU, file size, result size), a timeout or a crash.",
+    ["kind"],
+    registry=REGISTRY,
+)
+forge_calls = Counter(
+    "kpops_bot_forge_calls",
+    "Forge API calls (each with its retries), by forge and outcome (ok, error).",
+    ["forge", "outcome"],
+    registry=REGISTRY,
+)
+forge_retries = Counter(
+    "kpops_bot_forge_retries",
+    "Forge API call attempts that failed transiently and were tried again, by forge.",
+    ["forge"],
+    registry=REGISTRY,
+)
+
+
+workspace_pruned = Counter(
+    "kpops_bot_workspace_pruned",
+    "Workspace folders removed: mirrors of repositories unused for mirror_days, checkouts of a process gone.",
+    ["what"],
+    registry=REGISTRY,
+)
+
+
+drift_checks = Counter(
+    "kpops_bot_drift_checks",
+    "Drift checks of a branch's GitOps target, by forge and result (in_sync, drifted, failed).",
+    ["forge", "result"],
+    registry=REGISTRY,
+)
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+class _StoreCollector(Collector):
+    """Gauges read from the store at scrape time: what every replica shares. Reads the newest store watched (a
+    process runs one bot; a test may start several one after another)."""
+
+    def __init__(self) -> None:
+        self.readers: list[Callable[[], dict[str, float]]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        if not self.readers:
+            return
+        try:
+            facts = self.readers[-1]()
+        except Exception:  # a scrape must answer; the store's health is a metric of its own
+            yield GaugeMetricFamily("kpops_bot_store_up", "Whether the store answered this scrape.", value=0)
+            return
+        yield GaugeMetricFamily("kpops_bot_store_up", "Whether the store answered this scrape.", value=1)
+        described = (
+            ("kpops_bot_jobs_queued", "Jobs waiting to run.", "queued"),
+            ("kpops_bot_jobs_running", "Jobs running now (all replicas).", "running"),
+            ("kpops_bot_oldest_queued_job_age_seconds", "Age of the oldest job waiting to run.", "oldest_age"),
+            ("kpops_bot_locks_held", "Pipeline locks held by pull requests.", "locks_held"),
+            ("kpops_bot_lock_waits", "Commands waiting in a lock line.", "lock_waits"),
+        )
+        for name, documentation, fact in described:
+            yield GaugeMetricFamily(name, documentation, value=facts.get(fact, 0.0))
+
+
+_store_collector = _StoreCollector()
+REGISTRY.register(_store_collector)
+
+
+def watch_store(read: Callable[[], dict[str, float]]) -> Callable[[], None]:
+    """Scrapes read the store through `read` from now on; the result stops that (a bot that stops)."""
+    _store_collector.readers.append(read)
+    return lambda: _store_collector.readers.remove(read)

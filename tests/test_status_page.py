@@ -1,0 +1,109 @@
+"""The status page in a real browser (headless Chromium from the distribution): a queued job, a lock with its
+waiting line and a delivery on it; the token moves from the address into a cookie; nobody without it sees a thing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
+from kpops_bot.jobs import JobKind
+from kpops_bot.locks import Granted, Resource, Waiting
+from kpops_bot.store import NewJob
+from tests.helpers import GitRepo
+from tests.support.harness import BotHarness, running_bot
+
+TOKEN = "status-t0ken-for-operators"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup dev installs it)")
+
+
+@pytest.fixture
+def harness(tmp_path: Path, deployment_repo: GitRepo) -> Iterator[BotHarness]:
+    """A bot that only receives (concurrency 0), so the job it is sent stays queued for the page to show."""
+    settings = EngineSettings()
+    with running_bot(Forge.GITHUB, settings, tmp_path, deployment_repo, concurrency=0, status_token=TOKEN) as running:
+        yield running
+
+
+def _browser(*arguments: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ]
+    return subprocess.run([CHROMIUM, *flags, *arguments], capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_the_page_shows_a_job_a_lock_and_a_delivery_in_chromium(harness: BotHarness, tmp_path: Path) -> None:
+    harness.repo.write("README.md", "A change.\n")
+    head = harness.repo.commit("a change")
+    delivery = str(uuid.uuid4())
+    answer = harness.send_pull_request("opened", 7, head, delivery=delivery)
+    assert answer.json()["status"] == "queued"
+    job_id = answer.json()["job"]
+    locks = harness.bot.services.locks
+    repository = f"github:{harness.forge.repository.full_name}"
+    word_count = Resource("dev", "word-count")
+    assert isinstance(locks.acquire(repository, 7, [word_count], wait_key="c1", then=_then(7)), Granted)
+    assert isinstance(locks.acquire(repository, 8, [word_count], wait_key="c2", then=_then(8)), Waiting)
+
+    screenshot = tmp_path / "status.png"
+    _browser(
+        f"--screenshot={screenshot}",
+        "--window-size=1280,900",
+        f"{harness.url}/status?token={TOKEN}",
+        profile=tmp_path / "profile-1",
+    )
+    assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert screenshot.stat().st_size > 20_000  # a page of tables, not a blank or an error page
+
+    dom = _browser("--dump-dom", f"{harness.url}/status?token={TOKEN}", profile=tmp_path / "profile-2").stdout
+    assert TOKEN not in dom
+    pull_url = f"{harness.forge.url}/{harness.forge.repository.full_name}/pull/7"
+    assert f'<a href="{pull_url}">' in dom or pull_url in dom
+    assert 'class="state-queued">queued' in dom
+    assert "word-count" in dom and "#7" in dom and "#8" in dom  # the lock, its holder and its line
+    assert delivery in dom
+    assert 'class="outcome-queued">queued' in dom
+    assert f"<td>{job_id}</td>" in dom
+
+    timeline = _browser(
+        "--dump-dom",
+        f"{harness.url}/status/pull?key={repository}%237&token={TOKEN}",
+        profile=tmp_path / "profile-3",
+    ).stdout
+    assert f"pull_request delivery {delivery} → job {job_id}" in timeline
+    assert f"job {job_id} (preview at {head[:10]}) queued" in timeline
+
+
+def test_the_page_needs_the_token(harness: BotHarness) -> None:
+    assert httpx.get(f"{harness.url}/status").status_code == 401
+    assert httpx.get(f"{harness.url}/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.get(f"{harness.url}/status", cookies={"kpops_bot_status": "wrong"}).status_code == 401
+    bearer = httpx.get(f"{harness.url}/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert bearer.status_code == 200
+    assert bearer.headers["x-frame-options"] == "DENY"
+    assert bearer.headers["referrer-policy"] == "no-referrer"
+    moved = httpx.get(f"{harness.url}/status/pull?key=a%231&token={TOKEN}")
+    assert moved.status_code == 303
+    assert moved.headers["location"] == "/status/pull?key=a%231"
+    assert "HttpOnly" in moved.headers["set-cookie"] and "SameSite=strict" in moved.headers["set-cookie"]
+
+
+def _then(number: int) -> NewJob:
+    return NewJob(f"github:acme/deployments#{number}", JobKind.COMMAND, {"number": number})
