@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.diff.compute import build_report
 from kpops_bot.engine.model import Operation
-from kpops_bot.forges.base import Permission, PullState
+from kpops_bot.forges.base import ForgeError, Permission, PullState
 from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
 from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Resource
@@ -256,3 +257,25 @@ def test_a_resumed_comment_does_not_repeat_its_rejections() -> None:
     bench.comment("/kpops rest\n/kpops help", author="bob", resumed=True)
     assert "rest" not in bench.answer()
     assert "| command | needs | does |" in bench.answer()
+
+
+def test_a_mistyped_command_is_answered_without_any_lookup() -> None:
+    bench = Bench()
+    assert bench.comment("/kpops rest word-count") == "answered 0 command(s)"
+    assert [name for name, _ in bench.forge.calls] == ["comments", "create_comment"]  # no pull request, no config
+    check_golden("bot/answer-mistyped.md", bench.answer())
+
+
+def test_a_pull_request_the_forge_cannot_serve_gets_a_clear_answer() -> None:
+    bench = Bench()
+    del bench.forge.pulls[1]
+    bench.forge.pull_request = _unreadable  # type: ignore[method-assign]
+    assert bench.comment("/kpops reset word-count") == "pull request unreadable"
+    answer = bench.answer()
+    check_golden("bot/answer-pull-request-unreadable.md", answer)
+    assert "GitHub pull request read: HTTP 502" in answer
+    assert bench.deployment.calls == []
+
+
+def _unreadable(repository: object, number: int) -> NoReturn:
+    raise ForgeError("GitHub pull request read: HTTP 502")

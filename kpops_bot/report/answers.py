@@ -85,6 +85,15 @@ def refused(line: str, why: str) -> str:
     return f"🚫 `{quoted(line)}`: {why}"
 
 
+def pull_request_unreadable(forge: Forge, reason: str) -> str:
+    """A lookup the commands need failed for good (the forge down): nothing ran, and the author knows why."""
+    what = "merge request" if forge is Forge.GITLAB else "pull request"
+    return answer(
+        "command not run",
+        [f"❌ The bot could not read this {what} from the forge ({reason}); nothing ran. Comment again to retry."],
+    )
+
+
 def command_failed(job_id: int) -> str:
     return answer(
         "command failed",

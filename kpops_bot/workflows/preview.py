@@ -64,7 +64,7 @@ class PreviewWorkflow:
             sticky.sync(client, event.repository, event.number, [notices.fork_not_previewed()])
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"
-        rendering = "Rendering the pipelines this change affects"
+        rendering = self._described("Rendering the pipelines this change affects")
         once.pending(client, event.repository, event.head_sha, rendering, retry=job.attempts > 1)
         return self._preview(job, client, event, config, trusted=head.trusted)
 
@@ -136,9 +136,10 @@ class PreviewWorkflow:
         description: str,
         target_url: str | None = None,
     ) -> None:
-        if self._unsandboxed:
-            description = f"{description} (rendered without sandbox)"
-        client.set_status(event.repository, event.head_sha, state, description, target_url)
+        client.set_status(event.repository, event.head_sha, state, self._described(description), target_url)
+
+    def _described(self, description: str) -> str:
+        return f"{description} (rendered without sandbox)" if self._unsandboxed else description
 
 
 def superseded_status(head_sha: str, newer: Job) -> str | None:

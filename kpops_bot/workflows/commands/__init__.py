@@ -16,7 +16,7 @@ from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comme
 from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
-from kpops_bot.forges.base import Permission
+from kpops_bot.forges.base import ForgeError, Permission
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide, requires_head_decision, use_of
 from kpops_bot.jobs import JobKind, pull_request_key, repository_key
@@ -81,7 +81,17 @@ class CommandWorkflow:
         identity = _identity(event, resumed)
         if once.find_answer(client, event.repository, event.number, identity) is not None:
             return "answered by an earlier attempt"
-        pull = client.pull_request(event.repository, event.number)
+        rejections = [item for item in parsed if isinstance(item, Rejected)]
+        if len(rejections) == len(parsed):  # no command to run: answered as they are, with no lookup to fail
+            body = answers.answer("command", [_rejection(item) for item in rejections])
+            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
+            return "answered 0 command(s)"
+        try:
+            pull = client.pull_request(event.repository, event.number)
+        except ForgeError as error:
+            body = answers.pull_request_unreadable(event.repository.forge, str(error))
+            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
+            return "pull request unreadable"
         settings = self._collaborators.settings
         try:
             config = repository_settings(settings, client, event.repository, pull.base_ref, pull.base_ref)
@@ -127,7 +137,7 @@ class CommandWorkflow:
         )
         for item in parsed:
             if isinstance(item, Rejected):
-                _note(context, answers.rejected(item.line, item.reason) if item.line else f"❌ {item.reason}")
+                _note(context, _rejection(item))
                 continue
             if permission is None and policy.role(item.name).permission > Permission.NONE:
                 permission = context.client.permission(context.event.repository, context.event.author)
@@ -179,6 +189,10 @@ class CommandWorkflow:
         for _command, planned in acting:
             context.sections.append(planned.run())
         return f"ran {len(acting)} command(s)"
+
+
+def _rejection(item: Rejected) -> str:
+    return answers.rejected(item.line, item.reason) if item.line else f"❌ {item.reason}"
 
 
 def _identity(event: CommentEvent, resumed: bool) -> str:
