@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kpops_bot.engine.settings import EngineSettings
     from kpops_bot.engine.targets import Progress
     from kpops_bot.masking import Masker
+    from kpops_bot.settings import BotSettings
     from kpops_bot.workspace import Workspace
 
 USAGE_ERROR = 2
@@ -300,22 +301,12 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
 @click.option("--insecure-skip-signature", is_flag=True, help="Accept unsigned deliveries (local development only).")
 def serve(config_file: Path | None, host: str | None, port: int | None, insecure_skip_signature: bool) -> None:
     """Run the bot: webhook server, store and workers (settings: KPOPS_BOT_* variables over --config)."""
-    from pydantic import ValidationError
 
     from kpops_bot import logs
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.server.bot import Bot
-    from kpops_bot.settings import BotSettings, UnknownVariableError
-    from kpops_bot.validation import describe_validation
 
-    try:
-        settings = BotSettings.load(config_file)
-    except ValidationError as error:
-        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
-        sys.exit(USAGE_ERROR)
-    except UnknownVariableError as error:
-        click.echo(f"Error: invalid settings: {error}", err=True)
-        sys.exit(USAGE_ERROR)
+    settings = _load_settings(config_file)
     chosen = {"host": host, "port": port, "insecure_skip_signature": insecure_skip_signature or None}
     settings = settings.model_copy(update={key: value for key, value in chosen.items() if value is not None})
     problems = settings.startup_problems()
@@ -507,20 +498,10 @@ def github_app(
 def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
     """Create or update the project's webhook to the bot, with the events in webhooks/gitlab-hook.json."""
     import gitlab
-    from pydantic import ValidationError
 
-    from kpops_bot.settings import BotSettings, UnknownVariableError
     from kpops_bot.setup.gitlab_hook import HookError, ensure_hook
-    from kpops_bot.validation import describe_validation
 
-    try:
-        settings = BotSettings.load(config_file)
-    except ValidationError as error:
-        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
-        sys.exit(USAGE_ERROR)
-    except UnknownVariableError as error:
-        click.echo(f"Error: invalid settings: {error}", err=True)
-        sys.exit(USAGE_ERROR)
+    settings = _load_settings(config_file)
     token, secret = settings.gitlab.token, settings.gitlab.webhook_secret
     if token is None or secret is None:
         click.echo("Error: set gitlab.token and gitlab.webhook_secret (KPOPS_BOT_GITLAB__*) first", err=True)
@@ -547,21 +528,10 @@ def action() -> None:
     import logging
     import os
 
-    from pydantic import ValidationError
-
     from kpops_bot.action import ActionError, run_action, write_outputs
     from kpops_bot.masking import mask_logs
-    from kpops_bot.settings import BotSettings, UnknownVariableError
-    from kpops_bot.validation import describe_validation
 
-    try:
-        settings = BotSettings.load(None)
-    except ValidationError as error:
-        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
-        sys.exit(USAGE_ERROR)
-    except UnknownVariableError as error:
-        click.echo(f"Error: invalid settings: {error}", err=True)
-        sys.exit(USAGE_ERROR)
+    settings = _load_settings(None)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     mask_logs(settings.secrets_masker(), logging.getLogger())
     try:
@@ -572,3 +542,19 @@ def action() -> None:
     write_outputs(outcome, os.environ)
     click.echo(f"kpops-bot: {outcome.outcome} (verdict: {outcome.verdict})")
     sys.exit(1 if outcome.verdict == "error" else 0)
+
+
+def _load_settings(config_file: Path | None) -> BotSettings:
+    """The bot's settings (KPOPS_BOT_* variables over `config_file`), or a usage error naming what is wrong."""
+    from pydantic import ValidationError
+
+    from kpops_bot.settings import BotSettings, UnknownVariableError
+    from kpops_bot.validation import describe_validation
+
+    try:
+        return BotSettings.load(config_file)
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
+    except UnknownVariableError as error:
+        click.echo(f"Error: invalid settings: {error}", err=True)
+    sys.exit(USAGE_ERROR)
