@@ -10,6 +10,7 @@ import fnmatch
 import os
 import socket
 from contextvars import ContextVar
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.engine.model import Mode
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.gitops.layout import JOBS_KEPT_FOR
 from kpops_bot.logs import LogFormat
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.masking import Masker
@@ -119,6 +121,14 @@ class GitOpsSettings(BaseModel):
     author_name: str = "kpops-bot"
     author_email: str = "kpops-bot@localhost"
     push_attempts: int = Field(default=5, ge=1, description="Pushes tried when others push at the same time.")
+    jobs_kept_hours: float = Field(
+        default=JOBS_KEPT_FOR / timedelta(hours=1),
+        ge=0,
+        description="Hours a one-off Job (reset, clean) stays committed; the next commit to its folder removes it.",
+    )
+
+    def jobs_kept_for(self) -> timedelta:
+        return timedelta(hours=self.jobs_kept_hours)
 
     @field_validator("path")
     @classmethod

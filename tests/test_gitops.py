@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from kpops_bot.gitops.layout import (
     PipelineWrite,
     deploy_write,
     dump,
+    expired_jobs,
     kustomization,
     one_off_jobs_write,
     pipeline_folder,
@@ -68,12 +70,13 @@ def test_a_deploy_render_becomes_one_file_per_resource_and_a_kustomization() -> 
     assert recorded_source("not: [yaml") is None
 
 
-def test_one_off_jobs_get_the_run_id_in_their_names_and_lose_argo_hooks() -> None:
+def test_one_off_jobs_get_the_run_id_in_their_names_lose_argo_hooks_and_ttl_and_are_created_once_by_flux() -> None:
     render = recorded_render("word-count")
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": "x" * 70, "annotations": {"argocd.argoproj.io/hook": "PostDelete", "keep": "me"}},
+        "spec": {"backoffLimit": 6, "ttlSecondsAfterFinished": 30, "template": {"spec": {}}},
     }
     topic = {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic", "metadata": {"name": "t"}}
     render.components[0].manifests = [job, topic]
@@ -81,9 +84,24 @@ def test_one_off_jobs_get_the_run_id_in_their_names_and_lose_argo_hooks() -> Non
     ((name, text),) = write.jobs.items()
     renamed = yaml.safe_load(text)
     assert renamed["metadata"]["name"].endswith("-c1234") and len(renamed["metadata"]["name"]) <= 63
-    assert renamed["metadata"]["annotations"] == {"keep": "me"}
+    assert renamed["metadata"]["annotations"] == {"keep": "me", "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
+    assert renamed["spec"] == {"backoffLimit": 6, "template": {"spec": {}}}
+    assert job["spec"]["ttlSecondsAfterFinished"] == 30  # the render is left as it was
     assert name == f"job-{renamed['metadata']['name']}.yaml"
     assert write.resources is None and not write.removes
+
+
+def test_job_files_expire_after_their_retention_except_those_written_now() -> None:
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    added = {
+        "job-a-c1.yaml": now - timedelta(days=8),
+        "job-b-c2.yaml": now - timedelta(days=7),
+        "job-c-c3.yaml": now - timedelta(days=6, hours=23),
+        "job-d-c4.yaml": now - timedelta(days=30),
+    }
+    assert expired_jobs(added, now, timedelta(days=7), written=["job-d-c4.yaml"]) == ["job-a-c1.yaml", "job-b-c2.yaml"]
+    assert expired_jobs(added, now, timedelta(0), written=[]) == sorted(added)
+    assert expired_jobs({}, now, timedelta(0)) == []
 
 
 def test_publishing_commits_once_keeps_jobs_and_removes_folders(bare: Path) -> None:

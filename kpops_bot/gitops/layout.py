@@ -4,13 +4,36 @@
 Argo CD application or a Flux Kustomization can point at an environment's folder (or one pipeline's). One-off
 jobs a command adds (reset, clean) go to `jobs/` inside the pipeline's folder under names of their own, so a
 second reset runs again; deploys keep them, a destroy removes the whole folder.
+
+A one-off Job must run once although it stays in a folder a controller keeps converging. The same file serves
+Argo CD (auto-sync, self-heal, prune) and Flux (prune, drift correction), so the bot needs not know which one watches:
+
+- No `spec.ttlSecondsAfterFinished`. Kubernetes deletes a finished Job after its TTL while the Job is still in Git,
+  so Argo CD's self-heal ("automatic sync when the live cluster's state deviates from the state defined in Git",
+  user guide, *Automated Sync Policy*) and Flux's interval apply ("to detect and correct drift inside the cluster",
+  kustomize-controller's *Kustomization* spec) create it again: the reset runs again. Kept, the finished Job is live
+  and in sync, and neither controller has anything to create.
+- `kustomize.toolkit.fluxcd.io/ssa: IfNotPresent`: Flux is "to only apply the Kubernetes resources if they are not
+  present on the cluster" and skips them afterwards. A later difference of the committed Job from the live one
+  cannot fail on the Job's immutable pod template, nor be force-replaced (`spec.force` and
+  `kustomize.toolkit.fluxcd.io/force` recreate a resource whose immutable fields changed, which reruns a Job).
+  A skipped object stays in Flux's inventory, so pruning deletes it once its file leaves. Argo CD ignores it.
+- No Argo CD hook annotations: "during a Sync operation, Argo CD will apply the resource" of each hook again, and
+  `BeforeHookCreation`, the default delete policy, deletes the previous one first (user guide, *Sync Phases and
+  Waves*): a hook left in the folder reruns the reset whenever anything else in the application syncs. Nor
+  `kustomize.toolkit.fluxcd.io/reconcile: disabled`: Flux skips such a resource even when it is absent, so the Job
+  would never be created.
+- Old Jobs leave the folder (`expired_jobs`): the bot's next commit to the pipeline's folder after the retention
+  removes their files. Prune then deletes a Job that finished long ago; neither controller creates anything for a
+  resource that left Git, so nothing runs again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
@@ -24,6 +47,9 @@ SOURCE_ANNOTATION = "kpops-bot/source-commit"
 DEFAULT_ENVIRONMENT = "default"
 _NAME_LIMIT = 63  # a Kubernetes name that also labels pods
 _HOOK_ANNOTATIONS = ("argocd.argoproj.io/hook", "argocd.argoproj.io/hook-delete-policy", "helm.sh/hook")
+FLUX_APPLY_POLICY = "kustomize.toolkit.fluxcd.io/ssa"
+FLUX_CREATE_ONCE = "IfNotPresent"
+JOBS_KEPT_FOR = timedelta(days=7)  # long past any reset's run, so a removed file never stops a running Job
 
 
 @dataclass(frozen=True)
@@ -65,13 +91,18 @@ def deploy_write(folder: str, render: PipelineRender, steps: Iterable[str] = ())
 
 
 def one_off_jobs_write(folder: str, render: PipelineRender, run_id: str, steps: Iterable[str] = ()) -> PipelineWrite:
-    """A reset's or clean's Jobs under names no run used before; other resources are the deploy's business.
-
-    Argo CD hook annotations are dropped: committed as plain resources, the Jobs run on the next sync instead of
-    waiting for the application's deletion.
-    """
-    jobs = [_renamed_job(manifest, run_id) for manifest in _manifests(render, steps) if manifest.get("kind") == "Job"]
+    """A reset's or clean's Jobs under names no run used before, made to run once (see the module's docstring);
+    other resources are the deploy's business."""
+    jobs = [_one_off_job(manifest, run_id) for manifest in _manifests(render, steps) if manifest.get("kind") == "Job"]
     return PipelineWrite(folder, render.revision, jobs=resource_files(jobs))
+
+
+def expired_jobs(
+    added: Mapping[str, datetime], now: datetime, kept_for: timedelta, written: Collection[str] = ()
+) -> list[str]:
+    """The one-off Job files (of `added`: file → when it was committed) whose retention is over, except those
+    written now. A file of unknown age is kept: removing a Job that may still run would stop it."""
+    return sorted(name for name, when in added.items() if name not in written and now - when >= kept_for)
 
 
 def removal(folder: str, source: str) -> PipelineWrite:
@@ -119,13 +150,15 @@ def _metadata(document: Any) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def _renamed_job(manifest: dict[str, Any], run_id: str) -> dict[str, Any]:
+def _one_off_job(manifest: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The Job named for its run, without hooks and TTL, created once by Flux."""
     metadata = dict(_metadata(manifest))
     suffix = f"-{run_id}"
     metadata["name"] = str(metadata.get("name", "job"))[: _NAME_LIMIT - len(suffix)].rstrip("-") + suffix
     annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k not in _HOOK_ANNOTATIONS}
-    if annotations:
-        metadata["annotations"] = annotations
-    else:
-        metadata.pop("annotations", None)
-    return {**manifest, "metadata": metadata}
+    metadata["annotations"] = {**annotations, FLUX_APPLY_POLICY: FLUX_CREATE_ONCE}
+    job = {**manifest, "metadata": metadata}
+    spec = manifest.get("spec")
+    if isinstance(spec, dict):
+        job["spec"] = {key: value for key, value in spec.items() if key != "ttlSecondsAfterFinished"}
+    return job

@@ -10,6 +10,9 @@ The target's content is not the bot's: every folder is checked before anything i
 path that leaves the clone, or a symbolic link on the way to a folder or inside it (`rendered/prod → elsewhere`),
 refuses the whole publish with a `PublishError` that says which path, and nothing is written or pushed. Links are
 never followed.
+
+One-off Job files older than the target's `jobs_kept_for` leave with the next write to their pipeline's folder; a
+file's age is that of the commit that added it, as the target's history tells (`layout.py` says why this is safe).
 """
 
 from __future__ import annotations
@@ -19,12 +22,21 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 import git
 
 from kpops_bot.git_safety import safe_git_env
-from kpops_bot.gitops.layout import JOBS, KUSTOMIZATION, PipelineWrite, kustomization, recorded_source
+from kpops_bot.gitops.layout import (
+    JOBS,
+    JOBS_KEPT_FOR,
+    KUSTOMIZATION,
+    PipelineWrite,
+    expired_jobs,
+    kustomization,
+    recorded_source,
+)
 from kpops_bot.workspace import redact_url
 
 COMMIT_TRAILER = "Kpops-Bot-Apply"
@@ -43,6 +55,7 @@ class Target:
     author_name: str
     author_email: str
     attempts: int = 5
+    jobs_kept_for: timedelta = JOBS_KEPT_FOR
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,7 @@ def commit_and_push(
     folder = Path(str(repo.working_tree_dir))
     for attempt in range(target.attempts):
         _check_inside(folder, writes)
-        kept = _apply(folder, writes, is_newer)
+        kept = _apply(folder, writes, is_newer, _JobAges(repo, target.jobs_kept_for))
         repo.git.add("--all")
         if not repo.git.status("--porcelain"):
             return Published(None, kept)
@@ -146,7 +159,33 @@ def _escape(root: Path, folder: str) -> str | None:
     return None
 
 
-def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer) -> list[str]:
+class _JobAges:
+    """Which one-off Job files of a folder are past their retention, by the commits that added them."""
+
+    def __init__(self, repo: git.Repo, kept_for: timedelta) -> None:
+        self._repo = repo
+        self._kept_for = kept_for
+        self._now = datetime.now(UTC)
+
+    def expired(self, folder: str, written: Sequence[str]) -> list[str]:
+        return expired_jobs(self._added(f"{folder}/{JOBS}"), self._now, self._kept_for, written)
+
+    def _added(self, jobs: str) -> dict[str, datetime]:
+        """File name → when the newest commit that added it was made (none: a branch without commits yet)."""
+        if not self._repo.head.is_valid():
+            return {}
+        log = self._repo.git.log("--no-renames", "--diff-filter=A", "--format=%x00%ct", "--name-only", "--", jobs)
+        added: dict[str, datetime] = {}
+        when: datetime | None = None
+        for line in log.splitlines():
+            if line.startswith("\0"):
+                when = datetime.fromtimestamp(int(line[1:]), UTC)
+            elif line.strip() and when is not None and PurePosixPath(line).parent == PurePosixPath(jobs):
+                added.setdefault(PurePosixPath(line).name, when)
+        return added
+
+
+def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer, ages: _JobAges) -> list[str]:
     """Write every folder; the folders left alone because a newer source was applied there already."""
     kept: list[str] = []
     for write in writes:
@@ -159,12 +198,14 @@ def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer) -> li
         if write.removes:
             shutil.rmtree(folder, ignore_errors=True)
         else:
-            _write_folder(folder, write, recorded)
+            _write_folder(folder, write, recorded, ages.expired(write.folder, list(write.jobs)))
     return kept
 
 
-def _write_folder(folder: Path, write: PipelineWrite, recorded: str | None) -> None:
+def _write_folder(folder: Path, write: PipelineWrite, recorded: str | None, expired: Sequence[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    for name in expired:
+        (folder / JOBS / name).unlink(missing_ok=True)
     if write.resources is not None:
         for old in folder.glob("*.yaml"):
             old.unlink()

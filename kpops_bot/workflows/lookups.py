@@ -29,4 +29,5 @@ def gitops_target(settings: BotSettings, client: ForgeClient, repository: Reposi
         author_name=gitops.author_name,
         author_email=gitops.author_email,
         attempts=gitops.push_attempts,
+        jobs_kept_for=gitops.jobs_kept_for(),
     )
