@@ -148,8 +148,10 @@ def test_a_second_reset_adds_its_jobs_and_the_next_commits_remove_jobs_past_thei
     gitops.publish(_run(operator, commit, Operation.RESET, "c1"), days_ago=8)  # past the 7 days a job is kept
     assert runs() == ["c1"]
 
-    gitops.publish(_run(operator, commit, Operation.CLEAN, "c2"))
+    c1_files = gitops.files(f"{FOLDER}/jobs")
+    cleaned = gitops.publish(_run(operator, commit, Operation.CLEAN, "c2"))
     assert runs() == ["c2"]  # c1's files left with the next commit to the folder
+    assert cleaned.removed_jobs == c1_files
     gitops.publish(_run(operator, commit, Operation.RESET, "c3"))
     assert runs() == ["c2", "c3"]  # a second command adds jobs of its own; c2 is young enough to stay
     assert listed_jobs() == sorted(path.removeprefix(f"{FOLDER}/") for path in gitops.files(f"{FOLDER}/jobs"))
@@ -160,6 +162,7 @@ def test_a_second_reset_adds_its_jobs_and_the_next_commits_remove_jobs_past_thei
 
     deployed = gitops.publish(_run(operator, commit, Operation.DEPLOY, "apply"), kept_for=timedelta(0))
     assert deployed.commit is not None and runs() == []  # an apply removes expired jobs too
+    assert len(deployed.removed_jobs) == len(set(deployed.removed_jobs)) > 1
     assert listed_jobs() == []
     assert gitops.listed() == sorted(
         path.removeprefix(f"{FOLDER}/") for path in gitops.files() if not path.endswith("kustomization.yaml")

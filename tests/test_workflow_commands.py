@@ -157,6 +157,15 @@ def test_the_gitops_target_already_having_everything_makes_no_commit() -> None:
     check_golden("bot/answer-deploy-nothing-new.md", bench.answer())
 
 
+def test_a_commit_that_removes_expired_one_off_jobs_names_them() -> None:
+    expired = "rendered/dev/word-count/jobs/job-word-count-word-counter-clean-c41.yaml"
+    bench = Bench(deployment=FakeDeployment(removed_jobs=[expired]))
+    bench.comment("/kpops reset word-count")
+    answer = bench.answer()
+    assert f"Removed one-off jobs past their retention: `{expired}`." in answer
+    check_golden("bot/answer-reset-removed-expired-jobs.md", answer)
+
+
 def test_a_held_pipeline_makes_the_comment_wait_then_run_when_resumed() -> None:
     bench = Bench()
     bench.comment("/kpops deploy word-count", number=2)

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
@@ -62,6 +62,7 @@ class Target:
 class Published:
     commit: str | None  # None: the target had all of it already
     kept_newer: list[str]  # folders left alone: another apply rendered them from a newer commit
+    removed_jobs: list[str] = field(default_factory=list)  # one-off Job files past their retention, removed
 
 
 IsNewer = Callable[[str, str], bool]  # (recorded source, our source) → recorded is strictly newer
@@ -80,7 +81,7 @@ def commit_and_push(
     folder = Path(str(repo.working_tree_dir))
     for attempt in range(target.attempts):
         _check_inside(folder, writes)
-        kept = _apply(folder, writes, is_newer, _JobAges(repo, target.jobs_kept_for))
+        kept, removed = _apply(folder, writes, is_newer, _JobAges(repo, target.jobs_kept_for))
         repo.git.add("--all")
         if not repo.git.status("--porcelain"):
             return Published(None, kept)
@@ -93,7 +94,7 @@ def commit_and_push(
                 raise PublishError(msg) from error
             _reset_to_remote(repo, target)
             continue
-        return Published(repo.head.commit.hexsha, kept)
+        return Published(repo.head.commit.hexsha, kept, removed)
     raise AssertionError("unreachable")
 
 
@@ -185,9 +186,13 @@ class _JobAges:
         return added
 
 
-def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer, ages: _JobAges) -> list[str]:
-    """Write every folder; the folders left alone because a newer source was applied there already."""
+def _apply(
+    root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer, ages: _JobAges
+) -> tuple[list[str], list[str]]:
+    """Write every folder; the folders left alone because a newer source was applied there already, and the expired
+    one-off Job files removed."""
     kept: list[str] = []
+    removed: list[str] = []
     for write in writes:
         folder = root / write.folder
         recorded = recorded_source(_read(folder / KUSTOMIZATION))
@@ -198,8 +203,12 @@ def _apply(root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer, ages:
         if write.removes:
             shutil.rmtree(folder, ignore_errors=True)
         else:
-            _write_folder(folder, write, recorded, ages.expired(write.folder, list(write.jobs)))
-    return kept
+            expired = [
+                name for name in ages.expired(write.folder, list(write.jobs)) if (folder / JOBS / name).is_file()
+            ]
+            removed += [f"{write.folder}/{JOBS}/{name}" for name in expired]
+            _write_folder(folder, write, recorded, expired)
+    return kept, removed
 
 
 def _write_folder(folder: Path, write: PipelineWrite, recorded: str | None, expired: Sequence[str]) -> None:

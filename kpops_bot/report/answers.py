@@ -139,8 +139,15 @@ def step_results(results: Sequence[StepLine], *, dry_run: bool = False) -> str:
     return f"{header}\n{rows}{note}\n\n{details}"
 
 
-def published(commit: str | None, commit_url: str | None, target: str, kept_newer: Sequence[str] = ()) -> str:
-    """What a GitOps commit did: its link, or that nothing was new; folders a newer apply owns are named."""
+def published(
+    commit: str | None,
+    commit_url: str | None,
+    target: str,
+    kept_newer: Sequence[str] = (),
+    removed_jobs: Sequence[str] = (),
+) -> str:
+    """What a GitOps commit did: its link, or that nothing was new; folders a newer apply owns are named, and the
+    one-off Jobs whose files left with it."""
     if commit is None:
         note = "the GitOps target already had all of it: no new commit"
     else:
@@ -149,7 +156,11 @@ def published(commit: str | None, commit_url: str | None, target: str, kept_newe
     if kept_newer:
         folders = ", ".join(f"`{folder}/`" for folder in kept_newer)
         kept = f" Left as they are, because a newer commit was applied there already: {folders}."
-    return f"GitOps: {note}.{kept}"
+    removed = ""
+    if removed_jobs:
+        files = ", ".join(f"`{path}`" for path in removed_jobs)
+        removed = f" Removed one-off jobs past their retention: {files}."
+    return f"GitOps: {note}.{kept}{removed}"
 
 
 def quoted(text: str) -> str:

@@ -37,4 +37,4 @@ def publish_and_link(
     target = gitops_target(settings, client, repository, branch)
     done = deployment.publish(target, writes, message)
     url = client.commit_url(repository, done.commit) if done.commit else None
-    return answers.published(done.commit, url, f"`{target.branch}`", done.kept_newer)
+    return answers.published(done.commit, url, f"`{target.branch}`", done.kept_newer, done.removed_jobs)

@@ -116,6 +116,7 @@ class FakeDeployment:
     ok: dict[str, bool] = field(default_factory=dict)  # pipeline → outcome (default: ok)
     publish_commit: str | None = "f" * 40
     kept_newer: list[str] = field(default_factory=list)
+    removed_jobs: list[str] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     opened: list[Repository] = field(default_factory=list)
@@ -191,4 +192,4 @@ class FakeDeployment:
 
     def publish(self, target: Target, writes: Sequence[PipelineWrite], message: str) -> Published:
         self._call("publish", target.branch, tuple(write.folder for write in writes), message)
-        return Published(self.publish_commit, list(self.kept_newer))
+        return Published(self.publish_commit, list(self.kept_newer), list(self.removed_jobs))
