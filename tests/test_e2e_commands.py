@@ -171,6 +171,8 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     assert jobs and all(path.endswith(f"-c{first}.yaml") for path in jobs)
     job = yaml.safe_load(remote.show(jobs[0]))
     assert job["kind"] == "Job" and job["metadata"]["name"].endswith(f"-c{first}")
+    assert "ttlSecondsAfterFinished" not in job["spec"]  # a finished Job stays: nothing creates it again
+    assert job["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
     assert f"`{remote.head()[:12]}`" in answer  # the answer links the commit
     message = remote.message()
     assert "kpops-bot: reset word-count for" in message and f"{COMMIT_TRAILER}:" in message
