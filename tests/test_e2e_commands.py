@@ -141,6 +141,18 @@ def _committed_manifests(remote: Remote, folder: str) -> list[dict[str, Any]]:
     ]
 
 
+def _one_off_job(text: str, run_id: str) -> bool:
+    """A committed Job of this run that runs once: no TTL (a finished Job stays, nothing creates it again), created
+    once by Flux."""
+    job = yaml.safe_load(text)
+    return bool(
+        job["kind"] == "Job"
+        and job["metadata"]["name"].endswith(f"-{run_id}")
+        and "ttlSecondsAfterFinished" not in job["spec"]
+        and job["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
+    )
+
+
 def _key(manifest: dict[str, Any]) -> tuple[str, str]:
     return manifest["kind"], manifest["metadata"]["name"]
 
@@ -169,10 +181,7 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     assert remote.head() != before
     jobs = [path for path in remote.files("rendered/dev/word-count/jobs")]
     assert jobs and all(path.endswith(f"-c{first}.yaml") for path in jobs)
-    job = yaml.safe_load(remote.show(jobs[0]))
-    assert job["kind"] == "Job" and job["metadata"]["name"].endswith(f"-c{first}")
-    assert "ttlSecondsAfterFinished" not in job["spec"]  # a finished Job stays: nothing creates it again
-    assert job["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
+    assert _one_off_job(remote.show(jobs[0]), f"c{first}")
     assert f"`{remote.head()[:12]}`" in answer  # the answer links the commit
     message = remote.message()
     assert "kpops-bot: reset word-count for" in message and f"{COMMIT_TRAILER}:" in message

@@ -81,7 +81,8 @@ def commit_and_push(
     folder = Path(str(repo.working_tree_dir))
     for attempt in range(target.attempts):
         _check_inside(folder, writes)
-        kept, removed = _apply(folder, writes, is_newer, _JobAges(repo, target.jobs_kept_for))
+        ages = _JobAges(repo, target.jobs_kept_for, [write.folder for write in writes if not write.removes])
+        kept, removed = _apply(folder, writes, is_newer, ages)
         repo.git.add("--all")
         if not repo.git.status("--porcelain"):
             return Published(None, kept)
@@ -161,28 +162,38 @@ def _escape(root: Path, folder: str) -> str | None:
 
 
 class _JobAges:
-    """Which one-off Job files of a folder are past their retention, by the commits that added them."""
+    """Which one-off Job files of the written folders are past their retention, by the commits that added them.
 
-    def __init__(self, repo: git.Repo, kept_for: timedelta) -> None:
+    One walk of the history for all folders (lazily, at the first question): an apply writes many folders.
+    """
+
+    def __init__(self, repo: git.Repo, kept_for: timedelta, folders: Sequence[str]) -> None:
         self._repo = repo
         self._kept_for = kept_for
+        self._folders = [f"{folder}/{JOBS}" for folder in folders]
         self._now = datetime.now(UTC)
+        self._added: dict[str, dict[str, datetime]] | None = None
 
     def expired(self, folder: str, written: Sequence[str]) -> list[str]:
-        return expired_jobs(self._added(f"{folder}/{JOBS}"), self._now, self._kept_for, written)
+        if self._added is None:
+            self._added = self._read_history()
+        return expired_jobs(self._added.get(f"{folder}/{JOBS}", {}), self._now, self._kept_for, written)
 
-    def _added(self, jobs: str) -> dict[str, datetime]:
-        """File name → when the newest commit that added it was made (none: a branch without commits yet)."""
-        if not self._repo.head.is_valid():
+    def _read_history(self) -> dict[str, dict[str, datetime]]:
+        """Jobs folder → file name → when the newest commit adding it was made (none on a branch without commits)."""
+        if not self._folders or not self._repo.head.is_valid():
             return {}
-        log = self._repo.git.log("--no-renames", "--diff-filter=A", "--format=%x00%ct", "--name-only", "--", jobs)
-        added: dict[str, datetime] = {}
+        log = self._repo.git.log(
+            "--no-renames", "--diff-filter=A", "--format=%x00%ct", "--name-only", "--", *self._folders
+        )
+        added: dict[str, dict[str, datetime]] = {}
         when: datetime | None = None
         for line in log.splitlines():
             if line.startswith("\0"):
                 when = datetime.fromtimestamp(int(line[1:]), UTC)
-            elif line.strip() and when is not None and PurePosixPath(line).parent == PurePosixPath(jobs):
-                added.setdefault(PurePosixPath(line).name, when)
+            elif line.strip() and when is not None:
+                path = PurePosixPath(line)
+                added.setdefault(str(path.parent), {}).setdefault(path.name, when)
         return added
 
 
