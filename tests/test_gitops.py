@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
+from kpops_bot.engine.model import PipelineRender
 from kpops_bot.gitops.layout import (
     PipelineWrite,
     deploy_write,
@@ -161,6 +162,33 @@ def test_a_push_that_loses_a_race_is_redone_on_the_new_tip_and_both_land(bare: P
     tree = _tree(bare)
     assert "rendered/dev/team-a-orders/kustomization.yaml" in tree
     assert recorded_source(_git(bare, "show", f"main:{folder}/kustomization.yaml")) == "mine"
+
+
+def test_expired_jobs_leave_each_written_folder_and_only_those(bare: Path) -> None:
+    def job() -> PipelineRender:
+        render = recorded_render("word-count", revision="a" * 40)
+        render.components[0].manifests = [{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "clean"}}]
+        return render
+
+    def dated(days_ago: int) -> Target:  # as if committed then, by a bot that kept jobs for a month
+        when = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+        env = {"GIT_COMMITTER_DATE": when}
+        return Target(str(bare), "main", env, "kpops-bot", "bot@example.com", jobs_kept_for=timedelta(days=30))
+
+    folders = [f"rendered/{environment}/word-count" for environment in ("dev", "prod", "test")]
+    publish(dated(10), [one_off_jobs_write(folder, job(), "c1") for folder in folders], "old", never_newer)
+    publish(dated(1), [one_off_jobs_write(folder, job(), "c2") for folder in folders], "young", never_newer)
+    assert len([path for path in _tree(bare) if "/jobs/" in path]) == 6
+    written = [one_off_jobs_write(folder, job(), "c3") for folder in folders[:2]]
+    published = publish(_target(bare), written, "now", never_newer)
+    assert published.removed_jobs == [f"{folder}/jobs/job-clean-c1.yaml" for folder in folders[:2]]
+    tree = _tree(bare)
+    for folder in folders[:2]:
+        assert [path for path in tree if path.startswith(f"{folder}/jobs/")] == [
+            f"{folder}/jobs/job-clean-c2.yaml",
+            f"{folder}/jobs/job-clean-c3.yaml",
+        ]
+    assert f"{folders[2]}/jobs/job-clean-c1.yaml" in tree  # a folder not written keeps its jobs until it is
 
 
 def test_an_unreachable_target_is_a_clear_error_without_credentials(tmp_path: Path) -> None:
