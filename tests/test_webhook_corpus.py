@@ -100,6 +100,8 @@ EXPECTED: dict[str, Handled | NotHandled] = {
         _GITLAB_MERGE_REQUEST, JobKind.PREVIEW, fork_when_different=_GITLAB_FORK
     ),
     "gitlab-10/wiki_page_hook.json": NotHandled("event 'Wiki Page Hook' is not handled"),
+    "gitlab-12/merge_request_hook.json": _gitlab_merge_request(_GITLAB_MERGE_REQUEST),
+    "gitlab-12/note_hook--merge_request.json": Handled(_GITLAB_NOTE, None, "no /kpops command in the comment"),
     "gitlab-18/push_hook.json": _gitlab_push(_GITLAB_PUSH),
     "gitlab-18/merge_request_hook.json": Handled(
         _GITLAB_MERGE_REQUEST, JobKind.PREVIEW, fork_when_different=_GITLAB_FORK

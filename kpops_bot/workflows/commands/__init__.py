@@ -2,7 +2,9 @@
 
 A comment is handled as a whole: invalid lines and refusals are answered, every accepted command is planned by its
 runner (`RUNNERS`: one module per command), the steps of all of them are locked at once (or the comment waits in
-line, stored to run again), they run in order, and one answer comment tells the outcome.
+line, stored to run again), they run in order, and one answer comment tells the outcome. A comment of only help and
+invalid lines needs nothing from the forge and is answered from the bot's settings alone; a lookup the others need
+(the pull request, `.kpops-bot.yaml`, a permission) that the forge cannot serve is answered by naming it.
 
 Adding a command: give it a `CommandName` (and a role) in `kpops_bot.commands`, write a module here with a runner
 whose `plan` answers it or returns the steps it acts on, and register the runner in `RUNNERS`.
@@ -138,7 +140,8 @@ class CommandWorkflow:
         sections = [_rejection(item) for item in parsed if isinstance(item, Rejected) and not resumed]
         if helps:
             sections.append(answers.help_text(settings.commands, answers.ModeNotLookedUp(settings.operation_mode)))
-        _post(client, event, identity, _title(helps), sections)
+        if sections:  # a resumed comment's rejections were answered before it waited
+            _post(client, event, identity, _title(helps), sections)
         return f"answered {len(helps)} command(s)"
 
     def give_up(self, job: Job, error: BaseException) -> None:
