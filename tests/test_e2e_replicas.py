@@ -1,6 +1,7 @@
-"""Two `kpops-bot serve` replicas on one PostgreSQL: deliveries spread over both, one killed mid-job (its job is
-taken over by the other within seconds), and still every pull request gets one report, every command one answer,
-every merge one commit, and a pipeline locked through one replica makes a comment sent to the other wait."""
+"""Two `kpops-bot serve` replicas on one PostgreSQL, on GitHub and on GitLab: deliveries spread over both, one
+killed mid-job (its job is taken over by the other within seconds), and still every pull request gets one report,
+every command one answer, every merge one commit, and a pipeline locked through one replica makes a comment sent to
+the other wait."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from kpops_bot.engine.settings import EngineSettings
@@ -21,7 +23,7 @@ from tests.support.forges import running_forge
 from tests.support.harness import BotProcess, Deliveries, bot_settings, wait_for
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
-NEW_REPORT = r"/issues/\d+/comments$"
+NEW_COMMENT = {Forge.GITHUB: r"/issues/\d+/comments$", Forge.GITLAB: r"/merge_requests/\d+/notes$"}
 
 
 def _database(server: str) -> str:
@@ -54,15 +56,16 @@ def _reports(deliveries: Deliveries, number: int) -> list[str]:
     return [body for body in deliveries.bot_comments(number) if is_part(body)]
 
 
+@pytest.mark.parametrize("forge_kind", [Forge.GITHUB, Forge.GITLAB])
 def test_two_replicas_share_the_work_and_a_killed_one_loses_nothing(
-    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, postgres_url: str
+    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, postgres_url: str, forge_kind: Forge
 ) -> None:
     url = _database(postgres_url)
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
     deployment_repo.git("remote", "add", "origin", str(bare))
     store = Store(url)
-    with running_forge(Forge.GITHUB, bare, {"alice": "write"}) as forge:
+    with running_forge(forge_kind, bare, {"alice": "write"}) as forge:
         replicas: dict[str, BotProcess] = {}
         for name in ("a", "b"):
             settings = bot_settings(
@@ -81,7 +84,7 @@ def test_two_replicas_share_the_work_and_a_killed_one_loses_nothing(
         senders = [Deliveries(forge, deployment_repo, bot.url, bare) for bot in replicas.values()]
         try:
             heads = {number: _branch(deployment_repo, number) for number in range(1, 5)}
-            forge.faults.late[NEW_REPORT] = 120  # reports are stored, their answers held: replicas are mid-job
+            forge.faults.late[NEW_COMMENT[forge_kind]] = 120  # reports stored, their answers held: replicas mid-job
             for number, head in heads.items():
                 forge.pulls.open(number, head, head_ref=f"pr-{number}")
                 senders[number % 2].send_pull_request("opened", number, head, head_ref=f"pr-{number}")

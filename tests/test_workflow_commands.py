@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NoReturn
+
+import pytest
 
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.diff.compute import build_report
 from kpops_bot.engine.model import Operation
-from kpops_bot.forges.base import ForgeError, Permission, PullState
+from kpops_bot.forges.base import Permission, PullState, Review, Verdict
 from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
 from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Resource
@@ -72,11 +73,25 @@ def test_the_bots_own_comments_and_comments_without_a_command_do_nothing() -> No
     assert bench.forge.writes() == []
 
 
-def test_help_is_acknowledged_and_answered() -> None:
+def test_help_is_answered_from_the_bots_settings_alone() -> None:
     bench = Bench()
     assert bench.comment("/kpops help") == "answered 1 command(s)"
-    assert bench.forge.reacted == [(1, 55, "eyes")]
+    assert [name for name, _ in bench.forge.calls] == ["comments", "create_comment"]  # no pull request, no config
     check_golden("bot/answer-help.md", bench.answer())
+
+
+def test_help_among_other_commands_tells_the_repositorys_mode() -> None:
+    bench = Bench()
+    bench.forge.files[(".kpops-bot.yaml", "main")] = "operation_mode: argo\n"
+    bench.comment("/kpops help\n/kpops diff word-count")
+    assert "This repository runs commands in `argo` mode" in bench.answer()
+
+
+def test_help_restricted_to_a_role_is_checked_like_any_command() -> None:
+    bench = Bench(overrides={"commands": {"roles": {"help": "maintain"}}})
+    bench.comment("/kpops help")
+    assert "`help` needs maintain permission" in bench.answer()
+    assert ("permission", ("alice",)) in bench.forge.calls
 
 
 def test_unknown_commands_and_missing_permissions_are_answered_without_a_reaction() -> None:
@@ -91,7 +106,7 @@ def test_unknown_commands_and_missing_permissions_are_answered_without_a_reactio
 def test_an_invalid_repository_config_is_answered() -> None:
     bench = Bench()
     bench.forge.files[(".kpops-bot.yaml", "main")] = "operation_mode: yolo\n"
-    assert bench.comment("/kpops help") == "invalid repository config"
+    assert bench.comment("/kpops diff word-count") == "invalid repository config"
     check_golden("bot/answer-invalid-config.md", bench.answer())
 
 
@@ -275,16 +290,38 @@ def test_a_mistyped_command_is_answered_without_any_lookup() -> None:
     check_golden("bot/answer-mistyped.md", bench.answer())
 
 
-def test_a_pull_request_the_forge_cannot_serve_gets_a_clear_answer() -> None:
+def test_help_and_typos_are_answered_while_the_forge_serves_no_pull_request() -> None:
     bench = Bench()
-    del bench.forge.pulls[1]
-    bench.forge.pull_request = _unreadable  # type: ignore[method-assign]
-    assert bench.comment("/kpops reset word-count") == "pull request unreadable"
+    bench.forge.failing_reads = {"pull_request", "read_file", "permission"}
+    assert bench.comment("/kpops help") == "answered 1 command(s)"
+    check_golden("bot/answer-help.md", bench.answer())
+    assert bench.comment("/kpops rest word-count") == "answered 0 command(s)"
+    assert bench.comment("/kpops hepl\n/kpops help") == "answered 1 command(s)"
+    assert "unknown command `hepl`" in bench.answer() and "| command | needs | does |" in bench.answer()
+    assert not {"pull_request", "read_file", "permission"} & {name for name, _ in bench.forge.calls}
+
+
+@pytest.mark.parametrize(
+    ("failing", "golden"),
+    [
+        ("pull_request", "answer-pull-request-unreadable.md"),
+        ("read_file", "answer-config-unreadable.md"),
+        ("permission", "answer-permission-unreadable.md"),
+    ],
+)
+def test_a_command_whose_lookup_fails_gets_an_answer_naming_it(failing: str, golden: str) -> None:
+    bench = Bench()
+    bench.forge.failing_reads = {failing}
+    assert bench.comment("/kpops reset word-count").startswith("lookup failed: ")
     answer = bench.answer()
-    check_golden("bot/answer-pull-request-unreadable.md", answer)
-    assert "GitHub pull request read: HTTP 502" in answer
-    assert bench.deployment.calls == []
+    check_golden(f"bot/{golden}", answer)
+    assert f"GitHub {failing.replace('_', ' ')}: HTTP 502" in answer and "nothing ran" in answer
+    assert bench.deployment.calls == [] and bench.forge.reacted == []
 
 
-def _unreadable(repository: object, number: int) -> NoReturn:
-    raise ForgeError("GitHub pull request read: HTTP 502")
+def test_an_approval_whose_reviewers_permission_cannot_be_read_is_answered() -> None:
+    bench = Bench(overrides={"commands": {"require_approval": ["reset"]}})
+    bench.forge.pulls[1] = pull(1, reviews=(Review("bob", Verdict.APPROVED, HEAD),))
+    bench.forge.failing_reads = {"permission"}
+    assert bench.comment("/kpops reset word-count") == "lookup failed: the permission of `bob`"
+    assert "could not read the permission of `bob` from the forge" in bench.answer()

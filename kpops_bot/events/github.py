@@ -1,4 +1,9 @@
-"""GitHub deliveries (`X-GitHub-Event`, JSON body) → events."""
+"""GitHub deliveries (`X-GitHub-Event`, JSON body) → events.
+
+Only the fields the bot uses are required; the published examples it is tested against are in
+`fixtures/webhooks/corpus/`. A fork's deleted repository (`head.repo: null`) and a deleted branch's missing
+`head_commit` are shapes GitHub sends, not errors.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ def parse(event: str, delivery: str, body: Any) -> Event | Ignored:
 
 def _repository(payload: Payload) -> Repository:
     repository = payload.section("repository")
-    return Repository(Forge.GITHUB, repository.text("full_name"), repository.text("clone_url"))
+    return Repository(Forge.GITHUB, repository.text("full_name"))
 
 
 def _pull_request(delivery: str, payload: Payload) -> PullRequestEvent | Ignored:
@@ -52,21 +57,16 @@ def _pull_request(delivery: str, payload: Payload) -> PullRequestEvent | Ignored
     else:
         return Ignored(f"pull_request action {name!r} is not handled")
     repository = _repository(payload)
-    head, base = pull.section("head"), pull.section("base")
-    head_repo = head.section("repo") if head.has("repo") else None  # null when the fork was deleted
-    head_name = head_repo.text("full_name") if head_repo else ""
+    head = pull.section("head")
+    head_repo = head.optional_section("repo")  # null when the fork was deleted
     return PullRequestEvent(
         delivery=delivery,
         repository=repository,
         number=pull.number("number"),
         action=action,
-        author=pull.section("user").text("login"),
-        base_ref=base.text("ref"),
-        head_ref=head.text("ref"),
+        base_ref=pull.section("base").text("ref"),
         head_sha=head.text("sha"),
-        head_clone_url=head_repo.text("clone_url") if head_repo else repository.clone_url,
-        from_fork=head_name != repository.full_name,
-        draft=pull.flag("draft"),
+        from_fork=head_repo is None or head_repo.text("full_name") != repository.full_name,
         merge_commit_sha=pull.optional_text("merge_commit_sha") if action is PullRequestAction.MERGED else None,
     )
 
@@ -100,12 +100,10 @@ def _push(delivery: str, payload: Payload) -> PushEvent:
         before=payload.text("before"),
         after=payload.text("after"),
         deleted=payload.flag("deleted"),
-        pusher=payload.section("pusher").text("name"),
         head_message=_head_message(payload),
     )
 
 
 def _head_message(payload: Payload) -> str:
-    if not payload.has("head_commit"):  # null when a branch is deleted
-        return ""
-    return payload.section("head_commit").optional_text("message") or ""
+    head_commit = payload.optional_section("head_commit")  # null when a branch is deleted
+    return (head_commit.optional_text("message") if head_commit else None) or ""

@@ -1,4 +1,14 @@
-"""GitLab deliveries (`X-Gitlab-Event`, JSON body) → events."""
+"""GitLab deliveries (`X-Gitlab-Event`, JSON body) → events.
+
+Each field the bot uses is read from every place a GitLab version since 8.5 puts it (the published examples of
+each version are in `fixtures/webhooks/corpus/`), and only those fields are required:
+
+- the project: `project` (8.5 on); merge request hooks of 8.x have none, their project is `object_attributes.target`;
+- the project's numeric id: `project.id`, else the top-level `project_id` (note and push hooks before it had
+  `project.id`), else the merge request's `target_project_id`; optional, as the API also takes the project's path;
+- who acted: `user.username` (merge request and note hooks of every version); push hooks name no login before
+  `user_username` and the bot reads none from them.
+"""
 
 from __future__ import annotations
 
@@ -36,10 +46,24 @@ def parse(event: str, delivery: str, body: Any) -> Event | Ignored:
 
 
 def _repository(payload: Payload) -> Repository:
-    project = payload.section("project")
-    return Repository(
-        Forge.GITLAB, project.text("path_with_namespace"), project.text("git_http_url"), project.number("id")
-    )
+    project = _project(payload)
+    return Repository(Forge.GITLAB, project.text("path_with_namespace"), project_id=_project_id(payload, project))
+
+
+def _project(payload: Payload) -> Payload:
+    project = payload.optional_section("project")
+    if project is not None:
+        return project
+    attributes = payload.optional_section("object_attributes")
+    if attributes is not None and attributes.has("target"):
+        return attributes.section("target")
+    return payload.section("project")  # neither: the error names the field every other version sends
+
+
+def _project_id(payload: Payload, project: Payload) -> int | None:
+    attributes = payload.optional_section("object_attributes")
+    places = [(project, "id"), (payload, "project_id"), *([(attributes, "target_project_id")] if attributes else [])]
+    return next((found for section, key in places if (found := section.optional_number(key)) is not None), None)
 
 
 def _merge_request(delivery: str, payload: Payload) -> PullRequestEvent | Ignored:
@@ -53,20 +77,14 @@ def _merge_request(delivery: str, payload: Payload) -> PullRequestEvent | Ignore
         action = _MERGE_REQUEST_ACTIONS[name]
     else:
         return Ignored(f"merge request action {name!r} is not handled")
-    repository = _repository(payload)
-    source = attributes.section("source")
     return PullRequestEvent(
         delivery=delivery,
-        repository=repository,
+        repository=_repository(payload),
         number=attributes.number("iid"),
         action=action,
-        author=payload.section("user").text("username"),
         base_ref=attributes.text("target_branch"),
-        head_ref=attributes.text("source_branch"),
         head_sha=attributes.section("last_commit").text("id"),
-        head_clone_url=source.text("git_http_url"),
         from_fork=attributes.number("source_project_id") != attributes.number("target_project_id"),
-        draft=attributes.flag("draft") or attributes.flag("work_in_progress"),
         merge_commit_sha=attributes.optional_text("merge_commit_sha") if action is PullRequestAction.MERGED else None,
     )
 
@@ -77,13 +95,12 @@ def _note(delivery: str, payload: Payload) -> CommentEvent | Ignored:
         return Ignored("comment not on a merge request")
     if attributes.flag("system"):
         return Ignored("system note")
-    user = payload.section("user")
     return CommentEvent(
         delivery=delivery,
         repository=_repository(payload),
         number=payload.section("merge_request").number("iid"),
         comment_id=attributes.number("id"),
-        author=user.text("username"),
+        author=payload.section("user").text("username"),
         body=attributes.text("note"),
         # Older GitLab sends notes on creation only, without an action.
         edited=attributes.optional_text("action") == "update",
@@ -100,7 +117,6 @@ def _push(delivery: str, payload: Payload, body: Any) -> PushEvent:
         before=payload.text("before"),
         after=after,
         deleted=set(after) == {"0"},
-        pusher=payload.text("user_username"),
         head_message=_head_message(body, after),
     )
 

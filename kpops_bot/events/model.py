@@ -32,8 +32,9 @@ class MalformedEventError(ValueError):
 class Repository:
     forge: Forge
     full_name: str  # owner/name on GitHub, group/subgroup/project on GitLab
-    clone_url: str
-    project_id: int | None = None  # GitLab's numeric id
+    # The configured forge's URL, set by the intake: a delivery's own URLs are never used.
+    clone_url: str = ""
+    project_id: int | None = None  # GitLab's numeric id, where the delivery carries it
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,9 @@ class PullRequestEvent:
     repository: Repository
     number: int  # GitHub number, GitLab iid
     action: PullRequestAction
-    author: str
     base_ref: str
-    head_ref: str
     head_sha: str
-    head_clone_url: str
     from_fork: bool
-    draft: bool = False
     merge_commit_sha: str | None = None
 
 
@@ -72,7 +69,6 @@ class PushEvent:
     before: str
     after: str
     deleted: bool
-    pusher: str
     head_message: str = ""  # the message of the commit pushed last (how the bot knows its own commits)
 
     @property
@@ -120,6 +116,10 @@ class Payload:
         value = self._data.get(key)
         return value if isinstance(value, str) else None
 
+    def optional_section(self, key: str) -> Payload | None:
+        """The object at `key`, or None where this forge version sends none (absent or null)."""
+        return self.section(key) if self.has(key) else None
+
     def number(self, key: str) -> int:
         """A forge's id or number: an integer from 0 to 2^63 - 1, as the forges and the store hold them."""
         value = self._data.get(key)
@@ -128,6 +128,10 @@ class Payload:
         if not 0 <= value < _LARGEST_ID:
             raise MalformedEventError(f"field {self._where(key)} is out of range (0 to 2^63 - 1)")
         return value
+
+    def optional_number(self, key: str) -> int | None:
+        """An id some forge versions leave out: None when absent or null, checked like `number` when sent."""
+        return self.number(key) if self.has(key) else None
 
     def flag(self, key: str) -> bool:
         return self._data.get(key) is True

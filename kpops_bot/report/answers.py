@@ -21,12 +21,19 @@ _PURPOSE = {
     CommandName.UNLOCK: "release the pipelines this pull request holds (the named ones only, when given)",
 }
 _MODE = {
-    OperationMode.MANAGED: "kpops runs the command against the cluster with `--execute`.",
-    OperationMode.MANIFEST: "The command's manifests are committed to the GitOps repository, which deploys them.",
-    OperationMode.ARGO: "The command's manifests (Argo CD flavour) are committed to the GitOps repository.",
+    OperationMode.MANAGED: "kpops runs the command against the cluster with `--execute`",
+    OperationMode.MANIFEST: "the command's manifests are committed to the GitOps repository, which deploys them",
+    OperationMode.ARGO: "the command's manifests (Argo CD flavour) are committed to the GitOps repository",
 }
 SYMBOL = {True: "✅", False: "❌"}
 _CUT_NOTE = "\n\n… (cut here: the answer is longer than one comment may be)"
+
+
+@dataclass(frozen=True)
+class ModeNotLookedUp:
+    """Help answered without reading the repository's `.kpops-bot.yaml`: every mode is told, and the bot's default."""
+
+    default: OperationMode
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class LockLine:
     ahead: Sequence[int]
 
 
-def help_text(policy: CommandPolicy, mode: OperationMode) -> str:
+def help_text(policy: CommandPolicy, mode: OperationMode | ModeNotLookedUp) -> str:
     rows = "\n".join(f"| `{name}` | {policy.role(name).value} | {_PURPOSE[name]} |" for name in CommandName)
     requirements = []
     if policy.require_approval:
@@ -62,9 +69,19 @@ def help_text(policy: CommandPolicy, mode: OperationMode) -> str:
     return (
         "One command per line:\n\n```\n/kpops <command> [pipeline ...] [--steps a,b] [--environment E] [--dry-run]\n```"
         "\n\nPipelines are named as kpops names them (`word-count`, `team-a-orders`) or by their folder.\n\n"
-        f"| command | needs | does |\n|---|---|---|\n{rows}\n\n{_MODE[mode]} `--dry-run` only shows what would be "
+        f"| command | needs | does |\n|---|---|---|\n{rows}\n\n{_modes(mode)} `--dry-run` only shows what would be "
         f"done. A pipeline a pull request acted on stays locked for it until it is merged or closed, or "
         f"`/kpops unlock`; other pull requests' commands wait in line.{needs}"
+    )
+
+
+def _modes(mode: OperationMode | ModeNotLookedUp) -> str:
+    if isinstance(mode, OperationMode):
+        return f"This repository runs commands in `{mode}` mode: {_MODE[mode]}."
+    each = "; ".join(f"in `{name}` mode {what}" for name, what in _MODE.items())
+    return (
+        f"What a command does depends on the repository's mode (`operation_mode` in its `.kpops-bot.yaml`, "
+        f"`{mode.default}` when it sets none): {each}."
     )
 
 
@@ -85,12 +102,15 @@ def refused(line: str, why: str) -> str:
     return f"🚫 `{quoted(line)}`: {why}"
 
 
-def pull_request_unreadable(forge: Forge, reason: str) -> str:
-    """A lookup the commands need failed for good (the forge down): nothing ran, and the author knows why."""
-    what = "merge request" if forge is Forge.GITLAB else "pull request"
+def this_pull_request(forge: Forge) -> str:
+    return "this merge request" if forge is Forge.GITLAB else "this pull request"
+
+
+def lookup_failed(what: str, reason: str) -> str:
+    """A lookup the commands need failed for good (the forge down or too slow): nothing ran; what, and why."""
     return answer(
         "command not run",
-        [f"❌ The bot could not read this {what} from the forge ({reason}); nothing ran. Comment again to retry."],
+        [f"❌ The bot could not read {what} from the forge ({reason}); nothing ran. Comment again to retry."],
     )
 
 

@@ -16,16 +16,18 @@ from kpops_bot.events.signatures import github_signature
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
-from tests.support.deliveries import WEBHOOKS
+from tests.support.deliveries import WEBHOOKS, corpus
 
 SECRET = "fuzz-secret"
+# The hand-written fixtures and every published example of the corpus: name → (forge, event header, file).
 FIXTURES = {
-    "github-pull_request": ("github", "pull_request"),
-    "github-issue_comment": ("github", "issue_comment"),
-    "github-push": ("github", "push"),
-    "gitlab-merge_request": ("gitlab", "Merge Request Hook"),
-    "gitlab-note": ("gitlab", "Note Hook"),
-    "gitlab-push": ("gitlab", "Push Hook"),
+    "github-pull_request": ("github", "pull_request", WEBHOOKS / "github-pull_request.json"),
+    "github-issue_comment": ("github", "issue_comment", WEBHOOKS / "github-issue_comment.json"),
+    "github-push": ("github", "push", WEBHOOKS / "github-push.json"),
+    "gitlab-merge_request": ("gitlab", "Merge Request Hook", WEBHOOKS / "gitlab-merge_request.json"),
+    "gitlab-note": ("gitlab", "Note Hook", WEBHOOKS / "gitlab-note.json"),
+    "gitlab-push": ("gitlab", "Push Hook", WEBHOOKS / "gitlab-push.json"),
+    **{name: (found.forge, found.event, found.path) for name, found in corpus().items()},
 }
 
 
@@ -47,7 +49,7 @@ _deliveries = iter(range(10**9))
 
 
 def _send(client: TestClient, fixture: str, body: bytes) -> Any:
-    forge, event = FIXTURES[fixture]
+    forge, event, _ = FIXTURES[fixture]
     delivery = f"fuzz-{next(_deliveries)}"
     if forge == "github":
         headers = {
@@ -78,7 +80,7 @@ def test_hostile_json_is_a_400_naming_the_problem(client: TestClient, fixture: s
 
 @pytest.mark.parametrize("fixture", ["github-pull_request", "gitlab-merge_request"])
 def test_an_id_larger_than_any_forge_gives_is_a_400(client: TestClient, fixture: str) -> None:
-    data = json.loads((WEBHOOKS / f"{fixture}.json").read_text())
+    data = json.loads(FIXTURES[fixture][2].read_text())
     section = data["pull_request"] if "pull_request" in data else data["object_attributes"]
     section["number" if "number" in section else "iid"] = 10**40
     answer = _send(client, fixture, json.dumps(data).encode())
@@ -104,7 +106,7 @@ def _paths(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 @st.composite
 def _mutated(draw: st.DrawFn) -> tuple[str, bytes]:
     fixture = draw(st.sampled_from(sorted(FIXTURES)))
-    data = json.loads((WEBHOOKS / f"{fixture}.json").read_text())
+    data = json.loads(FIXTURES[fixture][2].read_text())
     for _ in range(draw(st.integers(1, 3))):
         paths = _paths(data)
         if not paths:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,28 @@ from kpops_bot.events.signatures import github_signature
 from tests.helpers import FIXTURES
 
 WEBHOOKS = FIXTURES / "webhooks"
+CORPUS = WEBHOOKS / "corpus"  # published examples, see its ORIGINS.md
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """A published payload: `<event>[--<variant>].json` under a folder named for its forge and version."""
+
+    forge: str  # "github" or "gitlab": the webhook endpoint
+    event: str  # the event header's value: `X-GitHub-Event`, or `X-Gitlab-Event` written in snake case in the name
+    path: Path
+
+
+def corpus() -> dict[str, CorpusFile]:
+    """Every corpus file by its path under `CORPUS`."""
+    return {str(path.relative_to(CORPUS)): _corpus_file(path) for path in sorted(CORPUS.rglob("*.json"))}
+
+
+def _corpus_file(path: Path) -> CorpusFile:
+    event = path.stem.split("--")[0]
+    if path.parent.name.startswith("gitlab"):
+        return CorpusFile("gitlab", event.replace("_", " ").title(), path)
+    return CorpusFile("github", event, path)
 
 
 @cache

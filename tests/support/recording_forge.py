@@ -50,6 +50,7 @@ class RecordingForge:
     issues: dict[int, Issue] = field(default_factory=dict)  # the open ones
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail_writes: bool = False  # every write raises ForgeError (the forge down for good)
+    failing_reads: set[str] = field(default_factory=set)  # reads of these names raise ForgeError ("pull_request", ...)
     # A write of this name is stored, then raises: the forge kept it but the bot never heard back (killed, timed out).
     lost_answer: str | None = None
     lost_answer_at: int = 1  # which call of that name (1: the first)
@@ -61,6 +62,9 @@ class RecordingForge:
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
+        if name in self.failing_reads:
+            forge = "GitLab" if self.forge is Forge.GITLAB else "GitHub"
+            raise ForgeError(f"{forge} {name.replace('_', ' ')}: HTTP 502")  # as the clients word it after retries
 
     def _write(self, name: str, *args: Any) -> None:
         self._record(name, *args)

@@ -54,11 +54,8 @@ def pull_request_event(
         repository=repository,
         number=number,
         action=action,
-        author="alice",
         base_ref="main",
-        head_ref="feature",
         head_sha=head_sha,
-        head_clone_url=repository.clone_url,
         from_fork=from_fork,
         merge_commit_sha=merge_commit_sha,
     )
@@ -69,7 +66,7 @@ def comment_event(body: str, *, number: int = 1, author: str = "alice", comment_
 
 
 def push_event(branch: str = "main", before: str = BEFORE, after: str = MERGE) -> PushEvent:
-    return PushEvent("d3", REPOSITORY, f"refs/heads/{branch}", before, after, deleted=False, pusher="alice")
+    return PushEvent("d3", REPOSITORY, f"refs/heads/{branch}", before, after, deleted=False)
 
 
 def pull(

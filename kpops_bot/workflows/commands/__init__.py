@@ -2,7 +2,9 @@
 
 A comment is handled as a whole: invalid lines and refusals are answered, every accepted command is planned by its
 runner (`RUNNERS`: one module per command), the steps of all of them are locked at once (or the comment waits in
-line, stored to run again), they run in order, and one answer comment tells the outcome.
+line, stored to run again), they run in order, and one answer comment tells the outcome. A comment of only help and
+invalid lines needs nothing from the forge and is answered from the bot's settings alone; a lookup the others need
+(the pull request, `.kpops-bot.yaml`, a permission) that the forge cannot serve is answered by naming it.
 
 Adding a command: give it a `CommandName` (and a role) in `kpops_bot.commands`, write a module here with a runner
 whose `plan` answers it or returns the steps it acts on, and register the runner in `RUNNERS`.
@@ -16,12 +18,12 @@ from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comme
 from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
-from kpops_bot.forges.base import ForgeError, Permission
+from kpops_bot.forges.base import ForgeClient, Permission
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide, requires_head_decision, use_of
 from kpops_bot.jobs import JobKind, pull_request_key, repository_key
 from kpops_bot.locks import Granted, Resource, Waiting
-from kpops_bot.repo_config import InvalidRepoConfigError
+from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
 from kpops_bot.report import answers
 from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings
@@ -34,6 +36,8 @@ from kpops_bot.workflows.commands.context import (
     CommandContext,
     CommandFailure,
     CommandRunner,
+    LookupFailed,
+    look_up,
 )
 from kpops_bot.workflows.commands.diff import DiffCommand
 from kpops_bot.workflows.commands.help import HelpCommand
@@ -81,26 +85,16 @@ class CommandWorkflow:
         identity = _identity(event, resumed)
         if once.find_answer(client, event.repository, event.number, identity) is not None:
             return "answered by an earlier attempt"
-        rejections = [item for item in parsed if isinstance(item, Rejected)]
-        if len(rejections) == len(parsed):  # no command to run: answered as they are, with no lookup to fail
-            body = answers.answer("command", [_rejection(item) for item in rejections])
-            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
-            return "answered 0 command(s)"
+        if all(self._cheap(item) for item in parsed):  # answered as they are: no lookup to wait for or to fail
+            return self._answer_cheaply(event, client, identity, parsed, resumed)
         try:
-            pull = client.pull_request(event.repository, event.number)
-        except ForgeError as error:
-            body = answers.pull_request_unreadable(event.repository.forge, str(error))
-            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
-            return "pull request unreadable"
-        settings = self._collaborators.settings
-        try:
-            config = repository_settings(settings, client, event.repository, pull.base_ref, pull.base_ref)
+            context, accepted = self._prepare(event, client, parsed, resumed)
+        except LookupFailed as failed:
+            _reply(client, event, identity, answers.lookup_failed(failed.what, failed.reason))
+            return f"lookup failed: {failed.what}"
         except InvalidRepoConfigError as error:
-            body = answers.answer("command not run", [str(error)])
-            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
+            _reply(client, event, identity, answers.answer("command not run", [str(error)]))
             return "invalid repository config"
-        context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
-        accepted = self._check(context, parsed)
         if accepted and not context.resumed:
             once.react(client, event.repository, event.number, event.comment_id, "eyes")
         try:
@@ -109,13 +103,46 @@ class CommandWorkflow:
             context.sections.append(f"❌ {context.masker.mask_text(str(error))}")
             outcome = "failed: " + type(error).__name__
         if context.sections:
-            title = (
-                "`" + "`, `".join(answers.quoted(command.line) for command in accepted) + "`" if accepted else "command"
-            )
-            room = client.comment_limit - len(answer_line(identity)) - 1
-            body = answers.fit(answers.answer(title, context.sections), room)
-            client.create_comment(event.repository, event.number, with_answer_line(identity, body))
+            _post(client, event, identity, _title(accepted), context.sections)
         return outcome
+
+    def _prepare(
+        self, event: CommentEvent, client: ForgeClient, parsed: list[Command | Rejected], resumed: bool
+    ) -> tuple[CommandContext, list[Command]]:
+        """The pull request, the repository's settings at its base, and the commands its author may run there.
+
+        Raises `LookupFailed` naming what the forge could not serve, `InvalidRepoConfigError`.
+        """
+        settings = self._collaborators.settings
+        repository = event.repository
+        pull = look_up(
+            answers.this_pull_request(repository.forge), lambda: client.pull_request(repository, event.number)
+        )
+        config = look_up(
+            f"`{FILE_NAME}` at `{pull.base_ref}`",
+            lambda: repository_settings(settings, client, repository, pull.base_ref, pull.base_ref),
+        )
+        context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
+        return context, self._check(context, parsed)
+
+    def _cheap(self, item: Command | Rejected) -> bool:
+        """Answered from the comment and the bot's settings alone: a rejected line, or help everyone may ask for."""
+        if isinstance(item, Rejected):
+            return True
+        role = self._collaborators.settings.commands.role(item.name)
+        return item.name is CommandName.HELP and role.permission is Permission.NONE
+
+    def _answer_cheaply(
+        self, event: CommentEvent, client: ForgeClient, identity: str, parsed: list[Command | Rejected], resumed: bool
+    ) -> str:
+        settings = self._collaborators.settings
+        helps = [item for item in parsed if isinstance(item, Command)]
+        sections = [_rejection(item) for item in parsed if isinstance(item, Rejected) and not resumed]
+        if helps:
+            sections.append(answers.help_text(settings.commands, answers.ModeNotLookedUp(settings.operation_mode)))
+        if sections:  # a resumed comment's rejections were answered before it waited
+            _post(client, event, identity, _title(helps), sections)
+        return f"answered {len(helps)} command(s)"
 
     def give_up(self, job: Job, error: BaseException) -> None:
         """Tell the thread, unless an attempt answered already (it was killed before the job was marked done)."""
@@ -140,7 +167,7 @@ class CommandWorkflow:
                 _note(context, _rejection(item))
                 continue
             if permission is None and policy.role(item.name).permission > Permission.NONE:
-                permission = context.client.permission(context.event.repository, context.event.author)
+                permission = _permission(context, context.event.author)
             why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
             if why is None and requires_head_decision(item.name):
                 why = _head_decision(context, item, state)
@@ -191,6 +218,19 @@ class CommandWorkflow:
         return f"ran {len(acting)} command(s)"
 
 
+def _title(accepted: list[Command]) -> str:
+    return "`" + "`, `".join(answers.quoted(command.line) for command in accepted) + "`" if accepted else "command"
+
+
+def _post(client: ForgeClient, event: CommentEvent, identity: str, title: str, sections: list[str]) -> None:
+    room = client.comment_limit - len(answer_line(identity)) - 1
+    _reply(client, event, identity, answers.fit(answers.answer(title, sections), room))
+
+
+def _reply(client: ForgeClient, event: CommentEvent, identity: str, body: str) -> None:
+    client.create_comment(event.repository, event.number, with_answer_line(identity, body))
+
+
 def _rejection(item: Rejected) -> str:
     return answers.rejected(item.line, item.reason) if item.line else f"❌ {item.reason}"
 
@@ -202,10 +242,13 @@ def _identity(event: CommentEvent, resumed: bool) -> str:
 
 def _approved(context: CommandContext) -> bool:
     least = context.collaborators.settings.commands.approval_permission.permission
-    client, repository = context.client, context.event.repository
     return approval.approved(
-        context.pull.reviews, context.pull.head_sha, least, lambda user: client.permission(repository, user)
+        context.pull.reviews, context.pull.head_sha, least, lambda user: _permission(context, user)
     )
+
+
+def _permission(context: CommandContext, user: str) -> Permission:
+    return look_up(f"the permission of `{user}`", lambda: context.client.permission(context.event.repository, user))
 
 
 def _head_decision(context: CommandContext, command: Command, state: PullRequestState) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from kpops_bot.commands.parse import Command
 from kpops_bot.events.model import CommentEvent
-from kpops_bot.forges.base import ForgeClient, PullRequest
+from kpops_bot.forges.base import ForgeClient, ForgeError, PullRequest
 from kpops_bot.head_code import RunHead
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
@@ -17,9 +17,28 @@ from kpops_bot.settings import BotSettings
 from kpops_bot.workflows.operate import Step
 from kpops_bot.workflows.ports import DeploymentRepository, DiffRunner, LockBook, OpenRepository
 
+T = TypeVar("T")
+
 
 class CommandFailure(Exception):
     """A command that cannot go on for a reason its author can act on (unknown pipeline, bad environment)."""
+
+
+class LookupFailed(Exception):
+    """A forge lookup the commands need before anything runs failed for good: `what` could not be read, and why."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
+        self.reason = reason
+
+
+def look_up(what: str, call: Callable[[], T]) -> T:
+    """`call()`, its `ForgeError` told as the `LookupFailed` of `what` (the pull request, a file, a permission)."""
+    try:
+        return call()
+    except ForgeError as error:
+        raise LookupFailed(what, str(error)) from error
 
 
 @dataclass(frozen=True)
