@@ -297,7 +297,7 @@ class RenderPool:
             namespaces=self._sandbox.layer is Layer.NAMESPACES,
             sandbox_uid=self._settings.sandbox_uid,
             hide=[*map(str, self._checkouts), str(self._root)],
-            python=[str(path) for path in python_paths()],
+            python=[str(path) for path in [*python_paths(), *(self._kpops.paths() if self._kpops else [])]],
             result_limit=_RESULT_LIMIT,
         )
 
