@@ -26,6 +26,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from kpops_bot import metrics
+from kpops_bot.engine.permissions import open_to_renders
 from kpops_bot.metrics import BuildOutcome
 from kpops_bot.versions.index import Release
 
@@ -130,6 +131,7 @@ class EnvironmentStore:
     @contextmanager
     def _file_lock(self, version: Version) -> Iterator[None]:
         self._folder.mkdir(parents=True, exist_ok=True)
+        self._folder.chmod(0o711)  # renders of other uids reach an environment by its name and list nothing
         with (self._folder / f".kpops-{version}.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -155,6 +157,7 @@ class EnvironmentStore:
         for command in _commands(installer, python, root, version, self._index_url):
             _run(command, version)
         _check_imports(root / "bin" / "python", version)
+        open_to_renders(root)  # renders of other uids (the `uid` sandbox) run it
         marker = {"version": str(version), "requires_python": str(requires_python), "python": str(python)}
         (root / MARKER).write_text(json.dumps(marker))
 
