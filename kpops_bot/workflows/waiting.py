@@ -5,7 +5,9 @@ head's `kpops-bot` status names the release it waits for. The preview owns that 
 more pending step before its final status (and, like every pending status, never written again by a retry once an
 earlier attempt finished the status). A `/kpops diff` borrows the status of a head that has one and gives it back
 as it was when the diff is done, even when the diff fails; a head without a status (never previewed) is left
-without one, since nothing would finish it.
+without one, since nothing would finish it. A process killed during that wait leaves the pending status behind
+(the retry cannot know what it replaced) until the head's next preview: pending holds a merge back, it never
+lets one through.
 """
 
 from __future__ import annotations
