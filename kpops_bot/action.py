@@ -31,6 +31,7 @@ from kpops_bot.server.routing import job_for
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob
+from kpops_bot.versions.environments import WaitListener
 
 
 class ActionError(Exception):
@@ -111,8 +112,15 @@ def _run(services: Services, new_job: NewJob) -> ActionOutcome:
     client.statuses, client.posted = [], {}
     reports: list[DiffReport] = []
 
-    def diff(request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]) -> DiffReport:
-        report = services.diff(request, options, trusted=trusted, git_env=git_env)
+    def diff(
+        request: DiffRequest,
+        options: DiffOptions,
+        *,
+        trusted: bool,
+        git_env: dict[str, str],
+        on_wait: WaitListener | None = None,
+    ) -> DiffReport:
+        report = services.diff(request, options, trusted=trusted, git_env=git_env, on_wait=on_wait)
         reports.append(report)
         return report
 

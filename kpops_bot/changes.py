@@ -8,7 +8,18 @@ A pure function of (the layout at base, the layout at head, the changed paths, t
 - `defaults.yaml` / `defaults_<env>.yaml` in folder D at or below `pipeline_base_dir`: every pipeline below D;
 - `pipeline.yaml` / `pipeline_<env>.yaml`: that pipeline;
 - a moved or deleted folder shows up as deleted and added paths: its pipelines are removed and added.
-Files of another environment (`defaults_prod.yaml` when rendering `dev`) affect nothing.
+Files of another environment (`defaults_prod.yaml` when rendering `dev`) affect nothing, and neither do a
+`defaults.yaml` above `pipeline_base_dir` or a `.env` (kpops reads dotenv files only when given `--dotenv`).
+
+The rules are the same for every kpops release the bot renders with (8.1.4 to 12), so they take no release:
+in each, `YamlConfigSettingsSource` reads `config.yaml` then `config_<env>.yaml` from the config folder,
+`PipelineGenerator.load_yaml` reads `pipeline.yaml` and `pipeline_<env>.yaml` (its `with_stem`), and
+`get_defaults_file_paths` walks from the pipeline's folder up to and including `pipeline_base_dir`, taking
+`defaults_<env>.yaml` before `defaults.yaml` in each; `KpopsConfig.create` passes `_env_file` only from
+`--dotenv`. Between the releases those functions differ in logging and typing alone.
+`tests/test_versions_rules.py` renders with each release and checks that what it opened is exactly what these
+rules give, and that the files they call irrelevant do not change its render. A release whose rules differ
+would make the layout take the release of its revision.
 
 Custom component code can read any file of the repository. What a render of a pipeline did read (files,
 listed folders, local charts, recorded by `engine/reads.py`) makes it affected by a change to any of those:

@@ -20,6 +20,8 @@ from kpops_bot.events.model import Forge
 from kpops_bot.python_version import require_supported
 
 if TYPE_CHECKING:
+    from packaging.version import Version
+
     from kpops_bot.engine.model import PipelineRender
     from kpops_bot.engine.settings import EngineSettings
     from kpops_bot.engine.targets import Progress
@@ -169,7 +171,7 @@ def render(
             settings,
             checkouts=[workspace.root / "checkouts"],
             releases=kpops_releases(settings, workspace.root / "kpops-environments"),
-            on_wait=_say,
+            on_wait=_say_waiting,
         )
         with pools as pool:
             results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress(masker))
@@ -242,7 +244,7 @@ def diff(
             settings,
             checkouts=[workspace.root / "checkouts"],
             releases=kpops_releases(settings, workspace.root / "kpops-environments"),
-            on_wait=_say,
+            on_wait=_say_waiting,
         )
         with pools as pool:
             report = diff_revisions(workspace, pool, request, options, cache, _progress(options.masker))
@@ -265,8 +267,10 @@ def _name_the_sandbox(settings: EngineSettings) -> None:
     click.echo(choose(settings.sandbox, settings.sandbox_uid).describe(), err=True)
 
 
-def _say(message: str) -> None:
-    click.echo(message, err=True)
+def _say_waiting(version: Version) -> None:
+    from kpops_bot.report.notices import preparing_kpops
+
+    click.echo(preparing_kpops(str(version)), err=True)
 
 
 def _progress(masker: Masker) -> Progress:

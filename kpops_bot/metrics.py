@@ -37,6 +37,11 @@ class JobOutcome(StrEnum):
     FAILED = "failed"
 
 
+class BuildOutcome(StrEnum):
+    BUILT = "built"
+    FAILED = "failed"
+
+
 class CacheResult(StrEnum):
     HIT = "hit"
     MISS = "miss"
@@ -89,6 +94,21 @@ forge_retries = Counter(
     "kpops_bot_forge_retries",
     "Forge API call attempts that failed transiently and were tried again, by forge.",
     ["forge"],
+    registry=REGISTRY,
+)
+
+
+environment_builds = Counter(
+    "kpops_bot_kpops_environment_builds",
+    "Python environments of kpops releases built on demand, by release and outcome (built, failed).",
+    ["release", "outcome"],
+    registry=REGISTRY,
+)
+environment_build_duration = Histogram(
+    "kpops_bot_kpops_environment_build_duration_seconds",
+    "Time building the environment of a kpops release took, by outcome (built, failed).",
+    ["outcome"],
+    buckets=_SECONDS,
     registry=REGISTRY,
 )
 

@@ -23,6 +23,7 @@ from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
 from kpops_bot.managed import Isolation
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob, Store
+from kpops_bot.versions.environments import WaitListener
 from kpops_bot.versions.releases import KpopsReleases
 from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace
@@ -139,10 +140,20 @@ class Services:
         self.locks = Locks(self.store)
         self.lock_book = RequeuingLocks(self.locks, self.store)
 
-    def diff(self, request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]) -> DiffReport:
-        """The dry run in the render pool for the pull request's trust."""
+    def diff(
+        self,
+        request: DiffRequest,
+        options: DiffOptions,
+        *,
+        trusted: bool,
+        git_env: dict[str, str],
+        on_wait: WaitListener | None = None,
+    ) -> DiffReport:
+        """The dry run in the render pool for the pull request's trust; `on_wait` hears when this job waits for
+        the environment of a kpops release (the pools are shared, the listener is this job's)."""
         pool = self.pools.get(trusted=trusted)
-        return diff_revisions(self.workspace, pool, request, options, self.cache, git_env=git_env)
+        renderer = pool.heard_by(on_wait) if on_wait is not None else pool
+        return diff_revisions(self.workspace, renderer, request, options, self.cache, git_env=git_env)
 
     def open_repository(self, repository: Repository, client: ForgeClient) -> GitDeploymentRepository:
         cached = self.workspace.repository(repository.clone_url, git_env=client.git_env(repository))

@@ -25,6 +25,7 @@ from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.report.check_run import check_report
 from kpops_bot.settings import GitHubSettings
+from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
@@ -159,7 +160,14 @@ def test_a_preview_as_an_app_annotates_the_lines_behind_its_risks(
     head = repo.commit("fewer partitions, replicas as a word")
     repo.git("checkout", "-q", "main")
 
-    def diff(request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]) -> DiffReport:
+    def diff(
+        request: DiffRequest,
+        options: DiffOptions,
+        *,
+        trusted: bool,
+        git_env: dict[str, str],
+        on_wait: WaitListener | None = None,
+    ) -> DiffReport:
         return diff_revisions(workspace, pool, dataclasses.replace(request, source=str(repo.path)), options)
 
     workflow = PreviewWorkflow(settings(environments={}), lambda _forge: github.app, diff, lambda _job, _kinds: None)

@@ -8,17 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.events.signatures import github_signature
-from kpops_bot.metrics import watch_store
+from kpops_bot.metrics import exposition, watch_store
 from kpops_bot.overview import gauges
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
+from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
 from tests.helpers import GitRepo
 from tests.support.deliveries import github_pull_request
 from tests.support.harness import running_bot
@@ -32,8 +36,12 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def _scrape(get: httpx.Response) -> Samples:
     assert get.status_code == 200
     assert get.headers["content-type"].startswith("text/plain")
+    return _parse(get.text)
+
+
+def _parse(text: str) -> Samples:
     samples: Samples = {}
-    for family in text_string_to_metric_families(get.text):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return samples
@@ -122,3 +130,26 @@ def _post(client: TestClient, secret: str, payload: dict[str, Any]) -> httpx.Res
         "X-Hub-Signature-256": github_signature(secret, body),
     }
     return client.post("/webhooks/github", content=body, headers=headers)
+
+
+@pytest.mark.slow  # builds the environment of kpops 8.1.4 from the package index
+def test_environment_builds_are_counted_by_release_and_outcome(tmp_path: Path) -> None:
+    builds, seconds = "kpops_bot_kpops_environment_builds_total", "kpops_bot_kpops_environment_build_duration_seconds"
+    before = _parse(exposition().decode())
+    EnvironmentStore(tmp_path / "environments").get(Version("8.1.4"), SpecifierSet(">=3.10"))
+    (tmp_path / "empty-index").mkdir()
+    nowhere = EnvironmentStore(tmp_path / "other", index_url=(tmp_path / "empty-index").as_uri())
+    with pytest.raises(EnvironmentBuildError, match="kpops was not found"):
+        nowhere.get(Version("9.4.1"), SpecifierSet(">=3.10"))
+    EnvironmentStore(tmp_path / "environments").get(Version("8.1.4"), SpecifierSet(">=3.10"))  # built: not counted
+    after = _parse(exposition().decode())
+
+    def moved(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert moved(builds, release="8.1.4", outcome="built") == 1
+    assert moved(builds, release="9.4.1", outcome="failed") == 1
+    assert moved(builds, release="9.4.1", outcome="built") == 0
+    assert moved(f"{seconds}_count", outcome="built") == 1
+    assert moved(f"{seconds}_count", outcome="failed") == 1
+    assert moved(f"{seconds}_sum", outcome="built") > 0

@@ -32,11 +32,14 @@ from tests.support.hostile import (
     processes_with,
     python_readable_by_others,
 )
+from tests.support.kpops_versions import KPOPS_EXAMPLES, versioned_charts
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="these tests start the bot as other uids, which needs them to run as root"
 )
 USER = 1000  # the bot's own uid in the non-root test
+PROJECT = Path(__file__).resolve().parent.parent
+INDEX_SETTINGS = ("UV_", "PIP_", "SSL_CERT_")  # the machine's package index and its TLS trust, for a build
 
 
 @pytest.fixture
@@ -113,3 +116,52 @@ def test_a_bot_that_is_not_root_gets_namespaces_and_the_attack_fails(
     assert got["environ"] == [] and got["read"] == {} and got["connected"] is False
     assert got["processes_started"] < 300 and got["allocated_6_gib"] is False
     assert planted_files(open_folder) == []
+
+
+def test_under_the_uid_layer_a_kpops_8_environment_in_the_private_data_folder_renders_and_reads_nothing(
+    tmp_path: Path, open_folder: Path
+) -> None:
+    """The bot as a service with a strict umask: the environment of kpops 8.1.4 is built in its private data folder
+    (0711), and renders of other uids run with it; the hostile component reaches none of the bot's files."""
+    secret = f"bot-secret-{uuid.uuid4().hex}"
+    repo = GitRepo.from_fixture(open_folder / "repo", KPOPS_EXAMPLES)  # pins kpops~=8.1.4
+    data = open_folder / "bot-data"
+    data.mkdir(mode=0o700)
+    settings_file = data / "bot.yaml"
+    settings_file.write_text(f"github:\n  token: {secret}\n")
+    settings_file.chmod(0o600)
+    with ChartServer(versioned_charts(tmp_path / "charts")) as charts, listening() as listener:
+        targets = Targets(
+            secret=secret, read=[settings_file, data / "kpops-bot.db"], write=[data, open_folder], port=listener.port
+        )
+        shutil.copy(KPOPS_EXAMPLES / "word-count" / "defaults.yaml", repo.path / "defaults.yaml")
+        make_hostile(repo, targets)
+        settings = {
+            "data_dir": str(data),
+            "sandbox": "uid",
+            "helm": "builtin",
+            "chart_mirrors": {MIRROR_FROM: charts.url},
+            "variables": {"NAMESPACE": "kpops"},
+            "render_timeout": 120,
+        }
+        env = {"PATH": os.environ["PATH"], "HOME": str(Path.home()), "KPOPS_BOT_GITHUB__TOKEN": secret}
+        env |= {name: value for name, value in os.environ.items() if name.startswith(INDEX_SETTINGS)}
+        command = [sys.executable, "-m", "tests.support.bot_render", json.dumps(settings), str(settings_file)]
+        completed = subprocess.run(
+            [*python_readable_by_others(), *command, str(repo.path)],
+            env=env,
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            umask=0o077,
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert processes_with(f"sleep {targets.sleep}") == []
+    renders = {render["name"]: render for render in json.loads(completed.stdout)}
+    assert renders["word-count"]["error"] is None
+    assert {render["kpops_version"] for render in renders.values()} == {"8.1.4"}
+    assert (data / "kpops-environments" / "kpops-8.1.4" / "bin" / "python").exists()
+    got = loot(renders["pipelines-hostile"])  # kpops-examples has no pipeline_base_dir
+    assert got["environ"] == [] and got["read"] == {} and got["written"] == []
+    assert planted_files(data, open_folder) == []

@@ -41,7 +41,7 @@ def test_an_unreachable_index_is_a_clear_error() -> None:
 @pytest.mark.slow  # builds an environment from the package index
 def test_two_jobs_wanting_a_new_version_build_it_once(tmp_path: Path) -> None:
     store = EnvironmentStore(tmp_path / "envs")
-    heard: list[str] = []
+    heard: list[Version] = []
     results = []
 
     def job() -> None:
@@ -53,7 +53,7 @@ def test_two_jobs_wanting_a_new_version_build_it_once(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert store.builds == 1
-    assert heard == ["preparing kpops 8.1.4", "preparing kpops 8.1.4"]
+    assert heard == [Version("8.1.4"), Version("8.1.4")]
     assert results[0] == results[1]
     assert results[0].python.is_file()
     assert [release.version for release in store.built()] == [Version("8.1.4")]

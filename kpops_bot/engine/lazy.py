@@ -1,8 +1,9 @@
 """Render pools started by their first render, one per kpops release in use.
 
 A run whose every target is cached starts no kpops process. A repository pinning another kpops than the bot's
-gets the fork server of that release's environment (built first when missing: the waiting job hears
-"preparing kpops X" through `on_wait`); all are sandboxed alike.
+gets the fork server of that release's environment (built first when missing: the waiting job hears it through
+`on_wait`); all are sandboxed alike. The bot's jobs share one `LazyPool` and each listens through a view of its
+own (`heard_by`), so the job that waits, and only it, says so (its commit status).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from types import TracebackType
 from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderError
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
-from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
+from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore, WaitListener
 from kpops_bot.versions.index import Resolved, bot_kpops_version
 from kpops_bot.versions.releases import KpopsReleases
 
@@ -41,7 +42,7 @@ class LazyPool:
         checkouts: Sequence[Path] = (),
         hidden: Sequence[Path] = (),
         releases: KpopsReleases | None = None,
-        on_wait: Callable[[str], None] | None = None,
+        on_wait: WaitListener | None = None,
     ) -> None:
         self._settings = settings
         self._checkouts = checkouts  # where the renders' checkouts are made: each sees only its own
@@ -89,17 +90,21 @@ class LazyPool:
             self._resolved[str(resolved.version)] = resolved
         return str(resolved.version)
 
-    def submit(self, request: RenderRequest) -> Future[PipelineRender]:
+    def heard_by(self, on_wait: WaitListener) -> ListenedPool:
+        """This pool for one job that hears, instead of the pool's own listener, when it waits for a build."""
+        return ListenedPool(self, on_wait)
+
+    def submit(self, request: RenderRequest, on_wait: WaitListener | None = None) -> Future[PipelineRender]:
         release = request.kpops_version or bot_kpops_version()
         try:
-            pool = self._pool(release)
+            pool = self._pool(release, on_wait or self._on_wait)
         except EnvironmentBuildError as error:
             failed: Future[PipelineRender] = Future()
             failed.set_result(_not_rendered(request, release, str(error)))
             return failed
         return pool.submit(request)
 
-    def _pool(self, release: str) -> RenderPool:
+    def _pool(self, release: str, on_wait: WaitListener | None) -> RenderPool:
         with self._lock:
             pool = self._pools.get(release)
             resolved = self._resolved.get(release)
@@ -107,7 +112,7 @@ class LazyPool:
             return pool
         environment = None
         if self._releases is not None and resolved is not None:
-            environment = self._releases.environment(resolved, self._on_wait)  # outside the lock: builds take a while
+            environment = self._releases.environment(resolved, on_wait)  # outside the lock: builds take a while
         with self._lock:
             if release not in self._pools:
                 pool = RenderPool(self._settings, checkouts=self._checkouts, hidden=self._hidden, kpops=environment)
@@ -120,6 +125,24 @@ class LazyPool:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()
+
+
+class ListenedPool:
+    """A `LazyPool` as one job sees it (a `Renderer`): the pools are shared, the listener is the job's."""
+
+    def __init__(self, pool: LazyPool, on_wait: WaitListener) -> None:
+        self._pool = pool
+        self._on_wait = on_wait
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self._pool.settings
+
+    def kpops_release(self, files: Sequence[str], read: Callable[[str], str | None]) -> str:
+        return self._pool.kpops_release(files, read)
+
+    def submit(self, request: RenderRequest) -> Future[PipelineRender]:
+        return self._pool.submit(request, self._on_wait)
 
 
 def _not_rendered(request: RenderRequest, release: str, message: str) -> PipelineRender:

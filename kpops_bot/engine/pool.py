@@ -30,6 +30,7 @@ import kpops_bot
 from kpops_bot import metrics
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
+from kpops_bot.engine.permissions import open_to_renders
 from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose, python_paths
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.zygote import ZygoteConfig
@@ -149,14 +150,17 @@ class RenderPool:
         sandboxed = self._sandbox.layer is not Layer.OFF
         if self._settings.needs_builtin_helm(base_env["PATH"], sandboxed=sandboxed):
             self._helm = helm_service.start(str(self._socket), base_env, self._helm_key)
-        if self._sandbox.runs_as_other_uid:
-            self._root.chmod(0o711)  # renders of other uids reach their own job folder, and list nothing
         zygote_home = self._root / "zygote"
+        if self._sandbox.runs_as_other_uid:  # whatever the bot's umask: renders of other uids reach their own
+            for folder in (self._root, self._root / "jobs", zygote_home):  # job folder and the bot's source by
+                folder.chmod(0o711)  # name, and list nothing
         env = {**base_env, "HOME": str(zygote_home), "TMPDIR": str(zygote_home)}
         python = sys.executable
         if self._kpops is not None:
             python = str(self._kpops.python)
-            env["PYTHONPATH"] = str(_bot_source_only(zygote_home))
+            source = _bot_source_only(zygote_home)
+            source.chmod(0o755)  # imported by renders, which may run as other uids
+            env["PYTHONPATH"] = str(source)
         command = [python, "-m", "kpops_bot.engine.zygote", self._zygote_config().model_dump_json()]
         if self._sandbox.layer is Layer.NAMESPACES:
             bwrap = Bwrap(
@@ -226,7 +230,7 @@ class RenderPool:
                 message = f"{request.pipeline_file}: the checkout {checkout} is outside the sandbox's checkout folders"
                 return self._failed(request, message, ErrorKind.CRASH)
             if self.sandbox.runs_as_other_uid:
-                checkout.chmod(0o755)  # the render's uid reads it; it never writes it
+                open_to_renders(checkout)  # the render's uid reads it; it never writes it
             job = self._job(request, job_dir, helm_dir)
             answer = self._run(job)
             return self._result(request, job, answer)
@@ -297,7 +301,7 @@ class RenderPool:
             namespaces=self._sandbox.layer is Layer.NAMESPACES,
             sandbox_uid=self._settings.sandbox_uid,
             hide=[*map(str, self._checkouts), str(self._root)],
-            python=[str(path) for path in python_paths()],
+            python=[str(path) for path in [*python_paths(), *(self._kpops.paths() if self._kpops else [])]],
             result_limit=_RESULT_LIMIT,
         )
 

@@ -34,6 +34,11 @@ def mark_outdated(body: str, why: str) -> str:
     return f"{marker_line}\n{OUTDATED_BANNER} {why}\n\n{rest}"
 
 
+def preparing_kpops(version: str) -> str:
+    """What a job waiting for the environment of a kpops release says meanwhile (a status, a line on stderr)."""
+    return f"Preparing kpops {version} (first use of this version)"
+
+
 def closed_unmerged(head_sha: str) -> str:
     return f"This pull request was closed without merging at `{head_sha[:12]}`; nothing here was applied."
 

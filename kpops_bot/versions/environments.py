@@ -25,6 +25,9 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from kpops_bot import metrics
+from kpops_bot.engine.permissions import open_to_renders
+from kpops_bot.metrics import BuildOutcome
 from kpops_bot.versions.index import Release
 
 MARKER = "kpops-bot-environment.json"
@@ -33,6 +36,10 @@ _BUILD_TIMEOUT = 900
 # What a release's own requirements no longer exclude but that breaks it: kpops 8 pins typer 0.12, whose CLI
 # fails to start with click 8.2 and later ("Secondary flag is not valid for non-boolean flag").
 _CONSTRAINTS = {8: ["click<8.2"]}
+
+
+WaitListener = Callable[[Version], None]
+"""Hears that a job waits for the environment of this release to be built (its first use on this machine)."""
 
 
 class EnvironmentBuildError(RuntimeError):
@@ -88,12 +95,12 @@ class EnvironmentStore:
         return (self._root(version) / MARKER).is_file()
 
     def get(
-        self, version: Version, requires_python: SpecifierSet, on_wait: Callable[[str], None] | None = None
+        self, version: Version, requires_python: SpecifierSet, on_wait: WaitListener | None = None
     ) -> KpopsEnvironment:
         """The environment of `version`, built first if needed; `on_wait` hears that a job waits for it."""
         root = self._root(version)
         if not self.ready(version) and on_wait is not None:
-            on_wait(f"preparing kpops {version}")
+            on_wait(version)
         with self._lock_for(version), self._file_lock(version):
             if not self.ready(version):
                 self._build(version, requires_python, root)
@@ -124,6 +131,7 @@ class EnvironmentStore:
     @contextmanager
     def _file_lock(self, version: Version) -> Iterator[None]:
         self._folder.mkdir(parents=True, exist_ok=True)
+        self._folder.chmod(0o711)  # renders of other uids reach an environment by its name and list nothing
         with (self._folder / f".kpops-{version}.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -132,6 +140,16 @@ class EnvironmentStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _build(self, version: Version, requires_python: SpecifierSet, root: Path) -> None:
+        started = time.monotonic()
+        try:
+            self._install(version, requires_python, root)
+        except EnvironmentBuildError:
+            _count_build(version, BuildOutcome.FAILED, time.monotonic() - started)
+            raise
+        _count_build(version, BuildOutcome.BUILT, time.monotonic() - started)
+        self.builds += 1
+
+    def _install(self, version: Version, requires_python: SpecifierSet, root: Path) -> None:
         if root.exists():
             shutil.rmtree(root)  # an unfinished build
         python = self._python_for(version, requires_python)
@@ -139,9 +157,9 @@ class EnvironmentStore:
         for command in _commands(installer, python, root, version, self._index_url):
             _run(command, version)
         _check_imports(root / "bin" / "python", version)
+        open_to_renders(root)  # renders of other uids (the `uid` sandbox) run it
         marker = {"version": str(version), "requires_python": str(requires_python), "python": str(python)}
         (root / MARKER).write_text(json.dumps(marker))
-        self.builds += 1
 
     def _python_for(self, version: Version, requires_python: SpecifierSet) -> Path:
         for python in self._pythons:
@@ -150,6 +168,11 @@ class EnvironmentStore:
         names = ", ".join(map(str, self._pythons))
         msg = f"kpops {version} needs Python {requires_python}; none of the configured interpreters fits ({names})"
         raise EnvironmentBuildError(msg)
+
+
+def _count_build(version: Version, outcome: BuildOutcome, seconds: float) -> None:
+    metrics.environment_builds.labels(str(version), outcome.value).inc()
+    metrics.environment_build_duration.labels(outcome.value).observe(seconds)
 
 
 def _uv() -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from packaging.version import Version
 
-from kpops_bot.versions.environments import EnvironmentStore, KpopsEnvironment
+from kpops_bot.versions.environments import EnvironmentStore, KpopsEnvironment, WaitListener
 from kpops_bot.versions.index import DEFAULT_INDEX_URL, Resolved, resolve
 from kpops_bot.versions.pin import Pin, find_pin
 
@@ -52,7 +52,7 @@ class KpopsReleases:
             self._resolved[key] = (time.monotonic(), resolved)
         return resolved
 
-    def environment(self, resolved: Resolved, on_wait: Callable[[str], None] | None = None) -> KpopsEnvironment | None:
+    def environment(self, resolved: Resolved, on_wait: WaitListener | None = None) -> KpopsEnvironment | None:
         """The environment of `resolved`, built if needed; None for the bot's own kpops."""
         if resolved.own:
             return None

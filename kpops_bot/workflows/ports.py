@@ -22,6 +22,7 @@ from kpops_bot.locks import Granted, Released, Resource, Waiting
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
 from kpops_bot.store import Job, NewJob
+from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows.operate import Step, StepResult
 
 ForgeFor = Callable[[Forge], ForgeClient]
@@ -35,8 +36,16 @@ class DiffRunner(Protocol):
     """The dry run of a pull request: affected pipelines rendered at both sides and diffed."""
 
     def __call__(
-        self, request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]
-    ) -> DiffReport: ...
+        self,
+        request: DiffRequest,
+        options: DiffOptions,
+        *,
+        trusted: bool,
+        git_env: dict[str, str],
+        on_wait: WaitListener | None = None,
+    ) -> DiffReport:
+        """`on_wait` hears that the dry run waits for the environment of a kpops release to be built."""
+        ...
 
 
 class LockBook(Protocol):

@@ -20,6 +20,7 @@ from kpops_bot.store import Job
 from kpops_bot.workflows import once, sticky
 from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
+from kpops_bot.workflows.waiting import preview_waiting
 from kpops_bot.workspace import WorkspaceError
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,10 @@ class PreviewWorkflow:
             mode=config.operation_mode.render_mode,
             config_dir=config.config_dir,
         )
+        waiting = preview_waiting(client, event.repository, event.head_sha, self._described, retry=job.attempts > 1)
+        git_env = client.git_env(event.repository)
         try:
-            report = self._diff(request, config.diff_options, trusted=trusted, git_env=client.git_env(event.repository))
+            report = self._diff(request, config.diff_options, trusted=trusted, git_env=git_env, on_wait=waiting)
         except (WorkspaceError, UnknownPipelineError) as error:
             reason = config.diff_options.masker.mask_text(str(error))
             return self._refuse(client, event, reason, "repository not readable")

@@ -24,6 +24,7 @@ from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline
 from kpops_bot.repo_config import Effective
 from kpops_bot.store import NewJob
+from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows.operate import Step, StepResult
 
 
@@ -36,7 +37,13 @@ class FakeDiff:
     requests: list[tuple[DiffRequest, bool]] = field(default_factory=list)
 
     def __call__(
-        self, request: DiffRequest, options: DiffOptions, *, trusted: bool, git_env: dict[str, str]
+        self,
+        request: DiffRequest,
+        options: DiffOptions,
+        *,
+        trusted: bool,
+        git_env: dict[str, str],
+        on_wait: WaitListener | None = None,
     ) -> DiffReport:
         self.requests.append((request, trusted))
         if self.error is not None:

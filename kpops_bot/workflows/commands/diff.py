@@ -8,6 +8,7 @@ from kpops_bot.report import answers
 from kpops_bot.report.identity import strip_marker
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workflows.commands.context import Answered, CommandContext
+from kpops_bot.workflows.waiting import borrowed_status
 
 # Room the reply keeps for the answer's title and the other commands' sections.
 _ROOM_FOR_OTHERS = 4_000
@@ -30,7 +31,10 @@ class DiffCommand:
             only=command.pipelines,
         )
         git_env = context.client.git_env(event.repository)
-        report = context.collaborators.diff(request, config.diff_options, trusted=trusted, git_env=git_env)
+        with borrowed_status(context.client, event.repository, context.pull.head_sha) as waiting:
+            report = context.collaborators.diff(
+                request, config.diff_options, trusted=trusted, git_env=git_env, on_wait=waiting
+            )
         if not report.pipelines:
             return f"**`{answers.quoted(command.line)}`**: this pull request affects none of these pipelines."
         body = render_markdown(report, context.client.comment_limit - _ROOM_FOR_OTHERS, max_parts=1)[0]
