@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from prometheus_client.parser import text_string_to_metric_families
 
+from kpops_bot.engine.lazy import FAILED_BUILD_REMEMBERED, LazyPool
+from kpops_bot.engine.model import PipelineRender
+from kpops_bot.engine.pool import RenderRequest
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.metrics import exposition
 from kpops_bot.versions.environments import MARKER, EnvironmentStore
 from kpops_bot.versions.index import DEFAULT_INDEX_URL, UnresolvablePinError, bot_kpops_version, resolve
 from kpops_bot.versions.pin import DEFAULT_PIN, Pin, PinSource
+from kpops_bot.versions.releases import KpopsReleases
 
 KPOPS_8 = Pin(SpecifierSet("~=8.1.4"), PinSource.REQUIREMENTS, "requirements.txt")
 
@@ -78,3 +85,32 @@ def test_an_unfinished_build_is_built_again(tmp_path: Path) -> None:
     assert store.builds == 1
     assert not (root / "half-written").exists()
     assert environment.python.is_file()
+
+
+def test_a_failed_build_is_not_tried_again_by_every_pipeline_of_a_run(tmp_path: Path) -> None:
+    (tmp_path / "empty-index").mkdir()
+    store = EnvironmentStore(tmp_path / "environments", index_url=(tmp_path / "empty-index").as_uri())
+    now = [1000.0]
+    pool = LazyPool(EngineSettings(), releases=KpopsReleases(store), clock=lambda: now[0])
+    release = pool.kpops_release(["requirements.txt"], {"requirements.txt": "kpops==9.4.1\n"}.get)
+
+    def render(name: str) -> PipelineRender:
+        request = RenderRequest(name, f"{name}/pipeline.yaml", tmp_path, "HEAD", kpops_version=release)
+        return pool.submit(request).result()
+
+    def failed_builds() -> float:
+        return sum(
+            sample.value
+            for metric in text_string_to_metric_families(exposition().decode())
+            for sample in metric.samples
+            if sample.name == "kpops_bot_kpops_environment_builds_total" and sample.labels["outcome"] == "failed"
+        )
+
+    before = failed_builds()
+    first, second = render("orders"), render("payments")
+    assert failed_builds() - before == 1
+    assert first.error is not None and second.error is not None
+    assert second.error.message == first.error.message and "kpops was not found" in first.error.message
+    now[0] += FAILED_BUILD_REMEMBERED + 1
+    assert render("orders").error is not None
+    assert failed_builds() - before == 2

@@ -3,12 +3,15 @@
 A run whose every target is cached starts no kpops process. A repository pinning another kpops than the bot's
 gets the fork server of that release's environment (built first when missing: the waiting job hears it through
 `on_wait`); all are sandboxed alike. The bot's jobs share one `LazyPool` and each listens through a view of its
-own (`heard_by`), so the job that waits, and only it, says so (its commit status).
+own (`heard_by`), so the job that waits, and only it, says so (its commit status). A build that failed is not
+tried again for `FAILED_BUILD_REMEMBERED` seconds: the other pipelines of the run get the same error at once instead
+of one build each, and a later run (after an index outage, say) builds again.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -22,6 +25,7 @@ from kpops_bot.versions.index import Resolved, bot_kpops_version
 from kpops_bot.versions.releases import KpopsReleases
 
 _DAY = 86400.0
+FAILED_BUILD_REMEMBERED = 60.0
 
 
 def kpops_releases(settings: EngineSettings, default_folder: Path) -> KpopsReleases:
@@ -43,6 +47,7 @@ class LazyPool:
         hidden: Sequence[Path] = (),
         releases: KpopsReleases | None = None,
         on_wait: WaitListener | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._checkouts = checkouts  # where the renders' checkouts are made: each sees only its own
@@ -51,6 +56,8 @@ class LazyPool:
         self._on_wait = on_wait
         self._resolved: dict[str, Resolved] = {}
         self._pools: dict[str, RenderPool] = {}
+        self._failed: dict[str, tuple[float, EnvironmentBuildError]] = {}  # release → (when, why)
+        self._clock = clock
         self._lock = threading.Lock()
 
     def __enter__(self) -> LazyPool:
@@ -108,11 +115,19 @@ class LazyPool:
         with self._lock:
             pool = self._pools.get(release)
             resolved = self._resolved.get(release)
+            failed = self._failed.get(release)
         if pool is not None:
             return pool
+        if failed is not None and self._clock() - failed[0] < FAILED_BUILD_REMEMBERED:
+            raise failed[1]
         environment = None
         if self._releases is not None and resolved is not None:
-            environment = self._releases.environment(resolved, on_wait)  # outside the lock: builds take a while
+            try:
+                environment = self._releases.environment(resolved, on_wait)  # outside the lock: builds take a while
+            except EnvironmentBuildError as error:
+                with self._lock:
+                    self._failed[release] = (self._clock(), error)
+                raise
         with self._lock:
             if release not in self._pools:
                 pool = RenderPool(self._settings, checkouts=self._checkouts, hidden=self._hidden, kpops=environment)
