@@ -67,6 +67,21 @@ def test_reactions_statuses_and_permissions(forge: RunningForge) -> None:
     assert client.permission(repository, "mallory") is Permission.NONE
 
 
+def test_a_commits_status_history_is_listed_newest_first(forge: RunningForge) -> None:
+    client, repository = forge.client, forge.repository
+    sha = "e" * 40
+    assert client.status_history(repository, sha) == []
+    client.set_status(repository, sha, CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1")
+    client.set_status(repository, sha, CommitState.PENDING, "Preparing kpops 8.1.4")
+    client.set_status(repository, sha, CommitState.FAILURE, "Pipelines: 1 failed")
+    assert client.status_history(repository, sha) == [
+        CommitStatus(CommitState.FAILURE, "Pipelines: 1 failed", None),
+        CommitStatus(CommitState.PENDING, "Preparing kpops 8.1.4", None),
+        CommitStatus(CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1"),
+    ]
+    assert client.status(repository, sha) == client.status_history(repository, sha)[0]
+
+
 def test_a_retry_finds_its_reaction_and_status_and_writes_neither_again(forge: RunningForge) -> None:
     client, repository = forge.client, forge.repository
     comment_id = forge.add_comment(3, "alice", "/kpops help")

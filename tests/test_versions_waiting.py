@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from prometheus_client.parser import text_string_to_metric_families
 
 from kpops_bot import metrics
@@ -22,10 +24,13 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import CommitState, Permission
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.jobs import JobKind
+from kpops_bot.report.notices import preparing_kpops_for_diff
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
+from kpops_bot.versions.environments import EnvironmentStore
 from kpops_bot.workflows.commands import CommandWorkflow
 from kpops_bot.workflows.preview import PreviewWorkflow
+from kpops_bot.workflows.waiting import borrowed_status
 from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.golden import check_golden
 from tests.support.harness import wait_for
@@ -150,7 +155,7 @@ def test_a_kpops_diff_waiting_for_kpops_8_borrows_the_heads_status_and_gives_it_
     told = [(status.state, status.description, status.target_url) for status in statuses(forge, head)]
     assert told == [
         (CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1"),
-        (CommitState.PENDING, "Preparing kpops 8.1.4 (first use of this version)", None),
+        (CommitState.PENDING, "Preparing kpops 8.1.4 (first use of this version) for /kpops diff", None),
         (CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1"),
     ]
     [answer] = forge.bot_bodies(1)
@@ -159,3 +164,39 @@ def test_a_kpops_diff_waiting_for_kpops_8_borrows_the_heads_status_and_gives_it_
     again = replace(comment_event("/kpops diff word-count", comment_id=56), repository=where)
     workflow.run(job(again, JobKind.COMMAND, job_id=8))
     assert len(statuses(forge, head)) == 3
+
+
+def test_a_kpops_diff_killed_while_it_waited_gives_the_status_back_when_it_is_retried(
+    services: Services, tmp_path: Path
+) -> None:
+    forge = RecordingForge()
+    repo, head = scaled_pull_request(tmp_path / "pins-8")
+    where = repository(repo)
+    forge.pulls[1] = replace(pull(1), head_sha=head)
+    forge.permissions["alice"] = Permission.READ
+    forge.set_status(where, head, CommitState.FAILURE, "Pipelines: 1 failed", "https://forge.test/c/1")
+    # What the killed attempt left: its borrowed status on top of the preview's, and the environment it waited for.
+    forge.set_status(where, head, CommitState.PENDING, preparing_kpops_for_diff("8.1.4"))
+    assert services.settings.kpops_environments is not None
+    EnvironmentStore(services.settings.kpops_environments).get(Version("8.1.4"), SpecifierSet(">=3.10"))
+    workflow = CommandWorkflow(
+        services.settings, lambda _forge: forge, services.diff, services.lock_book, services.open_repository
+    )
+    event = replace(comment_event("/kpops diff word-count"), repository=where)
+    assert workflow.run(job(event, JobKind.COMMAND)) == "answered 1 command(s)"
+    latest = statuses(forge, head)[-1]
+    assert (latest.state, latest.description, latest.target_url) == (
+        CommitState.FAILURE,
+        "Pipelines: 1 failed",
+        "https://forge.test/c/1",
+    )
+
+
+def test_a_borrowed_status_is_not_given_back_over_what_a_preview_wrote_meanwhile() -> None:
+    forge = RecordingForge()
+    where = Repository(Forge.GITHUB, "acme/deploy", "")
+    forge.set_status(where, "abc", CommitState.SUCCESS, "Pipelines: 1 changed")
+    with borrowed_status(forge, where, "abc") as heard:
+        heard(Version("8.1.4"))
+        forge.set_status(where, "abc", CommitState.PENDING, "Rendering the pipelines this change affects")
+    assert statuses(forge, "abc")[-1].description == "Rendering the pipelines this change affects"

@@ -186,6 +186,10 @@ class ForgeClient(Protocol):
         """The commit's current `kpops-bot` status; None when it has none."""
         ...
 
+    def status_history(self, repository: Repository, sha: str) -> list[CommitStatus]:
+        """Every `kpops-bot` status the commit was given, newest first (both forges keep them all)."""
+        ...
+
     def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
         """The check run `kpops-bot` on the commit, created or updated; False where the forge's login has none
         (GitHub check runs need a GitHub App; tokens and GitLab keep the commit status alone)."""

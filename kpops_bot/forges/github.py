@@ -277,6 +277,18 @@ class GitHubClient:
 
         return self._call("commit status listing", latest)
 
+    def status_history(self, repository: Repository, sha: str) -> list[CommitStatus]:
+        commit = self._repo(repository).get_commit(sha)
+
+        def every() -> list[CommitStatus]:
+            return [
+                CommitStatus(CommitState(status.state), status.description or "", status.target_url or None)
+                for status in commit.get_statuses()  # newest first
+                if status.context == STATUS_CONTEXT
+            ]
+
+        return self._call("commit status listing", every)
+
     def permission(self, repository: Repository, user: str) -> Permission:
         repo = self._repo(repository)
         try:

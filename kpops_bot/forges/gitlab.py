@@ -202,12 +202,20 @@ class GitLabClient:
         return False
 
     def status(self, repository: Repository, sha: str) -> CommitStatus | None:
+        history = self.status_history(repository, sha)
+        return history[0] if history else None
+
+    def status_history(self, repository: Repository, sha: str) -> list[CommitStatus]:
         commit = self._project(repository).commits.get(sha, lazy=True)
-        statuses = self._call("commit status listing", lambda: commit.statuses.list(name=STATUS_CONTEXT, get_all=True))
-        if not statuses:
-            return None
-        latest = max(statuses, key=lambda status: status.id)
-        return CommitStatus(_SHOWN.get(latest.status, CommitState.ERROR), latest.description or "", latest.target_url)
+        # `all`: GitLab lists only the latest status per name without it (`all=` alone would mean every page).
+        wanted = {"name": STATUS_CONTEXT, "all": "true"}
+        statuses = self._call(
+            "commit status listing", lambda: commit.statuses.list(query_parameters=wanted, get_all=True)
+        )
+        return [
+            CommitStatus(_SHOWN.get(status.status, CommitState.ERROR), status.description or "", status.target_url)
+            for status in sorted(statuses, key=lambda status: status.id, reverse=True)
+        ]
 
     def permission(self, repository: Repository, user: str) -> Permission:
         user_id = self._user_id(user)

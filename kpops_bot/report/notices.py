@@ -39,6 +39,15 @@ def preparing_kpops(version: str) -> str:
     return f"Preparing kpops {version} (first use of this version)"
 
 
+def preparing_kpops_for_diff(version: str) -> str:
+    """The status a `/kpops diff` borrows while it waits; its own words, so that a retry knows it for a leftover."""
+    return f"{preparing_kpops(version)} for /kpops diff"
+
+
+def is_preparing_kpops_for_diff(description: str) -> bool:
+    return description.startswith("Preparing kpops ") and description.endswith(" for /kpops diff")
+
+
 def closed_unmerged(head_sha: str) -> str:
     return f"This pull request was closed without merging at `{head_sha[:12]}`; nothing here was applied."
 

@@ -4,10 +4,10 @@ Building an environment (the first use of a release on this machine) takes from 
 head's `kpops-bot` status names the release it waits for. The preview owns that status: its waiting status is one
 more pending step before its final status (and, like every pending status, never written again by a retry once an
 earlier attempt finished the status). A `/kpops diff` borrows the status of a head that has one and gives it back
-as it was when the diff is done, even when the diff fails; a head without a status (never previewed) is left
-without one, since nothing would finish it. A process killed during that wait leaves the pending status behind
-(the retry cannot know what it replaced) until the head's next preview: pending holds a merge back, it never
-lets one through.
+as it was when the diff is done, even when the diff fails, unless something else (a preview) wrote the status
+meanwhile; a head without a status (never previewed) is left without one, since nothing would finish it. Both
+forges keep every status of a commit, so a process killed during that wait is made good by the retry: it finds its
+borrowed status on top (its words are its own) and gives back the one below it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from packaging.version import Version
 
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import CommitState, ForgeClient
-from kpops_bot.report.notices import preparing_kpops
+from kpops_bot.forges.base import CommitState, CommitStatus, ForgeClient
+from kpops_bot.report.notices import is_preparing_kpops_for_diff, preparing_kpops, preparing_kpops_for_diff
 from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows import once
 
@@ -38,17 +38,23 @@ def preview_waiting(
 @contextmanager
 def borrowed_status(client: ForgeClient, repository: Repository, sha: str) -> Iterator[WaitListener]:
     """A listener that sets the head's status to pending while the job waits; the status it had comes back after."""
-    before = client.status(repository, sha)
-    announced = False
+    history = client.status_history(repository, sha)
+    left_over = bool(history) and _borrowed(history[0])  # an earlier attempt died while it waited
+    before = next((status for status in history if not _borrowed(status)), None)
+    borrowed: list[CommitStatus] = [history[0]] if left_over else []
 
     def heard(version: Version) -> None:
-        nonlocal announced
         if before is not None:
-            client.set_status(repository, sha, CommitState.PENDING, preparing_kpops(str(version)))
-            announced = True
+            description = preparing_kpops_for_diff(str(version))
+            client.set_status(repository, sha, CommitState.PENDING, description)
+            borrowed.append(CommitStatus(CommitState.PENDING, description, None))
 
     try:
         yield heard
     finally:
-        if announced and before is not None:
+        if borrowed and before is not None and client.status(repository, sha) in borrowed:
             client.set_status(repository, sha, before.state, before.description, before.target_url)
+
+
+def _borrowed(status: CommitStatus) -> bool:
+    return status.state is CommitState.PENDING and is_preparing_kpops_for_diff(status.description)

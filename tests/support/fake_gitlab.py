@@ -423,10 +423,11 @@ class FakeGitLab:
         )
 
     def _status_list(self, request: Request, project: FakeGitLabProject, sha: str) -> JSONResponse:
-        """The latest status of each name (GitLab's default without `all`), filtered by `name` when given."""
-        latest: dict[str, tuple[int, StoredStatus]] = {}
+        """The latest status of each name (GitLab's default), every status with `all=true`; by `name` when given."""
+        listed: dict[str | int, tuple[int, StoredStatus]] = {}
+        every = request.query_params.get("all") == "true"
         for index, status in enumerate(self.commit_statuses(project.id, sha)):
-            latest[status.name] = (index, status)
+            listed[index if every else status.name] = (index, status)
         wanted = request.query_params.get("name")
         return _paged(
             request,
@@ -439,7 +440,7 @@ class FakeGitLab:
                     "description": status.description,
                     "target_url": status.target_url,
                 }
-                for index, status in latest.values()
+                for index, status in listed.values()
                 if wanted is None or status.name == wanted
             ],
         )

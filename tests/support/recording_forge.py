@@ -153,6 +153,11 @@ class RecordingForge:
         self._record("status", sha)
         return self._current(sha)
 
+    def status_history(self, repository: Repository, sha: str) -> list[CommitStatus]:
+        self._record("status_history", sha)
+        mine = [status for status in self.statuses if status.sha == sha]
+        return [CommitStatus(status.state, status.description, status.target_url) for status in reversed(mine)]
+
     def _current(self, sha: str) -> CommitStatus | None:
         mine = [status for status in self.statuses if status.sha == sha]
         if not mine:
