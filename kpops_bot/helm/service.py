@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kpops_bot.helm.confinement import ReadableFolders
 from kpops_bot.helm.outcome import Outcome
@@ -134,7 +134,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     key: bytes
 
 
-def serve(socket_path: str) -> None:
+def serve(socket_path: str) -> NoReturn:
     """Serve until stdin closes: the parent owns this process and its lifetime."""
     import threading
 
@@ -148,8 +148,10 @@ def serve(socket_path: str) -> None:
         sys.stdout.write("ready\n")
         sys.stdout.flush()
         sys.stdin.read()
-        server.shutdown()
     Path(socket_path).unlink(missing_ok=True)
+    # Not `server.shutdown()` and a normal exit: that waits for the serving loop's next poll (up to half a second)
+    # and the interpreter's teardown, and the pool's close waits for this process. Nothing is left to flush.
+    os._exit(0)
 
 
 def start(socket_path: str, env: dict[str, str], key: bytes) -> subprocess.Popen[str]:
