@@ -330,8 +330,10 @@ class Store:
         known = {
             (row.forge, row.delivery_id): row.job_id
             for row in connection.execute(
+                # Both key columns, so the primary key's index finds them (the id alone scans the table).
                 sa.select(deliveries.c.forge, deliveries.c.delivery_id, deliveries.c.job_id).where(
-                    deliveries.c.delivery_id.in_({delivery.delivery_id for delivery in batch})
+                    deliveries.c.forge.in_({delivery.forge for delivery in batch}),
+                    deliveries.c.delivery_id.in_({delivery.delivery_id for delivery in batch}),
                 )
             )
         }
