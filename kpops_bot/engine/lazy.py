@@ -113,7 +113,7 @@ class LazyPool:
     def _start_own(self, release: str) -> None:
         pool = RenderPool(self._settings, checkouts=self._checkouts, hidden=self._hidden)
         try:
-            pool.start()
+            pool.launch()
         except Exception:  # the first render starts it again and reports why it failed
             pool.close()
             return

@@ -98,6 +98,7 @@ class RenderPool:
         self._zygote: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._ready = threading.Event()  # the fork server has imported kpops and takes renders
+        self._first_line = threading.Event()  # it said whether it is ready (or ended without a word)
         self._stopped = False  # its answers ended: nothing written to it now would be answered
 
     def __enter__(self) -> RenderPool:
@@ -141,7 +142,18 @@ class RenderPool:
         return self._sandbox
 
     def start(self) -> None:
-        """Start the helm service and the fork server; raises SandboxUnavailableError when no layer works."""
+        """Start the helm service and the fork server and wait until it takes renders; raises
+        SandboxUnavailableError when no layer works, PoolClosedError when the fork server did not start."""
+        self.launch()
+        self._first_line.wait()
+        if not self._ready.is_set():
+            self.close()
+            msg = "the render fork server did not start"
+            raise PoolClosedError(msg)
+
+    def launch(self) -> None:
+        """`start` without waiting for the fork server's import of kpops (most of a second): renders submitted
+        meanwhile wait in its stdin, and the caller goes on with its own work (git, cache lookups)."""
         try:
             self._sandbox = choose(self._settings.sandbox, self._settings.sandbox_uid)
         except SandboxUnavailableError:
@@ -183,8 +195,6 @@ class RenderPool:
             except RuntimeError:
                 self.close()
                 raise
-        # Not waiting for the fork server to import kpops (most of a second): renders written meanwhile wait in
-        # its stdin, and the caller goes on with its own work (git, cache lookups) in the meantime.
         self._reader = threading.Thread(target=self._read_answers, name="render-answers", daemon=True)
         self._reader.start()
 
@@ -340,8 +350,14 @@ class RenderPool:
     def _read_answers(self) -> None:
         assert self._zygote is not None and self._zygote.stdout is not None
         stdout = self._zygote.stdout
-        if json.loads(stdout.readline() or b"{}").get("ready") is True:
+        try:
+            ready = json.loads(stdout.readline() or b"{}").get("ready") is True
+        except ValueError:
+            ready = False
+        if ready:
             self._ready.set()
+        self._first_line.set()
+        if ready:
             for line in stdout:
                 message = json.loads(line)
                 with self._lock:
