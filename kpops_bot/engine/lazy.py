@@ -117,10 +117,11 @@ class LazyPool:
         except Exception:  # the first render starts it again and reports why it failed
             pool.close()
             return
+        else:
+            with self._lock:  # before anyone waiting for the warm-up looks
+                self._pools[release] = pool
         finally:
             self._warm_started.set()
-        with self._lock:
-            self._pools[release] = pool
         # bubblewrap's --die-with-parent follows the thread that started it, not the process: this thread stays
         # until the pool is closed, or the fork server would die with it.
         self._closed.wait()
