@@ -156,6 +156,7 @@ def render(
     if len(engine.environments) > 1:
         raise click.BadParameter("render takes one environment", param_hint="--environment")
     settings = engine.settings()
+    _probe_the_sandbox_soon(settings)
     spec = RenderSpec(
         environment=engine.environments[0] if engine.environments else None,
         mode=Mode(engine.mode),
@@ -166,12 +167,13 @@ def render(
     workspace = engine.workspace()
     try:
         _name_the_sandbox(settings)
-        pools = LazyPool(  # started once pipelines and their kpops release are known
+        pools = LazyPool(
             settings,
             checkouts=[workspace.root / "checkouts"],
             releases=kpops_releases(settings, workspace.root / "kpops-environments"),
             on_wait=_say,
         )
+        pools.warm_up()  # the fork server imports kpops while the revision is resolved and checked out
         with pools as pool:
             results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress(masker))
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
