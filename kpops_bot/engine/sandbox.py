@@ -102,7 +102,8 @@ def probe_soon(choice: SandboxChoice, uid: int) -> None:
         with contextlib.suppress(SandboxUnavailableError):
             choose(choice, uid)
 
-    threading.Thread(target=run, name="sandbox-probe", daemon=True).start()
+    # Not a daemon: a command that ends early (a usage error) waits for the probe, which removes its folder.
+    threading.Thread(target=run, name="sandbox-probe").start()
 
 
 def choose(choice: SandboxChoice, uid: int) -> Sandbox:
