@@ -22,6 +22,7 @@ from kpops_bot.python_version import require_supported
 if TYPE_CHECKING:
     from packaging.version import Version
 
+    from kpops_bot.engine.lazy import LazyPool
     from kpops_bot.engine.model import PipelineRender
     from kpops_bot.engine.settings import EngineSettings
     from kpops_bot.engine.targets import Progress
@@ -157,6 +158,7 @@ def render(
     if len(engine.environments) > 1:
         raise click.BadParameter("render takes one environment", param_hint="--environment")
     settings = engine.settings()
+    _probe_the_sandbox_soon(settings)
     spec = RenderSpec(
         environment=engine.environments[0] if engine.environments else None,
         mode=Mode(engine.mode),
@@ -167,12 +169,13 @@ def render(
     workspace = engine.workspace()
     try:
         _name_the_sandbox(settings)
-        pools = LazyPool(  # started once pipelines and their kpops release are known
+        pools = LazyPool(
             settings,
             checkouts=[workspace.root / "checkouts"],
             releases=kpops_releases(settings, workspace.root / "kpops-environments"),
             on_wait=_say_waiting,
         )
+        pools.warm_up()  # the fork server imports kpops while the revision is resolved and checked out
         with pools as pool:
             results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress(masker))
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
@@ -213,10 +216,43 @@ def diff(
 
     Exit code 0 when every pipeline rendered, 1 when any failed (the report still shows the rest), 2 on usage errors.
     """
+    settings = engine.settings()
+    _probe_the_sandbox_soon(settings)
+    from kpops_bot.engine.lazy import LazyPool, kpops_releases
+
+    workspace = engine.workspace()
+    pools = LazyPool(
+        settings,
+        checkouts=[workspace.root / "checkouts"],
+        releases=kpops_releases(settings, workspace.root / "kpops-environments"),
+        on_wait=_say_waiting,
+    )
+    # A changed pipeline is rendered at least at head: the fork server imports kpops while this process imports
+    # the diff's modules, resolves the revisions and looks up the cache. Killed unused when everything is cached.
+    pools.warm_up()
+    with pools:
+        _diff(
+            pools, workspace, settings, source, base, head, only, output_format, split_for, cache_dir, no_cache, engine
+        )
+
+
+def _diff(
+    pools: LazyPool,
+    workspace: Workspace,
+    settings: EngineSettings,
+    source: str,
+    base: str,
+    head: str,
+    only: tuple[str, ...],
+    output_format: str,
+    split_for: str | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    engine: EngineArgs,
+) -> None:
     from kpops_bot.diff.settings import DiffSettings
     from kpops_bot.engine.cache import RenderCache
     from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-    from kpops_bot.engine.lazy import LazyPool, kpops_releases
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.engine.targets import UnknownPipelineError
     from kpops_bot.forges.base import COMMENT_LIMITS
@@ -224,11 +260,9 @@ def diff(
     from kpops_bot.report.markdown import render_markdown
     from kpops_bot.workspace import WorkspaceError
 
-    settings = engine.settings()
     diff_settings = DiffSettings()
     options = diff_settings.options(settings)
-    workspace = engine.workspace()
-    cache = None if no_cache else RenderCache(cache_dir or workspace.root / "render-cache")
+    cache = None if no_cache else RenderCache(cache_dir or workspace.root / "render-cache", settings.render_cache_bytes)
     request = DiffRequest(
         source=source,
         base=base,
@@ -240,17 +274,13 @@ def diff(
     )
     try:
         _name_the_sandbox(settings)
-        pools = LazyPool(  # started only when not cached
-            settings,
-            checkouts=[workspace.root / "checkouts"],
-            releases=kpops_releases(settings, workspace.root / "kpops-environments"),
-            on_wait=_say_waiting,
-        )
-        with pools as pool:
-            report = diff_revisions(workspace, pool, request, options, cache, _progress(options.masker))
+        report = diff_revisions(workspace, pools, request, options, cache, _progress(options.masker))
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
+    finally:
+        if cache is not None:
+            cache.bound()  # also a cache filled by earlier runs, or by a larger bound
     if output_format == "json":
         click.echo(render_json(report), nl=False)
     else:
@@ -258,6 +288,12 @@ def diff(
         parts = render_markdown(report, limit=limit, max_parts=diff_settings.max_comment_parts)
         click.echo(PART_SEPARATOR.join(parts), nl=False)
     sys.exit(1 if report.summary.failed else 0)
+
+
+def _probe_the_sandbox_soon(settings: EngineSettings) -> None:
+    from kpops_bot.engine.sandbox import probe_soon
+
+    probe_soon(settings.sandbox, settings.sandbox_uid)
 
 
 def _name_the_sandbox(settings: EngineSettings) -> None:

@@ -136,7 +136,7 @@ class Services:
     lock_book: RequeuingLocks = field(init=False)
 
     def __post_init__(self) -> None:
-        self.cache = RenderCache(self.settings.data_dir / "render-cache", self.settings.render_cache_mb * 1024 * 1024)
+        self.cache = RenderCache(self.settings.data_dir / "render-cache", self.settings.render_cache_bytes)
         self.locks = Locks(self.store)
         self.lock_book = RequeuingLocks(self.locks, self.store)
 

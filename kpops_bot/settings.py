@@ -182,9 +182,6 @@ class BotSettings(EngineSettings, DiffSettings):
     retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
     max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="Larger deliveries get a 413.")
-    render_cache_mb: int = Field(
-        default=2048, ge=1, description="Size bound of the render cache; the least recently used entries go."
-    )
     mirror_days: float = Field(
         default=30.0, gt=0, description="A repository's mirror is removed when no job has used it for this long."
     )

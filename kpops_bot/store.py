@@ -166,6 +166,17 @@ class _Delivery:
 Settle = Callable[["Accepted | Exception"], None]
 
 
+@dataclass(frozen=True)
+class _LoopWaiter:
+    """A delivery awaited on an event loop: a batch settles all of a loop's waiters with one wake-up."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Accepted]
+
+
+Waiter = Settle | _LoopWaiter
+
+
 class _GroupCommit:
     """One writer thread takes every delivery waiting and stores them in one transaction.
 
@@ -177,11 +188,11 @@ class _GroupCommit:
 
     def __init__(self, write: Callable[[list[_Delivery]], list[Accepted]]) -> None:
         self._write = write
-        self._waiting: queue.Queue[tuple[_Delivery, Settle] | None] = queue.Queue()
+        self._waiting: queue.Queue[tuple[_Delivery, Waiter] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def enqueue(self, delivery: _Delivery, settle: Settle) -> None:
+    def enqueue(self, delivery: _Delivery, settle: Waiter) -> None:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
@@ -212,14 +223,21 @@ class _GroupCommit:
                 batch.append(item)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[_Delivery, Settle]]) -> None:
+    def _commit(self, batch: list[tuple[_Delivery, Waiter]]) -> None:
         outcomes: list[Accepted | Exception]
         try:
             outcomes = list(self._write([delivery for delivery, _ in batch]))
         except Exception as error:  # the whole transaction failed: every caller hears why
             outcomes = [error] * len(batch)
-        for (_, settle), outcome in zip(batch, outcomes, strict=True):
-            settle(outcome)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Accepted], Accepted | Exception]]] = {}
+        for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(waiter, _LoopWaiter):
+                by_loop.setdefault(waiter.loop, []).append((waiter.future, outcome))
+            else:
+                waiter(outcome)
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
+                loop.call_soon_threadsafe(_settle_asyncio, settled)
 
 
 def _settle_future(future: Future[Accepted], outcome: Accepted | Exception) -> None:
@@ -229,13 +247,14 @@ def _settle_future(future: Future[Accepted], outcome: Accepted | Exception) -> N
         future.set_result(outcome)
 
 
-def _settle_asyncio(future: asyncio.Future[Accepted], outcome: Accepted | Exception) -> None:
-    if future.cancelled():  # the sender hung up; the delivery is stored all the same
-        return
-    if isinstance(outcome, Exception):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _settle_asyncio(settled: list[tuple[asyncio.Future[Accepted], Accepted | Exception]]) -> None:
+    for future, outcome in settled:
+        if future.cancelled():  # the sender hung up; the delivery is stored all the same
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class Store:
@@ -307,11 +326,7 @@ class Store:
         """`accept` for the server's event loop: waits for the group commit without holding a thread."""
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Accepted] = loop.create_future()
-
-        def settle(outcome: Accepted | Exception) -> None:
-            loop.call_soon_threadsafe(_settle_asyncio, result, outcome)
-
-        self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), settle)
+        self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), _LoopWaiter(loop, result))
         return await result
 
     def _accept_all(self, batch: list[_Delivery]) -> list[Accepted]:
@@ -330,8 +345,10 @@ class Store:
         known = {
             (row.forge, row.delivery_id): row.job_id
             for row in connection.execute(
+                # Both key columns, so the primary key's index finds them (the id alone scans the table).
                 sa.select(deliveries.c.forge, deliveries.c.delivery_id, deliveries.c.job_id).where(
-                    deliveries.c.delivery_id.in_({delivery.delivery_id for delivery in batch})
+                    deliveries.c.forge.in_({delivery.forge for delivery in batch}),
+                    deliveries.c.delivery_id.in_({delivery.delivery_id for delivery in batch}),
                 )
             )
         }
@@ -346,19 +363,12 @@ class Store:
         self._supersede_queued([job for index in with_jobs if (job := batch[index].job)], connection, now)
         job_ids: dict[int, int] = {}
         if with_jobs:
-            # One executemany, then the ids back by delivery: cheaper than RETURNING, which SQLite does row by row.
-            connection.execute(jobs.insert(), [_job_row(batch, index, with_jobs, now) for index in with_jobs])
-            index_of = {(batch[index].forge, batch[index].delivery_id): index for index in with_jobs}
+            # One multi-row INSERT ... RETURNING (SQLAlchemy's "insertmanyvalues"), ids in the rows' order.
             stored = connection.execute(
-                sa.select(jobs.c.id, jobs.c.forge, jobs.c.delivery_id).where(
-                    jobs.c.delivery_id.in_({delivery_id for _, delivery_id in index_of})
-                )
+                jobs.insert().returning(jobs.c.id, sort_by_parameter_order=True),
+                [_job_row(batch, index, with_jobs, now) for index in with_jobs],
             )
-            job_ids = {
-                index_of[(row.forge, row.delivery_id)]: row.id
-                for row in stored
-                if (row.forge, row.delivery_id) in index_of
-            }
+            job_ids = dict(zip(with_jobs, stored.scalars(), strict=True))
         if fresh:
             connection.execute(
                 deliveries.insert(),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from kpops_bot.engine.cache import RenderCache
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.report.identity import MARKER
 from tests.helpers import MIRROR_FROM, GitRepo
@@ -94,3 +96,26 @@ def test_usage_errors_exit_2(
     assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_run_leaves_the_render_cache_under_its_bound(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
+    feature.commit("Scale")
+    cache = tmp_path / "cache"
+    args = [*diff_args(feature, chart_server, str(tmp_path / "ws")), "--cache-dir", str(cache), "--format", "json"]
+    assert kpops_bot(*args).returncode == 0  # renders both sides into the cache
+    ours = {path.name for path in cache.glob("*/*.json")}
+    earlier = cache / "ea"  # what runs with a larger bound left, used long ago: 3 MiB
+    earlier.mkdir(exist_ok=True)
+    for number in range(3):
+        entry = earlier / f"earlier-{number}.json"
+        entry.write_bytes(b"x" * 1024 * 1024)
+        os.utime(entry, (1_000_000_000, 1_000_000_000))
+    monkeypatch.setenv("KPOPS_BOT_RENDER_CACHE_MB", "1")
+    completed = kpops_bot(*args)  # every render a hit: nothing written that would prune on the way
+    assert completed.returncode == 0, completed.stderr
+    assert RenderCache(cache).size() <= 1024 * 1024
+    assert not list(earlier.iterdir())
+    assert {path.name for path in cache.glob("*/*.json")} == ours

@@ -132,6 +132,39 @@ def test_a_fully_cached_diff_starts_no_render_process(
         assert lazy.started  # team-a-orders was not cached
 
 
+def test_a_warmed_up_pool_renders_and_one_left_unused_leaves_nothing_behind(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    settings = pool.settings.model_copy(update={"work_dir": work})
+    cache = RenderCache(tmp_path / "cache")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    feature.commit("Scale")
+    with LazyPool(settings) as warmed:
+        warmed.warm_up()  # started before the work that finds what to render, used by it
+        report = diff_revisions(workspace, warmed, request, cache=cache)
+    assert report == diff_revisions(workspace, pool, request)
+    with LazyPool(settings) as unused:
+        unused.warm_up()
+        diff_revisions(workspace, unused, request, cache=cache)  # every render cached: the pool is not needed
+    assert not list(work.iterdir())
+    assert not _processes_naming(work)
+
+
+def _processes_naming(folder: Path) -> list[str]:
+    """Command lines of running processes that name `folder` (a pool's fork server, bubblewrap, helm service)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(folder) in text:
+            found.append(text)
+    return found
+
+
 def test_only_the_named_pipelines(feature: GitRepo, workspace: Workspace, pool: RenderPool) -> None:
     feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
     feature.replace(ORDERS, "RATE: 100", "RATE: 300")

@@ -200,6 +200,15 @@ class RenderCache:
             with contextlib.suppress(OSError):
                 os.utime(path)
 
+    def bound(self) -> None:
+        """Keep the bound now, whatever the folder holds (entries of earlier runs, of a larger bound)."""
+        if self._max_bytes is None:
+            return
+        with self._size_lock:
+            self._size = self.size()
+            if self._size > self._max_bytes:
+                self._size = self._prune(self._max_bytes * 8 // 10)
+
     def _grew(self, written: int) -> None:
         if self._max_bytes is None:
             return

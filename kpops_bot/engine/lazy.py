@@ -59,6 +59,9 @@ class LazyPool:
         self._failed: dict[str, tuple[float, EnvironmentBuildError]] = {}  # release → (when, why)
         self._clock = clock
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
+        self._warm_started = threading.Event()  # the warm-up tried to start its pool (done or failed)
+        self._closed = threading.Event()
 
     def __enter__(self) -> LazyPool:
         return self
@@ -101,6 +104,47 @@ class LazyPool:
         """This pool for one job that hears, instead of the pool's own listener, when it waits for a build."""
         return ListenedPool(self, on_wait)
 
+    def warm_up(self) -> None:
+        """Start the pool of the bot's own kpops now, in the background, for a caller that is about to render.
+
+        Probing the sandbox, starting the helm service and the fork server's import of kpops take most of a
+        second; meanwhile the caller does its git and cache work, and a render it then finds missing starts at
+        once. Another release is known only from a revision's files, so only the bot's own is warmed. A pool that
+        renders nothing costs a fork server killed by `close`; one that fails to start is started again (and
+        fails the same way, for the caller to hear) on the first render.
+        """
+        release = bot_kpops_version()
+        with self._lock:
+            if self._warming is not None or release in self._pools:
+                return
+            self._warming = threading.Thread(
+                target=self._start_own, args=(release,), name="render-pool-warm-up", daemon=True
+            )
+            self._warming.start()
+
+    def _start_own(self, release: str) -> None:
+        pool = RenderPool(self._settings, checkouts=self._checkouts, hidden=self._hidden)
+        try:
+            pool.launch()
+        except Exception:  # the first render starts it again and reports why it failed
+            pool.close()
+            return
+        else:
+            with self._lock:  # before anyone waiting for the warm-up looks
+                self._pools[release] = pool
+        finally:
+            self._warm_started.set()
+        # bubblewrap's --die-with-parent follows the thread that started it, not the process: this thread stays
+        # until the pool is closed, or the fork server would die with it.
+        self._closed.wait()
+
+    def _warmed(self) -> None:
+        """Wait for a warm-up under way to launch its pool (well before the fork server is ready)."""
+        with self._lock:
+            warming = self._warming
+        if warming is not None:
+            self._warm_started.wait()
+
     def submit(self, request: RenderRequest, on_wait: WaitListener | None = None) -> Future[PipelineRender]:
         release = request.kpops_version or bot_kpops_version()
         try:
@@ -112,6 +156,7 @@ class LazyPool:
         return pool.submit(request)
 
     def _pool(self, release: str, on_wait: WaitListener | None) -> RenderPool:
+        self._warmed()
         with self._lock:
             pool = self._pools.get(release)
             resolved = self._resolved.get(release)
@@ -136,10 +181,15 @@ class LazyPool:
             return self._pools[release]
 
     def close(self) -> None:
+        self._warmed()
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
+            warming = self._warming
         for pool in pools:
             pool.close()
+        self._closed.set()
+        if warming is not None:
+            warming.join()
 
 
 class ListenedPool:

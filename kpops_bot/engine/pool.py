@@ -98,6 +98,9 @@ class RenderPool:
         self._helm: subprocess.Popen[str] | None = None
         self._zygote: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
+        self._ready = threading.Event()  # the fork server has imported kpops and takes renders
+        self._first_line = threading.Event()  # it said whether it is ready (or ended without a word)
+        self._stopped = False  # its answers ended: nothing written to it now would be answered
 
     def __enter__(self) -> RenderPool:
         self.start()
@@ -140,7 +143,18 @@ class RenderPool:
         return self._sandbox
 
     def start(self) -> None:
-        """Start the helm service and the fork server; raises SandboxUnavailableError when no layer works."""
+        """Start the helm service and the fork server and wait until it takes renders; raises
+        SandboxUnavailableError when no layer works, PoolClosedError when the fork server did not start."""
+        self.launch()
+        self._first_line.wait()
+        if not self._ready.is_set():
+            self.close()
+            msg = "the render fork server did not start"
+            raise PoolClosedError(msg)
+
+    def launch(self) -> None:
+        """`start` without waiting for the fork server's import of kpops (most of a second): renders submitted
+        meanwhile wait in its stdin, and the caller goes on with its own work (git, cache lookups)."""
         try:
             self._sandbox = choose(self._settings.sandbox, self._settings.sandbox_uid)
         except SandboxUnavailableError:
@@ -149,7 +163,8 @@ class RenderPool:
         base_env = self._process_env()
         sandboxed = self._sandbox.layer is not Layer.OFF
         if self._settings.needs_builtin_helm(base_env["PATH"], sandboxed=sandboxed):
-            self._helm = helm_service.start(str(self._socket), base_env, self._helm_key)
+            # Loads Helm's library while the fork server imports kpops (its socket listens already).
+            self._helm = helm_service.launch(str(self._socket), base_env, self._helm_key)
         zygote_home = self._root / "zygote"
         if self._sandbox.runs_as_other_uid:  # whatever the bot's umask: renders of other uids reach their own
             for folder in (self._root, self._root / "jobs", zygote_home):  # job folder and the bot's source by
@@ -178,16 +193,19 @@ class RenderPool:
             cwd=zygote_home,
             env=env,
         )
-        assert self._zygote.stdout is not None
-        if json.loads(self._zygote.stdout.readline() or b"{}").get("ready") is not True:
-            self.close()
-            msg = "the render fork server did not start"
-            raise PoolClosedError(msg)
+        if self._helm is not None:
+            try:
+                helm_service.wait_ready(self._helm)
+            except RuntimeError:
+                self.close()
+                raise
         self._reader = threading.Thread(target=self._read_answers, name="render-answers", daemon=True)
         self._reader.start()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._zygote is not None and not self._ready.is_set():
+            self._zygote.kill()  # still importing kpops, nothing rendered: waiting for it to finish is pointless
         for process in (self._zygote, self._helm):
             if process is None:
                 continue
@@ -324,6 +342,9 @@ class RenderPool:
         request_id = next(self._ids)
         answer: Future[dict[str, object]] = Future()
         with self._lock:
+            if self._stopped:
+                msg = "the render fork server is not running"
+                raise PoolClosedError(msg)
             self._waiting[request_id] = answer
             self._zygote.stdin.write(json.dumps({"id": request_id, "job": job.model_dump(mode="json")}).encode())
             self._zygote.stdin.write(b"\n")
@@ -332,16 +353,27 @@ class RenderPool:
 
     def _read_answers(self) -> None:
         assert self._zygote is not None and self._zygote.stdout is not None
-        for line in self._zygote.stdout:
-            message = json.loads(line)
-            with self._lock:
-                waiting = self._waiting.pop(int(message["id"]), None)
-            if waiting is not None:
-                waiting.set_result(message)
+        stdout = self._zygote.stdout
+        try:
+            ready = json.loads(stdout.readline() or b"{}").get("ready") is True
+        except ValueError:
+            ready = False
+        if ready:
+            self._ready.set()
+        self._first_line.set()
+        if ready:
+            for line in stdout:
+                message = json.loads(line)
+                with self._lock:
+                    waiting = self._waiting.pop(int(message["id"]), None)
+                if waiting is not None:
+                    waiting.set_result(message)
+        why = "stopped" if self._ready.is_set() else "did not start"
         with self._lock:
+            self._stopped = True
             orphans, self._waiting = list(self._waiting.values()), {}
         for orphan in orphans:
-            orphan.set_exception(PoolClosedError("the render fork server stopped"))
+            orphan.set_exception(PoolClosedError(f"the render fork server {why}"))
 
     def _result(self, request: RenderRequest, job: RenderJob, answer: dict[str, object]) -> PipelineRender:
         """The render's result once checked (size, shape, that it is this job's), else an error naming why."""

@@ -19,6 +19,7 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -26,6 +27,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -86,6 +88,24 @@ class Sandbox:
         return "sandbox: off (pull request code runs with the bot's own rights)"
 
 
+_PROBING = threading.Lock()
+
+
+def probe_soon(choice: SandboxChoice, uid: int) -> None:
+    """Start probing the layers now, in the background; `choose` then waits for that probe instead of its own.
+
+    A probe starts a confined Python (a quarter of a second, more on a busy machine) that a command can
+    overlap with its imports and git work. An unavailable sandbox is reported by `choose`, as without this.
+    """
+
+    def run() -> None:
+        with contextlib.suppress(SandboxUnavailableError):
+            choose(choice, uid)
+
+    # Not a daemon: a command that ends early (a usage error) waits for the probe, which removes its folder.
+    threading.Thread(target=run, name="sandbox-probe").start()
+
+
 def choose(choice: SandboxChoice, uid: int) -> Sandbox:
     """The layer `choice` gives on this machine; raises when an explicit layer, or for `auto` every one, fails."""
     if choice is SandboxChoice.OFF:
@@ -94,7 +114,8 @@ def choose(choice: SandboxChoice, uid: int) -> Sandbox:
     for layer in (Layer.NAMESPACES, Layer.UID):
         if choice not in (SandboxChoice.AUTO, SandboxChoice(layer.value)):
             continue
-        problem = _probe(layer, uid)
+        with _PROBING:  # a render pool starting in the background and the caller naming the layer probe once
+            problem = _probe(layer, uid)
         if problem is None:
             return Sandbox(layer, unavailable=unavailable)
         unavailable[layer] = problem

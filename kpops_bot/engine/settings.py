@@ -53,6 +53,9 @@ class EngineSettings(BaseSettings):
     render_memory_mb: int = Field(default=2048, ge=256, description="Address space one render may use, in MiB.")
     render_processes: int = Field(default=64, ge=4, description="Processes and threads one render may run.")
     render_file_size_mb: int = Field(default=256, ge=1, description="Largest file one render may write, in MiB.")
+    render_cache_mb: int = Field(
+        default=2048, ge=1, description="Size bound of the render cache; the least recently used entries go."
+    )
     kpops_index_url: str | None = Field(
         default=None,
         description="Package index for kpops releases (default: UV_INDEX_URL, PIP_INDEX_URL, else PyPI).",
@@ -66,6 +69,10 @@ class EngineSettings(BaseSettings):
     kpops_unused_days: float = Field(
         default=30.0, gt=0, description="An environment of a kpops release not used this long is removed."
     )
+
+    @property
+    def render_cache_bytes(self) -> int:
+        return self.render_cache_mb * 1024 * 1024
 
     def work_dir_or_none(self) -> str | None:
         if self.work_dir is None:

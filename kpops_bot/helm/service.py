@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kpops_bot.helm.confinement import ReadableFolders
 from kpops_bot.helm.outcome import Outcome
@@ -34,6 +34,7 @@ from kpops_bot.helm.outcome import Outcome
 HELM_SOCKET_ENV = "KPOPS_BOT_HELM_SOCKET"
 HELM_GRANT_ENV = "KPOPS_BOT_HELM_GRANT"
 _KEY_ENV = "KPOPS_BOT_HELM_KEY"
+_SOCKET_FD_ENV = "KPOPS_BOT_HELM_SOCKET_FD"  # the listening socket the pool made, inherited by the service
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 
@@ -134,41 +135,61 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     key: bytes
 
 
-def serve(socket_path: str) -> None:
-    """Serve until stdin closes: the parent owns this process and its lifetime."""
+def serve(socket_path: str) -> NoReturn:
+    """Serve until stdin closes: the parent owns this process and its lifetime, and made its listening socket."""
     import threading
 
     from kpops_bot.helm import frontend  # loads the Go library before the first request arrives
 
     frontend.run(["version"])
-    with _Server(socket_path, _Handler) as server:
+    with _Server(socket_path, _Handler, bind_and_activate=False) as server:
+        server.socket.close()
+        server.socket = socket.socket(fileno=int(os.environ.pop(_SOCKET_FD_ENV)))
         server.key = bytes.fromhex(os.environ.pop(_KEY_ENV))
-        Path(socket_path).chmod(0o666)  # renders may run as other uids; the grant, not the socket, is the check
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sys.stdout.write("ready\n")
         sys.stdout.flush()
         sys.stdin.read()
-        server.shutdown()
     Path(socket_path).unlink(missing_ok=True)
+    # Not `server.shutdown()` and a normal exit: that waits for the serving loop's next poll (up to half a second)
+    # and the interpreter's teardown, and the pool's close waits for this process. Nothing is left to flush.
+    os._exit(0)
 
 
 def start(socket_path: str, env: dict[str, str], key: bytes) -> subprocess.Popen[str]:
-    """Start the helm service; it lives until its stdin is closed (or its parent dies).
+    """Start the helm service and wait until it serves; it lives until its stdin is closed (or its parent dies)."""
+    return wait_ready(launch(socket_path, env, key))
 
-    Its working directory and HOME are the socket's folder: Helm's library keeps caches there.
+
+def launch(socket_path: str, env: dict[str, str], key: bytes) -> subprocess.Popen[str]:
+    """Start the helm service without waiting for it to load Helm's library (`wait_ready` does).
+
+    The socket listens when this returns (made here, handed to the service), so it can be bound into a sandbox
+    at once and a render that connects early waits in its backlog. The service's working directory and HOME are
+    the socket's folder: Helm's library keeps caches there.
     """
     folder = str(Path(socket_path).parent)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kpops_bot.helm.service", socket_path],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=folder,
-        env={"HOME": folder, **env, _KEY_ENV: key.hex()},
-    )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listening:
+        listening.bind(socket_path)
+        Path(socket_path).chmod(0o666)  # renders may run as other uids; the grant, not the socket, is the check
+        listening.listen(socketserver.UnixStreamServer.request_queue_size)
+        return subprocess.Popen(
+            [sys.executable, "-m", "kpops_bot.helm.service", socket_path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=folder,
+            env={"HOME": folder, **env, _KEY_ENV: key.hex(), _SOCKET_FD_ENV: str(listening.fileno())},
+            pass_fds=[listening.fileno()],
+        )
+
+
+def wait_ready(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    """`process` once it serves; raises when it ended instead."""
     assert process.stdout is not None
     if process.stdout.readline().strip() != "ready":
         process.kill()
+        process.wait()
         msg = "the built-in helm service did not start"
         raise RuntimeError(msg)
     return process
