@@ -55,6 +55,16 @@ class GitRepo:
         self.git("commit", "-q", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD")
 
+    def bare_clone(self, bare: Path) -> Path:
+        """A bare clone of this repository at `bare`: what a forge serves, or a GitOps target."""
+        subprocess.run(["git", "clone", "-q", "--bare", str(self.path), str(bare)], check=True)
+        return bare
+
+    def with_origin(self, bare: Path) -> Path:
+        """A bare clone at `bare` that is this repository's `origin`: a push here reaches what the fake forge serves."""
+        self.git("remote", "add", "origin", str(self.bare_clone(bare)))
+        return bare
+
 
 RENDERS = FIXTURES / "renders"
 

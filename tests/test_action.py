@@ -136,9 +136,7 @@ class Hosted:
 
 @pytest.fixture
 def hosted(deployment_repo: GitRepo, tmp_path: Path) -> Iterator[Hosted]:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
-    deployment_repo.git("remote", "add", "origin", str(bare))
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     with running_github(bare, {"alice": "write", "bob": "read"}) as (_, fake):
         yield Hosted(fake, deployment_repo, bare)
 

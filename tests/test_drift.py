@@ -3,7 +3,6 @@ GitOps target opens one drift issue, a second check keeps it, reverting the edit
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,9 +54,7 @@ def test_the_issue_texts() -> None:
 def harness(
     request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
 ) -> Iterator[BotHarness]:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
-    deployment_repo.git("remote", "add", "origin", str(bare))
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     forge: Forge = request.param
     schedule = [{"repository": f"{forge.value}:{FULL_NAMES[forge]}", "branch": "main", "every_minutes": 60}]
     with running_bot(

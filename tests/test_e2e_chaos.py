@@ -87,9 +87,7 @@ def _git(cwd: Path, *args: str) -> str:
 
 @contextmanager
 def chaos(forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo) -> Iterator[Chaos]:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(repo.path), str(bare)], check=True)
-    repo.git("remote", "add", "origin", str(bare))
+    bare = repo.with_origin(tmp_path / "remote.git")
     with running_forge(forge, bare, {"alice": "write"}) as running:
         settings = bot_settings(
             engine,

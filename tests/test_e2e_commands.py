@@ -61,9 +61,7 @@ class Remote:
 def harness(
     request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
 ) -> Iterator[BotHarness]:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
-    deployment_repo.git("remote", "add", "origin", str(bare))
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     with running_bot(
         request.param,
         engine_settings,

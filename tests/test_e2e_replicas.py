@@ -61,9 +61,7 @@ def test_two_replicas_share_the_work_and_a_killed_one_loses_nothing(
     engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, postgres_url: str, forge_kind: Forge
 ) -> None:
     url = _database(postgres_url)
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
-    deployment_repo.git("remote", "add", "origin", str(bare))
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     store = Store(url)
     with running_forge(forge_kind, bare, {"alice": "write"}) as forge:
         replicas: dict[str, BotProcess] = {}

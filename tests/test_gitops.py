@@ -37,9 +37,7 @@ def bare(tmp_path: Path) -> Path:
     seed = GitRepo(tmp_path / "seed")
     seed.write("README.md", "deployments\n")
     seed.commit("start")
-    path = tmp_path / "gitops.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed.path), str(path)], check=True)
-    return path
+    return seed.bare_clone(tmp_path / "gitops.git")
 
 
 def _git(bare: Path, *args: str) -> str:

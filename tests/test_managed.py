@@ -100,9 +100,7 @@ def harness(
     deployment_repo: GitRepo,
     proxy: tuple[KafkaRestProxy, str],
 ) -> Iterator[BotHarness]:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
-    deployment_repo.git("remote", "add", "origin", str(bare))
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     deployment_repo.git("fetch", "-q", "origin")
     with running_bot(
         request.param,

@@ -66,9 +66,7 @@ def gitops(tmp_path: Path) -> GitOps:
     seed = GitRepo(tmp_path / "seed")
     seed.write("README.md", "deployments\n")
     seed.commit("start")
-    bare = tmp_path / "gitops.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed.path), str(bare)], check=True)
-    return GitOps(bare)
+    return GitOps(seed.bare_clone(tmp_path / "gitops.git"))
 
 
 def _operate(

@@ -132,7 +132,7 @@ def test_credentials_reach_git_as_a_header_never_in_the_url_or_the_mirror(
     workspace: Workspace, deployment_repo: GitRepo, tmp_path: Path
 ) -> None:
     served = tmp_path / "served"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(served / "repo.git")], check=True)
+    deployment_repo.bare_clone(served / "repo.git")
     subprocess.run(["git", "--git-dir", str(served / "repo.git"), "update-server-info"], check=True)
     handler = functools.partial(_AuthenticatedGitHandler, directory=str(served))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

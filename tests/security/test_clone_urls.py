@@ -80,7 +80,7 @@ class _RecordingHandler(SimpleHTTPRequestHandler):
 
 def test_credentials_go_to_the_configured_host_only(deployment_repo: GitRepo, tmp_path: Path) -> None:
     served = tmp_path / "served"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(served / "repo.git")], check=True)
+    deployment_repo.bare_clone(served / "repo.git")
     subprocess.run(["git", "--git-dir", str(served / "repo.git"), "update-server-info"], check=True)
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_RecordingHandler, directory=str(served)))
     threading.Thread(target=server.serve_forever, daemon=True).start()

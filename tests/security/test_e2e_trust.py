@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +25,7 @@ WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 def harness(
     request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
 ) -> Iterator[BotHarness]:
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
-    deployment_repo.git("remote", "add", "origin", str(bare))
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     with running_bot(
         request.param,
         engine_settings,

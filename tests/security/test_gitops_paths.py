@@ -39,8 +39,7 @@ def _target_with(tmp_path: Path, links: dict[str, Path]) -> tuple[Target, Path]:
         (seed.path / link).parent.mkdir(parents=True, exist_ok=True)
         (seed.path / link).symlink_to(destination)
     seed.commit("a target with links")
-    bare = tmp_path / "gitops.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed.path), str(bare)], check=True)
+    bare = seed.bare_clone(tmp_path / "gitops.git")
     return Target(str(bare), "main", {}, "kpops-bot", "bot@example.com"), bare
 
 
@@ -111,9 +110,7 @@ def test_a_deploy_into_a_linked_folder_is_answered_as_refused_and_writes_nothing
     (deployment_repo.path / "rendered/dev").mkdir(parents=True)
     (deployment_repo.path / "rendered/dev/word-count").symlink_to(elsewhere / "word-count")
     deployment_repo.commit("a GitOps folder that is a link")
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(deployment_repo.path), str(bare)], check=True)
-    deployment_repo.git("remote", "add", "origin", str(bare))
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     with running_bot(
         Forge.GITHUB, engine_settings, tmp_path, deployment_repo, remote=bare, environments={"main": ["dev"]}
     ) as harness:
