@@ -22,6 +22,7 @@ from kpops_bot.python_version import require_supported
 if TYPE_CHECKING:
     from packaging.version import Version
 
+    from kpops_bot.diff.model import DiffReport
     from kpops_bot.engine.lazy import LazyPool
     from kpops_bot.engine.model import PipelineRender
     from kpops_bot.engine.settings import EngineSettings
@@ -230,39 +231,45 @@ def diff(
     # A changed pipeline is rendered at least at head: the fork server imports kpops while this process imports
     # the diff's modules, resolves the revisions and looks up the cache. Killed unused when everything is cached.
     pools.warm_up()
+    default_cache = workspace.root / "render-cache"
     with pools:
-        _diff(
-            pools, workspace, settings, source, base, head, only, output_format, split_for, cache_dir, no_cache, engine
+        report, max_parts = _diff_report(
+            pools, workspace, engine, (source, base, head, only), None if no_cache else cache_dir or default_cache
         )
+    if output_format == "json":
+        from kpops_bot.report.as_json import render_json
+
+        click.echo(render_json(report), nl=False)
+    else:
+        from kpops_bot.forges.base import COMMENT_LIMITS
+        from kpops_bot.report.markdown import render_markdown
+
+        limit = COMMENT_LIMITS[Forge(split_for)] if split_for else None
+        click.echo(PART_SEPARATOR.join(render_markdown(report, limit=limit, max_parts=max_parts)), nl=False)
+    sys.exit(1 if report.summary.failed else 0)
 
 
-def _diff(
+def _diff_report(
     pools: LazyPool,
     workspace: Workspace,
-    settings: EngineSettings,
-    source: str,
-    base: str,
-    head: str,
-    only: tuple[str, ...],
-    output_format: str,
-    split_for: str | None,
-    cache_dir: Path | None,
-    no_cache: bool,
     engine: EngineArgs,
-) -> None:
+    revisions: tuple[str, str, str, tuple[str, ...]],
+    cache_dir: Path | None,
+) -> tuple[DiffReport, int]:
+    """The diff of (repository, base, head, only pipelines) and how many comment parts the report may take; a usage
+    error (unknown pipeline, unreadable repository, no sandbox) ends the command with its message."""
     from kpops_bot.diff.settings import DiffSettings
     from kpops_bot.engine.cache import RenderCache
     from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.engine.targets import UnknownPipelineError
-    from kpops_bot.forges.base import COMMENT_LIMITS
-    from kpops_bot.report.as_json import render_json
-    from kpops_bot.report.markdown import render_markdown
     from kpops_bot.workspace import WorkspaceError
 
+    settings = pools.settings
     diff_settings = DiffSettings()
     options = diff_settings.options(settings)
-    cache = None if no_cache else RenderCache(cache_dir or workspace.root / "render-cache", settings.render_cache_bytes)
+    cache = None if cache_dir is None else RenderCache(cache_dir, settings.render_cache_bytes)
+    source, base, head, only = revisions
     request = DiffRequest(
         source=source,
         base=base,
@@ -281,13 +288,7 @@ def _diff(
     finally:
         if cache is not None:
             cache.bound()  # also a cache filled by earlier runs, or by a larger bound
-    if output_format == "json":
-        click.echo(render_json(report), nl=False)
-    else:
-        limit = COMMENT_LIMITS[Forge(split_for)] if split_for else None
-        parts = render_markdown(report, limit=limit, max_parts=diff_settings.max_comment_parts)
-        click.echo(PART_SEPARATOR.join(parts), nl=False)
-    sys.exit(1 if report.summary.failed else 0)
+    return report, diff_settings.max_comment_parts
 
 
 def _probe_the_sandbox_soon(settings: EngineSettings) -> None:
