@@ -14,6 +14,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace
 from tests.helpers import CHARTS, MIRROR_FROM, GitRepo
+from tests.support.kpops_versions import versioned_charts
 from tests.support.postgres import postgres_server, unavailable_reason
 
 
@@ -30,6 +31,24 @@ def engine_settings(chart_server: ChartServer) -> EngineSettings:
         chart_mirrors={MIRROR_FROM: chart_server.url},
         render_timeout=120,
         pass_env=["KPOPS_BOT_TEST_REGISTRY"],
+    )
+
+
+@pytest.fixture(scope="session")
+def versioned_chart_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartServer]:
+    """fixtures/charts under every chart version the kpops releases under test ask for."""
+    with ChartServer(versioned_charts(tmp_path_factory.mktemp("versioned-charts"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def versioned_engine_settings(versioned_chart_server: ChartServer) -> EngineSettings:
+    """Settings for rendering with the kpops releases under test (8.1.4 to 12) against those charts."""
+    return EngineSettings(
+        helm=HelmChoice.BUILTIN,
+        chart_mirrors={MIRROR_FROM: versioned_chart_server.url},
+        variables={"NAMESPACE": "kpops"},
+        render_timeout=120,
     )
 
 

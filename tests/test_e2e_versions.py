@@ -6,7 +6,6 @@ same time: the kpops 8.1.4 preview waits for its environment (its status says so
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,18 +21,12 @@ from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.deliveries import github_pull_request, send_github
 from tests.support.forges import FAST_RETRIES, running_github
 from tests.support.harness import SECRET, bot_settings, wait_for
-from tests.support.kpops_versions import KPOPS_EXAMPLES, versioned_charts
+from tests.support.kpops_versions import KPOPS_EXAMPLES
 
 pytestmark = pytest.mark.slow  # real kpops releases render; kpops 8.1.4's environment is built from the index
 
 OLD, NEW = "acme/deployments", "acme/deployments-12"  # the first is the repository `running_github` hosts
 STRIMZI = "\nstrimzi_topic:\n  label:\n    strimzi.io/cluster: kafka\n"
-
-
-@pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartServer]:
-    with ChartServer(versioned_charts(tmp_path_factory.mktemp("charts"))) as server:
-        yield server
 
 
 def scaled(path: Path, *, pin_12: bool) -> tuple[GitRepo, str]:
@@ -66,7 +59,7 @@ def open_pull_request(url: str, full_name: str, number: int, head: str) -> None:
 
 
 def test_one_server_previews_a_kpops_8_and_a_kpops_12_repository_side_by_side(
-    charts: ChartServer, tmp_path: Path
+    versioned_chart_server: ChartServer, tmp_path: Path
 ) -> None:
     old, old_head = scaled(tmp_path / "pins-8", pin_12=False)
     new, new_head = scaled(tmp_path / "pins-12", pin_12=True)
@@ -74,7 +67,7 @@ def test_one_server_previews_a_kpops_8_and_a_kpops_12_repository_side_by_side(
     environments.mkdir()
     engine = EngineSettings(
         helm=HelmChoice.BUILTIN,
-        chart_mirrors={MIRROR_FROM: charts.url},
+        chart_mirrors={MIRROR_FROM: versioned_chart_server.url},
         variables={"NAMESPACE": "kpops"},
         render_timeout=120,
         kpops_environments=environments,

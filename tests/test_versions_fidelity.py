@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kpops_bot.engine.dialect import Dialect
-from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.engine.model import ErrorKind, Mode, Operation
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
@@ -16,7 +14,6 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.versions.environments import EnvironmentStore
 from kpops_bot.versions.index import DEFAULT_INDEX_URL, resolve
 from kpops_bot.versions.pin import find_pin
-from tests.helpers import MIRROR_FROM
 from tests.support.kpops_versions import (
     KPOPS_EXAMPLES,
     RELEASES,
@@ -24,7 +21,6 @@ from tests.support.kpops_versions import (
     environments_folder,
     helm_shim,
     kpops_cli,
-    versioned_charts,
     word_count_checkout,
 )
 
@@ -34,22 +30,6 @@ pytestmark = pytest.mark.slow  # real kpops releases render
 @pytest.fixture(scope="module")
 def store() -> EnvironmentStore:
     return EnvironmentStore(environments_folder())
-
-
-@pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartServer]:
-    with ChartServer(versioned_charts(tmp_path_factory.mktemp("charts"))) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def settings(charts: ChartServer) -> EngineSettings:
-    return EngineSettings(
-        helm=HelmChoice.BUILTIN,
-        chart_mirrors={MIRROR_FROM: charts.url},
-        variables={"NAMESPACE": "kpops"},
-        render_timeout=120,
-    )
 
 
 def _request(checkout: Path, mode: Mode = Mode.MANIFEST, operation: Operation = Operation.DEPLOY) -> RenderRequest:
@@ -64,32 +44,36 @@ def test_kpops_examples_pin_resolves_to_8_1_4() -> None:
 
 @pytest.mark.parametrize("release", RELEASES)
 def test_word_count_renders_as_the_releases_own_cli(
-    release: str, store: EnvironmentStore, settings: EngineSettings, charts: ChartServer, tmp_path: Path
+    release: str,
+    store: EnvironmentStore,
+    versioned_engine_settings: EngineSettings,
+    versioned_chart_server: ChartServer,
+    tmp_path: Path,
 ) -> None:
     env = environment(store, release)
     checkout = word_count_checkout(tmp_path / "checkout", release)
-    with RenderPool(settings, checkouts=[tmp_path], kpops=env) as pool:
+    with RenderPool(versioned_engine_settings, checkouts=[tmp_path], kpops=env) as pool:
         result = pool.render(_request(checkout))
     assert result.ok, result.error
     assert result.kpops_version == release
     engine = [manifest for component in result.components for manifest in component.manifests]
     args = ["manifest"] if not Dialect.of(release).has_operation_modes else ["deploy", "--operation-mode", "manifest"]
-    cli = kpops_cli(release, env, checkout, helm_shim(tmp_path / "bin"), charts, *args)
+    cli = kpops_cli(release, env, checkout, helm_shim(tmp_path / "bin"), versioned_chart_server, *args)
     assert engine == cli
     kinds = {manifest["kind"] for manifest in engine}
     assert {"Deployment", "Job"} <= kinds  # word-count-app and data-producer really rendered
     assert ("KafkaTopic" in kinds) == Dialect.of(release).has_operation_modes
-    generated = kpops_cli(release, env, checkout, helm_shim(tmp_path / "bin"), charts, "generate")
+    generated = kpops_cli(release, env, checkout, helm_shim(tmp_path / "bin"), versioned_chart_server, "generate")
     flat = [doc for entry in generated for doc in (entry if isinstance(entry, list) else [entry])]
     assert [component.config for component in result.components] == flat
 
 
 def test_kpops_8_cannot_render_argo_or_other_operations(
-    store: EnvironmentStore, settings: EngineSettings, tmp_path: Path
+    store: EnvironmentStore, versioned_engine_settings: EngineSettings, tmp_path: Path
 ) -> None:
     env = environment(store, "8.1.4")
     checkout = word_count_checkout(tmp_path / "checkout", "8.1.4")
-    with RenderPool(settings, checkouts=[tmp_path], kpops=env) as pool:
+    with RenderPool(versioned_engine_settings, checkouts=[tmp_path], kpops=env) as pool:
         argo = pool.render(_request(checkout, mode=Mode.ARGO))
         reset = pool.render(_request(checkout, operation=Operation.RESET))
     assert argo.error is not None and reset.error is not None
@@ -104,9 +88,11 @@ def test_kpops_8_cannot_render_argo_or_other_operations(
     )
 
 
-def test_kpops_12_fails_on_kpops_8_config_as_the_upgrade_would(settings: EngineSettings, tmp_path: Path) -> None:
+def test_kpops_12_fails_on_kpops_8_config_as_the_upgrade_would(
+    versioned_engine_settings: EngineSettings, tmp_path: Path
+) -> None:
     checkout = word_count_checkout(tmp_path / "checkout", "8.1.4")  # no strimzi_topic.label: a kpops 8 config
-    with RenderPool(settings, checkouts=[tmp_path]) as pool:
+    with RenderPool(versioned_engine_settings, checkouts=[tmp_path]) as pool:
         result = pool.render(_request(checkout))
     assert result.error is not None
     assert "strimzi_topic.label" in result.error.message

@@ -9,26 +9,21 @@ give for it, and changing the files the rules call irrelevant must not change it
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from kpops_bot.changes import affected_pipelines
-from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.engine.model import PipelineRender
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
-from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.versions.environments import EnvironmentStore
-from tests.helpers import MIRROR_FROM
 from tests.support.kpops_versions import (
     RELEASES,
     environment,
     environments_folder,
-    versioned_charts,
     word_count_checkout,
 )
 
@@ -51,22 +46,6 @@ IRRELEVANT = {
 @pytest.fixture(scope="module")
 def store() -> EnvironmentStore:
     return EnvironmentStore(environments_folder())
-
-
-@pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartServer]:
-    with ChartServer(versioned_charts(tmp_path_factory.mktemp("charts"))) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def settings(charts: ChartServer) -> EngineSettings:
-    return EngineSettings(
-        helm=HelmChoice.BUILTIN,
-        chart_mirrors={MIRROR_FROM: charts.url},
-        variables={"NAMESPACE": "kpops"},
-        render_timeout=120,
-    )
 
 
 def every_kind_of_file(target: Path, release: str) -> Path:
@@ -107,11 +86,11 @@ def render(pool: RenderPool, checkout: Path) -> PipelineRender:
 
 @pytest.mark.parametrize("release", RELEASES)
 def test_what_each_release_reads_is_what_the_rules_say(
-    release: str, store: EnvironmentStore, settings: EngineSettings, tmp_path: Path
+    release: str, store: EnvironmentStore, versioned_engine_settings: EngineSettings, tmp_path: Path
 ) -> None:
     checkout = every_kind_of_file(tmp_path / "checkout", release)
     before = layout(checkout)
-    with RenderPool(settings, checkouts=[tmp_path], kpops=environment(store, release)) as pool:
+    with RenderPool(versioned_engine_settings, checkouts=[tmp_path], kpops=environment(store, release)) as pool:
         first = render(pool, checkout)
         write_irrelevant(checkout, "after")
         second = render(pool, checkout)

@@ -12,31 +12,23 @@ import pytest
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport, Status
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.engine.lazy import LazyPool
 from kpops_bot.engine.model import ErrorKind, RenderSpec
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import render_revision
-from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.versions.environments import EnvironmentStore
 from kpops_bot.versions.index import bot_kpops_version
 from kpops_bot.versions.releases import KpopsReleases
 from kpops_bot.workspace import Workspace
-from tests.helpers import MIRROR_FROM, GitRepo
+from tests.helpers import GitRepo
 from tests.support.golden import check_golden
-from tests.support.kpops_versions import KPOPS_EXAMPLES, environments_folder, versioned_charts
+from tests.support.kpops_versions import KPOPS_EXAMPLES, environments_folder
 
 pytestmark = pytest.mark.slow  # real kpops releases render
 
 STRIMZI = "strimzi_topic:\n  label:\n    strimzi.io/cluster: kafka\n"
-
-
-@pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartServer]:
-    with ChartServer(versioned_charts(tmp_path_factory.mktemp("charts"))) as server:
-        yield server
 
 
 @pytest.fixture
@@ -45,15 +37,9 @@ def workspace(tmp_path: Path) -> Workspace:
 
 
 @pytest.fixture
-def pools(charts: ChartServer, workspace: Workspace) -> Iterator[LazyPool]:
-    settings = EngineSettings(
-        helm=HelmChoice.BUILTIN,
-        chart_mirrors={MIRROR_FROM: charts.url},
-        variables={"NAMESPACE": "kpops"},
-        render_timeout=120,
-    )
+def pools(versioned_engine_settings: EngineSettings, workspace: Workspace) -> Iterator[LazyPool]:
     releases = KpopsReleases(EnvironmentStore(environments_folder()))
-    with LazyPool(settings, checkouts=[workspace.root / "checkouts"], releases=releases) as pool:
+    with LazyPool(versioned_engine_settings, checkouts=[workspace.root / "checkouts"], releases=releases) as pool:
         yield pool
 
 

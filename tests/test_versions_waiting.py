@@ -34,7 +34,7 @@ from kpops_bot.workflows.waiting import borrowed_status
 from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.golden import check_golden
 from tests.support.harness import wait_for
-from tests.support.kpops_versions import KPOPS_EXAMPLES, versioned_charts
+from tests.support.kpops_versions import KPOPS_EXAMPLES
 from tests.support.recording_forge import RecordingForge, Status
 from tests.support.workflow_kit import comment_event, job, pull, pull_request_event
 
@@ -44,18 +44,12 @@ WORD_COUNT = "word-count/pipeline.yaml"
 STRIMZI = "\nstrimzi_topic:\n  label:\n    strimzi.io/cluster: kafka\n"
 
 
-@pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartServer]:
-    with ChartServer(versioned_charts(tmp_path_factory.mktemp("charts"))) as server:
-        yield server
-
-
 @pytest.fixture
-def services(charts: ChartServer, tmp_path: Path) -> Iterator[Services]:
+def services(versioned_chart_server: ChartServer, tmp_path: Path) -> Iterator[Services]:
     settings = BotSettings(
         data_dir=tmp_path / "bot-data",
         helm="builtin",
-        chart_mirrors={MIRROR_FROM: charts.url},
+        chart_mirrors={MIRROR_FROM: versioned_chart_server.url},
         variables={"NAMESPACE": "kpops"},
         render_timeout=120,
         kpops_environments=tmp_path / "environments",  # empty: kpops 8.1.4 is built on its first use
