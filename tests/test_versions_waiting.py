@@ -11,7 +11,7 @@ import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -132,20 +132,38 @@ def test_a_preview_waiting_for_kpops_8_says_so_while_another_repository_is_previ
     assert builds("8.1.4", "built") == built_before + 1  # the environment build metric moved with the build
 
 
-def test_a_kpops_diff_waiting_for_kpops_8_borrows_the_heads_status_and_gives_it_back(
-    services: Services, tmp_path: Path
-) -> None:
+@dataclass
+class DiffCommand:
+    """A pull request of a repository pinning kpops 8 on a recording forge, and the command workflow to comment on."""
+
+    forge: RecordingForge
+    where: Repository
+    head: str
+    workflow: CommandWorkflow
+
+    def comment(self, comment_id: int = 55, job_id: int = 7) -> str:
+        event = replace(comment_event("/kpops diff word-count", comment_id=comment_id), repository=self.where)
+        return self.workflow.run(job(event, JobKind.COMMAND, job_id=job_id))
+
+
+def diff_command(services: Services, tmp_path: Path) -> DiffCommand:
     forge = RecordingForge()
     repo, head = scaled_pull_request(tmp_path / "pins-8")
-    where = repository(repo)
     forge.pulls[1] = replace(pull(1), head_sha=head)
     forge.permissions["alice"] = Permission.READ
-    forge.set_status(where, head, CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1")
     workflow = CommandWorkflow(
         services.settings, lambda _forge: forge, services.diff, services.lock_book, services.open_repository
     )
-    event = replace(comment_event("/kpops diff word-count"), repository=where)
-    assert workflow.run(job(event, JobKind.COMMAND)) == "answered 1 command(s)"
+    return DiffCommand(forge, repository(repo), head, workflow)
+
+
+def test_a_kpops_diff_waiting_for_kpops_8_borrows_the_heads_status_and_gives_it_back(
+    services: Services, tmp_path: Path
+) -> None:
+    pr = diff_command(services, tmp_path)
+    forge, head = pr.forge, pr.head
+    forge.set_status(pr.where, head, CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1")
+    assert pr.comment() == "answered 1 command(s)"
     told = [(status.state, status.description, status.target_url) for status in statuses(forge, head)]
     assert told == [
         (CommitState.SUCCESS, "Pipelines: 1 changed", "https://forge.test/c/1"),
@@ -155,30 +173,21 @@ def test_a_kpops_diff_waiting_for_kpops_8_borrows_the_heads_status_and_gives_it_
     [answer] = forge.bot_bodies(1)
     assert "kpops `8.1.4`" in answer and "replicas" in answer
     # Built now: a second diff waits for nothing and leaves the status alone.
-    again = replace(comment_event("/kpops diff word-count", comment_id=56), repository=where)
-    workflow.run(job(again, JobKind.COMMAND, job_id=8))
+    pr.comment(comment_id=56, job_id=8)
     assert len(statuses(forge, head)) == 3
 
 
 def test_a_kpops_diff_killed_while_it_waited_gives_the_status_back_when_it_is_retried(
     services: Services, tmp_path: Path
 ) -> None:
-    forge = RecordingForge()
-    repo, head = scaled_pull_request(tmp_path / "pins-8")
-    where = repository(repo)
-    forge.pulls[1] = replace(pull(1), head_sha=head)
-    forge.permissions["alice"] = Permission.READ
-    forge.set_status(where, head, CommitState.FAILURE, "Pipelines: 1 failed", "https://forge.test/c/1")
+    pr = diff_command(services, tmp_path)
+    pr.forge.set_status(pr.where, pr.head, CommitState.FAILURE, "Pipelines: 1 failed", "https://forge.test/c/1")
     # What the killed attempt left: its borrowed status on top of the preview's, and the environment it waited for.
-    forge.set_status(where, head, CommitState.PENDING, preparing_kpops_for_diff("8.1.4"))
+    pr.forge.set_status(pr.where, pr.head, CommitState.PENDING, preparing_kpops_for_diff("8.1.4"))
     assert services.settings.kpops_environments is not None
     EnvironmentStore(services.settings.kpops_environments).get(Version("8.1.4"), SpecifierSet(">=3.10"))
-    workflow = CommandWorkflow(
-        services.settings, lambda _forge: forge, services.diff, services.lock_book, services.open_repository
-    )
-    event = replace(comment_event("/kpops diff word-count"), repository=where)
-    assert workflow.run(job(event, JobKind.COMMAND)) == "answered 1 command(s)"
-    latest = statuses(forge, head)[-1]
+    assert pr.comment() == "answered 1 command(s)"
+    latest = statuses(pr.forge, pr.head)[-1]
     assert (latest.state, latest.description, latest.target_url) == (
         CommitState.FAILURE,
         "Pipelines: 1 failed",
