@@ -202,8 +202,12 @@ class GitLabClient:
         return False
 
     def status(self, repository: Repository, sha: str) -> CommitStatus | None:
-        history = self.status_history(repository, sha)
-        return history[0] if history else None
+        commit = self._project(repository).commits.get(sha, lazy=True)
+        # Without `all`, GitLab lists the latest status of each name: one entry, not the commit's history.
+        statuses = self._call("commit status listing", lambda: commit.statuses.list(name=STATUS_CONTEXT, get_all=True))
+        if not statuses:
+            return None
+        return _commit_status(max(statuses, key=lambda status: status.id))
 
     def status_history(self, repository: Repository, sha: str) -> list[CommitStatus]:
         commit = self._project(repository).commits.get(sha, lazy=True)
@@ -212,10 +216,7 @@ class GitLabClient:
         statuses = self._call(
             "commit status listing", lambda: commit.statuses.list(query_parameters=wanted, get_all=True)
         )
-        return [
-            CommitStatus(_SHOWN.get(status.status, CommitState.ERROR), status.description or "", status.target_url)
-            for status in sorted(statuses, key=lambda status: status.id, reverse=True)
-        ]
+        return [_commit_status(status) for status in sorted(statuses, key=lambda status: status.id, reverse=True)]
 
     def permission(self, repository: Repository, user: str) -> Permission:
         user_id = self._user_id(user)
@@ -289,3 +290,7 @@ class GitLabClient:
 
     def git_env(self, repository: Repository) -> dict[str, str]:
         return http_auth_env("oauth2", self._token, self._url + "/") if self._token else {}
+
+
+def _commit_status(status: Any) -> CommitStatus:
+    return CommitStatus(_SHOWN.get(status.status, CommitState.ERROR), status.description or "", status.target_url)
