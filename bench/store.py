@@ -1,0 +1,73 @@
+"""The store's durable intake alone, without HTTP: deliveries per second as more of them arrive together.
+
+    .venv/bin/python bench/store.py [--deliveries 4000] [--senders 1,8,32,128] [--database sqlite|postgresql]
+
+`--senders` threads call `Store.accept` (delivery and job in one transaction, SQLite in WAL mode with
+synchronous=FULL) one delivery after the other, as the server's requests do; deliveries waiting together are
+written in one transaction (group commit), so the batch grows with the senders. Prints deliveries/s for each count
+and the ratio against one sender in the same run: what the store can take, to compare with what
+`bench/webhooks.py` measures through the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kpops_bot.store import NewJob, Store  # noqa: E402
+from tests.support.postgres import postgres_server  # noqa: E402
+
+_PAYLOAD = {"type": "pull_request", "event": {"head_sha": "a" * 40, "padding": "x" * 400}}
+
+
+def _rate(store: Store, senders: int, deliveries: int) -> float:
+    each = max(1, deliveries // senders)
+    start = threading.Barrier(senders + 1)
+
+    def send(sender: int) -> None:
+        start.wait()
+        for index in range(each):
+            job = NewJob(f"github:acme/deployments#{(sender * each + index) % 200}", "preview", _PAYLOAD, "a" * 40)
+            store.accept("github", str(uuid.uuid4()), "pull_request", job)
+
+    threads = [threading.Thread(target=send, args=(sender,)) for sender in range(senders)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return senders * each / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deliveries", type=int, default=4000)
+    parser.add_argument("--senders", default="1,8,32,128")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kpops-bot-bench-")))
+        url = stack.enter_context(postgres_server()) if args.database == "postgresql" else f"sqlite:///{folder}/b.db"
+        store = Store(url)
+        stack.callback(store.close)
+        store.migrate()
+        counts = [int(count) for count in args.senders.split(",")]
+        rates = {count: _rate(store, count, args.deliveries) for count in counts}
+    print(f"database: {args.database}, {args.deliveries} deliveries per count")
+    print(f"{'senders':>8} {'deliveries/s':>13} {'ratio':>6}")
+    for count, rate in rates.items():
+        print(f"{count:>8} {rate:>13,.0f} {rate / rates[counts[0]]:>6.1f}")
+
+
+if __name__ == "__main__":
+    main()
