@@ -279,3 +279,35 @@ def test_two_replicas_storing_the_same_deliveries_at_once_make_one_job_each(stor
     assert errors == []
     assert sorted(job.key for job in store.jobs()) == sorted(f"pr-{number}" for number in range(10))
     assert store.delivery_count() == 10
+
+
+def test_intake_opens_a_new_connection_when_the_database_dropped_its_own(postgres_url: str) -> None:
+    """The intake keeps one connection; a server restart or an idle timeout drops it, and no delivery may be refused
+    for that (a refused delivery is one the forge does not send again by itself)."""
+    opened = Store(postgres_url)
+    opened.migrate()
+    try:
+        opened.accept("github", "before-drop", "pull_request", _preview("pr-dropped"))
+        with opened.engine.begin() as connection:  # what a server restart does to the intake's connection
+            dropped = connection.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                )
+            ).scalar_one()
+        assert dropped >= 1
+        after = opened.accept("github", "after-drop", "pull_request", _preview("pr-dropped"))
+        assert not after.duplicate
+        assert [job.state for job in opened.jobs("pr-dropped")] == [JobState.SUPERSEDED, JobState.QUEUED]
+    finally:
+        opened.close()
+
+
+def test_a_failed_intake_transaction_stores_nothing_and_the_next_batch_is_stored(store: Store) -> None:
+    good = _preview("pr-good")
+    unstorable = NewJob(key="pr-bad", kind="preview", payload={"not json": {1, 2}})  # a set: json.dumps refuses it
+    with pytest.raises(TypeError):
+        store.accept("github", "d-bad", "pull_request", unstorable)
+    assert store.delivery_count() == 0
+    assert not store.accept("github", "d-good", "pull_request", good).duplicate
+    assert [job.key for job in store.jobs()] == ["pr-good"]
