@@ -223,3 +223,9 @@ def mask_logs(masker: Masker, logger: logging.Logger | None = None) -> MaskingFi
     for handler in (logger or logging.getLogger()).handlers:
         handler.addFilter(masking)
     return masking
+
+
+def mask_server_logs(masker: Masker) -> None:
+    """Mask the handlers of the root logger and of uvicorn's loggers (which have their own when configured so)."""
+    for name in ("", "uvicorn", "uvicorn.access"):
+        mask_logs(masker, logging.getLogger(name))

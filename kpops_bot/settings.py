@@ -7,6 +7,7 @@ settings are part of it (same names as for the command line), so one file config
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import socket
 from contextvars import ContextVar
@@ -167,6 +168,15 @@ class BotSettings(EngineSettings, DiffSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     concurrency: int = Field(default=2, ge=0, description="Jobs run at once; 0: this replica only receives.")
+    intake_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes that take webhooks on the port beside the one that runs jobs; 0: one process does both.",
+    )
+    access_log: bool = Field(
+        default=False, description="A log line per HTTP request (deliveries are in /metrics and /status either way)."
+    )
     lease_seconds: float = Field(
         default=120.0, gt=0, description="A job whose worker hangs (its replica still beating) is retried after this."
     )
@@ -281,6 +291,24 @@ class BotSettings(EngineSettings, DiffSettings):
                 "variables": {k: v for k, v in settings.variables.items() if not masker.is_secret_key(k)},
             }
         )
+
+    def handed_down(self) -> bytes:
+        """These settings, secrets included, for a process of the bot's own that reads them from a pipe
+        (`received`): never on a command line or in an environment another user could read."""
+
+        def revealed(value: object) -> str:
+            if isinstance(value, SecretStr):
+                return value.get_secret_value()
+            if isinstance(value, Path):
+                return str(value)
+            raise TypeError(type(value))
+
+        return json.dumps(self.model_dump(mode="python"), default=revealed).encode()
+
+    @classmethod
+    def received(cls, data: bytes) -> BotSettings:
+        """The settings `handed_down` wrote, exactly: no variable or file is read again."""
+        return cls.model_validate(json.loads(data))
 
     def secrets_masker(self) -> Masker:
         """Masks every secret the bot holds: variables, deployment credentials, forge tokens and webhook secrets."""

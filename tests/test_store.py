@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from kpops_bot.store import (
     NewJob,
     SchemaTooNewError,
     Store,
+    _Checkpoints,
     deliveries,
     jobs,
     lock_waits,
@@ -311,3 +313,23 @@ def test_a_failed_intake_transaction_stores_nothing_and_the_next_batch_is_stored
     assert store.delivery_count() == 0
     assert not store.accept("github", "d-good", "pull_request", good).duplicate
     assert [job.key for job in store.jobs()] == ["pr-good"]
+
+
+def test_sqlite_write_ahead_log_is_emptied_beside_the_intake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The intake's connection leaves copying the log into the database to a thread of the store, which also
+    empties the log once it grew past its bound (without it the log would only grow)."""
+    monkeypatch.setattr(_Checkpoints, "INTERVAL", 0.05)
+    monkeypatch.setattr(_Checkpoints, "RESTART_FRAMES", 20)
+    opened = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    opened.migrate()
+    wal = tmp_path / "bot.db-wal"
+    try:
+        for number in range(200):
+            opened.accept("github", f"d-{number}", "pull_request", _preview(f"pr-{number}"))
+        deadline = time.monotonic() + 30
+        while wal.stat().st_size > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert wal.stat().st_size == 0
+        assert opened.delivery_count() == 200
+    finally:
+        opened.close()

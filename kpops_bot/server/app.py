@@ -8,7 +8,7 @@ what; a store that cannot be reached gets a 503 so the forge's redelivery can tr
 from __future__ import annotations
 
 import json
-import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +26,12 @@ from kpops_bot.events.model import Event, Forge, Ignored, MalformedEventError
 from kpops_bot.events.signatures import verify_github, verify_gitlab
 from kpops_bot.forges.urls import with_configured_clone_url
 from kpops_bot.metrics import DeliveryOutcome
-from kpops_bot.server.intake_log import IntakeLog
+from kpops_bot.server.intake import Intake, IntakeUnavailableError, LocalIntake
+from kpops_bot.server.intake_log import Answered, IntakeLog
 from kpops_bot.server.routing import job_for
 from kpops_bot.server.status import StatusPage
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
-
-logger = logging.getLogger(__name__)
 
 
 class _Rejected(Exception):
@@ -64,13 +63,9 @@ _GITLAB = _ForgeProtocol(
 
 
 class WebhookReceiver:
-    def __init__(
-        self, settings: BotSettings, store: Store, intake_log: IntakeLog, on_queued: Callable[[], None] = lambda: None
-    ) -> None:
+    def __init__(self, settings: BotSettings, intake: Intake) -> None:
         self._settings = settings
-        self._store = store
-        self._intake_log = intake_log
-        self._on_queued = on_queued
+        self._intake = intake
 
     async def github(self, request: Request) -> Response:
         return await self._receive(request, _GITHUB)
@@ -90,15 +85,13 @@ class WebhookReceiver:
             self._answered(forge, event_name, delivery, DeliveryOutcome.IGNORED, job.reason)
             return _ignored(job.reason)
         try:
-            accepted = await self._store.accept_async(forge, delivery, event_name, job)
-        except SQLAlchemyError:
-            logger.exception("storing delivery %s failed", delivery)
+            accepted = await self._intake.accept(forge, delivery, event_name, job)
+        except IntakeUnavailableError:
             self._answered(forge, event_name, delivery, DeliveryOutcome.REFUSED, "store unavailable")
             return JSONResponse({"error": "the bot's store is unavailable; redeliver later"}, 503)
         if accepted.duplicate:
             self._answered(forge, event_name, delivery, DeliveryOutcome.DUPLICATE, job_id=accepted.job_id)
             return JSONResponse({"status": "duplicate", "job": accepted.job_id}, 202)
-        self._on_queued()
         self._answered(forge, event_name, delivery, DeliveryOutcome.QUEUED, job_id=accepted.job_id)
         return JSONResponse({"status": "queued", "job": accepted.job_id}, 202)
 
@@ -111,8 +104,7 @@ class WebhookReceiver:
         reason: str = "",
         job_id: int | None = None,
     ) -> None:
-        metrics.deliveries.labels(forge, event[:100], outcome.value).inc()
-        self._intake_log.record(forge, event[:100], delivery, outcome, job_id, reason)
+        self._intake.answered(Answered(time.time(), forge, event[:100], delivery, outcome, job_id, reason))
 
     async def _check(self, request: Request, protocol: _ForgeProtocol) -> tuple[str, str, Event | Ignored]:
         secret = self._settings.webhook_secret(protocol.forge)
@@ -181,7 +173,7 @@ def create_app(
 ) -> Starlette:
     """`readiness`: facts `/readyz` adds to its answer (the effective sandbox)."""
     intake_log = intake_log or IntakeLog()
-    receiver = WebhookReceiver(settings, store, intake_log, on_queued)
+    receiver = WebhookReceiver(settings, LocalIntake(store, intake_log, on_queued))
     status = StatusPage(settings, store, intake_log)
 
     async def healthz(_request: Request) -> Response:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
+import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,8 +23,13 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.jobs import JobKind
-from kpops_bot.masking import mask_logs
+from kpops_bot.masking import mask_server_logs
 from kpops_bot.server.app import create_app
+from kpops_bot.server.intake import LocalIntake
+from kpops_bot.server.intake_channel import ChannelServer
+from kpops_bot.server.intake_log import IntakeLog
+from kpops_bot.server.intake_process import APP, CHANNEL
+from kpops_bot.server.intake_processes import IntakeProcesses
 from kpops_bot.server.schedule import DriftClock
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
@@ -60,23 +69,21 @@ class Bot:
             ),
         )
         sandbox = self.services.sandbox
+        self.intake_log = IntakeLog()
         self.app: Starlette = create_app(
             settings,
             self.services.store,
             self.worker.poll_now,
             self._lifespan,
             {"sandbox": sandbox.layer.value if sandbox else "none (this replica renders nothing)"},
+            self.intake_log,
         )
+        self._intake_run: tuple[socket.socket, Path] | None = None  # listener and folder, with intake processes
+        self.intake_processes: IntakeProcesses | None = None
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        masker = self.settings.secrets_masker()
-        for logger_with_handlers in (
-            logging.getLogger(),
-            logging.getLogger("uvicorn"),
-            logging.getLogger("uvicorn.access"),
-        ):
-            mask_logs(masker, logger_with_handlers)
+        mask_server_logs(self.settings.secrets_masker())
         unwatch_store = metrics.watch_store(functools.partial(overview.gauges, self.services.store))
         self.worker.start()
         sweeper = threading.Thread(target=self._sweep_workspace, name="workspace-sweeper", daemon=True)
@@ -85,6 +92,7 @@ class Bot:
         drift.start()
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
         threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
+        channel = await self._start_intake_processes()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         sandbox = self.services.sandbox
         if sandbox is not None and sandbox.explicit_off:
@@ -94,6 +102,10 @@ class Bot:
         try:
             yield
         finally:
+            if self.intake_processes is not None:
+                self.intake_processes.stop()
+            if channel is not None:
+                await channel.close()
             self._stopping.set()
             self.worker.stop()
             sweeper.join()
@@ -145,9 +157,41 @@ class Bot:
                 continue
             self.services.lock_book.reconcile(key, open_numbers)
 
+    async def _start_intake_processes(self) -> ChannelServer | None:
+        """With intake processes: the channel they store through, then the processes on the listening socket."""
+        if self._intake_run is None:
+            return None
+        listener, run_dir = self._intake_run
+        local = LocalIntake(self.services.store, self.intake_log, self.worker.poll_now)
+        channel = ChannelServer(run_dir / CHANNEL, local)
+        await channel.start()
+        self.intake_processes = IntakeProcesses(
+            self.settings.intake_processes, listener, run_dir, self.settings.handed_down()
+        )
+        self.intake_processes.start()
+        host, port = listener.getsockname()[:2]
+        logger.info("taking webhooks on %s:%d in %d intake processes", host, port, self.settings.intake_processes)
+        return channel
+
     def serve(self) -> None:
+        """Listen on host:port in this process; or, with intake processes, bind the port for them and answer what
+        they forward (status page, metrics, readiness) on a socket in a folder only the bot's user can open."""
         # log_config None: uvicorn's loggers propagate to the root handler, in the configured format, masked.
-        uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, log_level="info", log_config=None)
+        options: dict[str, Any] = {"log_level": "info", "log_config": None, "access_log": self.settings.access_log}
+        if not self.settings.intake_processes:
+            uvicorn.run(self.app, host=self.settings.host, port=self.settings.port, **options)
+            return
+        host = self.settings.host
+        listener = socket.create_server(
+            (host, self.settings.port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=2048
+        )
+        run_dir = Path(tempfile.mkdtemp(prefix="kpops-bot-"))
+        self._intake_run = (listener, run_dir)
+        try:
+            uvicorn.run(self.app, uds=str(run_dir / APP), **options)
+        finally:
+            listener.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def workflows(

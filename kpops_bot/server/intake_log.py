@@ -7,7 +7,6 @@ all; the outcome of each answer (queued, duplicate, ignored, refused) lives here
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -30,17 +29,9 @@ class IntakeLog:
         self._entries: deque[Answered] = deque(maxlen=size)
         self._lock = threading.Lock()
 
-    def record(
-        self,
-        forge: str,
-        event: str,
-        delivery_id: str,
-        outcome: DeliveryOutcome,
-        job_id: int | None = None,
-        reason: str = "",
-    ) -> None:
+    def add(self, answered: Answered) -> None:
         with self._lock:
-            self._entries.append(Answered(time.time(), forge, event, delivery_id, outcome, job_id, reason))
+            self._entries.append(answered)
 
     def newest_first(self) -> list[Answered]:
         with self._lock:
