@@ -55,19 +55,26 @@ class ChannelServer:
         self._local = local
         self._server: asyncio.AbstractServer | None = None
         self._storing: set[asyncio.Task[None]] = set()
+        self._connections: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_unix_server(self._serve, path=str(self._path), limit=_LINE_LIMIT)
         self._path.chmod(0o600)
 
     async def close(self) -> None:
+        """Stop taking connections, answer what is being stored, then close: an intake process still running
+        hears that the bot's process is going and ends."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
         if self._storing:
             await asyncio.gather(*self._storing, return_exceptions=True)
+        for writer in self._connections:
+            writer.close()
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(writer)
         try:
             while line := await reader.readline():
                 message = json.loads(line)
@@ -83,6 +90,7 @@ class ChannelServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the intake process ended; what it handed over is being stored all the same
         finally:
+            self._connections.discard(writer)
             writer.close()
 
     async def _accept(self, writer: asyncio.StreamWriter, message: list[Any]) -> None:
@@ -107,9 +115,11 @@ class ChannelIntake:
         self._waiting: dict[int, asyncio.Future[Accepted]] = {}
         self._next = 0
         self._reading: asyncio.Task[None] | None = None
+        self._open = False
 
     async def connect(self) -> None:
         reader, self._writer = await asyncio.open_unix_connection(str(self._path), limit=_LINE_LIMIT)
+        self._open = True
         self._reading = asyncio.create_task(self._read(reader))
 
     async def close(self) -> None:
@@ -121,7 +131,7 @@ class ChannelIntake:
                 await self._reading
 
     async def accept(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
-        if self._writer is None or self._writer.is_closing():
+        if not self._open or self._writer is None:
             raise IntakeUnavailableError
         self._next += 1
         waiting: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
@@ -130,7 +140,7 @@ class ChannelIntake:
         return await waiting
 
     def answered(self, answered: Answered) -> None:
-        if self._writer is None or self._writer.is_closing():
+        if not self._open or self._writer is None:
             return  # the bot's process is gone; this process is ending too
         fields = [answered.at, answered.forge, answered.event, answered.delivery_id, answered.outcome.value]
         self._writer.write(_line(["answered", *fields, answered.job_id, answered.reason]))
@@ -149,6 +159,7 @@ class ChannelIntake:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._open = False
             for waiting in self._waiting.values():
                 if not waiting.done():
                     waiting.set_exception(IntakeUnavailableError())

@@ -1,0 +1,73 @@
+"""The channel between intake processes and the bot's process, both ends in one event loop on a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from kpops_bot.metrics import DeliveryOutcome
+from kpops_bot.server.intake import IntakeUnavailableError, LocalIntake
+from kpops_bot.server.intake_channel import ChannelIntake, ChannelServer
+from kpops_bot.server.intake_log import Answered, IntakeLog
+from kpops_bot.store import JobState, NewJob, Store
+
+
+def _job(key: str) -> NewJob:
+    return NewJob(
+        key=key, kind="preview", payload={"event": {"n": [1, "two"]}}, head_sha="a" * 40, supersedes=("preview",)
+    )
+
+
+def test_deliveries_and_answers_reach_the_bots_process_and_a_closed_channel_refuses_at_once(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    log = IntakeLog()
+    woken: list[bool] = []
+    closed: list[bool] = []
+
+    async def scenario() -> None:
+        server = ChannelServer(tmp_path / "intake.sock", LocalIntake(store, log, lambda: woken.append(True)))
+        await server.start()
+        assert (tmp_path / "intake.sock").stat().st_mode & 0o077 == 0  # only the bot's user connects
+        intake = ChannelIntake(tmp_path / "intake.sock", on_closed=lambda: closed.append(True))
+        await intake.connect()
+        first, second, again = await asyncio.gather(
+            intake.accept("github", "d-1", "pull_request", _job("pr-1")),
+            intake.accept("github", "d-2", "pull_request", _job("pr-1")),
+            intake.accept("github", "d-1", "pull_request", _job("pr-1")),
+        )
+        assert not first.duplicate and not second.duplicate
+        assert again.duplicate and again.job_id == first.job_id
+        intake.answered(Answered(time.time(), "github", "pull_request", "d-2", DeliveryOutcome.QUEUED, 2, ""))
+        for _ in range(100):
+            if log.newest_first():
+                break
+            await asyncio.sleep(0.01)
+        await server.close()
+        for _ in range(100):
+            if closed:
+                break
+            await asyncio.sleep(0.01)
+        try:
+            await intake.accept("github", "d-3", "pull_request", _job("pr-3"))
+        except IntakeUnavailableError:
+            pass
+        else:
+            raise AssertionError("a closed channel stored a delivery")
+        await intake.close()
+
+    try:
+        asyncio.run(scenario())
+        (entry,) = log.newest_first()
+        assert (entry.delivery_id, entry.outcome, entry.job_id) == ("d-2", DeliveryOutcome.QUEUED, 2)
+        assert woken == [True]  # the worker is woken for a queued job
+        assert closed == [True]
+        jobs = store.jobs()
+        assert [(job.key, job.state, job.payload) for job in jobs] == [
+            ("pr-1", JobState.SUPERSEDED, {"event": {"n": [1, "two"]}}),
+            ("pr-1", JobState.QUEUED, {"event": {"n": [1, "two"]}}),
+        ]
+        assert store.delivery_count() == 2
+    finally:
+        store.close()
