@@ -1,8 +1,10 @@
 """The bot's Prometheus metrics: one registry, the counters and histograms its parts move, and the gauges read
 from the store when `/metrics` is scraped.
 
-Counters live in this process's memory. The server runs one process (uvicorn without workers, the worker's
-threads inside it), so they are exact; several replicas are several scrape targets, summed by Prometheus. What
+Counters live in the bot's process's memory, where the worker's threads run. Intake processes (`intake_processes`)
+count nothing themselves: they hand every answer to the bot's process (`server.intake_channel`), which counts it,
+and forward `/metrics` to it, so the counters are exact whichever process a scrape reaches. Several replicas are
+several scrape targets, summed by Prometheus. What
 every replica shares (queue depth, the oldest job's age, locks and their lines) is read from the database at
 scrape time, so each replica reports the same truth. The cache hit ratio is
 `rate(kpops_bot_render_cache_lookups_total{result="hit"}[5m]) / rate(kpops_bot_render_cache_lookups_total[5m])`.

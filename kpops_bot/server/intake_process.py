@@ -13,6 +13,7 @@ The process reads its settings from standard input and ends when the bot's proce
 from __future__ import annotations
 
 import argparse
+import gc
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -109,6 +110,7 @@ def main() -> None:
     app = create_intake_app(settings, intake, Forwarder(arguments.run_dir / APP))
     config = uvicorn.Config(app, log_config=None, log_level="info", access_log=settings.access_log)
     server = uvicorn.Server(config)
+    gc.freeze()  # what is loaded lives as long as the process: the collector's full passes leave it alone
     server.run(sockets=[listener])
 
 
