@@ -94,9 +94,6 @@ class Bot:
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
         threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
         channel = await self._start_intake_processes()
-        # Everything loaded so far lives as long as the process: the collector's full passes leave it alone
-        # (one pass over it took 50-120 ms, a stall every answer waiting meanwhile paid).
-        gc.freeze()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         sandbox = self.services.sandbox
         if sandbox is not None and sandbox.explicit_off:
@@ -180,6 +177,9 @@ class Bot:
     def serve(self) -> None:
         """Listen on host:port in this process; or, with intake processes, bind the port for them and answer what
         they forward (status page, metrics, readiness) on a socket in a folder only the bot's user can open."""
+        # Everything loaded so far lives as long as the process: the collector's full passes leave it alone
+        # (one pass over it took 50-120 ms, a stall every answer waiting meanwhile paid).
+        gc.freeze()
         # log_config None: uvicorn's loggers propagate to the root handler, in the configured format, masked.
         options: dict[str, Any] = {"log_level": "info", "log_config": None, "access_log": self.settings.access_log}
         if not self.settings.intake_processes:
