@@ -54,7 +54,10 @@ class IntakeProcesses:
     def _start_one(self) -> subprocess.Popen[bytes]:
         fd = self._listener.fileno()
         command = [sys.executable, "-m", "kpops_bot.server.intake_process", "--listen-fd", str(fd)]
-        process = subprocess.Popen([*command, "--run-dir", str(self._run_dir)], stdin=subprocess.PIPE, pass_fds=(fd,))
+        # A session of its own: a terminal's Ctrl-C reaches the bot's process alone, which stops them in order.
+        process = subprocess.Popen(
+            [*command, "--run-dir", str(self._run_dir)], stdin=subprocess.PIPE, pass_fds=(fd,), start_new_session=True
+        )
         assert process.stdin is not None
         with contextlib.suppress(BrokenPipeError), process.stdin:  # one that died at once is started again
             process.stdin.write(self._settings)
