@@ -136,7 +136,8 @@ def likely(choice: SandboxChoice) -> Layer | None:
 
 def _candidates(choice: SandboxChoice) -> list[Layer]:
     """The layers `choice` allows, strongest first."""
-    return [layer for layer in (Layer.NAMESPACES, Layer.UID) if choice in (SandboxChoice.AUTO, layer.value)]
+    layers = (Layer.NAMESPACES, Layer.UID)
+    return [layer for layer in layers if choice in (SandboxChoice.AUTO, SandboxChoice(layer.value))]
 
 
 def _missing_prerequisite(layer: Layer) -> str | None:
