@@ -132,12 +132,16 @@ def _file_lock(mirror: Path, lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a full SHA-1 or SHA-256 object id, never a name
+
+
 class CachedRepository:
     def __init__(self, url: str, path: Path, checkouts: Path, git_env: dict[str, str] | None = None) -> None:
         self.url = url
         self.path = path
         self._checkouts = checkouts
         self._env = safe_git_env(git_env)
+        self._trees: dict[str, dict[str, str]] = {}  # commit id → path → blob id: a commit's tree never changes
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -226,18 +230,24 @@ class CachedRepository:
         return str(self._git.rev_list("--parents", "-n", "1", commit)).split()[1:]
 
     def files(self, commit: str) -> list[str]:
-        listing = str(self._git.ls_tree("-r", "-z", "--name-only", commit))
-        return [path for path in listing.split("\0") if path]
+        return list(self.blobs(commit))
 
     def blobs(self, commit: str) -> dict[str, str]:
-        """Path → git blob id of every file: a content hash of each file, for cache keys."""
+        """Path → git blob id of every file: a content hash of each file, for cache keys.
+
+        Listed once per commit id (a dry run asks for each side's files several times), again for a branch name.
+        """
+        if commit in self._trees:
+            return dict(self._trees[commit])
         listing = str(self._git.ls_tree("-r", "-z", commit))
         blobs: dict[str, str] = {}
         for entry in listing.split("\0"):
             meta, _, path = entry.partition("\t")
             if path:
                 blobs[path] = meta.split()[2]
-        return blobs
+        if _COMMIT_ID.fullmatch(commit):
+            self._trees[commit] = blobs
+        return dict(blobs)
 
     def read(self, commit: str, path: str) -> str | None:
         try:

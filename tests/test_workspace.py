@@ -52,6 +52,23 @@ def test_fetch_brings_new_commits_into_the_existing_mirror(workspace: Workspace,
     assert marker.read_text() == "same mirror", "updated in place, not cloned again"
 
 
+def test_a_branch_lists_its_newest_files_and_a_listing_handed_out_cannot_change_the_next(
+    workspace: Workspace, deployment_repo: GitRepo
+) -> None:
+    repository = workspace.repository(str(deployment_repo.path))
+    first = repository.resolve("main")
+    assert "pipelines/new/pipeline.yaml" not in repository.files("main")
+    repository.blobs(first)["planted.yaml"] = "0" * 40
+    repository.files(first).append("planted.yaml")
+    deployment_repo.write("pipelines/new/pipeline.yaml", "[]\n")
+    deployment_repo.commit("new pipeline")
+    repository.fetch()
+    assert "pipelines/new/pipeline.yaml" in repository.files("main")
+    assert "pipelines/new/pipeline.yaml" in repository.blobs("main")
+    assert "planted.yaml" not in repository.blobs(first) and "planted.yaml" not in repository.files(first)
+    assert "pipelines/new/pipeline.yaml" not in repository.files(first)
+
+
 def test_changed_paths_and_merge_base(workspace: Workspace, deployment_repo: GitRepo) -> None:
     fork_point = deployment_repo.git("rev-parse", "HEAD")
     deployment_repo.git("checkout", "-q", "-b", "feature")

@@ -31,7 +31,15 @@ from kpops_bot import metrics
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
 from kpops_bot.engine.permissions import open_to_renders
-from kpops_bot.engine.sandbox import Bwrap, Layer, Sandbox, SandboxUnavailableError, choose, python_paths
+from kpops_bot.engine.sandbox import (
+    Bwrap,
+    Layer,
+    Sandbox,
+    SandboxUnavailableError,
+    choose,
+    likely,
+    python_paths,
+)
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.zygote import ZygoteConfig
 from kpops_bot.helm import service as helm_service
@@ -88,9 +96,7 @@ class RenderPool:
         self._hidden = list(hidden)
         self._sandbox: Sandbox | None = None
         self._helm_key = helm_service.new_key()
-        self._root = Path(tempfile.mkdtemp(prefix="kpops-bot-render-", dir=settings.work_dir_or_none())).resolve()
-        for folder in ("jobs", "helm", "zygote"):
-            (self._root / folder).mkdir()
+        self._root = self._new_root()
         self._ids = itertools.count(1)
         self._waiting: dict[int, Future[dict[str, object]]] = {}
         self._lock = threading.Lock()
@@ -154,19 +160,57 @@ class RenderPool:
 
     def launch(self) -> None:
         """`start` without waiting for the fork server's import of kpops (most of a second): renders submitted
-        meanwhile wait in its stdin, and the caller goes on with its own work (git, cache lookups)."""
+        meanwhile wait in its stdin, and the caller goes on with its own work (git, cache lookups).
+
+        The sandbox probe takes a quarter of a second: the fork server starts at once in the layer the probe will
+        most likely confirm (`likely`), and imports kpops meanwhile; it gets no render before the probe has
+        confirmed that layer. Should the probe give another layer, that fork server and helm service are ended,
+        their folder removed, and the pool starts afresh in the layer the probe gave.
+        """
+        guess = likely(self._settings.sandbox)
+        if guess is not None:
+            try:
+                self._start_processes(Sandbox(guess))
+            except OSError:  # the probe says why that layer fails; the pool then starts in the one it gives
+                self._stop_processes()
+                guess = None
         try:
-            self._sandbox = choose(self._settings.sandbox, self._settings.sandbox_uid)
+            sandbox = choose(self._settings.sandbox, self._settings.sandbox_uid)
         except SandboxUnavailableError:
+            self._stop_processes()
             shutil.rmtree(self._root, ignore_errors=True)
             raise
+        if sandbox.layer is not guess:
+            self._stop_processes()
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._helm_key = helm_service.new_key()
+            self._root = self._new_root()
+            self._start_processes(sandbox)
+        if self._helm is not None:
+            try:
+                helm_service.wait_ready(self._helm)
+            except RuntimeError:
+                self.close()
+                raise
+        self._sandbox = sandbox  # renders may run from now on
+        self._reader = threading.Thread(target=self._read_answers, name="render-answers", daemon=True)
+        self._reader.start()
+
+    def _new_root(self) -> Path:
+        root = Path(tempfile.mkdtemp(prefix="kpops-bot-render-", dir=self._settings.work_dir_or_none())).resolve()
+        for folder in ("jobs", "helm", "zygote"):
+            (root / folder).mkdir()
+        return root
+
+    def _start_processes(self, sandbox: Sandbox) -> None:
+        """Start the helm service (when renders need it) and the fork server, confined as `sandbox` says."""
         base_env = self._process_env()
-        sandboxed = self._sandbox.layer is not Layer.OFF
+        sandboxed = sandbox.layer is not Layer.OFF
         if self._settings.needs_builtin_helm(base_env["PATH"], sandboxed=sandboxed):
             # Loads Helm's library while the fork server imports kpops (its socket listens already).
             self._helm = helm_service.launch(str(self._socket), base_env, self._helm_key)
         zygote_home = self._root / "zygote"
-        if self._sandbox.runs_as_other_uid:  # whatever the bot's umask: renders of other uids reach their own
+        if sandbox.runs_as_other_uid:  # whatever the bot's umask: renders of other uids reach their own
             for folder in (self._root, self._root / "jobs", zygote_home):  # job folder and the bot's source by
                 folder.chmod(0o711)  # name, and list nothing
         env = {**base_env, "HOME": str(zygote_home), "TMPDIR": str(zygote_home)}
@@ -176,8 +220,8 @@ class RenderPool:
             source = _bot_source_only(zygote_home)
             source.chmod(0o755)  # imported by renders, which may run as other uids
             env["PYTHONPATH"] = str(source)
-        command = [python, "-m", "kpops_bot.engine.zygote", self._zygote_config().model_dump_json()]
-        if self._sandbox.layer is Layer.NAMESPACES:
+        command = [python, "-m", "kpops_bot.engine.zygote", self._zygote_config(sandbox.layer).model_dump_json()]
+        if sandbox.layer is Layer.NAMESPACES:
             bwrap = Bwrap(
                 read_only=[*self._checkouts, zygote_home, *(self._kpops.paths() if self._kpops else [])],
                 writable=[self._root / "jobs"],
@@ -193,17 +237,15 @@ class RenderPool:
             cwd=zygote_home,
             env=env,
         )
-        if self._helm is not None:
-            try:
-                helm_service.wait_ready(self._helm)
-            except RuntimeError:
-                self.close()
-                raise
-        self._reader = threading.Thread(target=self._read_answers, name="render-answers", daemon=True)
-        self._reader.start()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._stop_processes()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
         if self._zygote is not None and not self._ready.is_set():
             self._zygote.kill()  # still importing kpops, nothing rendered: waiting for it to finish is pointless
         for process in (self._zygote, self._helm):
@@ -218,9 +260,7 @@ class RenderPool:
                 process.wait()
             if process.stdout:
                 process.stdout.close()
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        shutil.rmtree(self._root, ignore_errors=True)
+        self._zygote = self._helm = None
 
     def submit(self, request: RenderRequest) -> Future[PipelineRender]:
         return self._executor.submit(self.render, request)
@@ -311,12 +351,11 @@ class RenderPool:
     def _socket(self) -> Path:
         return self._root / "helm.sock"  # short: a socket's path has at most 107 bytes
 
-    def _zygote_config(self) -> ZygoteConfig:
-        assert self._sandbox is not None
-        if self._sandbox.layer is Layer.OFF:
+    def _zygote_config(self, layer: Layer) -> ZygoteConfig:
+        if layer is Layer.OFF:
             return ZygoteConfig(result_limit=_RESULT_LIMIT)
         return ZygoteConfig.confined(
-            namespaces=self._sandbox.layer is Layer.NAMESPACES,
+            namespaces=layer is Layer.NAMESPACES,
             sandbox_uid=self._settings.sandbox_uid,
             hide=[*map(str, self._checkouts), str(self._root)],
             python=[str(path) for path in [*python_paths(), *(self._kpops.paths() if self._kpops else [])]],
@@ -336,6 +375,9 @@ class RenderPool:
         return env
 
     def _run(self, job: RenderJob) -> dict[str, object]:
+        if self._sandbox is None:  # the probe has not confirmed the layer the fork server runs in
+            msg = "the render pool has not started"
+            raise PoolClosedError(msg)
         if self._zygote is None or self._zygote.stdin is None or self._zygote.poll() is not None:
             msg = "the render fork server is not running"
             raise PoolClosedError(msg)

@@ -48,8 +48,10 @@ class ReadRecorder:
         self._trees: set[str] = set()
         self._unobserved: list[str] = []
         self._in_helm = False
+        self._loaded_before: dict[str, object] = {}
 
     def install(self) -> None:
+        self._loaded_before = dict(sys.modules)
         sys.addaudithook(self._hook)
 
     def _hook(self, event: str, args: tuple[Any, ...]) -> None:
@@ -104,7 +106,10 @@ class ReadRecorder:
         self._in_helm = False
 
     def reads(self) -> RenderReads:
-        self._record_loaded_modules(module.__dict__.get("__file__") for module in list(sys.modules.values()))
+        # The modules loaded before `install` (the fork server's kpops and its libraries, a thousand of them) come
+        # from the Python environment, never from a checkout: only those loaded since are looked at.
+        loaded = [module for name, module in list(sys.modules.items()) if self._loaded_before.get(name) is not module]
+        self._record_loaded_modules(module.__dict__.get("__file__") for module in loaded)
         return RenderReads(
             files=sorted(self._files),
             folders=sorted(self._folders),

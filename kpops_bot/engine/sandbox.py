@@ -111,9 +111,7 @@ def choose(choice: SandboxChoice, uid: int) -> Sandbox:
     if choice is SandboxChoice.OFF:
         return Sandbox(Layer.OFF, explicit_off=True)
     unavailable: dict[Layer, str] = {}
-    for layer in (Layer.NAMESPACES, Layer.UID):
-        if choice not in (SandboxChoice.AUTO, SandboxChoice(layer.value)):
-            continue
+    for layer in _candidates(choice):
         with _PROBING:  # a render pool starting in the background and the caller naming the layer probe once
             problem = _probe(layer, uid)
         if problem is None:
@@ -124,13 +122,38 @@ def choose(choice: SandboxChoice, uid: int) -> Sandbox:
     raise SandboxUnavailableError(msg)
 
 
-@functools.cache
-def _probe(layer: Layer, uid: int) -> str | None:
-    """Why `layer` does not work here, or None: one process confined exactly as a render is, once per process."""
+def likely(choice: SandboxChoice) -> Layer | None:
+    """The layer `choose` will most likely give, without probing: the first it tries whose prerequisite this
+    machine has (bubblewrap installed; root for `uid`). None when no layer has it (`choose` will refuse).
+
+    Only a guess, for starting the fork server while the probe runs: nothing may run in it before `choose`
+    confirms that layer.
+    """
+    if choice is SandboxChoice.OFF:
+        return Layer.OFF
+    return next((layer for layer in _candidates(choice) if _missing_prerequisite(layer) is None), None)
+
+
+def _candidates(choice: SandboxChoice) -> list[Layer]:
+    """The layers `choice` allows, strongest first."""
+    layers = (Layer.NAMESPACES, Layer.UID)
+    return [layer for layer in layers if choice in (SandboxChoice.AUTO, SandboxChoice(layer.value))]
+
+
+def _missing_prerequisite(layer: Layer) -> str | None:
     if layer is Layer.NAMESPACES and shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
     if layer is Layer.UID and os.geteuid() != 0:
         return "the bot does not run as root, so it cannot start processes as another uid"
+    return None
+
+
+@functools.cache
+def _probe(layer: Layer, uid: int) -> str | None:
+    """Why `layer` does not work here, or None: one process confined exactly as a render is, once per process."""
+    missing = _missing_prerequisite(layer)
+    if missing is not None:
+        return missing
     from kpops_bot.engine.zygote import ZygoteConfig
 
     with tempfile.TemporaryDirectory(prefix="kpops-bot-probe-") as scratch:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import helm_python
 import yaml
 
 CHART_CACHE_ENV = "KPOPS_BOT_CHART_CACHE"
@@ -118,6 +117,8 @@ class RepositoryStore:
         _write_atomically(self.config_file, yaml.safe_dump(document, sort_keys=False).encode())
 
     def download_index(self, repository: ChartRepository) -> None:
+        import helm_python  # Helm's Go library: loaded by the helm service, never by the processes that start it
+
         index = helm_python.repo_index(
             repository.url,
             username=repository.username,
@@ -159,6 +160,8 @@ class RepositoryStore:
 
     @staticmethod
     def _pull(chart: str, *, version: str | None, repo_url: str | None, repository: ChartRepository | None) -> bytes:
+        import helm_python
+
         with tempfile.TemporaryDirectory(prefix="kpops-bot-chart-") as destination:
             helm_python.pull(
                 chart,

@@ -8,7 +8,6 @@ import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpx
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -68,6 +67,8 @@ def resolve(pin: Pin, *, index_url: str, offline: bool, built: Iterable[Release]
 
 def index_releases(index_url: str) -> list[Release]:
     """Every kpops release on the index with the Python versions its files need."""
+    import httpx  # with the rich it pulls in, a tenth of a second that only a pin needing the index pays
+
     url = f"{index_url.rstrip('/')}/kpops/"
     try:
         response = httpx.get(url, headers={"Accept": _JSON}, timeout=30, follow_redirects=True)
