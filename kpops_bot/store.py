@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import logging
 import queue
 import threading
 import time
@@ -35,8 +34,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
-
-logger = logging.getLogger(__name__)
 
 # Versions of the `schema_info` table that databases made before alembic carry → the revision they equal.
 _LEGACY_REVISIONS = {1: "0001", 2: "0002"}
@@ -262,57 +259,6 @@ def _settle_asyncio(settled: list[tuple[asyncio.Future[Accepted], Accepted | Exc
             future.set_result(outcome)
 
 
-class _Checkpoints:
-    """Copies SQLite's write-ahead log into the database file (a checkpoint) beside the intake, not in its way.
-
-    By default the commit that grows the log past 1,000 pages checkpoints before it returns: milliseconds of copying
-    and flushing during which every delivery of that batch, and of the batches queued behind it, waits (measured:
-    one intake commit in about 36 paid 5 ms, which made the 99th percentile). The intake's connection leaves it to
-    this thread, which checkpoints once a second after writes; a passive checkpoint waits for no reader or writer,
-    and none waits for it. Under writes without a pause the log is never copied to its end and so never starts over:
-    past `RESTART_FRAMES` a checkpoint that waits for the writer's turn empties it (a few milliseconds, rarely).
-    """
-
-    INTERVAL = 1.0
-    RESTART_FRAMES = 16384  # 64 MiB of 4 KiB pages
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._written = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def written(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="store-checkpoints", daemon=True)
-            self._thread.start()
-        self._written.set()
-
-    def close(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        connection = self._engine.raw_connection()
-        try:
-            while not self._stopping.wait(self.INTERVAL):
-                if self._written.is_set():
-                    self._written.clear()
-                    self._checkpoint(connection.driver_connection)
-        finally:
-            connection.close()
-
-    def _checkpoint(self, connection: Any) -> None:
-        try:
-            _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if frames > self.RESTART_FRAMES:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except Exception:  # a checkpoint that fails is tried again after the next writes; SQLite still works
-            logger.exception("checkpointing the database failed")
-
-
 class _BatchWriter:
     """Stores a batch of deliveries and their jobs in one transaction, on a driver connection of its own.
 
@@ -338,11 +284,8 @@ class _BatchWriter:
         self._sqlite = engine.dialect.name == "sqlite"
         self._placeholder = "?" if self._sqlite else "%s"
         self._connection: PoolProxiedConnection | None = None
-        self._checkpoints = _Checkpoints(engine) if self._sqlite else None
 
     def close(self) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.close()
         if self._connection is not None:
             with contextlib.suppress(Exception):  # closing a connection the database dropped
                 self._connection.close()
@@ -351,8 +294,6 @@ class _BatchWriter:
     def write(self, batch: list[_Delivery]) -> list[Accepted]:
         if self._connection is None:
             self._connection = self._engine.raw_connection()
-            if self._checkpoints is not None:
-                self._connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
         connection: Any = self._connection.driver_connection
         cursor = connection.cursor()
         try:
@@ -360,8 +301,6 @@ class _BatchWriter:
                 cursor.execute("BEGIN IMMEDIATE")
             accepted = self._insert(cursor, batch)
             connection.commit()
-            if self._checkpoints is not None:
-                self._checkpoints.written()
         except self._engine.dialect.loaded_dbapi.Error as error:
             invalidated = self._engine.dialect.is_disconnect(error, connection, cursor)
             self._abandon(connection, invalidated)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +13,6 @@ from kpops_bot.store import (
     NewJob,
     SchemaTooNewError,
     Store,
-    _Checkpoints,
     deliveries,
     jobs,
     lock_waits,
@@ -313,26 +311,3 @@ def test_a_failed_intake_transaction_stores_nothing_and_the_next_batch_is_stored
     assert store.delivery_count() == 0
     assert not store.accept("github", "d-good", "pull_request", good).duplicate
     assert [job.key for job in store.jobs()] == ["pr-good"]
-
-
-def test_sqlite_write_ahead_log_is_kept_under_its_bound_beside_the_intake(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The intake's connection leaves copying the log into the database to a thread of the store, which also
-    empties the log whenever it grew past its bound: left alone, the log would hold every write."""
-    monkeypatch.setattr(_Checkpoints, "INTERVAL", 0.05)
-    monkeypatch.setattr(_Checkpoints, "RESTART_FRAMES", 20)
-    opened = Store(f"sqlite:///{tmp_path / 'bot.db'}")
-    opened.migrate()
-    wal = tmp_path / "bot.db-wal"
-    bound = 32 + 20 * (4096 + 24)  # the log's header and 20 frames of a 4 KiB page each
-    try:
-        for number in range(200):
-            opened.accept("github", f"d-{number}", "pull_request", _preview(f"pr-{number}"))
-        deadline = time.monotonic() + 30
-        while wal.stat().st_size > bound and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert wal.stat().st_size <= bound
-        assert opened.delivery_count() == 200
-    finally:
-        opened.close()
