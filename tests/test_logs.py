@@ -3,16 +3,21 @@ in the message and in the exception text."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kpops_bot.logs import LogFormat, handler
 from kpops_bot.masking import MaskingFilter
+from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import JobState, NewJob, Store
 from kpops_bot.worker import Worker, WorkerOptions
@@ -86,3 +91,43 @@ def test_lines_outside_a_job_have_no_job_fields(json_lines: io.StringIO) -> None
     assert record["message"] == "started with ***"
     assert record["level"] == "WARNING"
     assert "job" not in record and "repository" not in record
+
+
+@pytest.mark.parametrize("intake_processes", [0, 1])
+def test_the_access_log_is_written_only_when_asked_for_in_both_layouts(tmp_path: Path, intake_processes: int) -> None:
+    """`access_log`: a line per HTTP request from whichever process answered it; off by default."""
+    lines = {}
+    for access_log in (False, True):
+        port = free_port()
+        config = tmp_path / f"bot-{access_log}.yaml"
+        settings = {
+            "data_dir": str(tmp_path / f"data-{access_log}"),
+            "port": port,
+            "concurrency": 0,
+            "intake_processes": intake_processes,
+            "access_log": access_log,
+            "github": {"webhook_secret": "s3cret"},
+        }
+        config.write_text(json.dumps(settings))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kpops_bot", "serve", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for("the bot to answer", functools.partial(_answers, f"http://127.0.0.1:{port}/healthz"), timeout=60)
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz?marker=probe", timeout=10).status_code == 200
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=60)
+        lines[access_log] = [line for line in stderr.decode().splitlines() if "/healthz?marker=probe" in line]
+    assert lines[False] == []
+    (line,) = lines[True]
+    assert '"GET /healthz?marker=probe HTTP/1.1" 200' in line
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
