@@ -39,7 +39,7 @@ class Intake(Protocol):
 class LocalIntake:
     def __init__(self, store: Store, intake_log: IntakeLog, on_queued: Callable[[], None] = lambda: None) -> None:
         self._store = store
-        self.intake_log = intake_log
+        self._intake_log = intake_log
         self._on_queued = on_queued
 
     async def accept(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
@@ -53,4 +53,4 @@ class LocalIntake:
         if answered.outcome is DeliveryOutcome.QUEUED:
             self._on_queued()
         metrics.deliveries.labels(answered.forge, answered.event, answered.outcome.value).inc()
-        self.intake_log.add(answered)
+        self._intake_log.add(answered)

@@ -38,7 +38,7 @@ APP = "app.sock"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Headers of one hop's connection, not of the request or the answer (and those this process's server writes).
 _HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te", b"trailer", b"content-length", b"host"}
-_OWN = {b"date", b"server"}
+_NOT_FORWARDED_BACK = _HOP | {b"date", b"server"}
 
 
 class Forwarder:
@@ -61,7 +61,7 @@ class Forwarder:
             return JSONResponse({"error": "the bot's process is not answering; try again shortly"}, 503)
         response = Response(upstream.content, upstream.status_code)
         response.raw_headers = [
-            *((name, value) for name, value in upstream.headers.raw if name.lower() not in _HOP | _OWN),
+            *((name, value) for name, value in upstream.headers.raw if name.lower() not in _NOT_FORWARDED_BACK),
             (b"content-length", str(len(upstream.content)).encode()),
         ]
         return response

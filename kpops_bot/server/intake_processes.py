@@ -35,9 +35,6 @@ class IntakeProcesses:
         self._watcher = threading.Thread(target=self._watch, name="intake-processes", daemon=True)
         self._watcher.start()
 
-    def pids(self) -> list[int]:
-        return [process.pid for process, _ in self._running]
-
     def stop(self) -> None:
         self._stopping.set()
         if self._watcher is not None:
