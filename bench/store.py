@@ -5,8 +5,8 @@
 `--senders` threads call `Store.accept` (delivery and job in one transaction, SQLite in WAL mode with
 synchronous=FULL) one delivery after the other, as the server's requests do; deliveries waiting together are
 written in one transaction (group commit), so the batch grows with the senders. Prints deliveries/s for each count
-and the ratio against one sender in the same run: what the store can take, to compare with what
-`bench/webhooks.py` measures through the server.
+and the ratio against one sender in the same run, and the process's CPU per delivery (senders included): what the
+store can take, to compare with what `bench/webhooks.py` measures through the server.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from tests.support.postgres import postgres_server  # noqa: E402
 _PAYLOAD = {"type": "pull_request", "event": {"head_sha": "a" * 40, "padding": "x" * 400}}
 
 
-def _rate(store: Store, senders: int, deliveries: int) -> float:
+def _rate(store: Store, senders: int, deliveries: int) -> tuple[float, float]:
+    """Deliveries per second, and the process's CPU seconds per delivery (all threads, the senders' too)."""
     each = max(1, deliveries // senders)
     start = threading.Barrier(senders + 1)
 
@@ -43,10 +44,11 @@ def _rate(store: Store, senders: int, deliveries: int) -> float:
     for thread in threads:
         thread.start()
     start.wait()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.join()
-    return senders * each / (time.perf_counter() - began)
+    total = senders * each
+    return total / (time.perf_counter() - began), (time.process_time() - cpu) / total
 
 
 def main() -> None:
@@ -64,9 +66,10 @@ def main() -> None:
         counts = [int(count) for count in args.senders.split(",")]
         rates = {count: _rate(store, count, args.deliveries) for count in counts}
     print(f"database: {args.database}, {args.deliveries} deliveries per count")
-    print(f"{'senders':>8} {'deliveries/s':>13} {'ratio':>6}")
-    for count, rate in rates.items():
-        print(f"{count:>8} {rate:>13,.0f} {rate / rates[counts[0]]:>6.1f}")
+    print(f"{'senders':>8} {'deliveries/s':>13} {'ratio':>6} {'CPU µs/delivery':>16}")
+    first = rates[counts[0]][0]
+    for count, (rate, cpu) in rates.items():
+        print(f"{count:>8} {rate:>13,.0f} {rate / first:>6.1f} {cpu * 1e6:>16,.0f}")
 
 
 if __name__ == "__main__":

@@ -263,9 +263,9 @@ class _BatchWriter:
     """Stores a batch of deliveries and their jobs in one transaction, on a driver connection of its own.
 
     Every webhook waits for this transaction, so it speaks to the database driver (DBAPI) directly with the few
-    fixed statements below instead of going through SQLAlchemy Core: Core's work per statement (building it, its
-    cache key, the execution context, events) cost about ten times what SQLite itself does for a transaction of one
-    delivery, which is what a delivery arriving alone gets (`bench/store.py` prints the CPU per delivery). The
+    fixed statements below instead of going through SQLAlchemy Core, whose work per statement (building it, its
+    cache key, the execution context, events) outweighed SQLite's own: a sender alone cost the store about a third
+    of the CPU per delivery it did through Core (`bench/store.py`, against the store before this class). The
     statements are plain SQL that SQLite (3.35 or later, for RETURNING) and PostgreSQL both run, on the tables
     defined above; errors come out as SQLAlchemy's, like every other error of the store. Used by the group
     commit's thread alone.
