@@ -7,7 +7,6 @@ import gc
 import logging
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -30,7 +29,7 @@ from kpops_bot.server.intake import LocalIntake
 from kpops_bot.server.intake_channel import ChannelServer
 from kpops_bot.server.intake_log import IntakeLog
 from kpops_bot.server.intake_process import APP, CHANNEL
-from kpops_bot.server.intake_processes import IntakeProcesses
+from kpops_bot.server.intake_processes import IntakeProcesses, run_folder
 from kpops_bot.server.schedule import DriftClock
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
@@ -189,7 +188,7 @@ class Bot:
         listener = socket.create_server(
             (host, self.settings.port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=2048
         )
-        run_dir = Path(tempfile.mkdtemp(prefix="kpops-bot-"))
+        run_dir = run_folder()
         self._intake_run = (listener, run_dir)
         try:
             uvicorn.run(self.app, uds=str(run_dir / APP), **options)

@@ -11,6 +11,7 @@ import logging
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,13 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 _RESTART_AFTER = 2.0
 _STOP_WAIT = 10.0
+
+
+def run_folder() -> Path:
+    """The folder of the bot's local sockets (intake channel, forwarded app): short enough for a socket's path,
+    only the bot's user may enter it (0700), and renders never see it (their `/tmp` is their own, or the folder
+    is closed to their uid)."""
+    return Path(tempfile.mkdtemp(prefix="kpops-bot-"))
 
 
 class IntakeProcesses:

@@ -73,6 +73,7 @@ class Targets:
     read: list[Path]
     write: list[Path]
     port: int
+    unix: list[Path] = field(default_factory=list)  # the bot's local sockets (the intake channel)
     sleep: str = field(default_factory=lambda: f"{4000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 997}")
 
     def to_json(self) -> str:
@@ -82,6 +83,7 @@ class Targets:
                 "read": [str(path) for path in self.read],
                 "write": [str(path) for path in self.write],
                 "port": self.port,
+                "unix": [str(path) for path in self.unix],
                 "sleep": self.sleep,
             }
         )
