@@ -11,13 +11,13 @@ import gc
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from kpops_bot.engine.kinds import HelmChoice, Mode, Operation, SandboxChoice
+from kpops_bot.engine.kinds import HelmChoice, Mode, Operation, OperationMode, SandboxChoice
 from kpops_bot.events.model import Forge
 from kpops_bot.python_version import require_supported
 
@@ -288,7 +288,8 @@ def _diff_report(
 
         settings = pools.settings
         diff_settings = DiffSettings()
-        options = diff_settings.options(settings)
+        # The command line renders manifest or argo mode, and judges risks by what that mode does.
+        options = replace(diff_settings.options(settings), operation_mode=OperationMode(engine.mode))
         cache = None if cache_dir is None else RenderCache(cache_dir, settings.render_cache_bytes)
         source, base, head, only = revisions
         request = DiffRequest(

@@ -96,10 +96,12 @@ def effective(settings: BotSettings, repo: RepoConfig, base_branch: str) -> Effe
     if repo.blocking_risks is not None:
         update["blocking_risks"] = repo.blocking_risks
     diff = settings.diff().model_copy(update=update)
+    operation_mode = repo.operation_mode or settings.operation_mode
+    options = replace(diff.options(settings.engine()), masker=settings.secrets_masker(), operation_mode=operation_mode)
     return Effective(
         previews=repo.previews,
-        operation_mode=repo.operation_mode or settings.operation_mode,
+        operation_mode=operation_mode,
         config_dir=repo.config_dir or settings.config_dir,
         environments=environments,
-        diff_options=replace(diff.options(settings.engine()), masker=settings.secrets_masker()),
+        diff_options=options,
     )

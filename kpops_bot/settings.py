@@ -12,7 +12,6 @@ import os
 import socket
 from contextvars import ContextVar
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.diff.settings import DiffSettings
-from kpops_bot.engine.model import Mode
+from kpops_bot.engine.kinds import OperationMode as OperationMode  # noqa: PLC0414 -- re-exported: imported from here too
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.gitops.layout import JOBS_KEPT_FOR
@@ -32,17 +31,6 @@ from kpops_bot.names import check_environments
 from kpops_bot.setting_keys import unknown_keys, unknown_variables
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("kpops_bot_config_file", default=None)
-
-
-class OperationMode(StrEnum):
-    MANAGED = "managed"  # kpops drives Helm and Kafka itself
-    MANIFEST = "manifest"  # rendered manifests, deployed by a GitOps controller
-    ARGO = "argo"  # manifests with Argo CD hooks
-
-    @property
-    def render_mode(self) -> Mode:
-        """How a preview renders: managed deploys what manifest mode shows."""
-        return Mode.ARGO if self is OperationMode.ARGO else Mode.MANIFEST
 
 
 _ENV_PREFIX = "KPOPS_BOT_"

@@ -55,6 +55,8 @@ def test_repository_file_overrides_what_it_may_and_invalid_files_say_why() -> No
     )
     applied = effective(settings, repo, "release/1.2")
     assert applied.operation_mode is OperationMode.ARGO
+    assert applied.diff_options.operation_mode is OperationMode.ARGO  # risks say what the merge does in argo mode
+    assert effective(settings, parse_repo_config(None), "main").diff_options.operation_mode is settings.operation_mode
     assert applied.environments == ["staging", "prod"]
     assert applied.diff_options.blocking_levels == {RiskLevel.DANGER, RiskLevel.WARNING}
     assert effective(settings, parse_repo_config(None), "main").environments == ["prod"]

@@ -27,6 +27,7 @@ from kpops_bot.diff.model import (
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
 from kpops_bot.diff.sources import PipelineSources
+from kpops_bot.engine.kinds import OperationMode
 from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender, RenderError
 from kpops_bot.masking import Masker
 from kpops_bot.yaml_text import dump_yaml
@@ -41,6 +42,7 @@ class DiffOptions:
     blocking_levels: frozenset[RiskLevel] = frozenset({RiskLevel.DANGER})
     context_lines: int = 3
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    operation_mode: OperationMode = OperationMode.MANIFEST  # the repository's: risks say what its merge does
 
 
 def diff_pipeline(
@@ -84,6 +86,7 @@ def diff_pipeline(
     context = risks.RiskContext(
         sources=sources or PipelineSources(),
         kubernetes_version=options.kubernetes_version,
+        operation_mode=options.operation_mode,
         mask_resource=masker.mask_resource,
     )
     found = risks.assess(name, base_components, head_components, context)

@@ -4,6 +4,13 @@ Each check compares a pipeline's components at base and at head (None on a side 
 there: added or removed), or looks at the head alone: substitutions kpops left literal, manifests the API server
 would refuse, components switched off with `enabled: false`. Every risk is mapped to the line of the pipeline or
 defaults file behind it (`sources`).
+
+A risk says what the merge does in the repository's operation mode, since the same change fares differently:
+in managed mode kpops' topic handler (`kpops/component_handlers/topic/handler.py`, 12.0.3) fails the dry run on a
+changed partition count or replication factor (`TopicTransactionError`) and `deploy --execute` only alters the
+topic's configs, so the change silently never happens; in manifest and argo mode Strimzi's topic operator applies
+more partitions, refuses fewer and changes replicas only with Cruise Control. No mode removes a connector deleted
+from a pipeline: managed deploy acts on the components in the pipeline, and the GitOps modes render no connector.
 """
 
 from __future__ import annotations
@@ -24,10 +31,19 @@ from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION, violatio
 from kpops_bot.diff.model import Risk, RiskLevel
 from kpops_bot.diff.paths import format_path
 from kpops_bot.diff.sources import PipelineSources, Segment
+from kpops_bot.engine.kinds import OperationMode
 from kpops_bot.engine.model import ComponentRender
 
-_RETENTION_KEYS = ("retention.ms", "retention.bytes")
+# Risks about what the head no longer defines: no line of its files is behind them.
+_NOT_AT_HEAD = frozenset({"pipeline-removed", "connector-removed"})
 _INFINITE = -1
+# Kafka's documented topic defaults (broker `log.retention.hours` 168, `log.retention.bytes` -1): what a topic
+# keeps when its configs leave the key out; kpops sets no retention of its own.
+_RETENTION_DEFAULTS = {"retention.ms": 604_800_000, "retention.bytes": _INFINITE}
+_DEFAULT_NAMES = {
+    "retention.ms": "Kafka's default 604800000 (7 days)",
+    "retention.bytes": "Kafka's default -1 (no limit)",
+}
 # kpops leaves `${NAME}` as it is when nothing defines NAME; `${provider:path:key}` is Kafka Connect's own syntax.
 _LITERAL_VARIABLE = re.compile(r"\$\{(?P<name>[^}:]+)\}")
 
@@ -38,6 +54,7 @@ class RiskContext:
 
     sources: PipelineSources = field(default_factory=PipelineSources)
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    operation_mode: OperationMode = OperationMode.MANIFEST  # who applies the merge: kpops, or a GitOps controller
     # The manifest as the report may show it: a violation's value is left out where masking changes it.
     mask_resource: Callable[[dict[str, Any]], Any] = lambda resource: resource
 
@@ -49,14 +66,14 @@ def assess(
     context: RiskContext | None = None,
 ) -> list[Risk]:
     context = context or RiskContext()
-    risks = _compared(pipeline, base, head)
+    risks = _compared(pipeline, base, head, context.operation_mode)
     if head is not None:
         risks += _unset_variables(head)
         risks += _invalid_manifests(head, context)
-        risks += _disabled(base or [], head, context)
+    risks += _gone(pipeline, base or [], head, context)
     types = {component.name: component.type for component in [*(base or []), *(head or [])]}
     for risk in risks:
-        if risk.source is None and risk.code != "pipeline-removed":
+        if risk.source is None and risk.code not in _NOT_AT_HEAD:
             path = risk._path
             risk.source = context.sources.locate(risk.component, types.get(risk.component or ""), path, risk.value)
     order = {level: -level.rank for level in RiskLevel}
@@ -64,7 +81,7 @@ def assess(
 
 
 def _compared(
-    pipeline: str, base: Sequence[ComponentRender] | None, head: Sequence[ComponentRender] | None
+    pipeline: str, base: Sequence[ComponentRender] | None, head: Sequence[ComponentRender] | None, mode: OperationMode
 ) -> list[Risk]:
     if base is None:
         return []
@@ -73,7 +90,7 @@ def _compared(
     base_topics, head_topics = _topics(base), _topics(head)
     risks, renamed = _removed_topics(base_topics, head_topics)
     for name in base_topics.keys() & head_topics.keys():
-        risks += _topic_changes(base_topics[name], head_topics[name])
+        risks += _topic_changes(base_topics[name], head_topics[name], mode)
     head_by_name = {component.name: component for component in head}
     for old in base:
         new = head_by_name.get(old.name)
@@ -140,29 +157,73 @@ def _at(document: Any, path: Sequence[str | int]) -> Any:
     return document
 
 
-def _disabled(base: Sequence[ComponentRender], head: Sequence[ComponentRender], context: RiskContext) -> list[Risk]:
-    """`enabled: false` (kpops ≥ 10.7) drops a component from the output; what happens to what runs depends on mode."""
+def _gone(
+    pipeline: str, base: Sequence[ComponentRender], head: Sequence[ComponentRender] | None, context: RiskContext
+) -> list[Risk]:
+    """Components of the base that the head drops: switched off with `enabled: false` (kpops ≥ 10.7), or connectors
+    deleted. `head` None: the pipeline is removed, which managed mode destroys but the GitOps modes do not for
+    connectors (they render none)."""
+    mode = context.operation_mode
+    if head is None:
+        return [] if mode is OperationMode.MANAGED else [_connector_left(pipeline, c, mode) for c in _connectors(base)]
     rendered = {component.name for component in head}
-    deployed = {component.name for component in base}
+    deployed = {component.name: component for component in base}
     risks: list[Risk] = []
+    disabled: set[str] = set()
     for name, _kind, where in context.sources.disabled():
+        disabled.add(name)
         if name in rendered:
             continue
-        if name not in deployed:
+        was = deployed.get(name)
+        if was is None:
             message = f"`{name}` is disabled (`enabled: false`): it is not rendered and not deployed"
-            level = RiskLevel.NOTICE
+            risk = _risk(RiskLevel.NOTICE, "component-disabled", message, name)
         else:
             message = (
-                f"`{name}` is disabled (`enabled: false`): kpops drops it from the output. In managed mode nothing "
-                "of it is destroyed on merge, so what is deployed keeps running unmanaged (destroy it first); in "
-                "manifest and argo mode its manifests leave the GitOps folder and a sync with prune deletes them, "
-                "its KafkaTopics too"
+                f"`{name}` is disabled (`enabled: false`): kpops drops it from the output. {_left(pipeline, was, mode)}"
             )
-            level = RiskLevel.WARNING
-        risk = _risk(level, "component-disabled", message, name)
+            risk = _risk(RiskLevel.WARNING, "component-disabled", message, name)
         risk.source = where
         risks.append(risk)
+    for component in _connectors(base):
+        if component.name not in rendered and component.name not in disabled:
+            risks.append(_connector_left(pipeline, component, mode))
     return risks
+
+
+def _connectors(components: Sequence[ComponentRender]) -> list[ComponentRender]:
+    return [component for component in components if component.type in CONNECTOR_TYPES]
+
+
+def _connector_left(pipeline: str, component: ComponentRender, mode: OperationMode) -> Risk:
+    message = f"`{component.name}` is removed from the pipeline. {_left(pipeline, component, mode)}"
+    return _risk(RiskLevel.WARNING, "connector-removed", message, component.name)
+
+
+def _left(pipeline: str, component: ComponentRender, mode: OperationMode) -> str:
+    """What becomes on merge of a deployed component the head no longer renders, and how to remove it."""
+    destroy = f"`/kpops destroy {pipeline} --steps {component.name}`"
+    if mode is OperationMode.MANAGED:
+        return (
+            "In managed mode the merge's `kpops deploy` acts only on the components still in the pipeline, so "
+            f"nothing removes it: what is deployed keeps running unmanaged. Destroy it before the merge with {destroy}"
+            " (destroy acts on the base branch, where it is still defined)"
+        )
+    if component.type not in CONNECTOR_TYPES:
+        return (
+            f"In {mode.value} mode its manifests leave the GitOps folder and a sync with prune deletes them, its "
+            "KafkaTopics too"
+        )
+    name = _mapping(component.config.get("config")).get("name") or component.name
+    return (
+        f"In {mode.value} mode nothing removes it from Kafka Connect: kpops renders no manifest for a connector, so "
+        "the GitOps folder holds nothing of it to prune (unless connectors are managed as KafkaConnector "
+        f"resources). Delete connector `{name}` through Kafka Connect's REST API (`DELETE /connectors/{name}`)"
+    )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _topics(components: Sequence[ComponentRender]) -> dict[str, TopicSpec]:
@@ -213,39 +274,52 @@ def _removed_topics(base: dict[str, TopicSpec], head: dict[str, TopicSpec]) -> t
     return risks, renamed
 
 
-def _topic_changes(old: TopicSpec, new: TopicSpec) -> list[Risk]:
+def _topic_changes(old: TopicSpec, new: TopicSpec, mode: OperationMode) -> list[Risk]:
     risks: list[Risk] = []
 
     def add(level: RiskLevel, code: str, message: str, *key: str) -> None:
         path = ("to", "topics", new.name, *key)
         risks.append(_risk(level, code, f"topic `{new.name}`: {message}", new.component, new.name, path))
 
-    if old.partitions is not None and new.partitions is not None:
-        if new.partitions < old.partitions:
+    if old.partitions is not None and new.partitions is not None and old.partitions != new.partitions:
+        change = f"partitions {old.partitions} → {new.partitions}"
+        code = "partitions-decreased" if new.partitions < old.partitions else "partitions-increased"
+        if mode is OperationMode.MANAGED:
             add(
                 RiskLevel.DANGER,
-                "partitions-decreased",
-                f"partitions {old.partitions} → {new.partitions}: Kafka cannot decrease a topic's partitions; "
-                "the change fails unless the topic is deleted and recreated (losing its data)",
+                code,
+                f"{change}: {_kpops_keeps('partition count', old.partitions)}",
                 "partitions_count",
             )
-        elif new.partitions > old.partitions:
+        elif new.partitions < old.partitions:
+            add(
+                RiskLevel.DANGER,
+                code,
+                f"{change}: Kafka cannot decrease a topic's partitions; the change fails unless the topic is deleted "
+                "and recreated (losing its data)",
+                "partitions_count",
+            )
+        else:
             add(
                 RiskLevel.NOTICE,
-                "partitions-increased",
-                f"partitions {old.partitions} → {new.partitions}: keys map to other partitions, so the order of "
-                "records with the same key is not kept across the change",
+                code,
+                f"{change}: keys map to other partitions, so the order of records with the same key is not kept "
+                "across the change",
                 "partitions_count",
             )
     if old.replication != new.replication:
-        add(
-            RiskLevel.WARNING,
-            "replication-factor-changed",
-            f"replication factor {_show(old.replication)} → {_show(new.replication)}: needs a partition "
-            "reassignment; Strimzi's topic operator applies it only with Cruise Control, and kpops refuses it in "
-            "managed mode (as it refuses a partition-count change)",
-            "replication_factor",
-        )
+        change = f"replication factor {_show(old.replication)} → {_show(new.replication)}"
+        if mode is OperationMode.MANAGED:
+            keeps = _kpops_keeps("replication factor", old.replication)
+            add(RiskLevel.DANGER, "replication-factor-changed", f"{change}: {keeps}", "replication_factor")
+        else:
+            add(
+                RiskLevel.WARNING,
+                "replication-factor-changed",
+                f"{change}: needs a partition reassignment, which Strimzi's topic operator applies only with "
+                "Cruise Control",
+                "replication_factor",
+            )
     old_policy = old.configs.get("cleanup.policy", "delete")
     new_policy = new.configs.get("cleanup.policy", "delete")
     if old_policy != new_policy:
@@ -256,12 +330,12 @@ def _topic_changes(old: TopicSpec, new: TopicSpec) -> list[Risk]:
             "configs",
             "cleanup.policy",
         )
-    for key in _RETENTION_KEYS:
-        if _shortened(old.configs.get(key), new.configs.get(key)):
+    for key, default in _RETENTION_DEFAULTS.items():
+        if _shortened(old.configs.get(key), new.configs.get(key), default):
             add(
                 RiskLevel.WARNING,
                 "retention-shortened",
-                f"{key} {old.configs.get(key, 'default')} → {new.configs.get(key)}: "
+                f"{key} {old.configs.get(key, _DEFAULT_NAMES[key])} → {new.configs.get(key, _DEFAULT_NAMES[key])}: "
                 "records older than the new limit are deleted",
                 "configs",
                 key,
@@ -269,15 +343,25 @@ def _topic_changes(old: TopicSpec, new: TopicSpec) -> list[Risk]:
     return risks
 
 
-def _shortened(old: str | None, new: str | None) -> bool:
+def _kpops_keeps(what: str, old: int | None) -> str:
+    """What kpops 12's topic handler does with an existing topic whose partition count or replication factor
+    changes: `__check_partition_count` / `__check_replication_factor` raise in the dry run, and the executed
+    deploy only alters configs (`__execute_topic_creation`)."""
+    kept = "the broker's default" if old is None else str(old)
+    return (
+        f"in managed mode kpops does not change an existing topic's {what}: its dry run fails (`{what} of topic "
+        f"... changed!`) and the merge's `deploy --execute` leaves its {what} at {kept}"
+    )
+
+
+def _shortened(old: str | None, new: str | None, default: int) -> bool:
+    """Whether `new` keeps less than `old`; a key left out on either side is Kafka's default."""
     try:
-        new_value = int(new) if new is not None else None
-        old_value = int(old) if old is not None else None
+        new_value = int(new) if new is not None else default
+        old_value = int(old) if old is not None else default
     except ValueError:
         return False
-    if new_value is None or new_value == _INFINITE:
-        return False
-    return old_value == _INFINITE or (old_value is not None and new_value < old_value)
+    return new_value != _INFINITE and (old_value == _INFINITE or new_value < old_value)
 
 
 def _component_changes(old: dict[str, Any], new: dict[str, Any], renamed: dict[str, str]) -> list[Risk]:

@@ -13,6 +13,17 @@ class Mode(StrEnum):
     ARGO = "argo"
 
 
+class OperationMode(StrEnum):
+    MANAGED = "managed"  # kpops drives Helm and Kafka itself
+    MANIFEST = "manifest"  # rendered manifests, deployed by a GitOps controller
+    ARGO = "argo"  # manifests with Argo CD hooks
+
+    @property
+    def render_mode(self) -> Mode:
+        """How a preview renders: managed deploys what manifest mode shows."""
+        return Mode.ARGO if self is OperationMode.ARGO else Mode.MANIFEST
+
+
 class Operation(StrEnum):
     DEPLOY = "deploy"
     RESET = "reset"

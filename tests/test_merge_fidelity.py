@@ -1,0 +1,103 @@
+"""The report says what the merge does in the repository's mode: real changes to the fixture repository, rendered by
+real kpops, judged as a managed-mode and as a manifest-mode repository would be applied.
+
+The managed-mode facts come from kpops' topic handler (`kpops/component_handlers/topic/handler.py`, 12.0.3): its dry
+run raises on a changed partition count or replication factor, and `deploy --execute` only alters topic configs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.model import DiffReport, RiskLevel
+from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.kinds import OperationMode
+from kpops_bot.engine.pool import RenderPool
+from kpops_bot.report.markdown import render_markdown
+from kpops_bot.workspace import Workspace
+from tests.helpers import GitRepo
+from tests.support.golden import check_golden
+
+WORD_COUNT = "pipelines/word-count/pipeline.yaml"
+OUTPUT = "word-count-word-counter-topic"
+CONNECTOR = """
+- type: kafka-sink-connector
+  name: redis-sink-connector
+  config:
+    connector.class: com.github.jcustenborder.kafka.connect.redis.RedisSinkConnector
+    redis.hosts: redis-headless:6379
+    redis.database: 0
+    tasks.max: 1
+    connection.password: changeme-in-vault
+"""
+
+
+@pytest.fixture
+def feature(deployment_repo: GitRepo) -> GitRepo:
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    return deployment_repo
+
+
+def diff(repo: GitRepo, workspace: Workspace, pool: RenderPool, mode: OperationMode) -> DiffReport:
+    request = DiffRequest(source=str(repo.path), base="main", head="feature", mode=mode.render_mode)
+    return diff_revisions(workspace, pool, request, DiffOptions(operation_mode=mode))
+
+
+def risks(report: DiffReport) -> list[tuple[str, RiskLevel, str | None]]:
+    [word_count] = report.pipelines
+    return [(risk.code, risk.level, risk.topic or risk.component) for risk in word_count.risks]
+
+
+def risk_section(report: DiffReport) -> str:
+    """The report's list of risks, as posted."""
+    markdown = "".join(render_markdown(report))
+    found = re.search(r"^### Risks\n\n(.*?)\n\n", markdown, re.MULTILINE | re.DOTALL)
+    assert found is not None, markdown
+    return found[1] + "\n"
+
+
+def test_more_partitions_are_a_danger_in_managed_mode_and_a_notice_under_strimzi(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.replace(WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    feature.commit("More partitions for the counts")
+
+    managed = diff(feature, workspace, pool, OperationMode.MANAGED)
+    assert risks(managed) == [("partitions-increased", RiskLevel.DANGER, OUTPUT)]
+    assert managed.summary.blocking, "kpops' dry run fails and its deploy keeps 3 partitions: not ready to merge"
+    check_golden("risks/partitions-managed.md", risk_section(managed))
+
+    manifest = diff(feature, workspace, pool, OperationMode.MANIFEST)
+    assert risks(manifest) == [("partitions-increased", RiskLevel.NOTICE, OUTPUT)]
+    assert not manifest.summary.blocking
+
+
+def test_a_deleted_connector_is_a_warning_that_nothing_removes_it(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.replace(WORD_COUNT, CONNECTOR, "")
+    feature.commit("Drop the redis sink")
+
+    for mode in (OperationMode.MANAGED, OperationMode.ARGO):
+        report = diff(feature, workspace, pool, mode)
+        assert risks(report) == [("connector-removed", RiskLevel.WARNING, "redis-sink-connector")]
+        [risk] = report.pipelines[0].risks
+        assert risk.source is None  # no line of the head defines it; not its type's section in defaults.yaml
+        check_golden(f"risks/connector-removed-{mode.value}.md", risk_section(report))
+
+
+def test_a_retention_below_kafkas_default_is_a_warning(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.replace(WORD_COUNT, "cleanup.policy: compact", "cleanup.policy: compact\n          retention.ms: 86400000")
+    feature.commit("Keep the counts a day")
+
+    report = diff(feature, workspace, pool, OperationMode.MANIFEST)
+    assert risks(report) == [("retention-shortened", RiskLevel.WARNING, OUTPUT)]
+    [risk] = report.pipelines[0].risks
+    assert risk.source is not None
+    assert (risk.source.file, risk.value) == (WORD_COUNT, None)
+    check_golden("risks/retention-below-default.md", risk_section(report))
