@@ -7,7 +7,13 @@ A pure function of (the layout at base, the layout at head, the changed paths, t
   renders did not read the chart);
 - `defaults.yaml` / `defaults_<env>.yaml` in folder D at or below `pipeline_base_dir`: every pipeline below D;
 - `pipeline.yaml` / `pipeline_<env>.yaml`: that pipeline;
-- a moved or deleted folder shows up as deleted and added paths: its pipelines are removed and added.
+- a moved or deleted folder shows up as deleted and added paths: its pipelines are removed and added;
+- symbolic links are followed (`symlinks.py`): a changed target affects every pipeline reading a file that links to
+  it, through linked folders and chains of links too, and a link added, removed or pointed elsewhere affects every
+  pipeline reading a file through it. A pipeline whose `pipeline.yaml` is a link takes the defaults above its target.
+Links are followed through each side's layout, which says which pipeline reads which kpops file
+(`RepoLayout.input_files`, by the rules above) and which git paths make that file (`RepoLayout.git_paths`); a
+change affects a pipeline when it touches one of them, at base or at head.
 Files of another environment (`defaults_prod.yaml` when rendering `dev`) affect nothing, and neither do a
 `defaults.yaml` above `pipeline_base_dir` or a `.env` (kpops reads dotenv files only when given `--dotenv`).
 
@@ -67,9 +73,10 @@ def affected_pipelines(
     base: RepoLayout, head: RepoLayout, changed_paths: Iterable[str], environment: str | None = None
 ) -> AffectedPipelines:
     touched: set[str] = set()
+    sides = [(layout, layout.dependents(environment)) for layout in (base, head)]
     for path in changed_paths:
-        for layout in (base, head):
-            touched |= _touched_by(layout, normalise_dir(path), environment)
+        for layout, dependents in sides:
+            touched |= _touched_by(layout, dependents, normalise_dir(path), environment)
     in_base, in_head = set(base.pipelines), set(head.pipelines)
     return AffectedPipelines(
         added=frozenset(touched & (in_head - in_base)),
@@ -78,18 +85,20 @@ def affected_pipelines(
     )
 
 
-def _touched_by(layout: RepoLayout, path: str, environment: str | None) -> set[str]:
+def _touched_by(layout: RepoLayout, dependents: dict[str, set[str]], path: str, environment: str | None) -> set[str]:
+    """By the rules, then through links: what reads a file whose content or path the change makes."""
     file = PurePosixPath(path)
     folder = normalise_dir(str(file.parent))
     if is_custom_code(path) or layout.in_chart_folder(path):
         return set(layout.pipelines)
     if folder == layout.config_dir and file.name in kpops_file_names(CONFIG, environment):
         return set(layout.pipelines)
+    touched = set(dependents.get(path, ()))
     if file.name in kpops_file_names(DEFAULTS, environment) and is_below(folder, layout.pipeline_base_dir):
-        return {name for name, pipeline in layout.pipelines.items() if is_below(pipeline.folder, folder)}
+        touched |= {name for name, pipeline in layout.pipelines.items() if is_below(pipeline.folder, folder)}
     if file.name in kpops_file_names(PIPELINE, environment):
-        return {name for name, pipeline in layout.pipelines.items() if pipeline.folder == folder}
-    return set()
+        touched |= {name for name, pipeline in layout.pipelines.items() if pipeline.folder == folder}
+    return touched
 
 
 def outside_file_rules(base: RepoLayout, head: RepoLayout, changed_paths: Iterable[str]) -> list[str]:

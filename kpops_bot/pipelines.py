@@ -6,6 +6,10 @@ Pure functions of a revision's file list and its config text: no git, no kpops. 
 `config_<env>.yaml` in the config folder, `pipeline.yaml` and `pipeline_<env>.yaml`, and `defaults_<env>.yaml`
 then `defaults.yaml` in every folder from the pipeline's up to and including `pipeline_base_dir`.
 
+Paths are as a checkout shows them (`symlinks.py`): a folder that links to another is a pipeline folder of its own
+(kpops globs through linked folders), a linked kpops file is read at its target. kpops resolves a pipeline's path
+before it walks up for defaults, so a pipeline whose `pipeline.yaml` is a link takes the defaults above its target.
+
 A render also reads Helm charts kept in the repository: helm loads a chart from a local folder whenever the chart
 reference kpops passes (`<repo_config.repository_name>/<chart>`, or what a custom component's `helm_chart`
 returns) is an existing path. Which pipeline does that is only known by rendering (names can be substituted or
@@ -14,12 +18,14 @@ computed), so every folder holding a `Chart.yaml` is a chart folder that any pip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
 
 import yaml
+
+from kpops_bot.symlinks import Seen, visible_tree
 
 PIPELINE = "pipeline"
 DEFAULTS = "defaults"
@@ -75,9 +81,10 @@ class Pipeline:
 class RepoLayout:
     """One revision of a deployment repository: its files and where kpops looks for them."""
 
-    files: frozenset[str]
+    files: frozenset[str]  # git paths, links included
     pipeline_base_dir: str = "."
     config_dir: str = "."
+    links: Mapping[str, str] = field(default_factory=dict, hash=False)  # link path → target, as git keeps it
 
     @classmethod
     def of(
@@ -86,12 +93,49 @@ class RepoLayout:
         read: Callable[[str], str | None],
         config_dir: str = ".",
         environment: str | None = None,
+        links: Mapping[str, str] | None = None,
     ) -> RepoLayout:
+        """`read` gives a git path's content; a linked config file is read at its target."""
+        files = frozenset(files)
+        links = dict(links or {})
+        tree = visible_tree(files, links)
+
+        def read_shown(path: str) -> str | None:
+            seen = tree.get(path)
+            return read(seen.real) if seen is not None and seen.real is not None else None
+
         return cls(
-            files=frozenset(files),
-            pipeline_base_dir=read_pipeline_base_dir(read, config_dir, environment),
+            files=files,
+            pipeline_base_dir=read_pipeline_base_dir(read_shown, config_dir, environment),
             config_dir=normalise_dir(config_dir),
+            links=links,
         )
+
+    @cached_property
+    def tree(self) -> dict[str, Seen]:
+        """Every path a checkout shows, with the git paths it is made of."""
+        return visible_tree(self.files, self.links)
+
+    def real_path(self, path: str) -> str:
+        """The git path holding the content a checkout shows at `path` (`path` itself when no link leads there)."""
+        seen = self.tree.get(path)
+        return seen.real if seen is not None and seen.real is not None else path
+
+    def git_paths(self, paths: Iterable[str]) -> list[str]:
+        """The git paths whose content makes what a checkout shows at `paths`: each, its target, the links between."""
+        found: set[str] = set()
+        for path in paths:
+            seen = self.tree.get(path)
+            found.update(seen.git_paths(path) if seen is not None else [path])
+        return sorted(found)
+
+    def dependents(self, environment: str | None) -> dict[str, set[str]]:
+        """Git path → the pipelines whose kpops files (`input_files`) it makes, through links too."""
+        found: dict[str, set[str]] = {}
+        for name, pipeline in self.pipelines.items():
+            for path in self.git_paths(self.input_files(pipeline, environment)):
+                found.setdefault(path, set()).add(name)
+        return found
 
     @cached_property
     def pipelines(self) -> dict[str, Pipeline]:
@@ -110,7 +154,7 @@ class RepoLayout:
     @cached_property
     def _folders_by_name(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
-        for path in sorted(self.files):
+        for path in sorted(self.tree):
             file = PurePosixPath(path)
             folder = normalise_dir(str(file.parent))
             if file.name != "pipeline.yaml" or folder == self.pipeline_base_dir:
@@ -123,15 +167,16 @@ class RepoLayout:
 
     def config_files(self, environment: str | None) -> list[str]:
         names = kpops_file_names(CONFIG, environment)
-        return [path for name in reversed(names) if (path := _join(self.config_dir, name)) in self.files]
+        return [path for name in reversed(names) if (path := _join(self.config_dir, name)) in self.tree]
 
     def defaults_files(self, pipeline: Pipeline, environment: str | None) -> list[str]:
-        """Defaults files of a pipeline, nearest folder first, `defaults_<env>.yaml` before `defaults.yaml`."""
+        """Defaults files of a pipeline, nearest folder first, `defaults_<env>.yaml` before `defaults.yaml`; from
+        the folder of its `pipeline.yaml`'s target up, as kpops resolves the path first."""
         found: list[str] = []
-        folder = pipeline.folder
+        folder = normalise_dir(str(PurePosixPath(self.real_path(pipeline.pipeline_file)).parent))
         while True:
             found += [
-                path for name in kpops_file_names(DEFAULTS, environment) if (path := _join(folder, name)) in self.files
+                path for name in kpops_file_names(DEFAULTS, environment) if (path := _join(folder, name)) in self.tree
             ]
             if folder in (self.pipeline_base_dir, "."):
                 return found
@@ -142,7 +187,7 @@ class RepoLayout:
         pipeline_files = [
             path
             for name in reversed(kpops_file_names(PIPELINE, environment))
-            if (path := _join(pipeline.folder, name)) in self.files
+            if (path := _join(pipeline.folder, name)) in self.tree
         ]
         return self.config_files(environment) + pipeline_files + self.defaults_files(pipeline, environment)
 

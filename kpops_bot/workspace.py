@@ -133,6 +133,7 @@ def _file_lock(mirror: Path, lock_file: Path) -> Iterator[None]:
 
 
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a full SHA-1 or SHA-256 object id, never a name
+_LINK_MODE = "120000"  # git's mode of a symbolic link
 
 
 class CachedRepository:
@@ -141,7 +142,8 @@ class CachedRepository:
         self.path = path
         self._checkouts = checkouts
         self._env = safe_git_env(git_env)
-        self._trees: dict[str, dict[str, str]] = {}  # commit id → path → blob id: a commit's tree never changes
+        # commit id → (path → blob id, link path → target): a commit's tree never changes
+        self._trees: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -237,17 +239,42 @@ class CachedRepository:
 
         Listed once per commit id (a dry run asks for each side's files several times), again for a branch name.
         """
+        return dict(self._listing(commit)[0])
+
+    def links(self, commit: str) -> dict[str, str]:
+        """Path → target of every symbolic link of the commit (a blob of mode 120000 holding the target path)."""
+        return dict(self._listing(commit)[1])
+
+    def _listing(self, commit: str) -> tuple[dict[str, str], dict[str, str]]:
         if commit in self._trees:
-            return dict(self._trees[commit])
+            return self._trees[commit]
         listing = str(self._git.ls_tree("-r", "-z", commit))
         blobs: dict[str, str] = {}
+        link_blobs: dict[str, str] = {}
         for entry in listing.split("\0"):
             meta, _, path = entry.partition("\t")
             if path:
-                blobs[path] = meta.split()[2]
+                mode, _kind, blob = meta.split()
+                blobs[path] = blob
+                if mode == _LINK_MODE:
+                    link_blobs[path] = blob
+        listed = blobs, self._link_targets(link_blobs)
         if _COMMIT_ID.fullmatch(commit):
-            self._trees[commit] = blobs
-        return dict(blobs)
+            self._trees[commit] = listed
+        return listed
+
+    def _link_targets(self, link_blobs: dict[str, str]) -> dict[str, str]:
+        """The targets of links, read through one `git cat-file --batch` process."""
+        if not link_blobs:
+            return {}
+        command = self._git
+        try:
+            return {
+                path: command.get_object_data(blob)[3].decode("utf-8", errors="replace")
+                for path, blob in link_blobs.items()
+            }
+        finally:
+            command.clear_cache()
 
     def read(self, commit: str, path: str) -> str | None:
         try:

@@ -149,3 +149,89 @@ def test_a_local_chart_changed_affects_every_pipeline() -> None:
     removed_chart = affected_pipelines(with_chart, layout(), ["charts/app/Chart.yaml"])
     assert set(removed_chart.changed) == ALL
     assert not affected_pipelines(layout(), layout(), ["charts/README.md"])
+
+
+def linked(links: dict[str, str], files: frozenset[str] = BASE_FILES) -> RepoLayout:
+    """The base files plus `links` (path → target, as git keeps a symbolic link)."""
+    return RepoLayout(files | set(links), pipeline_base_dir="pipelines", links=links)
+
+
+FILE_LINK = {"pipelines/words-link/pipeline.yaml": "../word-count/pipeline.yaml"}
+FOLDER_LINK = {"pipelines/words-folder": "word-count"}
+CHAIN = {"pipelines/words-chain": "words-folder", **FOLDER_LINK}
+
+
+@pytest.mark.parametrize(
+    ("links", "path", "expected"),
+    [
+        (FILE_LINK, "pipelines/word-count/pipeline.yaml", {"word-count", "words-link"}),
+        (FOLDER_LINK, "pipelines/word-count/pipeline.yaml", {"word-count", "words-folder"}),
+        (FOLDER_LINK, "pipelines/word-count/pipeline_dev.yaml", {"word-count", "words-folder"}),  # rendering dev
+        (CHAIN, "pipelines/word-count/pipeline.yaml", {"word-count", "words-folder", "words-chain"}),
+        # kpops resolves a pipeline's path before it walks up for defaults: the target's folder's defaults count
+        (FILE_LINK, "pipelines/team-a/defaults.yaml", {"team-a-orders", "team-a-payments"}),
+        (
+            {"pipelines/team-b/words/pipeline.yaml": "../../team-a/orders/pipeline.yaml"},
+            "pipelines/team-a/defaults.yaml",
+            {"team-a-orders", "team-a-payments", "team-b-words"},
+        ),
+        (
+            {"pipelines/team-a/orders/defaults.yaml": "../../shared/orders.yaml"},
+            "pipelines/shared/orders.yaml",
+            {"team-a-orders"},
+        ),
+        ({"config.yaml": "configs/common.yaml"}, "configs/common.yaml", ALL),
+        # leaving the repository is never followed: the checkout leaves such a link out
+        ({"pipelines/words-link/pipeline.yaml": "/etc/passwd"}, "pipelines/word-count/pipeline.yaml", {"word-count"}),
+        ({"pipelines/up": "../.."}, "pipelines/word-count/pipeline.yaml", {"word-count"}),
+    ],
+)
+def test_a_change_to_a_link_target_affects_every_pipeline_reading_through_it(
+    links: dict[str, str], path: str, expected: set[str]
+) -> None:
+    files = BASE_FILES | {"configs/common.yaml", "pipelines/shared/orders.yaml"}
+    with_links = linked(links, files)
+    result = affected_pipelines(with_links, with_links, [path], "dev" if "_dev" in path else None)
+    assert set(result.changed) == expected
+
+
+def test_a_link_added_removed_or_pointed_elsewhere_is_a_change() -> None:
+    plain = linked({})
+    folder = linked(FOLDER_LINK)
+    added = affected_pipelines(plain, folder, ["pipelines/words-folder"])
+    assert added == AffectedPipelines(added=frozenset({"words-folder"}))
+    removed = affected_pipelines(folder, plain, ["pipelines/words-folder"])
+    assert removed == AffectedPipelines(removed=frozenset({"words-folder"}))
+    elsewhere = linked({"pipelines/words-folder": "team-a/orders"})
+    assert affected_pipelines(folder, elsewhere, ["pipelines/words-folder"]).changed == {"words-folder"}
+    retargeted = linked({"pipelines/words-link/pipeline.yaml": "../team-a/orders/pipeline.yaml"})
+    assert affected_pipelines(linked(FILE_LINK), retargeted, list(FILE_LINK)).changed == {"words-link"}
+
+
+def test_links_that_lead_nowhere_or_in_a_circle_show_no_pipeline() -> None:
+    layout = linked(
+        {
+            "pipelines/loop": "..",  # the folder above, shown inside itself without end: not entered
+            "pipelines/a": "b",
+            "pipelines/b": "a",
+            "pipelines/missing": "nowhere",
+            "pipelines/through-a-file": "word-count/pipeline.yaml/..",
+        }
+    )
+    assert set(layout.pipelines) == ALL
+
+
+def test_a_linked_pipeline_is_read_at_its_target() -> None:
+    layout = linked(FILE_LINK)
+    pipeline = layout.pipelines["words-link"]
+    assert layout.real_path(pipeline.pipeline_file) == "pipelines/word-count/pipeline.yaml"
+    assert layout.input_files(pipeline, "dev") == [
+        "config.yaml",
+        "config_dev.yaml",
+        "pipelines/words-link/pipeline.yaml",  # pipeline_dev.yaml is looked for beside the link, as kpops does
+        "pipelines/defaults.yaml",
+    ]
+    assert layout.git_paths(["pipelines/words-link/pipeline.yaml"]) == [
+        "pipelines/word-count/pipeline.yaml",
+        "pipelines/words-link/pipeline.yaml",
+    ]

@@ -1,5 +1,6 @@
-"""The report says what the merge does in the repository's mode: real changes to the fixture repository, rendered by
-real kpops, judged as a managed-mode and as a manifest-mode repository would be applied.
+"""The report says what the merge does: real changes to the fixture repository, rendered by real kpops, judged as a
+managed-mode and as a manifest-mode repository would be applied, with every pipeline a change reaches through
+symbolic links (kpops' own test suite links pipeline files and folders).
 
 The managed-mode facts come from kpops' topic handler (`kpops/component_handlers/topic/handler.py`, 12.0.3): its dry
 run raises on a changed partition count or replication factor, and `deploy --execute` only alters topic configs.
@@ -12,7 +13,7 @@ import re
 import pytest
 
 from kpops_bot.diff.compute import DiffOptions
-from kpops_bot.diff.model import DiffReport, RiskLevel
+from kpops_bot.diff.model import DiffReport, RiskLevel, Status
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.kinds import OperationMode
 from kpops_bot.engine.pool import RenderPool
@@ -101,3 +102,63 @@ def test_a_retention_below_kafkas_default_is_a_warning(
     assert risk.source is not None
     assert (risk.source.file, risk.value) == (WORD_COUNT, None)
     check_golden("risks/retention-below-default.md", risk_section(report))
+
+
+def with_links(repo: GitRepo) -> GitRepo:
+    """On main: a linked pipeline file, a linked pipeline folder and a link to that link; then a feature branch."""
+    (repo.path / "pipelines/words-link").mkdir()
+    (repo.path / "pipelines/words-link/pipeline.yaml").symlink_to("../word-count/pipeline.yaml")
+    (repo.path / "pipelines/counts").symlink_to("word-count")
+    (repo.path / "pipelines/counts-again").symlink_to("counts")
+    repo.commit("Link word-count three ways")
+    repo.git("checkout", "-q", "-b", "feature")
+    return repo
+
+
+def test_the_workspace_reads_links_as_git_keeps_them(deployment_repo: GitRepo, workspace: Workspace) -> None:
+    repo = with_links(deployment_repo)
+    (repo.path / "pipelines/word-count/hostname").symlink_to("/etc/hostname")
+    commit = repo.commit("A link out of the repository: listed, never followed")
+    assert workspace.repository(str(repo.path)).links(commit) == {
+        "pipelines/counts": "word-count",
+        "pipelines/counts-again": "counts",
+        "pipelines/word-count/hostname": "/etc/hostname",
+        "pipelines/words-link/pipeline.yaml": "../word-count/pipeline.yaml",
+    }
+
+
+def test_a_changed_pipeline_reaches_every_pipeline_linking_to_it(
+    deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    repo = with_links(deployment_repo)
+    repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    repo.commit("Scale word-count")
+
+    report = diff(repo, workspace, pool, OperationMode.MANIFEST)
+    assert [(p.name, p.status) for p in report.pipelines] == [
+        ("counts", Status.CHANGED),
+        ("counts-again", Status.CHANGED),
+        ("word-count", Status.CHANGED),
+        ("words-link", Status.CHANGED),
+    ]
+    for pipeline in report.pipelines:
+        resources = {(r.kind, r.name): r for c in pipeline.components for r in c.resources}
+        assert "-  replicas: 2\n+  replicas: 3" in resources["Deployment", "word-count-word-counter"].diff
+
+
+def test_a_link_pointed_elsewhere_is_a_change_of_its_pipeline(
+    deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    repo = with_links(deployment_repo)
+    (repo.path / "pipelines/counts").unlink()
+    (repo.path / "pipelines/counts").symlink_to("team-a/orders")
+    repo.commit("counts/ shows the orders pipeline now")
+
+    report = diff(repo, workspace, pool, OperationMode.MANIFEST)
+    assert [(p.name, p.status) for p in report.pipelines] == [
+        ("counts", Status.CHANGED),
+        ("counts-again", Status.CHANGED),
+    ]
+    [counts, _] = report.pipelines
+    assert {c.name for c in counts.components if c.status is Status.ADDED} >= {"order-generator"}
+    assert {c.name for c in counts.components if c.status is Status.REMOVED} >= {"word-counter"}

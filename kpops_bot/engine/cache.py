@@ -61,7 +61,8 @@ def cache_key(
 ) -> str:
     """The key of a render: `blobs` are the commit's git blob ids, `settings` the engine's render fingerprint,
     `kpops` the release that renders it (default: the bot's own)."""
-    files = [*layout.input_files(pipeline, spec.environment), *layout.custom_component_files()]
+    # a linked file's content is its target's: the key holds every git path the file is made of
+    files = [*layout.git_paths(layout.input_files(pipeline, spec.environment)), *layout.custom_component_files()]
     document = {
         "kpops": kpops or metadata.version("kpops"),
         "kpops-bot": _bot_version(),

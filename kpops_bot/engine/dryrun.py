@@ -108,15 +108,18 @@ def _sources(repository: CachedRepository, head: str, side: AffectedSide, name: 
     if pipeline is None:
         return None
     environment = side.spec.environment
+    layout = side.head_layout
     pipeline_files = [
         path
         for file_name in kpops_file_names(PIPELINE, environment)
-        if (path := f"{pipeline.folder}/{file_name}".removeprefix("./")) in side.head_layout.files
+        if (path := f"{pipeline.folder}/{file_name}".removeprefix("./")) in layout.tree
     ]
-    defaults = side.head_layout.defaults_files(pipeline, environment)
+    defaults = layout.defaults_files(pipeline, environment)
 
     def read(paths: Sequence[str]) -> list[SourceFile]:
-        return [SourceFile(path, text) for path in paths if (text := repository.read(head, path)) is not None]
+        """A linked file at its target, whose lines hold what it sets."""
+        real = [layout.real_path(path) for path in paths]
+        return [SourceFile(path, text) for path in real if (text := repository.read(head, path)) is not None]
 
     return PipelineSources(pipeline_files=read(pipeline_files), defaults_files=read(defaults))
 

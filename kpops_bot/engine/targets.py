@@ -15,10 +15,11 @@ from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderError, Rende
 from kpops_bot.engine.pool import RenderRequest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.pipelines import Pipeline, RepoLayout, normalise_dir
+from kpops_bot.symlinks import TooManyPathsError
 from kpops_bot.versions.environments import EnvironmentBuildError
 from kpops_bot.versions.index import UnresolvablePinError
 from kpops_bot.versions.pin import InvalidPinError
-from kpops_bot.workspace import CachedRepository, Workspace
+from kpops_bot.workspace import CachedRepository, Workspace, WorkspaceError
 
 
 class UnknownPipelineError(ValueError):
@@ -71,13 +72,18 @@ def _unknown_message(name: str, known: list[str]) -> str:
 
 
 def layout_at(repository: CachedRepository, commit: str, spec: RenderSpec) -> RepoLayout:
-    """The commit's layout; folders that give one pipeline name are a `PipelineNameConflictError` naming them."""
-    layout = RepoLayout.of(
-        repository.files(commit),
-        lambda path: repository.read(commit, path),
-        config_dir=spec.config_dir,
-        environment=spec.environment,
-    )
+    """The commit's layout, links followed; folders that give one pipeline name are a `PipelineNameConflictError`
+    naming them, links that show too many paths a `WorkspaceError`."""
+    try:
+        layout = RepoLayout.of(
+            repository.files(commit),
+            lambda path: repository.read(commit, path),
+            config_dir=spec.config_dir,
+            environment=spec.environment,
+            links=repository.links(commit),
+        )
+    except TooManyPathsError as error:
+        raise WorkspaceError(f"the files at {commit[:12]} cannot be listed: {error}") from error
     if layout.name_conflicts:
         clashes = "; ".join(
             f"'{name}' is given by " + " and ".join(f"'{folder}/'" for folder in folders)
