@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 MAX_LINKS_FOLLOWED = 40  # per lookup, as Linux's ELOOP
-MAX_VISIBLE_PATHS = 200_000  # links to folders multiply what a checkout shows: past this, the revision is refused
+MAX_VISIBLE_PATHS = 100_000  # links to folders multiply what a checkout shows: past this, the revision is refused
 
 
 class TooManyPathsError(ValueError):
@@ -50,14 +50,14 @@ def visible_tree(paths: Iterable[str], links: Mapping[str, str]) -> dict[str, Se
         return {path: Seen(path) for path in paths}
     tree = _Tree(paths, links)
     shown: dict[str, Seen] = {}
-    # (real folder, shown folder, links followed to it, real folders entered on the way)
-    pending: list[tuple[str, str, frozenset[str], tuple[str, ...]]] = [(".", ".", frozenset(), (".",))]
+    # (real folder, shown folder, links followed to it, the real folders entered on the way and their parents)
+    pending: list[tuple[str, str, frozenset[str], frozenset[str]]] = [(".", ".", frozenset(), frozenset({"."}))]
     while pending:
-        real_folder, shown_folder, via, entered = pending.pop()
+        real_folder, shown_folder, via, around = pending.pop()
         for name in tree.children.get(real_folder, ()):
             real, path = _join(real_folder, name), _join(shown_folder, name)
             if real in tree.folders:
-                pending.append((real, path, via, (*entered, real)))
+                pending.append((real, path, via, around | {real}))
                 continue
             if real not in links:
                 shown[path] = Seen(real, via)
@@ -67,8 +67,8 @@ def visible_tree(paths: Iterable[str], links: Mapping[str, str]) -> dict[str, Se
                     shown[path] = Seen(None, via | {real})
                 elif resolved[0] in tree.folders:
                     target, followed = resolved
-                    if not any(_is_below(folder, target) for folder in entered):  # else it shows itself
-                        pending.append((target, path, via | followed, (*entered, target)))
+                    if target not in around:  # a folder entered on the way, or one above it: shows itself
+                        pending.append((target, path, via | followed, around | _with_parents(target)))
                 else:
                     shown[path] = Seen(resolved[0], via | resolved[1])
             if len(shown) > MAX_VISIBLE_PATHS:
@@ -88,6 +88,7 @@ class _Tree:
         self.files = frozenset(path for path in paths if path not in links)
         self.children: dict[str, list[str]] = {}
         self.folders: set[str] = {"."}
+        self._resolved: dict[str, tuple[str, frozenset[str]] | None] = {}
         for path in paths:
             parts = path.split("/")
             for depth in range(len(parts)):
@@ -102,6 +103,11 @@ class _Tree:
 
     def resolve(self, path: str) -> tuple[str, frozenset[str]] | None:
         """The git path `path` leads to (a file or a folder) and the links followed; None when it leads nowhere."""
+        if path not in self._resolved:
+            self._resolved[path] = self._lookup(path)
+        return self._resolved[path]
+
+    def _lookup(self, path: str) -> tuple[str, frozenset[str]] | None:
         real: list[str] = []
         followed: set[str] = set()
         hops = 0
@@ -135,8 +141,9 @@ def _join(folder: str, name: str) -> str:
     return name if folder == "." else f"{folder}/{name}"
 
 
-def _is_below(path: str, folder: str) -> bool:
-    return folder in (".", path) or path.startswith(folder + "/")
+def _with_parents(folder: str) -> frozenset[str]:
+    parts = folder.split("/")
+    return frozenset({".", *("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))})
 
 
 def _short(path: str) -> str:
