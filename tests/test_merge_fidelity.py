@@ -9,6 +9,8 @@ run raises on a changed partition count or replication factor, and `deploy --exe
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,10 +19,13 @@ from kpops_bot.diff.model import DiffReport, RiskLevel, Status
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.kinds import OperationMode
 from kpops_bot.engine.pool import RenderPool
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.events.model import Forge
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.golden import check_golden
+from tests.support.harness import BotHarness, running_bot
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 OUTPUT = "word-count-word-counter-topic"
@@ -74,6 +79,28 @@ def test_more_partitions_are_a_danger_in_managed_mode_and_a_notice_under_strimzi
     manifest = diff(feature, workspace, pool, OperationMode.MANIFEST)
     assert risks(manifest) == [("partitions-increased", RiskLevel.NOTICE, OUTPUT)]
     assert not manifest.summary.blocking
+
+
+@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+def harness(
+    request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> Iterator[BotHarness]:
+    with running_bot(request.param, engine_settings, tmp_path, deployment_repo) as running:
+        yield running
+
+
+def test_a_managed_repository_gets_no_ready_status_for_a_change_kpops_will_not_make(harness: BotHarness) -> None:
+    """The issue's case: kpops' dry run exits 1 and `--execute` keeps 3 partitions, so the preview must block."""
+    repo = harness.repo
+    repo.write(".kpops-bot.yaml", "operation_mode: managed\n")
+    repo.commit("This repository is deployed by kpops itself")
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.replace(WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    sha = repo.commit("More partitions for the counts")
+    harness.send_pull_request("opened", 3, sha)
+    assert harness.final_status(sha) == harness.forge.failure
+    (report,) = harness.bot_comments(3)
+    assert "in managed mode kpops does not change an existing topic's partition count" in report
 
 
 def test_a_deleted_connector_is_a_warning_that_nothing_removes_it(
