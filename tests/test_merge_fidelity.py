@@ -9,6 +9,7 @@ run raises on a changed partition count or replication factor, and `deploy --exe
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +190,65 @@ def test_a_link_pointed_elsewhere_is_a_change_of_its_pipeline(
     [counts, _] = report.pipelines
     assert {c.name for c in counts.components if c.status is Status.ADDED} >= {"order-generator"}
     assert {c.name for c in counts.components if c.status is Status.REMOVED} >= {"word-counter"}
+
+
+@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+def applying(
+    request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> Iterator[BotHarness]:
+    """A manifest-mode bot that applies merges into `rendered/dev/` of the repository the forge hosts."""
+    bare = deployment_repo.with_origin(tmp_path / "remote.git")
+    with running_bot(
+        request.param, engine_settings, tmp_path, deployment_repo, remote=bare, environments={"main": ["dev"]}
+    ) as running:
+        yield running
+
+
+def merged(harness: BotHarness, number: int, branch: str) -> str:
+    """Push `branch`, open it as pull request `number`, merge it into main on the remote; the merge commit once
+    its apply is done."""
+    repo = harness.repo
+    head = repo.git("rev-parse", "HEAD")
+    repo.git("push", "-q", "origin", branch)
+    harness.forge.pulls.open(number, head, head_ref=branch)
+    repo.git("fetch", "-q", "origin")
+    repo.git("checkout", "-q", "-B", "main", "origin/main")
+    repo.git("merge", "-q", "--no-ff", branch, "-m", f"Merge pull request {number} from {branch}")
+    merge = repo.git("rev-parse", "HEAD")
+    repo.git("push", "-q", "origin", "main")
+    harness.forge.pulls.merge(number, merge)
+    harness.send_pull_request("merged", number, head, merge_commit_sha=merge, head_ref=branch)
+    assert harness.final_status(merge) == harness.forge.success
+    return merge
+
+
+def rendered(harness: BotHarness, pipeline: str) -> str:
+    """Everything the apply committed for `pipeline` on the remote's main."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=harness.remote, check=True, capture_output=True, text=True).stdout
+
+    folder = f"rendered/dev/{pipeline}"
+    paths = git("ls-tree", "-r", "--name-only", "main", "--", folder).split()
+    assert paths, f"nothing committed in {folder}"
+    return "".join(git("show", f"main:{path}") for path in paths)
+
+
+def test_a_merge_applies_every_pipeline_linking_to_the_changed_one(applying: BotHarness) -> None:
+    repo = applying.repo
+    repo.git("checkout", "-q", "-b", "links")
+    (repo.path / "pipelines/words-link").mkdir()
+    (repo.path / "pipelines/words-link/pipeline.yaml").symlink_to("../word-count/pipeline.yaml")
+    (repo.path / "pipelines/counts").symlink_to("word-count")
+    repo.commit("Link word-count as a file and as a folder")
+    merged(applying, 1, "links")
+    assert "1.0.0" in rendered(applying, "words-link")
+
+    repo.git("checkout", "-q", "-b", "release")
+    repo.replace(WORD_COUNT, 'imageTag: "1.0.0"', 'imageTag: "1.1.0"')
+    repo.commit("Release 1.1.0 of word-count's images")
+    merged(applying, 2, "release")
+    for pipeline in ("word-count", "words-link", "counts"):
+        manifests = rendered(applying, pipeline)
+        assert "1.1.0" in manifests
+        assert "1.0.0" not in manifests, f"{pipeline} left stale by the merge"
