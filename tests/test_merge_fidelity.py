@@ -160,7 +160,9 @@ def test_a_changed_pipeline_reaches_every_pipeline_linking_to_it(
 ) -> None:
     repo = with_links(deployment_repo)
     repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
-    repo.commit("Scale word-count")
+    repo.replace(WORD_COUNT, "partitions_count: 3", "partitions_count: 1")
+    repo.commit("Scale word-count, fewer partitions")
+    line = (repo.path / WORD_COUNT).read_text().splitlines().index("        partitions_count: 1") + 1
 
     report = diff(repo, workspace, pool, OperationMode.MANIFEST)
     assert [(p.name, p.status) for p in report.pipelines] == [
@@ -172,6 +174,11 @@ def test_a_changed_pipeline_reaches_every_pipeline_linking_to_it(
     for pipeline in report.pipelines:
         resources = {(r.kind, r.name): r for c in pipeline.components for r in c.resources}
         assert "-  replicas: 2\n+  replicas: 3" in resources["Deployment", "word-count-word-counter"].diff
+        [risk] = pipeline.risks
+        assert risk.code == "partitions-decreased"
+        # a linked file's lines are its target's: the risk points there, not at the link
+        assert risk.source is not None
+        assert (risk.source.file, risk.source.line) == (WORD_COUNT, line)
 
 
 def test_a_link_pointed_elsewhere_is_a_change_of_its_pipeline(
