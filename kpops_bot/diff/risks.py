@@ -165,7 +165,9 @@ def _gone(
     connectors (they render none)."""
     mode = context.operation_mode
     if head is None:
-        return [] if mode is OperationMode.MANAGED else [_connector_left(pipeline, c, mode) for c in _connectors(base)]
+        if mode is OperationMode.MANAGED:
+            return []
+        return [_connector_left(pipeline, c, mode, "with its pipeline") for c in _connectors(base)]
     rendered = {component.name for component in head}
     deployed = {component.name: component for component in base}
     risks: list[Risk] = []
@@ -187,7 +189,7 @@ def _gone(
         risks.append(risk)
     for component in _connectors(base):
         if component.name not in rendered and component.name not in disabled:
-            risks.append(_connector_left(pipeline, component, mode))
+            risks.append(_connector_left(pipeline, component, mode, "from the pipeline"))
     return risks
 
 
@@ -195,8 +197,8 @@ def _connectors(components: Sequence[ComponentRender]) -> list[ComponentRender]:
     return [component for component in components if component.type in CONNECTOR_TYPES]
 
 
-def _connector_left(pipeline: str, component: ComponentRender, mode: OperationMode) -> Risk:
-    message = f"`{component.name}` is removed from the pipeline. {_left(pipeline, component, mode)}"
+def _connector_left(pipeline: str, component: ComponentRender, mode: OperationMode, how: str) -> Risk:
+    message = f"`{component.name}` is removed {how}. {_left(pipeline, component, mode)}"
     return _risk(RiskLevel.WARNING, "connector-removed", message, component.name)
 
 
