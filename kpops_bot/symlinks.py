@@ -1,10 +1,12 @@
 """A revision's files as its checkout shows them: symbolic links followed, as kpops follows them.
 
 git keeps a symbolic link as a blob of mode 120000 whose content is the target path. kpops reads through links:
-it globs pipeline folders with `glob(..., recursive=True)`, which enters linked folders, opens a linked
-`pipeline.yaml` or `defaults.yaml` like any file, and resolves a pipeline's path before it walks up for defaults
-(`get_defaults_file_paths`, 12.0.3). So a change to a link's target is a change at every path that leads to it, and
-a link added, removed or pointed elsewhere changes every path through it.
+it opens a linked `pipeline.yaml` or `defaults.yaml` like any file, and resolves a pipeline's path before it walks
+up for defaults and names the pipeline (`get_defaults_file_paths`, `set_pipeline_name_env_vars`; the same in 8.1.4
+and 12.0.3). kpops 12 finds pipelines below a folder with `glob(..., recursive=True)`, which enters linked
+folders (8.1.4's `Path.glob` does not; the bot renders each pipeline by its own path, so every release sees a
+linked folder's pipeline). So a change to a link's target is a change at every path that leads to it, and a link
+added, removed or pointed elsewhere changes every path through it.
 
 `visible_tree` lists every path a checkout shows with what it is made of: the git path whose content it has and
 the links on the way. Pure: git paths and link targets in, no file system.
