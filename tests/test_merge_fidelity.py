@@ -2,8 +2,9 @@
 managed-mode and as a manifest-mode repository would be applied, with every pipeline a change reaches through
 symbolic links (kpops' own test suite links pipeline files and folders).
 
-The managed-mode facts come from kpops' topic handler (`kpops/component_handlers/topic/handler.py`, 12.0.3): its dry
-run raises on a changed partition count or replication factor, and `deploy --execute` only alters topic configs.
+The managed-mode facts come from kpops' topic handler (`kpops/component_handlers/topic/handler.py`, 8.1.4 and
+12.0.3): its dry run raises on a changed partition count or replication factor, and `deploy --execute` only alters
+topic configs.
 """
 
 from __future__ import annotations

@@ -5,12 +5,13 @@ there: added or removed), or looks at the head alone: substitutions kpops left l
 would refuse, components switched off with `enabled: false`. Every risk is mapped to the line of the pipeline or
 defaults file behind it (`sources`).
 
-A risk says what the merge does in the repository's operation mode, since the same change fares differently:
-in managed mode kpops' topic handler (`kpops/component_handlers/topic/handler.py`, 12.0.3) fails the dry run on a
-changed partition count or replication factor (`TopicTransactionError`) and `deploy --execute` only alters the
-topic's configs, so the change silently never happens; in manifest and argo mode Strimzi's topic operator applies
-more partitions, refuses fewer and changes replicas only with Cruise Control. No mode removes a connector deleted
-from a pipeline: managed deploy acts on the components in the pipeline, and the GitOps modes render no connector.
+A risk says what the merge does in the repository's operation mode, since the same change fares differently: in
+managed mode kpops' topic handler (`kpops/component_handlers/topic/handler.py`, alike in 8.1.4 and 12.0.3) fails the
+dry run on a changed partition count or replication factor (`TopicTransactionError`) and `deploy --execute` only
+alters the topic's configs, so the change silently never happens; in manifest and argo mode Strimzi's topic operator
+applies more partitions, refuses fewer and changes replicas only with Cruise Control. No mode removes a connector
+deleted from a pipeline: managed deploy acts on the components in the pipeline, and the GitOps modes render no
+connector.
 """
 
 from __future__ import annotations
@@ -346,7 +347,7 @@ def _topic_changes(old: TopicSpec, new: TopicSpec, mode: OperationMode) -> list[
 
 
 def _kpops_keeps(what: str, old: int | None) -> str:
-    """What kpops 12's topic handler does with an existing topic whose partition count or replication factor
+    """What kpops' topic handler (8.1.4 to 12) does with an existing topic whose partition count or replication factor
     changes: `__check_partition_count` / `__check_replication_factor` raise in the dry run, and the executed
     deploy only alters configs (`__execute_topic_creation`)."""
     kept = "the broker's default" if old is None else str(old)
