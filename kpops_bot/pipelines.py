@@ -7,8 +7,9 @@ Pure functions of a revision's file list and its config text: no git, no kpops. 
 then `defaults.yaml` in every folder from the pipeline's up to and including `pipeline_base_dir`.
 
 Paths are as a checkout shows them (`symlinks.py`): a folder that links to another is a pipeline folder of its own
-(kpops globs through linked folders), a linked kpops file is read at its target. kpops resolves a pipeline's path
-before it walks up for defaults, so a pipeline whose `pipeline.yaml` is a link takes the defaults above its target.
+(the bot renders each pipeline by its path), a linked kpops file is read at its target. kpops resolves a pipeline's
+path before it walks up for defaults, so a pipeline whose `pipeline.yaml` is a link takes the defaults above its
+target.
 
 A render also reads Helm charts kept in the repository: helm loads a chart from a local folder whenever the chart
 reference kpops passes (`<repo_config.repository_name>/<chart>`, or what a custom component's `helm_chart`
