@@ -129,7 +129,11 @@ def test_added_and_removed_pipelines() -> None:
     removed = diff_pipeline("word-count", "dev", render, None, DiffOptions())
     assert removed.status is Status.REMOVED
     assert {r.status for c in removed.components for r in c.resources} == {Status.REMOVED}
-    assert [risk.code for risk in removed.risks] == ["pipeline-removed"]
+    # The folder's removal leaves the connector running: kpops rendered nothing of it.
+    assert [(risk.code, risk.component) for risk in removed.risks] == [
+        ("pipeline-removed", None),
+        ("not-applied", "redis-sink-connector"),
+    ]
 
 
 def test_head_error_makes_an_error_status_with_no_components() -> None:

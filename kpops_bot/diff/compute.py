@@ -10,6 +10,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from kpops_bot.connectors import ConnectorPolicy, applied, literal_secrets
 from kpops_bot.diff import risks, topology
 from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION
 from kpops_bot.diff.model import (
@@ -21,13 +22,14 @@ from kpops_bot.diff.model import (
     KpopsSides,
     PipelineDiff,
     ResourceDiff,
+    Risk,
     RiskLevel,
     Status,
     Summary,
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
 from kpops_bot.diff.sources import PipelineSources
-from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender, RenderError
+from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderError
 from kpops_bot.masking import Masker
 from kpops_bot.yaml_text import dump_yaml
 
@@ -41,6 +43,8 @@ class DiffOptions:
     blocking_levels: frozenset[RiskLevel] = frozenset({RiskLevel.DANGER})
     context_lines: int = 3
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    connectors: ConnectorPolicy = field(default_factory=ConnectorPolicy)
+    managed: bool = False  # the merge runs kpops itself (managed mode), which applies every component
 
 
 def diff_pipeline(
@@ -87,6 +91,11 @@ def diff_pipeline(
         mask_resource=masker.mask_resource,
     )
     found = risks.assess(name, base_components, head_components, context)
+    mode = source.mode if source is not None else Mode.MANIFEST
+    merge = _what_a_merge_applies(environment, mode, base_components or [], head_components or [], components, options)
+    for risk in merge:
+        risk.source = context.sources.locate(risk.component, None, risk._path)
+    found = sorted([*found, *merge], key=lambda risk: -risk.level.rank)
     for risk in found:
         risk.message = masker.mask_text(risk.message)
         risk.value = masker.mask_text(risk.value) if risk.value is not None else None
@@ -105,6 +114,48 @@ def diff_pipeline(
         topology=shown_topology,
         notes=notes,
     )
+
+
+def _what_a_merge_applies(
+    environment: str | None,
+    mode: Mode,
+    base: Sequence[ComponentRender],
+    head: Sequence[ComponentRender],
+    components: Sequence[ComponentDiff],
+    options: DiffOptions,
+) -> list[Risk]:
+    """Marks each component diff with whether the merge applies it; the risks of changes it does not apply, and of
+    literal secrets a KafkaConnector would commit."""
+    setup = options.connectors.for_environment(environment)
+    renders = {component.name: component for component in base} | {component.name: component for component in head}
+    found: list[Risk] = []
+    for diff in components:
+        operation = Operation.DESTROY if diff.status is Status.REMOVED else Operation.DEPLOY
+        verdict = applied(renders[diff.name], operation, None if options.managed else mode, setup)
+        diff.applied, diff.reason = verdict.applied, verdict.reason
+        if not verdict.applied and diff.status is not Status.UNCHANGED:
+            message = f"{diff.status.value}, but {verdict.reason}"
+            found.append(Risk(level=RiskLevel.WARNING, code="not-applied", message=message, component=diff.name))
+    if setup.strimzi and not options.managed:
+        found += [
+            literal_secret_risk(component.name, key)
+            for component in head
+            for key in literal_secrets(component, options.masker)
+        ]
+    return found
+
+
+def literal_secret_risk(component: str, key: str) -> Risk:
+    """A KafkaConnector would commit a secret in clear: the publish refuses it, the preview says so first."""
+    message = (
+        f"connector `{component}`: `config.{key}` holds a literal secret; it is committed only as a config-provider "
+        f"reference (`${{secrets:<namespace>/<secret>:<key>}}`, `${{file:...}}`, `${{env:...}}`, "
+        "`${directory:...}`), so the merge will refuse to publish this pipeline"
+    )
+    risk = Risk(level=RiskLevel.DANGER, code="connector-secret-literal", message=message, component=component)
+    risk.field = f"config.{key}"
+    risk._path = ("config", key)
+    return risk
 
 
 def _located(error: RenderError, sources: PipelineSources | None) -> RenderError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from kpops_bot.connectors import ConnectorPolicy, applied, literal_secrets, refused_literal_secrets, with_connectors
 from kpops_bot.engine import RenderCache
 from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import Renderer, RenderTarget, layout_at, render_targets
@@ -49,12 +50,20 @@ class StepResult:
     summary: str  # one line, masked
     detail: str = ""  # kpops' output or the manifests, masked
     write: PipelineWrite | None = None  # manifest / argo: what the GitOps target gets
+    not_applied: tuple[str, ...] = ()  # per component the mode does not put into effect: why (connectors.applied)
 
     def line(self) -> StepLine:
         """The result as the answer's table shows it."""
         step = self.step
         return StepLine(
-            self.ok, step.pipeline.name, step.environment, step.operation, step.commit, self.summary, self.detail
+            self.ok,
+            step.pipeline.name,
+            step.environment,
+            step.operation,
+            step.commit,
+            self.summary,
+            self.detail,
+            self.not_applied,
         )
 
 
@@ -69,8 +78,10 @@ class Operator:
         config_dir: str,
         masker: Masker,
         isolation: Isolation,
+        connectors: ConnectorPolicy | None = None,
     ) -> None:
         self._settings = settings
+        self._connectors = connectors or ConnectorPolicy()
         self._isolation = isolation
         self._pool = pool
         self._cache = cache
@@ -88,7 +99,10 @@ class Operator:
         for step in steps:
             if step.operation is Operation.DESTROY:
                 folder = self._folder(step)
-                results.append(StepResult(step, True, f"`{folder}/` removed", write=removal(folder, step.commit)))
+                write = removal(folder, step.commit)
+                results.append(
+                    StepResult(step, True, f"`{folder}/` removed", write=write, not_applied=self._kept(step))
+                )
             else:
                 results.append(self._manifest_result(step, rendered[step], run_id))
         return results
@@ -137,19 +151,40 @@ class Operator:
         if unknown:
             listing = ", ".join(f"`{name}`" for name in names)
             return StepResult(step, False, f"unknown step(s) {', '.join(unknown)}; the steps are {listing}")
+        setup = self._connectors.for_environment(step.environment)
+        chosen = [c for c in render.components if not step.steps or c.name in step.steps]
+        not_applied = tuple(
+            reason
+            for component in chosen
+            if (reason := applied(component, step.operation, self._mode.render_mode, setup).reason) is not None
+        )
         folder = self._folder(step)
         if step.operation is Operation.DEPLOY:
-            write = deploy_write(folder, render, step.steps)
+            literal = [(c.name, key) for c in chosen if setup.strimzi for key in literal_secrets(c, self._masker)]
+            if literal:
+                return StepResult(step, False, refused_literal_secrets(literal), not_applied=not_applied)
+            write = deploy_write(folder, with_connectors(render, setup, self._masker), step.steps)
             files = write.resources or {}
-            return StepResult(step, True, f"{len(files)} manifest(s) in `{folder}/`", self._listing(files), write)
+            summary = f"{len(files)} manifest(s) in `{folder}/`"
+            return StepResult(step, True, summary, self._listing(files), write, not_applied)
         write = one_off_jobs_write(folder, render, run_id, step.steps)
         notes = " ".join(self._masker.mask_text(note) for note in render.notes)
         if not write.jobs:
             summary = f"kpops {step.operation} renders no job for this pipeline"
-            return StepResult(step, True, f"{summary}. {notes}" if notes else summary)
+            return StepResult(step, True, f"{summary}. {notes}" if notes else summary, not_applied=not_applied)
         listing = self._listing(write.jobs)
         detail = f"> {notes}\n\n{listing}" if notes else listing
-        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", detail, write)
+        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", detail, write, not_applied)
+
+    def _kept(self, step: Step) -> tuple[str, ...]:
+        """What a destroy's folder removal leaves running: without KafkaConnectors, the pipeline's connectors."""
+        if self._connectors.for_environment(step.environment).strimzi:
+            return ()
+        return (
+            f"not removed in {self._mode.render_mode} mode: the connectors of `{step.pipeline.name}`, if it has any "
+            "— kpops renders no manifest for connectors, so they stay in Kafka Connect until deleted there; set "
+            "`connectors: strimzi` to deploy them as KafkaConnectors, which a destroy removes",
+        )
 
     def _listing(self, files: Mapping[str, str]) -> str:
         """The files as a person reviews them: masked, each under its name."""
