@@ -4,8 +4,6 @@ config-provider reference accepted; every committed folder built by real kustomi
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
+from tests.support.kustomize import build_committed_folders
 from tests.support.workflow_kit import settings
 from tests.test_one_off_jobs import FOLDER, WORD_COUNT, GitOps
 
@@ -63,16 +62,9 @@ def _run(operator: Operator, commit: str, operation: Operation, run_id: str = "a
     return result
 
 
-def kustomize_build(gitops: GitOps, tmp_path: Path, folder: str = FOLDER) -> list[dict[str, Any]]:
-    """The committed folder as Flux's kustomize-controller and Argo CD build it: real kustomize, inside kubectl."""
-    checkout = tmp_path / "built"
-    shutil.rmtree(checkout, ignore_errors=True)
-    subprocess.run(["git", "clone", "-q", str(gitops.bare), str(checkout)], check=True)
-    built = subprocess.run(
-        ["kubectl", "kustomize", str(checkout / folder)], check=False, capture_output=True, text=True
-    )
-    assert built.returncode == 0, built.stderr
-    return [document for document in yaml.safe_load_all(built.stdout) if document]
+def kustomize_build(gitops: GitOps) -> list[dict[str, Any]]:
+    """The pipeline's committed folder as Flux's kustomize-controller and Argo CD build it (real kustomize)."""
+    return build_committed_folders(gitops.bare)[FOLDER]
 
 
 @pytest.mark.parametrize("mode", [OperationMode.MANIFEST, OperationMode.ARGO])
@@ -103,7 +95,7 @@ def test_deploy_commits_a_kafka_connector_that_kustomize_builds_and_destroy_remo
     assert connector["spec"]["config"]["topics"] == "word-count-word-counter-topic"
     assert "status" not in connector and not {"name", "connector.class", "tasks.max"} & set(connector["spec"]["config"])
 
-    built = kustomize_build(gitops, tmp_path)
+    built = kustomize_build(gitops)
     assert [d for d in built if d["kind"] == "KafkaConnector"] == [connector]
     assert {d["kind"] for d in built} >= {"Deployment", "KafkaTopic", "KafkaConnector"}
 
@@ -133,7 +125,7 @@ def test_a_connector_removed_from_the_pipeline_leaves_the_folder(
     gitops.publish([_run(operator, commit, Operation.DEPLOY)])
     assert f"{FOLDER}/{CONNECTOR_FILE}" not in gitops.files()
     assert CONNECTOR_FILE not in gitops.listed()
-    assert "KafkaConnector" not in {d["kind"] for d in kustomize_build(gitops, tmp_path)}
+    assert "KafkaConnector" not in {d["kind"] for d in kustomize_build(gitops)}
 
 
 def test_a_literal_secret_refuses_the_publish_naming_the_connector_and_key(
@@ -170,6 +162,6 @@ def test_reset_and_clean_say_what_the_operator_must_still_do_for_the_connector(
     assert "kubectl annotate kafkaconnector word-count-redis-sink-connector -n kafka" in reason
     gitops.publish([result])
     if result.write is not None:  # the Jobs kpops renders are committed; the folder still builds
-        kustomize_build(gitops, tmp_path)
+        kustomize_build(gitops)
     connector = yaml.safe_load(gitops.git("show", f"main:{FOLDER}/{CONNECTOR_FILE}"))
     assert "state" not in connector["spec"]  # nothing was stopped behind the operator's back
