@@ -107,6 +107,8 @@ class EngineArgs:
         from kpops_bot.engine.settings import EngineSettings
         from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
 
+        self.connector_policy()  # a usage error before anything starts
+
         try:
             chart_mirrors = ChartMirrors.from_pairs(self.mirrors)
         except InvalidMirrorError as error:
