@@ -11,6 +11,10 @@ connectors, although the preview lists their changes. Two answers, chosen per en
   `strimzi.io/use-connector-resources: "true"`), `spec.class` and `spec.tasksMax` come from `connector.class` and
   `tasks.max`, the rest of the configuration goes to `spec.config` less what Strimzi forbids there.
 
+Reset and clean under `strimzi` commit, beside kpops' Jobs, a one-off Job per connector that resets its offsets
+through Strimzi's documented mechanism (`offsets_reset`); what no Kubernetes resource can do (delete a consumer
+group, a topic kpops deploys) the answer leaves to the operator, by name (`applied`).
+
 A value under a secret-looking key (the masker's rules) is committed only as a config-provider reference
 (`${secrets:<namespace>/<secret>:<key>}`, `${file:...}`, `${env:...}`, `${directory:...}`): a literal is left out
 of the resource, and the publish that would commit it is refused (`literal_secrets`). Pure: renders in, renders out.
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from kpops_bot.engine.kinds import ConnectorDeploy
 from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender
+from kpops_bot.gitops.layout import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
 from kpops_bot.masking import Masker
 
 STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
@@ -39,6 +44,11 @@ _NOT_IN_CONFIG = ("name", "connector.class", "tasks.max", "connector.plugin.vers
 _PROVIDER_REFERENCE = re.compile(r"^\$\{(secrets|file|env|directory):[^}]+\}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# The image of the one-off Job that resets a connector's offsets through Strimzi: it needs `kubectl` and `sh`.
+DEFAULT_JOB_IMAGE = "docker.io/alpine/k8s:1.32.4"
+OFFSETS_ANNOTATION = "strimzi.io/connector-offsets"
+_NAME_LIMIT = 63  # a Job's name labels its pods
+_RESET_WAIT = "600s"
 
 __all__ = ["ConnectorDeploy", "ConnectorKeys", "ConnectorPolicy", "ConnectorSetup", "with_connectors"]
 
@@ -50,6 +60,7 @@ class ConnectorSetup:
     deploy: ConnectorDeploy = ConnectorDeploy.NONE
     cluster: str | None = None
     namespace: str | None = None
+    job_image: str = DEFAULT_JOB_IMAGE
 
     @property
     def strimzi(self) -> bool:
@@ -87,6 +98,9 @@ class ConnectorTarget(BaseModel):
     connect_namespace: str | None = Field(
         default=None, description="Namespace of the KafkaConnect (default: the GitOps controller's namespace)."
     )
+    connect_job_image: str | None = Field(
+        default=None, description=f"Image (with kubectl and sh) of the offsets-reset Job; default {DEFAULT_JOB_IMAGE}."
+    )
 
     @field_validator("connect_cluster")
     @classmethod
@@ -108,6 +122,7 @@ class ConnectorTarget(BaseModel):
             deploy=self.connectors or setup.deploy,
             cluster=self.connect_cluster or setup.cluster,
             namespace=self.connect_namespace or setup.namespace,
+            job_image=self.connect_job_image or setup.job_image,
         )
 
 
@@ -269,27 +284,114 @@ def _connector_applied(
             f"not {verb} in {mode} mode: {named} — kpops renders no manifest for connectors; set "
             "`connectors: strimzi` to deploy it as a KafkaConnector",
         )
-    return Applied(False, f"not {verb} in {mode} mode: {named} — {_operator_steps(component, operation, setup)}")
-
-
-def _operator_steps(component: ComponentRender, operation: Operation, setup: ConnectorSetup) -> str:
-    """What kpops' managed mode would do to the connector, which the operator must do, and how with Strimzi."""
     name = connector_name(component)
     sink = component.type != "kafka-source-connector"
     offsets = f"the offsets of consumer group `connect-{name}`" if sink else "its offsets in Kafka Connect"
-    todo = f"reset {offsets}"
-    if operation is Operation.CLEAN:
-        todo += " and delete that group and its error topics" if sink else " and delete its output topics"
+    rest = "delete that group and its error topics" if sink else "delete its output topics"
     if not setup.strimzi:
-        return (
-            "kpops renders nothing for connectors (managed mode does it through Kafka Connect's REST API); "
-            f"the operator must {todo}"
+        todo = f"reset {offsets}" + (f" and {rest}" if operation is Operation.CLEAN else "")
+        return Applied(
+            False,
+            f"not {verb} in {mode} mode: {named} — kpops renders nothing for connectors (managed mode does it "
+            f"through Kafka Connect's REST API); the operator must {todo}; set `connectors: strimzi` to have the "
+            "bot commit the offsets reset",
         )
-    where = f" -n {setup.namespace}" if setup.namespace else ""
+    if operation is Operation.RESET:
+        return Applied(True)
+    return Applied(
+        False,
+        f"cleaned only partly in {mode} mode: {named} — the committed offsets-reset Job resets {offsets} through "
+        f"Strimzi; no Kubernetes resource deletes a consumer group or a topic kpops deploys, so the operator must "
+        f"still {rest}",
+    )
+
+
+def offsets_job_name(connector: str, run_id: str) -> str:
+    suffix = f"-offsets-reset-{run_id}"
+    return connector[: _NAME_LIMIT - len(suffix)].rstrip("-.") + suffix
+
+
+def offsets_reset(component: ComponentRender, setup: ConnectorSetup, run_id: str) -> list[dict[str, Any]]:
+    """The one-off resources that reset a connector's offsets once, through Strimzi's documented mechanism: a Job
+    stops the KafkaConnector (`spec.state: stopped`), annotates it `strimzi.io/connector-offsets: reset`, waits
+    until Strimzi has done it (the operator removes the annotation) and takes `spec.state` away again (running).
+
+    The state and the annotation are set by the Job, never committed: neither is in the KafkaConnector in Git, so
+    Argo CD (three-way diff) and Flux (server-side apply, fields of another manager) leave them alone, while a
+    committed annotation would be put back after Strimzi removed it, resetting again and again. The Job is named
+    for the run and made to run once like kpops' reset Jobs (no TTL, created once by Flux, `layout.py`); its
+    ServiceAccount may only read, watch and patch KafkaConnectors.
+    """
+    connector = connector_name(component)
+    name = offsets_job_name(connector, run_id)
+    namespace = {"namespace": setup.namespace} if setup.namespace else {}
+    once = {FLUX_APPLY_POLICY: FLUX_CREATE_ONCE}
+    labels = {"app.kubernetes.io/managed-by": "kpops-bot", "kpops-bot/connector": connector[:_NAME_LIMIT]}
+    metadata = {"name": name, **namespace, "labels": labels, "annotations": once}
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata,
+        "rules": [
+            {
+                "apiGroups": ["kafka.strimzi.io"],
+                "resources": ["kafkaconnectors"],
+                "resourceNames": [connector],
+                "verbs": ["get", "watch", "patch"],
+            },
+            # `kubectl wait` lists and watches by name; resourceNames cannot restrict list
+            {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkaconnectors"], "verbs": ["list", "watch"]},
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, **namespace}],
+    }
+    container = {"name": "reset", "image": setup.job_image, "command": ["sh", "-c", _reset_script(connector)]}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "backoffLimit": 3,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"serviceAccountName": name, "restartPolicy": "Never", "containers": [container]},
+            },
+        },
+    }
+    return [account, role, binding, job]
+
+
+def offsets_reset_note(component: ComponentRender, run_id: str) -> str:
+    """What the committed offsets reset of a connector does, for the command's answer."""
+    connector = connector_name(component)
     return (
-        f"the bot commits no offset reset for connectors; the operator must {todo}: with Strimzi, stop it "
-        f"(`spec.state: stopped` in KafkaConnector `{name}`), run `kubectl annotate kafkaconnector {name}{where} "
-        "strimzi.io/connector-offsets=reset`, then set `spec.state: running` again"
+        f"Job `{offsets_job_name(connector, run_id)}` stops KafkaConnector `{connector}` (`spec.state: stopped`), "
+        f"resets its offsets through Strimzi (`{OFFSETS_ANNOTATION}: reset`, Kafka Connect's offsets API), waits "
+        "until Strimzi is done and starts it again; it runs once."
+    )
+
+
+def _reset_script(connector: str) -> str:
+    """Stop, reset, resume, each step waited for; quoted for sh (the name is a Kubernetes name: no quotes)."""
+    resource = f"kafkaconnector/{connector}"
+    annotation = OFFSETS_ANNOTATION.replace(".", "\\.")
+    return "\n".join(
+        [
+            "set -eu",
+            f'kubectl patch {resource} --type merge -p \'{{"spec":{{"state":"stopped"}}}}\'',
+            f"kubectl wait {resource} --timeout={_RESET_WAIT} "
+            "--for=jsonpath='{.status.connectorStatus.connector.state}'=STOPPED",
+            f"kubectl annotate --overwrite {resource} {OFFSETS_ANNOTATION}=reset",
+            f"until [ -z \"$(kubectl get {resource} -o jsonpath='{{.metadata.annotations.{annotation}}}')\" ]; "
+            "do sleep 5; done",
+            f'kubectl patch {resource} --type json -p \'[{{"op":"remove","path":"/spec/state"}}]\'',
+        ]
     )
 
 

@@ -15,6 +15,7 @@ from kpops_bot.connectors import (
     applied,
     kafka_connector,
     literal_secrets,
+    offsets_reset,
     with_connectors,
 )
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
@@ -120,12 +121,22 @@ def test_what_each_mode_applies_of_each_component_and_why_not() -> None:
     assert applied(sink, Operation.DEPLOY, Mode.ARGO, STRIMZI).applied
     assert applied(sink, Operation.DESTROY, Mode.ARGO, STRIMZI).applied
     assert not applied(sink, Operation.DESTROY, Mode.ARGO, none).applied
-    reset = applied(sink, Operation.RESET, Mode.MANIFEST, STRIMZI)
+    assert applied(sink, Operation.RESET, Mode.MANIFEST, STRIMZI).applied  # the offsets-reset Job does it all
+    reset = applied(sink, Operation.RESET, Mode.MANIFEST, none)
     assert not reset.applied and reset.reason is not None
-    assert "consumer group `connect-word-count-redis-sink-connector`" in reset.reason
-    assert "kubectl annotate kafkaconnector word-count-redis-sink-connector -n kafka" in reset.reason
-    clean = applied(sink, Operation.CLEAN, Mode.MANIFEST, none)
-    assert clean.reason is not None and "delete that group and its error topics" in clean.reason
+    assert "the operator must reset the offsets of consumer group `connect-word-count-redis-sink-connector`" in (
+        reset.reason
+    )
+    clean = applied(sink, Operation.CLEAN, Mode.ARGO, STRIMZI)
+    assert clean.reason == (
+        "cleaned only partly in argo mode: `redis-sink-connector` (kafka-sink-connector) — the committed "
+        "offsets-reset Job resets the offsets of consumer group `connect-word-count-redis-sink-connector` through "
+        "Strimzi; no Kubernetes resource deletes a consumer group or a topic kpops deploys, so the operator must "
+        "still delete that group and its error topics"
+    )
+    source = sink.model_copy(update={"type": "kafka-source-connector"})
+    source_clean = applied(source, Operation.CLEAN, Mode.MANIFEST, STRIMZI).reason
+    assert source_clean is not None and source_clean.endswith("must still delete its output topics")
 
 
 def test_a_preview_says_what_the_merge_applies_in_markdown_and_json() -> None:
@@ -181,18 +192,56 @@ def test_under_strimzi_the_preview_diffs_the_kafka_connector_and_a_literal_secre
 
 
 def test_a_command_answer_lists_what_the_mode_did_not_apply() -> None:
-    line = answers.StepLine(
-        True,
-        "word-count",
-        "dev",
-        "reset",
-        "a" * 40,
-        "1 job(s) in `rendered/dev/word-count/jobs/`",
-        not_applied=(
-            applied(component(recorded_render(), SINK), Operation.RESET, Mode.MANIFEST, STRIMZI).reason or "",
-        ),
-    )
-    check_golden("bot/answer-reset-connector-not-applied.md", answers.answer("reset", [answers.step_results([line])]))
+    sink = component(recorded_render(), SINK)
+    reasons = [
+        applied(sink, Operation.RESET, Mode.MANIFEST, ConnectorSetup()),
+        applied(sink, Operation.CLEAN, Mode.MANIFEST, STRIMZI),
+    ]
+    lines = [
+        answers.StepLine(
+            True,
+            "word-count",
+            "dev",
+            operation,
+            "a" * 40,
+            "1 job(s) in `rendered/dev/word-count/jobs/`",
+            not_applied=(verdict.reason or "",),
+        )
+        for operation, verdict in zip(("reset", "clean"), reasons, strict=True)
+    ]
+    check_golden("bot/answer-reset-connector-not-applied.md", answers.answer("reset", [answers.step_results(lines)]))
+
+
+def test_the_offsets_reset_is_a_one_off_job_that_stops_resets_and_resumes_through_strimzi() -> None:
+    sink = component(recorded_render(), SINK)
+    account, role, binding, job = offsets_reset(sink, STRIMZI, "c1042")
+    name = "word-count-redis-sink-connector-offsets-reset-c1042"
+    assert [r["kind"] for r in (account, role, binding, job)] == ["ServiceAccount", "Role", "RoleBinding", "Job"]
+    assert {r["metadata"]["name"] for r in (account, role, binding, job)} == {name}
+    assert {r["metadata"]["namespace"] for r in (account, role, binding, job)} == {"kafka"}
+    assert job["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == name and pod["restartPolicy"] == "Never"
+    script = pod["containers"][0]["command"][2].splitlines()
+    resource = "kafkaconnector/word-count-redis-sink-connector"
+    annotation = "strimzi\\.io/connector-offsets"  # jsonpath escapes the dot in the key
+    assert script == [
+        "set -eu",
+        f'kubectl patch {resource} --type merge -p \'{{"spec":{{"state":"stopped"}}}}\'',
+        f"kubectl wait {resource} --timeout=600s --for=jsonpath='{{.status.connectorStatus.connector.state}}'=STOPPED",
+        f"kubectl annotate --overwrite {resource} strimzi.io/connector-offsets=reset",
+        f"until [ -z \"$(kubectl get {resource} -o jsonpath='{{.metadata.annotations.{annotation}}}')\" ]; "
+        "do sleep 5; done",
+        f'kubectl patch {resource} --type json -p \'[{{"op":"remove","path":"/spec/state"}}]\'',
+    ]
+    assert role["rules"][0]["resourceNames"] == ["word-count-redis-sink-connector"]
+    assert binding["roleRef"]["name"] == name and binding["subjects"][0]["name"] == name
+    for resource_manifest in (account, role, binding, job):
+        assert violations(resource_manifest) == []
+    long = sink.model_copy(deep=True)
+    long.config["config"]["name"] = "x" * 80
+    assert len(offsets_reset(long, STRIMZI, "c1042")[3]["metadata"]["name"]) == 63
 
 
 def test_the_settings_choose_per_environment_and_a_repository_file_overrides_them() -> None:

@@ -143,7 +143,7 @@ def test_a_literal_secret_refuses_the_publish_naming_the_connector_and_key(
 
 @pytest.mark.parametrize("mode", [OperationMode.MANIFEST, OperationMode.ARGO])
 @pytest.mark.parametrize("operation", [Operation.RESET, Operation.CLEAN])
-def test_reset_and_clean_say_what_the_operator_must_still_do_for_the_connector(
+def test_reset_and_clean_commit_a_one_off_offsets_reset_and_say_what_is_left_to_the_operator(
     referenced: GitRepo,
     workspace: Workspace,
     pool: RenderPool,
@@ -156,12 +156,40 @@ def test_reset_and_clean_say_what_the_operator_must_still_do_for_the_connector(
     gitops.publish([_run(operator, commit, Operation.DEPLOY)])
     result = _run(operator, commit, operation, "c1042")
     assert result.ok, result.summary
-    [reason] = result.not_applied
-    verb = "reset" if operation is Operation.RESET else "cleaned"
-    assert reason.startswith(f"not {verb} in {mode.render_mode} mode: `redis-sink-connector` (kafka-sink-connector)")
-    assert "kubectl annotate kafkaconnector word-count-redis-sink-connector -n kafka" in reason
-    gitops.publish([result])
-    if result.write is not None:  # the Jobs kpops renders are committed; the folder still builds
-        kustomize_build(gitops)
+    reset = "word-count-redis-sink-connector-offsets-reset-c1042"
+    assert f"Job `{reset}` stops KafkaConnector `word-count-redis-sink-connector`" in result.detail
+    if operation is Operation.RESET:
+        assert result.not_applied == ()  # kpops' Jobs and the connector's offsets reset: all of it
+    else:
+        [reason] = result.not_applied
+        assert reason.startswith(f"cleaned only partly in {mode.render_mode} mode: `redis-sink-connector`")
+        assert reason.endswith("the operator must still delete that group and its error topics")
+    tip = gitops.publish([result]).commit
+    committed = {path.removeprefix(f"{FOLDER}/jobs/") for path in gitops.files(f"{FOLDER}/jobs")}
+    assert {f"{kind}-{reset}.yaml" for kind in ("serviceaccount", "role", "rolebinding", "job")} <= committed
+    job = yaml.safe_load(gitops.git("show", f"main:{FOLDER}/jobs/job-{reset}.yaml"))
+    assert job["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}  # created once
+    assert "ttlSecondsAfterFinished" not in job["spec"]  # a finished Job stays: nothing recreates it
+    built = kustomize_build(gitops)
+    assert {(d["kind"], d["metadata"]["name"]) for d in built} >= {("Job", reset), ("RoleBinding", reset)}
+    # The state and the annotation are the Job's to set: the committed connector carries neither.
     connector = yaml.safe_load(gitops.git("show", f"main:{FOLDER}/{CONNECTOR_FILE}"))
-    assert "state" not in connector["spec"]  # nothing was stopped behind the operator's back
+    assert "state" not in connector["spec"] and "annotations" not in connector["metadata"]
+
+    # The same command retried writes the same files: nothing new runs. Another comment's reset runs again.
+    assert gitops.publish([_run(operator, commit, operation, "c1042")]).commit is None
+    assert gitops.git("rev-parse", "main").strip() == tip
+    gitops.publish([_run(operator, commit, operation, "c2001")])
+    assert f"{FOLDER}/jobs/job-word-count-redis-sink-connector-offsets-reset-c2001.yaml" in gitops.files()
+
+
+def test_without_strimzi_reset_commits_nothing_for_the_connector_and_says_what_the_operator_must_do(
+    referenced: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    operator, commit = _operator(referenced, workspace, pool, tmp_path, OperationMode.MANIFEST, ConnectorPolicy())
+    result = _run(operator, commit, Operation.RESET, "c1042")
+    assert result.ok and result.write is not None
+    assert not [name for name in result.write.jobs if "offsets-reset" in name]
+    [reason] = result.not_applied
+    assert reason.startswith("not reset in manifest mode: `redis-sink-connector` (kafka-sink-connector)")
+    assert "the operator must reset the offsets of consumer group `connect-word-count-redis-sink-connector`" in reason

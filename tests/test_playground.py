@@ -61,7 +61,9 @@ def test_the_playground_opens_a_pull_request_resets_merges_and_shows_the_bots_co
     assert marker.startswith("<!-- kpops-bot:answer comment:"), "shown as written: the hidden line names its comment"
     assert answer.startswith(f"#### kpops-bot: `{COMMAND}`")
     assert "| ✅ | `word-count` | dev | reset |" in answer
-    assert "1 job(s) in `rendered/dev/word-count/jobs/`" in answer
+    # kpops' cleanup Job, and the connector's offsets reset through Strimzi
+    assert "2 job(s) in `rendered/dev/word-count/jobs/`" in answer
+    assert "stops KafkaConnector `word-count-redis-sink-connector`" in answer
 
     merge_heading, _ = _section(sections, "alice merges #1")
     merge = re.fullmatch(r"alice merges #1 \(merge commit ([0-9a-f]{12})\)", merge_heading)

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 import yaml
 
-from kpops_bot.connectors import ConnectorPolicy, applied, literal_secrets, refused_literal_secrets, with_connectors
+from kpops_bot.connectors import (
+    ConnectorPolicy,
+    applied,
+    is_connector,
+    literal_secrets,
+    offsets_reset,
+    offsets_reset_note,
+    refused_literal_secrets,
+    with_connectors,
+)
 from kpops_bot.engine import RenderCache
 from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import Renderer, RenderTarget, layout_at, render_targets
@@ -167,14 +176,18 @@ class Operator:
             files = write.resources or {}
             summary = f"{len(files)} manifest(s) in `{folder}/`"
             return StepResult(step, True, summary, self._listing(files), write, not_applied)
-        write = one_off_jobs_write(folder, render, run_id, step.steps)
-        notes = " ".join(self._masker.mask_text(note) for note in render.notes)
+        connectors = [c for c in chosen if setup.strimzi and is_connector(c)]
+        resets = [resource for c in connectors for resource in offsets_reset(c, setup, run_id)]
+        write = one_off_jobs_write(folder, render, run_id, step.steps, resets)
+        said = [*render.notes, *(offsets_reset_note(c, run_id) for c in connectors)]
+        notes = " ".join(self._masker.mask_text(note) for note in said)
         if not write.jobs:
             summary = f"kpops {step.operation} renders no job for this pipeline"
             return StepResult(step, True, f"{summary}. {notes}" if notes else summary, not_applied=not_applied)
         listing = self._listing(write.jobs)
         detail = f"> {notes}\n\n{listing}" if notes else listing
-        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", detail, write, not_applied)
+        jobs = sum(name.startswith("job-") for name in write.jobs)
+        return StepResult(step, True, f"{jobs} job(s) in `{folder}/jobs/`", detail, write, not_applied)
 
     def _kept(self, step: Step) -> tuple[str, ...]:
         """What a destroy's folder removal leaves running: without KafkaConnectors, the pipeline's connectors."""
