@@ -306,6 +306,18 @@ def _connector_applied(
     )
 
 
+def destroy_leaves(pipeline: str, mode: Mode, setup: ConnectorSetup) -> str | None:
+    """What removing a pipeline's folder leaves running (without KafkaConnectors, its connectors); None: nothing.
+    A destroy does not render, so the connectors are not named."""
+    if setup.strimzi:
+        return None
+    return (
+        f"not removed in {mode} mode: the connectors of `{pipeline}`, if it has any — kpops renders no manifest for "
+        "connectors, so they stay in Kafka Connect until deleted there; set `connectors: strimzi` to deploy them as "
+        "KafkaConnectors, which a destroy removes"
+    )
+
+
 def offsets_job_name(connector: str, run_id: str) -> str:
     suffix = f"-offsets-reset-{run_id}"
     return connector[: _NAME_LIMIT - len(suffix)].rstrip("-.") + suffix

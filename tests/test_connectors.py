@@ -13,6 +13,7 @@ from kpops_bot.connectors import (
     ConnectorPolicy,
     ConnectorSetup,
     applied,
+    destroy_leaves,
     kafka_connector,
     literal_secrets,
     offsets_reset,
@@ -209,7 +210,11 @@ def test_a_command_answer_lists_what_the_mode_did_not_apply() -> None:
         )
         for operation, verdict in zip(("reset", "clean"), reasons, strict=True)
     ]
-    check_golden("bot/answer-reset-connector-not-applied.md", answers.answer("reset", [answers.step_results(lines)]))
+    left = destroy_leaves("word-count", Mode.ARGO, ConnectorSetup())
+    assert left is not None and destroy_leaves("word-count", Mode.ARGO, STRIMZI) is None
+    summary = "`rendered/dev/word-count/` removed"
+    lines.append(answers.StepLine(True, "word-count", "dev", "destroy", "a" * 40, summary, not_applied=(left,)))
+    check_golden("bot/answer-connectors-not-applied.md", answers.answer("`/kpops reset word-count`", [answers.step_results(lines)]))
 
 
 def test_the_offsets_reset_is_a_one_off_job_that_stops_resets_and_resumes_through_strimzi() -> None:

@@ -15,6 +15,7 @@ import yaml
 from kpops_bot.connectors import (
     ConnectorPolicy,
     applied,
+    destroy_leaves,
     is_connector,
     literal_secrets,
     offsets_reset,
@@ -191,13 +192,10 @@ class Operator:
 
     def _kept(self, step: Step) -> tuple[str, ...]:
         """What a destroy's folder removal leaves running: without KafkaConnectors, the pipeline's connectors."""
-        if self._connectors.for_environment(step.environment).strimzi:
-            return ()
-        return (
-            f"not removed in {self._mode.render_mode} mode: the connectors of `{step.pipeline.name}`, if it has any "
-            "— kpops renders no manifest for connectors, so they stay in Kafka Connect until deleted there; set "
-            "`connectors: strimzi` to deploy them as KafkaConnectors, which a destroy removes",
+        reason = destroy_leaves(
+            step.pipeline.name, self._mode.render_mode, self._connectors.for_environment(step.environment)
         )
+        return () if reason is None else (reason,)
 
     def _listing(self, files: Mapping[str, str]) -> str:
         """The files as a person reviews them: masked, each under its name."""
