@@ -23,6 +23,7 @@ of the resource, and the publish that would commit it is refused (`literal_secre
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,7 +192,8 @@ def kafka_connector(component: ComponentRender, setup: ConnectorSetup, masker: M
 
 
 def literal_secrets(component: ComponentRender, masker: Masker | None = None) -> list[str]:
-    """The connector's configuration keys that look secret and hold a value, not a config-provider reference."""
+    """The connector's configuration keys whose value looks secret by the masker's rules (a secret-looking key, a
+    value the bot holds, credentials in a URL, a `password=` line) and is not a config-provider reference."""
     masker = masker or Masker()
     config = component.config.get("config")
     if not is_connector(component) or not isinstance(config, dict):
@@ -199,9 +201,9 @@ def literal_secrets(component: ComponentRender, masker: Masker | None = None) ->
     return sorted(
         str(key)
         for key, value in config.items()
-        if masker.is_secret_key(key)
-        and value not in (None, "")
+        if value not in (None, "")
         and not (isinstance(value, str) and _PROVIDER_REFERENCE.match(value.strip()))
+        and (masker.is_secret_key(key) or masker.mask_text(str(value)) != str(value))
     )
 
 
@@ -389,9 +391,18 @@ def offsets_reset_note(component: ComponentRender, run_id: str) -> str:
     )
 
 
+def kubernetes_name_problem(component: ComponentRender) -> str | None:
+    """Why the connector's name cannot name a KafkaConnector (and a Job's shell command), or None when it can."""
+    name = connector_name(component)
+    if _DNS_SUBDOMAIN.match(name):
+        return None
+    return f"connector `{component.name}`: its name {name!r} is not a Kubernetes name (lower case, digits, '-', '.')"
+
+
 def _reset_script(connector: str) -> str:
-    """Stop, reset, resume, each step waited for; quoted for sh (the name is a Kubernetes name: no quotes)."""
-    resource = f"kafkaconnector/{connector}"
+    """Stop, reset, resume, each step waited for. The name is checked as a Kubernetes name before (no character
+    sh would read), and quoted all the same."""
+    resource = shlex.quote(f"kafkaconnector/{connector}")
     annotation = OFFSETS_ANNOTATION.replace(".", "\\.")
     return "\n".join(
         [

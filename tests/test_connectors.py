@@ -15,6 +15,7 @@ from kpops_bot.connectors import (
     applied,
     destroy_leaves,
     kafka_connector,
+    kubernetes_name_problem,
     literal_secrets,
     offsets_reset,
     with_connectors,
@@ -24,6 +25,7 @@ from kpops_bot.diff.manifest_schemas import violations
 from kpops_bot.diff.model import RiskLevel, Status
 from kpops_bot.engine.kinds import ConnectorDeploy
 from kpops_bot.engine.model import Mode, Operation, PipelineRender
+from kpops_bot.masking import Masker
 from kpops_bot.repo_config import InvalidRepoConfigError, effective, parse_repo_config
 from kpops_bot.report import answers
 from kpops_bot.report.as_json import render_json
@@ -91,6 +93,15 @@ def test_a_literal_secret_never_reaches_the_kafka_connector_and_references_of_ev
         reference_sink.config["config"]["connection.password"] = reference
         assert literal_secrets(reference_sink) == []
         assert kafka_connector(reference_sink, STRIMZI)["spec"]["config"]["connection.password"] == reference
+    # The masker's other rules: credentials in a URL, a value the bot holds, under keys that do not look secret.
+    leaky = sink.model_copy(deep=True)
+    leaky.config["config"] |= {"redis.url": "redis://:hunter22@redis", "redis.auth": "held-by-the-bot"}
+    assert literal_secrets(leaky, Masker().with_secrets(["held-by-the-bot"])) == [
+        "connection.password",
+        "redis.auth",
+        "redis.url",
+    ]
+    assert literal_secrets(leaky) == ["connection.password", "redis.url"]
     # A reference kpops left unresolved is not a provider: `${REDIS_PASSWORD}` would be committed as it is.
     unresolved = sink.model_copy(deep=True)
     unresolved.config["config"]["connection.password"] = "${REDIS_PASSWORD}"
@@ -214,7 +225,10 @@ def test_a_command_answer_lists_what_the_mode_did_not_apply() -> None:
     assert left is not None and destroy_leaves("word-count", Mode.ARGO, STRIMZI) is None
     summary = "`rendered/dev/word-count/` removed"
     lines.append(answers.StepLine(True, "word-count", "dev", "destroy", "a" * 40, summary, not_applied=(left,)))
-    check_golden("bot/answer-connectors-not-applied.md", answers.answer("`/kpops reset word-count`", [answers.step_results(lines)]))
+    check_golden(
+        "bot/answer-connectors-not-applied.md",
+        answers.answer("`/kpops reset word-count`", [answers.step_results(lines)]),
+    )
 
 
 def test_the_offsets_reset_is_a_one_off_job_that_stops_resets_and_resumes_through_strimzi() -> None:
@@ -244,6 +258,13 @@ def test_the_offsets_reset_is_a_one_off_job_that_stops_resets_and_resumes_throug
     assert binding["roleRef"]["name"] == name and binding["subjects"][0]["name"] == name
     for resource_manifest in (account, role, binding, job):
         assert violations(resource_manifest) == []
+    hostile = sink.model_copy(deep=True)
+    hostile.config["config"]["name"] = "x'; kubectl delete ns kafka; '"
+    assert kubernetes_name_problem(hostile) == (
+        "connector `redis-sink-connector`: its name \"x'; kubectl delete ns kafka; '\" is not a Kubernetes name "
+        "(lower case, digits, '-', '.')"
+    )
+    assert kubernetes_name_problem(sink) is None
     long = sink.model_copy(deep=True)
     long.config["config"]["name"] = "x" * 80
     assert len(offsets_reset(long, STRIMZI, "c1042")[3]["metadata"]["name"]) == 63

@@ -193,3 +193,17 @@ def test_without_strimzi_reset_commits_nothing_for_the_connector_and_says_what_t
     [reason] = result.not_applied
     assert reason.startswith("not reset in manifest mode: `redis-sink-connector` (kafka-sink-connector)")
     assert "the operator must reset the offsets of consumer group `connect-word-count-redis-sink-connector`" in reason
+
+
+def test_a_connector_name_kubernetes_refuses_refuses_the_reset_before_anything_is_committed(
+    referenced: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    referenced.replace(PIPELINE, "name: redis-sink-connector", "name: Redis_Sink")
+    referenced.commit("A name only kpops accepts")
+    operator, commit = _operator(referenced, workspace, pool, tmp_path, OperationMode.MANIFEST, STRIMZI)
+    result = _run(operator, commit, Operation.RESET, "c1042")
+    assert not result.ok and result.write is None
+    assert result.summary == (
+        "refused: connector `Redis_Sink`: its name 'word-count-Redis_Sink' is not a Kubernetes name "
+        "(lower case, digits, '-', '.'); nothing committed"
+    )

@@ -17,6 +17,7 @@ from kpops_bot.connectors import (
     applied,
     destroy_leaves,
     is_connector,
+    kubernetes_name_problem,
     literal_secrets,
     offsets_reset,
     offsets_reset_note,
@@ -178,6 +179,9 @@ class Operator:
             summary = f"{len(files)} manifest(s) in `{folder}/`"
             return StepResult(step, True, summary, self._listing(files), write, not_applied)
         connectors = [c for c in chosen if setup.strimzi and is_connector(c)]
+        problems = [problem for c in connectors if (problem := kubernetes_name_problem(c)) is not None]
+        if problems:
+            return StepResult(step, False, self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing committed"))
         resets = [resource for c in connectors for resource in offsets_reset(c, setup, run_id)]
         write = one_off_jobs_write(folder, render, run_id, step.steps, resets)
         said = [*render.notes, *(offsets_reset_note(c, run_id) for c in connectors)]
