@@ -339,3 +339,38 @@ def test_a_push_to_a_deploy_branch_is_applied_and_the_pushed_commit_gets_the_sta
     assert kustomization["metadata"]["annotations"]["kpops-bot/source-commit"] == after
     assert "kpops-bot: apply push to main" in remote.message()
     assert remote.files("rendered/dev/word-count") == []  # only what the push changed
+
+
+def test_a_repository_choosing_strimzi_gets_its_connector_previewed_refused_in_clear_and_committed(
+    harness: BotHarness,
+) -> None:
+    remote = Remote(harness.remote)
+    repo = harness.repo
+    repo.write(".kpops-bot.yaml", "connectors: strimzi\nconnect_cluster: my-connect\n")
+    repo.commit("Connectors as Strimzi KafkaConnectors")
+    repo.git("push", "-q", "origin", "HEAD:main")
+    literal = _open(harness, 5, "tasks", WORD_COUNT, "tasks.max: 1", "tasks.max: 2")
+    assert harness.final_status(literal) == harness.forge.failure  # the literal password is a blocking danger
+    report = harness.bot_comments(5)[0]
+    assert "KafkaConnector word-count-redis-sink-connector" in report
+    assert "`config.connection.password` holds a literal secret" in report and "changeme-in-vault" not in report
+
+    reference = "${secrets:streaming/redis-credentials:password}"
+    repo.replace(WORD_COUNT, "connection.password: changeme-in-vault", f'connection.password: "{reference}"')
+    head = repo.commit("The password from a Secret")
+    repo.git("push", "-q", "origin", "tasks")
+    harness.forge.pulls.push(5, head)
+    harness.send_pull_request("updated", 5, head, head_ref="tasks")
+    assert harness.final_status(head) == harness.forge.success
+
+    merge = _merge(harness, 5, "tasks")
+    assert harness.send_pull_request("merged", 5, head, merge_commit_sha=merge).status_code == 202
+    assert harness.final_status(merge) == harness.forge.success
+    (applied,) = _answers(harness, 5, 1)
+    assert "Not applied" not in applied
+    connector = yaml.safe_load(
+        remote.show("rendered/dev/word-count/kafkaconnector-word-count-redis-sink-connector.yaml")
+    )
+    assert connector["spec"]["tasksMax"] == 2 and connector["spec"]["config"]["connection.password"] == reference
+    assert connector["metadata"]["labels"] == {"strimzi.io/cluster": "my-connect"}
+    _builds_every_file(remote, "rendered/dev/word-count")
