@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kpops_bot.diff.kafka import CONNECTOR_TYPES
 from kpops_bot.engine.kinds import ConnectorDeploy
 from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender
 from kpops_bot.gitops.layout import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
@@ -38,7 +39,6 @@ from kpops_bot.masking import Masker
 STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
 KAFKA_CONNECTOR = "KafkaConnector"
 CLUSTER_LABEL = "strimzi.io/cluster"
-CONNECTOR_TYPES = frozenset({"kafka-sink-connector", "kafka-source-connector"})
 # Strimzi refuses these in `spec.config`: they have fields of their own, or are the resource's name.
 _NOT_IN_CONFIG = ("name", "connector.class", "tasks.max", "connector.plugin.version")
 # Kafka Connect's config providers Strimzi documents: Kubernetes Secrets, files, variables, directories.

@@ -166,6 +166,11 @@ def test_a_preview_says_what_the_merge_applies_in_markdown_and_json() -> None:
     verdicts = {c["name"]: (c["applied"], c["reason"]) for c in document["pipelines"][0]["components"]}
     assert verdicts["word-counter"] == (True, None)
     assert verdicts[SINK][0] is False and verdicts[SINK][1].startswith("not deployed in manifest mode")
+    # What the bot holds is masked in the reasons and risks too (here a name that happens to hold it).
+    held = DiffOptions(masker=Masker().with_secrets(["redis-sink"]))
+    masked = diff_pipeline("word-count", None, base, head, held)
+    shown = [c.reason or "" for c in masked.components] + [risk.message for risk in masked.risks]
+    assert any("***" in text for text in shown) and not any("redis-sink" in text for text in shown)
     # Managed mode applies everything: no verdict against it, no risk.
     managed = diff_pipeline("word-count", None, base, head, DiffOptions(managed=True))
     assert managed.risks == [] and all(c.applied for c in managed.components)

@@ -94,6 +94,7 @@ def diff_pipeline(
     mode = source.mode if source is not None else Mode.MANIFEST
     merge = _what_a_merge_applies(environment, mode, base_components or [], head_components or [], components, options)
     for risk in merge:
+        risk.message = masker.mask_text(risk.message)
         risk.source = context.sources.locate(risk.component, None, risk._path)
     found = sorted([*found, *merge], key=lambda risk: -risk.level.rank)
     for risk in found:
@@ -132,7 +133,8 @@ def _what_a_merge_applies(
     for diff in components:
         operation = Operation.DESTROY if diff.status is Status.REMOVED else Operation.DEPLOY
         verdict = applied(renders[diff.name], operation, None if options.managed else mode, setup)
-        diff.applied, diff.reason = verdict.applied, verdict.reason
+        diff.applied = verdict.applied
+        diff.reason = options.masker.mask_text(verdict.reason) if verdict.reason is not None else None
         if not verdict.applied and diff.status is not Status.UNCHANGED:
             message = f"{diff.status.value}, but {verdict.reason}"
             found.append(Risk(level=RiskLevel.WARNING, code="not-applied", message=message, component=diff.name))

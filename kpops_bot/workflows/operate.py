@@ -165,7 +165,7 @@ class Operator:
         setup = self._connectors.for_environment(step.environment)
         chosen = [c for c in render.components if not step.steps or c.name in step.steps]
         not_applied = tuple(
-            reason
+            self._masker.mask_text(reason)
             for component in chosen
             if (reason := applied(component, step.operation, self._mode.render_mode, setup).reason) is not None
         )
@@ -173,7 +173,8 @@ class Operator:
         if step.operation is Operation.DEPLOY:
             literal = [(c.name, key) for c in chosen if setup.strimzi for key in literal_secrets(c, self._masker)]
             if literal:
-                return StepResult(step, False, refused_literal_secrets(literal), not_applied=not_applied)
+                refused = self._masker.mask_text(refused_literal_secrets(literal))
+                return StepResult(step, False, refused, not_applied=not_applied)
             write = deploy_write(folder, with_connectors(render, setup, self._masker), step.steps)
             files = write.resources or {}
             summary = f"{len(files)} manifest(s) in `{folder}/`"
@@ -199,7 +200,7 @@ class Operator:
         reason = destroy_leaves(
             step.pipeline.name, self._mode.render_mode, self._connectors.for_environment(step.environment)
         )
-        return () if reason is None else (reason,)
+        return () if reason is None else (self._masker.mask_text(reason),)
 
     def _listing(self, files: Mapping[str, str]) -> str:
         """The files as a person reviews them: masked, each under its name."""
