@@ -207,3 +207,19 @@ def test_a_connector_name_kubernetes_refuses_refuses_the_reset_before_anything_i
         "refused: connector `Redis_Sink`: its name 'word-count-Redis_Sink' is not a Kubernetes name "
         "(lower case, digits, '-', '.'); nothing committed"
     )
+
+
+def test_a_kafka_connector_strimzis_crd_refuses_is_not_committed(
+    referenced: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path, gitops: GitOps
+) -> None:
+    """Flux applies a folder as a whole: one resource the API server refuses would hold back all of the pipeline."""
+    referenced.replace(PIPELINE, "tasks.max: 1", "tasks.max: 0")
+    referenced.commit("No tasks")
+    operator, commit = _operator(referenced, workspace, pool, tmp_path, OperationMode.MANIFEST, STRIMZI)
+    result = _run(operator, commit, Operation.DEPLOY)
+    assert not result.ok and result.write is None
+    assert result.summary == (
+        "refused: KafkaConnector `word-count-redis-sink-connector`: spec.tasksMax: 0 is less than the minimum of 1; "
+        "nothing of this pipeline was committed"
+    )
+    assert gitops.publish([result]).commit is None

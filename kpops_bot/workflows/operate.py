@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import yaml
 
 from kpops_bot.connectors import (
+    KAFKA_CONNECTOR,
     ConnectorPolicy,
     applied,
     destroy_leaves,
@@ -24,8 +25,9 @@ from kpops_bot.connectors import (
     refused_literal_secrets,
     with_connectors,
 )
+from kpops_bot.diff.manifest_schemas import violations
 from kpops_bot.engine import RenderCache
-from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
+from kpops_bot.engine.model import ComponentRender, Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import Renderer, RenderTarget, layout_at, render_targets
 from kpops_bot.gitops.layout import (
     PipelineWrite,
@@ -175,7 +177,11 @@ class Operator:
             if literal:
                 refused = self._masker.mask_text(refused_literal_secrets(literal))
                 return StepResult(step, False, refused, not_applied=not_applied)
-            write = deploy_write(folder, with_connectors(render, setup, self._masker), step.steps)
+            deployed = with_connectors(render, setup, self._masker)
+            invalid = self._invalid_connectors(deployed, chosen)
+            if invalid:
+                return StepResult(step, False, invalid, not_applied=not_applied)
+            write = deploy_write(folder, deployed, step.steps)
             files = write.resources or {}
             summary = f"{len(files)} manifest(s) in `{folder}/`"
             return StepResult(step, True, summary, self._listing(files), write, not_applied)
@@ -194,6 +200,22 @@ class Operator:
         detail = f"> {notes}\n\n{listing}" if notes else listing
         jobs = sum(name.startswith("job-") for name in write.jobs)
         return StepResult(step, True, f"{jobs} job(s) in `{folder}/jobs/`", detail, write, not_applied)
+
+    def _invalid_connectors(self, deployed: PipelineRender, chosen: Sequence[ComponentRender]) -> str | None:
+        """Why a KafkaConnector the bot made would be refused by the API server (Strimzi's CRD), or None. Flux
+        applies a folder as a whole: one refused resource would hold back the pipeline's every change."""
+        names = {component.name for component in chosen}
+        problems = [
+            violation.describe()
+            for component in deployed.components
+            if component.name in names and is_connector(component)
+            for manifest in component.manifests
+            if manifest.get("kind") == KAFKA_CONNECTOR
+            for violation in violations(manifest)
+        ]
+        if not problems:
+            return None
+        return self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing of this pipeline was committed")
 
     def _kept(self, step: Step) -> tuple[str, ...]:
         """What a destroy's folder removal leaves running: without KafkaConnectors, the pipeline's connectors."""
