@@ -35,6 +35,7 @@ from kpops_bot.engine.kinds import ConnectorDeploy
 from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender
 from kpops_bot.gitops.layout import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
 from kpops_bot.masking import Masker
+from kpops_bot.names import environment_problem
 
 STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
 KAFKA_CONNECTOR = "KafkaConnector"
@@ -133,6 +134,15 @@ class RepoConnectorKeys(ConnectorTarget):
     connectors_by_environment: dict[str, ConnectorTarget] = Field(
         default_factory=dict, description="kpops environment → connector keys that differ from the top-level ones."
     )
+
+    @field_validator("connectors_by_environment")
+    @classmethod
+    def _environment_names(cls, mapping: dict[str, ConnectorTarget]) -> dict[str, ConnectorTarget]:
+        for name in mapping:
+            problem = environment_problem(name)
+            if problem is not None:
+                raise ValueError(problem)
+        return mapping
 
     def policy(self, over: ConnectorPolicy | None = None) -> ConnectorPolicy:
         """These keys over `over` (the server's policy, for a repository's file): the top-level keys over each of its

@@ -303,6 +303,7 @@ def test_the_settings_choose_per_environment_and_a_repository_file_overrides_the
             "(environment prod) needs connect_cluster",
         ),
         ({"connect_cluster": "My_Connect"}, "is not a Kubernetes name"),
+        ({"connectors_by_environment": {"../prod": {}}}, "environment '../prod' is not a valid name"),
         ({"connectors": "kafka-connect"}, "Input should be 'none' or 'strimzi'"),
     ],
 )
