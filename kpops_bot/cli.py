@@ -11,19 +11,20 @@ import gc
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from kpops_bot.engine.kinds import HelmChoice, Mode, Operation, OperationMode, SandboxChoice
+from kpops_bot.engine.kinds import ConnectorDeploy, HelmChoice, Mode, Operation, OperationMode, SandboxChoice
 from kpops_bot.events.model import Forge
 from kpops_bot.python_version import require_supported
 
 if TYPE_CHECKING:
     from packaging.version import Version
 
+    from kpops_bot.connectors import ConnectorPolicy
     from kpops_bot.diff.model import DiffReport
     from kpops_bot.engine.lazy import LazyPool
     from kpops_bot.engine.model import PipelineRender
@@ -81,10 +82,32 @@ class EngineArgs:
     timeout: float | None
     helm: str | None
     sandbox: str | None
+    connectors: str
+    connect_cluster: str | None
+    connect_namespace: str | None
+
+    def connector_policy(self) -> ConnectorPolicy:
+        """`--connectors` and its KafkaConnect, checked as the settings check them."""
+        from pydantic import ValidationError
+
+        from kpops_bot.connectors import ConnectorKeys
+
+        try:
+            keys = ConnectorKeys(
+                connectors=ConnectorDeploy(self.connectors),
+                connect_cluster=self.connect_cluster,
+                connect_namespace=self.connect_namespace,
+            )
+        except ValidationError as error:
+            message = "; ".join(str(problem["msg"]).removeprefix("Value error, ") for problem in error.errors())
+            raise click.BadParameter(message, param_hint="--connectors") from error
+        return keys.policy()
 
     def settings(self) -> EngineSettings:
         from kpops_bot.engine.settings import EngineSettings
         from kpops_bot.helm.mirrors import ChartMirrors, InvalidMirrorError
+
+        self.connector_policy()  # a usage error before anything starts
 
         try:
             chart_mirrors = ChartMirrors.from_pairs(self.mirrors)
@@ -123,6 +146,15 @@ _ENGINE_OPTIONS = [
         type=click.Choice([s.value for s in SandboxChoice]),
         help="Isolation of repository code (default auto: the strongest available).",
     ),
+    click.option(
+        "--connectors",
+        type=click.Choice([c.value for c in ConnectorDeploy]),
+        default=ConnectorDeploy.NONE.value,
+        show_default=True,
+        help="Kafka connectors in the GitOps modes: none (kpops renders none) or strimzi (a KafkaConnector each).",
+    ),
+    click.option("--connect-cluster", help="The KafkaConnect resource's name (with --connectors strimzi)."),
+    click.option("--connect-namespace", help="The KafkaConnect resource's namespace (default: the controller's)."),
 ]
 
 
@@ -181,6 +213,7 @@ def render(
         pools.warm_up()  # the fork server imports kpops while the revision is resolved and checked out
     with pools as pool:
         with _setting_up():
+            from kpops_bot.connectors import with_connectors
             from kpops_bot.diff.settings import DiffSettings
             from kpops_bot.engine.model import RenderSpec
             from kpops_bot.engine.sandbox import SandboxUnavailableError
@@ -196,7 +229,9 @@ def render(
             masker = DiffSettings().masker(settings)
         try:
             _name_the_sandbox(settings)
+            connectors = engine.connector_policy().for_environment(spec.environment)
             results = render_revision(workspace, pool, source, revision, pipelines, spec, _progress(masker))
+            results = [with_connectors(result, connectors, masker) for result in results]
         except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
             click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
             sys.exit(USAGE_ERROR)
@@ -279,6 +314,8 @@ def _diff_report(
     """The diff of (repository, base, head, only pipelines) and how many comment parts the report may take; a usage
     error (unknown pipeline, unreadable repository, no sandbox) ends the command with its message."""
     with _setting_up():
+        from dataclasses import replace
+
         from kpops_bot.diff.settings import DiffSettings
         from kpops_bot.engine.cache import RenderCache
         from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
@@ -289,7 +326,11 @@ def _diff_report(
         settings = pools.settings
         diff_settings = DiffSettings()
         # The command line renders manifest or argo mode, and judges risks by what that mode does.
-        options = replace(diff_settings.options(settings), operation_mode=OperationMode(engine.mode))
+        options = replace(
+            diff_settings.options(settings),
+            operation_mode=OperationMode(engine.mode),
+            connectors=engine.connector_policy(),
+        )
         cache = None if cache_dir is None else RenderCache(cache_dir, settings.render_cache_bytes)
         source, base, head, only = revisions
         request = DiffRequest(

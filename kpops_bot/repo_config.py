@@ -7,11 +7,12 @@ judge it. Secrets and trust (forks, tokens) are the server's alone and cannot be
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from kpops_bot.connectors import ConnectorPolicy, RepoConnectorKeys
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.names import check_environments
@@ -26,7 +27,7 @@ class InvalidRepoConfigError(ValueError):
     """The file is not valid; the message names the problem for the pull request's thread."""
 
 
-class RepoConfig(BaseModel):
+class RepoConfig(RepoConnectorKeys):
     model_config = ConfigDict(extra="forbid")
 
     previews: bool = Field(default=True, description="Post diff previews on pull requests.")
@@ -82,10 +83,13 @@ class Effective:
     config_dir: str
     environments: list[str | None]
     diff_options: DiffOptions
+    connectors: ConnectorPolicy = field(default_factory=ConnectorPolicy)
 
 
 def effective(settings: BotSettings, repo: RepoConfig, base_branch: str) -> Effective:
-    """The settings a pull request into `base_branch` is judged by; its diff masks every secret the bot holds."""
+    """The settings a pull request into `base_branch` is judged by; its diff masks every secret the bot holds.
+
+    Raises `InvalidRepoConfigError` when the file's connector keys leave Strimzi without a KafkaConnect name."""
     mapping = repo.environments if repo.environments is not None else settings.environments
     environments: list[str | None] = [None]
     for pattern, names in mapping.items():
@@ -97,11 +101,20 @@ def effective(settings: BotSettings, repo: RepoConfig, base_branch: str) -> Effe
         update["blocking_risks"] = repo.blocking_risks
     diff = settings.diff().model_copy(update=update)
     operation_mode = repo.operation_mode or settings.operation_mode
-    options = replace(diff.options(settings.engine()), masker=settings.secrets_masker(), operation_mode=operation_mode)
+    connectors = repo.policy(settings.policy())
+    problem = connectors.problem()
+    if problem is not None:
+        raise InvalidRepoConfigError(f"{FILE_NAME}: {problem}")
+    if operation_mode is OperationMode.MANAGED:  # kpops deploys connectors itself
+        connectors = ConnectorPolicy()
+    options = diff.options(settings.engine())
     return Effective(
         previews=repo.previews,
         operation_mode=operation_mode,
         config_dir=repo.config_dir or settings.config_dir,
         environments=environments,
-        diff_options=options,
+        diff_options=replace(
+            options, masker=settings.secrets_masker(), operation_mode=operation_mode, connectors=connectors
+        ),
+        connectors=connectors,
     )

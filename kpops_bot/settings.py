@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from kpops_bot.commands.authorize import CommandPolicy
+from kpops_bot.connectors import ConnectorKeys
 from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.engine.kinds import OperationMode as OperationMode  # noqa: PLC0414 -- re-exported: imported from here too
 from kpops_bot.engine.settings import EngineSettings
@@ -146,7 +147,7 @@ class DriftSchedule(BaseModel):
         return repository
 
 
-class BotSettings(EngineSettings, DiffSettings):
+class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(default=Path("kpops-bot-data"), description="Database, clones and render cache.")

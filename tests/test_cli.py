@@ -62,6 +62,23 @@ def test_json_output_has_the_documented_shape(render_args: list[str]) -> None:
     assert re.search(r"\[1/1\] word-count @ [0-9a-f]{12}: ok", completed.stderr)
 
 
+def test_render_with_strimzi_prints_a_kafka_connector_without_the_literal_secret(render_args: list[str]) -> None:
+    args = [*render_args, "--pipeline", "word-count", "--connectors", "strimzi", "--connect-cluster", "my-connect"]
+    completed = kpops_bot(*args, "--mode", "manifest")
+    assert completed.returncode == 0, completed.stderr
+    (pipeline,) = yaml.safe_load(completed.stdout)["pipelines"]
+    (sink,) = [c for c in pipeline["components"] if c["name"] == "redis-sink-connector"]
+    [connector] = sink["manifests"]
+    assert connector["kind"] == "KafkaConnector" and connector["apiVersion"] == "kafka.strimzi.io/v1beta2"
+    assert connector["spec"]["class"] == "com.github.jcustenborder.kafka.connect.redis.RedisSinkConnector"
+    assert connector["metadata"]["labels"] == {"strimzi.io/cluster": "my-connect"}
+    assert "changeme-in-vault" not in yaml.safe_dump(connector)
+    assert any("`connection.password` holds a literal secret" in note for note in pipeline["notes"])
+    # Without --connectors, kpops' own output: no manifest for the connector.
+    plain = yaml.safe_load(kpops_bot(*render_args, "--pipeline", "word-count").stdout)["pipelines"][0]
+    assert next(c for c in plain["components"] if c["name"] == "redis-sink-connector")["manifests"] == []
+
+
 def test_yaml_output_with_environment_and_operation(render_args: list[str]) -> None:
     completed = kpops_bot(*render_args, "--environment", "dev", "--operation", "destroy", "--mode", "argo")
     assert completed.returncode == 0, completed.stderr

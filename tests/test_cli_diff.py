@@ -78,9 +78,41 @@ def test_split_for_github_marks_every_part(feature: GitRepo, chart_server: Chart
     assert "+  replicas: 5" in completed.stdout
 
 
+def test_without_strimzi_the_report_says_manifest_mode_does_not_apply_a_connector_change(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    feature.replace(WORD_COUNT, "tasks.max: 1", "tasks.max: 2")
+    feature.commit("Two tasks")
+    args = diff_args(feature, chart_server, str(tmp_path / "ws"))
+    markdown = kpops_bot(*args)
+    assert markdown.returncode == 0, markdown.stderr
+    not_deployed = (
+        "not deployed in manifest mode: `redis-sink-connector` (kafka-sink-connector) — kpops renders no manifest "
+        "for connectors; set `connectors: strimzi` to deploy it as a KafkaConnector"
+    )
+    assert f"- ⚠️ **warning** · `word-count`: changed, but {not_deployed}" in markdown.stdout
+    assert f"- ⏸️ {not_deployed}" in markdown.stdout
+    document = json.loads(kpops_bot(*args, "--format", "json").stdout)
+    sink = next(c for c in document["pipelines"][0]["components"] if c["name"] == "redis-sink-connector")
+    assert (sink["applied"], sink["reason"]) == (False, not_deployed)
+
+    strimzi = kpops_bot(*args, "--connectors", "strimzi", "--connect-cluster", "my-connect", "--format", "json")
+    assert strimzi.returncode == 0, strimzi.stderr
+    (pipeline,) = json.loads(strimzi.stdout)["pipelines"]
+    sink = next(c for c in pipeline["components"] if c["name"] == "redis-sink-connector")
+    assert (sink["applied"], sink["reason"]) == (True, None)
+    [resource] = sink["resources"]
+    assert (resource["kind"], resource["status"]) == ("KafkaConnector", "changed")
+    assert "+  tasksMax: 2" in resource["diff"]
+    assert [risk["code"] for risk in pipeline["risks"]] == ["connector-secret-literal"]  # the fixture's password
+    assert "changeme-in-vault" not in strimzi.stdout + strimzi.stderr
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
+        (["--connectors", "strimzi"], "connectors: strimzi needs connect_cluster"),
+        (["--connectors", "strimzi", "--connect-cluster", "My_Connect"], "is not a Kubernetes name"),
         (["--head", "no-such-branch"], "revision 'no-such-branch' not found"),
         (["--pipeline", "word-cont"], "Did you mean 'word-count'?"),
         (["--chart-mirror", "nonsense"], "--chart-mirror"),

@@ -129,7 +129,13 @@ def test_added_and_removed_pipelines() -> None:
     removed = diff_pipeline("word-count", "dev", render, None, DiffOptions())
     assert removed.status is Status.REMOVED
     assert {r.status for c in removed.components for r in c.resources} == {Status.REMOVED}
-    assert [risk.code for risk in removed.risks] == ["pipeline-removed", "connector-removed"]  # manifest mode
+    # manifest mode: the folder's removal leaves the connector running (kpops rendered nothing of it), said once.
+    assert [(risk.code, risk.component) for risk in removed.risks] == [
+        ("pipeline-removed", None),
+        ("connector-removed", "redis-sink-connector"),
+    ]
+    connector = next(c for c in removed.components if c.name == "redis-sink-connector")
+    assert connector.applied is False
 
 
 def test_head_error_makes_an_error_status_with_no_components() -> None:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from kpops_bot.connectors import ConnectorPolicy, ConnectorSetup
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel, Status
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.kinds import ConnectorDeploy
 from kpops_bot.engine.lazy import LazyPool
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import UnknownPipelineError
@@ -62,10 +64,12 @@ def test_reviewed_change_and_a_broken_pipeline(feature: GitRepo, workspace: Work
     topic = resources["KafkaTopic", "word-count-word-counter-topic"]
     assert topic.status is Status.CHANGED
     assert "-  partitions: 3\n+  partitions: 1" in topic.diff
-    assert [(r.code, r.level, r.topic) for r in word_count.risks] == [
-        ("partitions-decreased", RiskLevel.DANGER, "word-count-word-counter-topic")
+    assert [(r.code, r.level, r.topic or r.component) for r in word_count.risks] == [
+        ("partitions-decreased", RiskLevel.DANGER, "word-count-word-counter-topic"),
+        ("not-applied", RiskLevel.WARNING, "redis-sink-connector"),  # manifest mode commits nothing of it
     ]
     connector = next(c for c in word_count.components if c.name == "redis-sink-connector")
+    assert not connector.applied and connector.reason is not None
     assert {c.path: (c.old, c.new) for c in connector.config_changes} == {
         'config["tasks.max"]': ("1", "2"),
         'config["connection.password"]': ("***", "*** (changed)"),
@@ -185,3 +189,25 @@ def test_environment_specific_files(feature: GitRepo, workspace: Workspace, pool
     assert {p.environment for p in report.pipelines} == {"prod"}
     assert {p.status for p in report.pipelines} == {Status.UNCHANGED}
     assert render_markdown(report)[0].count("<details>") == 0
+
+
+def test_under_strimzi_a_dry_run_diffs_the_kafka_connector_each_side_renders(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.replace(WORD_COUNT, "tasks.max: 1", "tasks.max: 2")
+    feature.replace(WORD_COUNT, "connection.password: changeme-in-vault", 'connection.password: "${secrets:s/r:p}"')
+    feature.commit("Two tasks, the password from a Secret")
+    policy = ConnectorPolicy(ConnectorSetup(ConnectorDeploy.STRIMZI, "my-connect"))
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+    report = diff_revisions(workspace, pool, request, DiffOptions(connectors=policy))
+    (word_count,) = report.pipelines
+    connector = next(c for c in word_count.components if c.name == "redis-sink-connector")
+    assert connector.applied and word_count.risks == []  # a reference is no literal
+    [resource] = connector.resources
+    assert (resource.kind, resource.name, resource.status) == (
+        "KafkaConnector",
+        "word-count-redis-sink-connector",
+        Status.CHANGED,
+    )
+    assert "-  tasksMax: 1\n+  tasksMax: 2" in resource.diff
+    assert "+    connection.password: '***'" in resource.diff  # the base's literal was never in its resource

@@ -29,6 +29,7 @@ from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, NewJob
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for
+from tests.support.kustomize import build_committed_folders
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 ORDERS = "pipelines/team-a/orders/pipeline.yaml"
@@ -55,6 +56,13 @@ class Remote:
 
     def message(self, revision: str = "main") -> str:
         return self.git("log", "-1", "--format=%B", revision)
+
+
+def _builds_every_file(remote: Remote, folder: str) -> None:
+    """Real kustomize builds the folder as Flux and Argo CD do: a resource per file, one-off Jobs included."""
+    built = build_committed_folders(remote.path)
+    assert sorted(built) == [folder]
+    assert len(built[folder]) == len(remote.files(folder)) - 1  # all but the kustomization itself
 
 
 @pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
@@ -204,6 +212,7 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     assert topics["word-count-word-counter-topic"] == 6
     assert f"merge commit {merge}" in remote.message()
     assert len(remote.files("rendered/dev/word-count/jobs")) == len(again)  # an apply keeps the one-off jobs
+    _builds_every_file(remote, "rendered/dev/word-count")
     bot_commit = remote.head()
 
     harness.send_pull_request("merged", 1, head, merge_commit_sha=merge)  # delivered again, as a new delivery
@@ -278,6 +287,7 @@ def test_two_pull_requests_merged_at_once_are_both_applied(harness: BotHarness) 
     assert "250" in "".join(remote.show(path) for path in remote.files("rendered/dev/team-a-orders"))
     log = remote.git("log", "--format=%s", "main")
     assert "apply #1" in log.replace("!", "#") and "apply #2" in log.replace("!", "#")
+    assert sorted(build_committed_folders(remote.path)) == ["rendered/dev/team-a-orders", "rendered/dev/word-count"]
 
 
 def test_a_merge_whose_pipeline_does_not_render_reports_it_and_commits_nothing_for_it(harness: BotHarness) -> None:
@@ -329,3 +339,38 @@ def test_a_push_to_a_deploy_branch_is_applied_and_the_pushed_commit_gets_the_sta
     assert kustomization["metadata"]["annotations"]["kpops-bot/source-commit"] == after
     assert "kpops-bot: apply push to main" in remote.message()
     assert remote.files("rendered/dev/word-count") == []  # only what the push changed
+
+
+def test_a_repository_choosing_strimzi_gets_its_connector_previewed_refused_in_clear_and_committed(
+    harness: BotHarness,
+) -> None:
+    remote = Remote(harness.remote)
+    repo = harness.repo
+    repo.write(".kpops-bot.yaml", "connectors: strimzi\nconnect_cluster: my-connect\n")
+    repo.commit("Connectors as Strimzi KafkaConnectors")
+    repo.git("push", "-q", "origin", "HEAD:main")
+    literal = _open(harness, 5, "tasks", WORD_COUNT, "tasks.max: 1", "tasks.max: 2")
+    assert harness.final_status(literal) == harness.forge.failure  # the literal password is a blocking danger
+    report = harness.bot_comments(5)[0]
+    assert "KafkaConnector word-count-redis-sink-connector" in report
+    assert "`config.connection.password` holds a literal secret" in report and "changeme-in-vault" not in report
+
+    reference = "${secrets:streaming/redis-credentials:password}"
+    repo.replace(WORD_COUNT, "connection.password: changeme-in-vault", f'connection.password: "{reference}"')
+    head = repo.commit("The password from a Secret")
+    repo.git("push", "-q", "origin", "tasks")
+    harness.forge.pulls.push(5, head)
+    harness.send_pull_request("updated", 5, head, head_ref="tasks")
+    assert harness.final_status(head) == harness.forge.success
+
+    merge = _merge(harness, 5, "tasks")
+    assert harness.send_pull_request("merged", 5, head, merge_commit_sha=merge).status_code == 202
+    assert harness.final_status(merge) == harness.forge.success
+    (applied,) = _answers(harness, 5, 1)
+    assert "Not applied" not in applied
+    connector = yaml.safe_load(
+        remote.show("rendered/dev/word-count/kafkaconnector-word-count-redis-sink-connector.yaml")
+    )
+    assert connector["spec"]["tasksMax"] == 2 and connector["spec"]["config"]["connection.password"] == reference
+    assert connector["metadata"]["labels"] == {"strimzi.io/cluster": "my-connect"}
+    _builds_every_file(remote, "rendered/dev/word-count")

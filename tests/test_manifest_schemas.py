@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
-from kpops_bot.diff.manifest_schemas import supported, violations
+from kpops_bot.diff.manifest_schemas import strimzi_crd, supported, violations
 from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.engine.model import PipelineRender
 from tests.helpers import manifest, recorded_render
@@ -70,3 +70,32 @@ def test_an_invalid_secret_value_is_named_by_its_rule_not_its_value() -> None:
     assert "987654321" not in risk.model_dump_json()
     assert risk.field is not None and risk.field.endswith(".value")
     assert "a masked value fails type" in risk.message
+
+
+def test_strimzi_resources_are_checked_against_the_operators_own_crds() -> None:
+    for kind in ("KafkaTopic", "KafkaConnector"):
+        crd = strimzi_crd(kind)
+        assert (crd["origin"], crd["release"], crd["group"]) == (
+            "https://github.com/strimzi/strimzi-kafka-operator",
+            "0.51.0",
+            "kafka.strimzi.io",
+        )
+        assert crd["file"].startswith("packaging/install/cluster-operator/") and len(crd["commit"]) == 40
+        assert {"v1beta2", "v1"} <= set(crd["versions"])
+    connector = {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaConnector",
+        "metadata": {"name": "sink", "labels": {"strimzi.io/cluster": "connect"}},
+        "spec": {"class": "io.example.Sink", "tasksMax": 1, "config": {"topics": "t"}, "listOffsets": {}},
+    }
+    # Only the CRD knows that listing offsets needs the ConfigMap to write them to.
+    [found] = violations(connector)
+    assert (found.field, found.message) == ("spec.listOffsets", "'toConfigMap' is a required property")
+    listed = connector | {"spec": connector["spec"] | {"listOffsets": {"toConfigMap": {"name": "offsets"}}}}
+    assert violations(listed) == []
+    # A null is pruned as the API server prunes it; a version the release does not serve is refused.
+    assert violations(topic(config=None)) == []
+    [unserved] = violations(listed | {"apiVersion": "kafka.strimzi.io/v1alpha1"})
+    assert unserved.field == "apiVersion"
+    for render_manifest in (m for c in recorded_render().components for m in c.manifests):
+        assert violations(render_manifest) == []

@@ -26,6 +26,7 @@ from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.operate import Operator, Step, StepResult
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
+from tests.support.kustomize import build_committed_folders
 from tests.support.workflow_kit import settings
 
 FOLDER = "rendered/dev/word-count"
@@ -89,6 +90,12 @@ def _kpops_reset_jobs(
     return [manifest for c in render.components for manifest in c.manifests if manifest["kind"] == "Job"]
 
 
+def _deployed_jobs(gitops: GitOps) -> list[dict[str, Any]]:
+    """The Jobs of the deploy itself (a producer's), beside the folder's one-off Jobs."""
+    files = [path for path in gitops.files() if "/jobs/" not in path and path.split("/")[-1].startswith("job-")]
+    return [yaml.safe_load(gitops.git("show", f"main:{path}")) for path in files]
+
+
 def _run(operator: Operator, commit: str, operation: Operation, run_id: str) -> list[StepResult]:
     results = operator.run([Step(operation, WORD_COUNT, "dev", commit)], run_id)
     assert all(result.ok for result in results), [result.summary for result in results]
@@ -128,6 +135,10 @@ def test_a_reset_commits_jobs_that_argo_cd_and_flux_create_once_and_never_again(
     assert gitops.listed() == sorted(resources)
     assert [path for path in resources if path.startswith("jobs/")] == sorted(
         p.removeprefix(f"{FOLDER}/") for p in jobs
+    )
+    built = build_committed_folders(gitops.bare)[FOLDER]  # real kustomize builds the folder, Jobs included
+    assert sorted(d["metadata"]["name"] for d in built if d["kind"] == "Job") == sorted(
+        job["metadata"]["name"] for job in [*jobs.values(), *_deployed_jobs(gitops)]
     )
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kpops_bot.playground.scene import COMMAND
+from kpops_bot.playground.scene import COMMAND, PASSWORD_REFERENCE, play
+from kpops_bot.playground.stage import CONNECT_CLUSTER, Stage, packaged_examples
+from tests.support.kustomize import build_committed_folders
 
 pytestmark = pytest.mark.slow
 KPOPS_BOT = Path(sys.executable).parent / "kpops-bot"
@@ -53,13 +55,15 @@ def test_the_playground_opens_a_pull_request_resets_merges_and_shows_the_bots_co
     assert report.startswith("<!-- kpops-bot:diff part 1/1 -->\n## kpops-bot dry run")
     assert "partitions 3 → 6" in report
     assert '| <code>config["connection.password"]</code> | <code>***</code> | <code>*** (changed)</code> |' in report
-    assert "rotated-in-vault" not in report and "changeme-in-vault" not in report
+    assert "changeme-in-vault" not in report
 
     marker, _, answer = sections["The bot's answer"].partition("\n")
     assert marker.startswith("<!-- kpops-bot:answer comment:"), "shown as written: the hidden line names its comment"
     assert answer.startswith(f"#### kpops-bot: `{COMMAND}`")
     assert "| ✅ | `word-count` | dev | reset |" in answer
-    assert "1 job(s) in `rendered/dev/word-count/jobs/`" in answer
+    # kpops' cleanup Job, and the connector's offsets reset through Strimzi
+    assert "2 job(s) in `rendered/dev/word-count/jobs/`" in answer
+    assert "stops KafkaConnector `word-count-redis-sink-connector`" in answer
 
     merge_heading, _ = _section(sections, "alice merges #1")
     merge = re.fullmatch(r"alice merges #1 \(merge commit ([0-9a-f]{12})\)", merge_heading)
@@ -73,6 +77,9 @@ def test_the_playground_opens_a_pull_request_resets_merges_and_shows_the_bots_co
     assert re.search(rf"Kpops-Bot-Apply: {merge[1]}[0-9a-f]{{28}}", commit)
     assert "rendered/dev/word-count/kustomization.yaml" in commit
     assert "rendered/dev/word-count/kafkatopic-word-count-word-counter-topic.yaml" in commit
+    # connectors: strimzi: the sink reaches the cluster too, as a KafkaConnector
+    assert "rendered/dev/word-count/kafkaconnector-word-count-redis-sink-connector.yaml" in commit
+    assert "KafkaConnector word-count-redis-sink-connector" in report
 
     # Everything ran on loopback and is gone: the servers answer no more, the folder is removed.
     intro = output.splitlines()[0]
@@ -101,3 +108,22 @@ def test_a_machine_without_the_sandbox_is_told_how_to_play_anyway(tmp_path: Path
     assert "bubblewrap (bwrap) is not installed" in completed.stderr
     assert completed.stderr.rstrip().endswith("(here: kpops-bot playground --sandbox off)")
     assert "Traceback" not in completed.stderr
+
+
+class _Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+    def show(self, text: str) -> None:
+        pass
+
+
+def test_every_folder_the_playground_commits_builds_with_real_kustomize() -> None:
+    with Stage(packaged_examples()) as stage:
+        play(stage, _Quiet(), timeout=600)
+        built = build_committed_folders(stage.hosted)
+    assert sorted(built) == ["rendered/dev/word-count"]
+    [connector] = [d for d in built["rendered/dev/word-count"] if d["kind"] == "KafkaConnector"]
+    assert connector["metadata"]["labels"] == {"strimzi.io/cluster": CONNECT_CLUSTER}
+    assert connector["spec"]["tasksMax"] == 2
+    assert connector["spec"]["config"]["connection.password"] == PASSWORD_REFERENCE

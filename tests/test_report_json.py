@@ -66,7 +66,13 @@ def test_json_has_what_the_markdown_shows_of_added_components_risks_and_sizes() 
     assert {"path": 'config["api.token"]', "value": "***"} in sink["config"]
     assert {"path": "config.topics", "value": "${AUDIT_TOPIC}"} in sink["config"]
     assert pipeline["size"] == {"added": len(sink["config"]), "removed": 0}
-    [risk] = pipeline["risks"]
+    risk, not_applied = pipeline["risks"]
     assert (risk["code"], risk["component"], risk["field"]) == ("variable-unset", "audit-sink", "config.topics")
+    assert (not_applied["code"], not_applied["level"], not_applied["component"]) == (
+        "not-applied",
+        "warning",
+        "audit-sink",
+    )
+    assert (sink["applied"], sink["reason"].startswith("not deployed in manifest mode: `audit-sink`")) == (False, True)
     assert risk["source"] == {"file": "pipelines/word-count/pipeline.yaml", "line": 5}
     assert "t0ken-value" not in json.dumps(document)

@@ -141,6 +141,8 @@ def test_unusual_names_cannot_break_the_markdown() -> None:
 
 def test_golden_files_are_tracked() -> None:
     assert sorted(path.name for path in Path(GOLDEN).glob("*.md")) == [
+        "connector-not-applied.md",
+        "connector-strimzi.md",
         "mixed-change.md",
         "no-pipeline.md",
         "review.md",

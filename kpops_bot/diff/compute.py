@@ -10,6 +10,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from kpops_bot.connectors import ConnectorPolicy, applied, literal_secrets
 from kpops_bot.diff import risks, topology
 from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION
 from kpops_bot.diff.model import (
@@ -21,6 +22,7 @@ from kpops_bot.diff.model import (
     KpopsSides,
     PipelineDiff,
     ResourceDiff,
+    Risk,
     RiskLevel,
     Status,
     Summary,
@@ -28,7 +30,7 @@ from kpops_bot.diff.model import (
 from kpops_bot.diff.paths import FieldFilter, format_path
 from kpops_bot.diff.sources import PipelineSources
 from kpops_bot.engine.kinds import OperationMode
-from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender, RenderError
+from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderError
 from kpops_bot.masking import Masker
 from kpops_bot.yaml_text import dump_yaml
 
@@ -43,6 +45,12 @@ class DiffOptions:
     context_lines: int = 3
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     operation_mode: OperationMode = OperationMode.MANIFEST  # the repository's: risks say what its merge does
+    connectors: ConnectorPolicy = field(default_factory=ConnectorPolicy)
+
+    @property
+    def managed(self) -> bool:
+        """The merge runs kpops itself (managed mode), which applies every component."""
+        return self.operation_mode is OperationMode.MANAGED
 
 
 def diff_pipeline(
@@ -87,9 +95,16 @@ def diff_pipeline(
         sources=sources or PipelineSources(),
         kubernetes_version=options.kubernetes_version,
         operation_mode=options.operation_mode,
+        connector_resources=options.connectors.for_environment(environment).strimzi,
         mask_resource=masker.mask_resource,
     )
     found = risks.assess(name, base_components, head_components, context)
+    mode = source.mode if source is not None else Mode.MANIFEST
+    merge = _what_a_merge_applies(environment, mode, base_components or [], head_components or [], components, options)
+    for risk in merge:
+        risk.message = masker.mask_text(risk.message)
+        risk.source = context.sources.locate(risk.component, None, risk._path)
+    found = sorted([*found, *merge], key=lambda risk: -risk.level.rank)
     for risk in found:
         risk.message = masker.mask_text(risk.message)
         risk.value = masker.mask_text(risk.value) if risk.value is not None else None
@@ -108,6 +123,50 @@ def diff_pipeline(
         topology=shown_topology,
         notes=notes,
     )
+
+
+def _what_a_merge_applies(
+    environment: str | None,
+    mode: Mode,
+    base: Sequence[ComponentRender],
+    head: Sequence[ComponentRender],
+    components: Sequence[ComponentDiff],
+    options: DiffOptions,
+) -> list[Risk]:
+    """Marks each component diff with whether the merge applies it; the risks of changes it does not apply, and of
+    literal secrets a KafkaConnector would commit."""
+    setup = options.connectors.for_environment(environment)
+    renders = {component.name: component for component in base} | {component.name: component for component in head}
+    found: list[Risk] = []
+    for diff in components:
+        operation = Operation.DESTROY if diff.status is Status.REMOVED else Operation.DEPLOY
+        verdict = applied(renders[diff.name], operation, None if options.managed else mode, setup)
+        diff.applied = verdict.applied
+        diff.reason = options.masker.mask_text(verdict.reason) if verdict.reason is not None else None
+        # A removed connector left running has a risk of its own (`connector-removed`), which says how to remove it.
+        if not verdict.applied and diff.status not in (Status.UNCHANGED, Status.REMOVED):
+            message = f"{diff.status.value}, but {verdict.reason}"
+            found.append(Risk(level=RiskLevel.WARNING, code="not-applied", message=message, component=diff.name))
+    if setup.strimzi and not options.managed:
+        found += [
+            literal_secret_risk(component.name, key)
+            for component in head
+            for key in literal_secrets(component, options.masker)
+        ]
+    return found
+
+
+def literal_secret_risk(component: str, key: str) -> Risk:
+    """A KafkaConnector would commit a secret in clear: the publish refuses it, the preview says so first."""
+    message = (
+        f"connector `{component}`: `config.{key}` holds a literal secret; it is committed only as a config-provider "
+        f"reference (`${{secrets:<namespace>/<secret>:<key>}}`, `${{file:...}}`, `${{env:...}}`, "
+        "`${directory:...}`), so the merge will refuse to publish this pipeline"
+    )
+    risk = Risk(level=RiskLevel.DANGER, code="connector-secret-literal", message=message, component=component)
+    risk.field = f"config.{key}"
+    risk._path = ("config", key)
+    return risk
 
 
 def _located(error: RenderError, sources: PipelineSources | None) -> RenderError:

@@ -2,9 +2,14 @@
 
 Kubernetes' schemas are kubernetes-validate's (one folder per Kubernetes version). Its `validate` loads the 1.3 MB
 definitions file for every document and stops at the first problem, so the validators are built here from its
-schema files once per kind and version, and every problem is listed. KafkaTopic and KafkaConnector are checked
-against `schemas/strimzi.json`, the part of Strimzi's CRDs kpops' manifests touch. Kinds neither knows (other CRDs)
-are not checked.
+schema files once per kind and version, and every problem is listed.
+
+KafkaTopic and KafkaConnector are checked against Strimzi's own CRDs: the `openAPIV3Schema` of each version a
+release serves, kept in `schemas/strimzi-<release>-<kind>.json` with the repository, tag, commit and file it was
+taken from (`scripts/strimzi-schemas` writes them). Release 0.51.0 is the last that serves `v1beta2`, the version
+kpops renders, besides `v1`. As the API server does, null values are pruned before a custom resource is validated
+(apiextensions.k8s.io/v1: a field without `nullable: true` drops a null), and the object's name must be a DNS
+subdomain. Kinds neither knows (other CRDs) are not checked.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ from kubernetes_validate import utils as kubernetes_schemas
 
 DEFAULT_KUBERNETES_VERSION = "1.31"
 _STRIMZI_GROUP = "kafka.strimzi.io"
+STRIMZI_RELEASE = "0.51.0"
+_STRIMZI_KINDS = ("KafkaTopic", "KafkaConnector")
 _MAX_PER_RESOURCE = 5
+# What the API server asks of every object's name (a DNS subdomain), which a CRD's schema does not say.
+_OBJECT_METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string", "maxLength": 253, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}},
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,8 @@ def violations(manifest: dict[str, Any], kubernetes_version: str = DEFAULT_KUBER
     validator = _validator(kind, api_version, kubernetes_version)
     if validator is None:
         return []
+    if api_version.partition("/")[0] == _STRIMZI_GROUP:
+        manifest = _pruned(manifest)
     errors = sorted(validator.iter_errors(manifest), key=lambda error: list(error.absolute_path))
     return [
         Violation(
@@ -74,11 +89,9 @@ def supported(kubernetes_version: str) -> bool:
 
 @cache
 def _validator(kind: str, api_version: str, kubernetes_version: str) -> jsonschema.protocols.Validator | None:
-    if api_version.partition("/")[0] == _STRIMZI_GROUP:
-        schema = _strimzi().get(kind)
-        if schema is None:
-            return None
-        return jsonschema.Draft202012Validator({**schema, "$defs": _strimzi()["$defs"]})
+    group, _, version = api_version.partition("/")
+    if group == _STRIMZI_GROUP:
+        return _strimzi_validator(kind, version)
     folder = _schema_folder(kubernetes_version)
     # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 → rbac-v1
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
@@ -111,11 +124,36 @@ def _load(relative: str) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _strimzi_validator(kind: str, version: str) -> jsonschema.protocols.Validator | None:
+    """The CRD's schema of that version; a version the release does not serve accepts only the ones it does."""
+    if kind not in _STRIMZI_KINDS:
+        return None
+    versions = strimzi_crd(kind)["versions"]
+    schema = versions.get(version)
+    if schema is None:
+        served = [f"{_STRIMZI_GROUP}/{name}" for name in versions]
+        return jsonschema.Draft202012Validator({"properties": {"apiVersion": {"enum": served}}})
+    properties = {**schema.get("properties", {}), "metadata": _OBJECT_METADATA}
+    return jsonschema.Draft202012Validator({**schema, "properties": properties})
+
+
 @cache
-def _strimzi() -> dict[str, Any]:
-    text = resources.files("kpops_bot.diff").joinpath("schemas", "strimzi.json").read_text(encoding="utf-8")
-    loaded: dict[str, Any] = json.loads(text)
+def strimzi_crd(kind: str) -> dict[str, Any]:
+    """Strimzi's CRD of `kind` as kept: origin, release, commit, file and each served version's openAPIV3Schema."""
+    name = f"strimzi-{STRIMZI_RELEASE}-{kind.lower()}.json"
+    loaded: dict[str, Any] = json.loads(
+        resources.files("kpops_bot.diff").joinpath("schemas", name).read_text(encoding="utf-8")
+    )
     return loaded
+
+
+def _pruned(value: Any) -> Any:
+    """Without null values, as the API server prunes them from a custom resource before validating it."""
+    if isinstance(value, dict):
+        return {key: _pruned(child) for key, child in value.items() if child is not None}
+    if isinstance(value, list):
+        return [_pruned(child) for child in value]
+    return value
 
 
 def _shorten(message: str, limit: int = 200) -> str:

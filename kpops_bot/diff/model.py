@@ -103,6 +103,10 @@ class ComponentDiff(BaseModel):
         description="The whole enriched configuration of an added (at head) or removed (at base) component.",
     )
     resources: list[ResourceDiff] = Field(default_factory=list)
+    applied: bool = Field(
+        default=True, description="Whether the configured mode puts this component's change into effect."
+    )
+    reason: str | None = Field(default=None, description="Why the configured mode does not apply it.")
 
     @property
     def lines_changed(self) -> tuple[int, int]:

@@ -56,6 +56,7 @@ class RiskContext:
     sources: PipelineSources = field(default_factory=PipelineSources)
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     operation_mode: OperationMode = OperationMode.MANIFEST  # who applies the merge: kpops, or a GitOps controller
+    connector_resources: bool = False  # `connectors: strimzi`: the GitOps folder holds connectors and prunes them
     # The manifest as the report may show it: a violation's value is left out where masking changes it.
     mask_resource: Callable[[dict[str, Any]], Any] = lambda resource: resource
 
@@ -163,10 +164,11 @@ def _gone(
 ) -> list[Risk]:
     """Components of the base that the head drops: switched off with `enabled: false` (kpops ≥ 10.7), or connectors
     deleted. `head` None: the pipeline is removed, which managed mode destroys but the GitOps modes do not for
-    connectors (they render none)."""
+    connectors (they render none) unless the bot commits them as KafkaConnector resources, which the folder prunes."""
     mode = context.operation_mode
+    pruned = mode is not OperationMode.MANAGED and context.connector_resources
     if head is None:
-        if mode is OperationMode.MANAGED:
+        if mode is OperationMode.MANAGED or pruned:
             return []
         return [_connector_left(pipeline, c, mode, "with its pipeline") for c in _connectors(base)]
     rendered = {component.name for component in head}
@@ -189,7 +191,7 @@ def _gone(
         risk.source = where
         risks.append(risk)
     for component in _connectors(base):
-        if component.name not in rendered and component.name not in disabled:
+        if component.name not in rendered and component.name not in disabled and not pruned:
             risks.append(_connector_left(pipeline, component, mode, "from the pipeline"))
     return risks
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from kpops_bot.changes import AffectedPipelines
+from kpops_bot.connectors import ConnectorSetup, with_connectors
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
 from kpops_bot.diff.sources import PipelineSources, SourceFile
@@ -82,9 +83,10 @@ def diff_revisions(
     pairs: dict[str, tuple[PipelineRender | None, PipelineRender | None]] = {}
     for side in sides:
         environment = side.spec.environment
+        setup = options.connectors.for_environment(environment)
         for name in side.affected.all:
-            base_render = by_target.get((base, environment, name))
-            head_render = by_target.get((head, environment, name))
+            base_render = _with_connectors(by_target.get((base, environment, name)), setup, options)
+            head_render = _with_connectors(by_target.get((head, environment, name)), setup, options)
             sources = _sources(repository, head, side, name)
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
@@ -92,6 +94,13 @@ def diff_revisions(
     if upgrade and releases[0] and releases[1]:
         kpops.migration = [options.masker.mask_text(risk) for risk in migration_risks(releases[0], releases[1], pairs)]
     return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels, kpops)
+
+
+def _with_connectors(
+    render: PipelineRender | None, setup: ConnectorSetup, options: DiffOptions
+) -> PipelineRender | None:
+    """What a merge would commit: kpops' manifests plus, under `connectors: strimzi`, a KafkaConnector each."""
+    return None if render is None else with_connectors(render, setup, options.masker)
 
 
 def _release(repository: CachedRepository, pool: Renderer, commit: str) -> str | None:

@@ -44,3 +44,10 @@ class SandboxChoice(StrEnum):
     NAMESPACES = "namespaces"
     UID = "uid"
     OFF = "off"
+
+
+class ConnectorDeploy(StrEnum):
+    """How the GitOps modes deploy Kafka connectors (`connectors.py`)."""
+
+    NONE = "none"  # kpops' output as it is: connectors are not deployed
+    STRIMZI = "strimzi"  # a KafkaConnector per connector, for Strimzi's operator

@@ -90,11 +90,18 @@ def deploy_write(folder: str, render: PipelineRender, steps: Iterable[str] = ())
     return PipelineWrite(folder, render.revision, resources=resource_files(_manifests(render, steps)))
 
 
-def one_off_jobs_write(folder: str, render: PipelineRender, run_id: str, steps: Iterable[str] = ()) -> PipelineWrite:
+def one_off_jobs_write(
+    folder: str,
+    render: PipelineRender,
+    run_id: str,
+    steps: Iterable[str] = (),
+    extra: Iterable[dict[str, Any]] = (),
+) -> PipelineWrite:
     """A reset's or clean's Jobs under names no run used before, made to run once (see the module's docstring);
-    other resources are the deploy's business."""
+    other resources are the deploy's business. `extra`: one-off resources of the bot's own, already named for the
+    run and made to run once (a connector's offsets reset, `connectors.py`)."""
     jobs = [_one_off_job(manifest, run_id) for manifest in _manifests(render, steps) if manifest.get("kind") == "Job"]
-    return PipelineWrite(folder, render.revision, jobs=resource_files(jobs))
+    return PipelineWrite(folder, render.revision, jobs=resource_files([*jobs, *extra]))
 
 
 def expired_jobs(

@@ -17,12 +17,15 @@ from kpops_bot.playground.stage import BOT_LOGIN, FULL_NAME, Stage, git
 
 T = TypeVar("T")
 PIPELINE_FILE = "pipelines/word-count/pipeline.yaml"
+PASSWORD_REFERENCE = "${secrets:streaming/redis-credentials:password}"
 EDITS = (
     ("partitions_count: 3", "partitions_count: 6"),
     ("tasks.max: 1", "tasks.max: 2"),
-    ("connection.password: changeme-in-vault", "connection.password: rotated-in-vault"),
+    # A KafkaConnector carries no secret in clear: the password comes from a Kubernetes Secret through Strimzi's
+    # config provider (with the literal, the bot would refuse to commit the connector).
+    ("connection.password: changeme-in-vault", f'connection.password: "{PASSWORD_REFERENCE}"'),
 )
-TITLE = "word-count: six partitions, two connector tasks, the Redis password rotated"
+TITLE = "word-count: six partitions, two connector tasks, the Redis password read from a Secret"
 BRANCH = "scale-word-count"
 COMMAND = "/kpops reset word-count"
 REPORT_MARKER = "<!-- kpops-bot:diff"

@@ -21,7 +21,7 @@ from types import TracebackType
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from kpops_bot.engine.kinds import HelmChoice, SandboxChoice
+from kpops_bot.engine.kinds import ConnectorDeploy, HelmChoice, SandboxChoice
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_github import FakeGitHub
@@ -37,6 +37,7 @@ BOT_LOGIN = "kpops-bot"  # whose the bot's token is
 BOT_TOKEN = "playground-bot-token"
 WEBHOOK_SECRET = "playground-webhook-secret"
 ENVIRONMENT = "dev"
+CONNECT_CLUSTER = "connect"  # the Strimzi KafkaConnect the connectors run on
 PEOPLE = {"alice": "write", "bob": "read"}
 
 
@@ -145,6 +146,9 @@ class Stage:
                 "data_dir": self.folder / "bot-data",
                 "github": github,
                 "environments": {"main": [ENVIRONMENT]},
+                # Connectors reach the cluster too: a KafkaConnector each, for the Strimzi KafkaConnect `connect`.
+                "connectors": ConnectorDeploy.STRIMZI,
+                "connect_cluster": CONNECT_CLUSTER,
                 "chart_mirrors": {DEFAULT_CHART_REPOSITORY: self.charts_url},
                 "helm": HelmChoice.BUILTIN,
                 "sandbox": self.sandbox,

@@ -47,6 +47,7 @@ class StepLine:
     commit: str
     summary: str  # one line, masked
     detail: str = ""  # kpops' output or the manifests, masked
+    not_applied: Sequence[str] = ()  # per component the mode does not put into effect: why
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,17 @@ def step_results(results: Sequence[StepLine], *, dry_run: bool = False) -> str:
         if result.detail
     )
     header = "| | pipeline | environment | operation | at | result |\n|---|---|---|---|---|---|"
-    return f"{header}\n{rows}{note}\n\n{details}"
+    return f"{header}\n{rows}{note}{not_applied(results)}\n\n{details}"
+
+
+def not_applied(results: Sequence[StepLine]) -> str:
+    """What the mode did not put into effect, per pipeline and component, and why; empty when everything was."""
+    lines = [
+        f"- ⏸️ `{result.pipeline}` ({result.environment or 'default'}): {reason}"
+        for result in results
+        for reason in result.not_applied
+    ]
+    return "\n\n**Not applied**:\n\n" + "\n".join(lines) if lines else ""
 
 
 def published(

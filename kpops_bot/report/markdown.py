@@ -185,6 +185,7 @@ def pipeline_section(pipeline: PipelineDiff, max_chunk: int | None = None) -> Se
     continued = f"<details><summary>{summary} (continued)</summary>\n\n"
     if pipeline.notes:
         opening_lines += [*(f"> {note}" for note in pipeline.notes), ""]
+    opening_lines += merge_applies(pipeline)
     if pipeline.topology is not None and pipeline.topology.nodes:
         opening_lines += [*mermaid(pipeline.topology), ""]
     chunks: list[str] = []
@@ -204,6 +205,20 @@ def pipeline_section(pipeline: PipelineDiff, max_chunk: int | None = None) -> Se
         closing="</details>\n\n",
         name=pipeline.name,
     )
+
+
+def merge_applies(pipeline: PipelineDiff) -> list[str]:
+    """Which components the merge puts into effect in the configured mode, and why not the others."""
+    applied = [component.name for component in pipeline.components if component.applied]
+    not_applied = [component for component in pipeline.components if not component.applied]
+    if not not_applied:
+        return [f"What a merge applies: every component ({_names(applied)}).", ""]
+    lines = [f"What a merge applies: {_names(applied)}; not applied:", ""]
+    return [*lines, *(f"- ⏸️ {component.reason}" for component in not_applied), ""]
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names) or "none"
 
 
 def mermaid(topology: Topology) -> list[str]:

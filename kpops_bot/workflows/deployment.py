@@ -125,6 +125,7 @@ class GitDeploymentRepository:
             config.config_dir,
             masker,
             self._isolation,
+            config.connectors,
         )
         return operator.run(steps, run_id, execute=execute)
 

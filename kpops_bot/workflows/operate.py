@@ -12,8 +12,22 @@ from dataclasses import dataclass
 
 import yaml
 
+from kpops_bot.connectors import (
+    KAFKA_CONNECTOR,
+    ConnectorPolicy,
+    applied,
+    destroy_leaves,
+    is_connector,
+    kubernetes_name_problem,
+    literal_secrets,
+    offsets_reset,
+    offsets_reset_note,
+    refused_literal_secrets,
+    with_connectors,
+)
+from kpops_bot.diff.manifest_schemas import violations
 from kpops_bot.engine import RenderCache
-from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
+from kpops_bot.engine.model import ComponentRender, Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import Renderer, RenderTarget, layout_at, render_targets
 from kpops_bot.gitops.layout import (
     PipelineWrite,
@@ -49,12 +63,20 @@ class StepResult:
     summary: str  # one line, masked
     detail: str = ""  # kpops' output or the manifests, masked
     write: PipelineWrite | None = None  # manifest / argo: what the GitOps target gets
+    not_applied: tuple[str, ...] = ()  # per component the mode does not put into effect: why (connectors.applied)
 
     def line(self) -> StepLine:
         """The result as the answer's table shows it."""
         step = self.step
         return StepLine(
-            self.ok, step.pipeline.name, step.environment, step.operation, step.commit, self.summary, self.detail
+            self.ok,
+            step.pipeline.name,
+            step.environment,
+            step.operation,
+            step.commit,
+            self.summary,
+            self.detail,
+            self.not_applied,
         )
 
 
@@ -69,8 +91,10 @@ class Operator:
         config_dir: str,
         masker: Masker,
         isolation: Isolation,
+        connectors: ConnectorPolicy | None = None,
     ) -> None:
         self._settings = settings
+        self._connectors = connectors or ConnectorPolicy()
         self._isolation = isolation
         self._pool = pool
         self._cache = cache
@@ -88,7 +112,10 @@ class Operator:
         for step in steps:
             if step.operation is Operation.DESTROY:
                 folder = self._folder(step)
-                results.append(StepResult(step, True, f"`{folder}/` removed", write=removal(folder, step.commit)))
+                write = removal(folder, step.commit)
+                results.append(
+                    StepResult(step, True, f"`{folder}/` removed", write=write, not_applied=self._kept(step))
+                )
             else:
                 results.append(self._manifest_result(step, rendered[step], run_id))
         return results
@@ -137,19 +164,65 @@ class Operator:
         if unknown:
             listing = ", ".join(f"`{name}`" for name in names)
             return StepResult(step, False, f"unknown step(s) {', '.join(unknown)}; the steps are {listing}")
+        setup = self._connectors.for_environment(step.environment)
+        chosen = [c for c in render.components if not step.steps or c.name in step.steps]
+        not_applied = tuple(
+            self._masker.mask_text(reason)
+            for component in chosen
+            if (reason := applied(component, step.operation, self._mode.render_mode, setup).reason) is not None
+        )
         folder = self._folder(step)
         if step.operation is Operation.DEPLOY:
-            write = deploy_write(folder, render, step.steps)
+            literal = [(c.name, key) for c in chosen if setup.strimzi for key in literal_secrets(c, self._masker)]
+            if literal:
+                refused = self._masker.mask_text(refused_literal_secrets(literal))
+                return StepResult(step, False, refused, not_applied=not_applied)
+            deployed = with_connectors(render, setup, self._masker)
+            invalid = self._invalid_connectors(deployed, chosen)
+            if invalid:
+                return StepResult(step, False, invalid, not_applied=not_applied)
+            write = deploy_write(folder, deployed, step.steps)
             files = write.resources or {}
-            return StepResult(step, True, f"{len(files)} manifest(s) in `{folder}/`", self._listing(files), write)
-        write = one_off_jobs_write(folder, render, run_id, step.steps)
-        notes = " ".join(self._masker.mask_text(note) for note in render.notes)
+            summary = f"{len(files)} manifest(s) in `{folder}/`"
+            return StepResult(step, True, summary, self._listing(files), write, not_applied)
+        connectors = [c for c in chosen if setup.strimzi and is_connector(c)]
+        problems = [problem for c in connectors if (problem := kubernetes_name_problem(c)) is not None]
+        if problems:
+            return StepResult(step, False, self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing committed"))
+        resets = [resource for c in connectors for resource in offsets_reset(c, setup, run_id)]
+        write = one_off_jobs_write(folder, render, run_id, step.steps, resets)
+        said = [*render.notes, *(offsets_reset_note(c, run_id) for c in connectors)]
+        notes = " ".join(self._masker.mask_text(note) for note in said)
         if not write.jobs:
             summary = f"kpops {step.operation} renders no job for this pipeline"
-            return StepResult(step, True, f"{summary}. {notes}" if notes else summary)
+            return StepResult(step, True, f"{summary}. {notes}" if notes else summary, not_applied=not_applied)
         listing = self._listing(write.jobs)
         detail = f"> {notes}\n\n{listing}" if notes else listing
-        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", detail, write)
+        jobs = sum(name.startswith("job-") for name in write.jobs)
+        return StepResult(step, True, f"{jobs} job(s) in `{folder}/jobs/`", detail, write, not_applied)
+
+    def _invalid_connectors(self, deployed: PipelineRender, chosen: Sequence[ComponentRender]) -> str | None:
+        """Why a KafkaConnector the bot made would be refused by the API server (Strimzi's CRD), or None. Flux
+        applies a folder as a whole: one refused resource would hold back the pipeline's every change."""
+        names = {component.name for component in chosen}
+        problems = [
+            violation.describe()
+            for component in deployed.components
+            if component.name in names and is_connector(component)
+            for manifest in component.manifests
+            if manifest.get("kind") == KAFKA_CONNECTOR
+            for violation in violations(manifest)
+        ]
+        if not problems:
+            return None
+        return self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing of this pipeline was committed")
+
+    def _kept(self, step: Step) -> tuple[str, ...]:
+        """What a destroy's folder removal leaves running: without KafkaConnectors, the pipeline's connectors."""
+        reason = destroy_leaves(
+            step.pipeline.name, self._mode.render_mode, self._connectors.for_environment(step.environment)
+        )
+        return () if reason is None else (self._masker.mask_text(reason),)
 
     def _listing(self, files: Mapping[str, str]) -> str:
         """The files as a person reviews them: masked, each under its name."""
