@@ -66,6 +66,8 @@ class Bot:
                 replica_id=settings.replica,
                 heartbeat_seconds=settings.heartbeat_seconds,
                 dead_after=settings.replica_timeout,
+                transient_max_delay=settings.transient_max_delay,
+                stuck_after=settings.worker_stuck_after,
             ),
         )
         sandbox = self.services.sandbox
@@ -77,6 +79,7 @@ class Bot:
             self._lifespan,
             {"sandbox": sandbox.layer.value if sandbox else "none (this replica renders nothing)"},
             self.intake_log,
+            self.worker.health,
         )
         self._intake_run: tuple[socket.socket, Path] | None = None  # listener and folder, with intake processes
         self.intake_processes: IntakeProcesses | None = None
