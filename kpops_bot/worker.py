@@ -280,8 +280,9 @@ class Worker:
             metrics.job_duration.labels(job.kind, result).observe(time.perf_counter() - started)
 
     def _run(self, slot: _Slot, owner: str, job: Job, handler: JobHandler) -> metrics.JobOutcome:
-        if job.counted > self._options.max_attempts:  # its workers kept stopping while running it
-            return self._give_up(slot, owner, job, handler, RuntimeError(job.outcome or "abandoned"))
+        if job.counted > self._options.max_attempts:  # its workers kept stopping, or its give-up could not tell
+            what = job.outcome or "abandoned"
+            return self._give_up(slot, owner, job, handler, RuntimeError(what), what)
         try:
             outcome = handler.run(job)
         except Exception as error:
@@ -297,7 +298,7 @@ class Worker:
         what = f"{type(error).__name__}: {error}"
         kind = transient_kind(error)
         if kind is not None:
-            delay = self._transient_delay(job)
+            delay = self._backoff(job.spared)
             metrics.transient_faults.labels(kind.value).inc()
             logger.warning(
                 "job %d (%s %s) met a transient %s fault, retried in %.0f s without spending an attempt: %s",
@@ -306,24 +307,27 @@ class Worker:
             self._retry_later(slot, owner, job, delay, what, spare=True)
             return metrics.JobOutcome.RETRIED
         if job.counted >= self._options.max_attempts:
-            return self._give_up(slot, owner, job, handler, error)
+            return self._give_up(slot, owner, job, handler, error, what)
         delay = self._options.retry_delay * 2 ** (job.counted - 1)
         logger.warning("job %d (%s %s) failed, retried in %.0f s: %s", job.id, job.kind, job.key, delay, what)
         self._retry_later(slot, owner, job, delay, what, spare=False)
         return metrics.JobOutcome.RETRIED
 
-    def _give_up(self, slot: _Slot, owner: str, job: Job, handler: JobHandler, error: Exception) -> metrics.JobOutcome:
-        what = f"{type(error).__name__}: {error}"
+    def _give_up(
+        self, slot: _Slot, owner: str, job: Job, handler: JobHandler, error: Exception, what: str
+    ) -> metrics.JobOutcome:
+        """Tell the people waiting, then record the job failed with `what`. When telling fails, the job is queued
+        again, counted, so that its next claim comes straight back here: the give-up is retried, the job never."""
         logger.error("job %d (%s %s) failed for good: %s", job.id, job.kind, job.key, what)
         try:
             handler.give_up(job, error)
         except Exception as failure:  # the people waiting were not told: give up again later, never drop it
-            delay = self._transient_delay(job)
+            delay = self._backoff(job.counted - self._options.max_attempts)
             logger.warning(
                 "job %d (%s %s): telling that it failed did not work, tried again in %.0f s: %s: %s",
                 job.id, job.kind, job.key, delay, type(failure).__name__, failure,
             )  # fmt: skip
-            self._retry_later(slot, owner, job, delay, what, spare=True)
+            self._retry_later(slot, owner, job, delay, what, spare=False)
             return metrics.JobOutcome.RETRIED
         slot.moved()
         self._persist("finish", job, lambda: self._store.finish(job.id, owner, what, failed=True), slot)
@@ -334,9 +338,10 @@ class Worker:
             "retry_later", job, lambda: self._store.retry_later(job.id, owner, delay, what, spare=spare), slot
         )
 
-    def _transient_delay(self, job: Job) -> float:
-        """Backoff over the tries the surroundings spoiled, capped: the job runs soon after they recover."""
-        exponent = min(job.spared, 30)  # 2**30 times any delay is past every cap
+    def _backoff(self, tries: int) -> float:
+        """The wait after `tries` earlier tries the surroundings spoiled, capped: the job runs soon after they
+        recover."""
+        exponent = min(max(tries, 0), 30)  # 2**30 times any delay is past every cap
         return min(self._options.transient_max_delay, self._options.retry_delay * float(2**exponent))
 
     def _persist(

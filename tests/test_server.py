@@ -17,6 +17,7 @@ from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
 from tests.support.deliveries import WEBHOOKS
+from tests.support.postgres import stoppable_postgres, unavailable_reason
 
 SECRET = "It's a Secret to Everybody"
 
@@ -245,3 +246,25 @@ def test_health_readiness_and_a_broken_store(client: TestClient, sqlite_store: S
     with sqlite_store.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE alembic_version"))
     assert client.get("/readyz").status_code == 503
+
+
+def test_every_store_failure_at_intake_is_a_503_in_json_also_from_a_stopped_postgresql() -> None:
+    """The driver's own error (psycopg's, raised while the pool opens a connection) is a 503 too, never a 500."""
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    body = (WEBHOOKS / "github-pull_request.json").read_bytes()
+    with stoppable_postgres() as server:
+        store = Store(server.url)
+        store.migrate()
+        client = TestClient(create_app(_settings(), store))
+        assert _github(client, "pull_request", body, delivery="before").status_code == 202
+        server.stop()
+        stopped = _github(client, "pull_request", body, delivery="during")
+        assert (stopped.status_code, stopped.headers["content-type"]) == (503, "application/json")
+        assert "redeliver" in stopped.json()["error"]
+        assert client.get("/readyz").status_code == 503
+        server.start()
+        assert _github(client, "pull_request", body, delivery="during").json()["status"] == "queued"
+        assert client.get("/readyz").status_code == 200
+        store.close()
