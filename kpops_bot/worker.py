@@ -47,7 +47,7 @@ from kpops_bot.store import Job, Store
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_BOOKKEEPING_MAX_DELAY = 30.0  # seconds between tries of a store write that fails
+_BOOKKEEPING_MAX_DELAY = 10.0  # seconds between tries of a store write that fails
 _CLAIM_MAX_DELAY = 10.0
 
 
