@@ -246,3 +246,32 @@ def test_a_crash_loop_while_the_database_is_away_spends_none_of_a_jobs_attempts(
         store.close()
     assert handler.runs == [4] and handler.given_up == []
     assert (job.attempts, job.spared) == (4, 3)
+
+
+def test_after_an_outage_a_replica_does_not_take_over_the_jobs_of_another_that_was_silent_for_the_same_reason(
+    postgres: PostgresServer,
+) -> None:
+    """Replica a (its store calls made here, so that its first beat after the outage comes late) runs a job; b, a
+    worker, claims as soon as the database is back: a's beat is older than `dead_after`, yet its job stays a's."""
+    store = Store(postgres.url)
+    store.migrate()
+    store.accept("github", "d-1", "pull_request", NewJob("pr-1", "work", {}))
+    store.beat("a")
+    held = store.claim("a/0", 3600, "a")
+    assert held is not None
+    handler = FlakyHandler(failures=0)
+    options = WorkerOptions(concurrency=1, replica_id="b", poll_interval=0.05, heartbeat_seconds=0.1, dead_after=5)
+    worker = Worker(store, {"work": handler}, options)
+    worker.start()
+    try:
+        wait_for("b beating", lambda: worker.health().store_written_ago is not None, 30)
+        postgres.stop()
+        time.sleep(6)  # longer than dead_after: a's last beat is old when the database is back
+        postgres.start()
+        store.enqueue(NewJob("pr-2", "work", {}))
+        wait_for("b claimed again", lambda: store.jobs()[1].state is JobState.DONE, 30)
+        assert store.job(held.id).state is JobState.RUNNING and store.job(held.id).replica_id == "a"
+    finally:
+        worker.stop()
+        store.close()
+    assert handler.runs == [1]  # pr-2 only
