@@ -125,6 +125,8 @@ class Worker:
         self._supervisor_slot = _Slot(-1)
         self._written_at: float | None = None  # monotonic: the heartbeat's last write
         self._healthy_since: float | None = None  # monotonic: the store took every heartbeat since
+        self._working = True  # a worker thread worked at the last beat
+        self._beat_failing = False
         self._name = options.replica_id
 
     def start(self) -> None:
@@ -202,16 +204,29 @@ class Worker:
         metrics.worker_threads_alive.set(self.health().working)
 
     def _beat(self) -> None:
-        if not self.health().working:  # nothing can run here: let the others take its jobs over
-            logger.error("no worker thread works: the heartbeat stops so that other replicas take over")
+        """Beat while a worker thread works; said in the log when that or the store's answer changes."""
+        working = self.health().working > 0
+        if working != self._working:
+            if working:
+                logger.info("a worker thread works again: the heartbeat resumes")
+            else:
+                logger.error("no worker thread works: the heartbeat stops, so that other replicas take over")
+            self._working = working
+        if not working:
             return
         try:
             self._store.beat(self._name)
         except Exception as error:
             metrics.store_errors.labels("beat").inc()
-            logger.warning("the heartbeat could not be written: %s", _described(error))
+            if not self._beat_failing:
+                every = self._options.heartbeat_seconds
+                logger.warning("the heartbeat cannot be written, tried every %.1f s: %s", every, _described(error))
+            self._beat_failing = True
             self._healthy_since = None
             return
+        if self._beat_failing and self._written_at is not None:
+            logger.info("the heartbeat is written again, after %.1f s", time.monotonic() - self._written_at)
+        self._beat_failing = False
         self._written_at = time.monotonic()
         if self._healthy_since is None:
             self._healthy_since = self._written_at
@@ -302,8 +317,13 @@ class Worker:
             metrics.transient_faults.labels(kind.value).inc()
             logger.warning(
                 "job %d (%s %s) met a transient %s fault, retried in %.0f s without spending an attempt: %s",
-                job.id, job.kind, job.key, kind.value, delay, what,
-            )  # fmt: skip
+                job.id,
+                job.kind,
+                job.key,
+                kind.value,
+                delay,
+                what,
+            )
             self._retry_later(slot, owner, job, delay, what, spare=True)
             return metrics.JobOutcome.RETRIED
         if job.counted >= self._options.max_attempts:
@@ -325,8 +345,13 @@ class Worker:
             delay = self._backoff(job.counted - self._options.max_attempts)
             logger.warning(
                 "job %d (%s %s): telling that it failed did not work, tried again in %.0f s: %s: %s",
-                job.id, job.kind, job.key, delay, type(failure).__name__, failure,
-            )  # fmt: skip
+                job.id,
+                job.kind,
+                job.key,
+                delay,
+                type(failure).__name__,
+                failure,
+            )
             self._retry_later(slot, owner, job, delay, what, spare=False)
             return metrics.JobOutcome.RETRIED
         slot.moved()
@@ -363,8 +388,12 @@ class Worker:
             wait = state.next_action.sleep if state.next_action is not None else 0.0
             logger.warning(
                 "%s%s failed (try %d), tried again in %.1f s: %s",
-                about, operation, state.attempt_number, wait, _described(error),
-            )  # fmt: skip
+                about,
+                operation,
+                state.attempt_number,
+                wait,
+                _described(error),
+            )
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(Exception),
