@@ -94,7 +94,7 @@ class Bot:
         drift = threading.Thread(target=self._drift_checks, name="drift-clock", daemon=True)
         drift.start()
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
-        threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
+        threading.Thread(target=self._reconcile_locks_once, name="reconcile-locks", daemon=True).start()
         channel = await self._start_intake_processes()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         sandbox = self.services.sandbox
@@ -147,6 +147,12 @@ class Bot:
         metrics.workspace_pruned.labels("checkout").inc(len(checkouts))
         if mirrors or checkouts:
             logger.info("workspace: removed %d unused mirror(s), %d orphaned checkout(s)", len(mirrors), len(checkouts))
+
+    def _reconcile_locks_once(self) -> None:
+        try:
+            self.reconcile_locks()
+        except SQLAlchemyError as error:  # the next start tries again; a lock a closed pull request holds waits
+            logger.warning("locks not reconciled, the store is unavailable: %s", str(error).splitlines()[0])
 
     def reconcile_locks(self) -> None:
         """Release what pull requests closed while the bot was down still hold; wake who waited for it."""
