@@ -586,7 +586,8 @@ class Store:
         Whether the cut-short try counts against the job: it is spared when the database restarted after the
         job's replica last beat, so the store went away under that replica (what it died of, or at least what it
         met before it died); otherwise it counts, as the job's own doing is then plausible (its process died or
-        its worker hung while running it, the store fine), and a job that keeps doing that must end.
+        its worker hung while running it, the store fine), and a job that keeps doing that must end. SQLite, a
+        file, has no restart: there a dying process counts (a full data disk fails writes, the worker rides it out).
         """
         rows = connection.execute(
             sa.select(jobs.c.id, replicas.c.heartbeat_at)
