@@ -199,6 +199,7 @@ class Bot:
         )
         run_dir = run_folder()
         self._intake_run = (listener, run_dir)
+        options["access_log"] = False  # the intake processes log every request on the port, forwarded ones too
         try:
             uvicorn.run(self.app, uds=str(run_dir / APP), **options)
         finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -95,6 +96,8 @@ def main() -> None:
     arguments = parser.parse_args()
     settings = BotSettings.received(sys.stdin.buffer.read())
     logs.configure(settings.log_format)
+    # A forwarded request (readiness and liveness probes among them) is the access log's business, not a line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     mask_server_logs(settings.secrets_masker())
     listener = socket.socket(fileno=arguments.listen_fd)
     server: uvicorn.Server | None = None
