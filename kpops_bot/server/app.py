@@ -6,7 +6,8 @@ what; a store that cannot be reached gets a 503 so the forge's redelivery can tr
 
 `/healthz` (liveness) fails when a worker thread is dead or stuck past `worker_stuck_after`: only a restart helps.
 `/readyz` (readiness) fails while the store cannot be read, or (a replica that runs jobs) no worker thread works or
-the heartbeat's last write to the store is older than `_WRITTEN_WITHIN` heartbeats: the store cannot be written.
+the heartbeat's last write to the store is older than `_WRITTEN_WITHIN` heartbeats (at least `_WRITTEN_FLOOR` s, so
+that a busy machine's slow beat is not taken for a store that cannot be written).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from kpops_bot.store import Store
 from kpops_bot.worker import WorkerHealth
 
 _WRITTEN_WITHIN = 3  # heartbeats: a store whose last write is older cannot be written now
+_WRITTEN_FLOOR = 10.0  # seconds
 
 
 class _Rejected(Exception):
@@ -184,7 +186,7 @@ def create_app(
     receiver = WebhookReceiver(settings, LocalIntake(store, intake_log, on_queued))
     status = StatusPage(settings, store, intake_log)
 
-    written_within = _WRITTEN_WITHIN * settings.heartbeat_seconds
+    written_within = max(_WRITTEN_WITHIN * settings.heartbeat_seconds, _WRITTEN_FLOOR)
 
     async def healthz(_request: Request) -> Response:
         health = worker_health() if worker_health is not None else None
