@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -96,6 +96,34 @@ forge_retries = Counter(
     "kpops_bot_forge_retries",
     "Forge API call attempts that failed transiently and were tried again, by forge.",
     ["forge"],
+    registry=REGISTRY,
+)
+
+worker_threads_alive = Gauge(
+    "kpops_bot_worker_threads_alive",
+    "Worker threads of this replica alive and making progress (0 with concurrency > 0: nothing runs here).",
+    registry=REGISTRY,
+)
+worker_restarts = Counter(
+    "kpops_bot_worker_restarts",
+    "Worker threads that ended and were started again by the supervisor.",
+    registry=REGISTRY,
+)
+store_errors = Counter(
+    "kpops_bot_store_errors",
+    "Store operations of the worker that failed and were tried again, by operation (claim, finish, beat, ...).",
+    ["operation"],
+    registry=REGISTRY,
+)
+transient_faults = Counter(
+    "kpops_bot_transient_faults",
+    "Job tries that met a fault of the bot's surroundings (retried without spending an attempt), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+last_job_success = Gauge(
+    "kpops_bot_last_job_success_timestamp_seconds",
+    "When a job last finished successfully on this replica (Unix time; 0: none yet).",
     registry=REGISTRY,
 )
 

@@ -178,6 +178,16 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
         default=10.0, gt=0, description="A replica silent this long is dead: others take over its jobs."
     )
     max_attempts: int = Field(default=5, ge=1, description="Tries of a job before it is given up.")
+    transient_max_delay: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest wait between tries of a job that met a transient fault (store, disk, forge 5xx).",
+    )
+    worker_stuck_after: float = Field(
+        default=1800.0,
+        gt=0,
+        description="A worker thread without progress this long (a job hung) fails /healthz: the process restarts.",
+    )
     retry_delay: float = Field(default=10.0, ge=0, description="First wait before a failed job is tried again.")
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
     max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="Larger deliveries get a 413.")

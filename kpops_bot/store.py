@@ -39,6 +39,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 _LEGACY_REVISIONS = {1: "0001", 2: "0002"}
 _MIGRATION_LOCK = 0x6B706F7073  # PostgreSQL advisory lock: one replica migrates at a time
 _BATCH_ATTEMPTS = 3
+_CONNECT_TIMEOUT = 5  # seconds
 _ABANDONED = "its worker stopped while running it"
 _SUPERSEDED = "superseded by a newer delivery"
 
@@ -74,7 +75,8 @@ jobs = sa.Table(
     sa.Column("head_sha", sa.String(64), nullable=True),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),  # tries: each claim counts one
+    sa.Column("spared", sa.Integer, nullable=False, default=0, server_default="0"),  # tries not the job's fault
     sa.Column("not_before", sa.Float, nullable=False),
     sa.Column("lease_owner", sa.String(200), nullable=True),
     sa.Column("replica_id", sa.String(400), nullable=True),  # the replica running it
@@ -155,6 +157,12 @@ class Job:
     lease_owner: str | None
     outcome: str | None
     replica_id: str | None = None  # the replica running it
+    spared: int = 0  # tries that were not the job's fault: transient faults, a process dying with its store gone
+
+    @property
+    def counted(self) -> int:
+        """The tries spent against `max_attempts`."""
+        return self.attempts - self.spared
 
 
 @dataclass(frozen=True)
@@ -296,22 +304,31 @@ class _BatchWriter:
             self._connection = None
 
     def write(self, batch: list[_Delivery]) -> list[Accepted]:
-        if self._connection is None:
-            self._connection = self._engine.raw_connection()
-        connection: Any = self._connection.driver_connection
-        cursor = connection.cursor()
+        dbapi_error = self._engine.dialect.loaded_dbapi.Error
+        try:  # the pool opens connections outside SQLAlchemy's error wrapping: a stopped server's raw error
+            if self._connection is None:
+                self._connection = self._engine.raw_connection()
+            connection: Any = self._connection.driver_connection
+            cursor = connection.cursor()
+        except dbapi_error as error:
+            if self._connection is not None:  # its cursor could not be made: the connection is gone
+                with contextlib.suppress(Exception):
+                    self._connection.invalidate()
+                self._connection = None
+            raise DBAPIError.instance(
+                None, None, error, dbapi_error, connection_invalidated=True, dialect=self._engine.dialect
+            ) from error
         try:
             if self._sqlite:  # the write lock at once; the driver leaves transactions to us (see `_engine`)
                 cursor.execute("BEGIN IMMEDIATE")
             accepted = self._insert(cursor, batch)
             connection.commit()
-        except self._engine.dialect.loaded_dbapi.Error as error:
+        except dbapi_error as error:
             invalidated = self._engine.dialect.is_disconnect(error, connection, cursor)
             self._abandon(connection, invalidated)
             raise DBAPIError.instance(
-                None, None, error, self._engine.dialect.loaded_dbapi.Error, connection_invalidated=invalidated,
-                dialect=self._engine.dialect,
-            ) from error  # fmt: skip
+                None, None, error, dbapi_error, connection_invalidated=invalidated, dialect=self._engine.dialect
+            ) from error
         except BaseException:
             self._abandon(connection, invalidated=False)
             raise
@@ -514,14 +531,12 @@ class Store:
                 connection.execute(replicas.insert().values(replica_id=replica_id, heartbeat_at=now))
 
     def take_back(self, replica_id: str) -> int:
-        """A replica starting: the jobs its previous process was running are queued again at once; how many."""
+        """A replica starting: the jobs its previous process was running are queued again at once; how many.
+
+        Call it before the replica's first `beat`: whether a try was the job's fault is judged by its last beat.
+        """
         with self.transaction() as connection:
-            result = connection.execute(
-                jobs.update()
-                .where(_RUNNING, jobs.c.replica_id == replica_id)
-                .values(state=JobState.QUEUED.value, lease_owner=None, replica_id=None, outcome=_ABANDONED)
-            )
-            return int(result.rowcount)
+            return self._requeue(connection, jobs.c.replica_id == replica_id)
 
     def leave(self, replica_id: str) -> None:
         """A replica stopping cleanly: it runs nothing any more."""
@@ -529,14 +544,22 @@ class Store:
             connection.execute(replicas.delete().where(replicas.c.replica_id == replica_id))
 
     def claim(
-        self, owner: str, lease_seconds: float, replica_id: str | None = None, dead_after: float | None = None
+        self,
+        owner: str,
+        lease_seconds: float,
+        replica_id: str | None = None,
+        dead_after: float | None = None,
+        *,
+        take_over: bool = True,
     ) -> Job | None:
         """The oldest runnable job whose key has no running job, leased to `owner` of `replica_id`; None when there
-        is none. First the jobs of replicas silent for `dead_after` seconds and of expired leases are queued again
-        (their attempt counts: the worker gives a job up that was stopped too often)."""
+        is none. First, with `take_over`, the jobs of replicas silent for `dead_after` seconds and of expired leases
+        are queued again (see `_requeue` for whether the try counts: the worker gives a job up that was stopped
+        too often)."""
         now = time.time()
         with self.transaction() as connection:
-            self._requeue_abandoned(connection, now, dead_after)
+            if take_over:
+                self._requeue_abandoned(connection, now, dead_after)
             busy = sa.select(jobs.c.key).where(_RUNNING).scalar_subquery()
             candidates = connection.execute(
                 sa.select(jobs.c.id)
@@ -551,15 +574,44 @@ class Store:
         return None
 
     def _requeue_abandoned(self, connection: Connection, now: float, dead_after: float | None) -> None:
-        abandoned = jobs.c.lease_expires < now
+        abandoned: sa.ColumnElement[bool] = jobs.c.lease_expires < now
         if dead_after is not None:
             silent = sa.select(replicas.c.replica_id).where(replicas.c.heartbeat_at < now - dead_after)
             abandoned = sa.or_(abandoned, jobs.c.replica_id.in_(silent))
-        connection.execute(
-            jobs.update()
+        self._requeue(connection, abandoned)
+
+    def _requeue(self, connection: Connection, abandoned: sa.ColumnElement[bool]) -> int:
+        """Queue again the running jobs `abandoned` selects; how many.
+
+        Whether the cut-short try counts against the job: it is spared when the database restarted after the
+        job's replica last beat, so the store went away under that replica (what it died of, or at least what it
+        met before it died); otherwise it counts, as the job's own doing is then plausible (its process died or
+        its worker hung while running it, the store fine), and a job that keeps doing that must end. SQLite, a
+        file, has no restart: there a dying process counts (a full data disk fails writes, the worker rides it out).
+        """
+        rows = connection.execute(
+            sa.select(jobs.c.id, replicas.c.heartbeat_at)
+            .select_from(jobs.outerjoin(replicas, jobs.c.replica_id == replicas.c.replica_id))
             .where(_RUNNING, abandoned)
-            .values(state=JobState.QUEUED.value, lease_owner=None, replica_id=None, outcome=_ABANDONED)
-        )
+        ).all()
+        if not rows:
+            return 0
+        restarted = _database_started_at(connection)
+        spared = {row.id for row in rows if restarted and row.heartbeat_at is not None and row.heartbeat_at < restarted}
+        for ids, spare in ((spared, 1), ({row.id for row in rows} - spared, 0)):
+            if ids:
+                connection.execute(
+                    jobs.update()
+                    .where(jobs.c.id.in_(ids), _RUNNING)
+                    .values(
+                        state=JobState.QUEUED.value,
+                        lease_owner=None,
+                        replica_id=None,
+                        outcome=_ABANDONED,
+                        spared=jobs.c.spared + spare,
+                    )
+                )
+        return len(rows)
 
     def _try_claim(self, job_id: int, owner: str, expires: float, replica_id: str | None) -> Job | None:
         try:
@@ -600,12 +652,19 @@ class Store:
                 .values(state=state.value, lease_owner=None, finished_at=time.time(), outcome=outcome)
             )
 
-    def retry_later(self, job_id: int, owner: str, delay: float, outcome: str) -> None:
+    def retry_later(self, job_id: int, owner: str, delay: float, outcome: str, *, spare: bool = False) -> None:
+        """Queue the job again in `delay` seconds; `spare`: this try was not its fault and does not count."""
         with self.transaction() as connection:
             connection.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
-                .values(state=JobState.QUEUED.value, lease_owner=None, not_before=time.time() + delay, outcome=outcome)
+                .values(
+                    state=JobState.QUEUED.value,
+                    lease_owner=None,
+                    not_before=time.time() + delay,
+                    outcome=outcome,
+                    spared=jobs.c.spared + int(spare),
+                )
             )
 
     def newer(self, job: Job, kinds: Sequence[str]) -> Job | None:
@@ -669,12 +728,23 @@ def _to_job(row: sa.Row[Any]) -> Job:
         lease_owner=row.lease_owner,
         outcome=row.outcome,
         replica_id=row.replica_id,
+        spared=row.spared,
     )
+
+
+def _database_started_at(connection: Connection) -> float | None:
+    """When the database server last started (PostgreSQL); None when it has no such moment (SQLite, a file)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    started = connection.execute(sa.text("SELECT extract(epoch FROM pg_postmaster_start_time())")).scalar_one()
+    return float(started)
 
 
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
+        # A server that does not answer fails a connection in seconds instead of the system's minutes of TCP
+        # retries: the worker then retries its bookkeeping, and readiness says so.
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": _CONNECT_TIMEOUT})
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")

@@ -56,6 +56,8 @@ def test_defaults_one_replica_with_sqlite_on_a_volume() -> None:
     settings = yaml.safe_load(resources[("ConfigMap", "bot-kpops-bot")]["data"]["bot.yaml"])
     assert settings == {"data_dir": "/data", "host": "0.0.0.0", "port": 8080}
     assert container(resources)["args"] == ["serve", "--config", "/etc/kpops-bot/bot.yaml"]
+    # Liveness restarts a process whose workers are dead or stuck; readiness takes it out while it cannot work.
+    assert container(resources)["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container(resources)["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert env(resources) == {"KPOPS_BOT_SANDBOX": "namespaces"}
 

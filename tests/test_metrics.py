@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from kpops_bot.store import Store
 from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
 from tests.helpers import GitRepo
 from tests.support.deliveries import github_pull_request
-from tests.support.harness import running_bot
+from tests.support.harness import running_bot, wait_for
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 SECRET = "s3cret-for-metrics"
@@ -61,6 +62,7 @@ def test_counters_move_with_a_preview_and_gauges_read_the_store(
 ) -> None:
     with running_bot(Forge.GITHUB, engine_settings, tmp_path, deployment_repo) as harness:
         before = _scrape(httpx.get(f"{harness.url}/metrics"))
+        started = time.time()
         repo = harness.repo
         repo.git("checkout", "-q", "-B", "feature", "main")
         repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
@@ -69,7 +71,12 @@ def test_counters_move_with_a_preview_and_gauges_read_the_store(
         assert harness.send_pull_request("opened", 7, head, delivery=delivery).json()["status"] == "queued"
         assert harness.send_pull_request("opened", 7, head, delivery=delivery).json()["status"] == "duplicate"
         assert harness.final_status(head) == harness.forge.success
-        after = _scrape(httpx.get(f"{harness.url}/metrics"))
+
+        def succeeded() -> Samples | None:
+            scraped = _scrape(httpx.get(f"{harness.url}/metrics"))
+            return scraped if _value(scraped, "kpops_bot_last_job_success_timestamp_seconds") >= started else None
+
+        after = wait_for("the job's success recorded", succeeded, 60)
 
     def moved(name: str, **labels: str) -> float:
         return _total(after, name, **labels) - _total(before, name, **labels)
@@ -84,6 +91,7 @@ def test_counters_move_with_a_preview_and_gauges_read_the_store(
     assert _value(after, "kpops_bot_store_up") == 1
     assert _value(after, "kpops_bot_jobs_queued") == 0
     assert _value(after, "kpops_bot_jobs_running") == 0
+    assert _value(after, "kpops_bot_worker_threads_alive") == 2
 
 
 def test_intake_outcomes_and_queue_gauges(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,11 @@ from starlette.testclient import TestClient
 from kpops_bot.events.signatures import github_signature
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
-from kpops_bot.store import Store
+from kpops_bot.store import Job, JobState, NewJob, Store, replicas
+from kpops_bot.worker import Worker, WorkerOptions
 from tests.support.deliveries import WEBHOOKS
+from tests.support.harness import wait_for
+from tests.support.postgres import stoppable_postgres, unavailable_reason
 
 SECRET = "It's a Secret to Everybody"
 
@@ -245,3 +250,64 @@ def test_health_readiness_and_a_broken_store(client: TestClient, sqlite_store: S
     with sqlite_store.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE alembic_version"))
     assert client.get("/readyz").status_code == 503
+
+
+def test_every_store_failure_at_intake_is_a_503_in_json_also_from_a_stopped_postgresql() -> None:
+    """The driver's own error (psycopg's, raised while the pool opens a connection) is a 503 too, never a 500."""
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    body = (WEBHOOKS / "github-pull_request.json").read_bytes()
+    with stoppable_postgres() as server:
+        store = Store(server.url)
+        store.migrate()
+        client = TestClient(create_app(_settings(), store))
+        assert _github(client, "pull_request", body, delivery="before").status_code == 202
+        server.stop()
+        stopped = _github(client, "pull_request", body, delivery="during")
+        assert (stopped.status_code, stopped.headers["content-type"]) == (503, "application/json")
+        assert "redeliver" in stopped.json()["error"]
+        assert client.get("/readyz").status_code == 503
+        server.start()
+        assert _github(client, "pull_request", body, delivery="during").json()["status"] == "queued"
+        assert client.get("/readyz").status_code == 200
+        store.close()
+
+
+def test_a_stuck_worker_fails_liveness_and_readiness_and_stops_the_heartbeat(sqlite_store: Store) -> None:
+    """A job that hangs past `stuck_after`: `/healthz` 503 (restart me), `/readyz` 503, no beat for the others."""
+    release = threading.Event()
+
+    class Hanging:
+        def run(self, job: Job) -> str:
+            release.wait(60)
+            return "done"
+
+        def give_up(self, job: Job, error: BaseException) -> None:
+            raise AssertionError
+
+    sqlite_store.accept("github", "d", "pull_request", NewJob("pr-1", "work", {}))
+    options = WorkerOptions(concurrency=1, poll_interval=0.02, heartbeat_seconds=0.1, stuck_after=0.5, replica_id="r")
+    worker = Worker(sqlite_store, {"work": Hanging()}, options)
+    client = TestClient(create_app(_settings(heartbeat_seconds=0.1), sqlite_store, worker_health=worker.health))
+    worker.start()
+    try:
+        wait_for("ready", lambda: client.get("/readyz").status_code == 200, 30)
+        assert client.get("/healthz").status_code == 200
+        wait_for("stuck", lambda: client.get("/healthz").status_code == 503, 30)
+        assert client.get("/readyz").json() == {"status": "no worker thread works"}
+        beat = _heartbeat(sqlite_store)
+        time.sleep(0.5)  # five heartbeats' time: none is written
+        assert _heartbeat(sqlite_store) == beat
+        release.set()
+        wait_for("live again", lambda: client.get("/healthz").status_code == 200, 30)
+        wait_for("ready again", lambda: client.get("/readyz").status_code == 200, 30)
+    finally:
+        release.set()
+        worker.stop()
+    assert sqlite_store.jobs()[0].state is JobState.DONE
+
+
+def _heartbeat(store: Store) -> float:
+    with store.engine.connect() as connection:
+        return float(connection.execute(sa.select(replicas.c.heartbeat_at)).scalar_one())

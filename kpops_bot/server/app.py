@@ -3,6 +3,11 @@
 A delivery is checked (size, signature, JSON, shape), turned into the bot's event, stored with its job in one
 transaction and answered 202, all before any slow work. Everything a sender can get wrong gets a 4xx that says
 what; a store that cannot be reached gets a 503 so the forge's redelivery can try again.
+
+`/healthz` (liveness) fails when a worker thread is dead or stuck past `worker_stuck_after`: only a restart helps.
+`/readyz` (readiness) fails while the store cannot be read, or (a replica that runs jobs) no worker thread works or
+the heartbeat's last write to the store is older than `_WRITTEN_WITHIN` heartbeats (at least `_WRITTEN_FLOOR` s, so
+that a busy machine's slow beat is not taken for a store that cannot be written).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,6 +36,10 @@ from kpops_bot.server.routing import job_for
 from kpops_bot.server.status import StatusPage
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
+from kpops_bot.worker import WorkerHealth
+
+_WRITTEN_WITHIN = 3  # heartbeats: a store whose last write is older cannot be written now
+_WRITTEN_FLOOR = 10.0  # seconds
 
 
 class _Rejected(Exception):
@@ -170,20 +178,33 @@ def create_app(
     lifespan: Callable[[Starlette], Any] | None = None,
     readiness: dict[str, str] | None = None,
     intake_log: IntakeLog | None = None,
+    worker_health: Callable[[], WorkerHealth] | None = None,
 ) -> Starlette:
-    """`readiness`: facts `/readyz` adds to its answer (the effective sandbox)."""
+    """`readiness`: facts `/readyz` adds to its answer (the effective sandbox); `worker_health`: the worker's, for
+    `/healthz` and `/readyz` (none: this app runs no jobs)."""
     intake_log = intake_log or IntakeLog()
     receiver = WebhookReceiver(settings, LocalIntake(store, intake_log, on_queued))
     status = StatusPage(settings, store, intake_log)
 
+    written_within = max(_WRITTEN_WITHIN * settings.heartbeat_seconds, _WRITTEN_FLOOR)
+
     async def healthz(_request: Request) -> Response:
+        health = worker_health() if worker_health is not None else None
+        if health is not None and not health.live:
+            stuck = {"workers": health.threads, "working": health.working, "supervised": health.supervised}
+            return JSONResponse({"status": "workers dead or stuck", **stuck}, 503)
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
         try:
             await run_in_threadpool(store.ping)
-        except SQLAlchemyError:
+        except Exception:  # whatever the driver raises: the store cannot be read
             return JSONResponse({"status": "store unavailable"}, 503)
+        health = worker_health() if worker_health is not None else None
+        if health is not None and not health.ready(written_within):
+            if not health.working:
+                return JSONResponse({"status": "no worker thread works"}, 503)
+            return JSONResponse({"status": "store not writable", "written_ago": health.store_written_ago}, 503)
         return JSONResponse({"status": "ready", **(readiness or {})})
 
     async def prometheus(_request: Request) -> Response:

@@ -66,6 +66,8 @@ class Bot:
                 replica_id=settings.replica,
                 heartbeat_seconds=settings.heartbeat_seconds,
                 dead_after=settings.replica_timeout,
+                transient_max_delay=settings.transient_max_delay,
+                stuck_after=settings.worker_stuck_after,
             ),
         )
         sandbox = self.services.sandbox
@@ -77,6 +79,7 @@ class Bot:
             self._lifespan,
             {"sandbox": sandbox.layer.value if sandbox else "none (this replica renders nothing)"},
             self.intake_log,
+            self.worker.health,
         )
         self._intake_run: tuple[socket.socket, Path] | None = None  # listener and folder, with intake processes
         self.intake_processes: IntakeProcesses | None = None
@@ -91,7 +94,7 @@ class Bot:
         drift = threading.Thread(target=self._drift_checks, name="drift-clock", daemon=True)
         drift.start()
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
-        threading.Thread(target=self.reconcile_locks, name="reconcile-locks", daemon=True).start()
+        threading.Thread(target=self._reconcile_locks_once, name="reconcile-locks", daemon=True).start()
         channel = await self._start_intake_processes()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         sandbox = self.services.sandbox
@@ -145,6 +148,12 @@ class Bot:
         if mirrors or checkouts:
             logger.info("workspace: removed %d unused mirror(s), %d orphaned checkout(s)", len(mirrors), len(checkouts))
 
+    def _reconcile_locks_once(self) -> None:
+        try:
+            self.reconcile_locks()
+        except SQLAlchemyError as error:  # the next start tries again; a lock a closed pull request holds waits
+            logger.warning("locks not reconciled, the store is unavailable: %s", str(error).splitlines()[0])
+
     def reconcile_locks(self) -> None:
         """Release what pull requests closed while the bot was down still hold; wake who waited for it."""
         for key in self.services.locks.repositories():
@@ -190,6 +199,7 @@ class Bot:
         )
         run_dir = run_folder()
         self._intake_run = (listener, run_dir)
+        options["access_log"] = False  # the intake processes log every request on the port, forwarded ones too
         try:
             uvicorn.run(self.app, uds=str(run_dir / APP), **options)
         finally:

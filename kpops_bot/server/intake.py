@@ -12,8 +12,6 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from kpops_bot import metrics
 from kpops_bot.metrics import DeliveryOutcome
 from kpops_bot.server.intake_log import Answered, IntakeLog
@@ -45,8 +43,11 @@ class LocalIntake:
     async def accept(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
         try:
             return await self._store.accept_async(forge, delivery_id, event, job)
-        except SQLAlchemyError as error:
-            logger.exception("storing delivery %s failed", delivery_id)
+        except Exception as error:  # any failure of the store, whichever layer raised it: the sender tries again
+            first_line = next(iter(str(error).strip().splitlines()), "")
+            logger.warning(
+                "storing delivery %s failed, answered 503: %s: %s", delivery_id, type(error).__name__, first_line
+            )
             raise IntakeUnavailableError from error
 
     def answered(self, answered: Answered) -> None:

@@ -4,7 +4,8 @@ The bot's process binds the port and hands the listening socket down (`intake_pr
 from it in turn, so checking signatures, parsing JSON and routing use as many cores as there are processes, and
 the jobs the bot's process runs never slow an answer to a forge. Storing a delivery and counting the answer happen
 in the bot's process, over the intake channel (`server.intake_channel`): one writer, batches shared by all. Every
-other path (status page, metrics, readiness) is forwarded to the bot's process, which answers on a private socket.
+other path (status page, metrics, readiness, liveness: the workers live there) is forwarded to the bot's process,
+which answers on a private socket.
 The process reads its settings from standard input and ends when the bot's process closes the channel.
 
     python -m kpops_bot.server.intake_process --listen-fd N --run-dir DIR < settings
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -70,9 +72,6 @@ class Forwarder:
 def create_intake_app(settings: BotSettings, intake: ChannelIntake, forward: Forwarder) -> Starlette:
     receiver = WebhookReceiver(settings, intake)
 
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await intake.connect()
@@ -85,7 +84,6 @@ def create_intake_app(settings: BotSettings, intake: ChannelIntake, forward: For
     routes = [
         Route("/webhooks/github", receiver.github, methods=["POST"]),
         Route("/webhooks/gitlab", receiver.gitlab, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
         Route("/{path:path}", forward.answer, methods=_METHODS),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
@@ -98,6 +96,8 @@ def main() -> None:
     arguments = parser.parse_args()
     settings = BotSettings.received(sys.stdin.buffer.read())
     logs.configure(settings.log_format)
+    # A forwarded request (readiness and liveness probes among them) is the access log's business, not a line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     mask_server_logs(settings.secrets_masker())
     listener = socket.socket(fileno=arguments.listen_fd)
     server: uvicorn.Server | None = None

@@ -36,30 +36,50 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class PostgresServer:
+    """A server in a folder of its own on a fixed loopback port, that a test can stop and start again (an outage)."""
+
+    def __init__(self, root: Path) -> None:
+        self._prefix: list[str] = []
+        if os.geteuid() == 0:  # the server must not run as root: run it as the packages' postgres user
+            shutil.chown(root, "postgres")
+            self._prefix = ["runuser", "-u", "postgres", "--"]
+        self.root = root
+        self._data = root / "data"
+        self.port = _free_port()
+        self.url = f"postgresql+psycopg://bot@127.0.0.1:{self.port}/postgres"
+        subprocess.run(
+            [*self._prefix, _binary("initdb"), "-D", str(self._data), "-U", "bot", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
+        options += " -c fsync=off"
+        command = [*self._prefix, _binary("pg_ctl"), "-D", str(self._data), "-o", options, "-l", str(self.root / "log")]
+        subprocess.run([*command, "-w", "start"], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        """As a crash or a pulled plug: every connection is cut at once."""
+        command = [*self._prefix, _binary("pg_ctl"), "-D", str(self._data), "-m", "immediate", "-w", "stop"]
+        subprocess.run(command, check=False, capture_output=True)
+
+
+@contextmanager
+def stoppable_postgres() -> Iterator[PostgresServer]:
+    """Start a server in a temporary folder; yields it (stop and start it at will); removes it afterwards."""
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="kpops-bot-pg-")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a server in a temporary folder; yields its SQLAlchemy URL; stops and removes it afterwards."""
-    root = Path(tempfile.mkdtemp(prefix="kpops-bot-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # the server must not run as root: run it as the packages' postgres user
-        shutil.chown(root, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data = root / "data"
-    port = _free_port()
-    subprocess.run(
-        [*prefix, _binary("initdb"), "-D", str(data), "-U", "bot", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off"
-    subprocess.run(
-        [*prefix, _binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg://bot@127.0.0.1:{port}/postgres"
-    finally:
-        stop = [*prefix, _binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
-        subprocess.run(stop, check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with stoppable_postgres() as server:
+        yield server.url
