@@ -1,0 +1,189 @@
+"""Every forge write is single under a late answer, on both forges: the forge stores the write, answers after the
+client's timeout, then answers 5xx to everything for a while. The real PyGithub / python-gitlab clients run against
+the fake forges with the production retry policy; only its sleep is virtual, and the fake's outage counts the same
+virtual seconds, so "a minute of 5xx" takes no minute and no assertion depends on time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kpops_bot.events.model import Forge, Repository
+from kpops_bot.forges.base import CheckReport, CommitState, ForgeError
+from kpops_bot.forges.github import GitHubClient
+from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
+from kpops_bot.report.identity import with_answer_line
+from kpops_bot.settings import GitHubSettings
+from kpops_bot.workflows import once, sticky
+from tests.helpers import GitRepo
+from tests.support.forges import RunningForge, running_forge, running_github
+
+TIMEOUT = 1.0  # the client's seconds per request
+HELD = 4.0  # real seconds the fake holds the answer to the stored write: beyond the client's timeout
+OUTAGES = [20.0, 60.0]  # virtual seconds of 5xx after the write is stored: shorter and longer than plain retries last
+COMMENTS = r"/issues/\d+/comments$|/notes$"
+
+
+class Clock:
+    """Virtual seconds: the retry policy's sleep advances them, the fake forge's outage counts them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+def forge(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[RunningForge]:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("README.md", "hi\n")
+    repo.commit("readme")
+    policy = RetryPolicy(sleep=clock.sleep)  # the production policy, its waits virtual
+    with running_forge(request.param, repo.path / ".git", retry=policy, timeout=TIMEOUT) as running:
+        yield running
+        running.faults.late.clear()  # answers still held are given now, so the server stops at once
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def stored_late_then_down(faults: FaultPlan, clock: Clock, pattern: str, outage: float) -> None:
+    """The next write matching `pattern` is stored, its answer held past the client's timeout, and from then on
+    the forge answers 502 to every request for `outage` virtual seconds."""
+    faults.late[pattern] = HELD
+    faults.fail_after_write(pattern, outage, clock=clock)
+
+
+def writes(log: list[LoggedRequest], pattern: str) -> list[LoggedRequest]:
+    return [entry for entry in log if entry.method == "POST" and re.search(pattern, entry.path)]
+
+
+def outlasted(log: list[LoggedRequest], clock: Clock, outage: float) -> bool:
+    """The client met the outage and waited it out (else the test showed nothing)."""
+    return clock.now >= outage and any(entry.status == 502 for entry in log)
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_an_answer_stored_then_answered_late_and_failed_for_a_while_is_posted_once(
+    forge: RunningForge, clock: Clock, outage: float
+) -> None:
+    stored_late_then_down(forge.faults, clock, COMMENTS, outage)
+    answer = once.answer(forge.client, forge.repository, 5, "job-7", "Applied word-count.", "applied")
+    assert [(comment.id, comment.author) for comment in forge.comments(5)] == [(answer.id, "kpops-bot")]
+    assert forge.comments(5)[0].body == with_answer_line("job-7", "Applied word-count.", "applied")
+    assert len(writes(forge.log, COMMENTS)) == 1  # looked for it, never sent it again
+    assert outlasted(forge.log, clock, outage)
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_a_sticky_part_stored_then_answered_late_and_failed_for_a_while_is_posted_once(
+    forge: RunningForge, clock: Clock, outage: float
+) -> None:
+    body = "<!-- kpops-bot:diff part 1/1 -->\n## kpops: 1 pipeline changed"
+    stored_late_then_down(forge.faults, clock, COMMENTS, outage)
+    (part,) = sticky.sync(forge.client, forge.repository, 5, [body])
+    assert [(comment.id, comment.body) for comment in forge.comments(5)] == [(part.id, body)]
+    assert outlasted(forge.log, clock, outage)
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_a_reaction_stored_then_answered_late_and_failed_for_a_while_is_given_once(
+    forge: RunningForge, clock: Clock, outage: float
+) -> None:
+    comment_id = forge.add_comment(3, "alice", "/kpops help")
+    pattern = r"/reactions$|/award_emoji$"
+    stored_late_then_down(forge.faults, clock, pattern, outage)
+    once.react(forge.client, forge.repository, 3, comment_id, "eyes")
+    assert forge.comments(3)[0].reactions == ["eyes"]
+    assert len(writes(forge.log, pattern)) == 1  # GitLab refuses a second award with a 404: never sent
+    assert outlasted(forge.log, clock, outage)
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_a_status_stored_then_answered_late_and_failed_for_a_while_is_set_once(
+    forge: RunningForge, clock: Clock, outage: float
+) -> None:
+    sha = "a" * 40
+    stored_late_then_down(forge.faults, clock, r"/statuses/", outage)
+    forge.client.set_status(forge.repository, sha, CommitState.SUCCESS, "Pipelines: 1 changed")
+    assert [(status.state, status.description) for status in forge.statuses(sha)] == [
+        (forge.success, "Pipelines: 1 changed")
+    ]
+    assert outlasted(forge.log, clock, outage)
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_an_issue_stored_then_answered_late_and_failed_for_a_while_is_opened_once(
+    forge: RunningForge, clock: Clock, outage: float
+) -> None:
+    body = "<!-- kpops-bot:drift main -->\nThe cluster differs from main."
+    stored_late_then_down(forge.faults, clock, r"/issues$", outage)
+    issue = forge.client.create_issue(forge.repository, "Drift on main", body)
+    assert forge.issues() == [(issue.number, body)]
+    assert forge.client.open_issue_with(forge.repository, "<!-- kpops-bot:drift main -->") == issue
+    assert outlasted(forge.log, clock, outage)
+
+
+def test_a_forge_down_beyond_the_patience_fails_transiently_and_the_jobs_retry_finds_the_answer(
+    forge: RunningForge, clock: Clock
+) -> None:
+    """The client gives up after its patience without writing blind; the job is retried later (the error says it
+    is transient) and its look before writing finds the answer the forge had stored."""
+    stored_late_then_down(forge.faults, clock, COMMENTS, 3600)
+    with pytest.raises(ForgeError) as raised:
+        once.answer(forge.client, forge.repository, 5, "job-8", "Destroyed word-count.")
+    assert raised.value.transient
+    assert raised.value.status == 502
+    assert len(forge.comments(5)) == 1
+    clock.sleep(3600)  # the forge is back
+    answer = once.answer(forge.client, forge.repository, 5, "job-8", "Destroyed word-count.")
+    assert [comment.id for comment in forge.comments(5)] == [answer.id]
+    assert len(writes(forge.log, COMMENTS)) == 1
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_a_check_run_stored_then_answered_late_and_failed_for_a_while_is_created_once(
+    tmp_path: Path, clock: Clock, outage: float
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("README.md", "hi\n")
+    repo.commit("readme")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with running_github(repo.path / ".git") as (_, fake):
+        fake.enable_app(4711, public_pem.decode())
+        settings = GitHubSettings(
+            api_url=fake.base_url,
+            app_id=4711,
+            app_private_key=private_pem,  # type: ignore[arg-type]
+            seconds_between_writes=0,
+            timeout=TIMEOUT,
+        )
+        client = GitHubClient(settings, RetryPolicy(sleep=clock.sleep))
+        repository = Repository(Forge.GITHUB, "acme/deployments", "")
+        sha = "b" * 40
+        client.bot_name()
+        stored_late_then_down(fake.faults, clock, r"/check-runs$", outage)
+        report = CheckReport(success=True, title="1 pipeline changed", summary="word-count", text="details")
+        assert client.publish_check(repository, sha, report)
+        fake.faults.late.clear()
+        (run,) = fake.commit_check_runs("acme/deployments", sha)
+        assert (run.name, run.conclusion, run.output["title"]) == ("kpops-bot", "success", "1 pipeline changed")
+        assert outlasted(fake.log, clock, outage)
