@@ -21,6 +21,7 @@ from kpops_bot.forges.base import (
     Review,
     Verdict,
 )
+from kpops_bot.forges.failures import without_credentials
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.playground.asgi_server import free_port
@@ -296,3 +297,10 @@ def test_a_github_apps_credentials_are_checked_with_its_installations(tmp_path: 
         assert str(raised.value) == (
             f"GitHub App check: HTTP 401 A JSON web token could not be decoded ({fake.base_url}/app)"
         )
+
+
+def test_urls_in_forge_errors_lose_user_info_and_query() -> None:
+    assert without_credentials("https://bot:glpat-s3cret@gitlab.example.com:8443/api/v4/user?private_token=t#x") == (
+        "https://gitlab.example.com:8443/api/v4/user"
+    )
+    assert without_credentials("http://[::1]:9000/repos/a/b?access_token=t") == "http://[::1]:9000/repos/a/b"

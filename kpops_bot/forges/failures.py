@@ -12,20 +12,22 @@ from urllib.parse import urlsplit, urlunsplit
 from kpops_bot.forges.base import ForgeError
 from kpops_bot.text import shorten
 
-_MESSAGE_LIMIT = 300  # a forge's message is a sentence; a proxy's HTML error page is cut
+_MESSAGE_LIMIT = 300  # a forge's message is a sentence
 
 
 def without_credentials(url: str) -> str:
     """The URL without user-info, query and fragment."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def refused(forge: str, what: str, status: int, message: str, url: str, *, transient: bool) -> ForgeError:
     """The forge answered with an error status."""
-    said = shorten(" ".join(message.split()), _MESSAGE_LIMIT)
+    # A proxy's HTML error page in front of the forge is no message of the forge's.
+    said = "" if message.lstrip().startswith("<") else shorten(" ".join(message.split()), _MESSAGE_LIMIT)
     # GitLab's messages start with the status ("401 Unauthorized"); GitHub's do not ("Bad credentials").
     answer = said if said.startswith(str(status)) else f"{status} {said}".rstrip()
     return ForgeError(f"{forge} {what}: HTTP {answer} ({without_credentials(url)})", status=status, transient=transient)

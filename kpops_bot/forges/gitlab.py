@@ -134,25 +134,19 @@ class GitLabClient:
 
     def bot_name(self) -> str:
         if self._username is None:
-
-            def whoami() -> str:
-                self._gitlab.auth()
-                assert self._gitlab.user is not None
-                return str(self._gitlab.user.username)
-
-            self._username = self._call("user lookup", whoami)
+            self._username = self._call("user lookup", self._whoami)
         return self._username
 
     def check_credentials(self) -> str:
         if self._token is None:
             raise ForgeError("GitLab: no credentials (set gitlab.token)")
+        return f"the user {self._call('token check', self._whoami, _ONCE)}"
 
-        def whoami() -> str:
-            self._gitlab.auth()
-            assert self._gitlab.user is not None
-            return str(self._gitlab.user.username)
-
-        return f"the user {self._call('token check', whoami, _ONCE)}"
+    def _whoami(self) -> str:
+        """The token's user (GET /user)."""
+        self._gitlab.auth()
+        assert self._gitlab.user is not None
+        return str(self._gitlab.user.username)
 
     def comments(self, repository: Repository, number: int) -> list[Comment]:
         merge_request = self._merge_request(repository, number)
