@@ -297,6 +297,10 @@ def test_a_github_apps_credentials_are_checked_with_its_installations(tmp_path: 
         assert str(raised.value) == (
             f"GitHub App check: HTTP 401 A JSON web token could not be decoded ({fake.base_url}/app)"
         )
+        broken = GitHubSettings(api_url=fake.base_url, app_id=4711, app_private_key="-----BEGIN RSA PRIVATE KEY-----\n")  # type: ignore[arg-type]
+        with pytest.raises(ForgeError) as raised:
+            GitHubClient(broken, FAST_RETRIES).check_credentials()
+        assert str(raised.value) == "GitHub App check: the App's private key cannot sign a token (InvalidKeyError)"
 
 
 def test_urls_in_forge_errors_lose_user_info_and_query() -> None:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import jwt
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 from github.CheckRun import CheckRun
@@ -83,7 +84,9 @@ TRANSIENCE = Transience(forge=Forge.GITHUB.value, is_transient=_is_transient, re
 _ONCE = RetryPolicy(attempts=1)  # the start-up check: one answer, at once
 
 
-def _failure(what: str, at: str, error: GithubException | requests.RequestException) -> ForgeError:
+def _failure(what: str, at: str, error: GithubException | requests.RequestException | jwt.PyJWTError) -> ForgeError:
+    if isinstance(error, jwt.PyJWTError):  # its message is PyJWT's, about the key: only its kind is told
+        return ForgeError(f"GitHub {what}: the App's private key cannot sign a token ({type(error).__name__})")
     if isinstance(error, requests.RequestException):
         request = error.request
         url = request.url if request is not None and isinstance(request.url, str) else at
@@ -125,14 +128,14 @@ class GitHubClient:
         """`call()` with retries; `at` is the URL it requests, told when it fails."""
         try:
             return call_with_retries(policy or self._retry, TRANSIENCE, f"GitHub {what}", call)
-        except (GithubException, requests.RequestException) as error:
+        except (GithubException, requests.RequestException, jwt.PyJWTError) as error:
             raise _failure(what, at, error) from error
 
     def _write(self, what: str, at: str, write: Callable[[], T], find_written: Callable[[], T | None]) -> T:
         """A create, made once however late or failed its answers are (`retry.write_once`)."""
         try:
             return write_once(self._retry, TRANSIENCE, f"GitHub {what}", write, find_written)
-        except (GithubException, requests.RequestException) as error:
+        except (GithubException, requests.RequestException, jwt.PyJWTError) as error:
             raise _failure(what, at, error) from error
 
     def _at(self, repository: Repository, path: str) -> str:
