@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,13 +263,17 @@ def test_the_credentials_check_names_who_the_forge_says_the_bot_is(forge: Runnin
         _client(forge, None).check_credentials()
 
 
-def test_an_unreachable_forge_is_named_by_its_url_and_transient(forge: RunningForge) -> None:
+def test_an_unreachable_forge_is_named_by_its_url_and_transient(
+    forge: RunningForge, caplog: pytest.LogCaptureFixture
+) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     client = _client(forge, "bot-token", url)
-    with pytest.raises(ForgeError) as raised:
+    with caplog.at_level(logging.WARNING, logger="kpops_bot.forges.retry"), pytest.raises(ForgeError) as raised:
         client.create_comment(forge.repository, 5, "never")
     assert (raised.value.status, raised.value.transient) == (None, True)
     assert f"no answer from {url}/" in str(raised.value)
+    retries = [record.getMessage() for record in caplog.records if record.name == "kpops_bot.forges.retry"]
+    assert retries and all(f"ConnectionError, no answer from {url}/" in message for message in retries)
     with pytest.raises(ForgeError, match=f"no answer from {url}/"):
         client.check_credentials()
 

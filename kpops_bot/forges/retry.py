@@ -22,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import requests
 import tenacity
 
 from kpops_bot import metrics
+from kpops_bot.forges.failures import without_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +102,8 @@ def _retrying(
 
     def log(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        name = type(error).__name__
         metrics.forge_retries.labels(transience.forge).inc()
-        logger.warning("%s failed (%s), try %d", what, name, state.attempt_number)
+        logger.warning("%s failed (%s), try %d", what, _told(error), state.attempt_number)
 
     return tenacity.Retrying(
         stop=stop,
@@ -112,6 +113,16 @@ def _retrying(
         sleep=policy.sleep,
         reraise=True,
     )
+
+
+def _told(error: BaseException | None) -> str:
+    """The failure's kind, with the URL that did not answer or the status the forge answered."""
+    name = type(error).__name__
+    if isinstance(error, requests.RequestException):
+        url = error.request.url if error.request is not None else None
+        return f"{name}, no answer from {without_credentials(url)}" if isinstance(url, str) else name
+    status = getattr(error, "status", None) or getattr(error, "response_code", None)  # PyGithub, python-gitlab
+    return f"{name}, HTTP {status}" if isinstance(status, int) else name
 
 
 def _run(retrying: tenacity.Retrying, transience: Transience, call: Callable[[], T]) -> T:
