@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import CheckReport, CommitState, ForgeError
+from kpops_bot.forges.base import Annotation, AnnotationLevel, CheckReport, CommitState, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
+from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.report.identity import with_answer_line
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workflows import once, sticky
@@ -152,9 +154,16 @@ def test_a_forge_down_beyond_the_patience_fails_transiently_and_the_jobs_retry_f
     assert len(writes(forge.log, COMMENTS)) == 1
 
 
-def test_a_check_run_stored_then_answered_late_and_failed_for_a_while_is_created_once(
-    tmp_path: Path, clock: Clock
-) -> None:
+@dataclass
+class GitHubApp:
+    client: GitHubClient  # as the App, with the production retry policy and its virtual sleep
+    fake: FakeGitHub
+    repository: Repository
+
+
+@pytest.fixture
+def github_app(tmp_path: Path, clock: Clock) -> Iterator[GitHubApp]:
+    """Check runs are a GitHub App's."""
     repo = GitRepo(tmp_path / "repo")
     repo.write("README.md", "hi\n")
     repo.commit("readme")
@@ -175,13 +184,36 @@ def test_a_check_run_stored_then_answered_late_and_failed_for_a_while_is_created
             timeout=TIMEOUT,
         )
         client = GitHubClient(settings, RetryPolicy(sleep=clock.sleep))
-        repository = Repository(Forge.GITHUB, "acme/deployments", "")
-        sha = "b" * 40
         client.bot_name()
-        stored_late_then_down(fake.faults, clock, r"/check-runs$", MINUTE)
-        report = CheckReport(success=True, title="1 pipeline changed", summary="word-count", text="details")
-        assert client.publish_check(repository, sha, report)
+        yield GitHubApp(client, fake, Repository(Forge.GITHUB, "acme/deployments", ""))
         fake.faults.late.clear()
-        (run,) = fake.commit_check_runs("acme/deployments", sha)
-        assert (run.name, run.conclusion, run.output["title"]) == ("kpops-bot", "success", "1 pipeline changed")
-        assert outlasted(fake.log, clock, MINUTE)
+
+
+def test_a_check_run_stored_then_answered_late_and_failed_for_a_while_is_created_once(
+    github_app: GitHubApp, clock: Clock
+) -> None:
+    sha = "b" * 40
+    stored_late_then_down(github_app.fake.faults, clock, r"/check-runs$", MINUTE)
+    report = CheckReport(success=True, title="1 pipeline changed", summary="word-count", text="details")
+    assert github_app.client.publish_check(github_app.repository, sha, report)
+    (run,) = github_app.fake.commit_check_runs("acme/deployments", sha)
+    assert (run.name, run.conclusion, run.output["title"]) == ("kpops-bot", "success", "1 pipeline changed")
+    assert outlasted(github_app.fake.log, clock, MINUTE)
+
+
+def test_annotations_stored_then_answered_late_and_failed_for_a_while_are_added_once(
+    github_app: GitHubApp, clock: Clock
+) -> None:
+    """120 annotations go out in three requests (GitHub takes 50 each); the second, an update of the run that
+    adds annotations, is stored and answered late: each annotation is on the run once."""
+    sha = "c" * 40
+    annotations = tuple(
+        Annotation("pipelines/word-count/pipeline.yaml", line, AnnotationLevel.WARNING, "risk", f"line {line}")
+        for line in range(1, 121)
+    )
+    report = CheckReport(False, "1 risk", "word-count", "details", annotations)
+    stored_late_then_down(github_app.fake.faults, clock, r"/check-runs/\d+$", MINUTE)
+    assert github_app.client.publish_check(github_app.repository, sha, report)
+    (run,) = github_app.fake.commit_check_runs("acme/deployments", sha)
+    assert [annotation["message"] for annotation in run.annotations] == [f"line {line}" for line in range(1, 121)]
+    assert outlasted(github_app.fake.log, clock, MINUTE)
