@@ -12,6 +12,8 @@ look can fail in the same way while the forge has its bad minute: then the clien
 writes blind, since a write whose fate is unknown may only be repeated once the forge has said it is absent. Such a
 write is patient (`RetryPolicy.patience`): it looks through a minute of 5xx before it gives up, and a job that
 gives up is retried later by the worker and looks again before it writes (`workflows.once`, the sticky comment).
+With the defaults a write holds its worker for about four minutes at most before it gives up: 8 tries of up to 15 s
+(the forge's `timeout`) and about 125 s of backoff.
 """
 
 from __future__ import annotations
