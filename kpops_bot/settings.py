@@ -357,4 +357,9 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
             problems.append(f"github.app_private_key_file {key_file} is not a file this user can read")
         elif self.github.app_id is not None and self.github.private_key() is None:
             problems.append("github.app_id is set but neither github.app_private_key nor its file")
+        if self.github.token is None and self.github.app_id is None and self.gitlab.token is None:
+            problems.append(
+                "no forge credentials: set github.token, github.app_id and its private key, or gitlab.token "
+                "(KPOPS_BOT_GITHUB__TOKEN, KPOPS_BOT_GITLAB__TOKEN); without them no delivery can be answered"
+            )
         return problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import CommitState, CommitStatus, ForgeError, Permission, Reaction, Review, Verdict
+from kpops_bot.forges.base import (
+    CommitState,
+    CommitStatus,
+    ForgeClient,
+    ForgeError,
+    Permission,
+    Reaction,
+    Review,
+    Verdict,
+)
+from kpops_bot.forges.failures import without_credentials
 from kpops_bot.forges.github import GitHubClient
-from kpops_bot.settings import GitHubSettings
+from kpops_bot.forges.gitlab import GitLabClient
+from kpops_bot.playground.asgi_server import free_port
+from kpops_bot.settings import GitHubSettings, GitLabSettings
 from kpops_bot.workflows import once
 from kpops_bot.workspace import http_auth_env
 from tests.helpers import GitRepo
@@ -143,22 +156,30 @@ def test_git_credentials_are_the_bots_token_as_a_basic_auth_header(forge: Runnin
     assert env == http_auth_env(user, "bot-token", forge.url.removesuffix("/api/v3") + "/")
 
 
-def test_transient_errors_are_retried_and_the_call_succeeds(forge: RunningForge) -> None:
+def test_transient_errors_are_retried_and_a_create_is_sent_again_only_after_a_look(forge: RunningForge) -> None:
     github = forge.forge is Forge.GITHUB
+    forge.client.bot_name()
     forge.faults.add(502, count=2)
     # GitLab's 429 waits are python-gitlab's own (real sleeps): asked to wait 0 s there.
     forge.faults.add(429, count=1, headers={"Retry-After": "1" if github else "0"})
     forge.faults.add(503, count=1)
     RETRY_WAITS.clear()
     created = forge.client.create_comment(forge.repository, 5, "after a bad minute")
+    assert [comment.id for comment in forge.comments(5)] == [created.id]
+    # The failed create, then looks for it (failing, then "not there"), and only then the create again.
+    assert [(entry.method, entry.status) for entry in forge.log[-6:]] == [
+        ("POST", 502),
+        ("GET", 502),
+        ("GET", 429),
+        ("GET", 503),
+        ("GET", 200),
+        ("POST", 201),
+    ]
     if github:
         assert len(RETRY_WAITS) == 4
         assert RETRY_WAITS[2] == 1.0  # the forge's Retry-After, honoured (recorded, not waited out here)
     else:
-        assert len(RETRY_WAITS) == 3
-    assert [comment.id for comment in forge.comments(5)] == [created.id]
-    assert [entry.status for entry in forge.log[-5:]] == [502, 502, 429, 503, forge.log[-1].status]
-    assert forge.log[-1].status == 201
+        assert len(RETRY_WAITS) == 3  # python-gitlab waited the 429 out itself
 
 
 def test_a_forge_that_stays_down_gives_a_forge_error_without_secrets(forge: RunningForge) -> None:
@@ -203,3 +224,92 @@ def test_github_enterprise_base_url_and_app_installation_auth(tmp_path: Path) ->
         user, token = header.split(":")
         assert user == "x-access-token"
         assert fake.tokens[token] == "kpops-bot-app[bot]"  # the installation token, not the App's key
+
+
+def _client(forge: RunningForge, token: str | None, url: str | None = None) -> ForgeClient:
+    """Another client of the running forge, with these credentials."""
+    if forge.forge is Forge.GITHUB:
+        github = GitHubSettings(
+            api_url=url or forge.url,
+            token=token,  # type: ignore[arg-type]
+            seconds_between_writes=0,
+            bot_login="kpops-bot" if url else None,
+        )
+        return GitHubClient(github, FAST_RETRIES)
+    gitlab = GitLabSettings(url=url or forge.url, token=token, bot_username="kpops-bot" if url else None)  # type: ignore[arg-type]
+    return GitLabClient(gitlab, FAST_RETRIES)
+
+
+def test_a_wrong_token_is_refused_at_once_with_the_forges_words_and_the_url(forge: RunningForge) -> None:
+    client = _client(forge, "wrong-token")
+    if forge.forge is Forge.GITHUB:
+        told = f"GitHub user lookup: HTTP 401 Bad credentials ({forge.url}/user)"
+    else:
+        told = f"GitLab user lookup: HTTP 401 Unauthorized ({forge.url}/api/v4/user)"
+    asked = len(forge.log)
+    with pytest.raises(ForgeError) as raised:
+        client.create_comment(forge.repository, 5, "never")
+    assert (str(raised.value), raised.value.status, raised.value.transient) == (told, 401, False)
+    assert len(forge.log) == asked + 1  # asked once: a refused token is not retried
+    assert forge.comments(5) == []
+    with pytest.raises(ForgeError) as raised:
+        client.check_credentials()
+    assert str(raised.value) == told.replace("user lookup", "token check")
+
+
+def test_the_credentials_check_names_who_the_forge_says_the_bot_is(forge: RunningForge) -> None:
+    assert forge.client.check_credentials() == "the user kpops-bot"
+    with pytest.raises(ForgeError, match="no credentials"):
+        _client(forge, None).check_credentials()
+
+
+def test_an_unreachable_forge_is_named_by_its_url_and_transient(
+    forge: RunningForge, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    client = _client(forge, "bot-token", url)
+    with caplog.at_level(logging.WARNING, logger="kpops_bot.forges.retry"), pytest.raises(ForgeError) as raised:
+        client.create_comment(forge.repository, 5, "never")
+    assert (raised.value.status, raised.value.transient) == (None, True)
+    assert f"no answer from {url}/" in str(raised.value)
+    retries = [record.getMessage() for record in caplog.records if record.name == "kpops_bot.forges.retry"]
+    assert retries and all(f"ConnectionError, no answer from {url}/" in message for message in retries)
+    with pytest.raises(ForgeError, match=f"no answer from {url}/"):
+        client.check_credentials()
+
+
+def test_a_github_apps_credentials_are_checked_with_its_installations(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("README.md", "hi\n")
+    repo.commit("readme")
+    key, other = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with running_github(repo.path / ".git") as (_, fake):
+        fake.enable_app(4711, public_pem.decode())
+
+        def app(signing_key: rsa.RSAPrivateKey) -> GitHubClient:
+            pem = signing_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode()
+            settings = GitHubSettings(api_url=fake.base_url, app_id=4711, app_private_key=pem)  # type: ignore[arg-type]
+            return GitHubClient(settings, FAST_RETRIES)
+
+        assert app(key).check_credentials() == "the App kpops-bot-app (1 installation(s))"
+        with pytest.raises(ForgeError) as raised:
+            app(other).check_credentials()
+        assert str(raised.value) == (
+            f"GitHub App check: HTTP 401 A JSON web token could not be decoded ({fake.base_url}/app)"
+        )
+        broken = GitHubSettings(api_url=fake.base_url, app_id=4711, app_private_key="-----BEGIN RSA PRIVATE KEY-----\n")  # type: ignore[arg-type]
+        with pytest.raises(ForgeError) as raised:
+            GitHubClient(broken, FAST_RETRIES).check_credentials()
+        assert str(raised.value) == "GitHub App check: the App's private key cannot sign a token (InvalidKeyError)"
+
+
+def test_urls_in_forge_errors_lose_user_info_and_query() -> None:
+    assert without_credentials("https://bot:glpat-s3cret@gitlab.example.com:8443/api/v4/user?private_token=t#x") == (
+        "https://gitlab.example.com:8443/api/v4/user"
+    )
+    assert without_credentials("http://[::1]:9000/repos/a/b?access_token=t") == "http://[::1]:9000/repos/a/b"

@@ -106,7 +106,8 @@ def test_the_access_log_is_written_only_when_asked_for_in_both_layouts(tmp_path:
             "concurrency": 0,
             "intake_processes": intake_processes,
             "access_log": access_log,
-            "github": {"webhook_secret": "s3cret"},
+            # A token for a forge that does not listen: the start-up check of the credentials stays on loopback.
+            "github": {"webhook_secret": "s3cret", "token": "t", "api_url": f"http://127.0.0.1:{free_port()}"},
         }
         config.write_text(json.dumps(settings))
         process = subprocess.Popen(

@@ -142,6 +142,7 @@ def test_the_server_refuses_to_start_without_a_sandbox_unless_it_is_off(tmp_path
         "HOME": str(tmp_path),
         "KPOPS_BOT_DATA_DIR": str(tmp_path / "data"),
         "KPOPS_BOT_GITHUB__WEBHOOK_SECRET": "s",
+        "KPOPS_BOT_GITHUB__TOKEN": "t",
         "KPOPS_BOT_SANDBOX": "namespaces",
         "KPOPS_BOT_PORT": "1",
     }

@@ -134,7 +134,17 @@ class CheckReport:
 
 
 class ForgeError(Exception):
-    """A forge call that failed for good (after retries); the message holds no credentials."""
+    """A forge call that failed for good (after retries); the message holds no credentials.
+
+    The message names the call, the forge's own words ("Bad credentials") and the request's URL. `transient`: the
+    forge was down, slow or limiting (5xx, 429, a timeout, no answer), so the same call can succeed later; a refused
+    request (401 wrong credentials, 403, 404, 422) is not. `status` is the HTTP status, None without an answer.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.transient = transient
 
 
 class ForgeClient(Protocol):
@@ -147,6 +157,12 @@ class ForgeClient(Protocol):
 
     def bot_name(self) -> str:
         """The login the bot's comments are written by."""
+        ...
+
+    def check_credentials(self) -> str:
+        """Who the forge says the configured credentials are (one request each, no retries): the login, or the App
+        and its installations; a ForgeError with the forge's message and the URL when it refuses them or does not
+        answer."""
         ...
 
     def comments(self, repository: Repository, number: int) -> list[Comment]:

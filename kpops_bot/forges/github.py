@@ -6,9 +6,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import jwt
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 from github.CheckRun import CheckRun
+from github.Commit import Commit
+from github.Issue import Issue as GithubIssue
 from github.Repository import Repository as GithubRepository
 
 from kpops_bot.events.model import Forge, Repository
@@ -30,7 +33,8 @@ from kpops_bot.forges.base import (
     Review,
     Verdict,
 )
-from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
+from kpops_bot.forges.failures import refused, unanswered
+from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries, write_once
 from kpops_bot.forges.urls import github_web_url
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.text import shorten
@@ -77,6 +81,19 @@ def _retry_after(error: BaseException) -> float | None:
 
 
 TRANSIENCE = Transience(forge=Forge.GITHUB.value, is_transient=_is_transient, retry_after=_retry_after)
+_ONCE = RetryPolicy(attempts=1)  # the start-up check: one answer, at once
+
+
+def _failure(what: str, at: str, error: GithubException | requests.RequestException | jwt.PyJWTError) -> ForgeError:
+    if isinstance(error, jwt.PyJWTError):  # its message is PyJWT's, about the key: only its kind is told
+        return ForgeError(f"GitHub {what}: the App's private key cannot sign a token ({type(error).__name__})")
+    if isinstance(error, requests.RequestException):
+        request = error.request
+        url = request.url if request is not None and isinstance(request.url, str) else at
+        return unanswered("GitHub", what, url, error)
+    data = error.data
+    message = str(data.get("message") or "") if isinstance(data, dict) else str(data or "")
+    return refused("GitHub", what, error.status, message, at, transient=_is_transient(error))
 
 
 class GitHubClient:
@@ -90,6 +107,7 @@ class GitHubClient:
         self._clients: dict[str, Github] = {}
         self._login: str | None = settings.bot_login
         self._web_url = github_web_url(settings.api_url)
+        self._api = settings.api_url.rstrip("/")
         self._app: GithubIntegration | None = None
         key = settings.private_key()
         if settings.token is None and settings.app_id is not None and key is not None:
@@ -106,13 +124,22 @@ class GitHubClient:
             "seconds_between_writes": self._settings.seconds_between_writes or None,
         }
 
-    def _call(self, what: str, call: Callable[[], T]) -> T:
+    def _call(self, what: str, at: str, call: Callable[[], T], policy: RetryPolicy | None = None) -> T:
+        """`call()` with retries; `at` is the URL it requests, told when it fails."""
         try:
-            return call_with_retries(self._retry, TRANSIENCE, f"GitHub {what}", call)
-        except GithubException as error:
-            raise ForgeError(f"GitHub {what}: HTTP {error.status}") from error
-        except requests.RequestException as error:
-            raise ForgeError(f"GitHub {what}: {type(error).__name__}") from error
+            return call_with_retries(policy or self._retry, TRANSIENCE, f"GitHub {what}", call)
+        except (GithubException, requests.RequestException, jwt.PyJWTError) as error:
+            raise _failure(what, at, error) from error
+
+    def _write(self, what: str, at: str, write: Callable[[], T], find_written: Callable[[], T | None]) -> T:
+        """A create, made once however late or failed its answers are (`retry.write_once`)."""
+        try:
+            return write_once(self._retry, TRANSIENCE, f"GitHub {what}", write, find_written)
+        except (GithubException, requests.RequestException, jwt.PyJWTError) as error:
+            raise _failure(what, at, error) from error
+
+    def _at(self, repository: Repository, path: str) -> str:
+        return f"{self._api}/repos/{repository.full_name}/{path}"
 
     def _github(self, repository: Repository) -> Github:
         """A client for the repository: the token's, or the App installation's that covers it."""
@@ -123,7 +150,11 @@ class GitHubClient:
         if self._app is not None:
             app = self._app
             owner, name = repository.full_name.split("/", 1)
-            installation = self._call("installation lookup", lambda: app.get_repo_installation(owner, name))
+            installation = self._call(
+                "installation lookup",
+                self._at(repository, "installation"),
+                lambda: app.get_repo_installation(owner, name),
+            )
             client = app.get_github_for_installation(installation.id)
         else:
             token = self._settings.token.get_secret_value() if self._settings.token else None
@@ -143,20 +174,33 @@ class GitHubClient:
         if self._login is None:
             if self._app is not None:
                 app = self._app
-                self._login = f"{self._call('app lookup', app.get_app).slug}[bot]"
+                self._login = f"{self._call('app lookup', f'{self._api}/app', app.get_app).slug}[bot]"
             else:
                 client = self._github(Repository(Forge.GITHUB, "", ""))
-                self._login = self._call("user lookup", lambda: client.get_user().login)
+                self._login = self._call("user lookup", f"{self._api}/user", lambda: client.get_user().login)
         return self._login
+
+    def check_credentials(self) -> str:
+        if self._app is not None:
+            app = self._app
+            slug = self._call("App check", f"{self._api}/app", lambda: app.get_app().slug, _ONCE)
+            installations = self._call(
+                "App installations check",
+                f"{self._api}/app/installations",
+                lambda: len(list(app.get_installations())),
+                _ONCE,
+            )
+            return f"the App {slug} ({installations} installation(s))"
+        if self._settings.token is None:
+            raise ForgeError("GitHub: no credentials (set github.token, or github.app_id and its private key)")
+        client = self._github(Repository(Forge.GITHUB, "", ""))
+        login = self._call("token check", f"{self._api}/user", lambda: client.get_user().login, _ONCE)
+        return f"the user {login}"
 
     def comments(self, repository: Repository, number: int) -> list[Comment]:
         issue = self._repo(repository).get_issue(number)
         return self._call(
-            "comment listing",
-            lambda: [
-                Comment(comment.id, comment.user.login, comment.body or "", comment.html_url)
-                for comment in issue.get_comments()
-            ],
+            "comment listing", self._at(repository, f"issues/{number}/comments"), lambda: _comments(issue)
         )
 
     def open_issue_with(self, repository: Repository, marker: str) -> Issue | None:
@@ -165,6 +209,7 @@ class GitHubClient:
         login = self.bot_name()
         found = self._call(
             "issue listing",
+            self._at(repository, "issues"),
             lambda: [
                 issue
                 for issue in repo.get_issues(state="open", direction="asc")
@@ -175,37 +220,73 @@ class GitHubClient:
 
     def create_issue(self, repository: Repository, title: str, body: str) -> Issue:
         repo = self._repo(repository)
-        created = self._call("issue creation", lambda: repo.create_issue(title=title, body=body))
-        return Issue(created.number, created.body or "", created.html_url)
+        login = self.bot_name()
+
+        def written() -> Issue | None:
+            for issue in repo.get_issues(state="open", direction="desc"):  # what it wrote is among the newest
+                mine = issue.pull_request is None and issue.user.login == login
+                if mine and issue.title == title and (issue.body or "") == body:
+                    return Issue(issue.number, issue.body or "", issue.html_url)
+            return None
+
+        def create() -> Issue:
+            created = repo.create_issue(title=title, body=body)
+            return Issue(created.number, created.body or "", created.html_url)
+
+        return self._write("issue creation", self._at(repository, "issues"), create, written)
 
     def update_issue(self, repository: Repository, number: int, body: str, *, close: bool = False) -> None:
         issue = self._repo(repository).get_issue(number)
+        at = self._at(repository, f"issues/{number}")
         if close:
-            self._call("issue close", lambda: issue.edit(body=body, state="closed"))
+            self._call("issue close", at, lambda: issue.edit(body=body, state="closed"))
         else:
-            self._call("issue edit", lambda: issue.edit(body=body))
+            self._call("issue edit", at, lambda: issue.edit(body=body))
 
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
         issue = self._repo(repository).get_issue(number)
-        created = self._call("comment creation", lambda: issue.create_comment(body))
-        return Comment(created.id, created.user.login, created.body or "", created.html_url)
+        login = self.bot_name()
+
+        def written() -> Comment | None:
+            return next((c for c in reversed(_comments(issue)) if c.author == login and c.body == body), None)
+
+        def create() -> Comment:
+            created = issue.create_comment(body)
+            return Comment(created.id, created.user.login, created.body or "", created.html_url)
+
+        return self._write("comment creation", self._at(repository, f"issues/{number}/comments"), create, written)
 
     def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None:
         comment = self._repo(repository).get_issue(number).get_comment(comment_id)
-        self._call("comment edit", lambda: comment.edit(body))
+        self._call("comment edit", self._at(repository, f"issues/comments/{comment_id}"), lambda: comment.edit(body))
 
     def delete_comment(self, repository: Repository, number: int, comment_id: int) -> None:
+        """A comment that is gone already (an earlier try deleted it, its answer lost) is not an error."""
         comment = self._repo(repository).get_issue(number).get_comment(comment_id)
-        self._call("comment deletion", comment.delete)
+        try:
+            self._call("comment deletion", self._at(repository, f"issues/comments/{comment_id}"), comment.delete)
+        except ForgeError as error:
+            if error.status != 404:
+                raise
 
     def react(self, repository: Repository, number: int, comment_id: int, reaction: str) -> None:
         comment = self._repo(repository).get_issue(number).get_comment(comment_id)
-        self._call("reaction", lambda: comment.create_reaction(reaction))
+        login = self.bot_name()
+
+        def written() -> bool | None:
+            return any(r.user.login == login and r.content == reaction for r in comment.get_reactions()) or None
+
+        def create() -> bool:
+            comment.create_reaction(reaction)
+            return True
+
+        self._write("reaction", self._at(repository, f"issues/comments/{comment_id}/reactions"), create, written)
 
     def reactions(self, repository: Repository, number: int, comment_id: int) -> list[Reaction]:
         comment = self._repo(repository).get_issue(number).get_comment(comment_id)
         return self._call(
             "reaction listing",
+            self._at(repository, f"issues/comments/{comment_id}/reactions"),
             lambda: [Reaction(reaction.user.login, reaction.content) for reaction in comment.get_reactions()],
         )
 
@@ -217,25 +298,29 @@ class GitHubClient:
             return
         commit = self._repo(repository).get_commit(sha)
         extra = {"target_url": target_url} if target_url else {}
-        self._call(
-            "commit status",
-            lambda: commit.create_status(
-                state=state.value, description=wanted.description, context=STATUS_CONTEXT, **extra
-            ),
-        )
+
+        def create() -> bool:
+            commit.create_status(state=state.value, description=wanted.description, context=STATUS_CONTEXT, **extra)
+            return True
+
+        def written() -> bool | None:
+            return _latest_status(commit) == wanted or None
+
+        self._write("commit status", self._at(repository, f"statuses/{sha}"), create, written)
 
     def publish_check(self, repository: Repository, sha: str, report: CheckReport) -> bool:
         """GitHub takes at most 50 annotations per request: the first go with the run, the rest in further updates
         (each update adds its annotations and none can be removed). A run already on the commit (a retried job) is
         updated, not doubled, and gets only the annotations it does not have yet: the report of one commit is the
-        same each time, and its annotations go out in one order."""
+        same each time, and its annotations go out in one order. A write whose answer was lost is counted by the
+        annotations the run holds, so none is added twice."""
         if self._app is None:
             return False
         repo = self._repo(repository)
         commit = repo.get_commit(sha)
         conclusion = "success" if report.success else "failure"
         existing = self._call(
-            "check run lookup", lambda: next(iter(commit.get_check_runs(check_name=STATUS_CONTEXT)), None)
+            "check run lookup", self._at(repository, f"commits/{sha}/check-runs"), lambda: _run(commit)
         )
         posted = existing.output.annotations_count if existing is not None else 0
         size = _ANNOTATIONS_PER_REQUEST
@@ -243,8 +328,9 @@ class GitHubClient:
         batches = [missing[i : i + size] for i in range(0, len(missing), size)] or [()]
         first, rest = batches[0], batches[1:]
         if existing is None:
-            run = self._call(
+            run = self._write(
                 "check run",
+                self._at(repository, "check-runs"),
                 lambda: repo.create_check_run(
                     name=STATUS_CONTEXT,
                     head_sha=sha,
@@ -252,30 +338,47 @@ class GitHubClient:
                     conclusion=conclusion,
                     output=_check_output(report, first),
                 ),
+                lambda: _run(commit),
             )
         else:
-            run = existing
-            self._call(
-                "check run update",
-                lambda: run.edit(status="completed", conclusion=conclusion, output=_check_output(report, first)),
+            run = self._edit_run(
+                repository,
+                commit,
+                existing,
+                posted + len(first),
+                status="completed",
+                conclusion=conclusion,
+                output=_check_output(report, first),
             )
+        count = posted + len(first)
         for batch in rest:
-            self._add_annotations(run, report, batch)
+            count += len(batch)
+            run = self._edit_run(repository, commit, run, count, output=_check_output(report, batch))
         return True
 
-    def _add_annotations(self, run: CheckRun, report: CheckReport, batch: Sequence[Annotation]) -> None:
-        self._call("check run annotations", lambda: run.edit(output=_check_output(report, batch)))
+    def _edit_run(self, repository: Repository, commit: Commit, run: CheckRun, count: int, **changes: Any) -> CheckRun:
+        """An update of the run that leaves it with `count` annotations. An update that adds annotations is not
+        repeated once the run holds them; one that adds none is the same when repeated."""
+        at = self._at(repository, f"check-runs/{run.id}")
+
+        def edit() -> CheckRun:
+            run.edit(**changes)
+            return run
+
+        if count == run.output.annotations_count:
+            return self._call("check run update", at, edit)
+
+        def written() -> CheckRun | None:
+            now = _run(commit)
+            return now if now is not None and now.output.annotations_count >= count else None
+
+        return self._write("check run update", at, edit, written)
 
     def status(self, repository: Repository, sha: str) -> CommitStatus | None:
         commit = self._repo(repository).get_commit(sha)
-
-        def latest() -> CommitStatus | None:
-            for status in commit.get_statuses():  # newest first
-                if status.context == STATUS_CONTEXT:
-                    return CommitStatus(CommitState(status.state), status.description or "", status.target_url or None)
-            return None
-
-        return self._call("commit status listing", latest)
+        return self._call(
+            "commit status listing", self._at(repository, f"commits/{sha}/statuses"), lambda: _latest_status(commit)
+        )
 
     def status_history(self, repository: Repository, sha: str) -> list[CommitStatus]:
         commit = self._repo(repository).get_commit(sha)
@@ -287,14 +390,18 @@ class GitHubClient:
                 if status.context == STATUS_CONTEXT
             ]
 
-        return self._call("commit status listing", every)
+        return self._call("commit status listing", self._at(repository, f"commits/{sha}/statuses"), every)
 
     def permission(self, repository: Repository, user: str) -> Permission:
         repo = self._repo(repository)
         try:
-            level = self._call("permission lookup", lambda: repo.get_collaborator_permission(user))
+            level = self._call(
+                "permission lookup",
+                self._at(repository, f"collaborators/{user}/permission"),
+                lambda: repo.get_collaborator_permission(user),
+            )
         except ForgeError as error:
-            if isinstance(error.__cause__, GithubException) and error.__cause__.status == 404:
+            if error.status == 404:
                 return Permission.NONE
             raise
         return _PERMISSIONS.get(level, Permission.NONE)
@@ -302,9 +409,11 @@ class GitHubClient:
     def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
         repo = self._repo(repository)
         try:
-            content = self._call("file read", lambda: repo.get_contents(path, ref=ref))
+            content = self._call(
+                "file read", self._at(repository, f"contents/{path}"), lambda: repo.get_contents(path, ref=ref)
+            )
         except ForgeError as error:
-            if isinstance(error.__cause__, GithubException) and error.__cause__.status == 404:
+            if error.status == 404:
                 return None
             raise
         if isinstance(content, list):  # a folder
@@ -334,18 +443,24 @@ class GitHubClient:
                 url=pull.html_url,
             )
 
-        return self._call("pull request lookup", read)
+        return self._call("pull request lookup", self._at(repository, f"pulls/{number}"), read)
 
     def open_pull_requests(self, repository: Repository) -> list[int]:
         repo = self._repo(repository)
-        return self._call("pull request listing", lambda: [pull.number for pull in repo.get_pulls(state="open")])
+        return self._call(
+            "pull request listing",
+            self._at(repository, "pulls"),
+            lambda: [pull.number for pull in repo.get_pulls(state="open")],
+        )
 
     def commit_url(self, repository: Repository, sha: str) -> str:
         return f"{self._web_url}/{repository.full_name}/commit/{sha}"
 
     def git_env(self, repository: Repository) -> dict[str, str]:
         client = self._github(repository)
-        token = self._call("token", lambda: _token_of(client))  # an App's installation token is made here
+        token = self._call(
+            "token", self._at(repository, "installation"), lambda: _token_of(client)
+        )  # an App's installation token is made here
         return http_auth_env("x-access-token", token, self._web_url + "/") if token else {}
 
 
@@ -366,6 +481,25 @@ def _check_output(report: CheckReport, annotations: Sequence[Annotation]) -> dic
             for annotation in annotations
         ],
     }
+
+
+def _comments(issue: GithubIssue) -> list[Comment]:
+    return [
+        Comment(comment.id, comment.user.login, comment.body or "", comment.html_url)
+        for comment in issue.get_comments()
+    ]
+
+
+def _run(commit: Commit) -> CheckRun | None:
+    """The commit's check run named `kpops-bot`, if it has one."""
+    return next(iter(commit.get_check_runs(check_name=STATUS_CONTEXT)), None)
+
+
+def _latest_status(commit: Commit) -> CommitStatus | None:
+    for status in commit.get_statuses():  # newest first
+        if status.context == STATUS_CONTEXT:
+            return CommitStatus(CommitState(status.state), status.description or "", status.target_url or None)
+    return None
 
 
 def _token_of(client: Github) -> str | None:

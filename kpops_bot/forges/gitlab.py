@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import gitlab
 import requests
 from gitlab.exceptions import GitlabError
-from gitlab.v4.objects import Project, ProjectMergeRequest
+from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
 
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import (
@@ -28,7 +28,8 @@ from kpops_bot.forges.base import (
     Review,
     Verdict,
 )
-from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries
+from kpops_bot.forges.failures import refused, unanswered
+from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries, write_once
 from kpops_bot.settings import GitLabSettings
 from kpops_bot.workspace import http_auth_env
 
@@ -61,6 +62,7 @@ def _is_transient(error: BaseException) -> bool:
 
 
 TRANSIENCE = Transience(forge=Forge.GITLAB.value, is_transient=_is_transient, retry_after=lambda _error: None)
+_ONCE = RetryPolicy(attempts=1)  # the start-up check: one answer, at once
 
 
 _PULL_STATES = {"opened": PullState.OPEN, "locked": PullState.OPEN, "merged": PullState.MERGED}
@@ -94,14 +96,34 @@ class GitLabClient:
         self._username = settings.bot_username
         self._user_ids: dict[str, int | None] = {}
         self._lock = threading.Lock()
+        # The URL of this thread's last answer: python-gitlab's errors do not carry it, the messages name it.
+        self._answered = threading.local()
+        self._gitlab.session.hooks["response"].append(self._remember_url)
 
-    def _call(self, what: str, call: Callable[[], T]) -> T:
+    def _remember_url(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        self._answered.url = response.url
+
+    def _call(self, what: str, call: Callable[[], T], policy: RetryPolicy | None = None) -> T:
         try:
-            return call_with_retries(self._retry, TRANSIENCE, f"GitLab {what}", call)
-        except GitlabError as error:
-            raise ForgeError(f"GitLab {what}: HTTP {error.response_code}") from error
-        except requests.RequestException as error:
-            raise ForgeError(f"GitLab {what}: {type(error).__name__}") from error
+            return call_with_retries(policy or self._retry, TRANSIENCE, f"GitLab {what}", call)
+        except (GitlabError, requests.RequestException) as error:
+            raise self._failure(what, error) from error
+
+    def _write(self, what: str, write: Callable[[], T], find_written: Callable[[], T | None]) -> T:
+        """A create, made once however late or failed its answers are (`retry.write_once`)."""
+        try:
+            return write_once(self._retry, TRANSIENCE, f"GitLab {what}", write, find_written)
+        except (GitlabError, requests.RequestException) as error:
+            raise self._failure(what, error) from error
+
+    def _failure(self, what: str, error: GitlabError | requests.RequestException) -> ForgeError:
+        if isinstance(error, requests.RequestException):
+            request = error.request
+            url = request.url if request is not None and isinstance(request.url, str) else f"{self._url}/api/v4"
+            return unanswered("GitLab", what, url, error)
+        url = getattr(self._answered, "url", None) or f"{self._url}/api/v4"
+        code = error.response_code or 0
+        return refused("GitLab", what, code, str(error.error_message), url, transient=_is_transient(error))
 
     def _project(self, repository: Repository) -> Project:
         project_id: int | str = repository.project_id or repository.full_name
@@ -112,25 +134,23 @@ class GitLabClient:
 
     def bot_name(self) -> str:
         if self._username is None:
-
-            def whoami() -> str:
-                self._gitlab.auth()
-                assert self._gitlab.user is not None
-                return str(self._gitlab.user.username)
-
-            self._username = self._call("user lookup", whoami)
+            self._username = self._call("user lookup", self._whoami)
         return self._username
+
+    def check_credentials(self) -> str:
+        if self._token is None:
+            raise ForgeError("GitLab: no credentials (set gitlab.token)")
+        return f"the user {self._call('token check', self._whoami, _ONCE)}"
+
+    def _whoami(self) -> str:
+        """The token's user (GET /user)."""
+        self._gitlab.auth()
+        assert self._gitlab.user is not None
+        return str(self._gitlab.user.username)
 
     def comments(self, repository: Repository, number: int) -> list[Comment]:
         merge_request = self._merge_request(repository, number)
-        notes = self._call(
-            "note listing", lambda: merge_request.notes.list(get_all=True, sort="asc", order_by="created_at")
-        )
-        return [
-            Comment(note.id, note.author["username"], note.body or "")
-            for note in notes
-            if not getattr(note, "system", False)
-        ]
+        return self._call("note listing", lambda: _notes(merge_request))
 
     def open_issue_with(self, repository: Repository, marker: str) -> Issue | None:
         """The bot's oldest open issue whose description holds `marker`."""
@@ -147,8 +167,22 @@ class GitLabClient:
 
     def create_issue(self, repository: Repository, title: str, body: str) -> Issue:
         project = self._project(repository)
-        created = self._call("issue creation", lambda: project.issues.create({"title": title, "description": body}))
-        return Issue(created.iid, created.description or "", created.web_url)
+        author = self.bot_name()
+
+        def written() -> Issue | None:
+            newest_first = project.issues.list(
+                iterator=True, state="opened", author_username=author, order_by="created_at", sort="desc"
+            )
+            for issue in newest_first:
+                if issue.title == title and (issue.description or "") == body:
+                    return Issue(issue.iid, issue.description or "", issue.web_url)
+            return None
+
+        def create() -> Issue:
+            created = project.issues.create({"title": title, "description": body})
+            return Issue(created.iid, created.description or "", created.web_url)
+
+        return self._write("issue creation", create, written)
 
     def update_issue(self, repository: Repository, number: int, body: str, *, close: bool = False) -> None:
         project = self._project(repository)
@@ -157,21 +191,46 @@ class GitLabClient:
 
     def create_comment(self, repository: Repository, number: int, body: str) -> Comment:
         merge_request = self._merge_request(repository, number)
-        note = self._call("note creation", lambda: merge_request.notes.create({"body": body}))
-        return Comment(note.id, note.author["username"], note.body or "")
+        author = self.bot_name()
+
+        def written() -> Comment | None:
+            mine = [note for note in _notes(merge_request) if note.author == author and note.body == body]
+            return mine[-1] if mine else None
+
+        def create() -> Comment:
+            note = merge_request.notes.create({"body": body})
+            return Comment(note.id, note.author["username"], note.body or "")
+
+        return self._write("note creation", create, written)
 
     def edit_comment(self, repository: Repository, number: int, comment_id: int, body: str) -> None:
         merge_request = self._merge_request(repository, number)
         self._call("note edit", lambda: merge_request.notes.update(comment_id, {"body": body}))
 
     def delete_comment(self, repository: Repository, number: int, comment_id: int) -> None:
+        """A note that is gone already (an earlier try deleted it, its answer lost) is not an error."""
         merge_request = self._merge_request(repository, number)
-        self._call("note deletion", lambda: merge_request.notes.delete(comment_id))
+        try:
+            self._call("note deletion", lambda: merge_request.notes.delete(comment_id))
+        except ForgeError as error:
+            if error.status != 404:
+                raise
 
     def react(self, repository: Repository, number: int, comment_id: int, reaction: str) -> None:
+        """GitLab refuses an award emoji a user gave already: one whose answer was lost is looked for, not sent."""
         note = self._merge_request(repository, number).notes.get(comment_id, lazy=True)
         name = _REACTIONS.get(reaction, reaction)
-        self._call("award emoji", lambda: note.awardemojis.create({"name": name}))
+        author = self.bot_name()
+
+        def written() -> bool | None:
+            awarded = note.awardemojis.list(get_all=True)
+            return any(award.user["username"] == author and award.name == name for award in awarded) or None
+
+        def create() -> bool:
+            note.awardemojis.create({"name": name})
+            return True
+
+        self._write("award emoji", create, written)
 
     def reactions(self, repository: Repository, number: int, comment_id: int) -> list[Reaction]:
         note = self._merge_request(repository, number).notes.get(comment_id, lazy=True)
@@ -189,8 +248,16 @@ class GitLabClient:
         data: dict[str, Any] = {"state": _STATES[state], "name": STATUS_CONTEXT, "description": wanted.description}
         if target_url:
             data["target_url"] = target_url
+
+        def create() -> bool:
+            commit.statuses.create(data)
+            return True
+
+        def written() -> bool | None:
+            return _latest_status(commit) == wanted or None
+
         try:
-            self._call("commit status", lambda: commit.statuses.create(data))
+            self._write("commit status", create, written)
         except ForgeError as error:
             # GitLab refuses to set a pending status pending again (another replica may have done it meanwhile).
             cause = error.__cause__
@@ -203,11 +270,7 @@ class GitLabClient:
 
     def status(self, repository: Repository, sha: str) -> CommitStatus | None:
         commit = self._project(repository).commits.get(sha, lazy=True)
-        # Without `all`, GitLab lists the latest status of each name: one entry, not the commit's history.
-        statuses = self._call("commit status listing", lambda: commit.statuses.list(name=STATUS_CONTEXT, get_all=True))
-        if not statuses:
-            return None
-        return _commit_status(max(statuses, key=lambda status: status.id))
+        return self._call("commit status listing", lambda: _latest_status(commit))
 
     def status_history(self, repository: Repository, sha: str) -> list[CommitStatus]:
         commit = self._project(repository).commits.get(sha, lazy=True)
@@ -226,7 +289,7 @@ class GitLabClient:
         try:
             member = self._call("membership lookup", lambda: project.members_all.get(user_id))
         except ForgeError as error:
-            if isinstance(error.__cause__, GitlabError) and error.__cause__.response_code == 404:
+            if error.status == 404:
                 return Permission.NONE
             raise
         return _level(int(member.access_level))
@@ -246,7 +309,7 @@ class GitLabClient:
         try:
             raw = self._call("file read", lambda: project.files.raw(file_path=path, ref=ref))
         except ForgeError as error:
-            if isinstance(error.__cause__, GitlabError) and error.__cause__.response_code == 404:
+            if error.status == 404:
                 return None
             raise
         return raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -290,6 +353,22 @@ class GitLabClient:
 
     def git_env(self, repository: Repository) -> dict[str, str]:
         return http_auth_env("oauth2", self._token, self._url + "/") if self._token else {}
+
+
+def _notes(merge_request: ProjectMergeRequest) -> list[Comment]:
+    """The merge request's notes, oldest first, without GitLab's system notes."""
+    notes = merge_request.notes.list(get_all=True, sort="asc", order_by="created_at")
+    return [
+        Comment(note.id, note.author["username"], note.body or "")
+        for note in notes
+        if not getattr(note, "system", False)
+    ]
+
+
+def _latest_status(commit: ProjectCommit) -> CommitStatus | None:
+    # Without `all`, GitLab lists the latest status of each name: one entry, not the commit's history.
+    statuses = commit.statuses.list(name=STATUS_CONTEXT, get_all=True)
+    return _commit_status(max(statuses, key=lambda status: status.id)) if statuses else None
 
 
 def _commit_status(status: Any) -> CommitStatus:

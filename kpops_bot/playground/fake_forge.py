@@ -7,7 +7,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +22,17 @@ T = TypeVar("T")
 class Fault:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outage:
+    """Every request answered `status` for `seconds` of `clock`, from when a write matching `after` is stored."""
+
+    after: str  # a regular expression for the write's path
+    seconds: float
+    status: int
+    clock: Callable[[], float]
+    until: float | None = None  # set when the write is stored
 
 
 @dataclass
@@ -41,12 +52,43 @@ class FaultPlan:
         # path pattern → seconds the answer to a matching write waits after the write is stored (a forge that
         # stored a comment but answered too late for a bot killed meanwhile); patterns are regular expressions
         self.late: dict[str, float] = {}
+        self._outage: Outage | None = None
 
     def delay_for(self, method: str, path: str) -> float:
         return _matching(self.slow, method, path)
 
-    async def answer_late(self, method: str, path: str) -> None:
-        """Hold the answer to a stored write while `late` says so (cleared: answered at once)."""
+    def fail_after_write(
+        self, pattern: str, seconds: float, *, status: int = 502, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Once a write whose path matches `pattern` is stored, answer every request (reads too) with `status` for
+        `seconds` as `clock` counts them: a forge that stored a comment and then has a bad minute. With `late`, the
+        stored write's own answer is held too. A test's clock can be the one its retry policy's sleep advances."""
+        with self._lock:
+            self._outage = Outage(pattern, seconds, status, clock)
+
+    def _stored(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            outage = self._outage
+            if outage is None or outage.until is not None or method == "GET" or status >= 300:
+                return
+            if re.search(outage.after, path):
+                outage.until = outage.clock() + outage.seconds
+
+    def _down(self) -> Fault | None:
+        with self._lock:
+            outage = self._outage
+        if outage is None or outage.until is None:
+            return None
+        if outage.clock() < outage.until:
+            return Fault(outage.status)
+        with self._lock:
+            self._outage = None
+        return None
+
+    async def answer_late(self, method: str, path: str, status: int = 200) -> None:
+        """Hold the answer to a stored write while `late` says so (cleared: answered at once); a stored write
+        `fail_after_write` waits for starts its outage."""
+        self._stored(method, path, status)
         deadline = time.monotonic() + _matching(self.late, method, path)
         while time.monotonic() < deadline and _matching(self.late, method, path):
             await asyncio.sleep(0.05)
@@ -56,6 +98,9 @@ class FaultPlan:
             self._faults += [Fault(status, dict(headers or {})) for _ in range(count)]
 
     def next(self) -> Fault | None:
+        down = self._down()
+        if down is not None:
+            return down
         with self._lock:
             return self._faults.pop(0) if self._faults else None
 

@@ -104,6 +104,13 @@ class StoredStatus:
     target_url: str | None
 
 
+def _bad_credentials() -> JSONResponse:
+    """GitHub's answer to a token it does not know."""
+    return JSONResponse(
+        {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}, 401
+    )
+
+
 def _not_found() -> JSONResponse:
     return JSONResponse({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
 
@@ -184,6 +191,7 @@ class FakeGitHub:
         api = [
             Route("/user", self._user),
             Route("/app", self._app),
+            Route("/app/installations", self._installations),
             Route("/app-manifests/{code}/conversions", self._manifest_conversion, methods=["POST"]),
             Route("/app/installations/{installation:int}/access_tokens", self._access_token, methods=["POST"]),
             Route("/repos/{owner}/{name}/installation", self._installation),
@@ -287,6 +295,24 @@ class FakeGitHub:
             },
             201,
         )
+
+    async def _installations(self, request: Request) -> Response:
+        """The App's installations: one per account its repositories are in."""
+        if not self._app_jwt_ok(request):
+            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+        ids = sorted({repo.installation_id: repo.full_name.split("/")[0] for repo in self.repos.values()}.items())
+        listed = [
+            {
+                "id": installation,
+                "app_id": self.app_id,
+                "account": {"login": account},
+                "access_tokens_url": f"{self.base_url}/app/installations/{installation}/access_tokens",
+            }
+            for installation, account in ids
+        ]
+        items, page, _, last = page_of(request, listed, 30, 100)
+        headers = {"Link": link_header(request, page, last)} if last > 1 else {}
+        return JSONResponse(items, headers=headers)
 
     async def _installation(self, request: Request) -> Response:
         if not self._app_jwt_ok(request):
@@ -713,7 +739,7 @@ class _Middleware:
         async def logging_send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":  # logged before the client can see the answer
                 self.fake.log.append(LoggedRequest(request.method, path, message["status"]))
-                await self.fake.faults.answer_late(request.method, path)
+                await self.fake.faults.answer_late(request.method, path, message["status"])
             await send(message)
 
         delay = self.fake.faults.delay_for(request.method, path)
@@ -724,6 +750,6 @@ class _Middleware:
         if fault is not None:
             await fault_response(fault)(scope, receive, logging_send)
         elif not app_route and self.fake._login(request) is None:
-            await JSONResponse({"message": "Bad credentials"}, 401)(scope, receive, logging_send)
+            await _bad_credentials()(scope, receive, logging_send)
         else:
             await self.app(scope, receive, logging_send)

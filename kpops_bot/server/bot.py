@@ -43,6 +43,11 @@ from kpops_bot.workflows.preview import PreviewWorkflow
 
 logger = logging.getLogger(__name__)
 _SWEEP_SECONDS = 3600.0
+# Per forge: its name and the settings that give the bot its credentials there.
+_FORGE_CREDENTIALS = {
+    Forge.GITHUB: ("GitHub", "set github.token, or github.app_id and its private key"),
+    Forge.GITLAB: ("GitLab", "set gitlab.token"),
+}
 _DRIFT_TICK_SECONDS = 30.0
 
 
@@ -95,6 +100,7 @@ class Bot:
         drift.start()
         # Asks the forge about every repository with locks: in the background, so a slow forge delays no webhook.
         threading.Thread(target=self._reconcile_locks_once, name="reconcile-locks", daemon=True).start()
+        threading.Thread(target=self.check_forges, name="check-forges", daemon=True).start()
         channel = await self._start_intake_processes()
         logger.info("kpops-bot ready: %d worker(s), store %s", self.settings.concurrency, _safe_url(self.services))
         sandbox = self.services.sandbox
@@ -153,6 +159,23 @@ class Bot:
             self.reconcile_locks()
         except SQLAlchemyError as error:  # the next start tries again; a lock a closed pull request holds waits
             logger.warning("locks not reconciled, the store is unavailable: %s", str(error).splitlines()[0])
+
+    def check_forges(self) -> None:
+        """One line per forge the bot is set up for: whose credentials the forge accepted, or which are missing or
+        refused and why (the forge's own words, the URL), so a wrong token is seen at start, not at the first
+        pull request."""
+        configured = {Forge.GITHUB: self.settings.github.can_write, Forge.GITLAB: self.settings.gitlab.can_write}
+        for forge, (name, keys) in _FORGE_CREDENTIALS.items():
+            if not configured[forge]:
+                if self.settings.webhook_secret(forge):
+                    logger.error("forge credentials: %s has a webhook secret but no credentials (%s)", name, keys)
+                continue
+            try:
+                who = self.services.forges.get(forge).check_credentials()
+            except ForgeError as error:
+                logger.log(logging.WARNING if error.transient else logging.ERROR, "forge credentials: %s", error)
+            else:
+                logger.info("forge credentials: %s accepted %s", name, who)
 
     def reconcile_locks(self) -> None:
         """Release what pull requests closed while the bot was down still hold; wake who waited for it."""

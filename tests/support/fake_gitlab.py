@@ -174,7 +174,7 @@ class FakeGitLab:
         fault = self.faults.next()
         response = fault_response(fault) if fault is not None else await self._answer(request)
         self.log.append(LoggedRequest(request.method, path, response.status_code))
-        await self.faults.answer_late(request.method, path)
+        await self.faults.answer_late(request.method, path, response.status_code)
         return response
 
     async def _answer(self, request: Request) -> Response:

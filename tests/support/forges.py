@@ -19,7 +19,7 @@ from kpops_bot.settings import GitHubSettings, GitLabSettings
 from tests.support.fake_gitlab import FakeGitLab, StoredMergeRequest
 
 RETRY_WAITS: list[float] = []  # every wait the clients were asked to make before a retry; none is really made
-FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2, sleep=RETRY_WAITS.append)
+FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2, patience=0, sleep=RETRY_WAITS.append)
 GITLAB_PROJECT_ID = 42
 _GITLAB_LEVELS = {"read": 20, "write": 30, "maintain": 40, "admin": 50}
 
@@ -116,6 +116,7 @@ class RunningForge:
     comments: Callable[[int], list[PostedComment]]
     add_comment: Callable[[int, str, str], int]
     statuses: Callable[[str], list[PostedStatus]]
+    issues: Callable[[], list[tuple[int, str]]]  # (number, body) of every issue, oldest first
     pulls: GitHubPulls | GitLabMergeRequests
     git_requests: list[tuple[str, str]]  # (path, user) of every git request the forge answered
     bot: str = "kpops-bot"
@@ -131,18 +132,29 @@ class RunningForge:
 
 @contextmanager
 def running_github(
-    repo_git_dir: Path, permissions: dict[str, str] | None = None, *, prefix: str = ""
+    repo_git_dir: Path,
+    permissions: dict[str, str] | None = None,
+    *,
+    prefix: str = "",
+    retry: RetryPolicy = FAST_RETRIES,
+    timeout: float = 15.0,
 ) -> Iterator[tuple[RunningForge, FakeGitHub]]:
+    """`timeout`: the client's seconds per request (a late answer outlasts a short one)."""
     fake = FakeGitHub(prefix=prefix)
     full_name = "acme/deployments"
     fake.add_repo(full_name, repo_git_dir, permissions)
     with ThreadedServer(fake.asgi()) as server:
         fake.origin = server.url
-        settings = GitHubSettings(api_url=fake.base_url, token="bot-token", seconds_between_writes=0)  # type: ignore[arg-type]
+        settings = GitHubSettings(
+            api_url=fake.base_url,
+            token="bot-token",  # type: ignore[arg-type]
+            seconds_between_writes=0,
+            timeout=timeout,
+        )
         running = RunningForge(
             forge=Forge.GITHUB,
             url=fake.base_url,
-            client=GitHubClient(settings, FAST_RETRIES),
+            client=GitHubClient(settings, retry),
             repository=Repository(Forge.GITHUB, full_name, str(repo_git_dir)),
             faults=fake.faults,
             log=fake.log,
@@ -154,6 +166,7 @@ def running_github(
             statuses=lambda sha: [
                 PostedStatus(s.state, s.context, s.description) for s in fake.commit_statuses(full_name, sha)
             ],
+            issues=lambda: [(issue.number, issue.body) for issue in fake.repo_issues(full_name)],
             pulls=GitHubPulls(fake, full_name),
             git_requests=fake.git.requests,
         )
@@ -162,7 +175,11 @@ def running_github(
 
 @contextmanager
 def running_gitlab(
-    repo_git_dir: Path, permissions: dict[str, str] | None = None
+    repo_git_dir: Path,
+    permissions: dict[str, str] | None = None,
+    *,
+    retry: RetryPolicy = FAST_RETRIES,
+    timeout: float = 15.0,
 ) -> Iterator[tuple[RunningForge, FakeGitLab]]:
     fake = FakeGitLab()
     path = "acme/platform/deployments"
@@ -170,11 +187,11 @@ def running_gitlab(
     fake.add_project(GITLAB_PROJECT_ID, path, repo_git_dir, members)
     with ThreadedServer(fake.asgi()) as server:
         fake.origin = server.url
-        settings = GitLabSettings(url=server.url, token="bot-token")  # type: ignore[arg-type]
+        settings = GitLabSettings(url=server.url, token="bot-token", timeout=timeout)  # type: ignore[arg-type]
         running = RunningForge(
             forge=Forge.GITLAB,
             url=server.url,
-            client=GitLabClient(settings, FAST_RETRIES),
+            client=GitLabClient(settings, retry),
             repository=Repository(Forge.GITLAB, path, str(repo_git_dir), GITLAB_PROJECT_ID),
             faults=fake.faults,
             log=fake.log,
@@ -187,6 +204,11 @@ def running_gitlab(
             statuses=lambda sha: [
                 PostedStatus(s.state, s.name, s.description) for s in fake.commit_statuses(GITLAB_PROJECT_ID, sha)
             ],
+            issues=lambda: [
+                (issue.iid, issue.description)
+                for (project, _), issue in sorted(fake.issues.items())
+                if project == GITLAB_PROJECT_ID
+            ],
             pulls=GitLabMergeRequests(fake, GITLAB_PROJECT_ID),
             git_requests=fake.git.requests,
         )
@@ -195,11 +217,16 @@ def running_gitlab(
 
 @contextmanager
 def running_forge(
-    forge: Forge, repo_git_dir: Path, permissions: dict[str, str] | None = None
+    forge: Forge,
+    repo_git_dir: Path,
+    permissions: dict[str, str] | None = None,
+    *,
+    retry: RetryPolicy = FAST_RETRIES,
+    timeout: float = 15.0,
 ) -> Iterator[RunningForge]:
     if forge is Forge.GITHUB:
-        with running_github(repo_git_dir, permissions) as (github, _):
+        with running_github(repo_git_dir, permissions, retry=retry, timeout=timeout) as (github, _):
             yield github
     else:
-        with running_gitlab(repo_git_dir, permissions) as (gitlab, _):
+        with running_gitlab(repo_git_dir, permissions, retry=retry, timeout=timeout) as (gitlab, _):
             yield gitlab

@@ -64,12 +64,13 @@ class RecordingForge:
         self.calls.append((name, args))
         if name in self.failing_reads:
             forge = "GitLab" if self.forge is Forge.GITLAB else "GitHub"
-            raise ForgeError(f"{forge} {name.replace('_', ' ')}: HTTP 502")  # as the clients word it after retries
+            # as the clients word it after retries
+            raise ForgeError(f"{forge} {name.replace('_', ' ')}: HTTP 502", status=502, transient=True)
 
     def _write(self, name: str, *args: Any) -> None:
         self._record(name, *args)
         if self.fail_writes:
-            raise ForgeError(f"{name} failed: the forge answered 502 too often")
+            raise ForgeError(f"{name} failed: the forge answered 502 too often", status=502, transient=True)
 
     def _answered(self, name: str) -> None:
         if self.lost_answer == name:
