@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -364,6 +364,8 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
 def serve(config_file: Path | None, host: str | None, port: int | None, insecure_skip_signature: bool) -> None:
     """Run the bot: webhook server, store and workers (settings: KPOPS_BOT_* variables over --config)."""
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from kpops_bot import logs
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.server.bot import Bot
@@ -378,15 +380,50 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
         sys.exit(USAGE_ERROR)
     if settings.insecure_skip_signature:
         click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
+    _make_data_dir(settings.data_dir)
     logs.configure(settings.log_format)
     try:
         bot = Bot(settings, config_file=config_file)
     except SandboxUnavailableError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(USAGE_ERROR)
+    except SQLAlchemyError as error:
+        _store_cannot_open(settings, error)
     if bot.services.sandbox is not None and bot.services.sandbox.explicit_off:
         click.echo("Warning: sandbox: off; pull request code runs with the bot's own rights.", err=True)
     bot.serve()
+
+
+def _store_cannot_open(settings: BotSettings, error: Exception) -> NoReturn:
+    """The store named by its URL (password hidden) and the driver's first line: a URL that is not one is a usage
+    error (2); a database that does not answer is the surroundings' (1)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if isinstance(error, ArgumentError):
+        click.echo(
+            f"Error: database_url is not a SQLAlchemy URL (postgresql+psycopg://USER@HOST/DB): {error}", err=True
+        )
+        sys.exit(USAGE_ERROR)
+    url = make_url(settings.database).render_as_string(hide_password=True)
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    click.echo(f"Error: the store at {url} cannot be opened: {cause}", err=True)
+    sys.exit(1)
+
+
+def _make_data_dir(data_dir: Path) -> None:
+    """The bot's data folder, made before anything is written there; or a usage error naming it and the reason."""
+    import os
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(data_dir) else ""
+        click.echo(f"Error: data_dir {data_dir} cannot be created: {error.strerror}{where}", err=True)
+        sys.exit(USAGE_ERROR)
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        click.echo(f"Error: data_dir {data_dir} is not writable by this user", err=True)
+        sys.exit(USAGE_ERROR)
 
 
 @main.command()
@@ -533,7 +570,11 @@ def github_app(
     from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
 
     options = FlowOptions(bot_url, output_dir, github_url, api_url, organisation, name, port)
-    flow = ManifestFlow(options).start()
+    try:
+        flow = ManifestFlow(options).start()
+    except OSError as error:
+        click.echo(f"Error: cannot listen on 127.0.0.1:{port}: {error.strerror}", err=True)
+        sys.exit(USAGE_ERROR)
     click.echo(f"Open {flow.url} in a browser signed in to GitHub, and confirm the App there.", err=True)
     try:
         finished = flow.wait(timeout)
@@ -607,16 +648,20 @@ def action() -> None:
 
 
 def _load_settings(config_file: Path | None) -> BotSettings:
-    """The bot's settings (KPOPS_BOT_* variables over `config_file`), or a usage error naming what is wrong."""
-    from pydantic import ValidationError
+    """The bot's settings (KPOPS_BOT_* variables over `config_file`), or a usage error in one line naming the file and
+    line or the variable to fix."""
+    import os
 
-    from kpops_bot.settings import BotSettings, UnknownVariableError
-    from kpops_bot.validation import describe_validation
+    from kpops_bot.settings import ENV_PREFIX, BotSettings, UnknownVariableError
+    from kpops_bot.settings_problems import settings_problem
 
     try:
         return BotSettings.load(config_file)
-    except ValidationError as error:
-        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
     except UnknownVariableError as error:
-        click.echo(f"Error: invalid settings: {error}", err=True)
+        problem: str | None = str(error)
+    except Exception as error:  # what loading raised is named when it is about the settings, else re-raised
+        problem = settings_problem(error, BotSettings, config_file, os.environ, ENV_PREFIX)
+        if problem is None:
+            raise
+    click.echo(f"Error: invalid settings: {problem}", err=True)
     sys.exit(USAGE_ERROR)

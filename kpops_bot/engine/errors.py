@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
 from kpops_bot.engine.model import ErrorKind, RenderError
 from kpops_bot.text import shorten
-from kpops_bot.validation import validation_issues
+from kpops_bot.validation import validation_issues, yaml_problem
 
 _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
 # kpops names its config file in some messages: "you must define 'strimzi_topic.label' in the config.yaml"
@@ -107,14 +107,8 @@ def _yaml_error(error: yaml.YAMLError, context: FailureContext) -> RenderError:
 
 
 def _yaml_error_in(file: str, error: yaml.YAMLError) -> RenderError:
-    line: int | None = None
-    problem = _one_line(str(error))
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        opened = error.context_mark.line + 1 if error.context_mark is not None else None
-        context = f"{error.context} (opened at line {opened})" if error.context and opened != line else error.context
-        problem = " ".join(part for part in (context, error.problem) if part)
+    line, problem = yaml_problem(error)
+    problem = _one_line(problem)
     where = f"{file}:{line}" if line is not None else file
     return RenderError(message=f"{where}: invalid YAML: {problem}", kind=ErrorKind.YAML, file=file, line=line)
 
