@@ -24,6 +24,8 @@ _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
 # kpops names its config file in some messages: "you must define 'strimzi_topic.label' in the config.yaml"
 _CONFIG_CAUSE = re.compile(r"\bconfig\.yaml\b")
 _QUOTED_KEY = re.compile(r"'(?P<key>[A-Za-z_][\w.]*)'")
+_KNOWN_TYPES = "kpops' own types or a custom component in kpops/components/"
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _HELM_ERROR_LINE = re.compile(r"^Error: (?P<cause>.+)$", re.MULTILINE)
 _MAX_CAUSE = 500
 
@@ -43,6 +45,9 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
     chain = list(_chain(error))
     if any(isinstance(link, yaml.YAMLError) for link in chain):
         return _yaml_error(next(link for link in chain if isinstance(link, yaml.YAMLError)), context)
+    unnamed = _unnamed_component_error(chain, context)
+    if unnamed is not None:
+        return unnamed
     component, component_type = _component(chain, context)
     validation = next((link for link in chain if isinstance(link, ValidationError)), None)
     if validation is not None:
@@ -51,8 +56,7 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
     if "ClassNotFoundError" in names:
         wanted = component_type or "?"
         message = (
-            f"{context.pipeline_file}: component '{component}': unknown component type '{wanted}' "
-            "(kpops' own types or a custom component in kpops/components/)"
+            f"{context.pipeline_file}: component '{component}': unknown component type '{wanted}' ({_KNOWN_TYPES})"
         )
         return RenderError(
             message=message, kind=ErrorKind.COMPONENT_TYPE, file=context.pipeline_file, component=component
@@ -132,6 +136,39 @@ def _validation_error(
         line=line,
         component=component,
     )
+
+
+def _unnamed_component_error(chain: list[BaseException], context: FailureContext) -> RenderError | None:
+    """A component without `name:`: kpops wraps whatever that breaks (pydantic's `Field required: name`, a validator's
+    `KeyError: 'name'`) in a bare ParsingException, with no name to call it by. Named by its entry in the pipeline
+    file (it was blamed on config.yaml, or on nothing)."""
+    if not any(type(link).__name__ == "ParsingException" and not str(link) for link in chain):
+        return None
+    validation = next((link for link in chain if isinstance(link, ValidationError)), None)
+    wanted = _kebab(validation.title) if validation is not None else None
+    first = [str(part) for part in validation.errors()[0]["loc"]] if validation and validation.errors() else []
+    found = _sources(context).unnamed(wanted, first)
+    if found is None:
+        return None
+    location, component_type = found
+    kind = ErrorKind.VALIDATION
+    if any(type(link).__name__ == "ClassNotFoundError" for link in chain):
+        kind, causes = ErrorKind.COMPONENT_TYPE, f"unknown component type '{component_type}'; {_KNOWN_TYPES}"
+    elif validation is not None:
+        causes = "; ".join(f"{message}: {path}" for path, message in validation_issues(validation))
+    else:
+        causes = "Field required: name"
+    return RenderError(
+        message=f"{location.file}:{location.line}: component without a name ({component_type}): {_one_line(causes)}",
+        kind=kind,
+        file=location.file,
+        line=location.line,
+    )
+
+
+def _kebab(class_name: str) -> str:
+    """kpops' type of a component class: `ProducerApp` is `producer-app`."""
+    return _CAMEL_BOUNDARY.sub("-", class_name).lower()
 
 
 def _config_validation_error(causes: str, first: list[str], context: FailureContext) -> RenderError:
