@@ -100,11 +100,24 @@ class EngineArgs:
         return EngineSettings(**overrides)
 
     def workspace(self) -> Workspace:
-        import tempfile
-
         from kpops_bot.workspace import Workspace
 
-        return Workspace(self.workspace_dir or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
+        return Workspace(_made(self.workspace_dir, "--workspace") if self.workspace_dir else _default_workspace())
+
+
+def _default_workspace() -> Path:
+    import tempfile
+
+    return _made(Path(tempfile.gettempdir()) / "kpops-bot-workspace", "--workspace")
+
+
+def _made(folder: Path, option: str) -> Path:
+    """A folder the command writes to, made now: one that cannot be is a usage error naming it, not a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.BadParameter(f"{folder} cannot be created: {error.strerror}", param_hint=option) from error
+    return folder
 
 
 _ENGINE_OPTIONS = [
@@ -241,6 +254,8 @@ def diff(
         from kpops_bot.engine.lazy import LazyPool, kpops_releases
 
         workspace = engine.workspace()
+        if cache_dir is not None and not no_cache:
+            _made(cache_dir, "--cache-dir")
         pools = LazyPool(
             settings,
             checkouts=[workspace.root / "checkouts"],
@@ -457,7 +472,9 @@ def replay(file: Path, forge: str, event_name: str, url: str, delivery: str | No
     try:
         response = httpx.post(f"{url.rstrip('/')}/webhooks/{endpoint}", content=body, headers=headers, timeout=30)
     except httpx.HTTPError as error:
-        click.echo(f"Error: cannot reach {url}: {type(error).__name__}", err=True)
+        from kpops_bot.setup.reach import unreachable_cause
+
+        click.echo(f"Error: cannot reach {url}: {unreachable_cause(error)}", err=True)
         sys.exit(USAGE_ERROR)
     click.echo(f"{response.status_code} {response.text}")
     sys.exit(0 if response.status_code < 400 else 1)

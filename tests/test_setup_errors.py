@@ -245,8 +245,12 @@ def test_github_app_on_a_port_in_use_says_so() -> None:
             "Error: revision 'nope' not found in {repo}",
         ),
         (["diff", "--repo", "{repo}", "--base", "main", "--head", "main", "--pipeline", "wordcount"], "Did you mean"),
+        (
+            ["render", "--repo", "{repo}", "--workspace", "{file}/workspace"],
+            "Error: Invalid value for --workspace: {file}/workspace cannot be created: Not a directory",
+        ),
     ],
-    ids=["no-repository", "a-file", "bad-revision", "unknown-pipeline"],
+    ids=["no-repository", "a-file", "bad-revision", "unknown-pipeline", "workspace-under-a-file"],
 )
 def test_render_and_diff_name_what_does_not_exist(
     deployment_repo: GitRepo, tmp_path: Path, command: list[str], expected: str
@@ -254,6 +258,28 @@ def test_render_and_diff_name_what_does_not_exist(
     places = {"missing": str(tmp_path / "nowhere"), "file": str(deployment_repo.path / "config.yaml")}
     places["repo"] = str(deployment_repo.path)
     args = [part.format(**places) for part in command]
-    result = in_process(*args, "--workspace", str(tmp_path / "workspace"), env={"KPOPS_BOT_HELM": "builtin"})
+    if "--workspace" not in args:
+        args += ["--workspace", str(tmp_path / "workspace")]
+    result = in_process(*args, env={"KPOPS_BOT_HELM": "builtin"})
     assert result.exit_code == USAGE
     assert expected.format(**places) in error_line(result)
+
+
+def test_a_cache_dir_that_cannot_be_made_is_named_before_anything_starts(
+    deployment_repo: GitRepo, tmp_path: Path
+) -> None:
+    """The real command: no process it started (helm service, renders) writes a traceback after it has ended."""
+    cache = deployment_repo.path / "config.yaml" / "cache"
+    args = ["diff", "--repo", str(deployment_repo.path), "--base", "main", "--head", "main", "--cache-dir", str(cache)]
+    completed = kpops_bot(*args, "--workspace", str(tmp_path / "workspace"), env={"KPOPS_BOT_HELM": "builtin"})
+    assert completed.returncode == USAGE
+    assert error_line(completed) == f"Error: Invalid value for --cache-dir: {cache} cannot be created: Not a directory"
+
+
+def test_replay_to_a_bot_that_does_not_answer_says_why(tmp_path: Path) -> None:
+    delivery = tmp_path / "ping.json"
+    delivery.write_text("{}")
+    url = f"http://127.0.0.1:{free_port()}"
+    result = in_process("replay", str(delivery), "--forge", "github", "--event", "ping", "--url", url)
+    assert result.exit_code == USAGE
+    assert error_line(result) == f"Error: cannot reach {url}: Connection refused"
