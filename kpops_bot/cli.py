@@ -395,6 +395,7 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
         sys.exit(USAGE_ERROR)
     if settings.insecure_skip_signature:
         click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
+    _can_listen(settings.host, settings.port)
     _make_data_dir(settings.data_dir)
     logs.configure(settings.log_format)
     try:
@@ -424,6 +425,22 @@ def _store_cannot_open(settings: BotSettings, error: Exception) -> NoReturn:
     cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     click.echo(f"Error: the store at {url} cannot be opened: {cause}", err=True)
     sys.exit(1)
+
+
+def _can_listen(host: str, port: int) -> None:
+    """The address is free, checked before the store is opened and workers start (uvicorn would say so only after
+    "ready", and an intake process's start with a traceback); or a usage error naming it."""
+    import os
+    import socket
+
+    if port == 0:
+        return
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        click.echo(f"Error: cannot listen on {host}:{port}: {reason}", err=True)
+        sys.exit(USAGE_ERROR)
 
 
 def _make_data_dir(data_dir: Path) -> None:

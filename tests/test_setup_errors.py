@@ -283,3 +283,16 @@ def test_replay_to_a_bot_that_does_not_answer_says_why(tmp_path: Path) -> None:
     result = in_process("replay", str(delivery), "--forge", "github", "--event", "ping", "--url", url)
     assert result.exit_code == USAGE
     assert error_line(result) == f"Error: cannot reach {url}: Connection refused"
+
+
+@pytest.mark.parametrize("intake_processes", [0, 1])
+def test_serve_on_a_port_in_use_says_so_before_it_starts(tmp_path: Path, intake_processes: int) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"KPOPS_BOT_DATA_DIR": str(tmp_path / "data"), "KPOPS_BOT_INTAKE_PROCESSES": str(intake_processes)}
+        completed = kpops_bot("serve", "--insecure-skip-signature", "--port", str(port), env=env)
+    assert completed.returncode == USAGE
+    assert error_line(completed) == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert not (tmp_path / "data").exists(), "nothing was started"
