@@ -16,9 +16,13 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.cli import main
 from kpops_bot.playground.asgi_server import free_port
+from kpops_bot.playground.fake_github import ManifestCode
+from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
 from tests.helpers import GitRepo
 from tests.support.forges import running_github
 
@@ -296,3 +300,33 @@ def test_serve_on_a_port_in_use_says_so_before_it_starts(tmp_path: Path, intake_
     assert completed.returncode == USAGE
     assert error_line(completed) == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert not (tmp_path / "data").exists(), "nothing was started"
+
+
+def test_github_app_whose_settings_cannot_be_written_ends_with_why(tmp_path: Path) -> None:
+    """The App exists on GitHub then: the flow ends at once (it waited out its timeout) and says what to delete."""
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("README.md", "deployments\n")
+    repo.commit("readme")
+    (tmp_path / "a-file").write_text("")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    with running_github(repo.path / ".git") as (_, fake):
+        fake.expect_manifest(ManifestCode("one-time-code", 90210, "acme-kpops-bot", private_key, "hook-secret"))
+        options = FlowOptions("https://bot.example", tmp_path / "a-file" / "app", fake.origin, fake.base_url)
+        flow = ManifestFlow(options).start()
+        try:
+            page = httpx.get(flow.url, timeout=10).text
+            state = re.search(r"state=([^\"&]+)", page)
+            assert state is not None
+            answer = httpx.get(f"{flow.url}callback", params={"code": "one-time-code", "state": state[1]}, timeout=30)
+            assert flow.wait(5)
+        finally:
+            flow.stop()
+    assert answer.status_code == 500
+    assert flow.settings_file is None
+    assert flow.error is not None
+    assert flow.error.startswith("the App acme-kpops-bot (id 90210) was registered, but its settings cannot be written")
+    assert "Not a directory" in flow.error
+    assert private_key not in answer.text
