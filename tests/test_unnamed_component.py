@@ -80,7 +80,7 @@ def test_the_pull_request_comment_names_the_pipeline_file(
     (comment,) = render_markdown(report)
     assert f"{WORD_COUNT}:{_connector_line(deployment_repo)}" in comment
     assert "config.yaml" not in comment
-    check_golden("unnamed-component.md", _stable(comment, report))
+    check_golden("errors/unnamed-component.md", _stable(comment, report))
 
 
 def _stable(text: str, report: DiffReport) -> str:
