@@ -42,6 +42,8 @@ def settings_problem(
         return "; ".join(_issue(path, message, config_file, text, environ, prefix) for path, message in _issues(error))
     if isinstance(error, SettingsError):
         return _not_json(error, model, environ, prefix)
+    if isinstance(error, UnicodeDecodeError) and config_file is not None:
+        return f"{config_file}: not UTF-8 text ({error.reason} at byte {error.start})"
     if config_file is not None and not isinstance(_load(_read(config_file)), dict | None):
         return f"{config_file}: the settings file must be a mapping of keys (`port: 8080`), not a list or a value"
     return None

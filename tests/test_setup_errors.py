@@ -103,6 +103,14 @@ def test_a_bad_settings_file_is_named_with_its_line(tmp_path: Path, text: str, e
     assert error_line(result) == "Error: invalid settings: " + expected.format(file=config)
 
 
+def test_a_settings_file_that_is_not_text_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_bytes(b"port: 8080\nhost: \xff\xfe\n")
+    result = in_process("serve", "--config", str(config))
+    assert result.exit_code == USAGE
+    assert error_line(result) == (f"Error: invalid settings: {config}: not UTF-8 text (invalid start byte at byte 17)")
+
+
 def test_the_real_command_names_a_yaml_error_in_one_line(tmp_path: Path) -> None:
     config = _config(tmp_path, "port: 8080\nrepositories: [org/*\n")
     completed = kpops_bot("serve", "--config", str(config))
