@@ -14,6 +14,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ def settings_problem(
         line, problem = yaml_problem(error)
         return f"{_at(config_file, line)}: invalid YAML: {problem}"
     if isinstance(error, ValidationError):
-        text = _read(config_file)
-        return "; ".join(_issue(path, message, config_file, text, environ, prefix) for path, message in _issues(error))
+        sources = _Sources(config_file, _read(config_file), environ, prefix)
+        return "; ".join(sources.blame(path, message) for path, message in _issues(error))
     if isinstance(error, SettingsError):
         return _not_json(error, model, environ, prefix)
     if isinstance(error, UnicodeDecodeError) and config_file is not None:
@@ -59,42 +60,35 @@ def _issues(error: ValidationError) -> list[tuple[list[str | int], str]]:
     return found
 
 
-def _issue(
-    path: list[str | int],
-    message: str,
-    config_file: Path | None,
-    text: str | None,
-    environ: Mapping[str, str],
-    prefix: str,
-) -> str:
-    unknown = _UNKNOWN.match(message)
-    if not path and unknown is not None:  # the model's own check of unknown keys names the key in its message
-        path = list(unknown["key"].split("."))
-        return f"{_source(path, config_file, text, environ, prefix, whole_key=True)}: {message}"
-    dotted = ".".join(str(part) for part in path) or "settings"
-    return f"{_source(path, config_file, text, environ, prefix)}: {dotted}: {message}"
+@dataclass(frozen=True)
+class _Sources:
+    """Where settings came from: the file (and its text) and the variables over it."""
 
+    config_file: Path | None
+    text: str | None
+    environ: Mapping[str, str]
+    prefix: str
 
-def _source(
-    path: Sequence[str | int],
-    config_file: Path | None,
-    text: str | None,
-    environ: Mapping[str, str],
-    prefix: str,
-    *,
-    whole_key: bool = False,
-) -> str:
-    """The variable that set the key (the longest one of its path that is set), else the file and line of the key."""
-    names = {name.upper(): name for name in environ}
-    for depth in range(len(path), 0, -1):
-        candidate = prefix + "__".join(str(part) for part in path[:depth]).upper()
-        if candidate in names:
-            return names[candidate]
-    if config_file is None or text is None:
-        return "settings"
-    if whole_key and not _has(text, path):
-        return "settings"
-    return _at(config_file, config_line(text, list(path)) if path else None)
+    def blame(self, path: list[str | int], message: str) -> str:
+        """`where: key: message`; where the model's own check of unknown keys names the key only in its message,
+        `where: message`."""
+        unknown = _UNKNOWN.match(message)
+        if not path and unknown is not None:
+            return f"{self._source(unknown['key'].split('.'), whole_key=True)}: {message}"
+        dotted = ".".join(str(part) for part in path) or "settings"
+        return f"{self._source(path)}: {dotted}: {message}"
+
+    def _source(self, path: Sequence[str | int], *, whole_key: bool = False) -> str:
+        """The variable that set the key (the longest of its path that is set), else the file and line of the key
+        (`whole_key`: only when the file has all of it)."""
+        names = {name.upper(): name for name in self.environ}
+        for depth in range(len(path), 0, -1):
+            candidate = self.prefix + "__".join(str(part) for part in path[:depth]).upper()
+            if candidate in names:
+                return names[candidate]
+        if self.config_file is None or self.text is None or (whole_key and not _has(self.text, path)):
+            return "settings"
+        return _at(self.config_file, config_line(self.text, list(path)) if path else None)
 
 
 def _has(text: str, path: Sequence[str | int]) -> bool:
