@@ -643,7 +643,9 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
     if token is None or secret is None:
         click.echo("Error: set gitlab.token and gitlab.webhook_secret (KPOPS_BOT_GITLAB__*) first", err=True)
         sys.exit(USAGE_ERROR)
-    client = gitlab.Gitlab(settings.gitlab.url, private_token=token.get_secret_value(), keep_base_url=True)
+    client = gitlab.Gitlab(
+        settings.gitlab.url, private_token=token.get_secret_value(), keep_base_url=True, timeout=settings.gitlab.timeout
+    )
     try:
         target = client.projects.get(project, lazy=True)
         outcome = ensure_hook(target, bot_url, secret.get_secret_value())

@@ -213,6 +213,24 @@ def test_gitlab_hook_against_an_unreachable_gitlab_names_the_url() -> None:
     assert "glpat-never-shown" not in completed.stderr
 
 
+def test_gitlab_hook_against_a_gitlab_that_never_answers_times_out_and_says_so() -> None:
+    """A server that takes the connection and never answers: gitlab.timeout bounds the wait (it was unbounded)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        env = {
+            "KPOPS_BOT_GITLAB__URL": url,
+            "KPOPS_BOT_GITLAB__TOKEN": "glpat-never-shown",
+            "KPOPS_BOT_GITLAB__WEBHOOK_SECRET": "hook-secret",
+            "KPOPS_BOT_GITLAB__TIMEOUT": "1",
+        }
+        args = ["setup", "gitlab-hook", "--project", "acme/deployments", "--bot-url", "https://bot.x"]
+        completed = kpops_bot(*args, env=env)
+    assert completed.returncode == FAILED
+    assert error_line(completed) == f"Error: cannot reach GitLab at {url}: timed out"
+
+
 def test_github_app_against_an_unreachable_github_names_the_url(tmp_path: Path) -> None:
     """The admin's browser comes back with the code; GitHub's API does not answer when the bot exchanges it."""
     api_url = f"http://127.0.0.1:{free_port()}"
