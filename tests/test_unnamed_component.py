@@ -101,3 +101,25 @@ def test_a_component_without_a_name_of_an_unknown_type_is_blamed_on_its_entry(
         f"{WORD_COUNT}:{line}: component without a name (redis-sink): unknown component type 'redis-sink'; "
         "kpops' own types or a custom component in kpops/components/"
     )
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ("- name: redis-sink-connector\n", "component 'redis-sink-connector'"),
+        ("- config:\n", "component without a name"),
+    ],
+    ids=["named", "unnamed"],
+)
+def test_a_component_without_a_type_is_blamed_on_its_entry(
+    workspace: Workspace, pool: RenderPool, deployment_repo: GitRepo, entry: str, named: str
+) -> None:
+    """kpops said `KeyError: 'type'` for a named one, blamed on the pipeline file without a line."""
+    replaced = "- type: kafka-sink-connector\n" + CONNECTOR_NAME + "  config:\n"
+    deployment_repo.replace(WORD_COUNT, replaced, entry if entry.endswith("config:\n") else entry + "  config:\n")
+    deployment_repo.commit("a component without a type")
+    line = _line(deployment_repo, entry.splitlines()[0])
+    (result,) = render_revision(workspace, pool, str(deployment_repo.path), "HEAD", ["word-count"], RenderSpec())
+    assert result.error is not None
+    assert (result.error.kind, result.error.file, result.error.line) == ("validation", WORD_COUNT, line)
+    assert result.error.message == f"{WORD_COUNT}:{line}: {named}: Field required: type"

@@ -105,6 +105,14 @@ class PipelineSources:
             return SourceLocation(file=source.path, line=found.start_mark.line + 1), _scalar(entry, "type") or "?"
         return None
 
+    def untyped(self) -> tuple[SourceLocation, str | None] | None:
+        """The first entry without a `type:` (kpops stops at it): its line and its name, if it has one."""
+        for source in reversed(self.pipeline_files):
+            for entry in _entries(source.root):
+                if _child(entry, "type") is None:
+                    return SourceLocation(file=source.path, line=entry.start_mark.line + 1), _scalar(entry, "name")
+        return None
+
     def disabled(self) -> list[tuple[str, str, SourceLocation]]:
         """Components that `enabled: false` switches off, in their entry or their type's defaults: (name, type, the
         line of the `enabled` that decides)."""

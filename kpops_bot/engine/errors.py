@@ -24,6 +24,7 @@ _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
 # kpops names its config file in some messages: "you must define 'strimzi_topic.label' in the config.yaml"
 _CONFIG_CAUSE = re.compile(r"\bconfig\.yaml\b")
 _QUOTED_KEY = re.compile(r"'(?P<key>[A-Za-z_][\w.]*)'")
+_NO_TYPE = "Every component must have a type defined"
 _KNOWN_TYPES = "kpops' own types or a custom component in kpops/components/"
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _HELM_ERROR_LINE = re.compile(r"^Error: (?P<cause>.+)$", re.MULTILINE)
@@ -45,7 +46,7 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
     chain = list(_chain(error))
     if any(isinstance(link, yaml.YAMLError) for link in chain):
         return _yaml_error(next(link for link in chain if isinstance(link, yaml.YAMLError)), context)
-    unnamed = _unnamed_component_error(chain, context)
+    unnamed = _untyped_component_error(chain, context) or _unnamed_component_error(chain, context)
     if unnamed is not None:
         return unnamed
     component, component_type = _component(chain, context)
@@ -135,6 +136,25 @@ def _validation_error(
         file=file,
         line=line,
         component=component,
+    )
+
+
+def _untyped_component_error(chain: list[BaseException], context: FailureContext) -> RenderError | None:
+    """A component without `type:`: kpops says "Every component must have a type defined" (and, when the component
+    has a name, fails on that while naming it: `KeyError: 'type'`). Named by its entry in the pipeline file."""
+    if not any(isinstance(link, ValueError) and str(link).startswith(_NO_TYPE) for link in chain):
+        return None
+    found = _sources(context).untyped()
+    if found is None:
+        return None
+    location, name = found
+    what = f"component '{name}'" if name else "component without a name"
+    return RenderError(
+        message=f"{location.file}:{location.line}: {what}: Field required: type",
+        kind=ErrorKind.VALIDATION,
+        file=location.file,
+        line=location.line,
+        component=name,
     )
 
 
