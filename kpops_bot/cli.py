@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -123,11 +123,24 @@ class EngineArgs:
         return EngineSettings(**overrides)
 
     def workspace(self) -> Workspace:
-        import tempfile
-
         from kpops_bot.workspace import Workspace
 
-        return Workspace(self.workspace_dir or Path(tempfile.gettempdir()) / "kpops-bot-workspace")
+        return Workspace(_made(self.workspace_dir, "--workspace") if self.workspace_dir else _default_workspace())
+
+
+def _default_workspace() -> Path:
+    import tempfile
+
+    return _made(Path(tempfile.gettempdir()) / "kpops-bot-workspace", "--workspace")
+
+
+def _made(folder: Path, option: str) -> Path:
+    """A folder the command writes to, made now: one that cannot be is a usage error naming it, not a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.BadParameter(f"{folder} cannot be created: {error.strerror}", param_hint=option) from error
+    return folder
 
 
 _ENGINE_OPTIONS = [
@@ -276,6 +289,8 @@ def diff(
         from kpops_bot.engine.lazy import LazyPool, kpops_releases
 
         workspace = engine.workspace()
+        if cache_dir is not None and not no_cache:
+            _made(cache_dir, "--cache-dir")
         pools = LazyPool(
             settings,
             checkouts=[workspace.root / "checkouts"],
@@ -406,6 +421,8 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
 def serve(config_file: Path | None, host: str | None, port: int | None, insecure_skip_signature: bool) -> None:
     """Run the bot: webhook server, store and workers (settings: KPOPS_BOT_* variables over --config)."""
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from kpops_bot import logs
     from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.server.bot import Bot
@@ -420,15 +437,67 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
         sys.exit(USAGE_ERROR)
     if settings.insecure_skip_signature:
         click.echo("Warning: unsigned deliveries are accepted; anyone who reaches this port can queue jobs.", err=True)
+    _can_listen(settings.host, settings.port)
+    _make_data_dir(settings.data_dir)
     logs.configure(settings.log_format)
     try:
         bot = Bot(settings, config_file=config_file)
     except SandboxUnavailableError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(USAGE_ERROR)
+    except SQLAlchemyError as error:
+        _store_cannot_open(settings, error)
     if bot.services.sandbox is not None and bot.services.sandbox.explicit_off:
         click.echo("Warning: sandbox: off; pull request code runs with the bot's own rights.", err=True)
     bot.serve()
+
+
+def _store_cannot_open(settings: BotSettings, error: Exception) -> NoReturn:
+    """The store named by its URL (password hidden) and the driver's first line: a URL that is not one is a usage
+    error (2); a database that does not answer is the surroundings' (1)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if isinstance(error, ArgumentError):
+        click.echo(
+            f"Error: database_url is not a SQLAlchemy URL (postgresql+psycopg://USER@HOST/DB): {error}", err=True
+        )
+        sys.exit(USAGE_ERROR)
+    url = make_url(settings.database).render_as_string(hide_password=True)
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    click.echo(f"Error: the store at {url} cannot be opened: {cause}", err=True)
+    sys.exit(1)
+
+
+def _can_listen(host: str, port: int) -> None:
+    """The address is free, checked before the store is opened and workers start (uvicorn would say so only after
+    "ready", and an intake process's start with a traceback); or a usage error naming it."""
+    import os
+    import socket
+
+    if port == 0:
+        return
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        click.echo(f"Error: cannot listen on {host}:{port}: {reason}", err=True)
+        sys.exit(USAGE_ERROR)
+
+
+def _make_data_dir(data_dir: Path) -> None:
+    """The bot's data folder, made before anything is written there; or a usage error naming it and the reason."""
+    import os
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(data_dir) else ""
+        click.echo(f"Error: data_dir {data_dir} cannot be created: {error.strerror}{where}", err=True)
+        sys.exit(USAGE_ERROR)
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        click.echo(f"Error: data_dir {data_dir} is not writable by this user", err=True)
+        sys.exit(USAGE_ERROR)
 
 
 @main.command()
@@ -462,7 +531,9 @@ def replay(file: Path, forge: str, event_name: str, url: str, delivery: str | No
     try:
         response = httpx.post(f"{url.rstrip('/')}/webhooks/{endpoint}", content=body, headers=headers, timeout=30)
     except httpx.HTTPError as error:
-        click.echo(f"Error: cannot reach {url}: {type(error).__name__}", err=True)
+        from kpops_bot.setup.reach import unreachable_cause
+
+        click.echo(f"Error: cannot reach {url}: {unreachable_cause(error)}", err=True)
         sys.exit(USAGE_ERROR)
     click.echo(f"{response.status_code} {response.text}")
     sys.exit(0 if response.status_code < 400 else 1)
@@ -575,7 +646,11 @@ def github_app(
     from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
 
     options = FlowOptions(bot_url, output_dir, github_url, api_url, organisation, name, port)
-    flow = ManifestFlow(options).start()
+    try:
+        flow = ManifestFlow(options).start()
+    except OSError as error:
+        click.echo(f"Error: cannot listen on 127.0.0.1:{port}: {error.strerror}", err=True)
+        sys.exit(USAGE_ERROR)
     click.echo(f"Open {flow.url} in a browser signed in to GitHub, and confirm the App there.", err=True)
     try:
         finished = flow.wait(timeout)
@@ -610,7 +685,9 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
     if token is None or secret is None:
         click.echo("Error: set gitlab.token and gitlab.webhook_secret (KPOPS_BOT_GITLAB__*) first", err=True)
         sys.exit(USAGE_ERROR)
-    client = gitlab.Gitlab(settings.gitlab.url, private_token=token.get_secret_value(), keep_base_url=True)
+    client = gitlab.Gitlab(
+        settings.gitlab.url, private_token=token.get_secret_value(), keep_base_url=True, timeout=settings.gitlab.timeout
+    )
     try:
         target = client.projects.get(project, lazy=True)
         outcome = ensure_hook(target, bot_url, secret.get_secret_value())
@@ -649,16 +726,20 @@ def action() -> None:
 
 
 def _load_settings(config_file: Path | None) -> BotSettings:
-    """The bot's settings (KPOPS_BOT_* variables over `config_file`), or a usage error naming what is wrong."""
-    from pydantic import ValidationError
+    """The bot's settings (KPOPS_BOT_* variables over `config_file`), or a usage error in one line naming the file and
+    line or the variable to fix."""
+    import os
 
-    from kpops_bot.settings import BotSettings, UnknownVariableError
-    from kpops_bot.validation import describe_validation
+    from kpops_bot.settings import ENV_PREFIX, BotSettings, UnknownVariableError
+    from kpops_bot.settings_problems import settings_problem
 
     try:
         return BotSettings.load(config_file)
-    except ValidationError as error:
-        click.echo(f"Error: invalid settings: {describe_validation(error, 'settings')}", err=True)
     except UnknownVariableError as error:
-        click.echo(f"Error: invalid settings: {error}", err=True)
+        problem: str | None = str(error)
+    except Exception as error:  # what loading raised is named when it is about the settings, else re-raised
+        problem = settings_problem(error, BotSettings, config_file, os.environ, ENV_PREFIX)
+        if problem is None:
+            raise
+    click.echo(f"Error: invalid settings: {problem}", err=True)
     sys.exit(USAGE_ERROR)

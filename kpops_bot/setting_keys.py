@@ -26,7 +26,7 @@ def unknown_keys(data: Mapping[str, Any], model: type[BaseModel], path: str = ""
         if field is None:
             problems.append(_unknown(where, path, key, list(model.model_fields)))
             continue
-        nested = _model_of(field.annotation)
+        nested = model_of(field.annotation)
         if nested is not None and isinstance(value, Mapping):
             problems += unknown_keys(value, nested, f"{where}.")
     return problems
@@ -50,12 +50,12 @@ def _unknown(where: str, path: str, key: str, valid: list[str]) -> str:
     return f"unknown setting {where}{hint}"
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def model_of(annotation: Any) -> type[BaseModel] | None:
     """The model a field holds (`GitHubSettings`, `GitHubSettings | None`); None for anything else."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        models = [_model_of(arg) for arg in typing.get_args(annotation)]
+        models = [model_of(arg) for arg in typing.get_args(annotation)]
         found = [model for model in models if model is not None]
         return found[0] if len(found) == 1 else None
     return None

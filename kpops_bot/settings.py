@@ -34,7 +34,7 @@ from kpops_bot.setting_keys import unknown_keys, unknown_variables
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("kpops_bot_config_file", default=None)
 
 
-_ENV_PREFIX = "KPOPS_BOT_"
+ENV_PREFIX = "KPOPS_BOT_"
 # Variables of the bot's own that are not settings: the replay command's secret, and what the bot sets for the
 # processes it starts (chart cache and mirrors, the helm service's socket, grant and key).
 _NOT_SETTINGS = frozenset(
@@ -148,7 +148,7 @@ class DriftSchedule(BaseModel):
 
 
 class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
-    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(default=Path("kpops-bot-data"), description="Database, clones and render cache.")
     database_url: str | None = Field(
@@ -241,9 +241,9 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
         names = [
             name
             for name in os.environ
-            if name.startswith(_ENV_PREFIX) and name not in _NOT_SETTINGS and name not in settings.pass_env
+            if name.startswith(ENV_PREFIX) and name not in _NOT_SETTINGS and name not in settings.pass_env
         ]
-        problems = unknown_variables(sorted(names), _ENV_PREFIX, "__", cls)
+        problems = unknown_variables(sorted(names), ENV_PREFIX, "__", cls)
         if problems:
             raise UnknownVariableError("; ".join(problems))
         return settings

@@ -327,9 +327,12 @@ def _inline(text: str) -> str:
 
 
 def _git_cause(error: git.GitCommandError) -> str:
+    """git's first `fatal:` line (the cause: `invalid gitfile format: ...`), not the advice it ends with (`and the
+    repository exists.`); its last line when none is fatal."""
     stderr = str(error.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return redact_url(lines[-1] if lines else f"git exited with {error.status}")
+    fatal = [line for line in lines if line.startswith("fatal:")]
+    return redact_url(fatal[0] if fatal else lines[-1] if lines else f"git exited with {error.status}")
 
 
 def http_auth_env(username: str, password: str, url: str) -> dict[str, str]:

@@ -90,6 +90,29 @@ class PipelineSources:
             return SourceLocation(file=self.pipeline_files[-1].path, line=1)
         return None
 
+    def unnamed(self, component_type: str | None, path: Sequence[Segment] = ()) -> tuple[SourceLocation, str] | None:
+        """The first entry without a `name:` (of `component_type` when one is): the line that sets `path` in it (as
+        deep as it goes) and its type. kpops names no such component in its errors: it has nothing to call it by."""
+        entries = [
+            (source, entry)
+            for source in reversed(self.pipeline_files)  # pipeline.yaml first: kpops takes the components from it
+            for entry in _entries(source.root)
+            if _child(entry, "name") is None
+        ]
+        typed = [(source, entry) for source, entry in entries if _scalar(entry, "type") == component_type]
+        for source, entry in typed or entries:
+            found = _walk(entry, path)[1]
+            return SourceLocation(file=source.path, line=found.start_mark.line + 1), _scalar(entry, "type") or "?"
+        return None
+
+    def untyped(self) -> tuple[SourceLocation, str | None] | None:
+        """The first entry without a `type:` (kpops stops at it): its line and its name, if it has one."""
+        for source in reversed(self.pipeline_files):
+            for entry in _entries(source.root):
+                if _child(entry, "type") is None:
+                    return SourceLocation(file=source.path, line=entry.start_mark.line + 1), _scalar(entry, "name")
+        return None
+
     def disabled(self) -> list[tuple[str, str, SourceLocation]]:
         """Components that `enabled: false` switches off, in their entry or their type's defaults: (name, type, the
         line of the `enabled` that decides)."""

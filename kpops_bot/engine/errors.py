@@ -18,12 +18,15 @@ from pydantic import ValidationError
 from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
 from kpops_bot.engine.model import ErrorKind, RenderError
 from kpops_bot.text import shorten
-from kpops_bot.validation import validation_issues
+from kpops_bot.validation import validation_issues, yaml_problem
 
 _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
 # kpops names its config file in some messages: "you must define 'strimzi_topic.label' in the config.yaml"
 _CONFIG_CAUSE = re.compile(r"\bconfig\.yaml\b")
 _QUOTED_KEY = re.compile(r"'(?P<key>[A-Za-z_][\w.]*)'")
+_NO_TYPE = "Every component must have a type defined"
+_KNOWN_TYPES = "kpops' own types or a custom component in kpops/components/"
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _HELM_ERROR_LINE = re.compile(r"^Error: (?P<cause>.+)$", re.MULTILINE)
 _MAX_CAUSE = 500
 
@@ -43,6 +46,9 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
     chain = list(_chain(error))
     if any(isinstance(link, yaml.YAMLError) for link in chain):
         return _yaml_error(next(link for link in chain if isinstance(link, yaml.YAMLError)), context)
+    unnamed = _untyped_component_error(chain, context) or _unnamed_component_error(chain, context)
+    if unnamed is not None:
+        return unnamed
     component, component_type = _component(chain, context)
     validation = next((link for link in chain if isinstance(link, ValidationError)), None)
     if validation is not None:
@@ -51,8 +57,7 @@ def describe_failure(error: BaseException, context: FailureContext) -> RenderErr
     if "ClassNotFoundError" in names:
         wanted = component_type or "?"
         message = (
-            f"{context.pipeline_file}: component '{component}': unknown component type '{wanted}' "
-            "(kpops' own types or a custom component in kpops/components/)"
+            f"{context.pipeline_file}: component '{component}': unknown component type '{wanted}' ({_KNOWN_TYPES})"
         )
         return RenderError(
             message=message, kind=ErrorKind.COMPONENT_TYPE, file=context.pipeline_file, component=component
@@ -107,14 +112,8 @@ def _yaml_error(error: yaml.YAMLError, context: FailureContext) -> RenderError:
 
 
 def _yaml_error_in(file: str, error: yaml.YAMLError) -> RenderError:
-    line: int | None = None
-    problem = _one_line(str(error))
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        opened = error.context_mark.line + 1 if error.context_mark is not None else None
-        context = f"{error.context} (opened at line {opened})" if error.context and opened != line else error.context
-        problem = " ".join(part for part in (context, error.problem) if part)
+    line, problem = yaml_problem(error)
+    problem = _one_line(problem)
     where = f"{file}:{line}" if line is not None else file
     return RenderError(message=f"{where}: invalid YAML: {problem}", kind=ErrorKind.YAML, file=file, line=line)
 
@@ -138,6 +137,58 @@ def _validation_error(
         line=line,
         component=component,
     )
+
+
+def _untyped_component_error(chain: list[BaseException], context: FailureContext) -> RenderError | None:
+    """A component without `type:`: kpops says "Every component must have a type defined" (and, when the component
+    has a name, fails on that while naming it: `KeyError: 'type'`). Named by its entry in the pipeline file."""
+    if not any(isinstance(link, ValueError) and str(link).startswith(_NO_TYPE) for link in chain):
+        return None
+    found = _sources(context).untyped()
+    if found is None:
+        return None
+    location, name = found
+    what = f"component '{name}'" if name else "component without a name"
+    return RenderError(
+        message=f"{location.file}:{location.line}: {what}: Field required: type",
+        kind=ErrorKind.VALIDATION,
+        file=location.file,
+        line=location.line,
+        component=name,
+    )
+
+
+def _unnamed_component_error(chain: list[BaseException], context: FailureContext) -> RenderError | None:
+    """A component without `name:`: kpops wraps whatever that breaks (pydantic's `Field required: name`, a validator's
+    `KeyError: 'name'`) in a bare ParsingException, with no name to call it by. Named by its entry in the pipeline
+    file (it was blamed on config.yaml, or on nothing)."""
+    if not any(type(link).__name__ == "ParsingException" and not str(link) for link in chain):
+        return None
+    validation = next((link for link in chain if isinstance(link, ValidationError)), None)
+    wanted = _kebab(validation.title) if validation is not None else None
+    first = [str(part) for part in validation.errors()[0]["loc"]] if validation and validation.errors() else []
+    found = _sources(context).unnamed(wanted, first)
+    if found is None:
+        return None
+    location, component_type = found
+    kind = ErrorKind.VALIDATION
+    if any(type(link).__name__ == "ClassNotFoundError" for link in chain):
+        kind, causes = ErrorKind.COMPONENT_TYPE, f"unknown component type '{component_type}'; {_KNOWN_TYPES}"
+    elif validation is not None:
+        causes = "; ".join(f"{message}: {path}" for path, message in validation_issues(validation))
+    else:
+        causes = "Field required: name"
+    return RenderError(
+        message=f"{location.file}:{location.line}: component without a name ({component_type}): {_one_line(causes)}",
+        kind=kind,
+        file=location.file,
+        line=location.line,
+    )
+
+
+def _kebab(class_name: str) -> str:
+    """kpops' type of a component class: `ProducerApp` is `producer-app`."""
+    return _CAMEL_BOUNDARY.sub("-", class_name).lower()
 
 
 def _config_validation_error(causes: str, first: list[str], context: FailureContext) -> RenderError:

@@ -13,6 +13,7 @@ that a busy machine's slow beat is not taken for a store that cannot be written)
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ from kpops_bot.worker import WorkerHealth
 
 _WRITTEN_WITHIN = 3  # heartbeats: a store whose last write is older cannot be written now
 _WRITTEN_FLOOR = 10.0  # seconds
+
+logger = logging.getLogger(__name__)
+# The answers an operator looks for in the log: a forge set up with the wrong secret or URL, a repository left off
+# the allowlist. Queued and duplicate deliveries are in the job's own lines, /metrics and /status.
+_LOGGED = {DeliveryOutcome.REFUSED: logging.WARNING, DeliveryOutcome.IGNORED: logging.INFO}
 
 
 class _Rejected(Exception):
@@ -86,7 +92,10 @@ class WebhookReceiver:
         try:
             event_name, delivery, parsed = await self._check(request, protocol)
         except _Rejected as rejected:
-            self._answered(forge, "unknown", _delivery_id(request, protocol), DeliveryOutcome.REFUSED, rejected.message)
+            claimed = request.headers.get(protocol.event_header, "")[:100] or None
+            delivery_id = _delivery_id(request, protocol)
+            outcome, status = DeliveryOutcome.REFUSED, rejected.status
+            self._answered(forge, "unknown", delivery_id, outcome, rejected.message, status=status, claimed=claimed)
             return JSONResponse({"error": rejected.message}, rejected.status)
         job = parsed if isinstance(parsed, Ignored) else job_for(parsed, self._settings)
         if isinstance(job, Ignored):
@@ -95,7 +104,7 @@ class WebhookReceiver:
         try:
             accepted = await self._intake.accept(forge, delivery, event_name, job)
         except IntakeUnavailableError:
-            self._answered(forge, event_name, delivery, DeliveryOutcome.REFUSED, "store unavailable")
+            self._answered(forge, event_name, delivery, DeliveryOutcome.REFUSED, "store unavailable", status=503)
             return JSONResponse({"error": "the bot's store is unavailable; redeliver later"}, 503)
         if accepted.duplicate:
             self._answered(forge, event_name, delivery, DeliveryOutcome.DUPLICATE, job_id=accepted.job_id)
@@ -111,8 +120,30 @@ class WebhookReceiver:
         outcome: DeliveryOutcome,
         reason: str = "",
         job_id: int | None = None,
+        *,
+        status: int = 202,
+        claimed: str | None = None,
     ) -> None:
+        """Every answer to a delivery passes here (in the bot's process and in each intake process): counted, kept
+        for the status page, and a refused or ignored one logged in one line that says why: what the sender sent
+        (forge, event, delivery id), the HTTP status and the reason, never a secret or the body. `claimed`: a refused
+        delivery's event header, logged but no metric label (an unauthenticated sender chooses it)."""
         self._intake.answered(Answered(time.time(), forge, event[:100], delivery, outcome, job_id, reason))
+        level = _LOGGED.get(outcome)
+        if level is None:
+            return
+        named = claimed or event[:100]
+        logger.log(
+            level,
+            "%s delivery %s: %s event %r, answered %d: %s",
+            outcome.value,
+            delivery or "without id",
+            forge,
+            named,
+            status,
+            reason,
+            extra={"forge": forge, "event": named, "delivery": delivery, "outcome": outcome.value},
+        )
 
     async def _check(self, request: Request, protocol: _ForgeProtocol) -> tuple[str, str, Event | Ignored]:
         secret = self._settings.webhook_secret(protocol.forge)

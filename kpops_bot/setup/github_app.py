@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from kpops_bot.setup.reach import unreachable_cause
 from kpops_bot.setup.registration import github_app_manifest
 
 
@@ -84,7 +85,7 @@ def convert(api_url: str, code: str, timeout: float = 30.0) -> CreatedApp:
     try:
         response = httpx.post(url, headers={"Accept": "application/vnd.github+json"}, timeout=timeout)
     except httpx.HTTPError as error:
-        msg = f"cannot reach {api_url}: {type(error).__name__}"
+        msg = f"cannot reach GitHub at {api_url}: {unreachable_cause(error)}"
         raise AppRegistrationError(msg) from error
     if response.status_code != 201:
         msg = f"GitHub answered {response.status_code} to the code (it is valid once, for one hour)"
@@ -183,7 +184,15 @@ class ManifestFlow:
             self.error = str(error)
             self._done.set()
             return HTMLResponse(f"<p>The App was not registered: {html.escape(str(error))}</p>", 502)
-        self.settings_file = write_settings(app, self._options.folder)
+        try:
+            self.settings_file = write_settings(app, self._options.folder)
+        except OSError as error:  # the App exists on GitHub now: say so, or the admin registers a second one
+            self.error = (
+                f"the App {app.slug} (id {app.id}) was registered, but its settings cannot be written in "
+                f"{self._options.folder}: {error.strerror}; delete it at {app.html_url} and run this again"
+            )
+            self._done.set()
+            return HTMLResponse(f"<p>{html.escape(self.error)}</p>", 500)
         self._done.set()
         install = f"{app.html_url.rstrip('/')}/installations/new"
         return HTMLResponse(

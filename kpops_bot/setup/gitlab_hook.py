@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import gitlab
+import requests
 from gitlab.v4.objects import Project, ProjectHook
 
+from kpops_bot.setup.reach import unreachable_cause
 from kpops_bot.setup.registration import gitlab_hook_events
 
 
@@ -47,6 +49,9 @@ def ensure_hook(project: Project, bot_url: str, secret: str) -> HookOutcome:
             setattr(existing, name, value)
         existing.save()
         return HookOutcome(HookChange.UPDATED, int(existing.id), url)
+    except requests.RequestException as error:
+        msg = f"cannot reach GitLab at {project.manager.gitlab.url}: {unreachable_cause(error)}"
+        raise HookError(msg) from error
     except gitlab.exceptions.GitlabAuthenticationError as error:
         msg = "GitLab refused the token: set KPOPS_BOT_GITLAB__TOKEN (or gitlab.token) to a valid token"
         raise HookError(msg) from error
