@@ -15,6 +15,7 @@ from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
 from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
+from kpops_bot.playground.git_http import GitHttp
 from kpops_bot.settings import GitHubSettings, GitLabSettings
 from tests.support.fake_gitlab import FakeGitLab, StoredMergeRequest
 
@@ -118,6 +119,7 @@ class RunningForge:
     statuses: Callable[[str], list[PostedStatus]]
     pulls: GitHubPulls | GitLabMergeRequests
     git_requests: list[tuple[str, str]]  # (path, user) of every git request the forge answered
+    git: GitHttp  # the forge's git hosting (`git.fail`: a git host answering 502 for a while)
     bot: str = "kpops-bot"
 
     @property
@@ -156,6 +158,7 @@ def running_github(
             ],
             pulls=GitHubPulls(fake, full_name),
             git_requests=fake.git.requests,
+            git=fake.git,
         )
         yield running, fake
 
@@ -189,6 +192,7 @@ def running_gitlab(
             ],
             pulls=GitLabMergeRequests(fake, GITLAB_PROJECT_ID),
             git_requests=fake.git.requests,
+            git=fake.git,
         )
         yield running, fake
 
