@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
+from kpops_bot.engine.sandbox import Layer
+from kpops_bot.engine.targets import Renderer
 from kpops_bot.events.model import Forge
 from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient_fault, transient_faults
 from kpops_bot.faults import FaultKind, TransientFault
@@ -21,9 +23,12 @@ from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.publish import PublishError, Target, publish
+from kpops_bot.managed import Isolation
 from kpops_bot.playground.asgi_server import ThreadedServer, free_port
 from kpops_bot.playground.git_http import GitHttp
-from kpops_bot.settings import GitHubSettings
+from kpops_bot.repo_config import RepoConfig, effective
+from kpops_bot.settings import BotSettings, GitHubSettings
+from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace, WorkspaceError, http_auth_env
 from tests.helpers import GitRepo
 from tests.support.fake_collaborators import git_failure
@@ -93,6 +98,24 @@ def test_a_git_remote_that_does_not_listen_could_not_be_reached(tmp_path: Path) 
     fault = transient_fault(error.value)
     assert fault is not None and fault.kind is FaultKind.GIT
     assert str(fault).startswith("the git remote could not be reached: cannot clone")
+
+
+def test_a_merged_heads_fetch_meeting_a_502_is_not_taken_for_a_head_that_is_gone(tmp_path: Path, host: GitHost) -> None:
+    """An apply fetches the merged pull request's head when the mirror lacks it (a rebase merge): a remote failing
+    for a while must not make it apply the merge commit alone."""
+    repository = Workspace(tmp_path / "workspace").repository(host.url, git_env=host.env())
+    main = repository.resolve("main")
+
+    def no_render(_trusted: bool) -> Renderer:
+        raise AssertionError("nothing is rendered before the head is known")
+
+    settings = BotSettings(data_dir=tmp_path / "bot")
+    deployment = GitDeploymentRepository(repository, settings, no_render, None, Isolation(Layer.OFF))
+    host.http.fail(502)
+    with pytest.raises(TransientFault) as raised:
+        deployment.change_steps(main, main, "f" * 40, effective(settings, RepoConfig(), "main"))
+    assert raised.value.kind is FaultKind.GIT
+    assert host.http.faulted
 
 
 def _target(host: GitHost) -> Target:
