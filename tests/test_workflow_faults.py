@@ -293,3 +293,17 @@ def test_a_repository_that_cannot_be_read_is_still_said_on_the_pull_request() ->
     outcome = _preview(forge, FakeDiff(error=error)).run(job(pull_request_event(), JobKind.PREVIEW))
     assert outcome == "no preview: repository not readable"
     assert forge.last_status(HEAD).state is CommitState.ERROR
+
+
+def test_a_preview_run_again_after_an_uncounted_fault_does_not_take_its_final_status_back_to_pending() -> None:
+    """The worker does not count a fault as an attempt: the run after it may say `attempts == 1`, and its outcome
+    tells that an earlier run failed (here after the final status was written, on the check run)."""
+    forge = RecordingForge()
+    forge.set_status(forge, HEAD, CommitState.SUCCESS, "Pipelines: 1 changed")  # type: ignore[arg-type]
+    again = dataclasses.replace(
+        job(pull_request_event(), JobKind.PREVIEW), outcome="TransientFault: the forge answered 502: GitHub check run"
+    )
+    _preview(forge, FakeDiff(scaled_report())).run(again)
+    assert [state for state, _ in states(forge, HEAD)] == [CommitState.SUCCESS, CommitState.SUCCESS]  # now linked
+    _preview(forge, FakeDiff(scaled_report())).run(job(pull_request_event(), JobKind.PREVIEW, job_id=9))  # a new job
+    assert [state for state, _ in states(forge, HEAD)][-2:] == [CommitState.PENDING, CommitState.SUCCESS]

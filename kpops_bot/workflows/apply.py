@@ -35,7 +35,7 @@ from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
 from kpops_bot.workflows.release import release_and_mark_outdated
-from kpops_bot.workflows.retrying import retried_on_fault
+from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workspace import WorkspaceError
 
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records
@@ -94,7 +94,7 @@ class ApplyWorkflow:
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
         applying = "Applying the changed pipelines"
-        once.pending(client, change.repository, change.commit, applying, retry=job.attempts > 1)
+        once.pending(client, change.repository, change.commit, applying, retry=is_retry(job))
         try:
             results, gitops = self._apply(client, change, config)
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's

@@ -26,7 +26,7 @@ from kpops_bot.store import Job
 from kpops_bot.workflows import once, sticky
 from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
-from kpops_bot.workflows.retrying import retried_on_fault
+from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workflows.waiting import preview_waiting
 from kpops_bot.workspace import WorkspaceError
 
@@ -77,7 +77,7 @@ class PreviewWorkflow:
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"
         rendering = self._described("Rendering the pipelines this change affects")
-        once.pending(client, event.repository, event.head_sha, rendering, retry=job.attempts > 1)
+        once.pending(client, event.repository, event.head_sha, rendering, retry=is_retry(job))
         return self._preview(job, client, event, config, trusted=head.trusted)
 
     def _preview(
@@ -91,7 +91,7 @@ class PreviewWorkflow:
             mode=config.operation_mode.render_mode,
             config_dir=config.config_dir,
         )
-        waiting = preview_waiting(client, event.repository, event.head_sha, self._described, retry=job.attempts > 1)
+        waiting = preview_waiting(client, event.repository, event.head_sha, self._described, retry=is_retry(job))
         git_env = client.git_env(event.repository)
         try:
             report = self._diff(request, config.diff_options, trusted=trusted, git_env=git_env, on_wait=waiting)
