@@ -307,3 +307,12 @@ def test_a_preview_run_again_after_an_uncounted_fault_does_not_take_its_final_st
     assert [state for state, _ in states(forge, HEAD)] == [CommitState.SUCCESS, CommitState.SUCCESS]  # now linked
     _preview(forge, FakeDiff(scaled_report())).run(job(pull_request_event(), JobKind.PREVIEW, job_id=9))  # a new job
     assert [state for state, _ in states(forge, HEAD)][-2:] == [CommitState.PENDING, CommitState.SUCCESS]
+
+
+def test_closing_on_a_locked_database_is_retried_and_marks_the_report_once() -> None:
+    bench = ApplyBench()
+    close = job(pull_request_event(PullRequestAction.CLOSED), JobKind.CLOSE)
+    bench.locks.fail_release.append(sqlite3.OperationalError("database is locked"))
+    faulted(lambda: bench.close().run(close), FaultKind.STORE)
+    assert bench.close().run(close) == "marked 1 comment(s) outdated"
+    assert bench.forge.writes() == ["edit_comment"]
