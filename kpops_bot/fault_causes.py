@@ -45,12 +45,12 @@ _GIT_STATUS = re.compile(r"(?:returned error:|RPC failed; HTTP) (5\d\d|429)\b")
 _GIT_UNREACHABLE = re.compile(
     r"Could not resolve (?:host|proxy)|Failed to connect|Couldn't connect|Connection refused|Connection reset"
     r"|Connection timed out|Operation timed out|timed out after|Operation too slow|Empty reply from server"
-    r"|SSL_read: .*(?:eof|reset)|gnutls_handshake\(\) failed|Recv failure",
+    r"|SSL_read: .*(?:eof|reset)|gnutls_handshake\(\) failed|Recv failure|was not closed cleanly",
     re.IGNORECASE,
 )
 # SQLite's operational errors that pass (the file busy, unreadable for a moment, the disk full); the others
 # ("no such table", syntax) are the bot's own bugs and must not be retried for ever.
-_SQLITE_PASSING = re.compile(r"locked|busy|disk|unable to open|readonly|I/O error", re.IGNORECASE)
+_SQLITE_PASSING = re.compile(r"locked|busy|disk|unable to open|I/O error", re.IGNORECASE)
 
 
 def transient_fault(error: BaseException) -> TransientFault | None:
@@ -115,6 +115,8 @@ def _summary(error: BaseException) -> tuple[FaultKind, str] | None:
         return FaultKind.FORGE, "the forge could not be reached"
     if isinstance(error, GithubException) and _passing_status(error.status):
         return FaultKind.FORGE, f"the forge answered {error.status}"
+    if isinstance(error, GithubException) and error.status == 403 and "rate limit" in str(error.data).lower():
+        return FaultKind.FORGE, "the forge's rate limit is reached"
     if isinstance(error, GitlabError) and _passing_status(error.response_code):
         return FaultKind.FORGE, f"the forge answered {error.response_code}"
     if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from github import GithubException
 from starlette.applications import Starlette
 
 from kpops_bot.engine.sandbox import Layer
@@ -211,3 +212,12 @@ def test_a_fault_keeps_no_credentials_and_passes_through_unchanged() -> None:
         raise_if_transient(error)
     assert converted.value.__cause__ is error
     raise_if_transient(ValueError("a render error"))  # the job's own: nothing raised
+
+
+def test_githubs_secondary_rate_limit_after_the_clients_retries_is_transient_other_403s_are_not() -> None:
+    limited = ForgeError("GitHub comments: HTTP 403")
+    limited.__cause__ = GithubException(403, {"message": "You have exceeded a secondary rate limit."})
+    assert _fault(limited) == (FaultKind.FORGE, "the forge's rate limit is reached: GitHub comments: HTTP 403")
+    forbidden = ForgeError("GitHub comments: HTTP 403")
+    forbidden.__cause__ = GithubException(403, {"message": "Resource not accessible by integration"})
+    assert transient_fault(forbidden) is None
