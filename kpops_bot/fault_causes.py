@@ -111,7 +111,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 def _summary(error: BaseException) -> tuple[FaultKind, str] | None:
     if isinstance(error, git.GitCommandError):
         return git_text_fault(f"{error.stderr}\n{error.stdout}")
-    if isinstance(error, requests.ConnectionError | requests.Timeout):  # before OSError: requests' errors are
+    if isinstance(error, requests.ConnectionError | requests.Timeout):  # before OSError, which they subclass
         return FaultKind.FORGE, "the forge could not be reached"
     if isinstance(error, GithubException) and _passing_status(error.status):
         return FaultKind.FORGE, f"the forge answered {error.status}"

@@ -316,3 +316,13 @@ def test_closing_on_a_locked_database_is_retried_and_marks_the_report_once() -> 
     faulted(lambda: bench.close().run(close), FaultKind.STORE)
     assert bench.close().run(close) == "marked 1 comment(s) outdated"
     assert bench.forge.writes() == ["edit_comment"]
+
+
+def test_a_waiting_status_the_forge_cannot_take_leaves_the_fault_as_it_was(caplog: pytest.LogCaptureFixture) -> None:
+    forge = RecordingForge(failing_reads={"status"}, failing_status=502)  # the git host and the forge both failing
+    faulted(
+        lambda: _preview(forge, FakeDiff(error=FETCH_502)).run(job(pull_request_event(), JobKind.PREVIEW)),
+        FaultKind.GIT,
+    )
+    assert [state for state, _ in states(forge, HEAD)] == [CommitState.PENDING]  # the run's own pending status
+    assert "the waiting status of" in caplog.text and "could not be written" in caplog.text

@@ -50,5 +50,5 @@ def retried_on_fault(
 def _say_waiting(client: ForgeClient, repository: Repository, sha: str, description: str) -> None:
     try:
         once.pending(client, repository, sha, description, retry=True)
-    except ForgeError as error:  # the job is retried all the same; its status is written by the next attempt
+    except (ForgeError, TransientFault) as error:  # the job is retried all the same; the next run writes its status
         logger.warning("the waiting status of %s could not be written: %s", sha[:12], error)
