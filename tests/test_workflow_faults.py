@@ -326,3 +326,15 @@ def test_a_waiting_status_the_forge_cannot_take_leaves_the_fault_as_it_was(caplo
     )
     assert [state for state, _ in states(forge, HEAD)] == [CommitState.PENDING]  # the run's own pending status
     assert "the waiting status of" in caplog.text and "could not be written" in caplog.text
+
+
+def test_a_preview_whose_database_is_locked_waits_and_says_so() -> None:
+    forge = RecordingForge()
+
+    def locked(_job: Job, _kinds: object) -> Job | None:
+        raise sqlite3.OperationalError("database is locked")
+
+    preview = PreviewWorkflow(settings(), lambda _forge: forge, FakeDiff(scaled_report()), locked)
+    faulted(lambda: preview.run(job(pull_request_event(), JobKind.PREVIEW)), FaultKind.STORE)
+    assert forge.bot_bodies(1) == []
+    check_golden("bot/status-waiting-store.txt", forge.last_status(HEAD).description)
