@@ -221,3 +221,15 @@ def test_githubs_secondary_rate_limit_after_the_clients_retries_is_transient_oth
     forbidden = ForgeError("GitHub comments: HTTP 403")
     forbidden.__cause__ = GithubException(403, {"message": "Resource not accessible by integration"})
     assert transient_fault(forbidden) is None
+
+
+def test_a_postgresql_that_does_not_listen_is_a_store_fault() -> None:
+    engine = sa.create_engine(f"postgresql+psycopg://kpops@127.0.0.1:{free_port()}/kpops")
+    try:
+        with pytest.raises(sa.exc.OperationalError) as error, engine.connect():
+            pass
+    finally:
+        engine.dispose()
+    fault = transient_fault(error.value)
+    assert fault is not None and fault.kind is FaultKind.STORE
+    assert str(fault).startswith("the bot's database is unavailable: (psycopg.OperationalError)")
