@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Callable
 
 import pytest
 
@@ -54,8 +55,8 @@ def states(forge: RecordingForge, sha: str) -> list[tuple[CommitState, str]]:
     return [(status.state, status.description) for status in forge.statuses if status.sha == sha]
 
 
-def faulted(run: object, kind: FaultKind) -> TransientFault:
-    assert callable(run)
+def faulted(run: Callable[[], object], kind: FaultKind) -> TransientFault:
+    """What `run` raised: a `TransientFault` of `kind`."""
     with pytest.raises(TransientFault) as raised:
         run()
     assert raised.value.kind is kind
