@@ -56,8 +56,8 @@ def _git(remote: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=remote, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _open_and_merge(harness: BotHarness) -> tuple[str, str]:
-    """A pull request scaling word-count, previewed, then merged on the remote; its head and merge commit."""
+def _open(harness: BotHarness) -> str:
+    """A pull request scaling word-count, previewed; its head."""
     repo = harness.repo
     repo.git("fetch", "-q", "origin")
     repo.git("checkout", "-q", "-B", "scale", "origin/main")
@@ -67,6 +67,14 @@ def _open_and_merge(harness: BotHarness) -> tuple[str, str]:
     harness.forge.pulls.open(1, head, head_ref="scale")
     harness.send_pull_request("opened", 1, head, head_ref="scale")
     assert harness.final_status(head) == harness.forge.success
+    return head
+
+
+def _open_and_merge(harness: BotHarness) -> tuple[str, str]:
+    """The pull request of `_open`, merged on the remote; its head and merge commit."""
+    head = _open(harness)
+    repo = harness.repo
+    repo.git("fetch", "-q", "origin")
     repo.git("checkout", "-q", "-B", "main", "origin/main")
     repo.git("merge", "-q", "--no-ff", "scale", "-m", "Merge pull request 1 from scale")
     merge = repo.git("rev-parse", "HEAD")
@@ -100,14 +108,34 @@ def test_a_merge_whose_fetch_and_push_meet_502s_is_committed_once_after_the_remo
         assert any(status.description == waiting for status in statuses)
 
     harness.send_pull_request("merged", 1, head, head_ref="scale", merge_commit_sha=merge, delivery="again")
-    wait_for("the delivery again done", lambda: _all_done(harness))
+    wait_for("the delivery again done", lambda: _all_done(harness, 3))  # preview, apply, apply again
     assert len([body for body in harness.bot_comments(1) if answer_of(body) is not None]) == 1
     assert int(_git(harness.remote, "rev-list", "--count", "main")) == commits + 1
 
 
-def _all_done(harness: BotHarness) -> bool:
+def test_a_command_whose_push_meets_502s_is_answered_once_with_one_commit(harness: BotHarness) -> None:
+    _open(harness)
+    commits = int(_git(harness.remote, "rev-list", "--count", "main"))
+    harness.forge.git.fail(502, PUSH_FAULTS, matching="service=git-receive-pack")
+    comment = harness.send_comment(1, "alice", "/kpops reset word-count")
+
+    def answered() -> list[str]:
+        return [body for body in harness.bot_comments(1) if answer_of(body) is not None]
+
+    (answer,) = wait_for("the answer", answered)
+    assert "❌" not in answer and "job(s) in `rendered/dev/word-count/jobs/`" in answer
+    assert len(harness.forge.git.faulted) == PUSH_FAULTS
+    assert int(_git(harness.remote, "rev-list", "--count", "main")) == commits + 1
+    (reacted,) = [c for c in harness.forge.comments(1) if c.id == comment]
+    assert reacted.reactions == ["eyes"]
+    wait_for("every job done", lambda: _all_done(harness, 2))  # preview, command
+    assert len(answered()) == 1
+
+
+def _all_done(harness: BotHarness, count: int) -> bool:
+    """`count` jobs stored, and each finished."""
     jobs = harness.bot.services.store.jobs()
-    return all(job.state in ("done", "failed") for job in jobs) and len(jobs) >= 3
+    return all(job.state in ("done", "failed") for job in jobs) and len(jobs) >= count
 
 
 @pytest.fixture
