@@ -315,7 +315,7 @@ def test_a_command_whose_lookup_fails_gets_an_answer_naming_it(failing: str, gol
     assert bench.comment("/kpops reset word-count").startswith("lookup failed: ")
     answer = bench.answer()
     check_golden(f"bot/{golden}", answer)
-    assert f"GitHub {failing.replace('_', ' ')}: HTTP 502" in answer and "nothing ran" in answer
+    assert f"GitHub {failing.replace('_', ' ')}: HTTP 403" in answer and "nothing ran" in answer
     assert bench.deployment.calls == [] and bench.forge.reacted == []
 
 

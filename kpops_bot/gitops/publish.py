@@ -44,7 +44,8 @@ _REJECTED = ("rejected", "non-fast-forward", "fetch first", "failed to update re
 
 
 class PublishError(Exception):
-    """The target could not be cloned or pushed to; the message is safe to show."""
+    """The target could not be cloned or pushed to; the message is safe to show. Raised from git's error, which
+    tells whether the remote failed for a while (`kpops_bot.fault_causes`) or refused."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ def commit_and_push(
             if attempt == target.attempts - 1 or not _rejected(error):
                 msg = f"cannot push to {redact_url(target.url)} {target.branch}: {_cause(error)}"
                 raise PublishError(msg) from error
-            _reset_to_remote(repo, target)
+            try:
+                _reset_to_remote(repo, target)
+            except git.GitCommandError as fetch_error:
+                raise PublishError(f"cannot fetch {redact_url(target.url)}: {_cause(fetch_error)}") from fetch_error
             continue
         return Published(repo.head.commit.hexsha, kept, removed)
     raise AssertionError("unreachable")

@@ -1,12 +1,15 @@
 """Git's smart HTTP protocol on a fake forge's own address, as github.com and GitLab serve repositories:
 `<forge>/<full name>.git/...`, answered by `git http-backend`, private (basic credentials with a token the forge
-knows), clone, fetch and push."""
+knows), clone, fetch and push. `fail` makes the next requests of a kind answer with an error (a git host having a
+bad minute: a 502 from the proxy in front of it), then normally again."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import subprocess
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,25 @@ class GitHttp:
         self._repository = repository
         self._token_valid = token_valid
         self.requests: list[tuple[str, str]] = []  # (path, user) of every authenticated request
+        self.faulted: list[tuple[str, int]] = []  # (path and query, status) of every request answered with a fault
+        self._faults: list[tuple[str, int]] = []  # (pattern, status), used up in order
+        self._lock = threading.Lock()
+
+    def fail(self, status: int, count: int = 1, matching: str = "") -> None:
+        """Answer the next `count` requests whose path and query match `matching` (a regular expression;
+        `service=git-receive-pack`: pushes) with `status`, before anything else, as a proxy in front would."""
+        with self._lock:
+            self._faults += [(matching, status)] * count
+
+    def _fault(self, request: Request) -> int | None:
+        target = f"{request.url.path}?{request.url.query}"
+        with self._lock:
+            index = next((i for i, (pattern, _) in enumerate(self._faults) if re.search(pattern, target)), None)
+            if index is None:
+                return None
+            status = self._faults.pop(index)[1]
+            self.faulted.append((target, status))
+            return status
 
     def __call__(self, api: ASGIApp) -> ASGIApp:
         """The forge's API with git requests (`/<name>.git/...`) answered here instead."""
@@ -40,6 +62,9 @@ class GitHttp:
         return app
 
     async def _answer(self, request: Request) -> Response:
+        fault = self._fault(request)
+        if fault is not None:
+            return PlainTextResponse("Bad Gateway" if fault == 502 else "Error", fault)
         name, _, rest = request.url.path.removeprefix("/").partition(GIT_PATH)
         bare = self._repository(name)
         if bare is None:

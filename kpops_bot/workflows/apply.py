@@ -5,20 +5,28 @@ changes, so a rebase merge of several commits is covered), per environment mappe
 the merge commit: managed mode runs `kpops deploy --execute` (changed, added) and `kpops destroy --execute`
 (removed, as defined before); manifest and argo mode commit the rendered folders to the GitOps target, removing
 the folders of removed pipelines. A pipeline that does not render is reported and left as it was.
+
+Only the job's own failures are answered (a render error, a refused path, an invalid `.kpops-bot.yaml`). A fault of
+the bot's surroundings (the git remote or the forge answering 5xx or not at all, a full disk, the database) is
+not: the apply is retried until it can be done (`retrying.py`). Answers written before that rule told a git
+remote's 5xx as "Nothing was applied"; such an answer does not count as the merge's (`_told_a_fault`), so the
+merge delivered again is applied.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
-from kpops_bot.forges.base import CommitState, ForgeClient
+from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient_faults
+from kpops_bot.forges.base import Comment, CommitState, ForgeClient
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
-from kpops_bot.report.identity import answer_line, with_answer_line
+from kpops_bot.report.identity import answer_line, answer_of, with_answer_line
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import once
@@ -27,9 +35,12 @@ from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
 from kpops_bot.workflows.release import release_and_mark_outdated
+from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workspace import WorkspaceError
 
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records
+# The line of an answer of kpops-bot before faults were retried that told a git failure (its cause after the URL).
+_GIT_FAILURE_TOLD = re.compile(r"^❌ Nothing was applied: cannot (?:fetch|clone|push to) .*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -66,9 +77,14 @@ class ApplyWorkflow:
 
     def run(self, job: Job) -> str:
         client = self._forges(load_event(job.payload).repository.forge)
-        change = self._change(job, client)
+        with transient_faults():
+            change = self._change(job, client)
+        with retried_on_fault(client, change.repository, change.commit):
+            return self._run(job, client, change)
+
+    def _run(self, job: Job, client: ForgeClient, change: _Change) -> str:
         if change.number is not None:  # a retry, or the same merge delivered again: finish, apply nothing
-            found = once.find_answer(client, change.repository, change.number, _identity(change))
+            found = _earlier_answer(client, change)
             if found is not None:
                 answer, outcome = found
                 self._finish(client, change, outcome == _APPLIED, answer.url)
@@ -78,10 +94,11 @@ class ApplyWorkflow:
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
         applying = "Applying the changed pipelines"
-        once.pending(client, change.repository, change.commit, applying, retry=job.attempts > 1)
+        once.pending(client, change.repository, change.commit, applying, retry=is_retry(job))
         try:
             results, gitops = self._apply(client, change, config)
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
+            raise_if_transient(error)
             reason = self._settings.secrets_masker().mask_text(str(error))
             return self._report(client, change, False, [f"❌ Nothing was applied: {reason}"], "apply failed")
         ok = all(result.ok for result in results)
@@ -151,7 +168,7 @@ class ApplyWorkflow:
         client = self._forges(load_event(job.payload).repository.forge)
         change = self._change(job, client)
         if change.number is not None:
-            found = once.find_answer(client, change.repository, change.number, _identity(change))
+            found = _earlier_answer(client, change)
             if found is not None:
                 self._finish(client, change, found[1] == _APPLIED, found[0].url)
                 return
@@ -165,3 +182,23 @@ class ApplyWorkflow:
 def _identity(change: _Change) -> str:
     """An apply is of a commit: a merge delivered twice (a new delivery id) finds the first one's answer."""
     return f"apply:{change.commit}"
+
+
+def _earlier_answer(client: ForgeClient, change: _Change) -> tuple[Comment, str] | None:
+    """The answer to this apply and the outcome it records, as `once.find_answer` finds it, except an answer that
+    told a fault of the surroundings (`_told_a_fault`): None, and the merge is applied."""
+    assert change.number is not None
+    bot, identity = client.bot_name(), _identity(change)
+    for comment in client.comments(change.repository, change.number):
+        marked = answer_of(comment.body) if comment.author == bot else None
+        if marked is not None and marked[0] == identity and not _told_a_fault(comment.body, marked[1]):
+            return comment, marked[1]
+    return None
+
+
+def _told_a_fault(body: str, outcome: str) -> bool:
+    """An answer of a kpops-bot before faults were retried that failed the apply for a git remote's 5xx or
+    unreachability or a full disk ("❌ Nothing was applied: cannot fetch URL: ... returned error: 502"). The bot
+    never writes such an answer now: a transient failure is retried, not answered."""
+    told = _GIT_FAILURE_TOLD.search(body) if outcome == _FAILED else None
+    return told is not None and git_text_fault(told.group(0)) is not None

@@ -1,10 +1,12 @@
 """A pull request closed without merge, or merged where merges are not applied: its report is marked outdated,
-its locks and place in line released."""
+its locks and place in line released. A fault of the surroundings (the forge, the database) is retried
+(`kpops_bot.fault_causes`)."""
 
 from __future__ import annotations
 
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestAction, PullRequestEvent
+from kpops_bot.fault_causes import transient_faults
 from kpops_bot.report import notices
 from kpops_bot.store import Job
 from kpops_bot.workflows.ports import ForgeFor, LockBook
@@ -24,7 +26,8 @@ class CloseWorkflow:
         else:
             why = notices.closed_unmerged(event.head_sha)
         client = self._forges(event.repository.forge)
-        marked = release_and_mark_outdated(client, self._locks, event.repository, event.number, why)
+        with transient_faults():
+            marked = release_and_mark_outdated(client, self._locks, event.repository, event.number, why)
         return f"marked {marked} comment(s) outdated"
 
     def give_up(self, job: Job, error: BaseException) -> None:

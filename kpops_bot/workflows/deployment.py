@@ -10,6 +10,7 @@ from kpops_bot.engine import RenderCache
 from kpops_bot.engine.affected import AffectedSide, affected_side, beyond_file_rules, reached_through_reads
 from kpops_bot.engine.model import Operation, RenderSpec
 from kpops_bot.engine.targets import Renderer, layout_at, select_pipelines
+from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.forges.base import PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.publish import Published, Target, publish
@@ -73,7 +74,8 @@ class GitDeploymentRepository:
             try:  # a rebase merge: the first parent only sees its last commit
                 head = repository.resolve(head_sha)
                 paths |= set(repository.changed_paths(repository.merge_base(before, head), head))
-            except WorkspaceError:
+            except WorkspaceError as error:
+                raise_if_transient(error)  # a remote that failed for a while says nothing about the head
                 logger.info("head %s of the merged pull request is gone; using the merge commit alone", head_sha)
         # kpops destroys a pipeline as it was defined; a removed folder records the merge commit, the newer source.
         destroyed_at = before if config.operation_mode is OperationMode.MANAGED else commit

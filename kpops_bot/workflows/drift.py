@@ -2,7 +2,8 @@
 kept in one forge issue per repository and branch, opened, updated and closed by the bot.
 
 Only manifest and argo mode have a target to compare; in managed mode the cluster is the target and kpops' own
-diff (`/kpops deploy --dry-run`) shows it.
+diff (`/kpops deploy --dry-run`) shows it. A fault of the surroundings (the forge, a git remote, a full disk) is
+retried, not reported (`kpops_bot.fault_causes`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from kpops_bot import metrics
 from kpops_bot.drift import Drift, Folders, compare
 from kpops_bot.events.model import Forge, Repository
+from kpops_bot.fault_causes import transient_faults
 from kpops_bot.forges.base import ForgeClient
 from kpops_bot.forges.urls import clone_url
 from kpops_bot.gitops.layout import pipeline_folder
@@ -66,6 +68,10 @@ class DriftWorkflow:
         self._read_target = read_target
 
     def run(self, job: Job) -> str:
+        with transient_faults():
+            return self._run(job)
+
+    def _run(self, job: Job) -> str:
         check = DriftCheck.of(job.payload)
         client = self._forges(check.forge)
         repository = Repository(check.forge, check.full_name, clone_url(check.forge, self._settings, check.full_name))

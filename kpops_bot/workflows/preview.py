@@ -1,4 +1,9 @@
-"""Preview: a pull request opened or pushed to gets its dry-run diff as one sticky comment and a commit status."""
+"""Preview: a pull request opened or pushed to gets its dry-run diff as one sticky comment and a commit status.
+
+A repository that cannot be read is the pull request's to fix and is said on it; a fault of the bot's surroundings
+met on the way (a git remote or the forge answering 5xx, the bot's disk full, the database) is not: the preview
+waits in a pending status naming the fault and runs again (`retrying.py`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from kpops_bot.diff.model import Status
 from kpops_bot.engine import DiffRequest, UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
+from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, decide
 from kpops_bot.jobs import JobKind
@@ -20,6 +26,7 @@ from kpops_bot.store import Job
 from kpops_bot.workflows import once, sticky
 from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
+from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workflows.waiting import preview_waiting
 from kpops_bot.workspace import WorkspaceError
 
@@ -50,6 +57,10 @@ class PreviewWorkflow:
     def run(self, job: Job) -> str:
         event = self._event(job)
         client = self._forges(event.repository.forge)
+        with retried_on_fault(client, event.repository, event.head_sha, self._described):
+            return self._run(job, client, event)
+
+    def _run(self, job: Job, client: ForgeClient, event: PullRequestEvent) -> str:
         newer = self._newer(job)
         if newer is not None:  # an attempt before a crash may have left its pending status
             return self._supersede(client, event, newer)
@@ -66,7 +77,7 @@ class PreviewWorkflow:
             self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
             return "fork not previewed"
         rendering = self._described("Rendering the pipelines this change affects")
-        once.pending(client, event.repository, event.head_sha, rendering, retry=job.attempts > 1)
+        once.pending(client, event.repository, event.head_sha, rendering, retry=is_retry(job))
         return self._preview(job, client, event, config, trusted=head.trusted)
 
     def _preview(
@@ -80,11 +91,12 @@ class PreviewWorkflow:
             mode=config.operation_mode.render_mode,
             config_dir=config.config_dir,
         )
-        waiting = preview_waiting(client, event.repository, event.head_sha, self._described, retry=job.attempts > 1)
+        waiting = preview_waiting(client, event.repository, event.head_sha, self._described, retry=is_retry(job))
         git_env = client.git_env(event.repository)
         try:
             report = self._diff(request, config.diff_options, trusted=trusted, git_env=git_env, on_wait=waiting)
         except (WorkspaceError, UnknownPipelineError) as error:
+            raise_if_transient(error)  # the bot's disk full, a git remote's 5xx: not the repository's
             reason = config.diff_options.masker.mask_text(str(error))
             return self._refuse(client, event, reason, "repository not readable")
         newer = self._newer(job)

@@ -6,9 +6,13 @@ plans what it is told and records what it ran and published) and records its cal
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import git
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
@@ -26,6 +30,24 @@ from kpops_bot.repo_config import Effective
 from kpops_bot.store import NewJob
 from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows.operate import Step, StepResult
+
+# What git says on stderr when the remote's proxy answers 502, and when the bot's disk fills during a fetch.
+GIT_502 = "fatal: unable to access 'https://forge.test/acme/deployments.git/': The requested URL returned error: 502"
+GIT_DISK_FULL = (
+    "error: unable to write file objects/pack/tmp_pack_x: No space left on device\nfatal: unpack-objects failed"
+)
+
+
+def git_failure(wrapper: type[Exception], message: str, stderr: str, command: str = "fetch") -> Exception:
+    """`wrapper(message)` raised from git's error with `stderr`, as `WorkspaceError` and `PublishError` are."""
+    error = wrapper(message)
+    error.__cause__ = git.GitCommandError(["git", command], 128, stderr)
+    return error
+
+
+def disk_full(path: str = "/data/workspace/checkouts/1-x") -> OSError:
+    """The error any write on a full disk raises (errno 28)."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
 
 
 @dataclass
@@ -59,6 +81,7 @@ class FakeLocks:
     held: dict[tuple[str, Resource], int] = field(default_factory=dict)
     waiters: list[tuple[str, str, int, frozenset[Resource], NewJob]] = field(default_factory=list)
     released: list[tuple[str, int, list[str] | None, bool]] = field(default_factory=list)
+    fail_release: list[Exception] = field(default_factory=list)  # raised by the next releases, one each (the store)
 
     def acquire(
         self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
@@ -88,6 +111,8 @@ class FakeLocks:
     def release(
         self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
     ) -> Released:
+        if self.fail_release:
+            raise self.fail_release.pop(0)
         self.released.append((repository, number, None if pipelines is None else list(pipelines), forget_waits))
         freed = sorted(
             resource

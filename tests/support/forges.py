@@ -15,6 +15,7 @@ from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
 from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
+from kpops_bot.playground.git_http import GitHttp
 from kpops_bot.settings import GitHubSettings, GitLabSettings
 from tests.support.fake_gitlab import FakeGitLab, StoredMergeRequest
 
@@ -119,6 +120,7 @@ class RunningForge:
     issues: Callable[[], list[tuple[int, str]]]  # (number, body) of every issue, oldest first
     pulls: GitHubPulls | GitLabMergeRequests
     git_requests: list[tuple[str, str]]  # (path, user) of every git request the forge answered
+    git: GitHttp  # the forge's git hosting (`git.fail`: a git host answering 502 for a while)
     bot: str = "kpops-bot"
 
     @property
@@ -169,6 +171,7 @@ def running_github(
             issues=lambda: [(issue.number, issue.body) for issue in fake.repo_issues(full_name)],
             pulls=GitHubPulls(fake, full_name),
             git_requests=fake.git.requests,
+            git=fake.git,
         )
         yield running, fake
 
@@ -211,6 +214,7 @@ def running_gitlab(
             ],
             pulls=GitLabMergeRequests(fake, GITLAB_PROJECT_ID),
             git_requests=fake.git.requests,
+            git=fake.git,
         )
         yield running, fake
 

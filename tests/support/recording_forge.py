@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from github import GithubException
+from gitlab.exceptions import GitlabError
+
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import (
     COMMENT_LIMITS,
@@ -49,8 +52,9 @@ class RecordingForge:
     checks: list[tuple[str, CheckReport]] = field(default_factory=list)
     issues: dict[int, Issue] = field(default_factory=dict)  # the open ones
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    fail_writes: bool = False  # every write raises ForgeError (the forge down for good)
+    fail_writes: bool = False  # every write raises ForgeError (the forge answering 502 after the client's retries)
     failing_reads: set[str] = field(default_factory=set)  # reads of these names raise ForgeError ("pull_request", ...)
+    failing_status: int = 403  # what the failing reads were answered (5xx: the forge down for a while)
     # A write of this name is stored, then raises: the forge kept it but the bot never heard back (killed, timed out).
     lost_answer: str | None = None
     lost_answer_at: int = 1  # which call of that name (1: the first)
@@ -63,14 +67,23 @@ class RecordingForge:
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
         if name in self.failing_reads:
-            forge = "GitLab" if self.forge is Forge.GITLAB else "GitHub"
-            # as the clients word it after retries
-            raise ForgeError(f"{forge} {name.replace('_', ' ')}: HTTP 502", status=502, transient=True)
+            self._fail(name, self.failing_status)
 
     def _write(self, name: str, *args: Any) -> None:
         self._record(name, *args)
         if self.fail_writes:
-            raise ForgeError(f"{name} failed: the forge answered 502 too often", status=502, transient=True)
+            self._fail(name, 502)
+
+    def _fail(self, name: str, status: int) -> None:
+        """As the clients fail after their retries: a `ForgeError` raised from the HTTP library's error."""
+        forge = "GitLab" if self.forge is Forge.GITLAB else "GitHub"
+        cause: Exception = (
+            GitlabError("error", status) if self.forge is Forge.GITLAB else GithubException(status, {"message": "x"})
+        )
+        transient = status >= 500 or status == 429
+        raise ForgeError(
+            f"{forge} {name.replace('_', ' ')}: HTTP {status}", status=status, transient=transient
+        ) from cause
 
     def _answered(self, name: str) -> None:
         if self.lost_answer == name:

@@ -4,7 +4,10 @@ A comment is handled as a whole: invalid lines and refusals are answered, every 
 runner (`RUNNERS`: one module per command), the steps of all of them are locked at once (or the comment waits in
 line, stored to run again), they run in order, and one answer comment tells the outcome. A comment of only help and
 invalid lines needs nothing from the forge and is answered from the bot's settings alone; a lookup the others need
-(the pull request, `.kpops-bot.yaml`, a permission) that the forge cannot serve is answered by naming it.
+(the pull request, `.kpops-bot.yaml`, a permission) that the forge cannot serve is answered by naming it. A fault of
+the bot's surroundings (the forge or a git remote answering 5xx or not at all, a full disk, the database) is not
+answered: it leaves as `TransientFault` and the comment is handled again later, as a whole (its answer, reaction and
+GitOps commit are each written once: see `once.py`).
 
 Adding a command: give it a `CommandName` (and a role) in `kpops_bot.commands`, write a module here with a runner
 whose `plan` answers it or returns the steps it acts on, and register the runner in `RUNNERS`.
@@ -18,6 +21,7 @@ from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comme
 from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
+from kpops_bot.fault_causes import raise_if_transient, transient_faults
 from kpops_bot.forges.base import ForgeClient, Permission
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide, requires_head_decision, use_of
@@ -76,6 +80,10 @@ class CommandWorkflow:
         event = load_event(job.payload)
         assert isinstance(event, CommentEvent)
         client = self._forges(event.repository.forge)
+        with transient_faults():
+            return self._run(job, event, client)
+
+    def _run(self, job: Job, event: CommentEvent, client: ForgeClient) -> str:
         if event.author == client.bot_name():
             return "the bot's own comment"
         parsed = parse_comment(event.body)
@@ -100,6 +108,7 @@ class CommandWorkflow:
         try:
             outcome = self._execute(context, accepted, job)
         except (CommandFailure, UnknownPipelineError, WorkspaceError, PublishError) as error:
+            raise_if_transient(error)
             context.sections.append(f"❌ {context.masker.mask_text(str(error))}")
             outcome = "failed: " + type(error).__name__
         if context.sections:

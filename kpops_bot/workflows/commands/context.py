@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from kpops_bot.commands.parse import Command
 from kpops_bot.events.model import CommentEvent
+from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.forges.base import ForgeClient, ForgeError, PullRequest
 from kpops_bot.head_code import RunHead
 from kpops_bot.masking import Masker
@@ -25,7 +26,8 @@ class CommandFailure(Exception):
 
 
 class LookupFailed(Exception):
-    """A forge lookup the commands need before anything runs failed for good: `what` could not be read, and why."""
+    """A forge lookup the commands need before anything runs failed for good: `what` could not be read, and why
+    (a forge that answered 5xx or not at all is a `TransientFault`: the comment is answered when it is back)."""
 
     def __init__(self, what: str, reason: str) -> None:
         super().__init__(f"{what}: {reason}")
@@ -34,10 +36,12 @@ class LookupFailed(Exception):
 
 
 def look_up(what: str, call: Callable[[], T]) -> T:
-    """`call()`, its `ForgeError` told as the `LookupFailed` of `what` (the pull request, a file, a permission)."""
+    """`call()`, its `ForgeError` told as the `LookupFailed` of `what` (the pull request, a file, a permission),
+    unless the forge's failure passes (then the `TransientFault` it is)."""
     try:
         return call()
     except ForgeError as error:
+        raise_if_transient(error)
         raise LookupFailed(what, str(error)) from error
 
 
