@@ -28,7 +28,6 @@ again for `dead_after` seconds: the others were silent for the same reason and a
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
@@ -37,10 +36,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import tenacity
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from kpops_bot import metrics
-from kpops_bot.faults import FaultKind, TransientFault
+from kpops_bot.fault_causes import transient_fault
 from kpops_bot.logs import fields_of, job_context
 from kpops_bot.store import Job, Store
 
@@ -311,8 +309,9 @@ class Worker:
 
     def _failed(self, slot: _Slot, owner: str, job: Job, handler: JobHandler, error: Exception) -> metrics.JobOutcome:
         what = f"{type(error).__name__}: {error}"
-        kind = transient_kind(error)
-        if kind is not None:
+        fault = transient_fault(error)  # also the store's and the disk's faults a handler let through unnamed
+        if fault is not None:
+            kind = fault.kind
             delay = self._backoff(job.spared)
             metrics.transient_faults.labels(kind.value).inc()
             logger.warning(
@@ -428,18 +427,6 @@ class Worker:
                 interval = min(self._options.lease_seconds / 3, self._options.heartbeat_seconds)
             else:
                 interval = self._options.lease_seconds / 3
-
-
-def transient_kind(error: BaseException) -> FaultKind | None:
-    """The kind of transient fault `error` is, or None when it is the job's own failure: a `TransientFault`, and
-    the faults of the store and the data disk that reached the worker from a handler unnamed."""
-    if isinstance(error, TransientFault):
-        return error.kind
-    if isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated):
-        return FaultKind.STORE
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return FaultKind.DISK
-    return None
 
 
 def _described(error: BaseException | None) -> str:
