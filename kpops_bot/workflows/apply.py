@@ -18,6 +18,7 @@ from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
+from kpops_bot.report.escape import composed
 from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
@@ -76,14 +77,16 @@ class ApplyWorkflow:
         try:
             config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
-            return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
+            return self._report(
+                client, change, False, [f"❌ Nothing was applied: {composed(str(error))}"], "invalid config"
+            )
         applying = "Applying the changed pipelines"
         once.pending(client, change.repository, change.commit, applying, retry=job.attempts > 1)
         try:
             results, gitops = self._apply(client, change, config)
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
             reason = self._settings.secrets_masker().mask_text(str(error))
-            return self._report(client, change, False, [f"❌ Nothing was applied: {reason}"], "apply failed")
+            return self._report(client, change, False, [f"❌ Nothing was applied: {composed(reason)}"], "apply failed")
         ok = all(result.ok for result in results)
         lines = [result.line() for result in results]
         sections = [answers.step_results(lines) if results else "No pipeline changed: nothing to apply."]

@@ -27,6 +27,7 @@ from kpops_bot.managed import Isolation, KpopsRun, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline, RepoLayout
 from kpops_bot.report.answers import StepLine
+from kpops_bot.report.escape import code, composed, fenced
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.workspace import CachedRepository
 
@@ -88,7 +89,9 @@ class Operator:
         for step in steps:
             if step.operation is Operation.DESTROY:
                 folder = self._folder(step)
-                results.append(StepResult(step, True, f"`{folder}/` removed", write=removal(folder, step.commit)))
+                results.append(
+                    StepResult(step, True, f"{code(folder + '/')} removed", write=removal(folder, step.commit))
+                )
             else:
                 results.append(self._manifest_result(step, rendered[step], run_id))
         return results
@@ -114,7 +117,7 @@ class Operator:
             summary = "kpops timed out"
         else:
             summary = "done" if outcome.ok else f"kpops failed (exit code {outcome.returncode})"
-        detail = f"```console\n$ {outcome.command}\n{outcome.output}\n```"
+        detail = fenced(f"$ {outcome.command}\n{outcome.output}", "console")
         return StepResult(step, outcome.ok, summary, detail)
 
     def _render(self, steps: Sequence[Step]) -> dict[Step, PipelineRender]:
@@ -131,29 +134,32 @@ class Operator:
 
     def _manifest_result(self, step: Step, render: PipelineRender, run_id: str) -> StepResult:
         if render.error is not None:
-            return StepResult(step, False, self._masker.mask_text(render.error.message))
+            return StepResult(step, False, code(self._masker.mask_text(render.error.message)))
         names = [component.name for component in render.components]
         unknown = [name for name in step.steps if name not in names]
         if unknown:
-            listing = ", ".join(f"`{name}`" for name in names)
-            return StepResult(step, False, f"unknown step(s) {', '.join(unknown)}; the steps are {listing}")
+            listing = ", ".join(code(name) for name in names)
+            shown = ", ".join(code(name) for name in unknown)
+            return StepResult(step, False, f"unknown step(s) {shown}; the steps are {listing}")
         folder = self._folder(step)
         if step.operation is Operation.DEPLOY:
             write = deploy_write(folder, render, step.steps)
             files = write.resources or {}
-            return StepResult(step, True, f"{len(files)} manifest(s) in `{folder}/`", self._listing(files), write)
+            return StepResult(
+                step, True, f"{len(files)} manifest(s) in {code(folder + '/')}", self._listing(files), write
+            )
         write = one_off_jobs_write(folder, render, run_id, step.steps)
-        notes = " ".join(self._masker.mask_text(note) for note in render.notes)
+        notes = " ".join(self._masker.mask_text(note) for note in render.notes)  # a cell's text: composed there
         if not write.jobs:
             summary = f"kpops {step.operation} renders no job for this pipeline"
             return StepResult(step, True, f"{summary}. {notes}" if notes else summary)
         listing = self._listing(write.jobs)
-        detail = f"> {notes}\n\n{listing}" if notes else listing
-        return StepResult(step, True, f"{len(write.jobs)} job(s) in `{folder}/jobs/`", detail, write)
+        detail = f"> {composed(notes)}\n\n{listing}" if notes else listing
+        return StepResult(step, True, f"{len(write.jobs)} job(s) in {code(folder + '/jobs/')}", detail, write)
 
     def _listing(self, files: Mapping[str, str]) -> str:
         """The files as a person reviews them: masked, each under its name."""
         return "\n".join(
-            f"`{name}`\n```yaml\n{dump(self._masker.mask_resource(yaml.safe_load(text)))}```"
+            f"{code(name)}\n{fenced(dump(self._masker.mask_resource(yaml.safe_load(text))), 'yaml')}"
             for name, text in sorted(files.items())
         )
