@@ -15,6 +15,7 @@ from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.forges.base import CommitState, ForgeClient
+from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
@@ -23,7 +24,7 @@ from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import once
-from kpops_bot.workflows.lookups import repository_settings
+from kpops_bot.workflows.lookups import gitops_target, repository_settings
 from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
@@ -68,6 +69,8 @@ class ApplyWorkflow:
     def run(self, job: Job) -> str:
         client = self._forges(load_event(job.payload).repository.forge)
         change = self._change(job, client)
+        if change.number is None and self._is_own_push(client, change):
+            return "the bot's own commit is not applied again"
         if change.number is not None:  # a retry, or the same merge delivered again: finish, apply nothing
             found = once.find_answer(client, change.repository, change.number, _identity(change))
             if found is not None:
@@ -94,6 +97,14 @@ class ApplyWorkflow:
             sections.append(gitops)
         failed = sum(not result.ok for result in results)
         return self._report(client, change, ok, sections, f"{len(results)} step(s), {failed} failed")
+
+    def _is_own_push(self, client: ForgeClient, change: _Change) -> bool:
+        """A push of the bot's own GitOps commit, as git tells it (`gitops/own_commits.py`)."""
+        if change.before is None:
+            return False
+        target = gitops_target(self._settings, client, change.repository, change.branch)
+        pushed = self._open_repository(change.repository, client).pushed(change.before, change.commit)
+        return is_own_push(pushed, target, change.repository.clone_url, change.branch, self._settings.gitops.path)
 
     def _apply(self, client: ForgeClient, change: _Change, config: Effective) -> tuple[list[StepResult], str]:
         deployment = self._open_repository(change.repository, client)
