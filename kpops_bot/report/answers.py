@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.events.model import Forge
-from kpops_bot.report.escape import cell_code, code, composed, html_text
+from kpops_bot.report.escape import cell_code, code, composed, html_text, text
 from kpops_bot.settings import OperationMode
 from kpops_bot.text import shorten
 
@@ -145,13 +145,13 @@ def step_results(results: Sequence[StepLine], *, dry_run: bool = False) -> str:
     if not results:
         return "Nothing to do: no pipeline matched."
     rows = "\n".join(
-        f"| {SYMBOL[result.ok]} | {cell_code(result.pipeline)} | {_environment(result.environment)} | "
+        f"| {SYMBOL[result.ok]} | {cell_code(result.pipeline)} | {text(result.environment or 'default')} | "
         f"{result.operation} | `{result.commit[:12]}` | {composed(result.summary, cell=True)} |"
         for result in results
     )
     note = "\n\n**Dry run**: nothing was executed or committed." if dry_run else ""
     details = "\n".join(
-        f"<details><summary>{html_text(result.pipeline)} ({_environment(result.environment)})</summary>\n\n"
+        f"<details><summary>{html_text(result.pipeline)} ({html_text(result.environment or 'default')})</summary>\n\n"
         f"{result.detail}\n</details>"
         for result in results
         if result.detail
@@ -187,7 +187,3 @@ def published(
 def quoted(line: str) -> str:
     """A user's command line as inline code, short enough to read."""
     return code(line, 120)
-
-
-def _environment(environment: str | None) -> str:
-    return html_text(environment) if environment else "default"

@@ -93,8 +93,9 @@ def html_code(value: str, limit: int | None = None) -> str:
 
 
 def html_text(value: str, limit: int | None = None) -> str:
-    """Words inside an HTML block (`<b>` in a `<summary>`): HTML's characters as entities, references defused."""
-    return defuse_references(html.escape(_shown(value, limit), quote=False))
+    """Words inside an HTML block (`<b>` in a `<summary>`) or a table cell: HTML's characters and `|` as entities,
+    references defused."""
+    return defuse_references(html.escape(_shown(value, limit), quote=False).replace("|", "&#124;"))
 
 
 def text(value: str, limit: int | None = None) -> str:
@@ -150,9 +151,11 @@ def fence(body: str, minimum: int = 3) -> str:
 
 
 def fenced(body: str, info: str = "") -> str:
-    """`body` as a fenced code block, with its closing line."""
-    marks = fence(body)
-    return f"{marks}{info}\n{defuse_markers(body.rstrip(chr(10)))}\n{marks}"
+    """`body` as a fenced code block, with its closing line: its line breaks kept, every other control, separator
+    and bidi character shown."""
+    shown = "\n".join(visible(line) for line in body.rstrip("\n").split("\n"))  # its lines, each shown
+    marks = fence(shown)
+    return f"{marks}{info}\n{defuse_markers(shown)}\n{marks}"
 
 
 def mermaid_label(value: str, limit: int | None = None) -> str:
