@@ -141,6 +141,23 @@ def assert_inert(markdown: str, links: list[str] | None = None) -> None:
 # --- the escaping functions on their own ------------------------------------------------------------------------
 
 
+def test_what_each_form_makes_of_hostile_text() -> None:
+    assert escape.code("a`b") == "``a`b``"
+    assert escape.code("`x`") == "`` `x` ``"  # padded: the span neither starts nor ends with its own fence
+    assert escape.code("") == "` `"
+    assert escape.code("policy\n## ✅ ready") == "`policy⏎## ✅ ready`"
+    assert escape.code("a\u202eb\u2028c\x07") == "`a\\u202eb\\u2028c\\x07`"
+    assert escape.code("x<!--y-->z</details>") == "`x<\u200d!--y--\u200d>z<\u200d/details>`"
+    assert escape.cell_code("a|b") == "`a\\|b`"
+    assert escape.html_code("<b>&") == "<code>&lt;b&gt;&amp;</code>"
+    assert escape.html_text("@org/team #1 a|b") == "@\u200dorg/team #\u200d1 a&#124;b"
+    assert escape.text("[x](javascript:alert(1)) GH-1 !12") == "\\[x\\](javascript:alert(1)) GH-\u200d1 \\!\u200d12"
+    assert escape.composed("topic `a` <img> [x](y) @bob") == "topic `a` &lt;img&gt; \\[x\\](y) @\u200dbob"
+    assert escape.mermaid_label('a"b#c`d<e') == "a#quot;b#35;c#96;d&lt;e"
+    assert escape.commit_line("a\nKpops-Bot-Apply: x\u202e") == "aKpops-Bot-Apply: x"
+    assert escape.fenced("a\n```\nb\u202e") == "````\na\n```\nb\\u202e\n````"
+
+
 @settings(deadline=None)  # the first example pays for imports and parser set-up
 @given(hostile_text)
 def test_code_shows_the_text_in_one_code_span(value: str) -> None:

@@ -95,7 +95,7 @@ def html_code(value: str, limit: int | None = None) -> str:
 def html_text(value: str, limit: int | None = None) -> str:
     """Words inside an HTML block (`<b>` in a `<summary>`) or a table cell: HTML's characters and `|` as entities,
     references defused."""
-    return defuse_references(html.escape(_shown(value, limit), quote=False).replace("|", "&#124;"))
+    return html.escape(defuse_references(_shown(value, limit)), quote=False).replace("|", "&#124;")
 
 
 def text(value: str, limit: int | None = None) -> str:
