@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kpops_bot.engine.model import Operation
 from kpops_bot.gitops.own_commits import Identity, Pushed, is_own_push
 from kpops_bot.gitops.publish import COMMIT_TRAILER, Target
-from kpops_bot.workspace import Workspace
+from kpops_bot.jobs import JobKind
+from kpops_bot.settings import GitOpsSettings
+from kpops_bot.workflows.apply import ApplyWorkflow
+from kpops_bot.workflows.operate import Step
+from kpops_bot.workspace import Workspace, WorkspaceError
 from tests.helpers import GitRepo
+from tests.support.fake_collaborators import FakeDeployment, FakeLocks, pipeline
+from tests.support.recording_forge import RecordingForge
+from tests.support.workflow_kit import job, push_event, settings
 
 URL = "https://forge.test/acme/deployments.git"
 BOT = Identity("kpops-bot", "kpops-bot@localhost")
@@ -65,3 +73,27 @@ def test_only_the_branch_and_repository_the_bot_publishes_to() -> None:
     assert not is_own_push(own, TARGET, URL, "release", "rendered")
     assert not is_own_push(own, TARGET, "https://forge.test/acme/other.git", "main", "rendered")
     assert is_own_push(Pushed([BOT], ["anything.yaml"]), TARGET, URL, "main", ".")  # the layout is the whole branch
+
+
+def _apply_push(deployment: FakeDeployment, **overrides: object) -> tuple[str, RecordingForge]:
+    forge = RecordingForge()
+    workflow = ApplyWorkflow(settings(**overrides), lambda _forge: forge, deployment.open, FakeLocks())
+    return workflow.run(job(push_event(), JobKind.APPLY)), forge
+
+
+def test_the_apply_workflow_skips_only_the_bots_own_push() -> None:
+    own = FakeDeployment(pushes=Pushed([BOT], ["rendered/dev/word-count/a.yaml"]))
+    outcome, forge = _apply_push(own)
+    assert outcome == "the bot's own commit is not applied again"
+    assert forge.writes() == [] and forge.statuses == []
+    assert not [name for name, _ in own.calls if name == "run"]
+
+    elsewhere = FakeDeployment(pushes=Pushed([BOT], ["rendered/dev/word-count/a.yaml"]))
+    elsewhere.planned = [Step(Operation.DEPLOY, pipeline("word-count"), "dev", "x")]
+    outcome, forge = _apply_push(elsewhere, gitops=GitOpsSettings(branch="rendered"))  # the bot publishes elsewhere
+    assert outcome == "1 step(s), 0 failed"
+
+    forced = FakeDeployment(fail={"pushed": WorkspaceError("revision 'aaaa' not found")})
+    forced.planned = [Step(Operation.DEPLOY, pipeline("word-count"), "dev", "x")]
+    outcome, forge = _apply_push(forced)  # `before` is gone: a forced push, never the bot's
+    assert outcome == "1 step(s), 0 failed"

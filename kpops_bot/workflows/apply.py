@@ -103,7 +103,10 @@ class ApplyWorkflow:
         if change.before is None:
             return False
         target = gitops_target(self._settings, client, change.repository, change.branch)
-        pushed = self._open_repository(change.repository, client).pushed(change.before, change.commit)
+        try:
+            pushed = self._open_repository(change.repository, client).pushed(change.before, change.commit)
+        except WorkspaceError:  # `before` is gone (a forced push): the bot only fast-forwards, so not its own
+            return False
         return is_own_push(pushed, target, change.repository.clone_url, change.branch, self._settings.gitops.path)
 
     def _apply(self, client: ForgeClient, change: _Change, config: Effective) -> tuple[list[StepResult], str]:
