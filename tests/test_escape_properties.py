@@ -153,6 +153,10 @@ def test_what_each_form_makes_of_hostile_text() -> None:
     assert escape.html_text("@org/team #1 a|b") == "@\u200dorg/team #\u200d1 a&#124;b"
     assert escape.text("[x](javascript:alert(1)) GH-1 !12") == "\\[x\\](javascript:alert(1)) GH-\u200d1 \\!\u200d12"
     assert escape.composed("topic `a` <img> [x](y) @bob") == "topic `a` &lt;img&gt; \\[x\\](y) @\u200dbob"
+    assert (
+        escape.composed("see https://evil.test and www.evil.test")
+        == "see https:\u200d//evil.test and www\u200d.evil.test"
+    )
     assert escape.mermaid_label('a"b#c`d<e') == "a#quot;b#35;c#96;d&lt;e"
     assert escape.commit_line("a\nKpops-Bot-Apply: x\u202e") == "aKpops-Bot-Apply: x"
     assert escape.fenced("a\n```\nb\u202e") == "````\na\n```\nb\\u202e\n````"

@@ -18,8 +18,8 @@ foreign text goes through one of them:
 
 Everywhere: line breaks and control characters are shown, not obeyed (`⏎`, `\\x07`), and so are the Unicode line
 and paragraph separators and the bidi controls that reorder what a reader sees. References (`@user`, `@org/team`,
-`#123`, `GH-1`, GitLab's `!12`) outside code get a zero-width joiner after their sign, so the forge neither pings
-nor links them; inside code they are inert already.
+`#123`, `GH-1`, GitLab's `!12`) and bare links (`https://`, `www.`) outside code get a zero-width joiner after their
+sign, so the forge neither pings nor links them; inside code they are inert already.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 _BACKTICKS = re.compile(r"`+")
 # What opens or closes a comment or a folded section, even where the text is code: a joiner splits it.
 _MARKERS = re.compile(r"<(?=!--|/?details|/?summary)|--(?=>)", re.IGNORECASE)
-# A sign that makes a reference when a word follows it: mentions, issues and pull requests, GitLab's merge requests.
-_REFERENCE = re.compile(r"([@#!]|\bGH-)(?=\w)", re.IGNORECASE)
+# A sign that makes a reference when a word follows it: mentions, issues and pull requests, GitLab's merge requests;
+# and what starts a bare link the forges make clickable (`https://`, `www.`).
+_REFERENCE = re.compile(r"([@#!]|\bGH-)(?=\w)|(\b[a-z][a-z0-9+.-]*:)(?=//)|(\bwww)(?=\.)", re.IGNORECASE)
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>#|~!$&])")
 _PROSE_PUNCTUATION = re.compile(r"([\\`\[\]#|])")
 
@@ -65,8 +66,9 @@ def defuse_markers(value: str) -> str:
 
 
 def defuse_references(value: str) -> str:
-    """A zero-width joiner after every reference sign, so `@org/team` and `#123` are words, not pings or links."""
-    return _REFERENCE.sub(lambda match: match.group(1) + _ZWJ, value)
+    """A zero-width joiner after every reference sign, so `@org/team`, `#123` and `https://x` are words, not pings
+    or links."""
+    return _REFERENCE.sub(lambda match: match.group() + _ZWJ, value)
 
 
 def code(value: str, limit: int | None = None) -> str:
