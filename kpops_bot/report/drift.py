@@ -21,7 +21,7 @@ _WHAT = {
 
 def marker(branch: str) -> str:
     """The hidden line that finds a branch's drift issue again."""
-    return _MARKER.format(branch=visible(branch).replace("--", "-").replace(">", "&gt;"))
+    return _MARKER.format(branch=visible(branch).replace("--", "-"))  # one line; `--` cannot end the comment
 
 
 def title(branch: str) -> str:
