@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Sequence
 
 from kpops_bot.drift import Drift, DriftKind
-from kpops_bot.report.escape import cell_code, code, composed, fenced, html_code, visible
+from kpops_bot.report.escape import cell_code, code, composed, defuse_markers, fenced, html_code, visible
 from kpops_bot.text import shorten
 
 _MARKER = "<!-- kpops-bot:drift {branch} -->"
@@ -21,7 +21,8 @@ _WHAT = {
 
 def marker(branch: str) -> str:
     """The hidden line that finds a branch's drift issue again."""
-    return _MARKER.format(branch=visible(branch).replace("--", "-"))  # one line; `--` cannot end the comment
+    # One line; `--` cannot end the comment, nor a `<details>` in the name count as a fold.
+    return _MARKER.format(branch=defuse_markers(visible(branch)).replace("--", "-"))
 
 
 def title(branch: str) -> str:

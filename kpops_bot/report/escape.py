@@ -78,7 +78,8 @@ def code(value: str, limit: int | None = None) -> str:
     if not shown:
         return "` `"
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(shown)), default=0) + 1)
-    pad = " " if shown[0] in "` " or shown[-1] in "` " else ""
+    # CommonMark strips one space at each end of a span unless it is all spaces: a padded span keeps its text.
+    pad = " " if shown.strip(" ") and (shown[0] in "` " or shown[-1] in "` ") else ""
     return f"{fence}{pad}{shown}{pad}{fence}"
 
 
