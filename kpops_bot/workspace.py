@@ -282,6 +282,11 @@ class CachedRepository:
         except git.GitCommandError:
             return None
 
+    def committers(self, base: str, head: str) -> list[tuple[str, str]]:
+        """(name, email) of the committer of every commit in `head` that is not in `base`, newest first."""
+        listing = str(self._git.log("--format=%cn%x00%ce", f"{base}..{head}"))
+        return [(name, email) for name, _, email in (line.partition("\0") for line in listing.splitlines() if line)]
+
     def changed_paths(self, base: str, head: str) -> list[str]:
         """Paths that differ between two commits; a rename is its old and its new path."""
         listing = str(self._git.diff("--name-only", "--no-renames", "-z", base, head))

@@ -50,7 +50,7 @@ def test_markdown_report_with_held_secrets_masked_and_a_relative_workspace(
     completed = kpops_bot(*args, "--var", "REDIS_PASSWORD=held-by-the-bot-42", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith(f"{MARKER} part 1/1 -->")
-    assert "<code>redis://:***@redis</code>" in completed.stdout
+    assert "`redis://:***@redis`" in completed.stdout
     assert "held-by-the-bot-42" not in completed.stdout + completed.stderr
     assert (tmp_path / "relative-workspace" / "render-cache").is_dir()
 

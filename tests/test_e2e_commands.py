@@ -219,8 +219,20 @@ def test_commands_are_authorized_answered_and_committed_then_the_merge_is_applie
     wait_for("the second apply", lambda: _finished(harness, JobKind.APPLY) == 2)
     assert remote.head() == bot_commit  # nothing new to commit
 
-    ignored = harness.send_push("main", merge, bot_commit, remote.message(bot_commit))
-    assert ignored.json() == {"status": "ignored", "reason": "the bot's own commit is not applied again"}
+    _assert_own_commit_skipped(harness, merge, bot_commit)
+
+
+def _assert_own_commit_skipped(harness: BotHarness, before: str, bot_commit: str) -> None:
+    """The bot's own GitOps commit, pushed to a deploy branch: the worker knows it by its committer and what it
+    touches (as git says), applies nothing, commits nothing and writes no status on it."""
+    remote = Remote(harness.remote)
+    applies = _finished(harness, JobKind.APPLY)
+    assert harness.send_push("main", before, bot_commit, remote.message(bot_commit)).json()["status"] == "queued"
+    wait_for("the push's job", lambda: _finished(harness, JobKind.APPLY) == applies + 1)
+    newest = max((job for job in harness.bot.services.store.jobs() if job.kind == JobKind.APPLY), key=lambda j: j.id)
+    assert newest.outcome == "the bot's own commit is not applied again"
+    assert remote.head() == bot_commit
+    assert harness.forge.statuses(bot_commit) == []
 
 
 def test_a_command_on_a_locked_pipeline_waits_and_runs_when_the_holder_merges(harness: BotHarness) -> None:
@@ -322,6 +334,28 @@ def test_start_up_releases_locks_of_pull_requests_closed_while_the_bot_was_down(
     harness.bot.reconcile_locks()
     assert locks.held(key) == {Resource("dev", "team-a-orders"): 1}
     assert [job.kind for job in harness.bot.services.store.jobs(f"{key}#3")] == [JobKind.COMMAND]  # 3's turn came
+
+
+def test_a_squash_merge_carrying_the_bots_trailer_is_applied_and_the_bots_own_commit_is_not(
+    harness: BotHarness,
+) -> None:
+    """Attack: a squash merge carries the pull request's messages, so its author can write the bot's trailer into
+    one. Who committed it and what it touches say it is not the bot's: it is applied."""
+    remote = Remote(harness.remote)
+    repo = harness.repo
+    repo.git("fetch", "-q", "origin")
+    repo.git("checkout", "-q", "-B", "main", "origin/main")
+    before = repo.git("rev-parse", "HEAD")
+    repo.replace(ORDERS, "RATE: 100", "RATE: 400")
+    message = f"Raise the orders rate (#7)\n\n* raise it\n\n{COMMIT_TRAILER}: {before}\n"
+    squash = repo.commit(message)  # committed by Test <test@example.com>, as the forge's squash would be by its own
+    repo.git("push", "-q", "origin", "main")
+    assert harness.send_push("main", before, squash, message).json()["status"] == "queued"
+    assert harness.final_status(squash) == harness.forge.success
+    assert remote.files("rendered/dev/team-a-orders")
+    bot_commit = remote.head()
+    assert bot_commit != squash and "kpops-bot: apply push to main" in remote.message()
+    _assert_own_commit_skipped(harness, squash, bot_commit)
 
 
 def test_a_push_to_a_deploy_branch_is_applied_and_the_pushed_commit_gets_the_status(harness: BotHarness) -> None:

@@ -54,7 +54,7 @@ def test_the_playground_opens_a_pull_request_resets_merges_and_shows_the_bots_co
     assert heading.endswith("(commit status kpops-bot: success, Pipelines: 1 changed)")
     assert report.startswith("<!-- kpops-bot:diff part 1/1 -->\n## kpops-bot dry run")
     assert "partitions 3 → 6" in report
-    assert '| <code>config["connection.password"]</code> | <code>***</code> | <code>*** (changed)</code> |' in report
+    assert '| `config["connection.password"]` | `***` | `*** (changed)` |' in report
     assert "changeme-in-vault" not in report
 
     marker, _, answer = sections["The bot's answer"].partition("\n")

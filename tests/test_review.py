@@ -120,7 +120,7 @@ def test_each_risk_names_the_line_behind_it(reviewed: tuple[GitRepo, DiffReport]
 
     assert report.summary.blocking
     text = "".join(render_markdown(report))
-    assert f"<code>{WORD_COUNT}:{invalid.source.line}</code>" in text
+    assert f"`{WORD_COUNT}:{invalid.source.line}`" in text
 
 
 @pytest.mark.parametrize("mode", [OperationMode.MANIFEST, OperationMode.ARGO])

@@ -14,7 +14,6 @@ from kpops_bot.events.model import (
     PushEvent,
     Repository,
 )
-from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.jobs import JobKind
 from kpops_bot.server.routing import job_for
 from kpops_bot.settings import ApplySettings, BotSettings
@@ -87,24 +86,22 @@ def test_comments_with_a_command_make_a_command_job_others_are_ignored_with_a_re
     )
 
 
-def _push(before: str = "a" * 40, message: str = "Merge branch 'feature'", **extra: Any) -> PushEvent:
-    values: dict[str, Any] = {"deleted": False, "head_message": message, **extra}
+def _push(before: str = "a" * 40, **extra: Any) -> PushEvent:
+    values: dict[str, Any] = {"deleted": False, **extra}
     return PushEvent("d", REPO, values.pop("ref", "refs/heads/main"), before, "b" * 40, **values)
 
 
-def test_pushes_to_configured_branches_are_applied_but_never_the_bots_own_commits() -> None:
+def test_pushes_to_configured_branches_are_applied_whatever_their_message_says() -> None:
     settings = BotSettings(apply=ApplySettings(push_branches=["main", "release/*"]))
     job = job_for(_push(), settings)
     assert isinstance(job, NewJob)
     assert (job.kind, job.key, job.head_sha) == (APPLY, "gitlab:acme/platform/deployments@main", "b" * 40)
     assert isinstance(job_for(_push(ref="refs/heads/release/1.2"), settings), NewJob)
     assert job_for(_push(), BotSettings()) == Ignored("pushes to main are not applied (apply.push_branches)")
-    own = _push(message=f"kpops-bot: apply !5\n\n{COMMIT_TRAILER}: b")
-    assert job_for(own, settings) == Ignored("the bot's own commit is not applied again")
     assert isinstance(job_for(_push(ref="refs/tags/v1"), settings), Ignored)
     assert isinstance(job_for(_push(deleted=True), settings), Ignored)
     assert isinstance(job_for(_push(before="0" * 40), settings), Ignored)
-    assert load_event(dump_event(own)) == own
+    assert load_event(dump_event(_push())) == _push()
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,6 @@ class Handled:
     job: JobKind | None  # None: parsed, then ignored by routing (`reason`)
     reason: str = ""
     fork_when_different: tuple[str, str] | None = None  # two pointers: a fork when their values differ
-    head_message: str | None = None  # pointer to the message of the commit pushed last
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def _gitlab_merge_request(where: dict[str, str]) -> Handled:
 
 
 def _gitlab_push(where: dict[str, str]) -> Handled:
-    return Handled(where, JobKind.APPLY, head_message="/commits/1/message")
+    return Handled(where, JobKind.APPLY)
 
 
 EXPECTED: dict[str, Handled | NotHandled] = {
@@ -223,9 +222,6 @@ def test_handled_payloads_carry_the_values_where_their_version_puts_them(name: s
     if expected.fork_when_different is not None:
         first, second = (_at(payload, pointer) for pointer in expected.fork_when_different)
         assert values["from_fork"] == (first != second)
-    if expected.head_message is not None:
-        assert values["head_message"] == _at(payload, expected.head_message)
-        assert _at(payload, expected.head_message.replace("/message", "/id")) == values["after"]
 
 
 def test_the_oldest_gitlab_shapes_are_in_the_corpus() -> None:

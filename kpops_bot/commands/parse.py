@@ -20,6 +20,8 @@ from enum import StrEnum
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from kpops_bot.report.escape import code
+
 PREFIX = "/kpops"
 MAX_COMMENT_CHARS = 10_000
 MAX_COMMANDS = 5
@@ -163,7 +165,7 @@ def _parse(line: str) -> Command:
     for token in tokens:
         if not _SAFE_TOKEN.match(token):
             bad = "".join(sorted({char for char in token if not _SAFE_TOKEN.match(char)}))
-            raise _Invalid(f"`{_shown(token)}` contains characters commands never use: `{_shown(bad)}`")
+            raise _Invalid(f"{_shown(token)} contains characters commands never use: {_shown(bad)}")
     if not tokens:
         return Command(CommandName.HELP, line=line)
     name = _command_name(tokens[0])
@@ -210,13 +212,13 @@ def _command_name(token: str) -> CommandName:
     try:
         return CommandName(token.lower())
     except ValueError:
-        raise _Invalid(f"unknown command `{_shown(token)}`.{_did_you_mean(token, list(CommandName))}") from None
+        raise _Invalid(f"unknown command {_shown(token)}.{_did_you_mean(token, list(CommandName))}") from None
 
 
 def _flag(flag: str) -> str:
     flag = _FLAG_ALIASES.get(flag, flag)
     if flag not in _FLAGS:
-        raise _Invalid(f"unknown option `{_shown(flag)}`.{_did_you_mean(flag, list(_FLAGS))}")
+        raise _Invalid(f"unknown option {_shown(flag)}.{_did_you_mean(flag, list(_FLAGS))}")
     return flag
 
 
@@ -224,16 +226,16 @@ def _pipeline(token: str) -> str:
     """A kpops pipeline name or a folder of the repository, never a way out of it."""
     parts = token.rstrip("/").split("/")
     if token.startswith("/") or ".." in parts or "." in parts or "" in parts or token.startswith("~"):
-        raise _Invalid(f"`{_shown(token)}` is not a pipeline name or a folder inside the repository")
+        raise _Invalid(f"{_shown(token)} is not a pipeline name or a folder inside the repository")
     for part in parts:
         if not _NAME.match(part):
-            raise _Invalid(f"`{_shown(token)}` is not a pipeline name or a folder inside the repository")
+            raise _Invalid(f"{_shown(token)} is not a pipeline name or a folder inside the repository")
     return token.rstrip("/")
 
 
 def _name(value: str, what: str) -> str:
     if not _NAME.match(value):
-        raise _Invalid(f"`{_shown(value)}` is not a valid {what} name")
+        raise _Invalid(f"{_shown(value)} is not a valid {what} name")
     return value
 
 
@@ -249,6 +251,5 @@ def _example(flag: str) -> str:
 
 
 def _shown(text: str) -> str:
-    """A user's text quoted back in an inline code span: short, and unable to close the span."""
-    text = text.replace("`", "'")
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A user's text quoted back as inline code, short."""
+    return code(text, 60)

@@ -100,10 +100,4 @@ def _push(delivery: str, payload: Payload) -> PushEvent:
         before=payload.text("before"),
         after=payload.text("after"),
         deleted=payload.flag("deleted"),
-        head_message=_head_message(payload),
     )
-
-
-def _head_message(payload: Payload) -> str:
-    head_commit = payload.optional_section("head_commit")  # null when a branch is deleted
-    return (head_commit.optional_text("message") if head_commit else None) or ""

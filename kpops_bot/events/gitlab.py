@@ -41,7 +41,7 @@ def parse(event: str, delivery: str, body: Any) -> Event | Ignored:
     if event == "Note Hook":
         return _note(delivery, payload)
     if event == "Push Hook":
-        return _push(delivery, payload, body)
+        return _push(delivery, payload)
     return Ignored(f"event {event!r} is not handled")
 
 
@@ -108,7 +108,7 @@ def _note(delivery: str, payload: Payload) -> CommentEvent | Ignored:
     )
 
 
-def _push(delivery: str, payload: Payload, body: Any) -> PushEvent:
+def _push(delivery: str, payload: Payload) -> PushEvent:
     after = payload.text("after")
     return PushEvent(
         delivery=delivery,
@@ -117,13 +117,4 @@ def _push(delivery: str, payload: Payload, body: Any) -> PushEvent:
         before=payload.text("before"),
         after=after,
         deleted=set(after) == {"0"},
-        head_message=_head_message(body, after),
     )
-
-
-def _head_message(body: Any, after: str) -> str:
-    commits = body.get("commits") if isinstance(body, dict) else None
-    for commit in commits if isinstance(commits, list) else []:
-        if isinstance(commit, dict) and commit.get("id") == after and isinstance(commit.get("message"), str):
-            return str(commit["message"])
-    return ""

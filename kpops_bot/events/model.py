@@ -69,7 +69,6 @@ class PushEvent:
     before: str
     after: str
     deleted: bool
-    head_message: str = ""  # the message of the commit pushed last (how the bot knows its own commits)
 
     @property
     def branch(self) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.events.model import Forge
+from kpops_bot.report.escape import cell_code, code, composed, html_text, text
 from kpops_bot.settings import OperationMode
 from kpops_bot.text import shorten
 
@@ -45,8 +46,8 @@ class StepLine:
     environment: str | None
     operation: str
     commit: str
-    summary: str  # one line, masked
-    detail: str = ""  # kpops' output or the manifests, masked
+    summary: str  # one line of markdown, masked; foreign names in code spans (`escape.code`)
+    detail: str = ""  # kpops' output or the manifests, masked, in fenced blocks (`escape.fenced`)
     not_applied: Sequence[str] = ()  # per component the mode does not put into effect: why
 
 
@@ -96,11 +97,11 @@ def fit(body: str, limit: int) -> str:
 
 
 def rejected(line: str, reason: str) -> str:
-    return f"❌ `{quoted(line)}`: {reason}"
+    return f"❌ {quoted(line)}: {reason}"
 
 
 def refused(line: str, why: str) -> str:
-    return f"🚫 `{quoted(line)}`: {why}"
+    return f"🚫 {quoted(line)}: {why}"
 
 
 def this_pull_request(forge: Forge) -> str:
@@ -111,7 +112,7 @@ def lookup_failed(what: str, reason: str) -> str:
     """A lookup the commands need failed for good (the forge down or too slow): nothing ran; what, and why."""
     return answer(
         "command not run",
-        [f"❌ The bot could not read {what} from the forge ({reason}); nothing ran. Comment again to retry."],
+        [f"❌ The bot could not read {what} from the forge ({composed(reason)}); nothing ran. Comment again to retry."],
     )
 
 
@@ -131,7 +132,7 @@ def pull_request_ref(forge: Forge, number: int) -> str:
 
 
 def waiting(state: LockLine, forge: Forge) -> str:
-    held = ", ".join(f"`{resource}` by {pull_request_ref(forge, holder)}" for resource, holder in state.held_by)
+    held = ", ".join(f"{code(resource)} by {pull_request_ref(forge, holder)}" for resource, holder in state.held_by)
     ahead = ", ".join(pull_request_ref(forge, number) for number in state.ahead)
     reasons = [f"held: {held}" if held else "", f"waiting before you: {ahead}" if ahead else ""]
     return (
@@ -145,13 +146,13 @@ def step_results(results: Sequence[StepLine], *, dry_run: bool = False) -> str:
     if not results:
         return "Nothing to do: no pipeline matched."
     rows = "\n".join(
-        f"| {SYMBOL[result.ok]} | `{result.pipeline}` | {result.environment or 'default'} | "
-        f"{result.operation} | `{result.commit[:12]}` | {result.summary} |"
+        f"| {SYMBOL[result.ok]} | {cell_code(result.pipeline)} | {text(result.environment or 'default')} | "
+        f"{result.operation} | `{result.commit[:12]}` | {composed(result.summary, cell=True)} |"
         for result in results
     )
     note = "\n\n**Dry run**: nothing was executed or committed." if dry_run else ""
     details = "\n".join(
-        f"<details><summary>{result.pipeline} ({result.environment or 'default'})</summary>\n\n"
+        f"<details><summary>{html_text(result.pipeline)} ({html_text(result.environment or 'default')})</summary>\n\n"
         f"{result.detail}\n</details>"
         for result in results
         if result.detail
@@ -163,7 +164,7 @@ def step_results(results: Sequence[StepLine], *, dry_run: bool = False) -> str:
 def not_applied(results: Sequence[StepLine]) -> str:
     """What the mode did not put into effect, per pipeline and component, and why; empty when everything was."""
     lines = [
-        f"- ⏸️ `{result.pipeline}` ({result.environment or 'default'}): {reason}"
+        f"- ⏸️ {code(result.pipeline)} ({text(result.environment or 'default')}): {composed(reason)}"
         for result in results
         for reason in result.not_applied
     ]
@@ -182,18 +183,18 @@ def published(
     if commit is None:
         note = "the GitOps target already had all of it: no new commit"
     else:
-        note = f"committed [`{commit[:12]}`]({commit_url}) to {target}"
+        note = f"committed [`{commit[:12]}`]({commit_url}) to {code(target)}"
     kept = ""
     if kept_newer:
-        folders = ", ".join(f"`{folder}/`" for folder in kept_newer)
+        folders = ", ".join(code(f"{folder}/") for folder in kept_newer)
         kept = f" Left as they are, because a newer commit was applied there already: {folders}."
     removed = ""
     if removed_jobs:
-        files = ", ".join(f"`{path}`" for path in removed_jobs)
+        files = ", ".join(code(path) for path in removed_jobs)
         removed = f" Removed one-off jobs past their retention: {files}."
     return f"GitOps: {note}.{kept}{removed}"
 
 
-def quoted(text: str) -> str:
-    """A user's line inside an inline code span: it cannot close the span, and it stays short."""
-    return shorten(text.replace("`", "'"), 120, "...")
+def quoted(line: str) -> str:
+    """A user's command line as inline code, short enough to read."""
+    return code(line, 120)

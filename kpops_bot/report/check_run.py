@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
 from kpops_bot.forges.base import CHECK_TEXT_LIMIT, Annotation, AnnotationLevel, CheckReport
+from kpops_bot.report.escape import plain
 from kpops_bot.report.markdown import details, header, title
 
 _LEVELS = {
@@ -40,8 +41,8 @@ def _error(pipeline: PipelineDiff) -> Annotation | None:
         path=error.file,
         line=error.line,
         level=AnnotationLevel.FAILURE,
-        title=f"{pipeline.name}: does not render",
-        message=error.message,
+        title=f"{plain(pipeline.name)}: does not render",
+        message=plain(error.message),
     )
 
 
@@ -52,6 +53,6 @@ def _risk(pipeline: PipelineDiff, risk: Risk) -> Annotation | None:
         path=risk.source.file,
         line=risk.source.line,
         level=_LEVELS[risk.level],
-        title=f"{risk.level.value} · {pipeline.name}: {risk.code}",
-        message=risk.message,
+        title=f"{risk.level.value} · {plain(pipeline.name)}: {risk.code}",
+        message=plain(risk.message),
     )

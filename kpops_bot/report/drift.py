@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Sequence
 
 from kpops_bot.drift import Drift, DriftKind
+from kpops_bot.report.escape import cell_code, code, composed, defuse_markers, fenced, html_code, visible
 from kpops_bot.text import shorten
 
 _MARKER = "<!-- kpops-bot:drift {branch} -->"
@@ -20,19 +21,20 @@ _WHAT = {
 
 def marker(branch: str) -> str:
     """The hidden line that finds a branch's drift issue again."""
-    return _MARKER.format(branch=branch.replace("--", "-"))
+    # One line; `--` cannot end the comment, nor a `<details>` in the name count as a fold.
+    return _MARKER.format(branch=defuse_markers(visible(branch)).replace("--", "-"))
 
 
 def title(branch: str) -> str:
-    return f"kpops-bot: the GitOps target drifted from `{branch}`"
+    return f"kpops-bot: the GitOps target drifted from {code(branch)}"
 
 
 def drifted(branch: str, commit: str, target: str, drifts: Sequence[Drift], unrendered: Sequence[str]) -> str:
     """The issue's body: every difference, the diffs of changed files (masked by the caller), what did not render."""
-    rows = [f"| `{d.folder}/{d.file or ''}` | {_WHAT[d.kind]} |" for d in drifts]
+    rows = [f"| {cell_code(d.folder + '/' + (d.file or ''))} | {_WHAT[d.kind]} |" for d in drifts]
     lines = [
         marker(branch),
-        f"The GitOps target `{target}` no longer matches what `{branch}` renders to (at `{commit[:12]}`).",
+        f"The GitOps target {code(target)} no longer matches what {code(branch)} renders to (at {code(commit[:12])}).",
         "A hand edit, an apply that failed or a chart that floated can cause this. The next apply of a changed",
         "pipeline writes its folder again; this issue is updated on every check and closed when the drift is gone.",
         "",
@@ -44,13 +46,13 @@ def drifted(branch: str, commit: str, target: str, drifts: Sequence[Drift], unre
     for drift in changed:
         lines += [
             "",
-            f"<details><summary><code>{drift.folder}/{drift.file}</code></summary>",
+            f"<details><summary>{html_code(f'{drift.folder}/{drift.file}')}</summary>",
             "",
             *_diff(drift),
             "</details>",
         ]
     if unrendered:
-        lines += ["", "Not compared, since they did not render:", *(f"- {line}" for line in unrendered)]
+        lines += ["", "Not compared, since they did not render:", *(f"- {composed(line)}" for line in unrendered)]
     return "\n".join(lines) + "\n"
 
 
@@ -58,7 +60,7 @@ def resolved(branch: str, commit: str, previous: str) -> str:
     """The body the issue is closed with: the drift is gone; what it was stays below."""
     kept = previous.removeprefix(marker(branch)).lstrip("\n")
     return (
-        f"{marker(branch)}\n✅ The GitOps target matches `{branch}` again (at `{commit[:12]}`).\n\n"
+        f"{marker(branch)}\n✅ The GitOps target matches {code(branch)} again (at {code(commit[:12])}).\n\n"
         f"<details><summary>The drift that was reported</summary>\n\n{kept}\n</details>\n"
     )
 
@@ -72,4 +74,4 @@ def _diff(drift: Drift) -> list[str]:
             tofile="target",
         )
     )
-    return ["```diff", shorten(text, _DIFF_CHARACTERS).rstrip("\n"), "```"]
+    return [fenced(shorten(text, _DIFF_CHARACTERS), "diff")]

@@ -5,9 +5,7 @@ Everything here is built from the already masked diff model; the text is split i
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +20,8 @@ from kpops_bot.diff.model import (
     Topology,
 )
 from kpops_bot.engine.model import RenderError
+from kpops_bot.report import escape
+from kpops_bot.report.escape import cell_code, code, composed, fenced, html_code, html_text, mermaid_label, plain
 from kpops_bot.report.split import Section, chunk_budget, split
 from kpops_bot.text import leading_lines, shorten
 
@@ -87,7 +87,7 @@ def header(report: DiffReport) -> str:
         lines += [
             "### kpops upgrade",
             "",
-            *(f"- ⚠️ {html.escape(shorten(risk, MAX_ERROR))}" for risk in report.kpops.migration),
+            *(f"- ⚠️ {composed(shorten(risk, MAX_ERROR))}" for risk in report.kpops.migration),
             "",
         ]
     return "\n".join(lines).rstrip() + "\n\n"
@@ -103,22 +103,24 @@ def title(report: DiffReport) -> str:
     else:
         verdict = "✅ ready to review"
     kpops = report.kpops
-    upgrade = f"kpops {kpops.base} → {kpops.head}: " if kpops is not None and kpops.changed else ""
+    upgrade = (
+        f"kpops {plain(kpops.base or '')} → {plain(kpops.head or '')}: " if kpops is not None and kpops.changed else ""
+    )
     return f"## kpops-bot dry run: {upgrade}{verdict}"
 
 
 def context_line(report: DiffReport) -> str:
-    environments = ", ".join(f"`{e}`" if e else "default" for e in report.environments)
+    environments = ", ".join(code(e) if e else "default" for e in report.environments)
     noun = "environments" if len(report.environments) > 1 else "environment"
     text = (
-        f"Head `{report.head[:12]}` against its merge base `{report.base[:12]}` · mode `{report.mode}` · "
+        f"Head {code(report.head[:12])} against its merge base {code(report.base[:12])} · mode `{report.mode}` · "
         f"{noun} {environments}"
     )
     kpops = report.kpops
     if kpops is not None and kpops.changed:
-        return f"{text} · kpops `{kpops.base}` → `{kpops.head}`"
+        return f"{text} · kpops {code(kpops.base or '')} → {code(kpops.head or '')}"
     if kpops is not None and kpops.head is not None:
-        return f"{text} · kpops `{kpops.head}`"
+        return f"{text} · kpops {code(kpops.head)}"
     return text
 
 
@@ -143,7 +145,7 @@ def summary_table(pipelines: Sequence[PipelineDiff]) -> list[str]:
     ]
     for pipeline in pipelines:
         rows.append(
-            f"| {_pipeline_icon(pipeline)} | `{pipeline.name}` | {_environment(pipeline.environment)} | "
+            f"| {_pipeline_icon(pipeline)} | {cell_code(pipeline.name)} | {_cell_environment(pipeline.environment)} | "
             f"{pipeline.status.value} | {_size(pipeline)} | {_component_names(pipeline)} | "
             f"{_risk_counts(pipeline.risks)} |"
         )
@@ -161,30 +163,30 @@ def _component_names(pipeline: PipelineDiff) -> str:
     for status, word in _GLANCE_WORDS.items():
         names = [component.name for component in pipeline.components if component.status is status]
         if names:
-            shown = ", ".join(f"`{name}`" for name in names[:_GLANCE_NAMES])
+            shown = ", ".join(cell_code(name) for name in names[:_GLANCE_NAMES])
             more = f" +{len(names) - _GLANCE_NAMES} more" if len(names) > _GLANCE_NAMES else ""
             parts.append(f"{word} {shown}{more}")
     return " · ".join(parts) or "–"  # noqa: RUF001
 
 
 def error_line(pipeline: PipelineDiff, error: RenderError) -> str:
-    message = shorten(error.message, MAX_ERROR)
-    return f"- `{pipeline.name}` ({_environment(pipeline.environment)}): {_code(message)}"
+    return f"- {code(pipeline.name)} ({_environment(pipeline.environment)}): {code(error.message, MAX_ERROR)}"
 
 
 def risk_line(report: DiffReport, pipeline: PipelineDiff, risk: Risk) -> str:
     blocking = " (blocking)" if risk.level in report.blocking_levels else ""
-    where = f" ({_code(f'{risk.source.file}:{risk.source.line}')})" if risk.source else ""
-    return f"- {_RISK_ICONS[risk.level]} **{risk.level.value}**{blocking} · `{pipeline.name}`: {risk.message}{where}"
+    where = f" ({code(f'{risk.source.file}:{risk.source.line}')})" if risk.source else ""
+    message = composed(risk.message)
+    return f"- {_RISK_ICONS[risk.level]} **{risk.level.value}**{blocking} · {code(pipeline.name)}: {message}{where}"
 
 
 def pipeline_section(pipeline: PipelineDiff, max_chunk: int | None = None) -> Section:
-    environment = f"<code>{html.escape(pipeline.environment)}</code>" if pipeline.environment else "default"
-    summary = f"{_pipeline_icon(pipeline)} <b>{html.escape(pipeline.name)}</b> ({environment})"
+    environment = html_code(pipeline.environment) if pipeline.environment else "default"
+    summary = f"{_pipeline_icon(pipeline)} <b>{html_text(pipeline.name)}</b> ({environment})"
     opening_lines = [f"<details><summary>{summary}: {_section_counts(pipeline)}</summary>", ""]
     continued = f"<details><summary>{summary} (continued)</summary>\n\n"
     if pipeline.notes:
-        opening_lines += [*(f"> {note}" for note in pipeline.notes), ""]
+        opening_lines += [*(f"> {composed(note)}" for note in pipeline.notes), ""]
     opening_lines += merge_applies(pipeline)
     if pipeline.topology is not None and pipeline.topology.nodes:
         opening_lines += [*mermaid(pipeline.topology), ""]
@@ -214,21 +216,21 @@ def merge_applies(pipeline: PipelineDiff) -> list[str]:
     if not not_applied:
         return [f"What a merge applies: every component ({_names(applied)}).", ""]
     lines = [f"What a merge applies: {_names(applied)}; not applied:", ""]
-    return [*lines, *(f"- ⏸️ {component.reason}" for component in not_applied), ""]
+    return [*lines, *(f"- ⏸️ {composed(component.reason or '')}" for component in not_applied), ""]
 
 
 def _names(names: Sequence[str]) -> str:
-    return ", ".join(f"`{name}`" for name in names) or "none"
+    return ", ".join(code(name) for name in names) or "none"
 
 
 def mermaid(topology: Topology) -> list[str]:
     lines = ["```mermaid", "flowchart LR"]
     for node in topology.nodes:
-        label = _mermaid_text(node.label)
+        label = mermaid_label(node.label)
         if node.kind == "topic":
             lines.append(f'  {node.id}[("{label}")]')
         else:
-            kind = _mermaid_text(node.type or "")
+            kind = mermaid_label(node.type or "")
             lines.append(f'  {node.id}(["{label}<br/><i>{kind}</i>"])')
     lines += [f"  {edge.source} --> {edge.target}" for edge in topology.edges]
     used = {node.status for node in topology.nodes}
@@ -241,7 +243,8 @@ def mermaid(topology: Topology) -> list[str]:
 
 
 def component_block(component: ComponentDiff, max_chars: int | None = None) -> str:
-    status = f"{_STATUS_ICONS[component.status]} `{component.name}` ({component.type}): {component.status.value}"
+    name, kind = code(component.name), escape.text(component.type)
+    status = f"{_STATUS_ICONS[component.status]} {name} ({kind}): {component.status.value}"
     lines = [f"#### {status}"]
     if component.config_changes:
         lines += ["", "| Field | Base | Head |", "|---|---|---|"]
@@ -249,7 +252,7 @@ def component_block(component: ComponentDiff, max_chars: int | None = None) -> s
         for index, change in enumerate(component.config_changes):
             old = _cell(change.old, absent=change.change == "added")
             new = _cell(change.new, absent=change.change == "removed")
-            row = f"| {_code(change.path)} | {old} | {new} |"
+            row = f"| {cell_code(change.path)} | {old} | {new} |"
             budget -= len(row) + 1
             if budget < 0:
                 lines.append(f"| … {len(component.config_changes) - index} more fields | | |")
@@ -267,7 +270,7 @@ def configuration_table(component: ComponentDiff, max_chars: int | None = None) 
     lines = [f"<details><summary>{summary}</summary>", "", "| Field | Value |", "|---|---|"]
     budget = (max_chars or 1 << 62) - 400
     for index, field in enumerate(component.config):
-        row = f"| {_code(field.path)} | {_cell(field.value, absent=False)} |"
+        row = f"| {cell_code(field.path)} | {_cell(field.value, absent=False)} |"
         budget -= len(row) + 1
         if budget < 0:
             lines.append(f"| … {len(component.config) - index} more fields | |")
@@ -278,27 +281,17 @@ def configuration_table(component: ComponentDiff, max_chars: int | None = None) 
 
 def resource_block(resource: ResourceDiff, max_chars: int | None = None) -> str:
     sign = _RESOURCE_SIGNS.get(resource.status, "")
-    title = f"<code>{html.escape(resource.title)}</code> ({html.escape(resource.api_version)})"
+    title = f"{html_code(resource.title)} ({html_text(resource.api_version)})"
     summary = f"{sign} {title} {resource.status.value}"
     body = resource.diff
     if max_chars is not None and len(body) > max_chars - 400:
         body = _cut_lines(body, max_chars - 400)
-    fence = _fence(body)
-    return f"<details><summary>{summary}</summary>\n\n{fence}diff\n{body}\n{fence}\n\n</details>\n\n"
+    return f"<details><summary>{summary}</summary>\n\n{fenced(body, 'diff')}\n\n</details>\n\n"
 
 
 def _cut_lines(text: str, max_chars: int) -> str:
     kept, cut = leading_lines(text, max_chars)
     return "\n".join([*kept, f"… {cut} more lines not shown (the JSON report has them all)"])
-
-
-def _fence(body: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
-    return "`" * max(3, longest + 1)
-
-
-def _mermaid_text(text: str) -> str:
-    return html.escape(text, quote=False).replace('"', "#quot;")
 
 
 def _pipeline_icon(pipeline: PipelineDiff) -> str:
@@ -339,19 +332,18 @@ def _risk_counts(risks: Sequence[Risk]) -> str:
 
 
 def _environment(environment: str | None) -> str:
-    return f"`{environment}`" if environment else "default"
+    return code(environment) if environment else "default"
+
+
+def _cell_environment(environment: str | None) -> str:
+    return cell_code(environment) if environment else "default"
 
 
 def _cell(value: Any, *, absent: bool) -> str:
     if absent:
         return "–"  # noqa: RUF001
     text = value if isinstance(value, str) and "\n" not in value else json.dumps(value, ensure_ascii=False)
-    return _code(shorten(text, MAX_CELL))
-
-
-def _code(text: str) -> str:
-    """Inline code that survives tables and HTML: `<code>` with escaped content and pipes."""
-    return "<code>" + html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ") + "</code>"
+    return cell_code(text, MAX_CELL)
 
 
 def _plural(count: int, noun: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kpops_bot.report.escape import composed
 from kpops_bot.report.identity import single_part, split_marker
 
 OUTDATED_BANNER = "> [!NOTE]\n> **Outdated.**"
@@ -23,7 +24,7 @@ def fork_not_previewed() -> str:
 
 
 def preview_failed(reason: str) -> str:
-    return single_part(f"### ❌ kpops-bot: the preview could not be made\n\n{reason}")
+    return single_part(f"### ❌ kpops-bot: the preview could not be made\n\n{composed(reason)}")
 
 
 def mark_outdated(body: str, why: str) -> str:

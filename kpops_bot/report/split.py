@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kpops_bot.report.escape import code
 from kpops_bot.report.identity import part_line
 from kpops_bot.text import leading_lines
 
@@ -138,7 +139,7 @@ def _omitted_note(names: Sequence[str], max_parts: int, limit: int | None) -> st
         if sum(len(item) + 4 for item in listed) + len(name) > budget:
             listed.append(f"and {len(names) - len(listed)} more")
             break
-        listed.append(f"`{name}`")
+        listed.append(code(name))
     return (
         f"\n\n---\n**Left out** (the report needs more than {max_parts} comments): {', '.join(listed)}. "
         "The summary above covers them; `kpops-bot diff --format json` shows everything.\n"

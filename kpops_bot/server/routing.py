@@ -14,7 +14,6 @@ from kpops_bot.events.model import (
     PullRequestEvent,
     PushEvent,
 )
-from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.jobs import JobKind, branch_key, pull_request_key
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob
@@ -70,8 +69,6 @@ def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:
     branch = event.branch
     if branch is None or event.deleted:
         return Ignored("only pushes of branches are applied")
-    if f"\n{COMMIT_TRAILER}:" in event.head_message:
-        return Ignored("the bot's own commit is not applied again")
     if not any(fnmatch.fnmatchcase(branch, pattern) for pattern in settings.apply.push_branches):
         return Ignored(f"pushes to {branch} are not applied (apply.push_branches)")
     if set(event.before) == {"0"}:

@@ -23,14 +23,16 @@ from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient_faults
 from kpops_bot.forges.base import Comment, CommitState, ForgeClient
+from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
+from kpops_bot.report.escape import composed
 from kpops_bot.report.identity import answer_line, answer_of, with_answer_line
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import once
-from kpops_bot.workflows.lookups import repository_settings
+from kpops_bot.workflows.lookups import gitops_target, repository_settings
 from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
@@ -83,6 +85,8 @@ class ApplyWorkflow:
             return self._run(job, client, change)
 
     def _run(self, job: Job, client: ForgeClient, change: _Change) -> str:
+        if change.number is None and self._is_own_push(client, change):
+            return "the bot's own commit is not applied again"
         if change.number is not None:  # a retry, or the same merge delivered again: finish, apply nothing
             found = _earlier_answer(client, change)
             if found is not None:
@@ -92,7 +96,9 @@ class ApplyWorkflow:
         try:
             config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
-            return self._report(client, change, False, [f"❌ Nothing was applied: {error}"], "invalid config")
+            return self._report(
+                client, change, False, [f"❌ Nothing was applied: {composed(str(error))}"], "invalid config"
+            )
         applying = "Applying the changed pipelines"
         once.pending(client, change.repository, change.commit, applying, retry=is_retry(job))
         try:
@@ -100,7 +106,7 @@ class ApplyWorkflow:
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
             raise_if_transient(error)
             reason = self._settings.secrets_masker().mask_text(str(error))
-            return self._report(client, change, False, [f"❌ Nothing was applied: {reason}"], "apply failed")
+            return self._report(client, change, False, [f"❌ Nothing was applied: {composed(reason)}"], "apply failed")
         ok = all(result.ok for result in results)
         lines = [result.line() for result in results]
         sections = [answers.step_results(lines) if results else "No pipeline changed: nothing to apply."]
@@ -108,6 +114,17 @@ class ApplyWorkflow:
             sections.append(gitops)
         failed = sum(not result.ok for result in results)
         return self._report(client, change, ok, sections, f"{len(results)} step(s), {failed} failed")
+
+    def _is_own_push(self, client: ForgeClient, change: _Change) -> bool:
+        """A push of the bot's own GitOps commit, as git tells it (`gitops/own_commits.py`)."""
+        if change.before is None:
+            return False
+        target = gitops_target(self._settings, client, change.repository, change.branch)
+        try:
+            pushed = self._open_repository(change.repository, client).pushed(change.before, change.commit)
+        except WorkspaceError:  # `before` is gone (a forced push): the bot only fast-forwards, so not its own
+            return False
+        return is_own_push(pushed, target, change.repository.clone_url, change.branch, self._settings.gitops.path)
 
     def _apply(self, client: ForgeClient, change: _Change, config: Effective) -> tuple[list[StepResult], str]:
         deployment = self._open_repository(change.repository, client)

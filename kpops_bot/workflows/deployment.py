@@ -13,6 +13,7 @@ from kpops_bot.engine.targets import Renderer, layout_at, select_pipelines
 from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.forges.base import PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
+from kpops_bot.gitops.own_commits import Identity, Pushed
 from kpops_bot.gitops.publish import Published, Target, publish
 from kpops_bot.managed import Isolation
 from kpops_bot.masking import Masker
@@ -86,6 +87,12 @@ class GitDeploymentRepository:
             steps += [Step(Operation.DEPLOY, pipeline, environment, commit) for pipeline in side.to_deploy()]
             steps += [Step(Operation.DESTROY, pipeline, environment, destroyed_at) for pipeline in side.to_destroy()]
         return steps
+
+    def pushed(self, before: str, after: str) -> Pushed:
+        repository = self._repository
+        before, after = repository.resolve(before), repository.resolve(after)
+        committers = [Identity(name, email) for name, email in repository.committers(before, after)]
+        return Pushed(committers, repository.changed_paths(before, after))
 
     def _affected(self, base: str, head: str, changed_paths: Sequence[str], spec: RenderSpec) -> AffectedSide:
         """By kpops' file rules, then through what the base's renders read (the base's code, so the trusted pool)."""

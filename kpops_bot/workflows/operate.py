@@ -41,6 +41,7 @@ from kpops_bot.managed import Isolation, KpopsRun, run_kpops
 from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline, RepoLayout
 from kpops_bot.report.answers import StepLine
+from kpops_bot.report.escape import code, composed, fenced
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.workspace import CachedRepository
 
@@ -114,7 +115,7 @@ class Operator:
                 folder = self._folder(step)
                 write = removal(folder, step.commit)
                 results.append(
-                    StepResult(step, True, f"`{folder}/` removed", write=write, not_applied=self._kept(step))
+                    StepResult(step, True, f"{code(folder + '/')} removed", write=write, not_applied=self._kept(step))
                 )
             else:
                 results.append(self._manifest_result(step, rendered[step], run_id))
@@ -141,7 +142,7 @@ class Operator:
             summary = "kpops timed out"
         else:
             summary = "done" if outcome.ok else f"kpops failed (exit code {outcome.returncode})"
-        detail = f"```console\n$ {outcome.command}\n{outcome.output}\n```"
+        detail = fenced(f"$ {outcome.command}\n{outcome.output}", "console")
         return StepResult(step, outcome.ok, summary, detail)
 
     def _render(self, steps: Sequence[Step]) -> dict[Step, PipelineRender]:
@@ -158,12 +159,13 @@ class Operator:
 
     def _manifest_result(self, step: Step, render: PipelineRender, run_id: str) -> StepResult:
         if render.error is not None:
-            return StepResult(step, False, self._masker.mask_text(render.error.message))
+            return StepResult(step, False, code(self._masker.mask_text(render.error.message)))
         names = [component.name for component in render.components]
         unknown = [name for name in step.steps if name not in names]
         if unknown:
-            listing = ", ".join(f"`{name}`" for name in names)
-            return StepResult(step, False, f"unknown step(s) {', '.join(unknown)}; the steps are {listing}")
+            listing = ", ".join(code(name) for name in names)
+            shown = ", ".join(code(name) for name in unknown)
+            return StepResult(step, False, f"unknown step(s) {shown}; the steps are {listing}")
         setup = self._connectors.for_environment(step.environment)
         chosen = [c for c in render.components if not step.steps or c.name in step.steps]
         not_applied = tuple(
@@ -175,7 +177,7 @@ class Operator:
         if step.operation is Operation.DEPLOY:
             literal = [(c.name, key) for c in chosen if setup.strimzi for key in literal_secrets(c, self._masker)]
             if literal:
-                refused = self._masker.mask_text(refused_literal_secrets(literal))
+                refused = composed(self._masker.mask_text(refused_literal_secrets(literal)))
                 return StepResult(step, False, refused, not_applied=not_applied)
             deployed = with_connectors(render, setup, self._masker)
             invalid = self._invalid_connectors(deployed, chosen)
@@ -183,23 +185,24 @@ class Operator:
                 return StepResult(step, False, invalid, not_applied=not_applied)
             write = deploy_write(folder, deployed, step.steps)
             files = write.resources or {}
-            summary = f"{len(files)} manifest(s) in `{folder}/`"
+            summary = f"{len(files)} manifest(s) in {code(folder + '/')}"
             return StepResult(step, True, summary, self._listing(files), write, not_applied)
         connectors = [c for c in chosen if setup.strimzi and is_connector(c)]
         problems = [problem for c in connectors if (problem := kubernetes_name_problem(c)) is not None]
         if problems:
-            return StepResult(step, False, self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing committed"))
+            refused = composed(self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing committed"))
+            return StepResult(step, False, refused)
         resets = [resource for c in connectors for resource in offsets_reset(c, setup, run_id)]
         write = one_off_jobs_write(folder, render, run_id, step.steps, resets)
         said = [*render.notes, *(offsets_reset_note(c, run_id) for c in connectors)]
-        notes = " ".join(self._masker.mask_text(note) for note in said)
+        notes = " ".join(self._masker.mask_text(note) for note in said)  # a cell's text: composed there
         if not write.jobs:
             summary = f"kpops {step.operation} renders no job for this pipeline"
             return StepResult(step, True, f"{summary}. {notes}" if notes else summary, not_applied=not_applied)
         listing = self._listing(write.jobs)
-        detail = f"> {notes}\n\n{listing}" if notes else listing
+        detail = f"> {composed(notes)}\n\n{listing}" if notes else listing
         jobs = sum(name.startswith("job-") for name in write.jobs)
-        return StepResult(step, True, f"{jobs} job(s) in `{folder}/jobs/`", detail, write, not_applied)
+        return StepResult(step, True, f"{jobs} job(s) in {code(folder + '/jobs/')}", detail, write, not_applied)
 
     def _invalid_connectors(self, deployed: PipelineRender, chosen: Sequence[ComponentRender]) -> str | None:
         """Why a KafkaConnector the bot made would be refused by the API server (Strimzi's CRD), or None. Flux
@@ -215,7 +218,9 @@ class Operator:
         ]
         if not problems:
             return None
-        return self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing of this pipeline was committed")
+        return composed(
+            self._masker.mask_text(f"refused: {'; '.join(problems)}; nothing of this pipeline was committed")
+        )
 
     def _kept(self, step: Step) -> tuple[str, ...]:
         """What a destroy's folder removal leaves running: without KafkaConnectors, the pipeline's connectors."""
@@ -227,6 +232,6 @@ class Operator:
     def _listing(self, files: Mapping[str, str]) -> str:
         """The files as a person reviews them: masked, each under its name."""
         return "\n".join(
-            f"`{name}`\n```yaml\n{dump(self._masker.mask_resource(yaml.safe_load(text)))}```"
+            f"{code(name)}\n{fenced(dump(self._masker.mask_resource(yaml.safe_load(text))), 'yaml')}"
             for name, text in sorted(files.items())
         )

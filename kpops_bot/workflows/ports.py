@@ -16,6 +16,7 @@ from kpops_bot.engine.model import Operation
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
+from kpops_bot.gitops.own_commits import Pushed
 from kpops_bot.gitops.publish import Published, Target
 from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Granted, Released, Resource, Waiting
@@ -80,6 +81,10 @@ class DeploymentRepository(Protocol):
 
     def change_steps(self, before: str | None, commit: str, head_sha: str | None, config: Effective) -> list[Step]:
         """An apply's steps: deploy what `commit` changed or added since `before`, destroy what it removed."""
+        ...
+
+    def pushed(self, before: str, after: str) -> Pushed:
+        """What a push brought, as git records it: the new commits' committers, the paths changed."""
         ...
 
     def pipeline_names(self, revision: str, names: Sequence[str], config_dir: str) -> list[str]:

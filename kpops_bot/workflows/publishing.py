@@ -8,6 +8,7 @@ from kpops_bot.events.model import Repository
 from kpops_bot.forges.base import ForgeClient
 from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.report import answers
+from kpops_bot.report.escape import commit_line
 from kpops_bot.settings import BotSettings
 from kpops_bot.workflows.lookups import gitops_target
 from kpops_bot.workflows.operate import StepResult
@@ -15,9 +16,10 @@ from kpops_bot.workflows.ports import DeploymentRepository
 
 
 def commit_message(summary: str, body_lines: Sequence[str], source: str) -> str:
-    """The message of a GitOps commit; its trailer names the source commit, so the bot never applies it again."""
-    body = "\n".join(body_lines)
-    return f"{summary}\n\n{body}\n\n{COMMIT_TRAILER}: {source}\n"
+    """The message of a GitOps commit; its trailer names the source commit. Each line given stays one line (the
+    values in it cannot break it), so nothing a repository names can add a paragraph or a trailer."""
+    body = "\n".join(commit_line(line) for line in body_lines)
+    return f"{commit_line(summary)}\n\n{body}\n\n{COMMIT_TRAILER}: {commit_line(source)}\n"
 
 
 def publish_and_link(
@@ -37,4 +39,4 @@ def publish_and_link(
     target = gitops_target(settings, client, repository, branch)
     done = deployment.publish(target, writes, message)
     url = client.commit_url(repository, done.commit) if done.commit else None
-    return answers.published(done.commit, url, f"`{target.branch}`", done.kept_newer, done.removed_jobs)
+    return answers.published(done.commit, url, target.branch, done.kept_newer, done.removed_jobs)

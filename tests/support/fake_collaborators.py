@@ -22,6 +22,7 @@ from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.model import Repository
 from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
+from kpops_bot.gitops.own_commits import Identity, Pushed
 from kpops_bot.gitops.publish import Published, Target
 from kpops_bot.locks import Granted, Released, Resource, Waiter, Waiting
 from kpops_bot.masking import Masker
@@ -152,6 +153,7 @@ class FakeDeployment:
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     opened: list[Repository] = field(default_factory=list)
+    pushes: Pushed = field(default_factory=lambda: Pushed([Identity("Alice", "alice@example.com")], ["a.yaml"]))
 
     def open(self, repository: Repository, client: ForgeClient) -> FakeDeployment:
         self.opened.append(repository)
@@ -189,6 +191,10 @@ class FakeDeployment:
         if unknown:
             raise UnknownPipelineError(f"unknown pipeline '{unknown[0]}'; the pipelines are {', '.join(self.known)}")
         return list(names)
+
+    def pushed(self, before: str, after: str) -> Pushed:
+        self._call("pushed", before, after)
+        return self.pushes
 
     def change_steps(self, before: str | None, commit: str, head_sha: str | None, config: Effective) -> list[Step]:
         self._call("change_steps", before, commit, head_sha)

@@ -29,6 +29,7 @@ from kpops_bot.jobs import JobKind, pull_request_key, repository_key
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
 from kpops_bot.report import answers
+from kpops_bot.report.escape import code, composed
 from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job, NewJob
@@ -101,7 +102,7 @@ class CommandWorkflow:
             _reply(client, event, identity, answers.lookup_failed(failed.what, failed.reason))
             return f"lookup failed: {failed.what}"
         except InvalidRepoConfigError as error:
-            _reply(client, event, identity, answers.answer("command not run", [str(error)]))
+            _reply(client, event, identity, answers.answer("command not run", [composed(str(error))]))
             return "invalid repository config"
         if accepted and not context.resumed:
             once.react(client, event.repository, event.number, event.comment_id, "eyes")
@@ -109,7 +110,7 @@ class CommandWorkflow:
             outcome = self._execute(context, accepted, job)
         except (CommandFailure, UnknownPipelineError, WorkspaceError, PublishError) as error:
             raise_if_transient(error)
-            context.sections.append(f"❌ {context.masker.mask_text(str(error))}")
+            context.sections.append(f"❌ {composed(context.masker.mask_text(str(error)))}")
             outcome = "failed: " + type(error).__name__
         if context.sections:
             _post(client, event, identity, _title(accepted), context.sections)
@@ -128,7 +129,7 @@ class CommandWorkflow:
             answers.this_pull_request(repository.forge), lambda: client.pull_request(repository, event.number)
         )
         config = look_up(
-            f"`{FILE_NAME}` at `{pull.base_ref}`",
+            f"`{FILE_NAME}` at {code(pull.base_ref)}",
             lambda: repository_settings(settings, client, repository, pull.base_ref, pull.base_ref),
         )
         context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
@@ -228,7 +229,7 @@ class CommandWorkflow:
 
 
 def _title(accepted: list[Command]) -> str:
-    return "`" + "`, `".join(answers.quoted(command.line) for command in accepted) + "`" if accepted else "command"
+    return ", ".join(answers.quoted(command.line) for command in accepted) if accepted else "command"
 
 
 def _post(client: ForgeClient, event: CommentEvent, identity: str, title: str, sections: list[str]) -> None:
@@ -257,7 +258,7 @@ def _approved(context: CommandContext) -> bool:
 
 
 def _permission(context: CommandContext, user: str) -> Permission:
-    return look_up(f"the permission of `{user}`", lambda: context.client.permission(context.event.repository, user))
+    return look_up(f"the permission of {code(user)}", lambda: context.client.permission(context.event.repository, user))
 
 
 def _head_decision(context: CommandContext, command: Command, state: PullRequestState) -> str | None:

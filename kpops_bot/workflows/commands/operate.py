@@ -12,6 +12,7 @@ from functools import partial
 from kpops_bot.commands.parse import Command, CommandName
 from kpops_bot.engine.model import Operation
 from kpops_bot.report import answers
+from kpops_bot.report.escape import code
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
 from kpops_bot.workflows.operate import Step, StepResult
@@ -46,7 +47,7 @@ class OperateCommand:
             steps, config, context.masker, run_id, execute=not command.dry_run, trusted=trusted
         )
         lines = [result.line() for result in results]
-        section = f"**`{answers.quoted(command.line)}`**\n\n" + answers.step_results(lines, dry_run=command.dry_run)
+        section = f"**{answers.quoted(command.line)}**\n\n" + answers.step_results(lines, dry_run=command.dry_run)
         if config.operation_mode is OperationMode.MANAGED or command.dry_run:
             return section
         return section + "\n\n" + self._publish(context, command, results)
@@ -77,7 +78,8 @@ def _environments(context: CommandContext, command: Command) -> list[str | None]
     if command.environment is None:
         return mapped
     if mapped != [None] and command.environment not in mapped:
-        valid = ", ".join(f"`{name}`" for name in mapped if name)
-        msg = f"environment `{command.environment}` is not deployed from `{context.pull.base_ref}`; valid: {valid}"
+        valid = ", ".join(code(name) for name in mapped if name)
+        where = code(context.pull.base_ref)
+        msg = f"environment {code(command.environment)} is not deployed from {where}; valid: {valid}"
         raise CommandFailure(msg)
     return [command.environment]
