@@ -321,7 +321,13 @@ def test_serve_on_a_port_in_use_says_so_before_it_starts(tmp_path: Path, intake_
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {"KPOPS_BOT_DATA_DIR": str(tmp_path / "data"), "KPOPS_BOT_INTAKE_PROCESSES": str(intake_processes)}
+        env = {
+            "KPOPS_BOT_DATA_DIR": str(tmp_path / "data"),
+            "KPOPS_BOT_INTAKE_PROCESSES": str(intake_processes),
+            # credentials, so that the port is what stops it (none is refused first); the forge is never asked
+            "KPOPS_BOT_GITHUB__TOKEN": "a-token-never-sent",
+            "KPOPS_BOT_GITHUB__API_URL": f"http://127.0.0.1:{port}/api/v3",
+        }
         completed = kpops_bot("serve", "--insecure-skip-signature", "--port", str(port), env=env)
     assert completed.returncode == USAGE
     assert error_line(completed) == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
