@@ -20,6 +20,7 @@ import click
 from kpops_bot.engine.kinds import ConnectorDeploy, HelmChoice, Mode, Operation, OperationMode, SandboxChoice
 from kpops_bot.events.model import Forge
 from kpops_bot.python_version import require_supported
+from kpops_bot.version import DISTRIBUTION
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -49,6 +50,7 @@ def _assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name=DISTRIBUTION, prog_name="kpops-bot", message="%(prog)s %(version)s")
 def main() -> None:
     """kpops-bot: renders and reviews KPOps deployment repositories."""
     require_supported()
