@@ -700,6 +700,15 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
 
 
 @main.command()
+@click.argument("kind", type=click.Choice(["repo-config", "settings"]))
+def schema(kind: str) -> None:
+    """Print the JSON schema of `.kpops-bot.yaml` (repo-config) or of the bot's settings file (settings)."""
+    from kpops_bot.schemas import SchemaKind, schema_text
+
+    click.echo(schema_text(SchemaKind(kind)), nl=False)
+
+
+@main.command()
 def action() -> None:
     """Run the bot for the one GitHub Actions event of this job (what action.yml runs).
 
