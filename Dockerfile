@@ -10,7 +10,7 @@ ARG BASE_IMAGE=python:3.12-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 # Behind an intercepting proxy, put its CA bundle as pip-cert.pem in the build context: pip uses it in this build
 # stage, and the image gets only /opt/kpops-bot from the stage.
-COPY pyproject.toml README.md pip-cert.pe[m] /src/
+COPY pyproject.toml README.md LICENSE pip-cert.pe[m] /src/
 COPY kpops_bot /src/kpops_bot
 COPY webhooks /src/webhooks
 # The example deployment repository and charts of `kpops-bot playground` (the wheel carries them).

@@ -20,12 +20,13 @@ import click
 from kpops_bot.engine.kinds import ConnectorDeploy, HelmChoice, Mode, Operation, OperationMode, SandboxChoice
 from kpops_bot.events.model import Forge
 from kpops_bot.python_version import require_supported
+from kpops_bot.version import DISTRIBUTION
 
 if TYPE_CHECKING:
     from packaging.version import Version
 
     from kpops_bot.connectors import ConnectorPolicy
-    from kpops_bot.diff.model import DiffReport
+    from kpops_bot.diff.model import DiffReport, RiskLevel
     from kpops_bot.engine.lazy import LazyPool
     from kpops_bot.engine.model import PipelineRender
     from kpops_bot.engine.settings import EngineSettings
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from kpops_bot.workspace import Workspace
 
 USAGE_ERROR = 2
+BLOCKED = 3  # `diff`: every pipeline rendered, and the report found a risk at the --fail-on level
+FAIL_ON_NEVER = "never"
 PART_SEPARATOR = "\n<!-- next comment -->\n"
 
 
@@ -49,6 +52,7 @@ def _assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name=DISTRIBUTION, prog_name="kpops-bot", message="%(prog)s %(version)s")
 def main() -> None:
     """kpops-bot: renders and reviews KPOps deployment repositories."""
     require_supported()
@@ -207,10 +211,12 @@ def render(
 ) -> None:
     """Render pipelines of a repository at a revision, offline (manifest or argo mode).
 
-    Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors.
+    Exit code 0 when every pipeline rendered, 1 when any failed (the output still shows all), 2 on usage errors
+    (an unknown pipeline or environment among them).
     """
     if len(engine.environments) > 1:
         raise click.BadParameter("render takes one environment", param_hint="--environment")
+    _say_uncommitted(source)
     with _setting_up():
         settings = engine.settings()
         _probe_the_sandbox_soon(settings)
@@ -267,6 +273,11 @@ def render(
 )
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Render cache (default: in the workspace).")
 @click.option("--no-cache", is_flag=True, help="Render everything again.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["danger", "warning", "notice", FAIL_ON_NEVER]),
+    help="Exit 3 on a risk of this level or a more severe one; never: do not (default: the blocking_risks setting).",
+)
 @engine_options
 def diff(
     source: str,
@@ -277,12 +288,15 @@ def diff(
     split_for: str | None,
     cache_dir: Path | None,
     no_cache: bool,
+    fail_on: str | None,
     engine: EngineArgs,
 ) -> None:
     """Dry-run diff of the pipelines a change affects: HEAD against its merge base with BASE, as a pull request.
 
-    Exit code 0 when every pipeline rendered, 1 when any failed (the report still shows the rest), 2 on usage errors.
+    Exit code 0 when every pipeline rendered and nothing blocks, 1 when any pipeline failed (the report still shows
+    the rest), 2 on usage errors, 3 when the report blocks: a risk at the --fail-on level (a CI gate).
     """
+    _say_uncommitted(source)
     with _setting_up():
         settings = engine.settings()
         _probe_the_sandbox_soon(settings)
@@ -304,7 +318,12 @@ def diff(
     default_cache = workspace.root / "render-cache"
     with pools:
         report, max_parts = _diff_report(
-            pools, workspace, engine, (source, base, head, only), None if no_cache else cache_dir or default_cache
+            pools,
+            workspace,
+            engine,
+            (source, base, head, only),
+            None if no_cache else cache_dir or default_cache,
+            _blocking_levels(fail_on),
         )
     if output_format == "json":
         from kpops_bot.report.as_json import render_json
@@ -316,7 +335,44 @@ def diff(
 
         limit = COMMENT_LIMITS[Forge(split_for)] if split_for else None
         click.echo(PART_SEPARATOR.join(render_markdown(report, limit=limit, max_parts=max_parts)), nl=False)
-    sys.exit(1 if report.summary.failed else 0)
+    sys.exit(1 if report.summary.failed else BLOCKED if report.blocking_risks else 0)
+
+
+def _blocking_levels(fail_on: str | None) -> frozenset[RiskLevel] | None:
+    """The risk levels that block under `--fail-on` (None: the settings' `blocking_risks`)."""
+    from kpops_bot.diff.model import RiskLevel
+
+    if fail_on is None:
+        return None
+    if fail_on == FAIL_ON_NEVER:
+        return frozenset()
+    return frozenset(level for level in RiskLevel if level.rank >= RiskLevel(fail_on).rank)
+
+
+def _say_uncommitted(source: str) -> None:
+    """A local repository's uncommitted changes are not rendered (the diff compares commits): say so on stderr."""
+    import os
+    import subprocess
+
+    from kpops_bot.git_safety import safe_git_env
+
+    folder = Path(source)
+    if not folder.is_dir():
+        return
+    status = subprocess.run(
+        ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=normal"],
+        capture_output=True,
+        text=True,
+        env=safe_git_env(os.environ),
+        check=False,
+    )
+    if status.returncode == 0 and status.stdout.strip():
+        count = len(status.stdout.splitlines())
+        click.echo(
+            f"Note: {source} has {count} uncommitted change(s); they are not part of the render, which reads commits "
+            "(commit them to include them).",
+            err=True,
+        )
 
 
 def _diff_report(
@@ -325,6 +381,7 @@ def _diff_report(
     engine: EngineArgs,
     revisions: tuple[str, str, str, tuple[str, ...]],
     cache_dir: Path | None,
+    blocking_levels: frozenset[RiskLevel] | None,
 ) -> tuple[DiffReport, int]:
     """The diff of (repository, base, head, only pipelines) and how many comment parts the report may take; a usage
     error (unknown pipeline, unreadable repository, no sandbox) ends the command with its message."""
@@ -346,6 +403,8 @@ def _diff_report(
             operation_mode=OperationMode(engine.mode),
             connectors=engine.connector_policy(),
         )
+        if blocking_levels is not None:  # the report says blocking where the exit code does
+            options = replace(options, blocking_levels=blocking_levels)
         cache = None if cache_dir is None else RenderCache(cache_dir, settings.render_cache_bytes)
         source, base, head, only = revisions
         request = DiffRequest(
@@ -356,6 +415,7 @@ def _diff_report(
             mode=Mode(engine.mode),
             config_dir=engine.config_dir,
             only=only,
+            known_environments_only=True,
         )
     try:
         _name_the_sandbox(settings)
@@ -695,6 +755,15 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     click.echo(f"Hook {outcome.hook_id} {outcome.change} for {project}: {outcome.url}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["repo-config", "settings"]))
+def schema(kind: str) -> None:
+    """Print the JSON schema of `.kpops-bot.yaml` (repo-config) or of the bot's settings file (settings)."""
+    from kpops_bot.schemas import SchemaKind, schema_text
+
+    click.echo(schema_text(SchemaKind(kind)), nl=False)
 
 
 @main.command()

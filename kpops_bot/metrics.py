@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from kpops_bot.version import bot_version
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -157,6 +159,9 @@ drift_checks = Counter(
     ["forge", "result"],
     registry=REGISTRY,
 )
+
+build_info = Info("kpops_bot_build", "The bot's version (value 1; the version is the label).", registry=REGISTRY)
+build_info.info({"version": bot_version()})
 
 
 def exposition() -> bytes:

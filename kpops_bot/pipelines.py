@@ -113,6 +113,18 @@ class RepoLayout:
         )
 
     @cached_property
+    def environments(self) -> list[str]:
+        """The environments the revision has files for: the suffixes of `config_<env>.yaml`, `defaults_<env>.yaml`
+        and `pipeline_<env>.yaml` anywhere in the checkout, sorted."""
+        found = set()
+        for path in self.tree:
+            stem, _, extension = PurePosixPath(path).name.partition(".")
+            kind, separator, environment = stem.partition("_")
+            if separator and environment and extension == "yaml" and kind in (CONFIG, DEFAULTS, PIPELINE):
+                found.add(environment)
+        return sorted(found)
+
+    @cached_property
     def tree(self) -> dict[str, Seen]:
         """Every path a checkout shows, with the git paths it is made of."""
         return visible_tree(self.files, self.links)

@@ -2,7 +2,9 @@
 the fake GitHub hosting a real bare repository.
 
 No runner can run here, so this does the runner's part: it reads action.yml, skips the steps that use other actions
-(setup-python, cache: this environment already has Python and the bot), expands `${{ ... }}` the way the runner
+(setup-python, cache: this environment already has Python) and the install step (this environment's Python already
+has the bot from this checkout, editable; `test_the_bot_is_installed_from_the_actions_own_checkout` runs that step
+into a fresh environment), expands `${{ ... }}` the way the runner
 does for the expressions the action uses, and runs each `run:` step with its `env:` and the runner's variables
 (`GITHUB_EVENT_PATH`, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, ...).
 """
@@ -14,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,11 @@ from tests.support.forges import running_github
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 FULL_NAME = "acme/deployments"
-EXPECTED_USES = {"actions/setup-python@v5", "actions/cache@v4"}
+EXPECTED_USES = {
+    "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97",
+    "actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae",
+}
+INSTALL_STEP = "Install kpops-bot"
 
 
 @dataclass
@@ -73,9 +80,11 @@ class Runner:
             if "uses" in step:
                 assert step["uses"] in EXPECTED_USES, f"the test does not know what {step['uses']} does"
                 continue
-            env = {**runner_env, **{name: self._expand(str(value)) for name, value in step.get("env", {}).items()}}
+            if step.get("name") == INSTALL_STEP:
+                continue
+            env = {**runner_env, **{name: self.expand(str(value)) for name, value in step.get("env", {}).items()}}
             completed = subprocess.run(
-                ["bash", "-e", "-c", self._expand(step["run"])],
+                ["bash", "-e", "-c", self.expand(step["run"])],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -87,13 +96,13 @@ class Runner:
         outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
         return outputs, summary.read_text(), completed
 
-    def _expand(self, text: str) -> str:
+    def expand(self, text: str) -> str:
         def value(match: re.Match[str]) -> str:
             expression = match.group(1).strip()
             context, _, name = expression.partition(".")
             if context == "inputs":
                 default = str(ACTION["inputs"][name].get("default", ""))
-                return self.inputs.get(name, self._expand(default))
+                return self.inputs.get(name, self.expand(default))
             known = {
                 "github.token": "bot-token",
                 "github.action_path": str(ROOT),
@@ -212,3 +221,41 @@ def test_push_to_a_deploy_branch_commits_the_rendered_manifests(hosted: Hosted, 
     assert "rendered/dev/word-count/kustomization.yaml" in files
     assert any(name.startswith("rendered/dev/word-count/deployment-") for name in files)
     assert [status.state for status in hosted.fake.commit_statuses(FULL_NAME, after)][-1] == "success"
+
+
+def test_the_bot_is_installed_from_the_actions_own_checkout(tmp_path: Path) -> None:
+    """The install step run as the runner runs it, into a fresh Python (what setup-python gives): the bot it installs
+    is the copy at `github.action_path`, whatever the package index holds under the name."""
+    (step,) = [step for step in ACTION["runs"]["steps"] if step.get("name") == INSTALL_STEP]
+    assert "version" not in ACTION["inputs"], "no input installs the bot by name from an index"
+    fresh = tmp_path / "setup-python"
+    subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True)
+    subprocess.run([str(fresh / "bin" / "python"), "-m", "pip", "install", "--quiet", "hatchling"], check=True)
+    runner = Runner(tmp_path / "runner", "http://127.0.0.1:9", {})
+    env = {
+        "PATH": f"{fresh / 'bin'}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        # Only the bot itself, built with the hatchling above: its dependencies are the index's, and this test is
+        # about where the bot comes from. (pip reads PIP_NO_BUILD_ISOLATION inverted: "0" turns isolation off.)
+        "PIP_NO_DEPS": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",
+        **{name: runner.expand(str(value)) for name, value in step.get("env", {}).items()},
+    }
+    completed = subprocess.run(
+        ["bash", "-e", "-c", runner.expand(step["run"])], env=env, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    installed = subprocess.run(
+        [
+            str(fresh / "bin" / "python"),
+            "-c",
+            "from importlib.metadata import distribution; d = distribution('kpops-bot');"
+            "print(d.version); print(d.read_text('direct_url.json'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert installed[0] == tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert json.loads(installed[1])["url"] == ROOT.as_uri(), "installed from the action's checkout"
+    assert (fresh / "bin" / "kpops-bot").exists()

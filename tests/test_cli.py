@@ -44,6 +44,12 @@ def render_args(deployment_repo: GitRepo, chart_server: ChartServer, tmp_path: P
     ]
 
 
+def test_render_refuses_an_unknown_environment(render_args: list[str]) -> None:
+    result = invoke(*render_args, "--environment", "staging")
+    assert result.exit_code == 2, result.output
+    assert "unknown environment 'staging'. Environments at this revision: dev, prod" in result.stderr
+
+
 def test_json_output_has_the_documented_shape(render_args: list[str]) -> None:
     completed = kpops_bot(*render_args, "--rev", "main", "--pipeline", "word-count", "--format", "json")
     assert completed.returncode == 0, completed.stderr

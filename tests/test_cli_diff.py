@@ -97,7 +97,7 @@ def test_without_strimzi_the_report_says_manifest_mode_does_not_apply_a_connecto
     assert (sink["applied"], sink["reason"]) == (False, not_deployed)
 
     strimzi = kpops_bot(*args, "--connectors", "strimzi", "--connect-cluster", "my-connect", "--format", "json")
-    assert strimzi.returncode == 0, strimzi.stderr
+    assert strimzi.returncode == 3, strimzi.stderr  # the literal password is a danger: the report blocks
     (pipeline,) = json.loads(strimzi.stdout)["pipelines"]
     sink = next(c for c in pipeline["components"] if c["name"] == "redis-sink-connector")
     assert (sink["applied"], sink["reason"]) == (True, None)
@@ -151,3 +151,58 @@ def test_a_run_leaves_the_render_cache_under_its_bound(
     assert RenderCache(cache).size() <= 1024 * 1024
     assert not list(earlier.iterdir())
     assert {path.name for path in cache.glob("*/*.json")} == ours
+
+
+def test_a_partition_decrease_blocks_under_fail_on_danger_and_never_passes(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    feature.replace(WORD_COUNT, "partitions_count: 3", "partitions_count: 2")
+    feature.commit("Fewer partitions")
+    args = [*diff_args(feature, chart_server, str(tmp_path / "ws")), "--format", "json"]
+    blocked = kpops_bot(*args, "--fail-on", "danger")
+    assert blocked.returncode == 3, blocked.stderr
+    document = json.loads(blocked.stdout)
+    assert [risk["code"] for risk in document["pipelines"][0]["risks"]] == ["partitions-decreased"]
+    assert document["summary"]["blocking"] is True
+    assert kpops_bot(*args).returncode == 3, "the settings' blocking_risks (danger) by default"
+    allowed = kpops_bot(*args, "--fail-on", "never")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["summary"]["blocking"] is False, "the report says what the exit code says"
+
+
+def test_fail_on_notice_blocks_a_partition_increase_that_danger_lets_pass(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    feature.replace(WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    feature.commit("More partitions")
+    args = [*diff_args(feature, chart_server, str(tmp_path / "ws")), "--format", "json"]
+    assert kpops_bot(*args, "--fail-on", "danger").returncode == 0
+    assert kpops_bot(*args, "--fail-on", "warning").returncode == 0
+    assert kpops_bot(*args, "--fail-on", "notice").returncode == 3
+
+
+def test_an_unknown_environment_is_a_usage_error_naming_the_known_ones(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
+    feature.commit("Scale")
+    result = invoke(*diff_args(feature, chart_server, str(tmp_path / "ws")), "--environment", "prdo")
+    assert result.exit_code == 2, result.output
+    assert "unknown environment 'prdo'. Did you mean 'prod'? Environments at this revision: dev, prod" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_uncommitted_changes_of_a_local_repository_are_named_as_left_out(
+    feature: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 5")
+    feature.commit("Scale")
+    feature.replace(WORD_COUNT, "replicaCount: 5", "replicaCount: 9")  # not committed
+    args = [*diff_args(feature, chart_server, str(tmp_path / "ws")), "--format", "json"]
+    completed = kpops_bot(*args)
+    assert completed.returncode == 0, completed.stderr
+    note = f"Note: {feature.path} has 1 uncommitted change(s); they are not part of the render"
+    assert note in completed.stderr
+    assert "replicas: 5" in completed.stdout and "replicas: 9" not in completed.stdout
+    feature.commit("Scale further")
+    assert "uncommitted" not in kpops_bot(*args).stderr

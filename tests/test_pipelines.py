@@ -97,3 +97,20 @@ def test_config_in_a_subfolder() -> None:
     assert layout.config_dir == "deploy"
     assert list(layout.pipelines) == ["a"]
     assert layout.config_files(None) == ["deploy/config.yaml"]
+
+
+def test_environments_are_the_suffixes_of_kpops_files() -> None:
+    layout = RepoLayout(
+        frozenset(
+            {
+                "config.yaml",
+                "config_prod.yaml",
+                "pipelines/defaults_staging.yaml",
+                "pipelines/a/pipeline_dev.yaml",
+                "pipelines/a/values_other.yaml",  # not a kpops file
+                "pipelines/a/pipeline_.yaml",  # no name after the underscore
+                "docs/config_old.yml",  # kpops reads .yaml only
+            }
+        )
+    )
+    assert layout.environments == ["dev", "prod", "staging"]

@@ -23,6 +23,7 @@ from kpops_bot.engine.targets import (
     Renderer,
     RenderTarget,
     UnknownPipelineError,
+    check_environment,
     render_targets,
     select_pipelines,
 )
@@ -45,6 +46,9 @@ class DiffRequest:
     mode: Mode = Mode.MANIFEST
     config_dir: str = "."
     only: Sequence[str] = ()
+    # The command line's: an environment neither side has a file for is an error. The bot's environments come from
+    # its settings, where a repository without files for one still renders (kpops' base files).
+    known_environments_only: bool = False
 
 
 def diff_revisions(
@@ -145,6 +149,8 @@ def _side(
 ) -> AffectedSide:
     spec = RenderSpec(environment=environment, mode=request.mode, config_dir=request.config_dir)
     side = affected_side(repository, base, head, changed_paths, spec)
+    if request.known_environments_only:
+        check_environment(environment, side.base_layout, side.head_layout)
     if upgrade:  # another kpops renders every pipeline anew
         side = replace(side, affected=all_affected(side.base_layout.pipelines, side.head_layout.pipelines))
     if request.only:

@@ -26,6 +26,24 @@ class UnknownPipelineError(ValueError):
     """A pipeline asked for by name that the revision does not have."""
 
 
+class UnknownEnvironmentError(UnknownPipelineError):
+    """An environment asked for that no file of the revision names; handled like an unknown pipeline name."""
+
+
+def check_environment(environment: str | None, *layouts: RepoLayout) -> None:
+    """`environment` must have a file (`config_<env>.yaml`, `defaults_<env>.yaml`, `pipeline_<env>.yaml`) in one
+    of `layouts`: kpops renders an environment it has no file for, silently as if none were given."""
+    if environment is None:
+        return
+    known = sorted({name for layout in layouts for name in layout.environments})
+    if environment not in known:
+        close = difflib.get_close_matches(environment, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        listing = ", ".join(known) if known else "none"
+        msg = f"unknown environment '{environment}'.{hint} Environments at this revision: {listing}"
+        raise UnknownEnvironmentError(msg)
+
+
 class PipelineNameConflictError(UnknownPipelineError):
     """Two folders give one pipeline name, so a name does not say which is meant; handled like an unknown name."""
 
@@ -230,9 +248,11 @@ def render_revision(
     spec: RenderSpec,
     progress: Progress | None = None,
 ) -> list[PipelineRender]:
-    """Render the wanted pipelines (all when none) of `source` at `revision`, in parallel, in name order."""
+    """Render the wanted pipelines (all when none) of `source` at `revision`, in parallel, in name order; an
+    environment the revision has no file for is an `UnknownEnvironmentError`."""
     repository = workspace.repository(source)
     commit = repository.resolve(revision)
     layout = layout_at(repository, commit, spec)
+    check_environment(spec.environment, layout)
     targets = [RenderTarget(commit, pipeline, spec, layout) for pipeline in select_pipelines(layout, wanted)]
     return render_targets(repository, pool, targets, progress=progress)

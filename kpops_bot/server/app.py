@@ -37,6 +37,7 @@ from kpops_bot.server.routing import job_for
 from kpops_bot.server.status import StatusPage
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
+from kpops_bot.version import bot_version
 from kpops_bot.worker import WorkerHealth
 
 _WRITTEN_WITHIN = 3  # heartbeats: a store whose last write is older cannot be written now
@@ -224,7 +225,7 @@ def create_app(
         if health is not None and not health.live:
             stuck = {"workers": health.threads, "working": health.working, "supervised": health.supervised}
             return JSONResponse({"status": "workers dead or stuck", **stuck}, 503)
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "version": bot_version()})
 
     async def readyz(_request: Request) -> Response:
         try:
