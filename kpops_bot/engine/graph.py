@@ -19,12 +19,16 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
+from kpops_bot.diff import impact
 from kpops_bot.diff.graph import Graph, build
-from kpops_bot.engine.affected import Rendered, render_key
+from kpops_bot.diff.model import PipelineDiff
+from kpops_bot.engine.affected import AffectedSide, Rendered, render_key
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderSpec
+from kpops_bot.engine.model import ComponentRender, ErrorKind, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import Progress, Renderer, RenderTarget, layout_at, render_targets
+from kpops_bot.masking import Masker
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.workspace import CachedRepository, Workspace
 
@@ -97,6 +101,47 @@ def graph_at(
 
 def _failed_on_the_machine(render: PipelineRender) -> bool:
     return render.error is not None and render.error.kind in _MACHINE_FAILURES
+
+
+def with_impact(
+    repository: CachedRepository,
+    pool: Renderer,
+    cache: RenderCache | None,
+    commits: tuple[str, str],
+    side: AffectedSide,
+    rendered: Rendered,
+    pipelines: Sequence[PipelineDiff],
+    masker: Masker,
+) -> None:
+    """Adds to each diff of `side`'s environment the other pipelines on its touched topics and their risks."""
+    base, head = commits
+    environment = side.spec.environment
+    pairs = {
+        diff.name: (rendered.get((base, environment, diff.name)), rendered.get((head, environment, diff.name)))
+        for diff in pipelines
+        if diff.environment == environment and diff.error is None
+    }
+    touched = [name for name, (old, new) in pairs.items() if impact.touched_topics(name, _ok(old), _ok(new))]
+    if not touched:
+        return
+    base_graph = graph_at(repository, pool, base, side.spec, cache, layout=side.base_layout, rendered=rendered)
+    head_renders = [new for _, new in pairs.values() if new is not None]
+    head_graph = base_graph.with_pipelines(head_renders).without(side.affected.removed)
+    for diff in pipelines:
+        if diff.name not in touched or diff.environment != environment:
+            continue
+        old, new = pairs[diff.name]
+        found, risks = impact.assess(diff.name, _ok(old), _ok(new), base_graph, head_graph)
+        for risk in risks:
+            risk.message = masker.mask_text(risk.message)
+        for topic in found:
+            topic.topic = masker.mask_text(topic.topic)
+        diff.impact = found
+        diff.risks = sorted([*diff.risks, *risks], key=lambda risk: -risk.level.rank)
+
+
+def _ok(render: PipelineRender | None) -> list[ComponentRender]:
+    return list(render.components) if render is not None and render.ok else []
 
 
 def repository_graph(

@@ -1,0 +1,135 @@
+"""The impact of a change on the other pipelines of the repository, in real dry runs (real git, real kpops)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kpops_bot.diff.impact import assess
+from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
+from kpops_bot.engine.cache import RenderCache
+from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.graph import BASE_GRAPHS
+from kpops_bot.engine.pool import RenderPool
+from kpops_bot.report.markdown import render_markdown
+from kpops_bot.workspace import Workspace
+from tests.helpers import FIXTURES, GitRepo
+from tests.support.golden import check_golden
+from tests.test_graph import rendered
+
+ORDERS = "pipelines/team-a/orders/pipeline.yaml"
+ANALYTICS = "pipelines/team-b/analytics/pipeline.yaml"
+
+
+@pytest.fixture
+def feature(tmp_path: Path) -> GitRepo:
+    BASE_GRAPHS.clear()  # each test's repository is new, but its graph must not come from another test's run
+    repo = GitRepo.from_fixture(tmp_path / "graph-repo", FIXTURES / "graph-repo")
+    repo.git("checkout", "-q", "-b", "feature")
+    return repo
+
+
+def dry_run(repo: GitRepo, workspace: Workspace, pool: RenderPool, cache: RenderCache | None = None) -> DiffReport:
+    return diff_revisions(workspace, pool, DiffRequest(source=str(repo.path), base="main", head="feature"), cache=cache)
+
+
+def pipeline(report: DiffReport, name: str) -> PipelineDiff:
+    (found,) = [p for p in report.pipelines if p.name == name]
+    return found
+
+
+def risk(diff: PipelineDiff, code: str) -> Risk:
+    (found,) = [r for r in diff.risks if r.code == code]
+    return found
+
+
+def golden_markdown(name: str, report: DiffReport) -> None:
+    (markdown,) = render_markdown(report)
+    check_golden(name, markdown.replace(report.base[:12], "base-commit0").replace(report.head[:12], "head-commit0"))
+
+
+def test_renaming_a_topic_another_pipeline_reads_is_a_danger_naming_its_readers(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.replace(ORDERS, "orders-enriched:", "orders-enriched-v2:")
+    feature.commit("Rename the enriched orders topic")
+    report = dry_run(feature, workspace, pool)
+
+    assert [p.name for p in report.pipelines] == ["team-a-orders"]
+    orders = pipeline(report, "team-a-orders")
+    left = risk(orders, "topic-readers-left")
+    assert (left.level, left.component, left.topic) == (RiskLevel.DANGER, "order-enricher", "orders-enriched")
+    assert "`team-b-analytics` (`order-counter`)" in left.message
+    assert "team-c-audit" not in left.message  # its pattern matches the new name as well
+    new = risk(orders, "pattern-matches-new-topic")
+    assert new.level is RiskLevel.NOTICE and new.topic == "orders-enriched-v2"
+    assert "`team-c-audit` (`orders-archive`, by pattern `orders-.*`)" in new.message
+    shown = {
+        (t.topic, n.pipeline, n.component, n.direction, tuple(n.sides)) for t in orders.impact for n in t.neighbours
+    }
+    assert shown == {
+        ("orders-enriched", "team-b-analytics", "order-counter", "reads", ("base", "head")),
+        ("orders-enriched", "team-c-audit", "orders-archive", "reads", ("base",)),
+        ("orders-enriched-v2", "team-c-audit", "orders-archive", "reads", ("head",)),
+    }
+    assert report.summary.blocking
+    golden_markdown("graph/impact-rename.md", report)
+
+
+def test_a_partition_decrease_names_the_readers_and_a_scale_renders_nothing_more(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    cache = RenderCache(tmp_path / "cache")
+    feature.replace(ORDERS, "partitions_count: 6", "partitions_count: 4")
+    feature.commit("Fewer partitions")
+    report = dry_run(feature, workspace, pool, cache)
+
+    shared = risk(pipeline(report, "team-a-orders"), "shared-topic-changed")
+    assert shared.level is RiskLevel.WARNING and shared.topic == "orders-enriched"
+    assert "partitions `6` → `4`" in shared.message
+    assert "`team-b-analytics` (`order-counter`), `team-c-audit` (`orders-archive`, by pattern `orders-.*`)" in (
+        shared.message
+    )
+    assert cache.stores == 4  # orders at base and head; the two other pipelines at base, for the graph
+    golden_markdown("graph/impact-partitions.md", report)
+
+    # Another pull request on the same base reuses the base graph: nothing is rendered or read back for it.
+    hits = BASE_GRAPHS.hits
+    feature.replace(ORDERS, "partitions_count: 4", "partitions_count: 2")
+    feature.commit("Even fewer partitions")
+    again = dry_run(feature, workspace, pool, cache)
+    assert BASE_GRAPHS.hits == hits + 1
+    assert (cache.stores, cache.hits) == (5, 1)  # the new head; orders at base from the cache
+    assert (
+        "`team-b-analytics` (`order-counter`)" in risk(pipeline(again, "team-a-orders"), "shared-topic-changed").message
+    )
+
+    # A change that touches no topic does not render the rest of the repository.
+    BASE_GRAPHS.clear()
+    feature.git("reset", "-q", "--hard", "main")
+    feature.replace(ANALYTICS, 'imageTag: "1.0.0"', 'imageTag: "1.1.0"')
+    feature.commit("New image")
+    stores = cache.stores
+    scaled = dry_run(feature, workspace, pool, cache)
+    assert pipeline(scaled, "team-b-analytics").impact == []
+    assert cache.stores == stores + 1  # analytics at head; its base render is in the cache
+    assert BASE_GRAPHS.hits == hits + 1
+
+
+def test_a_second_writer_of_a_topic_is_a_warning_naming_the_first() -> None:
+    first = ("enricher", "streams-app", {"to": {"topics": {"orders": {"type": "output"}}}})
+    second = ("replayer", "producer-app", {"to": {"topics": {"orders": {"type": "output"}}}})
+    base = rendered("a", first)
+    head = rendered("b", second)
+    from kpops_bot.diff.graph import build
+
+    base_graph = build([base])
+    _impact, risks = assess("b", [], head.components, base_graph, base_graph.with_pipelines([head]))
+    (twice,) = risks
+    assert (twice.level, twice.code, twice.topic) == (RiskLevel.WARNING, "topic-written-twice", "orders")
+    assert "`a` (`enricher`)" in twice.message
+    # already written by both before the change: nothing new to warn about
+    both = build([base, head])
+    changed = rendered("b", ("replayer", "producer-app", {"to": {"topics": {"orders": {"partitions_count": 2}}}}))
+    assert assess("b", head.components, changed.components, both, both.with_pipelines([changed]))[1] == []
