@@ -133,3 +133,18 @@ def test_a_second_writer_of_a_topic_is_a_warning_naming_the_first() -> None:
     both = build([base, head])
     changed = rendered("b", ("replayer", "producer-app", {"to": {"topics": {"orders": {"partitions_count": 2}}}}))
     assert assess("b", head.components, changed.components, both, both.with_pipelines([changed]))[1] == []
+
+
+def test_removing_the_writing_pipeline_names_the_readers_it_leaves(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.git("rm", "-q", "-r", "pipelines/team-a")
+    feature.commit("Retire team A's orders pipeline")
+    report = dry_run(feature, workspace, pool)
+
+    orders = pipeline(report, "team-a-orders")
+    left = [r for r in orders.risks if r.code == "topic-readers-left"]
+    assert [(r.level, r.topic, r.component) for r in left] == [(RiskLevel.DANGER, "orders-enriched", "order-enricher")]
+    assert "`team-b-analytics` (`order-counter`)" in left[0].message
+    # team-c's pattern reads orders-raw too, but a pattern that matches nothing more breaks nothing
+    assert {t.topic for t in orders.impact} == {"orders-enriched", "orders-raw"}
