@@ -148,3 +148,28 @@ def test_removing_the_writing_pipeline_names_the_readers_it_leaves(
     assert "`team-b-analytics` (`order-counter`)" in left[0].message
     # team-c's pattern reads orders-raw too, but a pattern that matches nothing more breaks nothing
     assert {t.topic for t in orders.impact} == {"orders-enriched", "orders-raw"}
+
+
+def test_names_in_the_impact_table_are_escaped() -> None:
+    from kpops_bot.diff.model import Neighbour, Status, TopicImpact
+    from kpops_bot.report.markdown import impact_table
+
+    hostile = "a|b`@team <details>"
+    diff = PipelineDiff(
+        name="p",
+        environment=None,
+        status=Status.CHANGED,
+        impact=[
+            TopicImpact(
+                topic=hostile,
+                status=Status.REMOVED,
+                neighbours=[
+                    Neighbour(pipeline=hostile, component="c\nd", direction="reads", pattern=".*|x", sides=["base"])
+                ],
+            )
+        ],
+    )
+    row = impact_table(diff)[-2]
+    assert row.count(" | ") == 5  # six cells: no `|` of a name splits one
+    assert "``a\\|b`@team <\u200ddetails>``" in row
+    assert "c⏎d" in row and "\n" not in row
