@@ -7,6 +7,7 @@ deciding in `changes` and `diff`. The base renders made to learn what a change r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -92,7 +93,8 @@ def diff_revisions(
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
         # The rest of the repository is rendered at base only when a change touches a topic (engine/graph.py).
-        with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker)
+        located = functools.partial(_sources, repository, head, side)
+        with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located)
     kpops = KpopsSides(base=releases[0], head=releases[1])
     if upgrade and releases[0] and releases[1]:
         kpops.migration = [options.masker.mask_text(risk) for risk in migration_risks(releases[0], releases[1], pairs)]

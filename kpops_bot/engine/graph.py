@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kpops_bot.diff import impact
 from kpops_bot.diff.graph import Graph, build
 from kpops_bot.diff.model import PipelineDiff
+from kpops_bot.diff.sources import PipelineSources
 from kpops_bot.engine.affected import AffectedSide, Rendered, render_key
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.model import ComponentRender, ErrorKind, PipelineRender, RenderSpec
@@ -112,8 +113,10 @@ def with_impact(
     rendered: Rendered,
     pipelines: Sequence[PipelineDiff],
     masker: Masker,
+    sources: Callable[[str], PipelineSources | None] = lambda _name: None,
 ) -> None:
-    """Adds to each diff of `side`'s environment the other pipelines on its touched topics and their risks."""
+    """Adds to each diff of `side`'s environment the other pipelines on its touched topics and their risks, each
+    risk at the line that declares its topic (`sources` gives a pipeline's files at head)."""
     base, head = commits
     environment = side.spec.environment
     pairs = {
@@ -132,8 +135,11 @@ def with_impact(
             continue
         old, new = pairs[diff.name]
         found, risks = impact.assess(diff.name, _ok(old), _ok(new), base_graph, head_graph)
+        files = sources(diff.name) if risks else None
         for risk in risks:
             risk.message = masker.mask_text(risk.message)
+            if files is not None and risk.topic is not None:
+                risk.source = files.locate(risk.component, None, ("to", "topics", risk.topic))
         for topic in found:
             topic.topic = masker.mask_text(topic.topic)
         diff.impact = found
