@@ -75,6 +75,12 @@ def test_renaming_a_topic_another_pipeline_reads_is_a_danger_naming_its_readers(
     }
     assert report.summary.blocking
     golden_markdown("graph/impact-rename.md", report)
+    # the picture shows the neighbour reading the old topic
+    assert orders.topology is not None
+    nodes = {node.id: node for node in orders.topology.nodes}
+    (counter,) = [node for node in nodes.values() if node.label == "order-counter"]
+    assert counter.type == "in team-b-analytics"
+    assert [nodes[e.source].label for e in orders.topology.edges if e.target == counter.id] == ["orders-enriched"]
 
 
 def test_a_partition_decrease_names_the_readers_and_a_scale_renders_nothing_more(
@@ -173,3 +179,19 @@ def test_names_in_the_impact_table_are_escaped() -> None:
     assert row.count(" | ") == 5  # six cells: no `|` of a name splits one
     assert "``a\\|b`@team <\u200ddetails>``" in row
     assert "c⏎d" in row and "\n" not in row
+
+
+def test_the_picture_folds_neighbours_beyond_its_limit() -> None:
+    from kpops_bot.diff.impact import with_neighbours
+    from kpops_bot.diff.model import Neighbour, Status, TopicImpact, Topology, TopologyNode
+
+    topic = TopologyNode(id="t0", label="orders", kind="topic", status=Status.CHANGED)
+    readers = [
+        Neighbour(pipeline=f"p{index}", component="reader", direction="reads", sides=["base", "head"])
+        for index in range(5)
+    ]
+    shown = with_neighbours(
+        Topology(nodes=[topic]), [TopicImpact(topic="orders", status=Status.CHANGED, neighbours=readers)], 3
+    )
+    assert [node.label for node in shown.nodes] == ["orders", "reader", "reader", "reader", "… 2 more (see the table)"]
+    assert [(edge.source, edge.target) for edge in shown.edges] == [("t0", "n0"), ("t0", "n1"), ("t0", "n2")]

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 
 from kpops_bot.diff.graph import Direction, Flow, Graph, pipeline_flows
 from kpops_bot.diff.kafka import TopicSpec, declared_topics
-from kpops_bot.diff.model import Neighbour, Risk, RiskLevel, Status, TopicImpact
+from kpops_bot.diff.model import Neighbour, Risk, RiskLevel, Status, TopicImpact, Topology, TopologyEdge, TopologyNode
 from kpops_bot.engine.model import ComponentRender
 
 # Topic configs whose change a reader notices in the records it gets, beyond their number.
 _SCHEMA_CONFIGS = ("cleanup.policy", "max.message.bytes", "message.timestamp.type")
 _SCHEMA_PREFIX = "confluent."
+MAX_NEIGHBOURS = 12  # other pipelines' components drawn in a pipeline's picture
 
 
 def touched_topics(
@@ -197,3 +198,33 @@ def _risk(level: RiskLevel, code: str, message: str, component: str, topic: str)
 
 def _show(value: object) -> str:
     return "the default" if value is None else f"`{value}`"
+
+
+def with_neighbours(topology: Topology, impacts: Sequence[TopicImpact], limit: int = MAX_NEIGHBOURS) -> Topology:
+    """The pipeline's picture with the other pipelines' components one hop away on its touched topics; beyond
+    `limit` of them, one node counts the rest (the impact table names them all)."""
+    topics = {node.label: node.id for node in topology.nodes if node.kind == "topic"}
+    nodes, edges = list(topology.nodes), list(topology.edges)
+    ids: dict[tuple[str, str], str] = {}
+    folded = 0
+    for found in impacts:
+        topic = topics.get(found.topic)
+        if topic is None:
+            continue
+        for neighbour in found.neighbours:
+            key = (neighbour.pipeline, neighbour.component)
+            if key not in ids and len(ids) >= limit:
+                folded += 1
+                continue
+            if key not in ids:
+                ids[key] = f"n{len(ids)}"
+                label, kind = neighbour.component, f"in {neighbour.pipeline}"
+                nodes.append(
+                    TopologyNode(id=ids[key], label=label, kind="component", type=kind, status=Status.UNCHANGED)
+                )
+            pair = (topic, ids[key]) if neighbour.direction == "reads" else (ids[key], topic)
+            edges.append(TopologyEdge(source=pair[0], target=pair[1]))
+    if folded:
+        label = f"… {folded} more (see the table)"
+        nodes.append(TopologyNode(id="more", label=label, kind="component", status=Status.UNCHANGED))
+    return Topology(nodes=nodes, edges=list({(e.source, e.target): e for e in edges}.values()))

@@ -142,7 +142,12 @@ def with_impact(
                 risk.source = files.locate(risk.component, None, ("to", "topics", risk.topic))
         for topic in found:
             topic.topic = masker.mask_text(topic.topic)
+            for neighbour in topic.neighbours:
+                neighbour.pipeline = masker.mask_text(neighbour.pipeline)
+                neighbour.component = masker.mask_text(neighbour.component)
         diff.impact = found
+        if diff.topology is not None:
+            diff.topology = impact.with_neighbours(diff.topology, found)
         diff.risks = sorted([*diff.risks, *risks], key=lambda risk: -risk.level.rank)
 
 
