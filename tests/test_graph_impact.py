@@ -195,3 +195,18 @@ def test_the_picture_folds_neighbours_beyond_its_limit() -> None:
     )
     assert [node.label for node in shown.nodes] == ["orders", "reader", "reader", "reader", "… 2 more (see the table)"]
     assert [(edge.source, edge.target) for edge in shown.edges] == [("t0", "n0"), ("t0", "n1"), ("t0", "n2")]
+
+
+def test_a_pipeline_that_does_not_render_at_base_is_named_as_left_out(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.git("checkout", "-q", "main")
+    feature.write("pipelines/team-c/audit/pipeline.yaml", "- type: no-such-component\n  name: x\n")
+    feature.commit("Break audit")
+    feature.git("checkout", "-q", "feature")
+    feature.git("merge", "-q", "main")
+    feature.replace(ORDERS, "orders-enriched:", "orders-enriched-v2:")
+    feature.commit("Rename the enriched orders topic")
+    orders = pipeline(dry_run(feature, workspace, pool), "team-a-orders")
+    assert orders.notes == ["The other pipelines on its topics leave out `team-c-audit`: not rendered."]
+    assert "`team-b-analytics` (`order-counter`)" in risk(orders, "topic-readers-left").message

@@ -130,9 +130,13 @@ def with_impact(
     base_graph = graph_at(repository, pool, base, side.spec, cache, layout=side.base_layout, rendered=rendered)
     head_renders = [new for _, new in pairs.values() if new is not None]
     head_graph = base_graph.with_pipelines(head_renders).without(side.affected.removed)
+    unknown = [name for name in base_graph.failed if name not in pairs]
     for diff in pipelines:
         if diff.name not in touched or diff.environment != environment:
             continue
+        if unknown:
+            names = ", ".join(f"`{name}`" for name in unknown)
+            diff.notes.append(masker.mask_text(f"The other pipelines on its topics leave out {names}: not rendered."))
         old, new = pairs[diff.name]
         found, risks = impact.assess(diff.name, _ok(old), _ok(new), base_graph, head_graph)
         files = sources(diff.name) if risks else None
