@@ -429,6 +429,64 @@ def _diff_report(
     return report, diff_settings.max_comment_parts
 
 
+@main.command()
+@click.option("--repo", "source", required=True, help="Repository: a local path or any URL git can clone.")
+@click.option("--rev", "revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
+@click.option("--format", "output_format", type=click.Choice(["mermaid", "json", "dot"]), default="mermaid")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Render cache (default: in the workspace).")
+@click.option("--no-cache", is_flag=True, help="Render everything again.")
+@engine_options
+def graph(
+    source: str, revision: str, output_format: str, cache_dir: Path | None, no_cache: bool, engine: EngineArgs
+) -> None:
+    """The repository's data flow at a revision: which pipeline's components write and read which topics.
+
+    Exit code 0 when every pipeline rendered, 1 when any failed (the graph names them), 2 on usage errors.
+    """
+    if len(engine.environments) > 1:
+        raise click.BadParameter("graph takes one environment", param_hint="--environment")
+    with _setting_up():
+        settings = engine.settings()
+        _probe_the_sandbox_soon(settings)
+        from kpops_bot.diff.settings import DiffSettings
+        from kpops_bot.engine.cache import RenderCache
+        from kpops_bot.engine.graph import repository_graph
+        from kpops_bot.engine.lazy import LazyPool, kpops_releases
+        from kpops_bot.engine.model import RenderSpec
+        from kpops_bot.engine.sandbox import SandboxUnavailableError
+        from kpops_bot.engine.targets import UnknownPipelineError
+        from kpops_bot.report.graph import GraphFormat, render_graph
+        from kpops_bot.workspace import WorkspaceError
+
+        workspace = engine.workspace()
+        folder = None if no_cache else _made(cache_dir or workspace.root / "render-cache", "--cache-dir")
+        cache = None if folder is None else RenderCache(folder, settings.render_cache_bytes)
+        spec = RenderSpec(
+            environment=engine.environments[0] if engine.environments else None,
+            mode=Mode(engine.mode),
+            config_dir=engine.config_dir,
+        )
+        masker = DiffSettings().masker(settings)
+        pools = LazyPool(
+            settings,
+            checkouts=[workspace.root / "checkouts"],
+            releases=kpops_releases(settings, workspace.root / "kpops-environments"),
+            on_wait=_say_waiting,
+        )
+    with pools as pool:
+        try:
+            _name_the_sandbox(settings)
+            found = repository_graph(workspace, pool, source, revision, spec, cache, _progress(masker))
+        except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
+            click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
+            sys.exit(USAGE_ERROR)
+        finally:
+            if cache is not None:
+                cache.bound()
+    click.echo(masker.mask_text(render_graph(found, GraphFormat(output_format))), nl=False)
+    sys.exit(1 if found.failed else 0)
+
+
 def _probe_the_sandbox_soon(settings: EngineSettings) -> None:
     from kpops_bot.engine.sandbox import probe_soon
 

@@ -18,6 +18,8 @@ class TopicSpec:
     partitions: int | None = None
     replication: int | None = None
     configs: dict[str, str] = field(default_factory=dict)
+    key_schema: str | None = None
+    value_schema: str | None = None
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -31,6 +33,10 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def declared_topics(component: dict[str, Any]) -> dict[str, TopicSpec]:
     topics: dict[str, TopicSpec] = {}
     for name, declared in _mapping(_mapping(component.get("to")).get("topics")).items():
@@ -42,6 +48,8 @@ def declared_topics(component: dict[str, Any]) -> dict[str, TopicSpec]:
             partitions=_int(spec.get("partitions_count")),
             replication=_int(spec.get("replication_factor")),
             configs={str(k): str(v) for k, v in _mapping(spec.get("configs")).items()},
+            key_schema=_text(spec.get("key_schema")),
+            value_schema=_text(spec.get("value_schema")),
         )
     return topics
 

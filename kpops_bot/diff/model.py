@@ -143,6 +143,24 @@ class Topology(BaseModel):
     edges: list[TopologyEdge] = Field(default_factory=list)
 
 
+class Neighbour(BaseModel):
+    """A component of another pipeline on a topic the change touches."""
+
+    pipeline: str
+    component: str
+    direction: Literal["reads", "writes"]
+    pattern: str | None = Field(default=None, description="The input pattern through which it reads the topic.")
+    sides: list[Literal["base", "head"]] = Field(description="Whether it is on the topic before the change, after.")
+
+
+class TopicImpact(BaseModel):
+    """A topic the pipeline's change adds, removes or changes, and the other pipelines on it."""
+
+    topic: str
+    status: Status
+    neighbours: list[Neighbour] = Field(default_factory=list)
+
+
 class ChangeSize(BaseModel):
     """Lines a change adds and removes: manifest diff lines, and configuration fields of what renders none."""
 
@@ -160,6 +178,9 @@ class PipelineDiff(BaseModel):
     components: list[ComponentDiff] = Field(default_factory=list)
     topology: Topology | None = None
     notes: list[str] = Field(default_factory=list)
+    impact: list[TopicImpact] = Field(
+        default_factory=list, description="Other pipelines reading or writing the topics this change touches."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -7,6 +7,7 @@ deciding in `changes` and `diff`. The base renders made to learn what a change r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -17,6 +18,7 @@ from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
 from kpops_bot.diff.sources import PipelineSources, SourceFile
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
+from kpops_bot.engine.graph import with_impact
 from kpops_bot.engine.model import Mode, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import (
     Progress,
@@ -94,6 +96,9 @@ def diff_revisions(
             sources = _sources(repository, head, side, name)
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
+        # The rest of the repository is rendered at base only when a change touches a topic (engine/graph.py).
+        located = functools.partial(_sources, repository, head, side)
+        with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located)
     kpops = KpopsSides(base=releases[0], head=releases[1])
     if upgrade and releases[0] and releases[1]:
         kpops.migration = [options.masker.mask_text(risk) for risk in migration_risks(releases[0], releases[1], pairs)]

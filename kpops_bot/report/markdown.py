@@ -188,6 +188,7 @@ def pipeline_section(pipeline: PipelineDiff, max_chunk: int | None = None) -> Se
     if pipeline.notes:
         opening_lines += [*(f"> {composed(note)}" for note in pipeline.notes), ""]
     opening_lines += merge_applies(pipeline)
+    opening_lines += impact_table(pipeline)
     if pipeline.topology is not None and pipeline.topology.nodes:
         opening_lines += [*mermaid(pipeline.topology), ""]
     chunks: list[str] = []
@@ -217,6 +218,30 @@ def merge_applies(pipeline: PipelineDiff) -> list[str]:
         return [f"What a merge applies: every component ({_names(applied)}).", ""]
     lines = [f"What a merge applies: {_names(applied)}; not applied:", ""]
     return [*lines, *(f"- ⏸️ {composed(component.reason or '')}" for component in not_applied), ""]
+
+
+_SIDES = {("base",): "before", ("head",): "after", ("base", "head"): "before and after"}
+
+
+def impact_table(pipeline: PipelineDiff) -> list[str]:
+    """The other pipelines on the topics the change touches: what a reviewer of this pipeline alone cannot see."""
+    if not pipeline.impact:
+        return []
+    lines = [
+        "Other pipelines on the topics this change touches:",
+        "",
+        "| Topic | Change | Pipeline | Component | Uses it | When |",
+        "|---|---|---|---|---|---|",
+    ]
+    for topic in pipeline.impact:
+        for neighbour in topic.neighbours:
+            through = f" by pattern {cell_code(neighbour.pattern)}" if neighbour.pattern is not None else ""
+            uses = f"{neighbour.direction}{through}"
+            lines.append(
+                f"| {cell_code(topic.topic)} | {topic.status.value} | {cell_code(neighbour.pipeline)} | "
+                f"{cell_code(neighbour.component)} | {uses} | {_SIDES[tuple(neighbour.sides)]} |"
+            )
+    return [*lines, ""]
 
 
 def _names(names: Sequence[str]) -> str:

@@ -1,0 +1,212 @@
+"""The impact of a change on the other pipelines of the repository, in real dry runs (real git, real kpops)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kpops_bot.diff.impact import assess
+from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
+from kpops_bot.engine.cache import RenderCache
+from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.graph import BASE_GRAPHS
+from kpops_bot.engine.pool import RenderPool
+from kpops_bot.report.markdown import render_markdown
+from kpops_bot.workspace import Workspace
+from tests.helpers import FIXTURES, GitRepo
+from tests.support.golden import check_golden
+from tests.test_graph import rendered
+
+ORDERS = "pipelines/team-a/orders/pipeline.yaml"
+ANALYTICS = "pipelines/team-b/analytics/pipeline.yaml"
+
+
+@pytest.fixture
+def feature(tmp_path: Path) -> GitRepo:
+    BASE_GRAPHS.clear()  # each test's repository is new, but its graph must not come from another test's run
+    repo = GitRepo.from_fixture(tmp_path / "graph-repo", FIXTURES / "graph-repo")
+    repo.git("checkout", "-q", "-b", "feature")
+    return repo
+
+
+def dry_run(repo: GitRepo, workspace: Workspace, pool: RenderPool, cache: RenderCache | None = None) -> DiffReport:
+    return diff_revisions(workspace, pool, DiffRequest(source=str(repo.path), base="main", head="feature"), cache=cache)
+
+
+def pipeline(report: DiffReport, name: str) -> PipelineDiff:
+    (found,) = [p for p in report.pipelines if p.name == name]
+    return found
+
+
+def risk(diff: PipelineDiff, code: str) -> Risk:
+    (found,) = [r for r in diff.risks if r.code == code]
+    return found
+
+
+def golden_markdown(name: str, report: DiffReport) -> None:
+    (markdown,) = render_markdown(report)
+    check_golden(name, markdown.replace(report.base[:12], "base-commit0").replace(report.head[:12], "head-commit0"))
+
+
+def test_renaming_a_topic_another_pipeline_reads_is_a_danger_naming_its_readers(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.replace(ORDERS, "orders-enriched:", "orders-enriched-v2:")
+    feature.commit("Rename the enriched orders topic")
+    report = dry_run(feature, workspace, pool)
+
+    assert [p.name for p in report.pipelines] == ["team-a-orders"]
+    orders = pipeline(report, "team-a-orders")
+    left = risk(orders, "topic-readers-left")
+    assert (left.level, left.component, left.topic) == (RiskLevel.DANGER, "order-enricher", "orders-enriched")
+    assert "`team-b-analytics` (`order-counter`)" in left.message
+    assert "team-c-audit" not in left.message  # its pattern matches the new name as well
+    new = risk(orders, "pattern-matches-new-topic")
+    assert new.level is RiskLevel.NOTICE and new.topic == "orders-enriched-v2"
+    assert "`team-c-audit` (`orders-archive`, by pattern `orders-.*`)" in new.message
+    shown = {
+        (t.topic, n.pipeline, n.component, n.direction, tuple(n.sides)) for t in orders.impact for n in t.neighbours
+    }
+    assert shown == {
+        ("orders-enriched", "team-b-analytics", "order-counter", "reads", ("base", "head")),
+        ("orders-enriched", "team-c-audit", "orders-archive", "reads", ("base",)),
+        ("orders-enriched-v2", "team-c-audit", "orders-archive", "reads", ("head",)),
+    }
+    assert report.summary.blocking
+    golden_markdown("graph/impact-rename.md", report)
+    # the picture shows the neighbour reading the old topic
+    assert orders.topology is not None
+    nodes = {node.id: node for node in orders.topology.nodes}
+    (counter,) = [node for node in nodes.values() if node.label == "order-counter"]
+    assert counter.type == "in team-b-analytics"
+    assert [nodes[e.source].label for e in orders.topology.edges if e.target == counter.id] == ["orders-enriched"]
+
+
+def test_a_partition_decrease_names_the_readers_and_a_scale_renders_nothing_more(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    cache = RenderCache(tmp_path / "cache")
+    feature.replace(ORDERS, "partitions_count: 6", "partitions_count: 4")
+    feature.commit("Fewer partitions")
+    report = dry_run(feature, workspace, pool, cache)
+
+    shared = risk(pipeline(report, "team-a-orders"), "shared-topic-changed")
+    assert shared.level is RiskLevel.WARNING and shared.topic == "orders-enriched"
+    assert "partitions `6` → `4`" in shared.message
+    assert "`team-b-analytics` (`order-counter`), `team-c-audit` (`orders-archive`, by pattern `orders-.*`)" in (
+        shared.message
+    )
+    assert cache.stores == 4  # orders at base and head; the two other pipelines at base, for the graph
+    golden_markdown("graph/impact-partitions.md", report)
+
+    # Another pull request on the same base reuses the base graph: nothing is rendered or read back for it.
+    hits = BASE_GRAPHS.hits
+    feature.replace(ORDERS, "partitions_count: 4", "partitions_count: 2")
+    feature.commit("Even fewer partitions")
+    again = dry_run(feature, workspace, pool, cache)
+    assert BASE_GRAPHS.hits == hits + 1
+    assert (cache.stores, cache.hits) == (5, 1)  # the new head; orders at base from the cache
+    assert (
+        "`team-b-analytics` (`order-counter`)" in risk(pipeline(again, "team-a-orders"), "shared-topic-changed").message
+    )
+
+    # A change that touches no topic does not render the rest of the repository.
+    BASE_GRAPHS.clear()
+    feature.git("reset", "-q", "--hard", "main")
+    feature.replace(ANALYTICS, 'imageTag: "1.0.0"', 'imageTag: "1.1.0"')
+    feature.commit("New image")
+    stores = cache.stores
+    scaled = dry_run(feature, workspace, pool, cache)
+    assert pipeline(scaled, "team-b-analytics").impact == []
+    assert cache.stores == stores + 1  # analytics at head; its base render is in the cache
+    assert BASE_GRAPHS.hits == hits + 1
+
+
+def test_a_second_writer_of_a_topic_is_a_warning_naming_the_first() -> None:
+    first = ("enricher", "streams-app", {"to": {"topics": {"orders": {"type": "output"}}}})
+    second = ("replayer", "producer-app", {"to": {"topics": {"orders": {"type": "output"}}}})
+    base = rendered("a", first)
+    head = rendered("b", second)
+    from kpops_bot.diff.graph import build
+
+    base_graph = build([base])
+    _impact, risks = assess("b", [], head.components, base_graph, base_graph.with_pipelines([head]))
+    (twice,) = risks
+    assert (twice.level, twice.code, twice.topic) == (RiskLevel.WARNING, "topic-written-twice", "orders")
+    assert "`a` (`enricher`)" in twice.message
+    # already written by both before the change: nothing new to warn about
+    both = build([base, head])
+    changed = rendered("b", ("replayer", "producer-app", {"to": {"topics": {"orders": {"partitions_count": 2}}}}))
+    assert assess("b", head.components, changed.components, both, both.with_pipelines([changed]))[1] == []
+
+
+def test_removing_the_writing_pipeline_names_the_readers_it_leaves(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.git("rm", "-q", "-r", "pipelines/team-a")
+    feature.commit("Retire team A's orders pipeline")
+    report = dry_run(feature, workspace, pool)
+
+    orders = pipeline(report, "team-a-orders")
+    left = [r for r in orders.risks if r.code == "topic-readers-left"]
+    assert [(r.level, r.topic, r.component) for r in left] == [(RiskLevel.DANGER, "orders-enriched", "order-enricher")]
+    assert "`team-b-analytics` (`order-counter`)" in left[0].message
+    # team-c's pattern reads orders-raw too, but a pattern that matches nothing more breaks nothing
+    assert {t.topic for t in orders.impact} == {"orders-enriched", "orders-raw"}
+
+
+def test_names_in_the_impact_table_are_escaped() -> None:
+    from kpops_bot.diff.model import Neighbour, Status, TopicImpact
+    from kpops_bot.report.markdown import impact_table
+
+    hostile = "a|b`@team <details>"
+    diff = PipelineDiff(
+        name="p",
+        environment=None,
+        status=Status.CHANGED,
+        impact=[
+            TopicImpact(
+                topic=hostile,
+                status=Status.REMOVED,
+                neighbours=[
+                    Neighbour(pipeline=hostile, component="c\nd", direction="reads", pattern=".*|x", sides=["base"])
+                ],
+            )
+        ],
+    )
+    row = impact_table(diff)[-2]
+    assert row.count(" | ") == 5  # six cells: no `|` of a name splits one
+    assert "``a\\|b`@team <\u200ddetails>``" in row
+    assert "c⏎d" in row and "\n" not in row
+
+
+def test_the_picture_folds_neighbours_beyond_its_limit() -> None:
+    from kpops_bot.diff.impact import with_neighbours
+    from kpops_bot.diff.model import Neighbour, Status, TopicImpact, Topology, TopologyNode
+
+    topic = TopologyNode(id="t0", label="orders", kind="topic", status=Status.CHANGED)
+    readers = [
+        Neighbour(pipeline=f"p{index}", component="reader", direction="reads", sides=["base", "head"])
+        for index in range(5)
+    ]
+    shown = with_neighbours(
+        Topology(nodes=[topic]), [TopicImpact(topic="orders", status=Status.CHANGED, neighbours=readers)], 3
+    )
+    assert [node.label for node in shown.nodes] == ["orders", "reader", "reader", "reader", "… 2 more (see the table)"]
+    assert [(edge.source, edge.target) for edge in shown.edges] == [("t0", "n0"), ("t0", "n1"), ("t0", "n2")]
+
+
+def test_a_pipeline_that_does_not_render_at_base_is_named_as_left_out(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    feature.git("checkout", "-q", "main")
+    feature.write("pipelines/team-c/audit/pipeline.yaml", "- type: no-such-component\n  name: x\n")
+    feature.commit("Break audit")
+    feature.git("checkout", "-q", "feature")
+    feature.git("merge", "-q", "main")
+    feature.replace(ORDERS, "orders-enriched:", "orders-enriched-v2:")
+    feature.commit("Rename the enriched orders topic")
+    orders = pipeline(dry_run(feature, workspace, pool), "team-a-orders")
+    assert orders.notes == ["The other pipelines on its topics leave out `team-c-audit`: not rendered."]
+    assert "`team-b-analytics` (`order-counter`)" in risk(orders, "topic-readers-left").message
