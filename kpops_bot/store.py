@@ -667,6 +667,14 @@ class Store:
                 )
             )
 
+    def record_head(self, job_id: int, sha: str) -> str:
+        """The head commit the job is bound to: `sha` unless one was recorded before (by the delivery or an earlier
+        run of the job), which stands. A command keeps the head it first saw through retries and replicas."""
+        with self.transaction() as connection:
+            connection.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.head_sha.is_(None)).values(head_sha=sha))
+            recorded = connection.execute(sa.select(jobs.c.head_sha).where(jobs.c.id == job_id)).scalar_one_or_none()
+        return sha if recorded is None else str(recorded)  # a job not in the store (gone) is bound to what it sees
+
     def newer(self, job: Job, kinds: Sequence[str]) -> Job | None:
         """The newest job of these kinds for the same key queued after `job` (whose result would be outdated at
         once); None when there is none."""

@@ -76,6 +76,9 @@ def test_comments_with_a_command_make_a_command_job_others_are_ignored_with_a_re
     assert isinstance(job, NewJob)
     assert (job.kind, job.key) == (COMMAND, "gitlab:acme/platform/deployments#5")
     assert load_event(job.payload) == _comment("LGTM\n/kpops reset word-count")
+    assert job.head_sha is None  # a comment naming no head (GitHub's): the job records it when it first runs
+    noted = job_for(_comment("/kpops deploy", head_sha="a" * 40), BotSettings())
+    assert isinstance(noted, NewJob) and noted.head_sha == "a" * 40  # a note naming its head (GitLab's) binds the job
     assert job_for(_comment("/kpops help", edited=True), BotSettings()) == Ignored(
         "edited comments do not run commands"
     )

@@ -128,6 +128,15 @@ def test_retry_later_waits_before_the_job_is_claimed_again(store: Store) -> None
     assert store.claim("w", 60) is not None
 
 
+def test_a_command_job_keeps_the_head_it_recorded_first_and_the_one_its_delivery_named(store: Store) -> None:
+    unnamed = store.enqueue(NewJob("github:org/repo#1", "command", {}))
+    named = store.enqueue(NewJob("gitlab:org/repo#1", "command", {}, head_sha="c" * 40))
+    assert store.record_head(unnamed, "a" * 40) == "a" * 40
+    assert store.record_head(unnamed, "b" * 40) == "a" * 40  # a retry, or another replica, reads the first back
+    assert store.job(unnamed).head_sha == "a" * 40
+    assert store.record_head(named, "b" * 40) == "c" * 40
+
+
 def test_newer_finds_the_latest_preview_of_the_same_key(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
     job = store.claim("w", 60)

@@ -197,3 +197,15 @@ def published(
 def quoted(text: str) -> str:
     """A user's line inside an inline code span: it cannot close the span, and it stays short."""
     return shorten(text.replace("`", "'"), 120, "...")
+
+
+def head_moved(command: str, bound: str, live: str) -> str:
+    """Why a command written on one head does not run another: both commits, and how to run the new one."""
+    return (
+        f"the head moved from `{bound[:7]}` to `{live[:7]}` after your comment; comment again to {command} `{live[:7]}`"
+    )
+
+
+def acted_on_base(branch: str, commit: str) -> str:
+    """The base commit a command that acts on what is deployed (reset, clean, destroy) used."""
+    return f"On `{branch}` at `{commit[:12]}` (the base branch, not this pull request's head)."

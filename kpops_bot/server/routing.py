@@ -63,7 +63,8 @@ def _comment_job(event: CommentEvent) -> NewJob | Ignored:
         return Ignored("comments of bots do not run commands")
     if not addresses_bot(event.body):
         return Ignored("no /kpops command in the comment")
-    return NewJob(pull_request_key(event), JobKind.COMMAND, dump_event(event))
+    # GitLab's note names the head it was written on; GitHub's does not (recorded when the job first runs).
+    return NewJob(pull_request_key(event), JobKind.COMMAND, dump_event(event), head_sha=event.head_sha)
 
 
 def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:

@@ -29,6 +29,8 @@ ForgeFor = Callable[[Forge], ForgeClient]
 """The client of a forge."""
 
 Superseded = Callable[[Job, Sequence[JobKind]], Job | None]
+# The head a command job is bound to: (job id, the head seen now) -> the head recorded first (`Store.record_head`).
+HeadRecord = Callable[[int, str], str]
 """The newest job of these kinds for the same key queued after this one, if any."""
 
 
