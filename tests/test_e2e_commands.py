@@ -286,6 +286,28 @@ def test_a_deploy_waiting_for_a_lock_while_its_head_moves_is_refused_naming_both
     assert "deploy" not in remote.git("log", "--format=%s", "main")  # only the reset and the merge's apply
 
 
+@pytest.mark.parametrize("push_first", [True, False], ids=["push-first", "merge-first"])
+def test_a_merge_delivered_as_its_push_and_as_its_merge_is_applied_once(harness: BotHarness, push_first: bool) -> None:
+    """`apply.push_branches: [main]`: a merge arrives as a push and as a merge event, in either order. One apply
+    runs (one GitOps commit), the pull request gets one answer, the merge commit one final status."""
+    remote = Remote(harness.remote)
+    head = _open(harness, 1, "scale", WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    before = remote.head()
+    merge = _merge(harness, 1, "scale")
+    deliveries = [
+        lambda: harness.send_push("main", before, merge, remote.message(merge)),
+        lambda: harness.send_pull_request("merged", 1, head, merge_commit_sha=merge),
+    ]
+    for deliver in deliveries if push_first else deliveries[::-1]:
+        assert deliver().status_code == 202
+    wait_for("both applies", lambda: _finished(harness, JobKind.APPLY) == 2)
+    markers = [answer_of(body) for body in harness.bot_comments(1)]
+    assert [marked for marked in markers if marked and marked[0] == f"apply:{merge}"] == [(f"apply:{merge}", "ok")]
+    assert remote.git("log", "--format=%s", f"{merge}..main").count("kpops-bot: apply") == 1
+    finals = [s for s in harness.forge.statuses(merge) if s.state != "pending"]
+    assert [s.state for s in finals] == [harness.forge.success]
+
+
 def test_two_pull_requests_merged_at_once_are_both_applied(harness: BotHarness) -> None:
     remote = Remote(harness.remote)
     heads = {

@@ -61,7 +61,9 @@ def test_closing_makes_a_close_job_and_merging_an_apply_at_the_merge_commit() ->
     merged = _pull(PullRequestAction.MERGED, merge_commit_sha="b" * 40)
     apply = job_for(merged, BotSettings())
     assert isinstance(apply, NewJob)
-    assert (apply.kind, apply.key, apply.head_sha) == (APPLY, "gitlab:acme/platform/deployments#5", "b" * 40)
+    assert (apply.kind, apply.key, apply.head_sha) == (APPLY, "gitlab:acme/platform/deployments@main", "b" * 40)
+    # Serialised with the push of the same merge (one key per branch); the pull request's previews still go.
+    assert (tuple(apply.supersedes), apply.supersedes_key) == ((PREVIEW,), "gitlab:acme/platform/deployments#5")
     off = job_for(merged, BotSettings(apply=ApplySettings(on_merge=False)))
     assert isinstance(off, NewJob) and off.kind == CLOSE  # locks are still released, the report marked outdated
 

@@ -54,6 +54,17 @@ def test_a_newer_head_supersedes_the_queued_preview_of_the_same_pull_request(sto
     }
 
 
+def test_a_merge_apply_keyed_by_its_branch_supersedes_the_queued_previews_of_its_pull_request(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
+    apply = NewJob("github:org/repo@main", "apply", {}, "9" * 40, ("preview",), supersedes_key="github:org/repo#1")
+    store.accept("github", "d-2", "pull_request", apply)
+    states = {(job.key, job.kind): job.state for job in store.jobs()}
+    assert states == {
+        ("github:org/repo#1", "preview"): JobState.SUPERSEDED,
+        ("github:org/repo@main", "apply"): JobState.QUEUED,
+    }
+
+
 def test_one_job_per_key_runs_at_a_time_and_other_keys_run_meanwhile(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", NewJob("pr-1", "close", {}))
     store.accept("github", "d-2", "pull_request", NewJob("pr-1", "other", {}))

@@ -209,3 +209,12 @@ def head_moved(command: str, bound: str, live: str) -> str:
 def acted_on_base(branch: str, commit: str) -> str:
     """The base commit a command that acts on what is deployed (reset, clean, destroy) used."""
     return f"On `{branch}` at `{commit[:12]}` (the base branch, not this pull request's head)."
+
+
+def applied_by_push(branch: str, commit: str, ok: bool) -> str:
+    """The answer of a merge whose push to a deploy branch was applied first: what happened, and that once."""
+    outcome = "applied" if ok else "failed to apply"
+    return (
+        f"The push of this merge to `{branch}` (`apply.push_branches`) {outcome} `{commit[:12]}` before the merge "
+        f"event was handled; nothing was applied twice. The commit's `kpops-bot` status has the result."
+    )

@@ -45,12 +45,16 @@ def _pull_request_job(event: PullRequestEvent, settings: BotSettings) -> NewJob 
         # A newer head makes a queued preview pointless, and so does a queued "closed".
         return NewJob(key, JobKind.PREVIEW, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
     if event.action is PullRequestAction.MERGED and settings.apply.on_merge:
+        # Keyed by the branch like a push's apply: the merge and its push (`apply.push_branches`) run one after the
+        # other, and the second finds what the first applied (`workflows/apply.py`). The pull request's queued
+        # previews are pointless all the same.
         return NewJob(
-            key,
+            branch_key(event.repository, event.base_ref),
             JobKind.APPLY,
             payload,
             head_sha=event.merge_commit_sha or event.head_sha,
             supersedes=(JobKind.PREVIEW,),
+            supersedes_key=key,
         )
     # Closed, or merged with apply off: the report is outdated and the pull request's locks go.
     return NewJob(key, JobKind.CLOSE, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
