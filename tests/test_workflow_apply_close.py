@@ -9,7 +9,7 @@ import pytest
 from kpops_bot.engine.model import Operation
 from kpops_bot.events.model import Forge, PullRequestAction, Repository
 from kpops_bot.forges.base import CommitState
-from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
+from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError, ResourceChanges
 from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Resource
 from kpops_bot.report import notices
@@ -93,7 +93,12 @@ def test_a_merge_where_merges_are_not_applied_says_so_not_closed_without_merging
 
 
 def test_a_merge_is_applied_published_answered_and_the_report_marked() -> None:
-    bench = Bench(deployment=FakeDeployment(planned=changed("word-count", removed=("legacy-export",))))
+    changes = {
+        "rendered/dev/word-count": ResourceChanges(1, 2, 0),
+        "rendered/dev/legacy-export": ResourceChanges(0, 0, 4),
+    }
+    deployment = FakeDeployment(planned=changed("word-count", removed=("legacy-export",)), changes=changes)
+    bench = Bench(deployment=deployment)
     assert bench.apply().run(merged()) == "2 step(s), 0 failed"
     [(_, (before, commit, head_sha))] = [call for call in bench.deployment.calls if call[0] == "change_steps"]
     assert (before, commit, head_sha) == (None, MERGE, HEAD)
@@ -102,7 +107,8 @@ def test_a_merge_is_applied_published_answered_and_the_report_marked() -> None:
     assert folders == ("rendered/dev/word-count", "rendered/dev/legacy-export")
     check_golden("bot/commit-apply-merge.txt", message)
     assert message.endswith(f"{COMMIT_TRAILER}: {MERGE}\n")
-    check_golden("bot/answer-applied.md", bench.answer())
+    check_golden("bot/answer-applied.md", bench.answer())  # what changed per pipeline, not the manifests
+    assert "kind: Deployment" not in bench.answer()
     check_golden("bot/report-outdated-merged.md", bench.report())
     statuses = [(s.state, s.description) for s in bench.forge.statuses]
     assert statuses == [(CommitState.PENDING, "Applying the changed pipelines"), (CommitState.SUCCESS, "Applied")]

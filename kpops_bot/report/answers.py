@@ -218,3 +218,28 @@ def applied_by_push(branch: str, commit: str, ok: bool) -> str:
         f"The push of this merge to `{branch}` (`apply.push_branches`) {outcome} `{commit[:12]}` before the merge "
         f"event was handled; nothing was applied twice. The commit's `kpops-bot` status has the result."
     )
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One pipeline's resources in the GitOps target after an apply: how many were added, changed and removed."""
+
+    pipeline: str
+    environment: str | None
+    added: int
+    changed: int
+    removed: int
+
+
+def what_changed(rows: Sequence[ChangeRow], commit: str | None, commit_url: str | None) -> str:
+    """An apply's change per pipeline, counted by resource as the preview counts them; the manifests in full stay
+    in the commit it links."""
+    if not rows:
+        return ""
+    where = f"; the manifests in full are in [`{commit[:12]}`]({commit_url})" if commit else " (none was new)"
+    table = "\n".join(
+        f"| `{row.pipeline}` | {row.environment or 'default'} | {row.added} | {row.changed} | {row.removed} |"
+        for row in rows
+    )
+    header = "| pipeline | environment | added | changed | removed |\n|---|---|---|---|---|"
+    return f"**Resources changed per pipeline**{where}:\n\n{header}\n{table}"

@@ -23,7 +23,7 @@ and its locks when the push came first; nothing when the merge came first (its s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
@@ -40,7 +40,7 @@ from kpops_bot.workflows import once
 from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
-from kpops_bot.workflows.publishing import commit_message, publish_and_link
+from kpops_bot.workflows.publishing import Linked, commit_message, publish
 from kpops_bot.workflows.release import release_and_mark_outdated
 from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workspace import WorkspaceError
@@ -114,10 +114,10 @@ class ApplyWorkflow:
             reason = self._settings.secrets_masker().mask_text(str(error))
             return self._report(client, change, False, [f"❌ Nothing was applied: {reason}"], "apply failed")
         ok = all(result.ok for result in results)
-        lines = [result.line() for result in results]
+        # What changed says it; the manifests in full stay in the GitOps commit.
+        lines = [replace(result.line(), detail="") if result.write else result.line() for result in results]
         sections = [answers.step_results(lines) if results else "No pipeline changed: nothing to apply."]
-        if gitops:
-            sections.append(gitops)
+        sections += [section for section in gitops if section]
         failed = sum(not result.ok for result in results)
         return self._report(client, change, ok, sections, f"{len(results)} step(s), {failed} failed")
 
@@ -134,18 +134,20 @@ class ApplyWorkflow:
         self._release(client, change)
         return "applied by its push already"
 
-    def _apply(self, client: ForgeClient, change: _Change, config: Effective) -> tuple[list[StepResult], str]:
+    def _apply(
+        self, client: ForgeClient, change: _Change, config: Effective
+    ) -> tuple[list[StepResult], tuple[str, ...]]:
+        """The results, and in the GitOps modes what changed per pipeline and the commit's line."""
         deployment = self._open_repository(change.repository, client)
         commit = deployment.resolve(change.commit)
         steps = deployment.change_steps(change.before, commit, change.head_sha, config)
         masker = self._settings.secrets_masker()
         results = deployment.run(steps, config, masker, run_id=commit[:10])
         if config.operation_mode is OperationMode.MANAGED:
-            return results, ""
+            return results, ()
         message = self._message(change, commit, results)
-        return results, publish_and_link(
-            self._settings, client, change.repository, deployment, change.branch, results, message
-        )
+        line, linked = publish(self._settings, client, change.repository, deployment, change.branch, results, message)
+        return results, (_what_changed(results, linked), line)
 
     def _message(self, change: _Change, commit: str, results: list[StepResult]) -> str:
         forge = change.repository.forge
@@ -202,6 +204,22 @@ class ApplyWorkflow:
         )
         if change.number is not None:
             self._release(client, change)
+
+
+def _what_changed(results: list[StepResult], linked: Linked | None) -> str:
+    """Per pipeline written, its resources added, changed and removed in the GitOps target, and the commit."""
+    if linked is None:
+        return ""
+    rows = [
+        answers.ChangeRow(
+            result.step.pipeline.name, result.step.environment, counts.added, counts.changed, counts.removed
+        )
+        for result in results
+        if result.ok
+        and result.write is not None
+        and (counts := linked.published.changes.get(result.write.folder)) is not None
+    ]
+    return answers.what_changed(rows, linked.published.commit, linked.url)
 
 
 def _outcome(ok: bool) -> str:

@@ -22,7 +22,7 @@ from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.model import Repository
 from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
-from kpops_bot.gitops.publish import Published, Target
+from kpops_bot.gitops.publish import Published, ResourceChanges, Target
 from kpops_bot.locks import Granted, Released, Resource, Waiter, Waiting
 from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline
@@ -148,6 +148,7 @@ class FakeDeployment:
     ok: dict[str, bool] = field(default_factory=dict)  # pipeline → outcome (default: ok)
     publish_commit: str | None = "f" * 40
     kept_newer: list[str] = field(default_factory=list)
+    changes: dict[str, ResourceChanges] = field(default_factory=dict)  # what publish reports per folder
     removed_jobs: list[str] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -224,4 +225,4 @@ class FakeDeployment:
 
     def publish(self, target: Target, writes: Sequence[PipelineWrite], message: str) -> Published:
         self._call("publish", target.branch, tuple(write.folder for write in writes), message)
-        return Published(self.publish_commit, list(self.kept_newer), list(self.removed_jobs))
+        return Published(self.publish_commit, list(self.kept_newer), list(self.removed_jobs), dict(self.changes))
