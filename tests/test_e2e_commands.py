@@ -284,6 +284,8 @@ def test_a_deploy_waiting_for_a_lock_while_its_head_moves_is_refused_naming_both
     assert f"the head moved from `{commented[:7]}` to `{pushed[:7]}` after your comment" in refused
     assert f"comment again to deploy `{pushed[:7]}`" in refused
     assert "deploy" not in remote.git("log", "--format=%s", "main")  # only the reset and the merge's apply
+    repository = f"{harness.forge.forge.value}:{harness.forge.repository.full_name}"
+    assert harness.bot.services.locks.waiting(repository) == []  # the refused comment left the line
 
 
 @pytest.mark.parametrize("push_first", [True, False], ids=["push-first", "merge-first"])

@@ -232,6 +232,7 @@ def test_a_fork_head_pushed_while_the_deploy_waits_for_a_lock_is_refused_naming_
     bench.workflow().run(replace(resumed, payload=then.payload, head_sha=then.head_sha))  # as the lock queues it
     assert len(_deploys(bench)) == deployed
     check_golden("bot/answer-head-moved.md", bench.answer())
+    assert (bench.locks.left, bench.locks.waiters) == ([f"comment:{bench.comment_id}"], [])  # out of the line
 
 
 def test_a_retried_command_keeps_the_head_its_first_run_recorded() -> None:

@@ -61,6 +61,10 @@ class LockBook(Protocol):
         self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
     ) -> Released: ...
 
+    def leave(self, repository: str, wait_key: str) -> Released:
+        """Drop a wait from the line; who waited behind it for the same resources may go on."""
+        ...
+
 
 class DeploymentRepository(Protocol):
     """A deployment repository as commands and applies use it: steps planned, run in the mode, published."""

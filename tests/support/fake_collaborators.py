@@ -81,6 +81,7 @@ class FakeLocks:
     held: dict[tuple[str, Resource], int] = field(default_factory=dict)
     waiters: list[tuple[str, str, int, frozenset[Resource], NewJob]] = field(default_factory=list)
     released: list[tuple[str, int, list[str] | None, bool]] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # the wait keys that left the line
     fail_release: list[Exception] = field(default_factory=list)  # raised by the next releases, one each (the store)
 
     def acquire(
@@ -107,6 +108,11 @@ class FakeLocks:
         if own is None:
             self.waiters.append((repository, wait_key, number, wanted, then))
         return Waiting(position=len(ahead) + 1, held_by=held_by, ahead=ahead)
+
+    def leave(self, repository: str, wait_key: str) -> Released:
+        self.left.append(wait_key)
+        self.waiters = [waiter for waiter in self.waiters if (waiter[0], waiter[1]) != (repository, wait_key)]
+        return Released([], [])
 
     def release(
         self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False

@@ -213,16 +213,18 @@ class CommandWorkflow:
                 context.sections.append(planned.section)
             else:
                 acting.append((command, planned))
-        if not acting:
-            return f"answered {len(commands)} command(s)"
         resources = {
             Resource(step.environment or "", step.pipeline.name)
             for command, planned in acting
             if not command.dry_run
             for step in planned.steps
         }
+        event = context.event
+        if context.resumed and not resources:  # it waited for locks it no longer takes (its head moved): out of line
+            self._collaborators.locks.leave(repository_key(event.repository), _wait_key(event))
+        if not acting:
+            return f"answered {len(commands)} command(s)"
         if resources:
-            event = context.event
             head = context.pull.head_sha  # the resumed comment stays bound to the head of its first run
             payload = {**job.payload, "resumed": True, _HEAD: head}
             resume = NewJob(pull_request_key(event), JobKind.COMMAND, payload, head_sha=head)
@@ -230,7 +232,7 @@ class CommandWorkflow:
                 repository_key(event.repository),
                 event.number,
                 resources,
-                wait_key=f"comment:{event.comment_id}",
+                wait_key=_wait_key(event),
                 then=resume,
             )
             if isinstance(lock, Waiting):
@@ -246,6 +248,11 @@ class CommandWorkflow:
         for _command, planned in acting:
             context.sections.append(planned.run())
         return f"ran {len(acting)} command(s)"
+
+
+def _wait_key(event: CommentEvent) -> str:
+    """How the comment waits in line for locks: once, however often it is run."""
+    return f"comment:{event.comment_id}"
 
 
 def _bound_head(job: Job, event: CommentEvent, live: str, record: HeadRecord) -> str:
