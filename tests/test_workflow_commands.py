@@ -334,7 +334,7 @@ def test_a_long_answer_is_cut_to_the_forges_limit() -> None:
 
 def test_giving_up_says_so_in_the_thread() -> None:
     bench = Bench()
-    bench.workflow().give_up(bench.job("/kpops deploy word-count"), RuntimeError("boom"))
+    bench.workflow().give_up(replace(bench.job("/kpops deploy word-count"), id=7), RuntimeError("boom"))
     check_golden("bot/answer-command-failed.md", bench.answer())
 
 
