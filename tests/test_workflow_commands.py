@@ -267,6 +267,9 @@ def test_a_head_that_did_not_move_is_the_head_deployed_and_approved() -> None:
     assert bench.comment("/kpops deploy word-count", head=HEAD) == "ran 1 command(s)"
     [(steps, *_)] = [args for name, args in bench.deployment.calls if name == "run"]
     assert {step.commit for step in steps} == {HEAD}
+    bench.forge.pulls[1] = replace(bench.forge.pulls[1], head_sha=MOVED)  # the approval is of the old head
+    bench.comment("/kpops deploy word-count", head=HEAD)
+    assert "the head moved from `aaaaaaa`" in bench.answer()  # judged for the commented head, approved
 
 
 def test_deploy_without_names_acts_on_what_the_pull_request_changes() -> None:
