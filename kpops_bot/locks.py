@@ -143,6 +143,19 @@ class Locks:
             woken = [waiter for waiter in _waiters(connection, repository) if waiter.resources & set(freed)]
             return Released(freed, woken)
 
+    def leave(self, repository: str, wait_key: str) -> Released:
+        """Drop what waits under `wait_key` from the line (a resumed comment that no longer acts: its head moved);
+        the waiters behind it that wanted some of the same resources may go on."""
+        with self._transaction(repository) as connection:
+            own = lock_waits.c.repository == repository, lock_waits.c.wait_key == wait_key
+            gone = connection.execute(sa.select(lock_waits.c.id).where(*own)).scalar()
+            if gone is None:
+                return Released([], [])
+            waiters = _waiters(connection, repository)
+            wanted = next(waiter.resources for waiter in waiters if waiter.id == gone)
+            connection.execute(lock_waits.delete().where(lock_waits.c.id == gone))
+            return Released([], [waiter for waiter in waiters if waiter.id > gone and waiter.resources & wanted])
+
     def held(self, repository: str) -> dict[Resource, int]:
         with self._store.engine.connect() as connection:
             return _held(connection, repository)

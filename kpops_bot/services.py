@@ -112,6 +112,11 @@ class RequeuingLocks:
         self.requeue(released.woken)
         return released
 
+    def leave(self, repository: str, wait_key: str) -> Released:
+        released = self._locks.leave(repository, wait_key)
+        self.requeue(released.woken)
+        return released
+
     def reconcile(self, repository: str, open_numbers: Collection[int]) -> None:
         """Release what pull requests that are no longer open hold; queue again who waited for it."""
         self.requeue(self._locks.reconcile(repository, open_numbers))

@@ -137,6 +137,12 @@ class NewJob:
     payload: dict[str, Any]
     head_sha: str | None = None
     supersedes: Sequence[str] = ()  # kinds of queued jobs with the same key this one makes pointless
+    supersedes_key: str | None = None  # whose queued jobs it makes pointless, where not its own key's
+
+    @property
+    def superseded_key(self) -> str:
+        """The key whose queued jobs of the `supersedes` kinds this one makes pointless."""
+        return self.supersedes_key or self.key
 
 
 @dataclass(frozen=True)
@@ -366,7 +372,10 @@ class _BatchWriter:
                 fresh.append(index)
         with_jobs = [index for index in fresh if batch[index].job is not None]
         superseded = {
-            (job.key, kind) for index in with_jobs if (job := batch[index].job) is not None for kind in job.supersedes
+            (job.superseded_key, kind)
+            for index in with_jobs
+            if (job := batch[index].job) is not None
+            for kind in job.supersedes
         }
         if superseded:
             cursor.executemany(
@@ -491,7 +500,7 @@ class Store:
         groups: dict[tuple[str, ...], set[str]] = {}
         for job in new_jobs:
             if job.supersedes:
-                groups.setdefault(tuple(sorted(job.supersedes)), set()).add(job.key)
+                groups.setdefault(tuple(sorted(job.supersedes)), set()).add(job.superseded_key)
         for kinds, keys in groups.items():
             connection.execute(
                 jobs.update()
@@ -667,6 +676,14 @@ class Store:
                 )
             )
 
+    def record_head(self, job_id: int, sha: str) -> str:
+        """The head commit the job is bound to: `sha` unless one was recorded before (by the delivery or an earlier
+        run of the job), which stands. A command keeps the head it first saw through retries and replicas."""
+        with self.transaction() as connection:
+            connection.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.head_sha.is_(None)).values(head_sha=sha))
+            recorded = connection.execute(sa.select(jobs.c.head_sha).where(jobs.c.id == job_id)).scalar_one_or_none()
+        return sha if recorded is None else str(recorded)  # a job not in the store (gone) is bound to what it sees
+
     def newer(self, job: Job, kinds: Sequence[str]) -> Job | None:
         """The newest job of these kinds for the same key queued after `job` (whose result would be outdated at
         once); None when there is none."""
@@ -709,7 +726,9 @@ def _job_row(batch: list[_Delivery], index: int, with_jobs: list[int], now: floa
     job = batch[index].job
     assert job is not None
     later = [batch[other].job for other in with_jobs if other > index]
-    superseded = any(other is not None and other.key == job.key and job.kind in other.supersedes for other in later)
+    superseded = any(
+        other is not None and other.superseded_key == job.key and job.kind in other.supersedes for other in later
+    )
     state = JobState.SUPERSEDED if superseded else JobState.QUEUED
     finished_at, outcome = (now, _SUPERSEDED) if superseded else (None, None)
     return (job.key, job.kind, batch[index].forge, batch[index].delivery_id, job.head_sha, json.dumps(job.payload),

@@ -272,6 +272,58 @@ def test_a_command_on_a_locked_pipeline_waits_and_runs_when_the_holder_merges(ha
     wait_for("nothing locked", lambda: not harness.bot.services.locks.repositories())
 
 
+def test_a_deploy_waiting_for_a_lock_while_its_head_moves_is_refused_naming_both_commits(harness: BotHarness) -> None:
+    """The attack: a writer's `/kpops deploy` waits for a lock, a new head is pushed meanwhile; when the lock is
+    free the bot refuses, naming both commits, and deploys nothing (GitHub: the head its job recorded first; GitLab:
+    the head its note named)."""
+    remote = Remote(harness.remote)
+    first_head = _open(harness, 1, "scale", WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    commented = _open(harness, 2, "tune", WORD_COUNT, "tasks.max: 1", "tasks.max: 2")
+    harness.send_comment(1, "alice", "/kpops reset word-count")
+    assert "job(s)" in _answers(harness, 1, 1)[0]
+    harness.send_comment(2, "carol", "/kpops deploy word-count")
+    assert "⏳ Waiting for a lock" in _answers(harness, 2, 1)[0]
+
+    repo = harness.repo
+    repo.replace(WORD_COUNT, "tasks.max: 2", "tasks.max: 9")
+    pushed = repo.commit("Raise tasks.max further")
+    repo.git("push", "-q", "origin", "tune")
+    harness.forge.pulls.push(2, pushed)
+    merge = _merge(harness, 1, "scale")
+    harness.send_pull_request("merged", 1, first_head, merge_commit_sha=merge)
+
+    refused = _answers(harness, 2, 2)[1]
+    assert f"the head moved from `{commented[:7]}` to `{pushed[:7]}` after your comment" in refused
+    assert f"comment again to deploy `{pushed[:7]}`" in refused
+    assert "deploy" not in remote.git("log", "--format=%s", "main")  # only the reset and the merge's apply
+    repository = f"{harness.forge.forge.value}:{harness.forge.repository.full_name}"
+    assert harness.bot.services.locks.waiting(repository) == []  # the refused comment left the line
+
+
+@pytest.mark.parametrize("push_first", [True, False], ids=["push-first", "merge-first"])
+def test_a_merge_delivered_as_its_push_and_as_its_merge_is_applied_once(harness: BotHarness, push_first: bool) -> None:
+    """`apply.push_branches: [main]`: a merge arrives as a push and as a merge event, in either order. One apply
+    runs (one GitOps commit), the pull request gets one answer, the merge commit one final status."""
+    remote = Remote(harness.remote)
+    head = _open(harness, 1, "scale", WORD_COUNT, "partitions_count: 3", "partitions_count: 6")
+    before = remote.head()
+    merge = _merge(harness, 1, "scale")
+    deliveries = [
+        lambda: harness.send_push("main", before, merge, remote.message(merge)),
+        lambda: harness.send_pull_request("merged", 1, head, merge_commit_sha=merge),
+    ]
+    for deliver in deliveries if push_first else deliveries[::-1]:
+        assert deliver().status_code == 202
+    wait_for("both applies", lambda: _finished(harness, JobKind.APPLY) == 2)
+    (applied,) = [body for body in harness.bot_comments(1) if (answer_of(body) or ("",))[0] == f"apply:{merge}"]
+    assert answer_of(applied) == (f"apply:{merge}", "ok")
+    if not push_first:  # the merge's own answer: what changed, counted; the manifests in full stay in the commit
+        assert "Resources changed per pipeline" in applied and "apiVersion" not in applied
+    assert remote.git("log", "--format=%s", f"{merge}..main").count("kpops-bot: apply") == 1
+    finals = [s for s in harness.forge.statuses(merge) if s.state != "pending"]
+    assert [s.state for s in finals] == [harness.forge.success]
+
+
 def test_two_pull_requests_merged_at_once_are_both_applied(harness: BotHarness) -> None:
     remote = Remote(harness.remote)
     heads = {

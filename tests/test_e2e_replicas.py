@@ -127,10 +127,12 @@ def _locks_hold_across_replicas(senders: list[Deliveries], heads: dict[int, str]
     assert len(waiting) == 1 and all(len(bodies) == 1 for bodies in answers.values())
     assert _commits(bare) == commits + 1
 
-    # The holder merged through one replica: its apply commits once, and the waiting comment runs.
+    # The holder merged, its merge event to one replica and its push (`apply.push_branches`) to the other: one
+    # apply commits once, the pull request gets one apply answer, and the waiting comment runs.
     holder = ({1, 2} - set(waiting)).pop()
     deployment_repo.git("fetch", "-q", "origin")
     deployment_repo.git("checkout", "-q", "-B", "main", "origin/main")
+    before = deployment_repo.git("rev-parse", "HEAD")
     deployment_repo.git("merge", "-q", "--no-ff", f"pr-{holder}", "-m", f"Merge pull request {holder}")
     merge = deployment_repo.git("rev-parse", "HEAD")
     deployment_repo.git("push", "-q", "origin", "main")
@@ -138,12 +140,13 @@ def _locks_hold_across_replicas(senders: list[Deliveries], heads: dict[int, str]
     senders[holder % 2].send_pull_request(
         "merged", holder, heads[holder], head_ref=f"pr-{holder}", merge_commit_sha=merge
     )
+    senders[(holder + 1) % 2].send_push("main", before, merge, f"Merge pull request {holder}")
     wait_for("the waiting comment answered again", lambda: len(_answers(senders[0], waiting[0])) == 2)
     assert wait_for("the merge's final status", lambda: _final(senders[0], merge)) == "success"
     unfinished = {JobState.QUEUED, JobState.RUNNING}
     wait_for("every job done", lambda: not {job.state for job in store.jobs()} & unfinished)
     assert len(_answers(senders[0], holder)) == 2  # the reset's answer, the apply's answer
-    # The reset, the merge, the apply's manifests, the second reset: each once.
+    # The reset, the merge, the apply's manifests (one for the merge event and its push), the second reset: each once.
     assert _commits(bare) == commits + 4
     assert JobState.FAILED not in {job.state for job in store.jobs()}
 

@@ -212,6 +212,11 @@ def test_gitlab_notes() -> None:
         "/kpops reset word-count",
         False,
     )
+    assert event.head_sha == "9f2c1e5b7a3d4c8e1f0a2b3c4d5e6f7a8b9c0d1e"  # the head the commenter saw
+    body = payload("gitlab-note")
+    del body["merge_request"]["last_commit"]
+    headless = gitlab.parse("Note Hook", "k", body)
+    assert isinstance(headless, CommentEvent) and headless.head_sha is None  # bound when the job first runs
     body = payload("gitlab-note")
     body["object_attributes"]["action"] = "update"
     edited = gitlab.parse("Note Hook", "k", body)

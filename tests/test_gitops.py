@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
+from kpops_bot.diff.model import Status
 from kpops_bot.engine.model import PipelineRender
 from kpops_bot.gitops.layout import (
     PipelineWrite,
@@ -23,7 +24,7 @@ from kpops_bot.gitops.layout import (
     recorded_source,
     removal,
 )
-from kpops_bot.gitops.publish import PublishError, Target, clone, commit_and_push, publish
+from kpops_bot.gitops.publish import PublishError, ResourceChanges, Target, clone, commit_and_push, publish
 from tests.helpers import GitRepo, recorded_render
 from tests.test_workspace import plant
 
@@ -122,6 +123,29 @@ def test_publishing_commits_once_keeps_jobs_and_removes_folders(bare: Path) -> N
     publish(_target(bare), [removal(folder, "b" * 40)], "destroy", never_newer)
     assert not [path for path in _tree(bare) if path.startswith(folder)]
     assert "README.md" in _tree(bare)
+
+
+def test_a_publish_counts_each_folders_resources_as_the_preview_counts_them(bare: Path) -> None:
+    """What an apply answer says changed: per folder, resources added, changed and removed against the target,
+    the same counts as the preview's diff of the two renders."""
+    base = recorded_render("word-count", revision="a" * 40)
+    head = base.model_copy(deep=True, update={"revision": "b" * 40})
+    manifests = head.components[0].manifests
+    deployment = next(m for c in head.components for m in c.manifests if m["kind"] == "Deployment")
+    deployment["metadata"].setdefault("annotations", {})["team"] = "orders"
+    dropped = next(m for m in manifests if m is not deployment)
+    manifests.remove(dropped)
+    manifests.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "word-count-extra"}})
+    folder = "rendered/dev/word-count"
+    first = publish(_target(bare), [deploy_write(folder, base)], "apply base", never_newer)
+    assert first.changes == {folder: ResourceChanges(added=len([m for c in base.components for m in c.manifests]))}
+    published = publish(_target(bare), [deploy_write(folder, head)], "apply head", never_newer)
+    diff = diff_pipeline("word-count", None, base, head, DiffOptions())
+    counted = [r.status for c in diff.components for r in c.resources]
+    preview = ResourceChanges(counted.count(Status.ADDED), counted.count(Status.CHANGED), counted.count(Status.REMOVED))
+    assert published.changes == {folder: preview} and preview == ResourceChanges(1, 1, 1)
+    gone = publish(_target(bare), [removal(folder, "c" * 40)], "destroy", never_newer)
+    assert gone.changes == {folder: ResourceChanges(removed=len([m for c in head.components for m in c.manifests]))}
 
 
 def test_a_missing_branch_is_created_and_a_newer_folder_is_left_alone(bare: Path) -> None:

@@ -41,6 +41,20 @@ def test_a_held_pipeline_makes_others_wait_in_line_and_release_wakes_them_in_ord
     assert locks.held(REPO) == {WORD_COUNT: 2, Resource("prod", "word-count"): 4}
 
 
+def test_a_comment_that_leaves_the_line_lets_those_behind_it_go_on(store: Store) -> None:
+    """A resumed comment refused (its head moved) takes no lock: it leaves, and does not block the line."""
+    locks = Locks(store)
+    assert _acquire(locks, 1, ORDERS) == Granted()
+    assert isinstance(_acquire(locks, 2, WORD_COUNT, ORDERS), Waiting)
+    assert isinstance(_acquire(locks, 3, WORD_COUNT), Waiting)  # behind 2, though nobody holds word-count
+    assert isinstance(_acquire(locks, 4, ORDERS), Waiting)  # behind 1 and 2
+    left = locks.leave(REPO, "comment-2")
+    assert (left.freed, [waiter.number for waiter in left.woken]) == ([], [3, 4])
+    assert locks.leave(REPO, "comment-2").woken == []  # gone already
+    assert _acquire(locks, 3, WORD_COUNT) == Granted()
+    assert [waiter.number for waiter in locks.waiting(REPO)] == [4]
+
+
 def test_unlock_of_some_pipelines_and_reconcile_with_open_pull_requests(store: Store) -> None:
     locks = Locks(store)
     _acquire(locks, 1, WORD_COUNT, ORDERS)

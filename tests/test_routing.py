@@ -60,7 +60,9 @@ def test_closing_makes_a_close_job_and_merging_an_apply_at_the_merge_commit() ->
     merged = _pull(PullRequestAction.MERGED, merge_commit_sha="b" * 40)
     apply = job_for(merged, BotSettings())
     assert isinstance(apply, NewJob)
-    assert (apply.kind, apply.key, apply.head_sha) == (APPLY, "gitlab:acme/platform/deployments#5", "b" * 40)
+    assert (apply.kind, apply.key, apply.head_sha) == (APPLY, "gitlab:acme/platform/deployments@main", "b" * 40)
+    # Serialised with the push of the same merge (one key per branch); the pull request's previews still go.
+    assert (tuple(apply.supersedes), apply.supersedes_key) == ((PREVIEW,), "gitlab:acme/platform/deployments#5")
     off = job_for(merged, BotSettings(apply=ApplySettings(on_merge=False)))
     assert isinstance(off, NewJob) and off.kind == CLOSE  # locks are still released, the report marked outdated
 
@@ -75,6 +77,9 @@ def test_comments_with_a_command_make_a_command_job_others_are_ignored_with_a_re
     assert isinstance(job, NewJob)
     assert (job.kind, job.key) == (COMMAND, "gitlab:acme/platform/deployments#5")
     assert load_event(job.payload) == _comment("LGTM\n/kpops reset word-count")
+    assert job.head_sha is None  # a comment naming no head (GitHub's): the job records it when it first runs
+    noted = job_for(_comment("/kpops deploy", head_sha="a" * 40), BotSettings())
+    assert isinstance(noted, NewJob) and noted.head_sha == "a" * 40  # a note naming its head (GitLab's) binds the job
     assert job_for(_comment("/kpops help", edited=True), BotSettings()) == Ignored(
         "edited comments do not run commands"
     )

@@ -54,6 +54,17 @@ def test_a_newer_head_supersedes_the_queued_preview_of_the_same_pull_request(sto
     }
 
 
+def test_a_merge_apply_keyed_by_its_branch_supersedes_the_queued_previews_of_its_pull_request(store: Store) -> None:
+    store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
+    apply = NewJob("github:org/repo@main", "apply", {}, "9" * 40, ("preview",), supersedes_key="github:org/repo#1")
+    store.accept("github", "d-2", "pull_request", apply)
+    states = {(job.key, job.kind): job.state for job in store.jobs()}
+    assert states == {
+        ("github:org/repo#1", "preview"): JobState.SUPERSEDED,
+        ("github:org/repo@main", "apply"): JobState.QUEUED,
+    }
+
+
 def test_one_job_per_key_runs_at_a_time_and_other_keys_run_meanwhile(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", NewJob("pr-1", "close", {}))
     store.accept("github", "d-2", "pull_request", NewJob("pr-1", "other", {}))
@@ -126,6 +137,15 @@ def test_retry_later_waits_before_the_job_is_claimed_again(store: Store) -> None
     assert store.claim("w", 60) is None
     time.sleep(0.4)
     assert store.claim("w", 60) is not None
+
+
+def test_a_command_job_keeps_the_head_it_recorded_first_and_the_one_its_delivery_named(store: Store) -> None:
+    unnamed = store.enqueue(NewJob("github:org/repo#1", "command", {}))
+    named = store.enqueue(NewJob("gitlab:org/repo#1", "command", {}, head_sha="c" * 40))
+    assert store.record_head(unnamed, "a" * 40) == "a" * 40
+    assert store.record_head(unnamed, "b" * 40) == "a" * 40  # a retry, or another replica, reads the first back
+    assert store.job(unnamed).head_sha == "a" * 40
+    assert store.record_head(named, "b" * 40) == "c" * 40
 
 
 def test_newer_finds_the_latest_preview_of_the_same_key(store: Store) -> None:

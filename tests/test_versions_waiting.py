@@ -152,7 +152,12 @@ def diff_command(services: Services, tmp_path: Path) -> DiffCommand:
     forge.pulls[1] = replace(pull(1), head_sha=head)
     forge.permissions["alice"] = Permission.READ
     workflow = CommandWorkflow(
-        services.settings, lambda _forge: forge, services.diff, services.lock_book, services.open_repository
+        services.settings,
+        lambda _forge: forge,
+        services.diff,
+        services.lock_book,
+        services.open_repository,
+        services.store.record_head,
     )
     return DiffCommand(forge, repository(repo), head, workflow)
 

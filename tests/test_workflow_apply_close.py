@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from kpops_bot.engine.model import Operation
-from kpops_bot.events.model import PullRequestAction
+from kpops_bot.events.model import Forge, PullRequestAction, Repository
 from kpops_bot.forges.base import CommitState
-from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
+from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError, ResourceChanges
 from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Resource
 from kpops_bot.report import notices
@@ -27,6 +27,7 @@ from tests.support.workflow_kit import BEFORE, HEAD, MERGE, job, pull, pull_requ
 
 KEY = "github:acme/deployments"
 REPORT = single_part("### kpops-bot dry run\n\nword-count changed")
+APPLY = JobKind.APPLY
 UNUSED = NewJob("k", JobKind.COMMAND, {})
 
 
@@ -92,7 +93,12 @@ def test_a_merge_where_merges_are_not_applied_says_so_not_closed_without_merging
 
 
 def test_a_merge_is_applied_published_answered_and_the_report_marked() -> None:
-    bench = Bench(deployment=FakeDeployment(planned=changed("word-count", removed=("legacy-export",))))
+    changes = {
+        "rendered/dev/word-count": ResourceChanges(1, 2, 0),
+        "rendered/dev/legacy-export": ResourceChanges(0, 0, 4),
+    }
+    deployment = FakeDeployment(planned=changed("word-count", removed=("legacy-export",)), changes=changes)
+    bench = Bench(deployment=deployment)
     assert bench.apply().run(merged()) == "2 step(s), 0 failed"
     [(_, (before, commit, head_sha))] = [call for call in bench.deployment.calls if call[0] == "change_steps"]
     assert (before, commit, head_sha) == (None, MERGE, HEAD)
@@ -101,7 +107,8 @@ def test_a_merge_is_applied_published_answered_and_the_report_marked() -> None:
     assert folders == ("rendered/dev/word-count", "rendered/dev/legacy-export")
     check_golden("bot/commit-apply-merge.txt", message)
     assert message.endswith(f"{COMMIT_TRAILER}: {MERGE}\n")
-    check_golden("bot/answer-applied.md", bench.answer())
+    check_golden("bot/answer-applied.md", bench.answer())  # what changed per pipeline, not the manifests
+    assert "kind: Deployment" not in bench.answer()
     check_golden("bot/report-outdated-merged.md", bench.report())
     statuses = [(s.state, s.description) for s in bench.forge.statuses]
     assert statuses == [(CommitState.PENDING, "Applying the changed pipelines"), (CommitState.SUCCESS, "Applied")]
@@ -127,6 +134,55 @@ def test_a_push_is_applied_with_a_status_and_no_comment() -> None:
     assert "create_comment" not in bench.forge.writes()
     assert bench.locks.released == []
     assert bench.forge.last_status(MERGE).state is CommitState.SUCCESS
+
+
+def _one_merge_twice(forge: Forge, mode: OperationMode) -> tuple[Bench, object, object]:
+    """A merge to a branch in `apply.push_branches`: its merge event's job and its push's, on `forge`."""
+    repository = Repository(forge, "acme/deployments", "https://forge.test/acme/deployments.git")
+    bench = Bench(forge=RecordingForge(forge=forge), overrides={"operation_mode": mode})
+    merge = job(pull_request_event(PullRequestAction.MERGED, merge_commit_sha=MERGE, repository=repository), APPLY)
+    return bench, merge, job(push_event(repository=repository), APPLY)
+
+
+def _runs(bench: Bench) -> int:
+    return sum(name == "run" for name, _ in bench.deployment.calls)
+
+
+@pytest.mark.parametrize("mode", [OperationMode.MANIFEST, OperationMode.MANAGED])
+@pytest.mark.parametrize("forge", [Forge.GITHUB, Forge.GITLAB])
+def test_a_merge_whose_push_was_applied_first_applies_nothing_and_answers_once(
+    forge: Forge, mode: OperationMode
+) -> None:
+    bench, merge, push = _one_merge_twice(forge, mode)
+    assert bench.apply().run(push) == "1 step(s), 0 failed"
+    statuses = list(bench.forge.statuses)
+    assert bench.apply().run(merge) == "applied by its push already"
+    assert _runs(bench) == 1  # managed mode: kpops deploy --execute ran once
+    assert bench.forge.statuses == statuses  # the push's status stands: one pending, one final
+    assert bench.locks.released == [(KEY.replace("github", forge.value), 1, None, True)]
+    check_golden("bot/answer-applied-by-push.md", bench.answer())  # the same words on both forges
+    assert bench.apply().run(merge) == "answered by an earlier attempt"  # redelivered: still one answer
+    assert len([body for body in bench.forge.bot_bodies(1) if "applied `" in body]) == 1
+
+
+@pytest.mark.parametrize("mode", [OperationMode.MANIFEST, OperationMode.MANAGED])
+@pytest.mark.parametrize("forge", [Forge.GITHUB, Forge.GITLAB])
+def test_a_push_of_a_merge_applied_first_writes_nothing(forge: Forge, mode: OperationMode) -> None:
+    bench, merge, push = _one_merge_twice(forge, mode)
+    assert bench.apply().run(merge) == "1 step(s), 0 failed"
+    bench.forge.calls.clear()
+    assert bench.apply().run(push) == "applied by its merge already"
+    assert _runs(bench) == 1
+    assert bench.forge.writes() == []
+
+
+def test_a_failed_push_apply_is_not_applied_again_by_its_merge() -> None:
+    bench, merge, push = _one_merge_twice(Forge.GITHUB, OperationMode.MANIFEST)
+    bench.deployment.ok = {"word-count": False}
+    assert bench.apply().run(push) == "1 step(s), 1 failed"
+    assert bench.apply().run(merge) == "applied by its push already"
+    assert _runs(bench) == 1
+    assert "failed to apply" in bench.answer()
 
 
 def test_nothing_changed_is_said_and_nothing_published() -> None:

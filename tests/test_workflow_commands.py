@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.diff.compute import build_report
 from kpops_bot.engine.model import Operation
+from kpops_bot.faults import TransientFault
 from kpops_bot.forges.base import Permission, PullState, Review, Verdict
 from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
 from kpops_bot.jobs import JobKind
@@ -36,6 +37,7 @@ class Bench:
     locks: FakeLocks = field(default_factory=FakeLocks)
     deployment: FakeDeployment = field(default_factory=FakeDeployment)
     overrides: dict[str, object] = field(default_factory=dict)
+    heads: dict[int, str] = field(default_factory=dict)  # the head each job recorded, as `Store.record_head` keeps it
     comment_id: int = 54  # each comment gets the next id; a resumed one keeps the id of the comment it resumes
 
     def __post_init__(self) -> None:
@@ -45,15 +47,23 @@ class Bench:
 
     def workflow(self) -> CommandWorkflow:
         return CommandWorkflow(
-            settings(**self.overrides), lambda _forge: self.forge, self.diff, self.locks, self.deployment.open
+            settings(**self.overrides),
+            lambda _forge: self.forge,
+            self.diff,
+            self.locks,
+            self.deployment.open,
+            self.heads.setdefault,
         )
 
-    def job(self, body: str, *, number: int = 1, author: str = "alice", resumed: bool = False) -> Job:
+    def job(
+        self, body: str, *, number: int = 1, author: str = "alice", resumed: bool = False, head: str | None = None
+    ) -> Job:
+        """`head`: the head the delivery names (GitLab's note does; routing makes it the job's head)."""
         extra = {"resumed": True} if resumed else {}
         if not resumed:
             self.comment_id += 1
-        event = comment_event(body, number=number, author=author, comment_id=self.comment_id)
-        return job(event, JobKind.COMMAND, **extra)
+        event = replace(comment_event(body, number=number, author=author, comment_id=self.comment_id), head_sha=head)
+        return replace(job(event, JobKind.COMMAND, self.comment_id, **extra), head_sha=head)
 
     def comment(self, body: str, **kwargs: object) -> str:
         return self.workflow().run(self.job(body, **kwargs))  # type: ignore[arg-type]
@@ -198,6 +208,70 @@ def test_a_held_pipeline_makes_the_comment_wait_then_run_when_resumed() -> None:
     assert "Waiting" not in bench.answer()
 
 
+MOVED = "02bb1347" + "e" * 32  # what a fork pushes after the comment
+
+
+def _deploys(bench: Bench) -> list[object]:
+    return [args for name, args in bench.deployment.calls if name in ("run", "publish")]
+
+
+def test_a_fork_head_pushed_while_the_deploy_waits_for_a_lock_is_refused_naming_both_commits() -> None:
+    """The attack: a writer's `/kpops deploy` on a fork's head waits for a lock; the fork pushes meanwhile. GitHub's
+    comment names no head: the job recorded the one it saw first, and the resumed comment is held to it."""
+    bench = Bench(overrides={"commands": {"allow_fork_deploy": True}})
+    bench.forge.pulls[1] = pull(1, from_fork=True)
+    bench.comment("/kpops deploy word-count", number=2)
+    deployed = len(_deploys(bench))
+    assert bench.comment("/kpops deploy word-count") == "waiting for a lock, position 1"
+    [(_, _, _, _, then)] = bench.locks.waiters
+    assert (then.head_sha, then.payload["head"]) == (HEAD, HEAD)  # the wait keeps the head it was written on
+    bench.forge.pulls[1] = replace(pull(1, from_fork=True), head_sha=MOVED)
+    bench.locks.release(KEY, 2)
+    bench.heads.clear()  # the resumed job is bound by what it carries, not by a record it could miss
+    resumed = bench.job("/kpops deploy word-count", resumed=True)
+    bench.workflow().run(replace(resumed, payload=then.payload, head_sha=then.head_sha))  # as the lock queues it
+    assert len(_deploys(bench)) == deployed
+    check_golden("bot/answer-head-moved.md", bench.answer())
+    assert (bench.locks.left, bench.locks.waiters) == ([f"comment:{bench.comment_id}"], [])  # out of the line
+
+
+def test_a_retried_command_keeps_the_head_its_first_run_recorded() -> None:
+    """A fault after the head was read (the config read answering 502): the retry runs the recorded head's rules."""
+    bench = Bench()
+    first = bench.job("/kpops deploy word-count")
+    bench.forge.failing_reads, bench.forge.failing_status = {"read_file"}, 502
+    with pytest.raises(TransientFault):
+        bench.workflow().run(first)
+    bench.forge.failing_reads = set()
+    bench.forge.pulls[1] = replace(pull(1), head_sha=MOVED)
+    bench.workflow().run(first)
+    assert _deploys(bench) == []
+    assert "moved from `aaaaaaa` to `02bb134`" in bench.answer()
+
+
+def test_a_gitlab_note_is_bound_to_the_head_its_delivery_names() -> None:
+    """GitLab's note names the head: a job queued while the head moved is refused on its first run."""
+    bench = Bench()
+    bench.forge.pulls[1] = replace(pull(1), head_sha=MOVED)
+    bench.comment("/kpops deploy word-count\n/kpops diff", head=HEAD)
+    assert _deploys(bench) == [] and bench.diff.requests == [] and bench.locks.held == {}
+    assert bench.heads == {}  # nothing to record: the delivery said
+    answer = bench.answer()
+    assert "comment again to deploy `02bb134`" in answer and "comment again to diff `02bb134`" in answer
+
+
+def test_a_head_that_did_not_move_is_the_head_deployed_and_approved() -> None:
+    bench = Bench(overrides={"commands": {"require_approval": ["deploy"]}})
+    bench.forge.pulls[1] = replace(pull(1, reviews=(Review("carol", Verdict.APPROVED, HEAD),)))
+    bench.forge.permissions["carol"] = Permission.WRITE
+    assert bench.comment("/kpops deploy word-count", head=HEAD) == "ran 1 command(s)"
+    [(steps, *_)] = [args for name, args in bench.deployment.calls if name == "run"]
+    assert {step.commit for step in steps} == {HEAD}
+    bench.forge.pulls[1] = replace(bench.forge.pulls[1], head_sha=MOVED)  # the approval is of the old head
+    bench.comment("/kpops deploy word-count", head=HEAD)
+    assert "the head moved from `aaaaaaa`" in bench.answer()  # judged for the commented head, approved
+
+
 def test_deploy_without_names_acts_on_what_the_pull_request_changes() -> None:
     planned = [Step(Operation.DEPLOY, pipeline("team-a-orders"), "dev", HEAD)]
     bench = Bench(deployment=FakeDeployment(planned=planned))
@@ -263,7 +337,7 @@ def test_a_long_answer_is_cut_to_the_forges_limit() -> None:
 
 def test_giving_up_says_so_in_the_thread() -> None:
     bench = Bench()
-    bench.workflow().give_up(bench.job("/kpops deploy word-count"), RuntimeError("boom"))
+    bench.workflow().give_up(replace(bench.job("/kpops deploy word-count"), id=7), RuntimeError("boom"))
     check_golden("bot/answer-command-failed.md", bench.answer())
 
 

@@ -95,16 +95,19 @@ def _note(delivery: str, payload: Payload) -> CommentEvent | Ignored:
         return Ignored("comment not on a merge request")
     if attributes.flag("system"):
         return Ignored("system note")
+    merge_request = payload.section("merge_request")
+    last_commit = merge_request.optional_section("last_commit")  # the head the commenter saw; older hooks lack it
     return CommentEvent(
         delivery=delivery,
         repository=_repository(payload),
-        number=payload.section("merge_request").number("iid"),
+        number=merge_request.number("iid"),
         comment_id=attributes.number("id"),
         author=payload.section("user").text("username"),
         body=attributes.text("note"),
         # Older GitLab sends notes on creation only, without an action.
         edited=attributes.optional_text("action") == "update",
         author_is_bot=False,  # GitLab's hook does not say; the workflow compares with the bot's own user
+        head_sha=last_commit.optional_text("id") if last_commit else None,
     )
 
 

@@ -59,6 +59,9 @@ class CommentEvent:
     body: str
     edited: bool
     author_is_bot: bool  # as far as the forge tells (GitHub Apps); the bot's own user is checked by the workflow
+    # The pull request's head when the comment was written, where the delivery tells it (GitLab's
+    # `merge_request.last_commit`); GitHub's issue_comment does not: the command job records it when it first runs.
+    head_sha: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -64,6 +64,26 @@ class Published:
     commit: str | None  # None: the target had all of it already
     kept_newer: list[str]  # folders left alone: another apply rendered them from a newer commit
     removed_jobs: list[str] = field(default_factory=list)  # one-off Job files past their retention, removed
+    # Per folder written: its resources added, changed and removed against what the target had (a resource is one
+    # file, `<kind>-<name>.yaml`: the preview's identity of a resource). Folders left alone are not in it.
+    changes: dict[str, ResourceChanges] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourceChanges:
+    """What a folder write did to the folder's resources (one-off Jobs and the kustomization aside)."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @staticmethod
+    def between(before: Mapping[str, str], after: Mapping[str, str]) -> ResourceChanges:
+        return ResourceChanges(
+            added=len(after.keys() - before.keys()),
+            changed=sum(before[name] != text for name, text in after.items() if name in before),
+            removed=len(before.keys() - after.keys()),
+        )
 
 
 IsNewer = Callable[[str, str], bool]  # (recorded source, our source) → recorded is strictly newer
@@ -83,10 +103,10 @@ def commit_and_push(
     for attempt in range(target.attempts):
         _check_inside(folder, writes)
         ages = _JobAges(repo, target.jobs_kept_for, [write.folder for write in writes if not write.removes])
-        kept, removed = _apply(folder, writes, is_newer, ages)
+        kept, removed, changes = _apply(folder, writes, is_newer, ages)
         repo.git.add("--all")
         if not repo.git.status("--porcelain"):
-            return Published(None, kept)
+            return Published(None, kept, changes=changes)
         repo.git.commit("--quiet", "-m", message)
         try:
             repo.git.push("--quiet", target.url, f"HEAD:refs/heads/{target.branch}")
@@ -99,7 +119,7 @@ def commit_and_push(
             except git.GitCommandError as fetch_error:
                 raise PublishError(f"cannot fetch {redact_url(target.url)}: {_cause(fetch_error)}") from fetch_error
             continue
-        return Published(repo.head.commit.hexsha, kept, removed)
+        return Published(repo.head.commit.hexsha, kept, removed, changes)
     raise AssertionError("unreachable")
 
 
@@ -203,11 +223,12 @@ class _JobAges:
 
 def _apply(
     root: Path, writes: Sequence[PipelineWrite], is_newer: IsNewer, ages: _JobAges
-) -> tuple[list[str], list[str]]:
-    """Write every folder; the folders left alone because a newer source was applied there already, and the expired
-    one-off Job files removed."""
+) -> tuple[list[str], list[str], dict[str, ResourceChanges]]:
+    """Write every folder; the folders left alone because a newer source was applied there already, the expired
+    one-off Job files removed, and what each folder's resources became."""
     kept: list[str] = []
     removed: list[str] = []
+    changes: dict[str, ResourceChanges] = {}
     for write in writes:
         folder = root / write.folder
         recorded = recorded_source(_read(folder / KUSTOMIZATION))
@@ -215,6 +236,7 @@ def _apply(
         if replaces and recorded is not None and recorded != write.source and is_newer(recorded, write.source):
             kept.append(write.folder)
             continue
+        before = _resources(folder)
         if write.removes:
             shutil.rmtree(folder, ignore_errors=True)
         else:
@@ -223,7 +245,13 @@ def _apply(
             ]
             removed += [f"{write.folder}/{JOBS}/{name}" for name in expired]
             _write_folder(folder, write, recorded, expired)
-    return kept, removed
+        changes[write.folder] = ResourceChanges.between(before, _resources(folder))
+    return kept, removed, changes
+
+
+def _resources(folder: Path) -> dict[str, str]:
+    """The folder's resource files and their text (none when it does not exist)."""
+    return {path.name: path.read_text() for path in folder.glob("*.yaml") if path.name != KUSTOMIZATION}
 
 
 def _write_folder(folder: Path, write: PipelineWrite, recorded: str | None, expired: Sequence[str]) -> None:

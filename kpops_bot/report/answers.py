@@ -198,3 +198,51 @@ def published(
 def quoted(line: str) -> str:
     """A user's command line as inline code, short enough to read."""
     return code(line, 120)
+
+
+def head_moved(command: str, bound: str, live: str) -> str:
+    """Why a command written on one head does not run another: both commits, and how to run the new one."""
+    return (
+        f"the head moved from {code(bound[:7])} to {code(live[:7])} after your comment; comment again to {command} "
+        f"{code(live[:7])}"
+    )
+
+
+def acted_on_base(branch: str, commit: str) -> str:
+    """The base commit a command that acts on what is deployed (reset, clean, destroy) used."""
+    return f"On {code(branch)} at {code(commit[:12])} (the base branch, not this pull request's head)."
+
+
+def applied_by_push(branch: str, commit: str, ok: bool) -> str:
+    """The answer of a merge whose push to a deploy branch was applied first: what happened, and that once."""
+    outcome = "applied" if ok else "failed to apply"
+    return (
+        f"The push of this merge to {code(branch)} (`apply.push_branches`) {outcome} {code(commit[:12])} before the "
+        f"merge event was handled; nothing was applied twice. The commit's `kpops-bot` status has the result."
+    )
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One pipeline's resources in the GitOps target after an apply: how many were added, changed and removed."""
+
+    pipeline: str
+    environment: str | None
+    added: int
+    changed: int
+    removed: int
+
+
+def what_changed(rows: Sequence[ChangeRow], commit: str | None, commit_url: str | None) -> str:
+    """An apply's change per pipeline, counted by resource as the preview counts them; the manifests in full stay
+    in the commit it links."""
+    if not rows:
+        return ""
+    where = f"; the manifests in full are in [`{commit[:12]}`]({commit_url})" if commit else " (none was new)"
+    table = "\n".join(
+        f"| {cell_code(row.pipeline)} | {cell_code(row.environment or 'default')} | {row.added} | {row.changed} "
+        f"| {row.removed} |"
+        for row in rows
+    )
+    header = "| pipeline | environment | added | changed | removed |\n|---|---|---|---|---|"
+    return f"**Resources changed per pipeline**{where}:\n\n{header}\n{table}"

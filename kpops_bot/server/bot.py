@@ -242,7 +242,9 @@ def workflows(
             settings, forges, diff, services.store.newer, unsandboxed=services.unsandboxed
         ),
         JobKind.CLOSE: CloseWorkflow(forges, services.lock_book),
-        JobKind.COMMAND: CommandWorkflow(settings, forges, diff, services.lock_book, services.open_repository),
+        JobKind.COMMAND: CommandWorkflow(
+            settings, forges, diff, services.lock_book, services.open_repository, services.store.record_head
+        ),
         JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book),
         JobKind.DRIFT: DriftWorkflow(settings, forges, services.open_repository),
     }

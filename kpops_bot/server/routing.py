@@ -44,12 +44,16 @@ def _pull_request_job(event: PullRequestEvent, settings: BotSettings) -> NewJob 
         # A newer head makes a queued preview pointless, and so does a queued "closed".
         return NewJob(key, JobKind.PREVIEW, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
     if event.action is PullRequestAction.MERGED and settings.apply.on_merge:
+        # Keyed by the branch like a push's apply: the merge and its push (`apply.push_branches`) run one after the
+        # other, and the second finds what the first applied (`workflows/apply.py`). The pull request's queued
+        # previews are pointless all the same.
         return NewJob(
-            key,
+            branch_key(event.repository, event.base_ref),
             JobKind.APPLY,
             payload,
             head_sha=event.merge_commit_sha or event.head_sha,
             supersedes=(JobKind.PREVIEW,),
+            supersedes_key=key,
         )
     # Closed, or merged with apply off: the report is outdated and the pull request's locks go.
     return NewJob(key, JobKind.CLOSE, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
@@ -62,7 +66,8 @@ def _comment_job(event: CommentEvent) -> NewJob | Ignored:
         return Ignored("comments of bots do not run commands")
     if not addresses_bot(event.body):
         return Ignored("no /kpops command in the comment")
-    return NewJob(pull_request_key(event), JobKind.COMMAND, dump_event(event))
+    # GitLab's note names the head it was written on; GitHub's does not (recorded when the job first runs).
+    return NewJob(pull_request_key(event), JobKind.COMMAND, dump_event(event), head_sha=event.head_sha)
 
 
 def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:

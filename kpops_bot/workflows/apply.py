@@ -11,18 +11,25 @@ the bot's surroundings (the git remote or the forge answering 5xx or not at all,
 not: the apply is retried until it can be done (`retrying.py`). Answers written before that rule told a git
 remote's 5xx as "Nothing was applied"; such an answer does not count as the merge's (`_told_a_fault`), so the
 merge delivered again is applied.
+
+One merge, one apply. A merge to a branch in `apply.push_branches` is delivered twice (the merge event and the push),
+maybe more (a redelivery, a second replica's intake): every apply is of its source commit, and both triggers are
+keyed by the branch (`jobs.branch_key`), so they run one after the other on any replica. The commit's final
+`kpops-bot` status is the record that it was applied (`_applied_before`): the second trigger finds it, applies
+nothing (managed mode runs kpops once) and only finishes what is missing: the merge's answer on the pull request
+and its locks when the push came first; nothing when the merge came first (its status is the push's too).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient_faults
-from kpops_bot.forges.base import Comment, CommitState, ForgeClient
+from kpops_bot.forges.base import Comment, CommitState, CommitStatus, ForgeClient
 from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
@@ -35,12 +42,14 @@ from kpops_bot.workflows import once
 from kpops_bot.workflows.lookups import gitops_target, repository_settings
 from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
-from kpops_bot.workflows.publishing import commit_message, publish_and_link
+from kpops_bot.workflows.publishing import Linked, commit_message, publish
 from kpops_bot.workflows.release import release_and_mark_outdated
 from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workspace import WorkspaceError
 
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records
+# The final status of an apply: the record that its commit was applied, whichever trigger finds it.
+_APPLIED_STATUS, _FAILED_STATUS, _FAILED_MERGE_STATUS = "Applied", "Apply failed", "Apply failed: see the pull request"
 # The line of an answer of kpops-bot before faults were retried that told a git failure (its cause after the URL).
 _GIT_FAILURE_TOLD = re.compile(r"^❌ Nothing was applied: cannot (?:fetch|clone|push to) .*$", re.MULTILINE)
 
@@ -93,6 +102,9 @@ class ApplyWorkflow:
                 answer, outcome = found
                 self._finish(client, change, outcome == _APPLIED, answer.url)
                 return "answered by an earlier attempt"
+        earlier = _applied_before(client, change)
+        if earlier is not None:
+            return self._applied_by_the_other_trigger(client, change, earlier)
         try:
             config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
@@ -108,10 +120,10 @@ class ApplyWorkflow:
             reason = self._settings.secrets_masker().mask_text(str(error))
             return self._report(client, change, False, [f"❌ Nothing was applied: {composed(reason)}"], "apply failed")
         ok = all(result.ok for result in results)
-        lines = [result.line() for result in results]
+        # What changed says it; the manifests in full stay in the GitOps commit.
+        lines = [replace(result.line(), detail="") if result.write else result.line() for result in results]
         sections = [answers.step_results(lines) if results else "No pipeline changed: nothing to apply."]
-        if gitops:
-            sections.append(gitops)
+        sections += [section for section in gitops if section]
         failed = sum(not result.ok for result in results)
         return self._report(client, change, ok, sections, f"{len(results)} step(s), {failed} failed")
 
@@ -126,18 +138,33 @@ class ApplyWorkflow:
             return False
         return is_own_push(pushed, target, change.repository.clone_url, change.branch, self._settings.gitops.path)
 
-    def _apply(self, client: ForgeClient, change: _Change, config: Effective) -> tuple[list[StepResult], str]:
+    def _applied_by_the_other_trigger(self, client: ForgeClient, change: _Change, status: CommitStatus) -> str:
+        """The commit was applied by its other trigger: the merge's answer (when this is the merge) says so, and
+        the pull request's locks go; the status stands as that apply wrote it."""
+        if change.number is None:
+            return "applied by its merge already"
+        ok = status.state is CommitState.SUCCESS
+        section = answers.applied_by_push(change.branch, change.commit, ok)
+        title = f"applied `{change.commit[:12]}`" if ok else f"apply of `{change.commit[:12]}` failed"
+        body = answers.answer(title, [section])
+        client.create_comment(change.repository, change.number, with_answer_line(_identity(change), body, _outcome(ok)))
+        self._release(client, change)
+        return "applied by its push already"
+
+    def _apply(
+        self, client: ForgeClient, change: _Change, config: Effective
+    ) -> tuple[list[StepResult], tuple[str, ...]]:
+        """The results, and in the GitOps modes what changed per pipeline and the commit's line."""
         deployment = self._open_repository(change.repository, client)
         commit = deployment.resolve(change.commit)
         steps = deployment.change_steps(change.before, commit, change.head_sha, config)
         masker = self._settings.secrets_masker()
         results = deployment.run(steps, config, masker, run_id=commit[:10])
         if config.operation_mode is OperationMode.MANAGED:
-            return results, ""
+            return results, ()
         message = self._message(change, commit, results)
-        return results, publish_and_link(
-            self._settings, client, change.repository, deployment, change.branch, results, message
-        )
+        line, linked = publish(self._settings, client, change.repository, deployment, change.branch, results, message)
+        return results, (_what_changed(results, linked), line)
 
     def _message(self, change: _Change, commit: str, results: list[StepResult]) -> str:
         forge = change.repository.forge
@@ -162,7 +189,7 @@ class ApplyWorkflow:
             identity = _identity(change)
             room = client.comment_limit - len(answer_line(identity, _APPLIED)) - 1
             body = answers.fit(answers.answer(title, sections), room)
-            marked = with_answer_line(identity, body, _APPLIED if ok else _FAILED)
+            marked = with_answer_line(identity, body, _outcome(ok))
             link = client.create_comment(change.repository, change.number, marked).url
         self._finish(client, change, ok, link)
         return outcome
@@ -171,7 +198,7 @@ class ApplyWorkflow:
         """What follows the answer: locks released, the final status (each written only when missing)."""
         if change.number is not None:
             self._release(client, change)
-        description = "Applied" if ok else "Apply failed: see the pull request" if change.number else "Apply failed"
+        description = _APPLIED_STATUS if ok else _FAILED_MERGE_STATUS if change.number else _FAILED_STATUS
         state = CommitState.SUCCESS if ok else CommitState.FAILURE
         client.set_status(change.repository, change.commit, state, description, link)
 
@@ -194,6 +221,38 @@ class ApplyWorkflow:
         )
         if change.number is not None:
             self._release(client, change)
+
+
+def _what_changed(results: list[StepResult], linked: Linked | None) -> str:
+    """Per pipeline written, its resources added, changed and removed in the GitOps target, and the commit."""
+    if linked is None:
+        return ""
+    rows = [
+        answers.ChangeRow(
+            result.step.pipeline.name, result.step.environment, counts.added, counts.changed, counts.removed
+        )
+        for result in results
+        if result.ok
+        and result.write is not None
+        and (counts := linked.published.changes.get(result.write.folder)) is not None
+    ]
+    return answers.what_changed(rows, linked.published.commit, linked.url)
+
+
+def _outcome(ok: bool) -> str:
+    return _APPLIED if ok else _FAILED
+
+
+def _applied_before(client: ForgeClient, change: _Change) -> CommitStatus | None:
+    """The final status an apply of this commit wrote, or None. A merge's failure status does not count for the
+    merge itself: its own answer was looked for first, and one that told a fault is applied again."""
+    status = client.status(change.repository, change.commit)
+    if status is None:
+        return None
+    if status.state is CommitState.SUCCESS and status.description == _APPLIED_STATUS:
+        return status
+    failures = {_FAILED_STATUS} if change.number is not None else {_FAILED_STATUS, _FAILED_MERGE_STATUS}
+    return status if status.state is CommitState.FAILURE and status.description in failures else None
 
 
 def _identity(change: _Change) -> str:

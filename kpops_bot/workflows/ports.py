@@ -30,6 +30,8 @@ ForgeFor = Callable[[Forge], ForgeClient]
 """The client of a forge."""
 
 Superseded = Callable[[Job, Sequence[JobKind]], Job | None]
+# The head a command job is bound to: (job id, the head seen now) -> the head recorded first (`Store.record_head`).
+HeadRecord = Callable[[int, str], str]
 """The newest job of these kinds for the same key queued after this one, if any."""
 
 
@@ -59,6 +61,10 @@ class LockBook(Protocol):
     def release(
         self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
     ) -> Released: ...
+
+    def leave(self, repository: str, wait_key: str) -> Released:
+        """Drop a wait from the line; who waited behind it for the same resources may go on."""
+        ...
 
 
 class DeploymentRepository(Protocol):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kpops_bot.events.model import Repository
 from kpops_bot.forges.base import ForgeClient
-from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.gitops.publish import COMMIT_TRAILER, Published
 from kpops_bot.report import answers
 from kpops_bot.report.escape import commit_line
 from kpops_bot.settings import BotSettings
@@ -33,10 +34,33 @@ def publish_and_link(
 ) -> str:
     """Commit what the successful steps write to the branch's GitOps target; the answer's line linking the commit
     (empty when nothing is written)."""
+    line, _ = publish(settings, client, repository, deployment, branch, results, message)
+    return line
+
+
+def publish(
+    settings: BotSettings,
+    client: ForgeClient,
+    repository: Repository,
+    deployment: DeploymentRepository,
+    branch: str,
+    results: Sequence[StepResult],
+    message: str,
+) -> tuple[str, Linked | None]:
+    """As `publish_and_link`, with what was published and the commit's link (None when nothing is written)."""
     writes = [result.write for result in results if result.ok and result.write is not None]
     if not writes:
-        return ""
+        return "", None
     target = gitops_target(settings, client, repository, branch)
     done = deployment.publish(target, writes, message)
     url = client.commit_url(repository, done.commit) if done.commit else None
-    return answers.published(done.commit, url, target.branch, done.kept_newer, done.removed_jobs)
+    line = answers.published(done.commit, url, target.branch, done.kept_newer, done.removed_jobs)
+    return line, Linked(done, url)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A GitOps publish and the link to its commit (None when the target had all of it)."""
+
+    published: Published
+    url: str | None

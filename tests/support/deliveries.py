@@ -123,13 +123,27 @@ def github_comment(
 
 
 def gitlab_note(
-    *, iid: int, project_id: int, path: str, clone_url: str, note_id: int, author: str, body: str, edited: bool = False
+    *,
+    iid: int,
+    project_id: int,
+    path: str,
+    clone_url: str,
+    note_id: int,
+    author: str,
+    body: str,
+    edited: bool = False,
+    head_sha: str | None = None,
 ) -> dict[str, Any]:
+    """`head_sha`: the merge request's head the note names (`merge_request.last_commit`); None: none named."""
     payload = copy.deepcopy(_fixture("gitlab-note"))
     payload["user"]["username"] = author
     payload["project"].update(id=project_id, path_with_namespace=path, git_http_url=clone_url)
     payload["object_attributes"].update(id=note_id, note=body, action="update" if edited else "create")
     payload["merge_request"]["iid"] = iid
+    if head_sha is None:
+        del payload["merge_request"]["last_commit"]
+    else:
+        payload["merge_request"]["last_commit"]["id"] = head_sha
     return payload
 
 

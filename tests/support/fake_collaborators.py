@@ -23,7 +23,7 @@ from kpops_bot.events.model import Repository
 from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.own_commits import Identity, Pushed
-from kpops_bot.gitops.publish import Published, Target
+from kpops_bot.gitops.publish import Published, ResourceChanges, Target
 from kpops_bot.locks import Granted, Released, Resource, Waiter, Waiting
 from kpops_bot.masking import Masker
 from kpops_bot.pipelines import Pipeline
@@ -82,6 +82,7 @@ class FakeLocks:
     held: dict[tuple[str, Resource], int] = field(default_factory=dict)
     waiters: list[tuple[str, str, int, frozenset[Resource], NewJob]] = field(default_factory=list)
     released: list[tuple[str, int, list[str] | None, bool]] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # the wait keys that left the line
     fail_release: list[Exception] = field(default_factory=list)  # raised by the next releases, one each (the store)
 
     def acquire(
@@ -108,6 +109,11 @@ class FakeLocks:
         if own is None:
             self.waiters.append((repository, wait_key, number, wanted, then))
         return Waiting(position=len(ahead) + 1, held_by=held_by, ahead=ahead)
+
+    def leave(self, repository: str, wait_key: str) -> Released:
+        self.left.append(wait_key)
+        self.waiters = [waiter for waiter in self.waiters if (waiter[0], waiter[1]) != (repository, wait_key)]
+        return Released([], [])
 
     def release(
         self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
@@ -149,6 +155,7 @@ class FakeDeployment:
     ok: dict[str, bool] = field(default_factory=dict)  # pipeline → outcome (default: ok)
     publish_commit: str | None = "f" * 40
     kept_newer: list[str] = field(default_factory=list)
+    changes: dict[str, ResourceChanges] = field(default_factory=dict)  # what publish reports per folder
     removed_jobs: list[str] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -230,4 +237,4 @@ class FakeDeployment:
 
     def publish(self, target: Target, writes: Sequence[PipelineWrite], message: str) -> Published:
         self._call("publish", target.branch, tuple(write.folder for write in writes), message)
-        return Published(self.publish_commit, list(self.kept_newer), list(self.removed_jobs))
+        return Published(self.publish_commit, list(self.kept_newer), list(self.removed_jobs), dict(self.changes))

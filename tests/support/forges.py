@@ -92,6 +92,11 @@ class GitLabMergeRequests:
     def push(self, number: int, head_sha: str) -> None:
         self._fake.push(self._project_id, number, head_sha)
 
+    def head(self, number: int) -> str | None:
+        """The merge request's head now (what a note written now names), None when there is no such request."""
+        found = self._fake.merge_requests.get((self._project_id, number))
+        return None if found is None else found.sha
+
     def merge(self, number: int, merge_commit_sha: str) -> None:
         merge_request = self._fake.merge_request(self._project_id, number)
         merge_request.state, merge_request.merge_commit_sha = "merged", merge_commit_sha

@@ -37,7 +37,7 @@ from tests.support.deliveries import (
     send_github,
     send_gitlab,
 )
-from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, RunningForge, running_forge
+from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, GitLabMergeRequests, RunningForge, running_forge
 
 SECRET = "webhook-s3cret"
 T = TypeVar("T")
@@ -171,10 +171,16 @@ class Deliveries:
                 author=author,
                 body=body,
                 edited=edited,
+                head_sha=self._gitlab_head(number),
             )
             response = send_gitlab(self.url, SECRET, "Note Hook", payload)
         self.sent.append(response)
         return comment_id
+
+    def _gitlab_head(self, number: int) -> str | None:
+        """The head GitLab's note names: the merge request's head when the comment is written."""
+        pulls = self.forge.pulls
+        return pulls.head(number) if isinstance(pulls, GitLabMergeRequests) else None
 
     def send_push(self, branch: str, before: str, after: str, message: str) -> httpx.Response:
         clone_url = str(self.remote)

@@ -65,8 +65,10 @@ def comment_event(body: str, *, number: int = 1, author: str = "alice", comment_
     return CommentEvent("d2", REPOSITORY, number, comment_id, author, body, edited=False, author_is_bot=False)
 
 
-def push_event(branch: str = "main", before: str = BEFORE, after: str = MERGE) -> PushEvent:
-    return PushEvent("d3", REPOSITORY, f"refs/heads/{branch}", before, after, deleted=False)
+def push_event(
+    branch: str = "main", before: str = BEFORE, after: str = MERGE, repository: Repository = REPOSITORY
+) -> PushEvent:
+    return PushEvent("d3", repository, f"refs/heads/{branch}", before, after, deleted=False)
 
 
 def pull(

@@ -4,7 +4,14 @@ A comment is handled as a whole: invalid lines and refusals are answered, every 
 runner (`RUNNERS`: one module per command), the steps of all of them are locked at once (or the comment waits in
 line, stored to run again), they run in order, and one answer comment tells the outcome. A comment of only help and
 invalid lines needs nothing from the forge and is answered from the bot's settings alone; a lookup the others need
-(the pull request, `.kpops-bot.yaml`, a permission) that the forge cannot serve is answered by naming it. A fault of
+(the pull request, `.kpops-bot.yaml`, a permission) that the forge cannot serve is answered by naming it.
+
+A comment is bound to the pull request's head it was written on (`_bound_head`): GitLab's note names it; GitHub's
+does not, so the job records the head when it first runs, before any lock wait or retry, and keeps it through both.
+A command that acts on the head (deploy, diff) is refused when the head moved since, naming both commits; approvals
+are read for that commit, and the deploy runs it (not a head that moved in the instant after the check).
+
+A fault of
 the bot's surroundings (the forge or a git remote answering 5xx or not at all, a full disk, the database) is not
 answered: it leaves as `TransientFault` and the comment is handled again later, as a whole (its answer, reaction and
 GitOps commit are each written once: see `once.py`).
@@ -14,6 +21,8 @@ whose `plan` answers it or returns the steps it acts on, and register the runner
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from kpops_bot.commands import approval
 from kpops_bot.commands.authorize import PullRequestState, refusal
@@ -49,8 +58,10 @@ from kpops_bot.workflows.commands.help import HelpCommand
 from kpops_bot.workflows.commands.operate import OperateCommand
 from kpops_bot.workflows.commands.unlock import UnlockCommand
 from kpops_bot.workflows.lookups import repository_settings
-from kpops_bot.workflows.ports import DiffRunner, ForgeFor, LockBook, OpenRepository
+from kpops_bot.workflows.ports import DiffRunner, ForgeFor, HeadRecord, LockBook, OpenRepository
 from kpops_bot.workspace import WorkspaceError
+
+_HEAD = "head"  # the payload key of the head a resumed comment is bound to
 
 RUNNERS: dict[CommandName, CommandRunner] = {
     CommandName.HELP: HelpCommand(),
@@ -73,9 +84,10 @@ class CommandWorkflow:
         diff: DiffRunner,
         locks: LockBook,
         open_repository: OpenRepository,
+        record_head: HeadRecord,
     ) -> None:
         self._forges = forges
-        self._collaborators = Collaborators(settings, diff, locks, open_repository)
+        self._collaborators = Collaborators(settings, diff, locks, open_repository, record_head)
 
     def run(self, job: Job) -> str:
         event = load_event(job.payload)
@@ -97,7 +109,7 @@ class CommandWorkflow:
         if all(self._cheap(item) for item in parsed):  # answered as they are: no lookup to wait for or to fail
             return self._answer_cheaply(event, client, identity, parsed, resumed)
         try:
-            context, accepted = self._prepare(event, client, parsed, resumed)
+            context, accepted = self._prepare(job, event, client, parsed, resumed)
         except LookupFailed as failed:
             _reply(client, event, identity, answers.lookup_failed(failed.what, failed.reason))
             return f"lookup failed: {failed.what}"
@@ -117,7 +129,7 @@ class CommandWorkflow:
         return outcome
 
     def _prepare(
-        self, event: CommentEvent, client: ForgeClient, parsed: list[Command | Rejected], resumed: bool
+        self, job: Job, event: CommentEvent, client: ForgeClient, parsed: list[Command | Rejected], resumed: bool
     ) -> tuple[CommandContext, list[Command]]:
         """The pull request, the repository's settings at its base, and the commands its author may run there.
 
@@ -125,14 +137,17 @@ class CommandWorkflow:
         """
         settings = self._collaborators.settings
         repository = event.repository
-        pull = look_up(
+        live = look_up(
             answers.this_pull_request(repository.forge), lambda: client.pull_request(repository, event.number)
         )
+        bound = _bound_head(job, event, live.head_sha, self._collaborators.record_head)
+        pull = replace(live, head_sha=bound)
         config = look_up(
             f"`{FILE_NAME}` at {code(pull.base_ref)}",
             lambda: repository_settings(settings, client, repository, pull.base_ref, pull.base_ref),
         )
         context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
+        context.moved_to = live.head_sha if live.head_sha != bound else None
         return context, self._check(context, parsed)
 
     def _cheap(self, item: Command | Rejected) -> bool:
@@ -180,6 +195,10 @@ class CommandWorkflow:
                 permission = _permission(context, context.event.author)
             why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
             if why is None and requires_head_decision(item.name):
+                if context.moved_to is not None:  # said on every run: a resumed comment's head may have moved since
+                    moved = answers.head_moved(item.name, context.pull.head_sha, context.moved_to)
+                    context.sections.append(answers.refused(item.line, moved))
+                    continue
                 why = _head_decision(context, item, state)
             if why is not None:
                 _note(context, answers.refused(item.line, why))
@@ -195,22 +214,26 @@ class CommandWorkflow:
                 context.sections.append(planned.section)
             else:
                 acting.append((command, planned))
-        if not acting:
-            return f"answered {len(commands)} command(s)"
         resources = {
             Resource(step.environment or "", step.pipeline.name)
             for command, planned in acting
             if not command.dry_run
             for step in planned.steps
         }
+        event = context.event
+        if context.resumed and not resources:  # it waited for locks it no longer takes (its head moved): out of line
+            self._collaborators.locks.leave(repository_key(event.repository), _wait_key(event))
+        if not acting:
+            return f"answered {len(commands)} command(s)"
         if resources:
-            event = context.event
-            resume = NewJob(pull_request_key(event), JobKind.COMMAND, {**job.payload, "resumed": True})
+            head = context.pull.head_sha  # the resumed comment stays bound to the head of its first run
+            payload = {**job.payload, "resumed": True, _HEAD: head}
+            resume = NewJob(pull_request_key(event), JobKind.COMMAND, payload, head_sha=head)
             lock = self._collaborators.locks.acquire(
                 repository_key(event.repository),
                 event.number,
                 resources,
-                wait_key=f"comment:{event.comment_id}",
+                wait_key=_wait_key(event),
                 then=resume,
             )
             if isinstance(lock, Waiting):
@@ -226,6 +249,23 @@ class CommandWorkflow:
         for _command, planned in acting:
             context.sections.append(planned.run())
         return f"ran {len(acting)} command(s)"
+
+
+def _wait_key(event: CommentEvent) -> str:
+    """How the comment waits in line for locks: once, however often it is run."""
+    return f"comment:{event.comment_id}"
+
+
+def _bound_head(job: Job, event: CommentEvent, live: str, record: HeadRecord) -> str:
+    """The head the comment was written on. A comment resumed after a lock wait carries its first run's; GitLab's
+    note names it (the job's head since the delivery); else the job records the head it sees now, on its first run:
+    the moment nearest the comment the bot can read it without a forge call on the webhook path (the job runs at
+    once unless other work of the same pull request is ahead of it), and the one every retry and replica reads back.
+    """
+    carried = job.payload.get(_HEAD)
+    if isinstance(carried, str):
+        return carried
+    return job.head_sha or event.head_sha or record(job.id, live)
 
 
 def _title(accepted: list[Command]) -> str:

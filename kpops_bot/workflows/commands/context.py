@@ -16,7 +16,7 @@ from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings
 from kpops_bot.workflows.operate import Step
-from kpops_bot.workflows.ports import DeploymentRepository, DiffRunner, LockBook, OpenRepository
+from kpops_bot.workflows.ports import DeploymentRepository, DiffRunner, HeadRecord, LockBook, OpenRepository
 
 T = TypeVar("T")
 
@@ -53,17 +53,19 @@ class Collaborators:
     diff: DiffRunner
     locks: LockBook
     open_repository: OpenRepository
+    record_head: HeadRecord
 
 
 @dataclass
 class CommandContext:
     event: CommentEvent
     client: ForgeClient
-    pull: PullRequest
+    pull: PullRequest  # its head_sha is the head the comment is bound to (`bound_head`), not the live one
     config: Effective
     masker: Masker
     resumed: bool  # the comment waited for a lock and runs again: it was acknowledged and answered once
     collaborators: Collaborators
+    moved_to: str | None = None  # the pull request's live head where it moved since the comment
     sections: list[str] = field(default_factory=list)
     head_runs: dict[Command, RunHead] = field(default_factory=dict)  # how each command that runs the head runs it
 

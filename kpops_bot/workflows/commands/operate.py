@@ -47,7 +47,10 @@ class OperateCommand:
             steps, config, context.masker, run_id, execute=not command.dry_run, trusted=trusted
         )
         lines = [result.line() for result in results]
-        section = f"**{answers.quoted(command.line)}**\n\n" + answers.step_results(lines, dry_run=command.dry_run)
+        title = f"**{answers.quoted(command.line)}**\n\n"
+        if head_run is None and steps:  # acts on the base branch: which commit of it
+            title += answers.acted_on_base(context.pull.base_ref, steps[0].commit) + "\n\n"
+        section = title + answers.step_results(lines, dry_run=command.dry_run)
         if config.operation_mode is OperationMode.MANAGED or command.dry_run:
             return section
         return section + "\n\n" + self._publish(context, command, results)
