@@ -30,8 +30,12 @@ FAILED_BUILD_REMEMBERED = 60.0
 
 def kpops_releases(settings: EngineSettings, default_folder: Path) -> KpopsReleases:
     """Version selection as the settings say; environments unused for `kpops_unused_days` are removed first."""
-    store = EnvironmentStore(settings.kpops_environments or default_folder, index_url=settings.kpops_index_url)
-    releases = KpopsReleases(store, index_url=settings.kpops_index_url, offline=settings.kpops_offline)
+    supported = settings.supported_kpops()
+    folder = settings.kpops_environments or default_folder
+    store = EnvironmentStore(folder, index_url=settings.kpops_index_url, supported=supported)
+    releases = KpopsReleases(
+        store, index_url=settings.kpops_index_url, offline=settings.kpops_offline, supported=supported
+    )
     releases.prune(settings.kpops_unused_days * _DAY)
     return releases
 
