@@ -184,9 +184,10 @@ class EnvironmentStore:
         home = self._installer_home()
         try:
             with tempfile.TemporaryDirectory(prefix="build-", dir=home) as cwd:
-                for command in _commands(installer, python, root, version, self._index_url):
-                    _run(command, version, Path(cwd), home)
-                _check_imports(root / "bin" / "python", version, Path(cwd), home)
+                env = installer_environment(home, self._index_url)
+                for command in _commands(installer, python, root, version):
+                    _run(command, version, Path(cwd), env)
+                _check_imports(root / "bin" / "python", version, Path(cwd), env)
             open_to_renders(root)  # renders of other uids (the `uid` sandbox) run it
             marker = {"version": str(version), "requires_python": str(requires_python), "python": str(python)}
             (root / MARKER).write_text(json.dumps(marker))
@@ -222,23 +223,24 @@ def _uv() -> str | None:
     return find_uv_bin()
 
 
-def _commands(uv: str | None, python: Path, root: Path, version: Version, index_url: str) -> list[list[str]]:
-    """The build's commands: configuration files ignored, the one index, wheels only (no package's code runs)."""
-    index = ["--index-url", index_url]
+def _commands(uv: str | None, python: Path, root: Path, version: Version) -> list[list[str]]:
+    """The build's commands: configuration files ignored, wheels only (no package's code runs); the index comes
+    through the environment (`installer_environment`), as a URL with credentials must not be on a command line."""
     requirement = [f"kpops=={version}", *_CONSTRAINTS.get(version.major, [])]
     target = ["--python", str(root / "bin" / "python")]
     if uv is not None:
         return [
             [uv, "venv", "--quiet", "--no-config", "--no-python-downloads", "--python", str(python), str(root)],
-            [uv, "pip", "install", "--quiet", "--no-config", "--only-binary", ":all:", *target, *index, *requirement],
+            [uv, "pip", "install", "--quiet", "--no-config", "--only-binary", ":all:", *target, *requirement],
         ]
-    pip = [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--isolated", "--no-input"]
+    pip = [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
     pip += ["--disable-pip-version-check", "--only-binary", ":all:"]
-    return [[str(python), "-I", "-m", "venv", str(root)], [*pip, *index, *requirement]]
+    return [[str(python), "-I", "-m", "venv", str(root)], [*pip, *requirement]]
 
 
-def installer_environment(home: Path) -> dict[str, str]:
-    """The whole environment of the installer and the import check: allowed variables only."""
+def installer_environment(home: Path, index_url: str) -> dict[str, str]:
+    """The whole environment of the installer and the import check: allowed variables and the one index only
+    (pip reads no configuration file with PIP_CONFIG_FILE set to the null device)."""
     env = {name: os.environ[name] for name in _INSTALLER_VARIABLES if name in os.environ}
     env.update(
         PATH=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -247,6 +249,8 @@ def installer_environment(home: Path) -> dict[str, str]:
         UV_NO_PROGRESS="1",
         UV_CACHE_DIR=str(_uv_cache()),
         PIP_CONFIG_FILE=os.devnull,
+        UV_INDEX_URL=index_url,
+        PIP_INDEX_URL=index_url,
     )
     return env
 
@@ -258,7 +262,7 @@ def _uv_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
 
 
-def _run(command: list[str], version: Version, cwd: Path, home: Path) -> None:
+def _run(command: list[str], version: Version, cwd: Path, env: dict[str, str]) -> None:
     try:
         completed = subprocess.run(
             command,
@@ -267,7 +271,7 @@ def _run(command: list[str], version: Version, cwd: Path, home: Path) -> None:
             timeout=_BUILD_TIMEOUT,
             check=False,
             cwd=cwd,
-            env=installer_environment(home),
+            env=env,
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -286,10 +290,10 @@ def _failure(version: Version, stderr: str) -> str:
     return f"building the environment of kpops {version} failed: {lines[-1].strip()}"
 
 
-def _check_imports(python: Path, version: Version, cwd: Path, home: Path) -> None:
+def _check_imports(python: Path, version: Version, cwd: Path, env: dict[str, str]) -> None:
     """The render child's own imports (pydantic 2, PyYAML) must exist in the environment."""
     check = "import kpops, pydantic, yaml; assert pydantic.VERSION.startswith('2')"
-    _run([str(python), "-I", "-c", check], version, cwd, home)
+    _run([str(python), "-I", "-c", check], version, cwd, env)
 
 
 def _python_version(python: Path) -> Version:
