@@ -7,12 +7,18 @@ after two minutes; each test here would hang on the old parser and is stopped by
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kpops_bot.bounded_yaml import MAX_BYTES, MAX_DEPTH, UnsafeYamlError, load_bounded
 from kpops_bot.diff.sources import SourceFile, config_line
+from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.versions.pin import InvalidPinError, PinSource, find_pin
+from tests.helpers import GitRepo
+from tests.test_cli import kpops_bot
+from tests.test_cli_diff import diff_args
 
 BOT_CONFIG = ".kpops-bot.yaml"
 
@@ -89,3 +95,15 @@ def test_a_nest_deeper_than_the_limit_is_refused_and_ordinary_aliases_still_load
         load_bounded("a: &a [*a]\n", "pipeline.yaml")
     shared = "defaults: &d {replicas: 2}\napp: {<<: *d, name: x}\n"
     assert load_bounded(shared, "pipeline.yaml") == {"defaults": {"replicas": 2}, "app": {"replicas": 2, "name": "x"}}
+
+
+@pytest.mark.timeout(120)
+def test_a_diff_whose_head_pins_through_a_bomb_tells_the_author_which_file(
+    deployment_repo: GitRepo, chart_server: ChartServer, tmp_path: Path
+) -> None:
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    deployment_repo.write(BOT_CONFIG, alias_bomb("kpops_version"))
+    deployment_repo.commit("Pin kpops through an alias bomb")
+    completed = kpops_bot(*diff_args(deployment_repo, chart_server, str(tmp_path / "ws")))
+    assert completed.returncode == 1, completed.stderr
+    assert ".kpops-bot.yaml uses a YAML alias (line 2); aliases are not accepted here" in completed.stdout
