@@ -73,6 +73,11 @@ class EngineSettings(BaseSettings):
     kpops_newest_major: int = Field(
         default=12, ge=0, description="Newest kpops major a repository may pin (newer pins are refused)."
     )
+    kpops_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="The fork server of another kpops release than the bot's stops when idle this long.",
+    )
     kpops_unused_days: float = Field(
         default=30.0, gt=0, description="An environment of a kpops release not used this long is removed."
     )
