@@ -35,7 +35,13 @@ def kpops_releases(settings: EngineSettings, default_folder: Path) -> KpopsRelea
     """Version selection as the settings say; environments unused for `kpops_unused_days` are removed first."""
     supported = settings.supported_kpops()
     folder = settings.kpops_environments or default_folder
-    store = EnvironmentStore(folder, index_url=settings.kpops_index_url, supported=supported)
+    store = EnvironmentStore(
+        folder,
+        index_url=settings.kpops_index_url,
+        supported=supported,
+        sandbox=settings.sandbox,
+        sandbox_uid=settings.sandbox_uid,
+    )
     releases = KpopsReleases(
         store, index_url=settings.kpops_index_url, offline=settings.kpops_offline, supported=supported
     )

@@ -34,7 +34,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from kpops_bot import metrics
+from kpops_bot.engine.kinds import SandboxChoice
 from kpops_bot.engine.permissions import open_to_renders
+from kpops_bot.engine.sandbox import Bwrap, Layer, SandboxUnavailableError, choose
 from kpops_bot.metrics import BuildOutcome
 from kpops_bot.versions.index import Release, SupportedReleases, default_index_url
 
@@ -58,6 +60,8 @@ _INSTALLER_VARIABLES = (
     "https_proxy",
     "no_proxy",
 )
+_IMPORT_CHECK = "import kpops, pydantic, yaml; assert pydantic.VERSION.startswith('2')"
+_CHECK_UID_OFFSET = 499  # the import check's uid under `uid`: sandbox_uid + this, apart from renders and managed
 _NO_WHEEL = re.compile(r"(?P<package>[A-Za-z0-9._-]+)(?:==\S+)? has no usable wheels")
 
 
@@ -94,8 +98,12 @@ class EnvironmentStore:
         pythons: list[Path] | None = None,
         use_uv: bool = True,
         supported: SupportedReleases | None = None,
+        sandbox: SandboxChoice = SandboxChoice.AUTO,
+        sandbox_uid: int = 61000,
     ) -> None:
         self._folder = folder
+        self._sandbox = sandbox
+        self._sandbox_uid = sandbox_uid
         self._use_uv = use_uv
         self._index_url = index_url or default_index_url()
         self._supported = supported or SupportedReleases()
@@ -187,13 +195,31 @@ class EnvironmentStore:
                 env = installer_environment(home, self._index_url)
                 for command in _commands(installer, python, root, version):
                     _run(command, version, Path(cwd), env)
-                _check_imports(root / "bin" / "python", version, Path(cwd), env)
-            open_to_renders(root)  # renders of other uids (the `uid` sandbox) run it
+                open_to_renders(root)  # renders of other uids (the `uid` sandbox) run it
+                self._check_imports(KpopsEnvironment(version, root), Path(cwd), env)
             marker = {"version": str(version), "requires_python": str(requires_python), "python": str(python)}
             (root / MARKER).write_text(json.dumps(marker))
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)  # a failed build leaves nothing behind
             raise
+
+    def _check_imports(self, environment: KpopsEnvironment, cwd: Path, env: dict[str, str]) -> None:
+        """The render child's own imports (pydantic 2, PyYAML) must exist in the environment. Importing runs the
+        installed wheels' code, so the check runs confined as a render is (no network, nothing of the bot's)."""
+        check = [str(environment.python), "-I", "-c", _IMPORT_CHECK]
+        try:
+            layer = choose(self._sandbox, self._sandbox_uid).layer
+        except SandboxUnavailableError as error:
+            msg = f"kpops {environment.version}: its import check needs the sandbox, which does not work here: {error}"
+            raise EnvironmentBuildError(msg) from error
+        if layer is Layer.NAMESPACES:
+            bwrap = Bwrap(read_only=environment.paths())
+            _run(bwrap.command(check, cwd=environment.root), environment.version, cwd, env)
+        elif layer is Layer.UID and os.geteuid() == 0:
+            uid = self._sandbox_uid + _CHECK_UID_OFFSET
+            _run(check, environment.version, environment.root, env, uid=uid)
+        else:
+            _run(check, environment.version, cwd, env)
 
     def _installer_home(self) -> Path:
         """The installer's HOME and working folders: the bot's own, never a checkout."""
@@ -262,7 +288,7 @@ def _uv_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "uv"
 
 
-def _run(command: list[str], version: Version, cwd: Path, env: dict[str, str]) -> None:
+def _run(command: list[str], version: Version, cwd: Path, env: dict[str, str], uid: int | None = None) -> None:
     try:
         completed = subprocess.run(
             command,
@@ -273,6 +299,9 @@ def _run(command: list[str], version: Version, cwd: Path, env: dict[str, str]) -
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
+            user=uid,
+            group=uid,
+            extra_groups=[] if uid is not None else None,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise EnvironmentBuildError(f"building the environment of kpops {version} failed: {error}") from error
@@ -288,12 +317,6 @@ def _failure(version: Version, stderr: str) -> str:
         return f"kpops {version} needs a source build{of}; not supported (the bot installs binary wheels only)"
     lines = [line for line in stderr.strip().splitlines() if line.strip()] or ["no output"]
     return f"building the environment of kpops {version} failed: {lines[-1].strip()}"
-
-
-def _check_imports(python: Path, version: Version, cwd: Path, env: dict[str, str]) -> None:
-    """The render child's own imports (pydantic 2, PyYAML) must exist in the environment."""
-    check = "import kpops, pydantic, yaml; assert pydantic.VERSION.startswith('2')"
-    _run([str(python), "-I", "-c", check], version, cwd, env)
 
 
 def _python_version(python: Path) -> Version:

@@ -97,11 +97,17 @@ class PackageIndex:
 
 
 def spying_wheel(version: str, report: Path) -> bytes:
-    """A wheel named kpops whose import writes its environment and working folder to `report`."""
+    """A wheel named kpops whose import tries to write to `report` and then fails, telling its environment,
+    working folder and whether the write seemed to work on its last line of stderr."""
     code = (
-        "import json, os\n"
-        f"with open({str(report)!r}, 'w') as f:\n"
-        "    json.dump({'env': dict(os.environ), 'cwd': os.getcwd()}, f)\n"
+        "import json, os, sys\n"
+        "try:\n"
+        f"    open({str(report)!r}, 'w').write('ran unconfined')\n"
+        "    wrote = True\n"
+        "except OSError:\n"
+        "    wrote = False\n"
+        "sys.stderr.write(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(), 'wrote': wrote}) + '\\n')\n"
+        "raise SystemExit(1)\n"
     )
     info = f"kpops-{version}.dist-info"
     members = {
@@ -124,7 +130,12 @@ def attacker() -> Iterator[PackageIndex]:
 
 
 def diff_in_checkout(
-    checkout: Path, chart_server: ChartServer, index: PackageIndex, environments: Path, workspace: Path
+    checkout: Path,
+    chart_server: ChartServer,
+    index: PackageIndex,
+    environments: Path,
+    workspace: Path,
+    *extra: str,
 ) -> subprocess.CompletedProcess[str]:
     """`kpops-bot diff --repo .` run from inside the pull request's checkout, the bot holding a forge token."""
     env = {
@@ -134,7 +145,7 @@ def diff_in_checkout(
         "KPOPS_BOT_KPOPS_ENVIRONMENTS": str(environments),
         "GITHUB_TOKEN": FAKE_TOKEN,
     }
-    args = ["diff", "--repo", ".", "--base", "main", "--head", "feature", "--workspace", str(workspace)]
+    args = ["diff", "--repo", ".", "--base", "main", "--head", "feature", "--workspace", str(workspace), *extra]
     args += ["--chart-mirror", f"{MIRROR_FROM}={chart_server.url}"]
     return subprocess.run(
         [sys.executable, "-m", "kpops_bot", *args], capture_output=True, text=True, env=env, cwd=checkout, check=False
@@ -161,18 +172,23 @@ def test_a_diff_in_a_hostile_checkout_asks_only_the_configured_index_and_the_ins
     hostile_head(deployment_repo, "9.4.1", attacker)
     environments = tmp_path / "environments"
     with PackageIndex({"kpops-9.4.1-py3-none-any.whl": spying_wheel("9.4.1", report)}) as configured:
-        completed = diff_in_checkout(deployment_repo.path, chart_server, configured, environments, tmp_path / "ws")
+        completed = diff_in_checkout(
+            deployment_repo.path, chart_server, configured, environments, tmp_path / "ws", "--format", "json"
+        )
     assert attacker.requests == []
     assert any(path.endswith("kpops-9.4.1-py3-none-any.whl") for path in configured.requests)
-    # The wheel installed, its import ran in the check, and the check failed (no pydantic): a clear error.
+    # The wheel installed, its import ran in the check (confined), and the check failed: a clear error.
     assert completed.returncode == 1, completed.stderr
-    assert "building the environment of kpops 9.4.1 failed" in completed.stdout
-    assert "ModuleNotFoundError: No module named 'pydantic'" in completed.stdout
-    seen = json.loads(report.read_text())
+    messages = {p["error"]["message"] for p in json.loads(completed.stdout)["pipelines"] if p["status"] == "error"}
+    (message,) = messages
+    prefix = "building the environment of kpops 9.4.1 failed: "
+    assert message.startswith(prefix)
+    seen = json.loads(message.removeprefix(prefix))
     assert FAKE_TOKEN not in json.dumps(seen)
     assert not [name for name in seen["env"] if name.startswith("KPOPS_BOT_") or "TOKEN" in name]
     assert seen["env"]["HOME"] == str(environments / ".installer")
-    assert Path(seen["cwd"]).parent == environments / ".installer"
+    assert not report.exists(), seen  # the import check ran in the sandbox: its write stayed in a private /tmp
+    assert seen["cwd"] == str(environments / "kpops-9.4.1")  # (its working folder: the environment, read-only)
     assert not (environments / "kpops-9.4.1").exists(), "the failed build's folder is removed"
 
 
