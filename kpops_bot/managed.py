@@ -124,7 +124,7 @@ def run_kpops(
                 hidden=isolation.hidden,
                 network=True,
             )
-            command = bwrap.command(command, env=env, cwd=checkout.resolve())
+            command = bwrap.command(command, cwd=checkout.resolve())
         elif isolation.layer is Layer.UID and os.geteuid() == 0:
             uid = isolation.sandbox_uid + MANAGED_UID_OFFSET
             chown_tree(home, uid, uid)

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field, replace
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from kpops_bot.bounded_yaml import UnsafeYamlError, load_bounded
 from kpops_bot.connectors import ConnectorPolicy, RepoConnectorKeys
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.names import check_environments
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.validation import describe_validation
-from kpops_bot.versions.pin import parse_specifier
+from kpops_bot.versions.pin import parse_specifier, pin_text
 
 FILE_NAME = ".kpops-bot.yaml"
 
@@ -47,8 +48,9 @@ class RepoConfig(RepoConnectorKeys):
     def _valid_kpops_version(cls, value: object) -> str | None:
         if value is None:
             return None
-        parse_specifier(str(value), "kpops_version")
-        return str(value)
+        text = pin_text(value, "kpops_version")
+        parse_specifier(text, "kpops_version")
+        return text
 
     @field_validator("environments")
     @classmethod
@@ -61,7 +63,9 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     if text is None or not text.strip():
         return RepoConfig()
     try:
-        data = yaml.safe_load(text)
+        data = load_bounded(text, FILE_NAME, allow_aliases=False)
+    except UnsafeYamlError as error:
+        raise InvalidRepoConfigError(str(error)) from error
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

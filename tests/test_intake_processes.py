@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.playground.asgi_server import free_port
+from kpops_bot.server.intake_process import FORWARDED_BODY_LIMIT
 from tests.helpers import GitRepo
 from tests.support.deliveries import github_pull_request, send_github
 from tests.support.forges import RunningForge, running_forge
@@ -66,19 +68,21 @@ def _deliveries_metric(url: str) -> dict[str, float]:
 
 
 @contextmanager
-def _bot(engine: EngineSettings, tmp_path: Path, forge: RunningForge, concurrency: int = 0) -> Iterator[BotProcess]:
+def _bot(
+    engine: EngineSettings, tmp_path: Path, forge: RunningForge, concurrency: int = 0, processes: int = 2
+) -> Iterator[BotProcess]:
     settings = bot_settings(
         engine,
         forge,
         tmp_path / "data",
         port=free_port(),
         concurrency=concurrency,
-        intake_processes=2,
+        intake_processes=processes,
         status_token=STATUS_TOKEN,
     )
     bot = BotProcess(settings, tmp_path / "bot.yaml").start()
     try:
-        wait_for("two intake processes", lambda: len(_intake_processes(bot)) == 2, timeout=30)
+        wait_for(f"{processes} intake processes", lambda: len(_intake_processes(bot)) == processes, timeout=30)
         yield bot
     finally:
         bot.stop()
@@ -186,3 +190,53 @@ def test_no_intake_process_outlives_the_bot(
         wait_for("the intake processes to end", lambda: not any(_alive(pid) for pid in intake), timeout=30)
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{bot.url}/healthz", timeout=5)
+
+
+def _raw_request(url: str, head: bytes, body: bytes) -> bytes:
+    """What the port answers to a request written byte by byte (a body that never ends included)."""
+    address = httpx.URL(url)
+    with socket.create_connection((address.host, address.port), timeout=30) as connection:
+        connection.sendall(head + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def test_the_forwarder_keeps_no_cookie_an_operator_was_given(
+    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> None:
+    with (
+        running_forge(Forge.GITHUB, deployment_repo.path / ".git", {}) as forge,
+        _bot(engine_settings, tmp_path, forge, processes=1) as bot,
+    ):
+        operator = httpx.Client(timeout=10)
+        moved = operator.get(f"{bot.url}/status?token={STATUS_TOKEN}")
+        assert moved.status_code == 303 and "kpops_bot_status=" in moved.headers["set-cookie"]
+        assert operator.get(f"{bot.url}/status").status_code == 200  # the operator's own cookie still works
+        for _ in range(5):  # anyone else, through the same intake process, is not the operator
+            anonymous = httpx.get(f"{bot.url}/status", timeout=10)
+            assert anonymous.status_code == 401, anonymous.text[:200]
+
+
+def test_a_large_body_on_a_forwarded_path_is_refused_without_being_read(
+    engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+) -> None:
+    with (
+        running_forge(Forge.GITHUB, deployment_repo.path / ".git", {}) as forge,
+        _bot(engine_settings, tmp_path, forge, processes=1) as bot,
+    ):
+        # 300 MiB declared, a few bytes sent: the old forwarder waited to read it all (and held what came).
+        declared = b"POST /anything HTTP/1.1\r\nHost: bot\r\nContent-Length: 314572800\r\n\r\n"
+        assert _raw_request(bot.url, declared, b"x" * 1024).startswith(b"HTTP/1.1 413 ")
+        # No declared length: chunks past the limit end the read.
+        chunk = b"x" * 16384
+        chunked = b"POST /status HTTP/1.1\r\nHost: bot\r\nTransfer-Encoding: chunked\r\n\r\n"
+        body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * ((FORWARDED_BODY_LIMIT // len(chunk)) + 2)
+        assert _raw_request(bot.url, chunked, body + b"0\r\n\r\n").startswith(b"HTTP/1.1 413 ")
+        small = httpx.post(f"{bot.url}/status", content=b"x" * 1024, timeout=10)
+        assert small.status_code == 405  # forwarded: the bot's process answers it
+        assert httpx.get(f"{bot.url}/healthz", timeout=10).status_code == 200

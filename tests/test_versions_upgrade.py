@@ -116,3 +116,30 @@ def test_an_invalid_pin_is_a_render_error_naming_it(pools: LazyPool, workspace: 
 
 def _stable(text: str, report: DiffReport) -> str:
     return text.replace(report.base[:12], "<base>").replace(report.head[:12], "<head>")
+
+
+def test_the_fork_server_of_an_idle_release_stops_and_starts_again_when_needed(
+    versioned_engine_settings: EngineSettings, workspace: Workspace, tmp_path: Path
+) -> None:
+    now = [0.0]
+    settings = versioned_engine_settings.model_copy(update={"kpops_idle_minutes": 1.0})
+    releases = KpopsReleases(EnvironmentStore(environments_folder()))
+    old = kpops_examples(tmp_path / "old")
+    new = upgraded_to_12(kpops_examples(tmp_path / "new"))
+    checkouts = [workspace.root / "checkouts"]
+    with LazyPool(settings, checkouts=checkouts, releases=releases, clock=lambda: now[0]) as pools:
+
+        def render(repo: GitRepo) -> str:
+            (rendered,) = render_revision(workspace, pools, str(repo.path), "HEAD", [], RenderSpec())
+            assert rendered.ok, rendered.error
+            return str(rendered.kpops_version)
+
+        assert render(old) == "8.1.4"
+        now[0] += 59
+        assert render(new) == bot_kpops_version()
+        assert sorted(pools.releases_started) == sorted(["8.1.4", bot_kpops_version()])  # not idle long enough
+        now[0] += 2
+        assert render(new) == bot_kpops_version()
+        assert pools.releases_started == [bot_kpops_version()]  # 8.1.4 idle for a minute: its fork server stopped
+        assert render(old) == "8.1.4"
+        assert sorted(pools.releases_started) == sorted(["8.1.4", bot_kpops_version()])

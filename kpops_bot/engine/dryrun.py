@@ -68,7 +68,9 @@ def diff_revisions(
     base = repository.merge_base(repository.resolve(request.base), head)
     changed_paths = repository.changed_paths(base, head)
     releases = (_release(repository, pool, base), _release(repository, pool, head))
-    upgrade = None not in releases and releases[0] != releases[1]
+    # A head whose pin cannot be used (invalid, refused, unbuildable) renders every pipeline, each saying why:
+    # otherwise a change to the pin alone would read "nothing to deploy".
+    upgrade = releases[1] is None or (releases[0] is not None and releases[0] != releases[1])
     sides = [
         _side(repository, base, head, changed_paths, environment, request, upgrade=upgrade)
         for environment in request.environments

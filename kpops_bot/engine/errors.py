@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 import yaml
 from pydantic import ValidationError
 
+from kpops_bot.bounded_yaml import load_bounded
 from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
 from kpops_bot.engine.model import ErrorKind, RenderError
 from kpops_bot.text import shorten
@@ -105,7 +106,7 @@ def _yaml_error(error: yaml.YAMLError, context: FailureContext) -> RenderError:
         if text is None:
             continue
         try:
-            yaml.safe_load(text)
+            load_bounded(text, candidate)
         except yaml.YAMLError as own:
             return _yaml_error_in(candidate, own)
     return _yaml_error_in(context.pipeline_file, error)
@@ -238,7 +239,7 @@ def _blames_config(cause: str, context: FailureContext) -> bool:
 
 def _safe_load(text: str | None) -> object:
     try:
-        return yaml.safe_load(text) if text is not None else None
+        return load_bounded(text, "config") if text is not None else None
     except yaml.YAMLError:
         return None
 

@@ -5,7 +5,10 @@ gets the fork server of that release's environment (built first when missing: th
 `on_wait`); all are sandboxed alike. The bot's jobs share one `LazyPool` and each listens through a view of its
 own (`heard_by`), so the job that waits, and only it, says so (its commit status). A build that failed is not
 tried again for `FAILED_BUILD_REMEMBERED` seconds: the other pipelines of the run get the same error at once instead
-of one build each, and a later run (after an index outage, say) builds again.
+of one build each, and a later run (after an index outage, say) builds again. The fork server of a release other
+than the bot's own that rendered nothing for `kpops_idle_minutes` is stopped when a render next asks for a pool
+(a fork server with its helm service holds about 160 MiB; a repository that tried a release once must not keep it
+for the bot's lifetime); a later render of that release starts it again.
 """
 
 from __future__ import annotations
@@ -30,8 +33,18 @@ FAILED_BUILD_REMEMBERED = 60.0
 
 def kpops_releases(settings: EngineSettings, default_folder: Path) -> KpopsReleases:
     """Version selection as the settings say; environments unused for `kpops_unused_days` are removed first."""
-    store = EnvironmentStore(settings.kpops_environments or default_folder, index_url=settings.kpops_index_url)
-    releases = KpopsReleases(store, index_url=settings.kpops_index_url, offline=settings.kpops_offline)
+    supported = settings.supported_kpops()
+    folder = settings.kpops_environments or default_folder
+    store = EnvironmentStore(
+        folder,
+        index_url=settings.kpops_index_url,
+        supported=supported,
+        sandbox=settings.sandbox,
+        sandbox_uid=settings.sandbox_uid,
+    )
+    releases = KpopsReleases(
+        store, index_url=settings.kpops_index_url, offline=settings.kpops_offline, supported=supported
+    )
     releases.prune(settings.kpops_unused_days * _DAY)
     return releases
 
@@ -57,6 +70,8 @@ class LazyPool:
         self._resolved: dict[str, Resolved] = {}
         self._pools: dict[str, RenderPool] = {}
         self._failed: dict[str, tuple[float, EnvironmentBuildError]] = {}  # release → (when, why)
+        self._last_used: dict[str, float] = {}
+        self._in_flight: dict[str, int] = {}
         self._clock = clock
         self._lock = threading.Lock()
         self._warming: threading.Thread | None = None
@@ -153,16 +168,45 @@ class LazyPool:
             failed: Future[PipelineRender] = Future()
             failed.set_result(_not_rendered(request, release, str(error)))
             return failed
-        return pool.submit(request)
+        try:
+            future = pool.submit(request)
+        except BaseException:
+            self._finished(release)
+            raise
+        future.add_done_callback(lambda _done: self._finished(release))
+        return future
+
+    def _finished(self, release: str) -> None:
+        with self._lock:
+            self._in_flight[release] -= 1
+            self._last_used[release] = self._clock()
+
+    def _stop_idle(self, wanted: str) -> None:
+        """Close the pools of other releases than the bot's own and `wanted` that rendered nothing for a while."""
+        idle_for = self._settings.kpops_idle_minutes * 60
+        own = bot_kpops_version()
+        with self._lock:
+            idle = [
+                release
+                for release in self._pools
+                if release not in (own, wanted)
+                and not self._in_flight.get(release)
+                and self._clock() - self._last_used.get(release, self._clock()) >= idle_for
+            ]
+            stopped = [self._pools.pop(release) for release in idle]
+        for pool in stopped:
+            pool.close()
 
     def _pool(self, release: str, on_wait: WaitListener | None) -> RenderPool:
         self._warmed()
+        self._stop_idle(release)
         with self._lock:
             pool = self._pools.get(release)
             resolved = self._resolved.get(release)
             failed = self._failed.get(release)
-        if pool is not None:
-            return pool
+            if pool is not None:  # counted in the lock that found it: `_stop_idle` never closes it under a render
+                self._in_flight[release] = self._in_flight.get(release, 0) + 1
+                return pool
         if failed is not None and self._clock() - failed[0] < FAILED_BUILD_REMEMBERED:
             raise failed[1]
         environment = None
@@ -178,6 +222,7 @@ class LazyPool:
                 pool = RenderPool(self._settings, checkouts=self._checkouts, hidden=self._hidden, kpops=environment)
                 pool.start()
                 self._pools[release] = pool
+            self._in_flight[release] = self._in_flight.get(release, 0) + 1
             return self._pools[release]
 
     def close(self) -> None:

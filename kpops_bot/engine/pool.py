@@ -229,7 +229,7 @@ class RenderPool:
                 sockets=[(self._socket, _SOCKET_INSIDE)] if self._helm is not None else [],
                 keep_root_capabilities=True,
             )
-            command = bwrap.command(command, env=env, cwd=zygote_home)
+            command = bwrap.command(command, cwd=zygote_home)
         self._zygote = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,

@@ -169,13 +169,14 @@ def _probe(layer: Layer, uid: int) -> str | None:
         command = [sys.executable, "-m", "kpops_bot.engine.zygote", "--probe", config.model_dump_json(), str(folder)]
         if namespaces:
             bwrap = Bwrap(read_only=[folder / "checkout"], writable=[folder / "job"], keep_root_capabilities=True)
-            command = bwrap.command(command, env={}, cwd=folder / "job")
+            command = bwrap.command(command, cwd=folder / "job")
         return _failure(command)
 
 
 def _failure(command: list[str]) -> str | None:
+    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}  # nothing of the bot's, as a render
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as error:
         return str(error)
     if completed.returncode == 0:
@@ -226,7 +227,10 @@ class Bwrap:
     network: bool = False
     keep_root_capabilities: bool = False
 
-    def command(self, command: Sequence[str], *, env: dict[str, str], cwd: Path) -> list[str]:
+    def command(self, command: Sequence[str], *, cwd: Path) -> list[str]:
+        """The command line; the process's environment is the one bubblewrap is started with (`subprocess`'s
+        `env`), passed on as it is: a value on the command line (`--setenv`) is readable by every local user in
+        `/proc/<pid>/cmdline` for the process's lifetime, its environment only by its own uid."""
         args = ["bwrap", "--die-with-parent", "--new-session"]
         args += self._namespaces()
         for folder in map(Path, _SYSTEM_DIRS):
@@ -249,9 +253,7 @@ class Bwrap:
         for outside, inside in self.sockets:
             args += ["--bind", str(outside), inside]
         args += ["--remount-ro", "/"]
-        args += ["--chdir", str(cwd), "--clearenv"]
-        for name, value in sorted(env.items()):
-            args += ["--setenv", name, value]
+        args += ["--chdir", str(cwd)]
         return [*args, "--", *command]
 
     def _namespaces(self) -> list[str]:

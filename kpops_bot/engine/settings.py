@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kpops_bot.engine.kinds import HelmChoice, SandboxChoice
 from kpops_bot.helm.mirrors import ChartMirrors
+from kpops_bot.versions.index import SupportedReleases
 
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -66,6 +67,17 @@ class EngineSettings(BaseSettings):
     kpops_environments: Path | None = Field(
         default=None, description="Where an environment per kpops release is kept (default: in the data folder)."
     )
+    kpops_oldest_major: int = Field(
+        default=8, ge=0, description="Oldest kpops major a repository may pin (older pins are refused)."
+    )
+    kpops_newest_major: int = Field(
+        default=12, ge=0, description="Newest kpops major a repository may pin (newer pins are refused)."
+    )
+    kpops_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="The fork server of another kpops release than the bot's stops when idle this long.",
+    )
     kpops_unused_days: float = Field(
         default=30.0, gt=0, description="An environment of a kpops release not used this long is removed."
     )
@@ -79,6 +91,9 @@ class EngineSettings(BaseSettings):
             return None
         self.work_dir.mkdir(parents=True, exist_ok=True)
         return str(self.work_dir)
+
+    def supported_kpops(self) -> SupportedReleases:
+        return SupportedReleases(self.kpops_oldest_major, self.kpops_newest_major)
 
     def mirrors(self) -> ChartMirrors:
         return ChartMirrors(self.chart_mirrors)

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from kpops_bot.bounded_yaml import load_bounded
 from kpops_bot.engine.model import PipelineRender
 from kpops_bot.yaml_text import dump_yaml
 
@@ -131,7 +132,7 @@ def recorded_source(kustomization_text: str | None) -> str | None:
     if not kustomization_text:
         return None
     try:
-        document = yaml.safe_load(kustomization_text)
+        document = load_bounded(kustomization_text, "kustomization.yaml")
     except yaml.YAMLError:
         return None
     source = _metadata(document).get("annotations", {}).get(SOURCE_ANNOTATION) if isinstance(document, dict) else None

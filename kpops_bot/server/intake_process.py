@@ -5,7 +5,9 @@ from it in turn, so checking signatures, parsing JSON and routing use as many co
 the jobs the bot's process runs never slow an answer to a forge. Storing a delivery and counting the answer happen
 in the bot's process, over the intake channel (`server.intake_channel`): one writer, batches shared by all. Every
 other path (status page, metrics, readiness, liveness: the workers live there) is forwarded to the bot's process,
-which answers on a private socket.
+which answers on a private socket: each request alone, with only its own headers (no cookie jar: one client's status
+cookie must not answer another's request), and with a small body (the bot's process serves no forwarded route that
+reads one; a large upload must not grow this process).
 The process reads its settings from standard input and ends when the bot's process closes the channel.
 
     python -m kpops_bot.server.intake_process --listen-fd N --run-dir DIR < settings
@@ -41,32 +43,74 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Headers of one hop's connection, not of the request or the answer (and those this process's server writes).
 _HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te", b"trailer", b"content-length", b"host"}
 _NOT_FORWARDED_BACK = _HOP | {b"date", b"server"}
+FORWARDED_BODY_LIMIT = 64 * 1024
+_FORWARD_TIMEOUT = httpx.Timeout(60)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class Forwarder:
     """Answers a request with what the bot's process answers to it (on its private socket)."""
 
     def __init__(self, app_socket: Path) -> None:
-        self._client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(app_socket)), base_url="http://kpops-bot", timeout=60
-        )
+        # The transport, not a client: a client keeps the cookies its answers set and sends them with every later
+        # request, whoever makes it.
+        self._transport = httpx.AsyncHTTPTransport(uds=str(app_socket))
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def answer(self, request: Request) -> Response:
+        try:
+            body = await _bounded_body(request)
+        except _TooLarge:
+            return JSONResponse({"error": f"body larger than {FORWARDED_BODY_LIMIT} bytes"}, 413)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         headers = [(name, value) for name, value in request.headers.raw if name.lower() not in _HOP]
+        outgoing = httpx.Request(
+            request.method,
+            f"http://kpops-bot{target}",
+            headers=headers,
+            content=body,
+            extensions={"timeout": _FORWARD_TIMEOUT.as_dict()},
+        )
         try:
-            upstream = await self._client.request(request.method, target, headers=headers, content=await request.body())
+            upstream = await self._transport.handle_async_request(outgoing)
         except httpx.HTTPError:
-            return JSONResponse({"error": "the bot's process is not answering; try again shortly"}, 503)
-        response = Response(upstream.content, upstream.status_code)
+            return _not_answering()
+        try:
+            content = await upstream.aread()
+        except httpx.HTTPError:
+            return _not_answering()
+        finally:
+            await upstream.aclose()
+        response = Response(content, upstream.status_code)
         response.raw_headers = [
             *((name, value) for name, value in upstream.headers.raw if name.lower() not in _NOT_FORWARDED_BACK),
-            (b"content-length", str(len(upstream.content)).encode()),
+            (b"content-length", str(len(content)).encode()),
         ]
         return response
+
+
+def _not_answering() -> Response:
+    return JSONResponse({"error": "the bot's process is not answering; try again shortly"}, 503)
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The request's body, read no further than the limit (a declared length above it is refused unread)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > FORWARDED_BODY_LIMIT:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORWARDED_BODY_LIMIT:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_intake_app(settings: BotSettings, intake: ChannelIntake, forward: Forwarder) -> Starlette:

@@ -5,6 +5,7 @@ of the package index that does (PEP 691 JSON simple API), or offline the newest 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,6 +37,28 @@ class Resolved:
     own: bool
 
 
+@dataclass(frozen=True)
+class SupportedReleases:
+    """The kpops majors the bot renders with (its render child speaks their dialects); others are refused."""
+
+    oldest_major: int = 8
+    newest_major: int = 12
+
+    def contains(self, version: Version) -> bool:
+        return self.oldest_major <= version.major <= self.newest_major
+
+    def refusal(self, what: str) -> str:
+        return (
+            f"{what} is not supported: the bot renders with kpops {self.oldest_major} to {self.newest_major} "
+            "(the settings kpops_oldest_major and kpops_newest_major widen it)"
+        )
+
+
+def default_index_url() -> str:
+    """The machine's index: uv's or pip's setting when there is one, else PyPI."""
+    return os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX_URL
+
+
 def bot_kpops_version() -> str:
     return importlib.metadata.version("kpops")
 
@@ -52,14 +75,28 @@ def choose(pin: Pin, releases: Iterable[Release]) -> Release | None:
     return max(matching, key=lambda release: release.version, default=None)
 
 
-def resolve(pin: Pin, *, index_url: str, offline: bool, built: Iterable[Release]) -> Resolved:
-    """The release for `pin`; offline, only the bot's kpops and `built` environments are candidates."""
+def resolve(
+    pin: Pin,
+    *,
+    index_url: str,
+    offline: bool,
+    built: Iterable[Release],
+    supported: SupportedReleases | None = None,
+) -> Resolved:
+    """The release for `pin`; offline, only the bot's kpops and `built` environments are candidates.
+
+    Only releases of the supported majors are candidates: a pin that only older (or newer) releases match is refused
+    before anything is installed.
+    """
+    supported = supported or SupportedReleases()
     own = Version(bot_kpops_version())
     if pin.specifier.contains(own):
         return Resolved(own, SpecifierSet(), own=True)
     candidates = list(built) if offline else index_releases(index_url)
-    release = choose(pin, candidates)
+    release = choose(pin, [candidate for candidate in candidates if supported.contains(candidate.version)])
     if release is None:
+        if (unsupported := choose(pin, candidates)) is not None:
+            raise UnresolvablePinError(supported.refusal(f"kpops {unsupported.version} ({pin.describe()})"))
         where = "among the environments already built (offline)" if offline else f"on {index_url}"
         raise UnresolvablePinError(f"no kpops release matches {pin.describe()} {where}")
     return Resolved(release.version, release.requires_python, own=False)

@@ -18,11 +18,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from kpops_bot.bounded_yaml import MAX_BYTES, UnsafeYamlError, load_bounded
+
 BOT_CONFIG_FILE = ".kpops-bot.yaml"
 PYPROJECT_FILE = "pyproject.toml"
 _REQUIREMENTS = re.compile(r"requirements[^/]*\.txt")
 _POETRY_CARET = re.compile(r"\^\s*(\d+)((?:\.\d+)*)")
 _POETRY_TILDE = re.compile(r"~\s*(\d+)\.(\d+)((?:\.\d+)*)")
+MAX_PIN_LENGTH = 64
 
 
 class PinSource(StrEnum):
@@ -63,9 +66,12 @@ def find_pin(files: Iterable[str], read: Callable[[str], str | None]) -> Pin:
     if BOT_CONFIG_FILE in listed and (pin := _from_bot_config(read(BOT_CONFIG_FILE))) is not None:
         return pin
     for name in sorted(path for path in listed if _REQUIREMENTS.fullmatch(path)):
-        if (specifier := _from_requirements(read(name) or "")) is not None:
+        if (specifier := _from_requirements(_bounded(read(name), name))) is not None:
             return Pin(specifier, PinSource.REQUIREMENTS, name)
-    if PYPROJECT_FILE in listed and (specifier := _from_pyproject(read(PYPROJECT_FILE) or "")) is not None:
+    if (
+        PYPROJECT_FILE in listed
+        and (specifier := _from_pyproject(_bounded(read(PYPROJECT_FILE), PYPROJECT_FILE))) is not None
+    ):
         return Pin(specifier, PinSource.PYPROJECT, PYPROJECT_FILE)
     return DEFAULT_PIN
 
@@ -81,16 +87,40 @@ def parse_specifier(text: str, where: str) -> SpecifierSet:
         raise InvalidPinError(f"{where}: {text!r} is not a version specifier (e.g. '~=8.1.4')") from error
 
 
+def pin_text(value: object, where: str) -> str:
+    """A pin as the file states it: a short scalar (`8.1.4`, `~=8.1`), never a list, mapping or long text."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        msg = f"{where} must be a version specifier such as '~=8.1.4', not a YAML {type(value).__name__}"
+        raise InvalidPinError(msg)
+    text = str(value)
+    if len(text) > MAX_PIN_LENGTH:
+        msg = f"{where} is {len(text)} characters long; a version specifier has at most {MAX_PIN_LENGTH}"
+        raise InvalidPinError(msg)
+    return text
+
+
 def _from_bot_config(text: str | None) -> Pin | None:
     try:
-        data = yaml.safe_load(text or "")
+        data = load_bounded(text or "", BOT_CONFIG_FILE, allow_aliases=False)
+    except UnsafeYamlError as error:
+        raise InvalidPinError(str(error)) from error
     except yaml.YAMLError:
         return None  # the bot's config check reports the broken file
     value = data.get("kpops_version") if isinstance(data, dict) else None
     if value is None:
         return None
-    specifier = parse_specifier(str(value), f"{BOT_CONFIG_FILE} kpops_version")
+    where = f"{BOT_CONFIG_FILE} kpops_version"
+    specifier = parse_specifier(pin_text(value, where), where)
     return Pin(specifier, PinSource.BOT_CONFIG, BOT_CONFIG_FILE)
+
+
+def _bounded(text: str | None, name: str) -> str:
+    """The text of a file the pin is read from; refused before parsing when larger than the cap."""
+    text = text or ""
+    if len(text) > MAX_BYTES:
+        msg = f"{name} is {len(text)} characters long; files larger than {MAX_BYTES} bytes are not read"
+        raise InvalidPinError(msg)
+    return text
 
 
 def _from_requirements(text: str) -> SpecifierSet | None:
@@ -107,7 +137,7 @@ def _from_requirements(text: str) -> SpecifierSet | None:
 def _from_pyproject(text: str) -> SpecifierSet | None:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return None
     project = data.get("project", {})
     groups = project.get("optional-dependencies", {})

@@ -4,7 +4,6 @@ environment: pin (pure) → resolved with the index or offline (cached a while) 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,24 +11,27 @@ from collections.abc import Callable, Sequence
 from packaging.version import Version
 
 from kpops_bot.versions.environments import EnvironmentStore, KpopsEnvironment, WaitListener
-from kpops_bot.versions.index import DEFAULT_INDEX_URL, Resolved, resolve
+from kpops_bot.versions.index import Resolved, SupportedReleases, default_index_url, resolve
 from kpops_bot.versions.pin import Pin, find_pin
 
 _RESOLVED_FOR = 600.0  # seconds a pin's resolution is reused before the index is asked again
 
 
-def default_index_url() -> str:
-    """The machine's index: uv's or pip's setting when there is one, else PyPI."""
-    return os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX_URL
-
-
 class KpopsReleases:
     """Resolves pins and hands out environments; shared by every repository and job of the process."""
 
-    def __init__(self, store: EnvironmentStore, *, index_url: str | None = None, offline: bool = False) -> None:
+    def __init__(
+        self,
+        store: EnvironmentStore,
+        *,
+        index_url: str | None = None,
+        offline: bool = False,
+        supported: SupportedReleases | None = None,
+    ) -> None:
         self._store = store
         self._index_url = index_url or default_index_url()
         self._offline = offline
+        self._supported = supported or SupportedReleases()
         self._resolved: dict[str, tuple[float, Resolved]] = {}
         self._lock = threading.Lock()
 
@@ -47,7 +49,9 @@ class KpopsReleases:
             cached = self._resolved.get(key)
         if cached is not None and time.monotonic() - cached[0] < _RESOLVED_FOR:
             return cached[1]
-        resolved = resolve(pin, index_url=self._index_url, offline=self._offline, built=self._store.built())
+        resolved = resolve(
+            pin, index_url=self._index_url, offline=self._offline, built=self._store.built(), supported=self._supported
+        )
         with self._lock:
             self._resolved[key] = (time.monotonic(), resolved)
         return resolved
