@@ -267,6 +267,13 @@ def render(
 )
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Render cache (default: in the workspace).")
 @click.option("--no-cache", is_flag=True, help="Render everything again.")
+@click.option(
+    "--policies",
+    "policy_folders",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A folder of Rego policies that judges the change too (besides the repository's policies/); repeat.",
+)
 @engine_options
 def diff(
     source: str,
@@ -277,6 +284,7 @@ def diff(
     split_for: str | None,
     cache_dir: Path | None,
     no_cache: bool,
+    policy_folders: tuple[Path, ...],
     engine: EngineArgs,
 ) -> None:
     """Dry-run diff of the pipelines a change affects: HEAD against its merge base with BASE, as a pull request.
@@ -304,7 +312,12 @@ def diff(
     default_cache = workspace.root / "render-cache"
     with pools:
         report, max_parts = _diff_report(
-            pools, workspace, engine, (source, base, head, only), None if no_cache else cache_dir or default_cache
+            pools,
+            workspace,
+            engine,
+            (source, base, head, only),
+            None if no_cache else cache_dir or default_cache,
+            policy_folders,
         )
     if output_format == "json":
         from kpops_bot.report.as_json import render_json
@@ -325,6 +338,7 @@ def _diff_report(
     engine: EngineArgs,
     revisions: tuple[str, str, str, tuple[str, ...]],
     cache_dir: Path | None,
+    policy_folders: tuple[Path, ...] = (),
 ) -> tuple[DiffReport, int]:
     """The diff of (repository, base, head, only pipelines) and how many comment parts the report may take; a usage
     error (unknown pipeline, unreadable repository, no sandbox) ends the command with its message."""
@@ -336,15 +350,20 @@ def _diff_report(
         from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
         from kpops_bot.engine.sandbox import SandboxUnavailableError
         from kpops_bot.engine.targets import UnknownPipelineError
+        from kpops_bot.policy.model import PolicyError
         from kpops_bot.workspace import WorkspaceError
 
         settings = pools.settings
         diff_settings = DiffSettings()
         # The command line renders manifest or argo mode, and judges risks by what that mode does.
+        options = diff_settings.options(settings)
         options = replace(
-            diff_settings.options(settings),
+            options,
             operation_mode=OperationMode(engine.mode),
             connectors=engine.connector_policy(),
+            policies=replace(
+                options.policies, folders=(*options.policies.folders, *(str(folder) for folder in policy_folders))
+            ),
         )
         cache = None if cache_dir is None else RenderCache(cache_dir, settings.render_cache_bytes)
         source, base, head, only = revisions
@@ -363,6 +382,9 @@ def _diff_report(
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
+    except PolicyError as error:
+        click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
+        sys.exit(1)
     finally:
         if cache is not None:
             cache.bound()  # also a cache filled by earlier runs, or by a larger bound
@@ -695,6 +717,31 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     click.echo(f"Hook {outcome.hook_id} {outcome.change} for {project}: {outcome.url}")
+
+
+@main.group()
+def policy() -> None:
+    """Rego policies as the bot evaluates them (see the README's "Policies")."""
+
+
+@policy.command(name="test")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def policy_test(folder: Path) -> None:
+    """Run the folder's `test_` rules, as `conftest verify` does. Exit code 0 when every test passes, 1 otherwise."""
+    from kpops_bot.policy.load import from_directory
+    from kpops_bot.policy.model import Limits, PolicyError
+    from kpops_bot.policy.verify import verify
+
+    try:
+        results = verify(from_directory(folder), Limits())
+    except PolicyError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    for result in results:
+        click.echo(f"{'PASS' if result.passed else 'FAIL'} {result.name}")
+    failed = sum(not result.passed for result in results)
+    click.echo(f"{len(results)} tests, {len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if failed or not results else 0)
 
 
 @main.command()
