@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,24 +10,29 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
-from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.engine.model import Mode
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.forges.base import CommitState
 from kpops_bot.jobs import JobKind
+from kpops_bot.masking import Masker
+from kpops_bot.policy import judge
 from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
-from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicySet
+from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicySet, PullRequestFacts
 from kpops_bot.policy.verify import verify
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from tests.helpers import GitRepo, component, recorded_render
 from tests.support.golden import check_golden
 from tests.support.recording_forge import RecordingForge
+from tests.support.reports import edited
 from tests.support.workflow_kit import HEAD, job, pull_request_event, settings
 
 STARTER = Path(__file__).resolve().parent.parent / "examples" / "policies"
@@ -148,6 +154,20 @@ def test_only_the_folders_rego_and_data_files_are_read() -> None:
     policies = from_files("x", files, files.get)
     assert [module.path for module in policies.modules] == ["policies/a.rego"]
     assert policies.data == {"x": 1}
+
+
+def test_the_pipeline_input_is_what_its_schema_documents() -> None:
+    base = recorded_render()
+    head = edited(lambda render: component(render, "word-counter").config["values"].update(replicaCount=5))
+    diff = diff_pipeline("word-count", "prod", base, head, DiffOptions())
+    facts = PullRequestFacts(number=7, labels=("risky",), author="alice", target_branch="main")
+    evaluation = judge.pipeline_evaluation(diff, base, head, Mode.MANIFEST, facts, Masker())
+    schema = json.loads((Path(judge.__file__).parent / "pipeline-input.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(evaluation.input, schema)
+    [counter] = [c for c in evaluation.input["components"] if c["name"] == "word-counter"]
+    assert counter["changed_fields"] == ["values.replicaCount"]
+    assert counter["base"]["config"]["values"]["replicaCount"] != counter["head"]["config"]["values"]["replicaCount"]
+    assert evaluation.input["pull_request"]["labels"] == ["risky"]
 
 
 # With real kpops renders of the fixture repository.
