@@ -26,6 +26,7 @@ from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
 from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicySet, PullRequestFacts
 from kpops_bot.policy.verify import verify
+from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
@@ -223,6 +224,12 @@ def test_a_prod_topic_with_one_replica_is_denied_at_its_line(
     # the manifest rules judged each rendered KafkaTopic too: its name has no <team>.<domain> prefix
     names = [r for p in report.pipelines for r in p.risks if r.rule == "main.deny" and "not named" in r.message]
     assert any(r.topic == "word-count-word-counter-topic" for r in names)
+    annotations = check_report(report).annotations
+    assert any(
+        (a.path, a.line, a.title) == (WORD_COUNT, risk.source.line, "danger · word-count: policy kpops.deny")
+        and "word-count-word-counter-topic has 1 replicas" in a.message
+        for a in annotations
+    )
     shown = report.model_copy(update={"base": "b" * 40, "head": "c" * 40})  # commits differ from run to run
     markdown = "".join(render_markdown(shown))
     assert f"`{WORD_COUNT}:{risk.source.line}`" in markdown
