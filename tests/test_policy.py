@@ -22,9 +22,10 @@ from kpops_bot.forges.base import CommitState
 from kpops_bot.jobs import JobKind
 from kpops_bot.masking import Masker
 from kpops_bot.policy import judge
+from kpops_bot.policy.check import policy_sets
 from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
-from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicySet, PullRequestFacts
+from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicyOptions, PolicySet, PullRequestFacts
 from kpops_bot.policy.verify import verify
 from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
@@ -148,6 +149,26 @@ def test_a_failing_test_fails_policy_test(tmp_path: Path) -> None:
     (tmp_path / "policies/data.yaml").write_text(text.replace("min_replicas: 3", "min_replicas: 1"), encoding="utf-8")
     failed = [result.name for result in verify(from_directory(tmp_path / "policies"), Limits()) if not result.passed]
     assert failed == ["data.kpops.test_one_replica_in_prod_is_denied"]
+
+
+def test_a_test_the_evaluator_crashes_on_is_an_error_and_does_not_stop_the_rules(tmp_path: Path) -> None:
+    """rego-cpp 1.5.2 dies compiling `with input as` over a rule that calls a built-in: `policy test` says so; the
+    dry run leaves conftest's test files out, so the rules still judge."""
+    (tmp_path / "p.rego").write_text(
+        'package main\nimport rego.v1\n\ndeny contains "x" if upper(input.kind) == "KAFKATOPIC"\n', encoding="utf-8"
+    )
+    (tmp_path / "p_test.rego").write_text(
+        'package main\nimport rego.v1\n\ntest_x if { count(deny) == 1 with input as {"kind": "KafkaTopic"} }\n',
+        encoding="utf-8",
+    )
+    policies = from_directory(tmp_path)
+    with pytest.raises(PolicyError) as raised:
+        verify(policies, Limits())
+    assert "p_test.rego" in str(raised.value)
+    assert "with input as" in str(raised.value)
+    assert policy_sets(PolicyOptions(folders=(str(tmp_path),)), None)[0].modules == (policies.modules[0],)
+    [found] = evaluate(policies.without_tests(), [Evaluation("main", {"kind": "KafkaTopic"})], Limits())
+    assert [f.message for f in found] == ["x"]
 
 
 def test_only_the_folders_rego_and_data_files_are_read() -> None:

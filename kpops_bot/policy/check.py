@@ -47,7 +47,8 @@ def repository_policies(
 
 
 def policy_sets(options: PolicyOptions, at_base: PolicySet | None) -> list[PolicySet]:
-    return [*([at_base] if at_base is not None else []), *(from_directory(Path(f)) for f in options.folders)]
+    found = [*([at_base] if at_base is not None else []), *(from_directory(Path(f)) for f in options.folders)]
+    return [policies.without_tests() for policies in found]
 
 
 def changed_policies(folder: str | None, changed_paths: Sequence[str]) -> list[str]:

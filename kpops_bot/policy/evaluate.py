@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kpops_bot.policy.model import Finding, Limits, PolicyError, PolicySet
+from kpops_bot.policy.model import EvaluatorCrashedError, Finding, Limits, PolicyError, PolicySet
 
 _POLL_SECONDS = 0.02
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -159,7 +159,9 @@ def _run_child(request: dict[str, Any], limits: Limits, policies: PolicySet) -> 
     if process.returncode != 0 or not output:
         if process.returncode in (-signal.SIGKILL, -signal.SIGXCPU):
             raise exceeded
-        raise PolicyError(f"{_files(policies)}: the policy evaluator failed (exit code {process.returncode})")
+        raise EvaluatorCrashedError(
+            f"{_files(policies)}: the policy evaluator crashed (exit code {process.returncode})"
+        )
     reply: dict[str, Any] = json.loads(output)
     return reply
 

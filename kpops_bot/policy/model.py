@@ -25,6 +25,11 @@ class PolicyError(Exception):
     """A policy that cannot be evaluated: never a silent pass. The message names the file."""
 
 
+class EvaluatorCrashedError(PolicyError):
+    """rego-cpp itself failed (a signal, no answer): known to happen with `with input as` over a rule that calls a
+    built-in."""
+
+
 @dataclass(frozen=True)
 class PolicyModule:
     path: str  # as the reader knows it: relative to the repository, or the folder's own path
@@ -50,6 +55,12 @@ class PolicySet:
     origin: str  # what a message calls it: `policies/ at the base`, or the organisation's folder
     modules: tuple[PolicyModule, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+
+    def without_tests(self) -> PolicySet:
+        """What judges a change: conftest's test files (`*_test.rego`) left out, so that a test rego-cpp cannot
+        compile (see `EvaluatorCrashedError`) does not stop the rules."""
+        modules = tuple(module for module in self.modules if not module.path.endswith("_test.rego"))
+        return PolicySet(self.origin, modules, self.data)
 
     def queries(self, namespace: str) -> list[str]:
         """`data.<namespace>.<rule>` for every deny/violation/warn rule the namespace defines."""

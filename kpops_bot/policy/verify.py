@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kpops_bot.policy.evaluate import run_queries
-from kpops_bot.policy.model import Limits, PolicySet
+from kpops_bot.policy.model import EvaluatorCrashedError, Limits, PolicySet
 
 
 @dataclass(frozen=True)
@@ -25,5 +25,11 @@ def verify(policies: PolicySet, limits: Limits) -> list[TestResult]:
     names = policies.tests()
     if not names:
         return []
-    answers = run_queries(policies, names, limits)
+    try:
+        answers = run_queries(policies, names, limits)
+    except EvaluatorCrashedError as error:
+        raise EvaluatorCrashedError(
+            f"{error}; rego-cpp fails on `with input as` over a rule that calls a built-in: "
+            "make the rule a function of the document and call it from the test"
+        ) from error
     return [TestResult(name, answer is True) for name, answer in zip(names, answers, strict=True)]
