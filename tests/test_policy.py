@@ -19,6 +19,7 @@ from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.model import Mode
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.forges.base import CommitState
+from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.jobs import JobKind
 from kpops_bot.masking import Masker
 from kpops_bot.policy import judge
@@ -36,6 +37,8 @@ from tests.support.golden import check_golden
 from tests.support.recording_forge import RecordingForge
 from tests.support.reports import edited
 from tests.support.workflow_kit import HEAD, job, pull_request_event, settings
+from tests.test_cli import kpops_bot
+from tests.test_cli_diff import diff_args
 
 STARTER = Path(__file__).resolve().parent.parent / "examples" / "policies"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
@@ -307,3 +310,33 @@ def test_a_policy_with_a_syntax_error_makes_the_preview_an_error_naming_the_file
     assert "policies/broken.rego:4: this is unclosed" in note
     assert forge.last_status(HEAD).state is CommitState.ERROR
     check_golden("bot/preview-failed-policy.md", note)
+
+
+def test_kpops_bot_diff_with_policies(deployment_repo: GitRepo, chart_server: ChartServer, tmp_path: Path) -> None:
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    deployment_repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    deployment_repo.commit("Scale word-count")
+    args = [
+        *diff_args(deployment_repo, chart_server, str(tmp_path / "ws")),
+        "--environment",
+        "prod",
+        "--format",
+        "json",
+    ]
+    plain = kpops_bot(*args, cwd=tmp_path)
+    judged = kpops_bot(*args, "--policies", str(STARTER), cwd=tmp_path)
+    assert plain.returncode == 0 and judged.returncode == 0, plain.stderr + judged.stderr
+    rules = {
+        (risk["rule"], risk["topic"])
+        for pipeline in json.loads(judged.stdout)["pipelines"]
+        for risk in pipeline["risks"]
+        if risk["code"] == "policy"
+    }
+    assert ("kpops.deny", "word-count-word-counter-topic") in rules
+    assert not [r for p in json.loads(plain.stdout)["pipelines"] for r in p["risks"] if r["code"] == "policy"]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.rego").write_text("package main\nimport rego.v1\n\ndeny contains msg if {\n", encoding="utf-8")
+    failed = kpops_bot(*args, "--policies", str(broken), cwd=tmp_path)
+    assert failed.returncode == 1
+    assert f"{broken}/bad.rego:4: this is unclosed" in failed.stderr
