@@ -28,6 +28,7 @@ from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
 from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicyOptions, PolicySet, PullRequestFacts
 from kpops_bot.policy.verify import verify
+from kpops_bot.repo_config import effective, parse_repo_config
 from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workflows.preview import PreviewWorkflow
@@ -340,3 +341,15 @@ def test_kpops_bot_diff_with_policies(deployment_repo: GitRepo, chart_server: Ch
     failed = kpops_bot(*args, "--policies", str(broken), cwd=tmp_path)
     assert failed.returncode == 1
     assert f"{broken}/bad.rego:4: this is unclosed" in failed.stderr
+
+
+def test_the_repository_names_its_policy_folder_and_the_server_its_own(tmp_path: Path) -> None:
+    server = settings(tmp_path, policy_folders=["/etc/kpops-bot/policies"], policy_seconds=5)
+    default = effective(server, parse_repo_config(None), "main").diff_options.policies
+    assert (default.repository_folder, default.folders, default.limits.seconds) == (
+        "policies",
+        ("/etc/kpops-bot/policies",),
+        5,
+    )
+    named = effective(server, parse_repo_config("policies: rules/kafka\n"), "main").diff_options.policies
+    assert (named.repository_folder, named.folders) == ("rules/kafka", ("/etc/kpops-bot/policies",))
