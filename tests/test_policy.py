@@ -23,7 +23,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.jobs import JobKind
 from kpops_bot.masking import Masker
 from kpops_bot.policy import judge
-from kpops_bot.policy.check import policy_sets
+from kpops_bot.policy.check import Judged, check, policy_sets
 from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
 from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicyOptions, PolicySet, PullRequestFacts
@@ -353,3 +353,26 @@ def test_the_repository_names_its_policy_folder_and_the_server_its_own(tmp_path:
     )
     named = effective(server, parse_repo_config("policies: rules/kafka\n"), "main").diff_options.policies
     assert (named.repository_folder, named.folders) == ("rules/kafka", ("/etc/kpops-bot/policies",))
+
+
+def test_one_document_for_the_whole_change_and_its_findings_on_the_pipeline_they_name() -> None:
+    base = recorded_render()
+    head = edited(lambda render: component(render, "word-counter").config["values"].update(replicaCount=5))
+    diffs = [diff_pipeline("word-count", env, base, head, DiffOptions()) for env in ("dev", "prod")]
+    judged = [Judged(diff, base, head, None) for diff in diffs]
+    rule = """package kpops.change
+import rego.v1
+
+deny contains {"msg": sprintf("%d pipelines change without the label", [count(input.pipelines)]),
+               "pipeline": "word-count", "environment": "prod"} if {
+    not "reviewed-by-platform" in input.pull_request.labels
+}
+"""
+    facts = PullRequestFacts(number=3, labels=("other",))
+    check(judged, [_set(("policies/change.rego", rule))], Mode.MANIFEST, PolicyOptions(pull_request=facts), Masker())
+    found = [(d.environment, r.rule, r.message) for d in diffs for r in d.risks if r.code == "policy"]
+    assert found == [("prod", "kpops.change.deny", "policy `kpops.change.deny`: 2 pipelines change without the label")]
+    labelled = PolicyOptions(pull_request=PullRequestFacts(labels=("reviewed-by-platform",)))
+    again = [Judged(diff_pipeline("word-count", "prod", base, head, DiffOptions()), base, head, None)]
+    check(again, [_set(("policies/change.rego", rule))], Mode.MANIFEST, labelled, Masker())
+    assert [r for r in again[0].diff.risks if r.code == "policy"] == []

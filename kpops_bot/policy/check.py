@@ -74,18 +74,28 @@ def check(
     """Adds each pipeline's policy risks to it. Raises PolicyError (naming the file) when a policy cannot be
     evaluated or exceeds its limit."""
     rendered = [item for item in judged if item.diff.status is not Status.ERROR]
+    if not rendered:
+        return
     for policies in sets:
         evaluations: list[Evaluation] = []
         contexts: list[tuple[int, ComponentRender | None, dict[str, Any] | None]] = []
+        pipelines: list[Evaluation] = []
         for index, item in enumerate(rendered):
             for evaluation, rendered_by, document in judge.manifest_evaluations(item.head, masker):
                 evaluations.append(evaluation)
                 contexts.append((index, rendered_by, document))
-            evaluations.append(
+            pipelines.append(
                 judge.pipeline_evaluation(item.diff, item.base, item.head, mode, options.pull_request, masker)
             )
+            evaluations.append(pipelines[-1])
             contexts.append((index, None, None))
-        found = evaluate(policies, evaluations, options.limits)
+        found = evaluate(
+            policies, [*evaluations, judge.change_evaluation(pipelines, options.pull_request)], options.limits
+        )
+        for finding in found.pop():  # the whole change's: on the pipeline it names, else on the first
+            named = judge.named_pipeline(finding, [item.diff for item in rendered])
+            found.append([finding])
+            contexts.append((named, None, None))
         for row, (index, component, manifest) in zip(found, contexts, strict=True):
             item = rendered[index]
             types = {c.name: c.type for c in item.diff.components}

@@ -2,12 +2,14 @@
 
 A manifest policy (`package main`, conftest's default) sees one rendered manifest at head, as `conftest test` sees
 one document of a YAML file. A pipeline policy (`package kpops`) sees one document per pipeline and environment,
-described by `pipeline-input.schema.json`. Every value a policy sees is masked as the report masks it, so a message
-that quotes a value cannot carry a secret into a comment.
+described by `pipeline-input.schema.json`; a change policy (`package kpops.change`) sees all of them at once.
+Every value a policy sees is masked as the report masks it, so a message that quotes a value cannot carry a secret
+into a comment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -17,6 +19,7 @@ from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender
 from kpops_bot.masking import Masker
 from kpops_bot.policy.evaluate import Evaluation
 from kpops_bot.policy.model import (
+    CHANGE_NAMESPACE,
     MANIFEST_NAMESPACE,
     PIPELINE_NAMESPACE,
     Finding,
@@ -87,6 +90,23 @@ def pipeline_evaluation(
         "pull_request": _facts(pull_request),
     }
     return Evaluation(PIPELINE_NAMESPACE, document)
+
+
+def change_evaluation(pipelines: Sequence[Evaluation], pull_request: PullRequestFacts | None) -> Evaluation:
+    """The whole change's document (`package kpops.change`): every pipeline's document, and the pull request."""
+    return Evaluation(
+        CHANGE_NAMESPACE, {"pipelines": [e.input for e in pipelines], "pull_request": _facts(pull_request)}
+    )
+
+
+def named_pipeline(finding: Finding, pipelines: Sequence[PipelineDiff]) -> int:
+    """The index of the pipeline a whole-change finding names (`pipeline`, and `environment` if given); else 0."""
+    wanted = finding.details.get("pipeline")
+    environment = finding.details.get("environment")
+    for index, pipeline in enumerate(pipelines):
+        if pipeline.name == wanted and (environment is None or pipeline.environment == environment):
+            return index
+    return 0
 
 
 def _side(component: ComponentRender | None, masker: Masker) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 
 MANIFEST_NAMESPACE = "main"  # conftest's default: one input per rendered manifest
 PIPELINE_NAMESPACE = "kpops"  # the bot's own: one input per pipeline and environment
+CHANGE_NAMESPACE = "kpops.change"  # one input for the whole change: every pipeline's document
 
 
 class Severity(StrEnum):
