@@ -5,7 +5,8 @@ no OPA binary to ship or download and no server to run; conftest's own engine (O
 the index. How fast (bench/policy.py, 2 shared cores): the modules are compiled once per dry run into a bundle
 (about 6 ms for the starter pack) and each input then costs 0.3 to 2.5 ms, where asking the interpreter directly
 recompiles every time (about 50 ms per query); the child process and its import of regopy add 0.1 to 0.3 s per
-dry run. For 20 pipelines of 5 manifests each, judging took 45 ms per pipeline against 225 ms to render it.
+dry run. For 20 pipelines of 5 manifests each, judging took 17-45 ms per pipeline against 115-225 ms to render it
+(two runs on a shared machine: 15-20 %).
 Known rego-cpp 1.5.2 limits (found writing the starter pack): `with input as ...` over a rule that calls a built-in
 crashes the evaluator (the starter pack's tests call functions of the document instead; a crash is an error, never
 a pass), a comprehension body cannot hold `some k, v in ...` (write `some k` and index), and the older
