@@ -278,6 +278,13 @@ def render(
     type=click.Choice(["danger", "warning", "notice", FAIL_ON_NEVER]),
     help="Exit 3 on a risk of this level or a more severe one; never: do not (default: the blocking_risks setting).",
 )
+@click.option(
+    "--policies",
+    "policy_folders",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A folder of Rego policies that judges the change too (besides the repository's policies/); repeat.",
+)
 @engine_options
 def diff(
     source: str,
@@ -289,6 +296,7 @@ def diff(
     cache_dir: Path | None,
     no_cache: bool,
     fail_on: str | None,
+    policy_folders: tuple[Path, ...],
     engine: EngineArgs,
 ) -> None:
     """Dry-run diff of the pipelines a change affects: HEAD against its merge base with BASE, as a pull request.
@@ -324,6 +332,7 @@ def diff(
             (source, base, head, only),
             None if no_cache else cache_dir or default_cache,
             _blocking_levels(fail_on),
+            policy_folders,
         )
     if output_format == "json":
         from kpops_bot.report.as_json import render_json
@@ -382,6 +391,7 @@ def _diff_report(
     revisions: tuple[str, str, str, tuple[str, ...]],
     cache_dir: Path | None,
     blocking_levels: frozenset[RiskLevel] | None,
+    policy_folders: tuple[Path, ...],
 ) -> tuple[DiffReport, int]:
     """The diff of (repository, base, head, only pipelines) and how many comment parts the report may take; a usage
     error (unknown pipeline, unreadable repository, no sandbox) ends the command with its message."""
@@ -393,15 +403,20 @@ def _diff_report(
         from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
         from kpops_bot.engine.sandbox import SandboxUnavailableError
         from kpops_bot.engine.targets import UnknownPipelineError
+        from kpops_bot.policy.model import PolicyError
         from kpops_bot.workspace import WorkspaceError
 
         settings = pools.settings
         diff_settings = DiffSettings()
         # The command line renders manifest or argo mode, and judges risks by what that mode does.
+        options = diff_settings.options(settings)
         options = replace(
-            diff_settings.options(settings),
+            options,
             operation_mode=OperationMode(engine.mode),
             connectors=engine.connector_policy(),
+            policies=replace(
+                options.policies, folders=(*options.policies.folders, *(str(folder) for folder in policy_folders))
+            ),
         )
         if blocking_levels is not None:  # the report says blocking where the exit code does
             options = replace(options, blocking_levels=blocking_levels)
@@ -423,6 +438,9 @@ def _diff_report(
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
         click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
         sys.exit(USAGE_ERROR)
+    except PolicyError as error:
+        click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
+        sys.exit(1)
     finally:
         if cache is not None:
             cache.bound()  # also a cache filled by earlier runs, or by a larger bound
@@ -813,6 +831,31 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     click.echo(f"Hook {outcome.hook_id} {outcome.change} for {project}: {outcome.url}")
+
+
+@main.group()
+def policy() -> None:
+    """Rego policies as the bot evaluates them (see the README's "Policies")."""
+
+
+@policy.command(name="test")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def policy_test(folder: Path) -> None:
+    """Run the folder's `test_` rules, as `conftest verify` does. Exit code 0 when every test passes, 1 otherwise."""
+    from kpops_bot.policy.load import from_directory
+    from kpops_bot.policy.model import Limits, PolicyError
+    from kpops_bot.policy.verify import verify
+
+    try:
+        results = verify(from_directory(folder), Limits())
+    except PolicyError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    for result in results:
+        click.echo(f"{'PASS' if result.passed else 'FAIL'} {result.name}")
+    failed = sum(not result.passed for result in results)
+    click.echo(f"{len(results)} tests, {len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if failed or not results else 0)
 
 
 @main.command()

@@ -39,6 +39,9 @@ class RepoConfig(RepoConnectorKeys):
     )
     ignored_fields: list[str] = Field(default_factory=list, description="Added to the server's ignored fields.")
     blocking_risks: list[RiskLevel] | None = None
+    policies: str | None = Field(
+        default=None, description="The folder of Rego policies (read at the base), instead of the server's `policies`."
+    )
     kpops_version: str | None = Field(
         default=None, description="PEP 440 specifier of the kpops that renders the repository (read per revision)."
     )
@@ -103,6 +106,8 @@ def effective(settings: BotSettings, repo: RepoConfig, base_branch: str) -> Effe
     update: dict[str, object] = {"ignored_fields": [*settings.ignored_fields, *repo.ignored_fields]}
     if repo.blocking_risks is not None:
         update["blocking_risks"] = repo.blocking_risks
+    if repo.policies is not None:
+        update["repository_policies"] = repo.policies
     diff = settings.diff().model_copy(update=update)
     operation_mode = repo.operation_mode or settings.operation_mode
     connectors = repo.policy(settings.policy())

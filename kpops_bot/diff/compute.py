@@ -32,6 +32,7 @@ from kpops_bot.diff.sources import PipelineSources
 from kpops_bot.engine.kinds import OperationMode
 from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderError
 from kpops_bot.masking import Masker
+from kpops_bot.policy.model import PolicyOptions
 from kpops_bot.yaml_text import dump_yaml
 
 ResourceKey = tuple[str, str, str, str]
@@ -46,6 +47,7 @@ class DiffOptions:
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     operation_mode: OperationMode = OperationMode.MANIFEST  # the repository's: risks say what its merge does
     connectors: ConnectorPolicy = field(default_factory=ConnectorPolicy)
+    policies: PolicyOptions = field(default_factory=PolicyOptions)  # the Rego rules that judge the change
 
     @property
     def managed(self) -> bool:

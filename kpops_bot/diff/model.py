@@ -49,6 +49,7 @@ class Risk(BaseModel):
     )
     value: str | None = Field(default=None, description="The offending value, when the risk is about one.")
     source: SourceLocation | None = Field(default=None, description="Where the repository sets it, at head.")
+    rule: str | None = Field(default=None, description="The policy rule that found it (`package.rule`), code `policy`.")
     _path: tuple[str | int, ...] = PrivateAttr(default=())
 
 

@@ -11,6 +11,7 @@ from kpops_bot.diff.model import RiskLevel
 from kpops_bot.diff.paths import DEFAULT_IGNORED_FIELDS, FieldFilter
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.masking import DEFAULT_SECRET_KEY_WORDS, Masker
+from kpops_bot.policy.model import Limits, PolicyOptions
 
 
 class DiffSettings(BaseSettings):
@@ -38,6 +39,17 @@ class DiffSettings(BaseSettings):
         description="The Kubernetes version whose schemas rendered manifests are validated against, e.g. `1.31`.",
     )
 
+    repository_policies: str | None = Field(
+        default="policies",
+        description="The deployment repository's folder of Rego policies, read at the pull request's base; "
+        "empty: none.",
+    )
+    policy_folders: list[str] = Field(
+        default_factory=list, description="Folders of Rego policies on the bot's disk: rules every repository obeys."
+    )
+    policy_seconds: float = Field(default=20.0, gt=0, description="Wall-clock bound of one policy evaluation.")
+    policy_memory_mb: int = Field(default=1024, ge=64, description="Memory bound of one policy evaluation (MiB).")
+
     @field_validator("kubernetes_version")
     @classmethod
     def _known_version(cls, version: str) -> str:
@@ -57,4 +69,9 @@ class DiffSettings(BaseSettings):
             ignored=FieldFilter(self.ignored_fields),
             blocking_levels=frozenset(self.blocking_risks),
             kubernetes_version=self.kubernetes_version,
+            policies=PolicyOptions(
+                repository_folder=self.repository_policies or None,
+                folders=tuple(self.policy_folders),
+                limits=Limits(seconds=self.policy_seconds, memory_bytes=self.policy_memory_mb << 20),
+            ),
         )

@@ -30,6 +30,7 @@ from kpops_bot.engine.targets import (
     select_pipelines,
 )
 from kpops_bot.pipelines import PIPELINE, RepoLayout, kpops_file_names
+from kpops_bot.policy.check import Judged, changed_policies, check, note_changed, policy_sets, repository_policies
 from kpops_bot.versions.environments import EnvironmentBuildError
 from kpops_bot.versions.index import UnresolvablePinError
 from kpops_bot.versions.pin import InvalidPinError
@@ -88,6 +89,7 @@ def diff_revisions(
     renders = render_targets(repository, pool, missing, cache, progress)
     by_target = rendered | {render_key(target): render for target, render in zip(missing, renders, strict=True)}
     pipelines: list[PipelineDiff] = []
+    judged: list[Judged] = []
     pairs: dict[str, tuple[PipelineRender | None, PipelineRender | None]] = {}
     for side in sides:
         environment = side.spec.environment
@@ -97,14 +99,33 @@ def diff_revisions(
             head_render = _with_connectors(by_target.get((head, environment, name)), setup, options)
             sources = _sources(repository, head, side, name)
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
+            judged.append(Judged(pipelines[-1], base_render, head_render, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
         # The rest of the repository is rendered at base only when a change touches a topic (engine/graph.py).
         located = functools.partial(_sources, repository, head, side)
         with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located)
+    _check_policies(repository, base, changed_paths, judged, request.mode, options)
     kpops = KpopsSides(base=releases[0], head=releases[1])
     if upgrade and releases[0] and releases[1]:
         kpops.migration = [options.masker.mask_text(risk) for risk in migration_risks(releases[0], releases[1], pairs)]
     return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels, kpops)
+
+
+def _check_policies(
+    repository: CachedRepository,
+    base: str,
+    changed_paths: Sequence[str],
+    judged: Sequence[Judged],
+    mode: Mode,
+    options: DiffOptions,
+) -> None:
+    """The policies' risks in each pipeline: the repository's folder as the merge base has it, and the bot's."""
+    settings = options.policies
+    at_base = repository_policies(
+        settings.repository_folder, repository.files(base), lambda path: repository.read(base, path)
+    )
+    check(judged, policy_sets(settings, at_base), mode, settings, options.masker)
+    note_changed([item.diff for item in judged], changed_policies(settings.repository_folder, changed_paths))
 
 
 def _with_connectors(

@@ -53,6 +53,6 @@ def _risk(pipeline: PipelineDiff, risk: Risk) -> Annotation | None:
         path=risk.source.file,
         line=risk.source.line,
         level=_LEVELS[risk.level],
-        title=f"{risk.level.value} · {plain(pipeline.name)}: {risk.code}",
+        title=f"{risk.level.value} · {plain(pipeline.name)}: {risk.code}{f' {plain(risk.rule)}' if risk.rule else ''}",
         message=plain(risk.message),
     )

@@ -8,6 +8,7 @@ waits in a pending status naming the fault and runs again (`retrying.py`).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from kpops_bot.diff.model import Status
 from kpops_bot.engine import DiffRequest, UnknownPipelineError
@@ -17,6 +18,7 @@ from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, decide
 from kpops_bot.jobs import JobKind
+from kpops_bot.policy.model import PolicyError, PullRequestFacts
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
 from kpops_bot.report.check_run import check_report
@@ -83,6 +85,8 @@ class PreviewWorkflow:
     def _preview(
         self, job: Job, client: ForgeClient, event: PullRequestEvent, config: Effective, *, trusted: bool
     ) -> str:
+        facts = PullRequestFacts(number=event.number, target_branch=event.base_ref)
+        options = replace(config.diff_options, policies=replace(config.diff_options.policies, pull_request=facts))
         request = DiffRequest(
             source=event.repository.clone_url,
             base=event.base_ref,
@@ -94,11 +98,14 @@ class PreviewWorkflow:
         waiting = preview_waiting(client, event.repository, event.head_sha, self._described, retry=is_retry(job))
         git_env = client.git_env(event.repository)
         try:
-            report = self._diff(request, config.diff_options, trusted=trusted, git_env=git_env, on_wait=waiting)
+            report = self._diff(request, options, trusted=trusted, git_env=git_env, on_wait=waiting)
         except (WorkspaceError, UnknownPipelineError) as error:
             raise_if_transient(error)  # the bot's disk full, a git remote's 5xx: not the repository's
             reason = config.diff_options.masker.mask_text(str(error))
             return self._refuse(client, event, reason, "repository not readable")
+        except PolicyError as error:  # never a silent pass: the preview says which policy file cannot be evaluated
+            reason = config.diff_options.masker.mask_text(f"a policy could not be evaluated: {error}")
+            return self._refuse(client, event, reason, "a policy failed to evaluate")
         newer = self._newer(job)
         if newer is not None:
             return self._supersede(client, event, newer)

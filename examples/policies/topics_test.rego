@@ -1,0 +1,25 @@
+package main
+
+import rego.v1
+
+topic(name, config) := {"kind": "KafkaTopic", "metadata": {"name": name}, "spec": {"config": config}}
+
+test_a_well_named_topic_passes if {
+	count(topic_denials(topic("payments.orders.created", {}))) == 0
+}
+
+test_a_topic_without_team_and_domain_is_denied if {
+	count(topic_denials(topic("orders", {}))) == 1
+}
+
+test_retention_within_bounds_passes if {
+	count(topic_denials(topic("payments.orders.created", {"retention.ms": "86400000"}))) == 0
+}
+
+test_retention_over_the_bound_is_denied if {
+	count(topic_denials(topic("payments.orders.created", {"retention.ms": "-1"}))) == 1
+}
+
+test_other_kinds_are_not_topics if {
+	count(topic_denials({"kind": "ConfigMap", "metadata": {"name": "x"}})) == 0
+}
