@@ -116,7 +116,10 @@ def server(image: str) -> Iterator[str]:
     name = f"kpops-bot-test-{uuid.uuid4().hex[:8]}"
     _docker(
         "run", "-d", "--name", name, "--network", "host", *SANDBOX_OPTIONS,
-        "-e", f"KPOPS_BOT_PORT={port}", "-e", "KPOPS_BOT_INSECURE_SKIP_SIGNATURE=true", image,
+        "-e", f"KPOPS_BOT_PORT={port}", "-e", "KPOPS_BOT_INSECURE_SKIP_SIGNATURE=true",
+        # serve refuses to start without forge credentials; this forge is never reached (its check logs a warning)
+        "-e", "KPOPS_BOT_GITHUB__TOKEN=a-token-never-sent",
+        "-e", f"KPOPS_BOT_GITHUB__API_URL=http://127.0.0.1:{_free_port()}/api/v3", image,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
