@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,7 +159,7 @@ def test_an_intake_process_that_dies_is_replaced_while_the_port_keeps_answering(
             assert len(after) == 2
             assert killed not in after
             replaced_at = len(answers)
-            time.sleep(1)  # deliveries go on, through the new one too
+            wait_for("deliveries after the replacement", lambda: len(answers) - replaced_at > 5, timeout=60)
         finally:
             stop.set()
             sender.join()
