@@ -27,6 +27,7 @@ from tests.support.deliveries import github_pull_request, send_github
 from tests.support.forges import RunningForge, running_forge
 from tests.support.harness import SECRET, BotProcess, Deliveries, bot_settings, wait_for
 
+pytestmark = pytest.mark.bot_process
 STATUS_TOKEN = "status-t0ken"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 

@@ -62,6 +62,7 @@ def _credentials(url: str) -> dict[str, Any]:
     return {"KPOPS_KAFKA_REST__URL": url, "KAFKA_SASL_PASSWORD": SECRET}
 
 
+@pytest.mark.kpops  # real kpops runs
 def test_kpops_runs_with_the_credentials_and_its_output_comes_back_masked(
     proxy: tuple[KafkaRestProxy, str], deployment_repo: GitRepo
 ) -> None:

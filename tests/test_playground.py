@@ -14,7 +14,7 @@ import pytest
 
 from kpops_bot.playground.scene import COMMAND
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.kpops, pytest.mark.bot_process]  # the bot in a `kpops-bot playground` process
 KPOPS_BOT = Path(sys.executable).parent / "kpops-bot"
 DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo"
 

@@ -23,7 +23,7 @@ from kpops_bot.store import (
 from tests.support.harness import wait_for
 
 # Seconds of a lease or delay that the next statement surely comes within, even on a busy machine.
-SHORT = 2.0
+SHORT = 1.0
 
 
 def _preview(key: str = "github:org/repo#1", sha: str = "a" * 40) -> NewJob:
