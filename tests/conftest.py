@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -127,14 +127,14 @@ _NEED_OF_FIXTURE = {
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with what it needs, for the lanes of `scripts/test` (`unit`, `fast`) and `-m`."""
     for item in items:
-        for need in needs_of(item):
+        callspec = getattr(item, "callspec", None)
+        for need in needs_of(getattr(item, "fixturenames", ()), callspec.params if callspec else {}):
             item.add_marker(need.value)
 
 
-def needs_of(item: pytest.Item) -> set[Need]:
-    fixtures = set(getattr(item, "fixturenames", ()))
-    needs = {need for fixture, need in _NEED_OF_FIXTURE.items() if fixture in fixtures}
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None and callspec.params.get("database_url") == "postgresql":
+def needs_of(fixtures: Iterable[str], params: Mapping[str, object]) -> set[Need]:
+    """What a test with these fixtures (their closure) and parameters needs."""
+    needs = {_NEED_OF_FIXTURE[fixture] for fixture in fixtures if fixture in _NEED_OF_FIXTURE}
+    if params.get("database_url") == "postgresql":
         needs.add(Need.POSTGRES)  # `database_url` asks for the server only under this parameter
     return needs
