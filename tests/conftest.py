@@ -114,8 +114,8 @@ class Need(enum.Enum):
     BOT_PROCESS = "bot_process"
 
 
-# What a test needs that costs seconds or a service, known from the fixtures it uses (their closure: `pool` brings
-# `engine_settings`, which brings `chart_server`). Tests whose fixtures do not tell carry the mark themselves.
+# Needs known from the fixtures a test uses (their closure: `pool` brings `engine_settings`, which brings
+# `chart_server`). Tests whose fixtures do not tell carry the mark themselves (`pytest.mark.bot_process`).
 _NEED_OF_FIXTURE = {
     "chart_server": Need.KPOPS,
     "versioned_chart_server": Need.KPOPS,
