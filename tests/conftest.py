@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import enum
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,38 @@ def store(database_url: str) -> Iterator[Store]:
     opened.close()
 
 
+class Need(enum.Enum):
+    """What a test needs that costs seconds or a service: its markers (pyproject.toml registers and describes them),
+    which the lanes of `scripts/test` select by (`unit`: none of them; `fast`: no docker, browser or bot_process)."""
+
+    KPOPS = "kpops"
+    DOCKER = "docker"
+    BROWSER = "browser"
+    POSTGRES = "postgres"
+    BOT_PROCESS = "bot_process"
+
+
+# Needs known from the fixtures a test uses (their closure: `pool` brings `engine_settings`, which brings
+# `chart_server`). Tests whose fixtures do not tell carry the mark themselves (`pytest.mark.bot_process`).
+_NEED_OF_FIXTURE = {
+    "chart_server": Need.KPOPS,
+    "versioned_chart_server": Need.KPOPS,
+    "postgres_url": Need.POSTGRES,
+    "docker_daemon": Need.DOCKER,
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that render with kpops (they need the chart server) are `slow`: `-m "not slow"` is the fast lane."""
+    """Mark each test with what it needs, for the lanes of `scripts/test` (`unit`, `fast`) and `-m`."""
     for item in items:
-        if "chart_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.slow)
+        callspec = getattr(item, "callspec", None)
+        for need in needs_of(getattr(item, "fixturenames", ()), callspec.params if callspec else {}):
+            item.add_marker(need.value)
+
+
+def needs_of(fixtures: Iterable[str], params: Mapping[str, object]) -> set[Need]:
+    """What a test with these fixtures (their closure) and parameters needs."""
+    needs = {_NEED_OF_FIXTURE[fixture] for fixture in fixtures if fixture in _NEED_OF_FIXTURE}
+    if params.get("database_url") == "postgresql":
+        needs.add(Need.POSTGRES)  # `database_url` asks for the server only under this parameter
+    return needs

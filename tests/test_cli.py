@@ -148,7 +148,7 @@ def test_charts_serve_is_a_helm_repository(tmp_path: Path) -> None:
         }
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=60)
 
 
 def test_charts_serve_refuses_a_folder_without_charts(tmp_path: Path) -> None:

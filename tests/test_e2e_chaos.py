@@ -23,6 +23,7 @@ from tests.helpers import GitRepo
 from tests.support.forges import running_forge
 from tests.support.harness import BotProcess, Deliveries, bot_settings, wait_for
 
+pytestmark = pytest.mark.bot_process
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 # The forges' paths of each write the workflows make (regular expressions over the request path).
 COMMENT = {Forge.GITHUB: r"/issues/\d+/comments$", Forge.GITLAB: r"/merge_requests/\d+/notes$"}

@@ -35,6 +35,7 @@ def _scaled_branch(repo: GitRepo, branch: str, replicas: int) -> str:
     return repo.commit(f"scale word-count to {replicas}")
 
 
+@pytest.mark.bot_process
 def test_killed_in_the_middle_of_a_job_it_completes_after_a_restart_with_one_comment(
     engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
 ) -> None:

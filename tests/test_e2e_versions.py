@@ -23,7 +23,7 @@ from tests.support.forges import FAST_RETRIES, running_github
 from tests.support.harness import SECRET, bot_settings, wait_for
 from tests.support.kpops_versions import KPOPS_EXAMPLES
 
-pytestmark = pytest.mark.slow  # real kpops releases render; kpops 8.1.4's environment is built from the index
+pytestmark = pytest.mark.kpops  # real kpops releases render; kpops 8.1.4's environment is built from the index
 
 OLD, NEW = "acme/deployments", "acme/deployments-12"  # the first is the repository `running_github` hosts
 STRIMZI = "\nstrimzi_topic:\n  label:\n    strimzi.io/cluster: kafka\n"

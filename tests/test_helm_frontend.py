@@ -164,5 +164,5 @@ def test_executable_forwards_to_the_helm_service(helm_env: dict[str, str], tmp_p
     finally:
         assert process.stdin is not None
         process.stdin.close()
-        process.wait(timeout=10)
+        process.wait(timeout=60)
     assert not Path(socket_path).exists()

@@ -3,7 +3,8 @@ pull-request code in its sandbox.
 
 The image is built on a base made from Debian's packages (`scripts/docker-base`), since no registry is reachable
 here; the Dockerfile's default base is the public Python image a real user pulls. A Docker daemon is started when
-none runs (as root, which `scripts/setup` prepares).
+none runs (as root, which `scripts/setup` prepares), shared with test sessions that run at the same time
+(tests/support/docker.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,18 @@ import pytest
 
 from kpops_bot.helm.chart_server import ChartServer
 from tests.helpers import MIRROR_FROM, GitRepo
+from tests.support import docker
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "kpops-bot-base:trixie"
 # What the namespaces layer needs from Docker (the README's security model says why).
 SANDBOX_OPTIONS = ["--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"]
 IMAGE_UID = 10001
+# Bounds for a busy machine, where building the base and the image takes minutes; pytest counts both builds (the
+# module's fixtures) in the first test's time, hence the module's bound above pyproject's 600 s.
+BUILD_SECONDS = 1800
+START_SECONDS = 180
+pytestmark = pytest.mark.timeout(2 * BUILD_SECONDS + 600)
 
 
 def _docker(*args: str, timeout: float = 600) -> str:
@@ -39,33 +46,17 @@ def _docker(*args: str, timeout: float = 600) -> str:
     return completed.stdout
 
 
-def _daemon_answers() -> bool:
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-
-
 @pytest.fixture(scope="module")
-def docker_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def docker_daemon() -> Iterator[None]:
     if shutil.which("docker") is None:
         pytest.skip("no docker client: scripts/setup installs docker.io when run as root")
-    if _daemon_answers():
-        yield
-        return
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
-        pytest.skip("no Docker daemon runs and this user cannot start one (needs root and dockerd)")
-    log = (tmp_path_factory.mktemp("dockerd") / "dockerd.log").open("w")
-    daemon = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none"], stdout=log, stderr=log)
-    try:
-        for _ in range(120):
-            if _daemon_answers():
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("dockerd did not start within 60 s")
+        if not docker.answers():
+            pytest.skip("no Docker daemon runs and this user cannot start one (needs root and dockerd)")
+        yield  # the machine's daemon, which no test starts or stops
+        return
+    with docker.shared_daemon():
         yield
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-        log.close()
 
 
 def _pip_cert() -> Path | None:
@@ -86,7 +77,7 @@ def _pip_cert() -> Path | None:
 def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("debootstrap") is None:
         pytest.skip("debootstrap is missing: scripts/setup installs it when run as root")
-    subprocess.run([str(ROOT / "scripts" / "docker-base"), BASE_IMAGE], check=True, timeout=600)
+    subprocess.run([str(ROOT / "scripts" / "docker-base"), BASE_IMAGE], check=True, timeout=BUILD_SECONDS)
     context = tmp_path_factory.mktemp("build-context")
     for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, context / name)
@@ -97,7 +88,8 @@ def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
         shutil.copy(cert, context / "pip-cert.pem")
     # A tag of this run's own (others may build kpops-bot:test at the same time), also tagged kpops-bot:test.
     tag = f"kpops-bot:test-{uuid.uuid4().hex[:8]}"
-    _docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context))
+    build = ["build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context)]
+    _docker(*build, timeout=BUILD_SECONDS)
     _docker("tag", tag, "kpops-bot:test")
     yield tag
     subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
@@ -122,19 +114,23 @@ def server(image: str) -> Iterator[str]:
         "-e", f"KPOPS_BOT_GITHUB__API_URL=http://127.0.0.1:{_free_port()}/api/v3", image,
     )  # fmt: skip
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+        deadline = time.monotonic() + START_SECONDS
+        while not _healthy(f"http://127.0.0.1:{port}"):
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the bot did not answer /healthz within {START_SECONDS} s: {_docker('logs', name)[-3000:]}"
+                )
             time.sleep(0.5)
-        else:
-            pytest.fail(f"the bot did not answer /healthz within 60 s: {_docker('logs', name)[-3000:]}")
         yield name
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_serves_health_and_readiness_as_a_non_root_user(server: str) -> None:
@@ -159,7 +155,7 @@ def test_renders_the_fixture_repository_inside(image: str, tmp_path: Path, chart
             "render", "--repo", "/repo", "--rev", "main", "--pipeline", "word-count",
             "--chart-mirror", f"{MIRROR_FROM}={chart_server.url}", "--format", "json",
         ],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     (pipeline,) = json.loads(completed.stdout)["pipelines"]

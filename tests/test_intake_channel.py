@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kpops_bot.metrics import DeliveryOutcome
@@ -17,6 +18,13 @@ def _job(key: str) -> NewJob:
     return NewJob(
         key=key, kind="preview", payload={"event": {"n": [1, "two"]}}, head_sha="a" * 40, supersedes=("preview",)
     )
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Poll `condition` until it holds or `seconds` (a bound generous enough for a busy machine) have passed."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def test_deliveries_and_answers_reach_the_bots_process_and_a_closed_channel_refuses_at_once(tmp_path: Path) -> None:
@@ -40,15 +48,9 @@ def test_deliveries_and_answers_reach_the_bots_process_and_a_closed_channel_refu
         assert not first.duplicate and not second.duplicate
         assert again.duplicate and again.job_id == first.job_id
         intake.answered(Answered(time.time(), "github", "pull_request", "d-2", DeliveryOutcome.QUEUED, 2, ""))
-        for _ in range(100):
-            if log.newest_first():
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: bool(log.newest_first()))
         await server.close()
-        for _ in range(100):
-            if closed:
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: bool(closed))
         try:
             await intake.accept("github", "d-3", "pull_request", _job("pr-3"))
         except IntakeUnavailableError:

@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.support.deliveries import github_pull_request, send_github
 from tests.support.forges import RunningForge, running_forge
 from tests.support.harness import SECRET, BotProcess, Deliveries, bot_settings, wait_for
 
+pytestmark = pytest.mark.bot_process
 STATUS_TOKEN = "status-t0ken"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 
@@ -164,7 +164,7 @@ def test_an_intake_process_that_dies_is_replaced_while_the_port_keeps_answering(
             assert len(after) == 2
             assert killed not in after
             replaced_at = len(answers)
-            time.sleep(1)  # deliveries go on, through the new one too
+            wait_for("deliveries after the replacement", lambda: len(answers) - replaced_at > 5, timeout=60)
         finally:
             stop.set()
             sender.join()

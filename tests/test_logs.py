@@ -93,6 +93,7 @@ def test_lines_outside_a_job_have_no_job_fields(json_lines: io.StringIO) -> None
     assert "job" not in record and "repository" not in record
 
 
+@pytest.mark.bot_process
 @pytest.mark.parametrize("intake_processes", [0, 1])
 def test_the_access_log_is_written_only_when_asked_for_in_both_layouts(tmp_path: Path, intake_processes: int) -> None:
     """`access_log`: a line per HTTP request from whichever process answered it; off by default."""

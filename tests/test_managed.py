@@ -6,8 +6,8 @@ what the bot reports of it is what these tests check.
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import OperationMode
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for
+from tests.support.hostile import processes_with
 
 SECRET = "s3cr3t-kafka-pw"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
@@ -61,6 +62,7 @@ def _credentials(url: str) -> dict[str, Any]:
     return {"KPOPS_KAFKA_REST__URL": url, "KAFKA_SASL_PASSWORD": SECRET}
 
 
+@pytest.mark.kpops  # real kpops runs
 def test_kpops_runs_with_the_credentials_and_its_output_comes_back_masked(
     proxy: tuple[KafkaRestProxy, str], deployment_repo: GitRepo
 ) -> None:
@@ -166,10 +168,11 @@ def test_managed_commands_and_apply_run_kpops_and_report_its_outcome(
 def test_the_processes_of_managed_kpops_are_bounded(deployment_repo: GitRepo) -> None:
     """A custom component's fork bomb, as kpops would run it: it meets the `processes` bound, and nothing it
     started outlives the run."""
+    marker = f"60.{uuid.uuid4().int % 10**9:09d}"  # this run's own: other processes of the machine may sleep 60
     bomb = deployment_repo.path / "bomb.py"  # repository code, as a custom component is
     bomb.write_text(
         "import subprocess\nstarted = 0\nfor _ in range(300):\n    try:\n"
-        "        subprocess.Popen(['sleep', '60'])\n    except OSError:\n        break\n    started += 1\n"
+        f"        subprocess.Popen(['sleep', '{marker}'])\n    except OSError:\n        break\n    started += 1\n"
         "print(f'started={started}', flush=True)\n"
     )
     settings = ManagedSettings(kpops_command=[sys.executable, str(bomb)], processes=40, timeout=60)
@@ -177,5 +180,5 @@ def test_the_processes_of_managed_kpops_are_bounded(deployment_repo: GitRepo) ->
     outcome = run_kpops(deployment_repo.path, run, settings, {}, Masker.create(), Isolation(Layer.NAMESPACES))
     started = int(next(line for line in outcome.output.splitlines() if line.startswith("started=")).split("=")[1])
     assert started < 40, outcome.output
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True, check=False).stdout
-    assert leftovers.strip() == "", "every process of the run ends with it"
+    assert started > 0, outcome.output
+    assert processes_with(f"sleep {marker}") == [], "every process of the run ends with it"

@@ -140,7 +140,7 @@ def _post(client: TestClient, secret: str, payload: dict[str, Any]) -> httpx.Res
     return client.post("/webhooks/github", content=body, headers=headers)
 
 
-@pytest.mark.slow  # builds the environment of kpops 8.1.4 from the package index
+@pytest.mark.kpops  # builds the environment of kpops 8.1.4 from the package index
 def test_environment_builds_are_counted_by_release_and_outcome(tmp_path: Path) -> None:
     builds, seconds = "kpops_bot_kpops_environment_builds_total", "kpops_bot_kpops_environment_build_duration_seconds"
     before = _parse(exposition().decode())

@@ -16,7 +16,7 @@ from kpops_bot.playground.scene import COMMAND, PASSWORD_REFERENCE, play
 from kpops_bot.playground.stage import CONNECT_CLUSTER, Stage, packaged_examples
 from tests.support.kustomize import build_committed_folders
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.kpops, pytest.mark.bot_process]  # the bot in a `kpops-bot playground` process
 KPOPS_BOT = Path(sys.executable).parent / "kpops-bot"
 DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo"
 

@@ -72,7 +72,7 @@ def test_a_yaml_alias_bomb_ends_at_the_memory_limit(
 def test_a_daemon_started_by_a_render_is_gone_after_its_timeout(
     engine_settings: EngineSettings, workspace: Workspace, deployment_repo: GitRepo
 ) -> None:
-    marker = f"{4000 + uuid.uuid4().int % 1000}.25"
+    marker = f"{4000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6:06d}"  # this run's own
     deployment_repo.write(
         "kpops/components/lingering/__init__.py",
         f"import subprocess, time\nsubprocess.Popen(['setsid', 'sleep', '{marker}'])\ntime.sleep(600)\n",

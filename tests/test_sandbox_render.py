@@ -14,6 +14,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from kpops_bot.helm.chart_server import ChartServer
 from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.hostile import Listener, Targets, listening, loot, make_hostile, planted_files, processes_with
@@ -94,6 +96,7 @@ def assert_attack_failed(listener: Listener, targets: Targets, output: str) -> N
     assert targets.secret not in output
 
 
+@pytest.mark.kpops  # `kpops-bot diff` processes, each loading kpops
 def test_diff_names_its_sandbox_first_and_refuses_a_layer_that_cannot_work(
     tmp_path: Path, deployment_repo: GitRepo
 ) -> None:

@@ -133,6 +133,7 @@ def test_the_server_names_its_sandbox_and_marks_every_preview_rendered_without_o
         ]
 
 
+@pytest.mark.bot_process
 def test_the_server_refuses_to_start_without_a_sandbox_unless_it_is_off(tmp_path: Path) -> None:
     only_git = tmp_path / "bin"
     only_git.mkdir()

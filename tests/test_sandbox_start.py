@@ -73,7 +73,7 @@ def left_running(marker: str) -> list[str]:
     The pool kills bubblewrap and waits for it; the process bubblewrap started inside its namespaces dies of that
     (its parent-death signal) a moment later, which nothing here can wait for but its disappearance.
     """
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while (found := processes_with(marker)) and time.monotonic() < deadline:
         time.sleep(0.01)
     return found

@@ -118,6 +118,7 @@ def test_a_bot_that_is_not_root_gets_namespaces_and_the_attack_fails(
     assert planted_files(open_folder) == []
 
 
+@pytest.mark.kpops  # builds kpops 8.1.4's environment and renders with it
 def test_under_the_uid_layer_a_kpops_8_environment_in_the_private_data_folder_renders_and_reads_nothing(
     tmp_path: Path, open_folder: Path
 ) -> None:

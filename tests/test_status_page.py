@@ -23,7 +23,10 @@ from tests.support.harness import BotHarness, running_bot
 
 TOKEN = "status-t0ken-for-operators"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup dev installs it)")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup dev installs it)"),
+]
 
 
 @pytest.fixture

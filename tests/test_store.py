@@ -20,6 +20,10 @@ from kpops_bot.store import (
     metadata,
     replicas,
 )
+from tests.support.harness import wait_for
+
+# Seconds of a lease or delay that the next statement surely comes within, even on a busy machine.
+SHORT = 1.0
 
 
 def _preview(key: str = "github:org/repo#1", sha: str = "a" * 40) -> NewJob:
@@ -82,11 +86,10 @@ def test_one_job_per_key_runs_at_a_time_and_other_keys_run_meanwhile(store: Stor
 
 def test_a_job_whose_lease_expired_is_claimed_again(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", _preview())
-    lost = store.claim("dead-worker", 0.2)
+    lost = store.claim("dead-worker", SHORT)
     assert lost is not None
     assert store.claim("w2", 60) is None
-    time.sleep(0.3)
-    again = store.claim("w2", 60)
+    again = wait_for("the lease to expire", lambda: store.claim("w2", 60), timeout=60)
     assert again is not None
     assert (again.id, again.attempts, again.lease_owner) == (lost.id, 2, "w2")
     assert not store.renew(lost.id, "dead-worker", 60)  # the dead worker's lease is gone
@@ -133,10 +136,9 @@ def test_retry_later_waits_before_the_job_is_claimed_again(store: Store) -> None
     store.accept("github", "d-1", "pull_request", _preview())
     job = store.claim("w", 60)
     assert job is not None
-    store.retry_later(job.id, "w", 0.3, "forge unavailable")
+    store.retry_later(job.id, "w", SHORT, "forge unavailable")
     assert store.claim("w", 60) is None
-    time.sleep(0.4)
-    assert store.claim("w", 60) is not None
+    wait_for("the delay to pass", lambda: store.claim("w", 60), timeout=60)
 
 
 def test_a_command_job_keeps_the_head_it_recorded_first_and_the_one_its_delivery_named(store: Store) -> None:

@@ -45,7 +45,7 @@ def test_an_unreachable_index_is_a_clear_error() -> None:
         resolve(KPOPS_8, index_url="http://127.0.0.1:9/simple", offline=False, built=[])
 
 
-@pytest.mark.slow  # builds an environment from the package index
+@pytest.mark.kpops  # builds an environment from the package index
 def test_two_jobs_wanting_a_new_version_build_it_once(tmp_path: Path) -> None:
     store = EnvironmentStore(tmp_path / "envs")
     heard: list[Version] = []
@@ -75,7 +75,7 @@ def test_two_jobs_wanting_a_new_version_build_it_once(tmp_path: Path) -> None:
     assert not (tmp_path / "envs" / "kpops-8.1.4" / MARKER).exists()
 
 
-@pytest.mark.slow
+@pytest.mark.kpops
 def test_an_unfinished_build_is_built_again(tmp_path: Path) -> None:
     root = tmp_path / "envs" / "kpops-8.1.4"
     root.mkdir(parents=True)

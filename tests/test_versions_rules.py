@@ -27,7 +27,7 @@ from tests.support.kpops_versions import (
     word_count_checkout,
 )
 
-pytestmark = pytest.mark.slow  # real kpops releases render
+pytestmark = pytest.mark.kpops  # real kpops releases render
 
 PIPELINE_FOLDER = "pipelines/team/word-count"
 NAME = "team-word-count"

@@ -26,7 +26,7 @@ from tests.helpers import GitRepo
 from tests.support.golden import check_golden
 from tests.support.kpops_versions import KPOPS_EXAMPLES, environments_folder
 
-pytestmark = pytest.mark.slow  # real kpops releases render
+pytestmark = pytest.mark.kpops  # real kpops releases render
 
 STRIMZI = "strimzi_topic:\n  label:\n    strimzi.io/cluster: kafka\n"
 

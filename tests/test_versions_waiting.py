@@ -38,7 +38,7 @@ from tests.support.kpops_versions import KPOPS_EXAMPLES
 from tests.support.recording_forge import RecordingForge, Status
 from tests.support.workflow_kit import comment_event, job, pull, pull_request_event
 
-pytestmark = pytest.mark.slow  # real kpops releases render; an environment is built from the package index
+pytestmark = pytest.mark.kpops  # real kpops releases render; an environment is built from the package index
 
 WORD_COUNT = "word-count/pipeline.yaml"
 STRIMZI = "\nstrimzi_topic:\n  label:\n    strimzi.io/cluster: kafka\n"

@@ -105,7 +105,8 @@ def loot(render: PipelineRender | dict[str, Any]) -> dict[str, Any]:
 
 
 def processes_with(marker: str) -> list[str]:
-    """Command lines of the machine's processes that contain `marker`."""
+    """Command lines of the machine's processes that contain `marker`: one of the caller's own (a random argument it
+    gave them), so that no other process of the machine matches."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
