@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 import yaml
 
 from kpops_bot.symlinks import Seen, visible_tree
+from kpops_bot.yaml_text import load_yaml
 
 PIPELINE = "pipeline"
 DEFAULTS = "defaults"
@@ -60,7 +61,7 @@ def read_pipeline_base_dir(read: Callable[[str], str | None], config_dir: str, e
         if text is None:
             continue
         try:
-            loaded = yaml.safe_load(text)
+            loaded = load_yaml(text)
         except yaml.YAMLError:
             continue
         if isinstance(loaded, dict) and isinstance(loaded.get("pipeline_base_dir"), str):

@@ -17,6 +17,7 @@ from functools import cached_property
 import yaml
 
 from kpops_bot.diff.model import SourceLocation
+from kpops_bot.yaml_text import compose_yaml
 
 # The defaults sections a kpops type inherits, most specific first (kpops' own class hierarchy).
 _STREAMS_BOOTSTRAP = ("streams-bootstrap", "kafka-app", "helm-app", "kubernetes-app", "pipeline-component")
@@ -48,7 +49,7 @@ class SourceFile:
     @cached_property
     def root(self) -> yaml.Node | None:
         try:
-            return yaml.compose(self.text, Loader=yaml.SafeLoader)
+            return compose_yaml(self.text)
         except yaml.YAMLError:
             return None
 
@@ -221,7 +222,7 @@ def _find_value(node: yaml.Node, value: str) -> yaml.Node | None:
 def config_line(text: str, path: Sequence[Segment]) -> int | None:
     """The line of the deepest key of `path` a YAML document has (its first line when none), None if unparsable."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
     except yaml.YAMLError:
         return None
     if root is None:

@@ -19,6 +19,7 @@ from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
 from kpops_bot.engine.model import ErrorKind, RenderError
 from kpops_bot.text import shorten
 from kpops_bot.validation import validation_issues, yaml_problem
+from kpops_bot.yaml_text import load_yaml
 
 _ENRICHING = re.compile(r"Error enriching (?P<type>\S+) component (?P<name>.+)")
 # kpops names its config file in some messages: "you must define 'strimzi_topic.label' in the config.yaml"
@@ -238,7 +239,7 @@ def _blames_config(cause: str, context: FailureContext) -> bool:
 
 def _safe_load(text: str | None) -> object:
     try:
-        return yaml.safe_load(text) if text is not None else None
+        return load_yaml(text) if text is not None else None
     except yaml.YAMLError:
         return None
 
