@@ -147,6 +147,7 @@ class CachedRepository:
         self._trees: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
         # one `git cat-file --batch` process reads every file and link target of this repository object (a run):
         # a diff reads hundreds of kpops files, a `git show` each cost a process start. Not thread-safe: locked.
+        # GitPython ends the process when this object is collected (the end of the job or command).
         self._reader: git.Git | None = None
         self._reader_lock = threading.Lock()
 
@@ -296,13 +297,6 @@ class CachedRepository:
             except ValueError:  # git answered `<name> missing`
                 return None
         return data if kind in _BLOB_KINDS else None
-
-    def close(self) -> None:
-        """End the `cat-file --batch` process now (it also ends when this object is collected)."""
-        with self._reader_lock:
-            if self._reader is not None:
-                self._reader.clear_cache()
-                self._reader = None
 
     def committers(self, base: str, head: str) -> list[tuple[str, str]]:
         """(name, email) of the committer of every commit in `head` that is not in `base`, newest first."""

@@ -247,4 +247,3 @@ def test_files_are_read_through_one_git_process(
     assert repository.read(commit, "pipelines") is None, "a folder is no file"
     assert repository.read(commit, paths[0]) == before[paths[0]], "the process answers after a missing name"
     assert [command[1:3] for command in started] == [["cat-file", "--batch"]]
-    repository.close()
