@@ -5,7 +5,8 @@ but everything after it (pydantic, `str()`, a walk over the nodes, a JSON dump) 
 in `.kpops-bot.yaml` ran the bot out of memory after two minutes. Here a file is refused before parsing when it is
 larger than a cap, while composing when it nests deeper than a limit, and after composing when its nodes with
 every alias expanded outnumber a limit (or, where the bot's own file has no use for them, when it has an alias at
-all). Composing itself stays linear in the file's size; the expanded count is computed once per shared node.
+all). Composing itself stays linear in the file's size (libyaml for the files read in bulk; it stops at its own
+nesting limit of 1,000 levels); the expanded count and depth are computed once per shared node.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import yaml
 from yaml.events import AliasEvent
+
+from kpops_bot.yaml_text import compose_yaml
 
 MAX_BYTES = 1024 * 1024
 """Larger than any kpops pipeline, config or defaults file a person writes by hand."""
@@ -51,22 +54,35 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def compose_bounded(text: str, name: str, *, allow_aliases: bool = True) -> yaml.Node | None:
-    """The node tree of one YAML document from a pull request; `UnsafeYamlError` when it breaks a bound."""
+    """The node tree of one YAML document from a pull request; `UnsafeYamlError` when it breaks a bound.
+
+    Files that may hold aliases (pipelines, defaults: read in bulk) are composed by libyaml, which stops at its own
+    nesting limit, and their depth is checked on the tree; the bot's own file is composed by the pure-Python loader,
+    which refuses an alias where it stands (its line named)."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         msg = f"{name} is {size} bytes; files larger than {MAX_BYTES} bytes are not read"
         raise UnsafeYamlError(msg)
-    loader = _BoundedLoader(text, name, allow_aliases=allow_aliases)
     try:
-        root: yaml.Node | None = loader.get_single_node()
-    finally:
-        loader.dispose()
+        root = compose_yaml(text) if allow_aliases else _compose_without_aliases(text, name)
+    except RecursionError as error:  # the pure-Python fallback, for a text libyaml refused
+        msg = f"{name} nests deeper than {MAX_DEPTH} levels"
+        raise UnsafeYamlError(msg) from error
     if root is not None:
         try:
             _check_expanded(root, name)
         except RecursionError as error:
             msg = f"{name} nests too deep through its YAML aliases"
             raise UnsafeYamlError(msg) from error
+    return root
+
+
+def _compose_without_aliases(text: str, name: str) -> yaml.Node | None:
+    loader = _BoundedLoader(text, name, allow_aliases=False)
+    try:
+        root: yaml.Node | None = loader.get_single_node()
+    finally:
+        loader.dispose()
     return root
 
 
@@ -84,10 +100,10 @@ def load_bounded(text: str, name: str, *, allow_aliases: bool = True) -> Any:
 
 def _check_expanded(root: yaml.Node, name: str) -> None:
     """Refuse a document whose alias-expanded node count passes the limit, or that contains itself."""
-    counted: dict[int, int] = {}
+    counted: dict[int, tuple[int, int]] = {}  # a node's expanded count and height
     open_nodes: set[int] = set()
 
-    def count(node: yaml.Node) -> int:
+    def count(node: yaml.Node) -> tuple[int, int]:
         key = id(node)
         if key in counted:
             return counted[key]
@@ -100,12 +116,17 @@ def _check_expanded(root: yaml.Node, name: str) -> None:
             children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
             children = [part for pair in node.value for part in pair]
-        total = 1 + sum(count(child) for child in children)
+        below = [count(child) for child in children]
+        total = 1 + sum(nodes for nodes, _ in below)
+        height = 1 + max((levels for _, levels in below), default=0)
         open_nodes.discard(key)
+        if height > MAX_DEPTH:
+            msg = f"{name} nests deeper than {MAX_DEPTH} levels"
+            raise UnsafeYamlError(msg)
         if total > MAX_EXPANDED_NODES:
             msg = f"{name} expands to more than {MAX_EXPANDED_NODES} YAML nodes through its aliases"
             raise UnsafeYamlError(msg)
-        counted[key] = total
-        return total
+        counted[key] = total, height
+        return total, height
 
     count(root)

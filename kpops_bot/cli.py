@@ -337,7 +337,7 @@ def diff(
     if output_format == "json":
         from kpops_bot.report.as_json import render_json
 
-        click.echo(render_json(report), nl=False)
+        click.echo(render_json(report, compact=True), nl=False)
     else:
         from kpops_bot.forges.base import COMMENT_LIMITS
         from kpops_bot.report.markdown import render_markdown

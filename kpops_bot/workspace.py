@@ -134,6 +134,7 @@ def _file_lock(mirror: Path, lock_file: Path) -> Iterator[None]:
 
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a full SHA-1 or SHA-256 object id, never a name
 _LINK_MODE = "120000"  # git's mode of a symbolic link
+_BLOB_KINDS: frozenset[object] = frozenset({"blob", b"blob"})  # GitPython 3.1 types it str, but it hands bytes over
 
 
 class CachedRepository:
@@ -144,6 +145,11 @@ class CachedRepository:
         self._env = safe_git_env(git_env)
         # commit id → (path → blob id, link path → target): a commit's tree never changes
         self._trees: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        # one `git cat-file --batch` process reads every file and link target of this repository object (a run):
+        # a diff reads hundreds of kpops files, a `git show` each cost a process start. Not thread-safe: locked.
+        # GitPython ends the process when this object is collected (the end of the job or command).
+        self._reader: git.Git | None = None
+        self._reader_lock = threading.Lock()
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -264,23 +270,33 @@ class CachedRepository:
         return listed
 
     def _link_targets(self, link_blobs: dict[str, str]) -> dict[str, str]:
-        """The targets of links, read through one `git cat-file --batch` process."""
-        if not link_blobs:
-            return {}
-        command = self._git
-        try:
-            return {
-                path: command.get_object_data(blob)[3].decode("utf-8", errors="replace")
-                for path, blob in link_blobs.items()
-            }
-        finally:
-            command.clear_cache()
+        """The targets of links (each a blob holding the target path)."""
+        targets = {path: self._blob(blob) for path, blob in link_blobs.items()}
+        return {path: text.decode("utf-8", errors="replace") for path, text in targets.items() if text is not None}
 
     def read(self, commit: str, path: str) -> str | None:
-        try:
-            return str(self._git.show(f"{commit}:{path}"))
-        except git.GitCommandError:
+        """The file's text at `commit` (as `git show` gave it: one final newline dropped); None if it has none."""
+        if "\n" in path:  # `cat-file --batch` reads one name a line
+            try:
+                return str(self._git.show(f"{commit}:{path}"))
+            except git.GitCommandError:
+                return None
+        data = self._blob(f"{commit}:{path}")
+        if data is None:
             return None
+        return data.decode("utf-8", errors="surrogateescape").removesuffix("\n")
+
+    def _blob(self, name: str) -> bytes | None:
+        """The content of the blob `name` (an id or `commit:path`) through the repository's one `cat-file --batch`
+        process; None when it is missing or not a file."""
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = self._git
+            try:
+                _, kind, _, data = self._reader.get_object_data(name)
+            except ValueError:  # git answered `<name> missing`
+                return None
+        return data if kind in _BLOB_KINDS else None
 
     def committers(self, base: str, head: str) -> list[tuple[str, str]]:
         """(name, email) of the committer of every commit in `head` that is not in `base`, newest first."""

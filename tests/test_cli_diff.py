@@ -63,6 +63,7 @@ def test_a_failed_pipeline_exits_1_and_json_still_reports_the_rest(
     feature.commit("One good, one bad")
     completed = kpops_bot(*diff_args(feature, chart_server, str(tmp_path / "ws")), "--format", "json")
     assert completed.returncode == 1, completed.stderr
+    assert completed.stdout.count("\n") == 1, "compact: written by Python's C encoder"
     document = json.loads(completed.stdout)
     statuses = {p["name"]: p["status"] for p in document["pipelines"]}
     assert statuses == {"team-a-orders": "error", "word-count": "changed"}

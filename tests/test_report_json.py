@@ -76,3 +76,20 @@ def test_json_has_what_the_markdown_shows_of_added_components_risks_and_sizes() 
     assert (sink["applied"], sink["reason"].startswith("not deployed in manifest mode: `audit-sink`")) == (False, True)
     assert risk["source"] == {"file": "pipelines/word-count/pipeline.yaml", "line": 5}
     assert "t0ken-value" not in json.dumps(document)
+
+
+def test_compact_json_is_the_same_document_on_one_line() -> None:
+    """`kpops-bot diff --format json` writes it compact: only then does Python's C encoder run."""
+    base = recorded_render()
+    head = PipelineRender.model_validate(base.model_dump() | {"revision": "head"})
+    head = PipelineRender.model_validate_json(head.model_dump_json())
+    manifest(head, "Deployment", "word-count-word-counter")["spec"]["replicas"] = 5
+    manifest(head, "Deployment", "word-count-word-counter")["metadata"]["labels"] = {"team": "Ærø 🚀"}
+    report = build_report(
+        "b" * 40, "h" * 40, "manifest", [None], [diff_pipeline("word-count", None, base, head, DiffOptions())]
+    )
+    compact = render_json(report, compact=True)
+    assert compact.count("\n") == 1
+    assert compact.endswith("}\n")
+    assert "Ærø 🚀" in compact, "text as it is, not escaped"
+    assert json.loads(compact) == json.loads(render_json(report))

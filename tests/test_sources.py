@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kpops_bot.diff.model import SourceLocation
-from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
+from kpops_bot.diff.sources import PipelineSources, SourceFile, SourceFiles, config_line
 
 PIPELINE = """\
 - type: streams-app
@@ -78,3 +78,26 @@ def test_disabled_components_and_broken_files() -> None:
     assert broken.locate("x", "streams-app") == at("p/pipeline.yaml", 1)
     assert config_line("a:\n  b:\n    c: 1\n", ["a", "b", "x"]) == 2
     assert config_line("a: [\n", ["a"]) is None
+
+
+def test_each_file_is_read_and_composed_once_per_run() -> None:
+    """A root defaults change reaches every pipeline: their sources share the defaults file, composed once."""
+    texts = {
+        "defaults.yaml": "streams-app:\n  values:\n    replicaCount: 1\n",
+        "a/pipeline.yaml": "- type: streams-app\n  name: a\n",
+        "b/pipeline.yaml": "- type: streams-app\n  name: b\n",
+    }
+    reads: list[str] = []
+
+    def read(path: str) -> str | None:
+        reads.append(path)
+        return texts.get(path)
+
+    files = SourceFiles(read)
+    first = PipelineSources(files(["a/pipeline.yaml"]), files(["defaults.yaml", "a/defaults.yaml"]))
+    second = PipelineSources(files(["b/pipeline.yaml"]), files(["defaults.yaml", "b/defaults.yaml"]))
+    assert first.defaults_files[0] is second.defaults_files[0]
+    assert sorted(reads) == sorted(set(reads)), "each path read once, a missing one too"
+    assert first.locate("a", "streams-app", ["values", "replicaCount"]) == SourceLocation(file="defaults.yaml", line=3)
+    assert second.locate("b", "streams-app", ["values", "replicaCount"]) == SourceLocation(file="defaults.yaml", line=3)
+    assert first.defaults_files[0].root is second.defaults_files[0].root

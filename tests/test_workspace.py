@@ -10,6 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import git
 import pytest
 
 from kpops_bot.workspace import Workspace, WorkspaceError, http_auth_env, redact_url
@@ -209,3 +210,40 @@ def test_hooks_and_commands_planted_in_the_mirror_never_run(
         assert (folder / "config.yaml").is_file()
     assert not marker.exists()
     assert "hooksPath" not in (repository.path / "config").read_text()
+
+
+def test_files_are_read_through_one_git_process(
+    workspace: Workspace, deployment_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A diff reads hundreds of kpops files: one `git cat-file --batch` for all, not a `git show` each."""
+    deployment_repo.write("no-final-newline.yaml", "a: 1")
+    deployment_repo.write("latin-1.txt", "")
+    (deployment_repo.path / "latin-1.txt").write_bytes(b"caf\xe9\n")
+    commit = deployment_repo.commit("odd files")
+    repository = workspace.repository(str(deployment_repo.path))
+    paths = [path for path in repository.files(commit) if path.endswith(".yaml")]
+    assert len(paths) > 5
+
+    def shown(path: str) -> str:
+        """What the bot read through `git show` (GitPython drops one final newline)."""
+        command = ["git", "show", f"{commit}:{path}"]
+        output = subprocess.run(command, cwd=deployment_repo.path, capture_output=True, check=True)
+        return output.stdout.removesuffix(b"\n").decode("utf-8", errors="surrogateescape")
+
+    before = {path: shown(path) for path in paths}
+    started: list[list[str]] = []
+    real_popen = git.cmd.safer_popen
+
+    def popen(command: list[str], *args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        started.append(command)
+        return real_popen(command, *args, **kwargs)
+
+    monkeypatch.setattr(git.cmd, "safer_popen", popen)
+    read = {path: repository.read(commit, path) for path in paths}
+    assert read == before, "each file as `git show` gave it (one final newline dropped)"
+    assert read["no-final-newline.yaml"] == "a: 1"
+    assert repository.read(commit, "latin-1.txt") == shown("latin-1.txt") == "caf\udce9"
+    assert repository.read(commit, "no/such/file.yaml") is None
+    assert repository.read(commit, "pipelines") is None, "a folder is no file"
+    assert repository.read(commit, paths[0]) == before[paths[0]], "the process answers after a missing name"
+    assert [command[1:3] for command in started] == [["cat-file", "--batch"]]

@@ -8,10 +8,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from kpops_bot.connectors import ConnectorPolicy, applied, literal_secrets
 from kpops_bot.diff import risks, topology
+from kpops_bot.diff.deep_diff import DeepDiff
 from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION
 from kpops_bot.diff.model import (
     ChangeKind,

@@ -10,7 +10,7 @@ substitutes (`${output_topic_name}`) match whatever they became.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -52,6 +52,26 @@ class SourceFile:
             return compose_bounded(self.text, self.path)
         except yaml.YAMLError:
             return None
+
+
+class SourceFiles:
+    """The kpops files of one revision, each read and composed once per run: a root `defaults.yaml` change reaches
+    every pipeline, and each pipeline's sources hold the same defaults files (composing them anew per pipeline
+    was most of the diff stage). `read` gives a file's text at the revision, None when it has none."""
+
+    def __init__(self, read: Callable[[str], str | None]) -> None:
+        self._read = read
+        self._files: dict[str, SourceFile | None] = {}
+
+    def __call__(self, paths: Iterable[str]) -> list[SourceFile]:
+        files = []
+        for path in paths:
+            if path not in self._files:
+                text = self._read(path)
+                self._files[path] = None if text is None else SourceFile(path, text)
+            if (source := self._files[path]) is not None:
+                files.append(source)
+        return files
 
 
 @dataclass(frozen=True)

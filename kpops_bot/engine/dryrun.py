@@ -15,7 +15,7 @@ from kpops_bot.changes import AffectedPipelines
 from kpops_bot.connectors import ConnectorSetup, with_connectors
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
-from kpops_bot.diff.sources import PipelineSources, SourceFile
+from kpops_bot.diff.sources import PipelineSources, SourceFile, SourceFiles
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.graph import with_impact
@@ -91,18 +91,19 @@ def diff_revisions(
     pipelines: list[PipelineDiff] = []
     judged: list[Judged] = []
     pairs: dict[str, tuple[PipelineRender | None, PipelineRender | None]] = {}
+    head_files = SourceFiles(lambda path: repository.read(head, path))
     for side in sides:
         environment = side.spec.environment
         setup = options.connectors.for_environment(environment)
         for name in side.affected.all:
             base_render = _with_connectors(by_target.get((base, environment, name)), setup, options)
             head_render = _with_connectors(by_target.get((head, environment, name)), setup, options)
-            sources = _sources(repository, head, side, name)
+            sources = _sources(head_files, side, name)
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
             judged.append(Judged(pipelines[-1], base_render, head_render, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
         # The rest of the repository is rendered at base only when a change touches a topic (engine/graph.py).
-        located = functools.partial(_sources, repository, head, side)
+        located = functools.partial(_sources, head_files, side)
         with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located)
     _check_policies(repository, base, changed_paths, judged, request.mode, options)
     kpops = KpopsSides(base=releases[0], head=releases[1])
@@ -143,7 +144,7 @@ def _release(repository: CachedRepository, pool: Renderer, commit: str) -> str |
         return None
 
 
-def _sources(repository: CachedRepository, head: str, side: AffectedSide, name: str) -> PipelineSources | None:
+def _sources(head_files: SourceFiles, side: AffectedSide, name: str) -> PipelineSources | None:
     """The pipeline's kpops files at head, for pointing risks at lines; None when the change removes it."""
     pipeline = side.head_layout.pipelines.get(name)
     if pipeline is None:
@@ -159,8 +160,7 @@ def _sources(repository: CachedRepository, head: str, side: AffectedSide, name: 
 
     def read(paths: Sequence[str]) -> list[SourceFile]:
         """A linked file at its target, whose lines hold what it sets."""
-        real = [layout.real_path(path) for path in paths]
-        return [SourceFile(path, text) for path in real if (text := repository.read(head, path)) is not None]
+        return head_files(layout.real_path(path) for path in paths)
 
     return PipelineSources(pipeline_files=read(pipeline_files), defaults_files=read(defaults))
 

@@ -32,6 +32,7 @@ from kpops_bot.helm.repositories import (
     RepositoryStore,
     resolve_chart_version,
 )
+from kpops_bot.yaml_text import load_yaml
 
 
 class HelmCommandError(Exception):
@@ -268,7 +269,7 @@ def _merge_values(values_files: list[str], set_files: list[str], readable: Reada
     for path in values_files:
         try:
             text = Path(path).read_text(encoding="utf-8") if readable is None else readable.read_text(path)
-            loaded = yaml.safe_load(text) or {}
+            loaded = load_yaml(text) or {}
         except OSError as error:
             msg = f"open {path}: {error.strerror.lower() if error.strerror else error}"
             raise HelmCommandError(msg) from error

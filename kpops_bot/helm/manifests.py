@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 
 import yaml
 
+from kpops_bot.yaml_text import load_yaml
+
 INSTALL_ORDER = (
     "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
     "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",
@@ -66,7 +68,7 @@ def _split(text: str) -> list[str]:
 
 def _parse(source: str, document: str) -> _Document:
     try:
-        head = yaml.safe_load(document)
+        head = load_yaml(document)
     except yaml.YAMLError as error:
         msg = f"YAML parse error on {source}: {error}"
         raise TemplateParseError(msg) from error
