@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -230,12 +232,15 @@ class RenderPool:
                 keep_root_capabilities=True,
             )
             command = bwrap.command(command, cwd=zygote_home)
+        # A group of its own: bubblewrap's inner pid 1 may not have set --die-with-parent yet when the outer one is
+        # killed (seen on a busy machine: an orphaned sandbox left running); killing the group ends both.
         self._zygote = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=zygote_home,
             env=env,
+            process_group=0,
         )
 
     def close(self) -> None:
@@ -247,7 +252,7 @@ class RenderPool:
 
     def _stop_processes(self) -> None:
         if self._zygote is not None and not self._ready.is_set():
-            self._zygote.kill()  # still importing kpops, nothing rendered: waiting for it to finish is pointless
+            _kill(self._zygote)  # still importing kpops, nothing rendered: waiting for it to finish is pointless
         for process in (self._zygote, self._helm):
             if process is None:
                 continue
@@ -256,7 +261,7 @@ class RenderPool:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _kill(process)
                 process.wait()
             if process.stdout:
                 process.stdout.close()
@@ -485,3 +490,14 @@ def _bot_source_only(folder: Path) -> Path:
 
 
 _IDENTITY = {"name", "pipeline_file", "revision", "environment", "mode", "operation"}
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """End a process and, where it leads a group of its own (the fork server), everything in that group."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+            return
+    except ProcessLookupError:
+        return
+    process.kill()
