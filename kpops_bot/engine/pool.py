@@ -492,7 +492,7 @@ def _bot_source_only(folder: Path) -> Path:
 _IDENTITY = {"name", "pipeline_file", "revision", "environment", "mode", "operation"}
 
 
-def _kill(process: subprocess.Popen[bytes]) -> None:
+def _kill(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     """End a process and, where it leads a group of its own (the fork server), everything in that group."""
     try:
         if os.getpgid(process.pid) == process.pid:
