@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.impact import assess
 from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
 from kpops_bot.engine.cache import RenderCache
@@ -210,3 +212,35 @@ def test_a_pipeline_that_does_not_render_at_base_is_named_as_left_out(
     orders = pipeline(dry_run(feature, workspace, pool), "team-a-orders")
     assert orders.notes == ["The other pipelines on its topics leave out `team-c-audit`: not rendered."]
     assert "`team-b-analytics` (`order-counter`)" in risk(orders, "topic-readers-left").message
+
+
+def test_policies_see_the_impact_and_can_refuse_a_change_other_teams_read(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    """A team's rule over the data flow: a change to a topic another team's pipeline reads needs its consent."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "teams.rego").write_text(
+        "package kpops\nimport rego.v1\n\n"
+        'team(pipeline) := concat("-", array.slice(split(pipeline, "-"), 0, 2))\n\n'
+        "deny contains msg if {\n"
+        "  some impact in input.impact\n"
+        "  some neighbour in impact.neighbours\n"
+        '  neighbour.direction == "reads"\n'
+        "  team(neighbour.pipeline) != team(input.pipeline)\n"
+        '  msg := sprintf("%s reads %s: ask them first", [neighbour.pipeline, impact.topic])\n'
+        "}\n",
+        encoding="utf-8",
+    )
+    feature.replace(ORDERS, "orders-enriched:", "orders-enriched-v2:")
+    feature.commit("Rename the enriched orders topic")
+    options = DiffOptions()
+    options = replace(options, policies=replace(options.policies, folders=(str(rules),)))
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+    report = diff_revisions(workspace, pool, request, options)
+    denials = {r.message for r in pipeline(report, "team-a-orders").risks if r.code == "policy"}
+    assert denials == {
+        "policy `kpops.deny`: team-b-analytics reads orders-enriched: ask them first",
+        "policy `kpops.deny`: team-c-audit reads orders-enriched: ask them first",
+        "policy `kpops.deny`: team-c-audit reads orders-enriched-v2: ask them first",
+    }

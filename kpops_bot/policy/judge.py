@@ -87,6 +87,8 @@ def pipeline_evaluation(
             {"level": r.level.value, "code": r.code, "message": r.message, "component": r.component, "topic": r.topic}
             for r in diff.risks
         ],
+        # the other pipelines on the topics this change touches (the repository's data-flow graph, `diff/impact.py`)
+        "impact": [impact.model_dump(mode="json") for impact in diff.impact],
         "pull_request": _facts(pull_request),
     }
     return Evaluation(PIPELINE_NAMESPACE, document)
