@@ -79,7 +79,7 @@ def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
         pytest.skip("debootstrap is missing: scripts/setup installs it when run as root")
     subprocess.run([str(ROOT / "scripts" / "docker-base"), BASE_IMAGE], check=True, timeout=BUILD_SECONDS)
     context = tmp_path_factory.mktemp("build-context")
-    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, context / name)
     for folder in ("kpops_bot", "webhooks", "fixtures/deployment-repo", "fixtures/charts"):
         shutil.copytree(ROOT / folder, context / folder, ignore=shutil.ignore_patterns("__pycache__"))

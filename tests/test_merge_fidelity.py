@@ -175,8 +175,8 @@ def test_a_changed_pipeline_reaches_every_pipeline_linking_to_it(
     for pipeline in report.pipelines:
         resources = {(r.kind, r.name): r for c in pipeline.components for r in c.resources}
         assert "-  replicas: 2\n+  replicas: 3" in resources["Deployment", "word-count-word-counter"].diff
-        [risk] = pipeline.risks
-        assert risk.code == "partitions-decreased"
+        # (the linked pipelines render word-count's own topics, so the graph's topic risks come along: not looked at)
+        [risk] = [risk for risk in pipeline.risks if risk.code == "partitions-decreased"]
         # a linked file's lines are its target's: the risk points there, not at the link
         assert risk.source is not None
         assert (risk.source.file, risk.source.line) == (WORD_COUNT, line)
