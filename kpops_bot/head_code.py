@@ -21,15 +21,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kpops_bot.commands.approval import not_approved
-from kpops_bot.commands.parse import CommandName
+from kpops_bot.commands.catalog import CommandName, HeadUse
 from kpops_bot.forges.base import Permission
 from kpops_bot.settings import BotSettings, OperationMode
-
-
-class HeadUse(StrEnum):
-    PREVIEW = "preview"
-    DIFF = "diff"
-    DEPLOY = "deploy"
 
 
 class Variables(StrEnum):
@@ -86,15 +80,6 @@ def decide(
     if not rules.allow_fork_previews:
         return KeepHead("pull requests from forks are not rendered on this bot (`allow_fork_previews`).")
     return RunHead(Variables.UNTRUSTED)
-
-
-def requires_head_decision(command: CommandName) -> bool:
-    """Commands whose run executes the pull request's head."""
-    return command in (CommandName.DIFF, CommandName.DEPLOY)
-
-
-def use_of(command: CommandName) -> HeadUse:
-    return HeadUse.DEPLOY if command is CommandName.DEPLOY else HeadUse.DIFF
 
 
 def _deploys(use: HeadUse, mode: OperationMode, *, dry_run: bool) -> bool:

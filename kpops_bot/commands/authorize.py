@@ -7,39 +7,12 @@ Whether the pull request's head may run (forks, approval of the head for `deploy
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from kpops_bot.commands.approval import not_approved
-from kpops_bot.commands.parse import CommandName
+from kpops_bot.commands.catalog import CommandName, Role
 from kpops_bot.forges.base import Permission
-
-
-class Role(StrEnum):
-    """Permission names as settings spell them; `everyone` is anyone who can comment."""
-
-    EVERYONE = "everyone"
-    READ = "read"
-    TRIAGE = "triage"
-    WRITE = "write"
-    MAINTAIN = "maintain"
-    ADMIN = "admin"
-
-    @property
-    def permission(self) -> Permission:
-        return Permission.NONE if self is Role.EVERYONE else Permission[self.name]
-
-
-_DEFAULT_ROLES = {
-    CommandName.HELP: Role.EVERYONE,
-    CommandName.DIFF: Role.EVERYONE,
-    CommandName.DEPLOY: Role.WRITE,
-    CommandName.RESET: Role.WRITE,
-    CommandName.UNLOCK: Role.WRITE,
-    CommandName.DESTROY: Role.MAINTAIN,
-    CommandName.CLEAN: Role.MAINTAIN,
-}
 
 
 class CommandPolicy(BaseModel):
@@ -61,7 +34,7 @@ class CommandPolicy(BaseModel):
     )
 
     def role(self, command: CommandName) -> Role:
-        return self.roles.get(command, _DEFAULT_ROLES[command])
+        return self.roles.get(command, command.declared.role)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import difflib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from kpops_bot.commands.catalog import CommandName
 from kpops_bot.report.escape import code
 
 PREFIX = "/kpops"
@@ -33,27 +33,6 @@ _DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
 _LINE_BREAKS = ("softbreak", "hardbreak")
 
 
-class CommandName(StrEnum):
-    HELP = "help"
-    DIFF = "diff"
-    DEPLOY = "deploy"
-    DESTROY = "destroy"
-    RESET = "reset"
-    CLEAN = "clean"
-    UNLOCK = "unlock"
-
-    @property
-    def changes_cluster(self) -> bool:
-        """Deploy, destroy, reset and clean act on what runs; they hold locks and honour --dry-run."""
-        return self in _OPERATIONS
-
-    @property
-    def needs_pipelines(self) -> bool:
-        """Destructive commands name their pipelines; deploy and diff default to what the pull request affects."""
-        return self in (CommandName.DESTROY, CommandName.RESET, CommandName.CLEAN)
-
-
-_OPERATIONS = (CommandName.DEPLOY, CommandName.DESTROY, CommandName.RESET, CommandName.CLEAN)
 _FLAGS = ("--steps", "--environment", "--dry-run")
 _FLAG_ALIASES = {"-e": "--environment", "--env": "--environment", "--step": "--steps", "--dryrun": "--dry-run"}
 

@@ -6,21 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kpops_bot.commands.authorize import CommandPolicy
-from kpops_bot.commands.parse import CommandName
+from kpops_bot.commands.catalog import CommandName
 from kpops_bot.events.model import Forge
 from kpops_bot.report.escape import cell_code, code, composed, html_text, text
 from kpops_bot.settings import OperationMode
 from kpops_bot.text import shorten
 
-_PURPOSE = {
-    CommandName.HELP: "this help",
-    CommandName.DIFF: "the dry-run diff of the named pipelines (all this pull request affects when none)",
-    CommandName.DEPLOY: "deploy the pull request's head (the pipelines it changes when none are named)",
-    CommandName.RESET: "reset what is deployed (the base branch's definition): delete consumer groups and state",
-    CommandName.CLEAN: "clean what is deployed: reset, then delete the pipeline's topics and schemas",
-    CommandName.DESTROY: "remove what is deployed: the pipeline's apps and connectors",
-    CommandName.UNLOCK: "release the pipelines this pull request holds (the named ones only, when given)",
-}
 _MODE = {
     OperationMode.MANAGED: "kpops runs the command against the cluster with `--execute`",
     OperationMode.MANIFEST: "the command's manifests are committed to the GitOps repository, which deploys them",
@@ -61,7 +52,7 @@ class LockLine:
 
 
 def help_text(policy: CommandPolicy, mode: OperationMode | ModeNotLookedUp) -> str:
-    rows = "\n".join(f"| `{name}` | {policy.role(name).value} | {_PURPOSE[name]} |" for name in CommandName)
+    rows = "\n".join(f"| `{name}` | {policy.role(name).value} | {name.declared.purpose} |" for name in CommandName)
     requirements = []
     if policy.require_approval:
         requirements.append("approval before " + ", ".join(f"`{name}`" for name in policy.require_approval))

@@ -26,14 +26,15 @@ from dataclasses import replace
 
 from kpops_bot.commands import approval
 from kpops_bot.commands.authorize import PullRequestState, refusal
-from kpops_bot.commands.parse import Command, CommandName, Rejected, parse_comment
+from kpops_bot.commands.catalog import CommandName
+from kpops_bot.commands.parse import Command, Rejected, parse_comment
 from kpops_bot.engine import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.fault_causes import raise_if_transient, transient_faults
 from kpops_bot.forges.base import ForgeClient, Permission
 from kpops_bot.gitops.publish import PublishError
-from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide, requires_head_decision, use_of
+from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide
 from kpops_bot.jobs import JobKind, pull_request_key, repository_key
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
@@ -194,7 +195,7 @@ class CommandWorkflow:
             if permission is None and policy.role(item.name).permission > Permission.NONE:
                 permission = _permission(context, context.event.author)
             why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
-            if why is None and requires_head_decision(item.name):
+            if why is None and item.name.declared.head is not None:
                 if context.moved_to is not None:  # said on every run: a resumed comment's head may have moved since
                     moved = answers.head_moved(item.name, context.pull.head_sha, context.moved_to)
                     context.sections.append(answers.refused(item.line, moved))
@@ -305,7 +306,9 @@ def _head_decision(context: CommandContext, command: Command, state: PullRequest
     """Whether the command may run the head (None, and how, in `context.head_runs`); or why not."""
     facts = HeadFacts(from_fork=context.pull.from_fork, approved=state.approved)
     rules = HeadRules.of(context.collaborators.settings)
-    decision = decide(use_of(command.name), context.config.operation_mode, facts, rules, dry_run=command.dry_run)
+    use = command.name.declared.head
+    assert use is not None
+    decision = decide(use, context.config.operation_mode, facts, rules, dry_run=command.dry_run)
     if isinstance(decision, KeepHead):
         return decision.reason
     context.head_runs[command] = decision

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from kpops_bot.commands.parse import Command, CommandName
+from kpops_bot.commands.catalog import CommandName
+from kpops_bot.commands.parse import Command
 from kpops_bot.engine.model import Operation
 from kpops_bot.report import answers
 from kpops_bot.report.escape import code
