@@ -88,7 +88,8 @@ def fit(body: str, limit: int) -> str:
 
 
 def rejected(line: str, reason: str) -> str:
-    return f"❌ {quoted(line)}: {reason}"
+    """A line that is not a command, and why; a reason alone when no line is at fault (the comment as a whole)."""
+    return f"❌ {quoted(line)}: {reason}" if line else f"❌ {reason}"
 
 
 def refused(line: str, why: str) -> str:

@@ -22,10 +22,11 @@ whose `plan` answers it or returns the steps it acts on, and register the runner
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from kpops_bot.commands import approval
-from kpops_bot.commands.authorize import PullRequestState, refusal
+from kpops_bot.commands.authorize import PullRequestState
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.commands.parse import Command, Rejected, parse_comment
 from kpops_bot.engine import UnknownPipelineError
@@ -34,7 +35,7 @@ from kpops_bot.events.model import CommentEvent
 from kpops_bot.fault_causes import raise_if_transient, transient_faults
 from kpops_bot.forges.base import ForgeClient, Permission
 from kpops_bot.gitops.publish import PublishError
-from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide
+from kpops_bot.head_code import HeadRules
 from kpops_bot.jobs import JobKind, pull_request_key, repository_key
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
@@ -44,6 +45,14 @@ from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job, NewJob
 from kpops_bot.workflows import once
+from kpops_bot.workflows.commands.authorization import (
+    Accepted,
+    Decision,
+    Facts,
+    Refused,
+    authorize,
+    needs_permission,
+)
 from kpops_bot.workflows.commands.context import (
     Acting,
     Answered,
@@ -110,29 +119,25 @@ class CommandWorkflow:
         if all(self._cheap(item) for item in parsed):  # answered as they are: no lookup to wait for or to fail
             return self._answer_cheaply(event, client, identity, parsed, resumed)
         try:
-            context, accepted = self._prepare(job, event, client, parsed, resumed)
+            context, decisions = self._prepare(job, event, client, parsed, resumed)
         except LookupFailed as failed:
             _reply(client, event, identity, answers.lookup_failed(failed.what, failed.reason))
             return f"lookup failed: {failed.what}"
         except InvalidRepoConfigError as error:
             _reply(client, event, identity, answers.answer("command not run", [composed(str(error))]))
             return "invalid repository config"
+        accepted = [decision.command for decision in decisions if isinstance(decision, Accepted)]
         if accepted and not context.resumed:
             once.react(client, event.repository, event.number, event.comment_id, "eyes")
-        try:
-            outcome = self._execute(context, accepted, job)
-        except (CommandFailure, UnknownPipelineError, WorkspaceError, PublishError) as error:
-            raise_if_transient(error)
-            context.sections.append(f"❌ {composed(context.masker.mask_text(str(error)))}")
-            outcome = "failed: " + type(error).__name__
-        if context.sections:
-            _post(client, event, identity, _title(accepted), context.sections)
-        return outcome
+        handled = self._dispatch(context, decisions, job)
+        if handled.sections:
+            _post(client, event, identity, _title(accepted), handled.sections)
+        return handled.outcome
 
     def _prepare(
         self, job: Job, event: CommentEvent, client: ForgeClient, parsed: list[Command | Rejected], resumed: bool
-    ) -> tuple[CommandContext, list[Command]]:
-        """The pull request, the repository's settings at its base, and the commands its author may run there.
+    ) -> tuple[CommandContext, list[Decision]]:
+        """The pull request, the repository's settings at its base, and what authorization decided for each line.
 
         Raises `LookupFailed` naming what the forge could not serve, `InvalidRepoConfigError`.
         """
@@ -148,8 +153,8 @@ class CommandWorkflow:
             lambda: repository_settings(settings, client, repository, pull.base_ref, pull.base_ref),
         )
         context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
-        context.moved_to = live.head_sha if live.head_sha != bound else None
-        return context, self._check(context, parsed)
+        facts = _facts(context, parsed, live.head_sha)
+        return context, authorize(parsed, facts, settings.commands, HeadRules.of(settings))
 
     def _cheap(self, item: Command | Rejected) -> bool:
         """Answered from the comment and the bot's settings alone: a rejected line, or help everyone may ask for."""
@@ -163,7 +168,9 @@ class CommandWorkflow:
     ) -> str:
         settings = self._collaborators.settings
         helps = [item for item in parsed if isinstance(item, Command)]
-        sections = [_rejection(item) for item in parsed if isinstance(item, Rejected) and not resumed]
+        sections = [
+            answers.rejected(item.line, item.reason) for item in parsed if isinstance(item, Rejected) and not resumed
+        ]
         if helps:
             sections.append(answers.help_text(settings.commands, answers.ModeNotLookedUp(settings.operation_mode)))
         if sections:  # a resumed comment's rejections were answered before it waited
@@ -178,43 +185,36 @@ class CommandWorkflow:
         identity = _identity(event, bool(job.payload.get("resumed")))
         once.answer(client, event.repository, event.number, identity, answers.command_failed(job.id))
 
-    def _check(self, context: CommandContext, parsed: list[Command | Rejected]) -> list[Command]:
-        """Accepted commands; rejections and refusals become answers (once: a resumed comment was answered)."""
-        accepted: list[Command] = []
-        permission: Permission | None = None
-        policy = self._collaborators.settings.commands
-        state = PullRequestState(
-            open=context.pull.open,
-            approved=bool(policy.require_approval) and _approved(context),
-            mergeable=context.pull.mergeable,
-        )
-        for item in parsed:
-            if isinstance(item, Rejected):
-                _note(context, _rejection(item))
-                continue
-            if permission is None and policy.role(item.name).permission > Permission.NONE:
-                permission = _permission(context, context.event.author)
-            why = refusal(item.name, item.dry_run, context.event.author, permission or Permission.NONE, state, policy)
-            if why is None and item.name.declared.head is not None:
-                if context.moved_to is not None:  # said on every run: a resumed comment's head may have moved since
-                    moved = answers.head_moved(item.name, context.pull.head_sha, context.moved_to)
-                    context.sections.append(answers.refused(item.line, moved))
-                    continue
-                why = _head_decision(context, item, state)
-            if why is not None:
-                _note(context, answers.refused(item.line, why))
-                continue
-            accepted.append(item)
-        return accepted
+    def _dispatch(self, context: CommandContext, decisions: list[Decision], job: Job) -> Handled:
+        """Plan every accepted command, lock what they act on at once, run them. The answer's sections in order:
+        refusals (once: a resumed comment told them), each runner's section, the wait; an error its author can act
+        on ends the comment, told last."""
+        told = [d.section for d in decisions if isinstance(d, Refused) and (d.every_run or not context.resumed)]
+        accepted = [decision for decision in decisions if isinstance(decision, Accepted)]
+        done: list[str] = []  # each runner's section, as it comes: an error keeps those before it
+        try:
+            acting: list[tuple[Command, Acting]] = []
+            for each in accepted:
+                planned = RUNNERS[each.command.name].plan(context, each)
+                if isinstance(planned, Answered):
+                    done.append(planned.section)
+                else:
+                    acting.append((each.command, planned))
+            waiting = self._lock(context, acting, job)
+            if not acting:
+                return Handled(f"answered {len(accepted)} command(s)", (*told, *done))
+            if waiting is not None:
+                return _waiting(context, waiting, (*told, *done))
+            for _command, planned in acting:
+                done.append(planned.run())
+        except (CommandFailure, UnknownPipelineError, WorkspaceError, PublishError) as error:
+            raise_if_transient(error)
+            failure = f"❌ {composed(context.masker.mask_text(str(error)))}"
+            return Handled("failed: " + type(error).__name__, (*told, *done, failure))
+        return Handled(f"ran {len(acting)} command(s)", (*told, *done))
 
-    def _execute(self, context: CommandContext, commands: list[Command], job: Job) -> str:
-        acting: list[tuple[Command, Acting]] = []
-        for command in commands:
-            planned = RUNNERS[command.name].plan(context, command)
-            if isinstance(planned, Answered):
-                context.sections.append(planned.section)
-            else:
-                acting.append((command, planned))
+    def _lock(self, context: CommandContext, acting: list[tuple[Command, Acting]], job: Job) -> Waiting | None:
+        """Lock the steps of every command that acts for real, all at once; the wait when others hold some."""
         resources = {
             Resource(step.environment or "", step.pipeline.name)
             for command, planned in acting
@@ -224,32 +224,40 @@ class CommandWorkflow:
         event = context.event
         if context.resumed and not resources:  # it waited for locks it no longer takes (its head moved): out of line
             self._collaborators.locks.leave(repository_key(event.repository), _wait_key(event))
-        if not acting:
-            return f"answered {len(commands)} command(s)"
-        if resources:
-            head = context.pull.head_sha  # the resumed comment stays bound to the head of its first run
-            payload = {**job.payload, "resumed": True, _HEAD: head}
-            resume = NewJob(pull_request_key(event), JobKind.COMMAND, payload, head_sha=head)
-            lock = self._collaborators.locks.acquire(
-                repository_key(event.repository),
-                event.number,
-                resources,
-                wait_key=_wait_key(event),
-                then=resume,
-            )
-            if isinstance(lock, Waiting):
-                if context.resumed:
-                    context.sections.clear()  # still waiting: said so already
-                    return "still waiting for a lock"
-                line = answers.LockLine(
-                    lock.position, [(str(r), holder) for r, holder in sorted(lock.held_by.items())], lock.ahead
-                )
-                context.sections.append(answers.waiting(line, event.repository.forge))
-                return f"waiting for a lock, position {lock.position}"
-            assert isinstance(lock, Granted)
-        for _command, planned in acting:
-            context.sections.append(planned.run())
-        return f"ran {len(acting)} command(s)"
+        if not resources:
+            return None
+        head = context.pull.head_sha  # the resumed comment stays bound to the head of its first run
+        payload = {**job.payload, "resumed": True, _HEAD: head}
+        resume = NewJob(pull_request_key(event), JobKind.COMMAND, payload, head_sha=head)
+        lock = self._collaborators.locks.acquire(
+            repository_key(event.repository),
+            event.number,
+            resources,
+            wait_key=_wait_key(event),
+            then=resume,
+        )
+        if isinstance(lock, Waiting):
+            return lock
+        assert isinstance(lock, Granted)
+        return None
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What a comment's commands came to: the job's outcome, and the sections of the answer (none: say nothing)."""
+
+    outcome: str
+    sections: tuple[str, ...]
+
+
+def _waiting(context: CommandContext, lock: Waiting, sections: tuple[str, ...]) -> Handled:
+    if context.resumed:
+        return Handled("still waiting for a lock", ())  # said so already, with the rest of the answer
+    line = answers.LockLine(lock.position, [(str(r), holder) for r, holder in sorted(lock.held_by.items())], lock.ahead)
+    return Handled(
+        f"waiting for a lock, position {lock.position}",
+        (*sections, answers.waiting(line, context.event.repository.forge)),
+    )
 
 
 def _wait_key(event: CommentEvent) -> str:
@@ -273,7 +281,7 @@ def _title(accepted: list[Command]) -> str:
     return ", ".join(answers.quoted(command.line) for command in accepted) if accepted else "command"
 
 
-def _post(client: ForgeClient, event: CommentEvent, identity: str, title: str, sections: list[str]) -> None:
+def _post(client: ForgeClient, event: CommentEvent, identity: str, title: str, sections: Sequence[str]) -> None:
     room = client.comment_limit - len(answer_line(identity)) - 1
     _reply(client, event, identity, answers.fit(answers.answer(title, sections), room))
 
@@ -282,13 +290,32 @@ def _reply(client: ForgeClient, event: CommentEvent, identity: str, body: str) -
     client.create_comment(event.repository, event.number, with_answer_line(identity, body))
 
 
-def _rejection(item: Rejected) -> str:
-    return answers.rejected(item.line, item.reason) if item.line else f"❌ {item.reason}"
-
-
 def _identity(event: CommentEvent, resumed: bool) -> str:
     """What the answer answers: the comment, or its run after waiting for a lock (the wait was answered apart)."""
     return f"comment:{event.comment_id}" + (":resumed" if resumed else "")
+
+
+def _facts(context: CommandContext, parsed: list[Command | Rejected], live: str) -> Facts:
+    """What authorization needs from the forge: the approval first (when a command requires one), then the author's
+    permission (when a command needs more than everyone's)."""
+    policy = context.collaborators.settings.commands
+    state = PullRequestState(
+        open=context.pull.open,
+        approved=bool(policy.require_approval) and _approved(context),
+        mergeable=context.pull.mergeable,
+    )
+    author = context.event.author
+    permission = _permission(context, author) if needs_permission(parsed, policy) else Permission.NONE
+    moved_to = live if live != context.pull.head_sha else None
+    return Facts(
+        author,
+        permission,
+        state,
+        context.pull.from_fork,
+        context.pull.head_sha,
+        moved_to,
+        context.config.operation_mode,
+    )
 
 
 def _approved(context: CommandContext) -> bool:
@@ -300,21 +327,3 @@ def _approved(context: CommandContext) -> bool:
 
 def _permission(context: CommandContext, user: str) -> Permission:
     return look_up(f"the permission of {code(user)}", lambda: context.client.permission(context.event.repository, user))
-
-
-def _head_decision(context: CommandContext, command: Command, state: PullRequestState) -> str | None:
-    """Whether the command may run the head (None, and how, in `context.head_runs`); or why not."""
-    facts = HeadFacts(from_fork=context.pull.from_fork, approved=state.approved)
-    rules = HeadRules.of(context.collaborators.settings)
-    use = command.name.declared.head
-    assert use is not None
-    decision = decide(use, context.config.operation_mode, facts, rules, dry_run=command.dry_run)
-    if isinstance(decision, KeepHead):
-        return decision.reason
-    context.head_runs[command] = decision
-    return None
-
-
-def _note(context: CommandContext, text: str) -> None:
-    if not context.resumed:
-        context.sections.append(text)

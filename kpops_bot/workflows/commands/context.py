@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol, TypeVar
 
-from kpops_bot.commands.parse import Command
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.forges.base import ForgeClient, ForgeError, PullRequest
-from kpops_bot.head_code import RunHead
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings
+from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.operate import Step
 from kpops_bot.workflows.ports import DeploymentRepository, DiffRunner, HeadRecord, LockBook, OpenRepository
 
@@ -56,8 +55,10 @@ class Collaborators:
     record_head: HeadRecord
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommandContext:
+    """What every runner of one comment reads; nothing in it changes while the comment is handled."""
+
     event: CommentEvent
     client: ForgeClient
     pull: PullRequest  # its head_sha is the head the comment is bound to (`bound_head`), not the live one
@@ -65,9 +66,6 @@ class CommandContext:
     masker: Masker
     resumed: bool  # the comment waited for a lock and runs again: it was acknowledged and answered once
     collaborators: Collaborators
-    moved_to: str | None = None  # the pull request's live head where it moved since the comment
-    sections: list[str] = field(default_factory=list)
-    head_runs: dict[Command, RunHead] = field(default_factory=dict)  # how each command that runs the head runs it
 
     @cached_property
     def repository(self) -> DeploymentRepository:
@@ -93,4 +91,4 @@ class Acting:
 class CommandRunner(Protocol):
     """One comment command. All commands of a comment are planned first, then their steps locked at once."""
 
-    def plan(self, context: CommandContext, command: Command) -> Answered | Acting: ...
+    def plan(self, context: CommandContext, accepted: Accepted) -> Answered | Acting: ...

@@ -7,6 +7,7 @@ from kpops_bot.engine import DiffRequest
 from kpops_bot.report import answers
 from kpops_bot.report.identity import strip_marker
 from kpops_bot.report.markdown import render_markdown
+from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Answered, CommandContext
 from kpops_bot.workflows.waiting import borrowed_status
 
@@ -15,12 +16,12 @@ _ROOM_FOR_OTHERS = 4_000
 
 
 class DiffCommand:
-    def plan(self, context: CommandContext, command: Command) -> Answered:
-        return Answered(self._diff(context, command))
+    def plan(self, context: CommandContext, accepted: Accepted) -> Answered:
+        assert accepted.head is not None  # diff runs the head (`catalog`): authorization decided how
+        return Answered(self._diff(context, accepted.command, accepted.head.trusted))
 
-    def _diff(self, context: CommandContext, command: Command) -> str:
+    def _diff(self, context: CommandContext, command: Command, trusted: bool) -> str:
         event, config = context.event, context.config
-        trusted = context.head_runs[command].trusted
         request = DiffRequest(
             source=event.repository.clone_url,
             base=context.pull.base_ref,

@@ -12,9 +12,11 @@ from functools import partial
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.commands.parse import Command
 from kpops_bot.engine.model import Operation
+from kpops_bot.head_code import RunHead
 from kpops_bot.report import answers
 from kpops_bot.report.escape import code
 from kpops_bot.settings import OperationMode
+from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
 from kpops_bot.workflows.operate import Step, StepResult
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
@@ -28,7 +30,8 @@ _OPERATIONS = {
 
 
 class OperateCommand:
-    def plan(self, context: CommandContext, command: Command) -> Acting:
+    def plan(self, context: CommandContext, accepted: Accepted) -> Acting:
+        command = accepted.command
         steps = context.repository.command_steps(
             _OPERATIONS[command.name],
             command.pipelines,
@@ -37,12 +40,12 @@ class OperateCommand:
             context.config,
             command.steps,
         )
-        return Acting(steps, partial(self._run, context, command, steps))
+        return Acting(steps, partial(self._run, context, command, accepted.head, steps))
 
-    def _run(self, context: CommandContext, command: Command, steps: list[Step]) -> str:
+    def _run(self, context: CommandContext, command: Command, head_run: RunHead | None, steps: list[Step]) -> str:
+        """`head_run`: how the head runs; None: the command acts on the base branch."""
         config = context.config
         run_id = f"c{context.event.comment_id}"
-        head_run = context.head_runs.get(command)  # None: the command acts on the base branch
         trusted = head_run is None or head_run.trusted
         results = context.repository.run(
             steps, config, context.masker, run_id, execute=not command.dry_run, trusted=trusted

@@ -5,12 +5,13 @@ from __future__ import annotations
 from kpops_bot.commands.parse import Command
 from kpops_bot.jobs import repository_key
 from kpops_bot.report.escape import code
+from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Answered, CommandContext
 
 
 class UnlockCommand:
-    def plan(self, context: CommandContext, command: Command) -> Answered:
-        return Answered(self._unlock(context, command))
+    def plan(self, context: CommandContext, accepted: Accepted) -> Answered:
+        return Answered(self._unlock(context, accepted.command))
 
     def _unlock(self, context: CommandContext, command: Command) -> str:
         event = context.event
