@@ -399,3 +399,30 @@ def test_an_approval_whose_reviewers_permission_cannot_be_read_is_answered() -> 
     bench.forge.failing_reads = {"permission"}
     assert bench.comment("/kpops reset word-count") == "lookup failed: the permission of `bob`"
     assert "could not read the permission of `bob` from the forge" in bench.answer()
+
+
+def test_the_answer_collects_refusals_then_each_runners_section_then_the_error_that_ended_the_comment() -> None:
+    bench = Bench()
+    bench.forge.permissions["alice"] = Permission.WRITE
+    outcome = bench.comment("/kpops diff word-count\n/kpops destroy word-count\n/kpops help\n/kpops deploy word-cont")
+    assert outcome == "failed: UnknownPipelineError"
+    answer = bench.answer()
+    refused, diff, help_, failure = (
+        answer.index("🚫 `/kpops destroy word-count`"),
+        answer.index("**`/kpops diff word-count`**"),
+        answer.index("| command | needs | does |"),
+        answer.index("❌ unknown pipeline 'word-cont'"),
+    )
+    assert refused < diff < help_ < failure
+    assert answer.startswith("<!-- kpops-bot:answer comment:55 -->\n#### kpops-bot: `/kpops diff word-count`, ")
+
+
+def test_a_resumed_comment_tells_only_what_changed_since_its_first_run() -> None:
+    bench = Bench()
+    bench.forge.permissions["bob"] = Permission.READ
+    bench.comment("/kpops reset word-count\n/kpops unlock", author="bob")
+    assert "needs write permission" in bench.answer()
+    told = len(bench.forge.bot_bodies(1))
+    again = bench.comment("/kpops reset word-count\n/kpops unlock", author="bob", resumed=True)
+    assert again == "answered 0 command(s)"
+    assert len(bench.forge.bot_bodies(1)) == told  # both refusals were told on the first run: nothing new to say
