@@ -29,6 +29,7 @@ from pathlib import Path
 import git
 
 from kpops_bot.git_safety import safe_git_env
+from kpops_bot.report.escape import quoted
 
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _LOCKS_GUARD = threading.Lock()
@@ -333,18 +334,12 @@ def _contained(left_out: list[str]) -> Callable[[tarfile.TarInfo, str], tarfile.
             return tarfile.data_filter(member, destination)
         except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError):
             left_out.append(
-                f"`{_inline(member.name)}` is a link to `{_inline(member.linkname)}`, outside the repository: the bot "
+                f"{quoted(member.name)} is a link to {quoted(member.linkname)}, outside the repository: the bot "
                 "left it out. Make it a relative link to a file inside the repository, or remove it."
             )
             return None
 
     return check
-
-
-def _inline(text: str) -> str:
-    """A repository's path shown in a code span: it cannot close the span or start a new line."""
-    shown = re.sub(r"[\x00-\x1f\x7f`]", "?", text)
-    return shown if len(shown) <= 200 else shown[:197] + "..."
 
 
 def _git_cause(error: git.GitCommandError) -> str:

@@ -20,7 +20,7 @@ from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
 from kpops_bot.playground.fake_github import FakeGitHub
-from kpops_bot.report.identity import with_answer_line
+from kpops_bot.report.answers import Answer, marked
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workflows import once, sticky
 from tests.helpers import GitRepo
@@ -85,9 +85,10 @@ def test_an_answer_stored_then_answered_late_and_failed_for_a_while_is_posted_on
     forge: RunningForge, clock: Clock, outage: float
 ) -> None:
     stored_late_then_down(forge.faults, clock, COMMENTS, outage)
-    answer = once.answer(forge.client, forge.repository, 5, "job-7", "Applied word-count.", "applied")
+    reply = Answer("applied", ["Applied word-count."])
+    answer = once.answer(forge.client, forge.repository, 5, "job-7", reply, "applied")
     assert [(comment.id, comment.author) for comment in forge.comments(5)] == [(answer.id, "kpops-bot")]
-    assert forge.comments(5)[0].body == with_answer_line("job-7", "Applied word-count.", "applied")
+    assert forge.comments(5)[0].body == marked(reply, "job-7", forge.client.comment_limit, "applied")
     assert len(writes(forge.log, COMMENTS)) == 1  # looked for it, never sent it again
     assert outlasted(forge.log, clock, outage)
 
@@ -144,12 +145,12 @@ def test_a_forge_down_beyond_the_patience_fails_transiently_and_the_jobs_retry_f
     is transient) and its look before writing finds the answer the forge had stored."""
     stored_late_then_down(forge.faults, clock, COMMENTS, 3600)
     with pytest.raises(ForgeError) as raised:
-        once.answer(forge.client, forge.repository, 5, "job-8", "Destroyed word-count.")
+        once.answer(forge.client, forge.repository, 5, "job-8", Answer("destroyed", ["Destroyed word-count."]))
     assert raised.value.transient
     assert raised.value.status == 502
     assert len(forge.comments(5)) == 1
     clock.sleep(3600)  # the forge is back
-    answer = once.answer(forge.client, forge.repository, 5, "job-8", "Destroyed word-count.")
+    answer = once.answer(forge.client, forge.repository, 5, "job-8", Answer("destroyed", ["Destroyed word-count."]))
     assert [comment.id for comment in forge.comments(5)] == [answer.id]
     assert len(writes(forge.log, COMMENTS)) == 1
 

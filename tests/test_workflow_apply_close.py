@@ -250,3 +250,14 @@ def test_giving_up_sets_an_error_status_and_releases_the_pull_request() -> None:
     push = Bench()
     push.apply().give_up(job(push_event(), JobKind.APPLY), RuntimeError("boom"))
     assert push.locks.released == []
+
+
+def test_a_failed_apply_longer_than_a_comment_is_cut_to_the_limit_with_its_failed_outcome_whole() -> None:
+    """The room was once counted with the marker of a success (`ok`): a failed answer came out 4 characters over."""
+    bench = Bench(forge=RecordingForge(comment_limit=1_000))
+    bench.deployment.fail["publish"] = PublishError("push rejected: " + "hook said no; " * 200)
+    assert bench.apply().run(merged()) == "apply failed"
+    answer = bench.answer()
+    assert len(answer) == 1_000
+    assert answer.startswith(f"<!-- kpops-bot:answer apply:{MERGE} failed -->\n")
+    assert answer.endswith("(cut here: the answer is longer than one comment may be)")

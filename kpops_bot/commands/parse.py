@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from kpops_bot.commands.catalog import CommandName
-from kpops_bot.report.escape import code
+from kpops_bot.report.escape import quoted
 
 PREFIX = "/kpops"
 MAX_COMMENT_CHARS = 10_000
@@ -144,7 +144,7 @@ def _parse(line: str) -> Command:
     for token in tokens:
         if not _SAFE_TOKEN.match(token):
             bad = "".join(sorted({char for char in token if not _SAFE_TOKEN.match(char)}))
-            raise _Invalid(f"{_shown(token)} contains characters commands never use: {_shown(bad)}")
+            raise _Invalid(f"{quoted(token)} contains characters commands never use: {quoted(bad)}")
     if not tokens:
         return Command(CommandName.HELP, line=line)
     name = _command_name(tokens[0])
@@ -191,13 +191,13 @@ def _command_name(token: str) -> CommandName:
     try:
         return CommandName(token.lower())
     except ValueError:
-        raise _Invalid(f"unknown command {_shown(token)}.{_did_you_mean(token, list(CommandName))}") from None
+        raise _Invalid(f"unknown command {quoted(token)}.{_did_you_mean(token, list(CommandName))}") from None
 
 
 def _flag(flag: str) -> str:
     flag = _FLAG_ALIASES.get(flag, flag)
     if flag not in _FLAGS:
-        raise _Invalid(f"unknown option {_shown(flag)}.{_did_you_mean(flag, list(_FLAGS))}")
+        raise _Invalid(f"unknown option {quoted(flag)}.{_did_you_mean(flag, list(_FLAGS))}")
     return flag
 
 
@@ -205,16 +205,16 @@ def _pipeline(token: str) -> str:
     """A kpops pipeline name or a folder of the repository, never a way out of it."""
     parts = token.rstrip("/").split("/")
     if token.startswith("/") or ".." in parts or "." in parts or "" in parts or token.startswith("~"):
-        raise _Invalid(f"{_shown(token)} is not a pipeline name or a folder inside the repository")
+        raise _Invalid(f"{quoted(token)} is not a pipeline name or a folder inside the repository")
     for part in parts:
         if not _NAME.match(part):
-            raise _Invalid(f"{_shown(token)} is not a pipeline name or a folder inside the repository")
+            raise _Invalid(f"{quoted(token)} is not a pipeline name or a folder inside the repository")
     return token.rstrip("/")
 
 
 def _name(value: str, what: str) -> str:
     if not _NAME.match(value):
-        raise _Invalid(f"{_shown(value)} is not a valid {what} name")
+        raise _Invalid(f"{quoted(value)} is not a valid {what} name")
     return value
 
 
@@ -227,8 +227,3 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 def _example(flag: str) -> str:
     return {"--steps": "--steps word-count-app,word-count-producer", "--environment": "--environment dev"}[flag]
-
-
-def _shown(text: str) -> str:
-    """A user's text quoted back as inline code, short."""
-    return code(text, 60)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.events.model import Forge
-from kpops_bot.report.escape import cell_code, code, composed, html_text, text
+from kpops_bot.report.escape import cell_code, code, composed, html_text, quoted, text
+from kpops_bot.report.identity import answer_line
 from kpops_bot.settings import OperationMode
 from kpops_bot.text import shorten
 
@@ -78,6 +79,14 @@ def _modes(mode: OperationMode | ModeNotLookedUp) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer in a thread: its title and its sections, one per command or outcome."""
+
+    title: str
+    sections: Sequence[str]
+
+
 def answer(title: str, sections: Sequence[str]) -> str:
     return f"#### kpops-bot: {title}\n\n" + "\n\n".join(section.strip() for section in sections if section.strip())
 
@@ -85,6 +94,17 @@ def answer(title: str, sections: Sequence[str]) -> str:
 def fit(body: str, limit: int) -> str:
     """The answer cut to what one comment may hold (the folded details at the end go first)."""
     return shorten(body, limit, _CUT_NOTE)
+
+
+def marked(reply: Answer, identity: str, limit: int, outcome: str = "") -> str:
+    """The answer as it is posted: under its marker line (`identity`, whole), the text cut so both fit `limit`."""
+    line = answer_line(identity, outcome)
+    return f"{line}\n{fit(answer(reply.title, reply.sections), limit - len(line) - 1)}"
+
+
+def title(lines: Sequence[str]) -> str:
+    """The title of a comment's answer: the command lines it answers."""
+    return ", ".join(quoted(line) for line in lines) if lines else "command"
 
 
 def rejected(line: str, reason: str) -> str:
@@ -100,22 +120,65 @@ def this_pull_request(forge: Forge) -> str:
     return "this merge request" if forge is Forge.GITLAB else "this pull request"
 
 
-def lookup_failed(what: str, reason: str) -> str:
+def repository_config_at(file_name: str, ref: str) -> str:
+    """The repository's `.kpops-bot.yaml` at a branch, as a failed lookup names it."""
+    return f"`{file_name}` at {code(ref)}"
+
+
+def permission_of(user: str) -> str:
+    return f"the permission of {code(user)}"
+
+
+def lookup_failed(what: str, reason: str) -> Answer:
     """A lookup the commands need failed for good (the forge down or too slow): nothing ran; what, and why."""
-    return answer(
+    return Answer(
         "command not run",
         [f"❌ The bot could not read {what} from the forge ({composed(reason)}); nothing ran. Comment again to retry."],
     )
 
 
-def command_failed(job_id: int) -> str:
-    return answer(
+def invalid_config(message: str) -> Answer:
+    """The repository's `.kpops-bot.yaml` cannot be used: nothing ran; what is wrong with it."""
+    return Answer("command not run", [composed(message)])
+
+
+def command_failed(job_id: int) -> Answer:
+    return Answer(
         "command failed",
         [
             f"The bot could not run this comment's commands (job {job_id}); its log has the cause. "
             "Comment again to retry."
         ],
     )
+
+
+def failed(message: str) -> str:
+    """An error its author can act on (an unknown pipeline, a bad environment), masked: it ended the comment."""
+    return f"❌ {composed(message)}"
+
+
+def diff_of(line: str, report: str | None) -> str:
+    """`/kpops diff`'s section: the report without its marker, or that nothing named is affected (None)."""
+    if report is None:
+        return f"**{quoted(line)}**: this pull request affects none of these pipelines."
+    return f"**{quoted(line)}**\n\n{report}"
+
+
+def ran(line: str, results: Sequence[StepLine], *, dry_run: bool, base: tuple[str, str] | None, published: str) -> str:
+    """A command's section: what ran; `base`: the branch and commit it acted on when not the head; `published`: its
+    GitOps commit's line (empty when nothing was committed)."""
+    where = f"{acted_on_base(*base)}\n\n" if base is not None else ""
+    section = f"**{quoted(line)}**\n\n{where}{step_results(results, dry_run=dry_run)}"
+    return f"{section}\n\n{published}" if published else section
+
+
+def unlocked(freed: Sequence[str], woken: int, *, named: bool) -> str:
+    """What `/kpops unlock` released (`named`: of the pipelines named), and how many waiting comments go on."""
+    if not freed:
+        return "🔓 This pull request held no lock" + (" on these pipelines." if named else ".")
+    listing = ", ".join(code(resource) for resource in freed)
+    waiting = f" {woken} waiting comment(s) of other pull requests go on now." if woken else ""
+    return f"🔓 Released {listing}.{waiting}"
 
 
 def pull_request_ref(forge: Forge, number: int) -> str:
@@ -187,11 +250,6 @@ def published(
     return f"GitOps: {note}.{kept}{removed}"
 
 
-def quoted(line: str) -> str:
-    """A user's command line as inline code, short enough to read."""
-    return code(line, 120)
-
-
 def head_moved(command: str, bound: str, live: str) -> str:
     """Why a command written on one head does not run another: both commits, and how to run the new one."""
     return (
@@ -203,6 +261,19 @@ def head_moved(command: str, bound: str, live: str) -> str:
 def acted_on_base(branch: str, commit: str) -> str:
     """The base commit a command that acts on what is deployed (reset, clean, destroy) used."""
     return f"On {code(branch)} at {code(commit[:12])} (the base branch, not this pull request's head)."
+
+
+def apply_title(commit: str, ok: bool) -> str:
+    return f"applied `{commit[:12]}`" if ok else f"apply of `{commit[:12]}` failed"
+
+
+def nothing_applied(reason: str) -> str:
+    """Why an apply put nothing into effect (a repository's invalid config, a failed render or push), masked."""
+    return f"❌ Nothing was applied: {composed(reason)}"
+
+
+def apply_results(results: Sequence[StepLine]) -> str:
+    return step_results(results) if results else "No pipeline changed: nothing to apply."
 
 
 def applied_by_push(branch: str, commit: str, ok: bool) -> str:

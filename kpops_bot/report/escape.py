@@ -5,6 +5,8 @@ Such text is data, never markup. Each function here fits one place the bot write
 foreign text goes through one of them:
 
 - `code`: markdown prose (a list item, a paragraph): a backtick code span longer than any backtick run inside.
+- `quoted`: `code` for what a person or a repository wrote, quoted back (a command line, a token of it, a path):
+  cut to one length everywhere.
 - `cell_code`: a markdown table cell: `code` with every `|` escaped.
 - `html_code`: inside an HTML block (the `<details><summary>` lines, where markdown is not read): `<code>` with
   HTML's characters as entities.
@@ -81,6 +83,15 @@ def code(value: str, limit: int | None = None) -> str:
     # CommonMark strips one space at each end of a span unless it is all spaces: a padded span keeps its text.
     pad = " " if shown.strip(" ") and (shown[0] in "` " or shown[-1] in "` ") else ""
     return f"{fence}{pad}{shown}{pad}{fence}"
+
+
+QUOTED_LIMIT = 120
+
+
+def quoted(value: str) -> str:
+    """`code` of a person's or a repository's text quoted back, cut to `QUOTED_LIMIT` characters: long enough to
+    recognise, short enough that a pasted essay does not become the answer."""
+    return code(value, QUOTED_LIMIT)
 
 
 def cell_code(value: str, limit: int | None = None) -> str:

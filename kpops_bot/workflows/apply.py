@@ -34,8 +34,7 @@ from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, notices
-from kpops_bot.report.escape import composed
-from kpops_bot.report.identity import answer_line, answer_of, with_answer_line
+from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import once
@@ -108,9 +107,7 @@ class ApplyWorkflow:
         try:
             config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
-            return self._report(
-                client, change, False, [f"❌ Nothing was applied: {composed(str(error))}"], "invalid config"
-            )
+            return self._report(client, change, False, [answers.nothing_applied(str(error))], "invalid config")
         applying = "Applying the changed pipelines"
         once.pending(client, change.repository, change.commit, applying, retry=is_retry(job))
         try:
@@ -118,11 +115,11 @@ class ApplyWorkflow:
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
             raise_if_transient(error)
             reason = self._settings.secrets_masker().mask_text(str(error))
-            return self._report(client, change, False, [f"❌ Nothing was applied: {composed(reason)}"], "apply failed")
+            return self._report(client, change, False, [answers.nothing_applied(reason)], "apply failed")
         ok = all(result.ok for result in results)
         # What changed says it; the manifests in full stay in the GitOps commit.
         lines = [replace(result.line(), detail="") if result.write else result.line() for result in results]
-        sections = [answers.step_results(lines) if results else "No pipeline changed: nothing to apply."]
+        sections = [answers.apply_results(lines)]
         sections += [section for section in gitops if section]
         failed = sum(not result.ok for result in results)
         return self._report(client, change, ok, sections, f"{len(results)} step(s), {failed} failed")
@@ -144,10 +141,10 @@ class ApplyWorkflow:
         if change.number is None:
             return "applied by its merge already"
         ok = status.state is CommitState.SUCCESS
-        section = answers.applied_by_push(change.branch, change.commit, ok)
-        title = f"applied `{change.commit[:12]}`" if ok else f"apply of `{change.commit[:12]}` failed"
-        body = answers.answer(title, [section])
-        client.create_comment(change.repository, change.number, with_answer_line(_identity(change), body, _outcome(ok)))
+        reply = answers.Answer(
+            answers.apply_title(change.commit, ok), [answers.applied_by_push(change.branch, change.commit, ok)]
+        )
+        once.post_answer(client, change.repository, change.number, _identity(change), reply, _outcome(ok))
         self._release(client, change)
         return "applied by its push already"
 
@@ -183,14 +180,12 @@ class ApplyWorkflow:
         return commit_message(f"kpops-bot: apply {what} ({commit[:12]})", lines, commit)
 
     def _report(self, client: ForgeClient, change: _Change, ok: bool, sections: list[str], outcome: str) -> str:
-        title = f"applied `{change.commit[:12]}`" if ok else f"apply of `{change.commit[:12]}` failed"
         link = None
         if change.number is not None:
-            identity = _identity(change)
-            room = client.comment_limit - len(answer_line(identity, _APPLIED)) - 1
-            body = answers.fit(answers.answer(title, sections), room)
-            marked = with_answer_line(identity, body, _outcome(ok))
-            link = client.create_comment(change.repository, change.number, marked).url
+            reply = answers.Answer(answers.apply_title(change.commit, ok), sections)
+            link = once.post_answer(
+                client, change.repository, change.number, _identity(change), reply, _outcome(ok)
+            ).url
         self._finish(client, change, ok, link)
         return outcome
 

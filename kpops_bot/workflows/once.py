@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from kpops_bot.events.model import Repository
 from kpops_bot.forges.base import Comment, CommitState, ForgeClient
-from kpops_bot.report.identity import answer_of, with_answer_line
+from kpops_bot.report import answers
+from kpops_bot.report.answers import Answer
+from kpops_bot.report.identity import answer_of
 
 
 def find_answer(client: ForgeClient, repository: Repository, number: int, identity: str) -> tuple[Comment, str] | None:
@@ -23,13 +25,21 @@ def find_answer(client: ForgeClient, repository: Repository, number: int, identi
 
 
 def answer(
-    client: ForgeClient, repository: Repository, number: int, identity: str, body: str, outcome: str = ""
+    client: ForgeClient, repository: Repository, number: int, identity: str, reply: Answer, outcome: str = ""
 ) -> Comment:
     """Post the answer unless an earlier attempt did; either way the answer there is."""
     found = find_answer(client, repository, number, identity)
     if found is not None:
         return found[0]
-    return client.create_comment(repository, number, with_answer_line(identity, body, outcome))
+    return post_answer(client, repository, number, identity, reply, outcome)
+
+
+def post_answer(
+    client: ForgeClient, repository: Repository, number: int, identity: str, reply: Answer, outcome: str = ""
+) -> Comment:
+    """Post an answer: under its marker (`identity`, and the `outcome` a retry needs), within the forge's limit. Every
+    answer is posted here; a caller that may be a retry looks for the earlier one first (`answer`, `find_answer`)."""
+    return client.create_comment(repository, number, answers.marked(reply, identity, client.comment_limit, outcome))
 
 
 def react(client: ForgeClient, repository: Repository, number: int, comment_id: int, reaction: str) -> None:

@@ -22,7 +22,6 @@ whose `plan` answers it or returns the steps it acts on, and register the runner
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from kpops_bot.commands import approval
@@ -40,8 +39,6 @@ from kpops_bot.jobs import JobKind, pull_request_key, repository_key
 from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
 from kpops_bot.report import answers
-from kpops_bot.report.escape import code, composed
-from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job, NewJob
 from kpops_bot.workflows import once
@@ -121,17 +118,17 @@ class CommandWorkflow:
         try:
             context, decisions = self._prepare(job, event, client, parsed, resumed)
         except LookupFailed as failed:
-            _reply(client, event, identity, answers.lookup_failed(failed.what, failed.reason))
+            _post(client, event, identity, answers.lookup_failed(failed.what, failed.reason))
             return f"lookup failed: {failed.what}"
         except InvalidRepoConfigError as error:
-            _reply(client, event, identity, answers.answer("command not run", [composed(str(error))]))
+            _post(client, event, identity, answers.invalid_config(str(error)))
             return "invalid repository config"
-        accepted = [decision.command for decision in decisions if isinstance(decision, Accepted)]
-        if accepted and not context.resumed:
+        lines = [decision.command.line for decision in decisions if isinstance(decision, Accepted)]
+        if lines and not context.resumed:
             once.react(client, event.repository, event.number, event.comment_id, "eyes")
         handled = self._dispatch(context, decisions, job)
         if handled.sections:
-            _post(client, event, identity, _title(accepted), handled.sections)
+            _post(client, event, identity, answers.Answer(answers.title(lines), handled.sections))
         return handled.outcome
 
     def _prepare(
@@ -149,7 +146,7 @@ class CommandWorkflow:
         bound = _bound_head(job, event, live.head_sha, self._collaborators.record_head)
         pull = replace(live, head_sha=bound)
         config = look_up(
-            f"`{FILE_NAME}` at {code(pull.base_ref)}",
+            answers.repository_config_at(FILE_NAME, pull.base_ref),
             lambda: repository_settings(settings, client, repository, pull.base_ref, pull.base_ref),
         )
         context = CommandContext(event, client, pull, config, settings.secrets_masker(), resumed, self._collaborators)
@@ -174,7 +171,7 @@ class CommandWorkflow:
         if helps:
             sections.append(answers.help_text(settings.commands, answers.ModeNotLookedUp(settings.operation_mode)))
         if sections:  # a resumed comment's rejections were answered before it waited
-            _post(client, event, identity, _title(helps), sections)
+            _post(client, event, identity, answers.Answer(answers.title([help_.line for help_ in helps]), sections))
         return f"answered {len(helps)} command(s)"
 
     def give_up(self, job: Job, error: BaseException) -> None:
@@ -209,7 +206,7 @@ class CommandWorkflow:
                 done.append(planned.run())
         except (CommandFailure, UnknownPipelineError, WorkspaceError, PublishError) as error:
             raise_if_transient(error)
-            failure = f"❌ {composed(context.masker.mask_text(str(error)))}"
+            failure = answers.failed(context.masker.mask_text(str(error)))
             return Handled("failed: " + type(error).__name__, (*told, *done, failure))
         return Handled(f"ran {len(acting)} command(s)", (*told, *done))
 
@@ -277,17 +274,8 @@ def _bound_head(job: Job, event: CommentEvent, live: str, record: HeadRecord) ->
     return job.head_sha or event.head_sha or record(job.id, live)
 
 
-def _title(accepted: list[Command]) -> str:
-    return ", ".join(answers.quoted(command.line) for command in accepted) if accepted else "command"
-
-
-def _post(client: ForgeClient, event: CommentEvent, identity: str, title: str, sections: Sequence[str]) -> None:
-    room = client.comment_limit - len(answer_line(identity)) - 1
-    _reply(client, event, identity, answers.fit(answers.answer(title, sections), room))
-
-
-def _reply(client: ForgeClient, event: CommentEvent, identity: str, body: str) -> None:
-    client.create_comment(event.repository, event.number, with_answer_line(identity, body))
+def _post(client: ForgeClient, event: CommentEvent, identity: str, reply: answers.Answer) -> None:
+    once.post_answer(client, event.repository, event.number, identity, reply)
 
 
 def _identity(event: CommentEvent, resumed: bool) -> str:
@@ -326,4 +314,4 @@ def _approved(context: CommandContext) -> bool:
 
 
 def _permission(context: CommandContext, user: str) -> Permission:
-    return look_up(f"the permission of {code(user)}", lambda: context.client.permission(context.event.repository, user))
+    return look_up(answers.permission_of(user), lambda: context.client.permission(context.event.repository, user))

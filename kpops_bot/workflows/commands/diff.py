@@ -37,6 +37,6 @@ class DiffCommand:
                 request, config.diff_options, trusted=trusted, git_env=git_env, on_wait=waiting
             )
         if not report.pipelines:
-            return f"**{answers.quoted(command.line)}**: this pull request affects none of these pipelines."
+            return answers.diff_of(command.line, None)
         body = render_markdown(report, context.client.comment_limit - _ROOM_FOR_OTHERS, max_parts=1)[0]
-        return f"**{answers.quoted(command.line)}**\n\n" + strip_marker(body)
+        return answers.diff_of(command.line, strip_marker(body))

@@ -51,13 +51,11 @@ class OperateCommand:
             steps, config, context.masker, run_id, execute=not command.dry_run, trusted=trusted
         )
         lines = [result.line() for result in results]
-        title = f"**{answers.quoted(command.line)}**\n\n"
-        if head_run is None and steps:  # acts on the base branch: which commit of it
-            title += answers.acted_on_base(context.pull.base_ref, steps[0].commit) + "\n\n"
-        section = title + answers.step_results(lines, dry_run=command.dry_run)
-        if config.operation_mode is OperationMode.MANAGED or command.dry_run:
-            return section
-        return section + "\n\n" + self._publish(context, command, results)
+        base = (context.pull.base_ref, steps[0].commit) if head_run is None and steps else None  # which commit of it
+        published = ""
+        if config.operation_mode is not OperationMode.MANAGED and not command.dry_run:
+            published = self._publish(context, command, results)
+        return answers.ran(command.line, lines, dry_run=command.dry_run, base=base, published=published)
 
     def _publish(self, context: CommandContext, command: Command, results: list[StepResult]) -> str:
         event, pull = context.event, context.pull

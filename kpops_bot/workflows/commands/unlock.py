@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kpops_bot.commands.parse import Command
 from kpops_bot.jobs import repository_key
-from kpops_bot.report.escape import code
+from kpops_bot.report import answers
 from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Answered, CommandContext
 
@@ -21,9 +21,5 @@ class UnlockCommand:
                 context.pull.head_sha, command.pipelines, context.config.config_dir
             )
         released = context.collaborators.locks.release(repository_key(event.repository), event.number, pipelines)
-        if not released.freed:
-            return "🔓 This pull request held no lock" + (" on these pipelines." if pipelines else ".")
-        listing = ", ".join(code(str(resource)) for resource in released.freed)
-        woken = len(released.woken)
-        waiting = f" {woken} waiting comment(s) of other pull requests go on now." if woken else ""
-        return f"🔓 Released {listing}.{waiting}"
+        freed = [str(resource) for resource in released.freed]
+        return answers.unlocked(freed, len(released.woken), named=bool(pipelines))
