@@ -1,8 +1,9 @@
 """Comment commands: `/kpops reset word-count` and friends, checked, run in the repository's mode, answered.
 
-A comment is handled as a whole: invalid lines and refusals are answered, every accepted command is planned by its
-runner (`RUNNERS`: one module per command), the steps of all of them are locked at once (or the comment waits in
-line, stored to run again), they run in order, and one answer comment tells the outcome. A comment of only help and
+A comment is handled as a whole: authorization decides each line (`authorization.py`: accepted, with how it may run
+the head, or refused), every accepted command is planned by its runner (`RUNNERS`: one module per command), the
+steps of all of them are locked at once (or the comment waits in line, stored to run again), they run in order, and
+the dispatcher collects the sections the runners return into one answer. A comment of only help and
 invalid lines needs nothing from the forge and is answered from the bot's settings alone; a lookup the others need
 (the pull request, `.kpops-bot.yaml`, a permission) that the forge cannot serve is answered by naming it.
 
@@ -16,8 +17,9 @@ the bot's surroundings (the forge or a git remote answering 5xx or not at all, a
 answered: it leaves as `TransientFault` and the comment is handled again later, as a whole (its answer, reaction and
 GitOps commit are each written once: see `once.py`).
 
-Adding a command: give it a `CommandName` (and a role) in `kpops_bot.commands`, write a module here with a runner
-whose `plan` answers it or returns the steps it acts on, and register the runner in `RUNNERS`.
+Adding a command: declare it in `kpops_bot.commands.catalog` (its name, role, purpose, use of the head), write a
+module here with a runner whose `plan` answers it or returns the steps it acts on, and register the runner in
+`RUNNERS`.
 """
 
 from __future__ import annotations
