@@ -244,7 +244,7 @@ def test_giving_up_sets_an_error_status_and_releases_the_pull_request() -> None:
     bench = Bench()
     bench.apply().give_up(merged(), RuntimeError("boom"))  # type: ignore[arg-type]
     status = bench.forge.last_status(MERGE)
-    assert (status.state, status.description) == (CommitState.ERROR, "kpops-bot failed (job 7); see its log")
+    assert (status.state, status.description) == (CommitState.ERROR, "kpops-bot failed (job 7); see the bot's log")
     assert bench.locks.released == [(KEY, 1, None, True)]
     assert notices.OUTDATED_BANNER in bench.report()
     push = Bench()

@@ -33,7 +33,7 @@ from kpops_bot.forges.base import Comment, CommitState, CommitStatus, ForgeClien
 from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
-from kpops_bot.report import answers, notices
+from kpops_bot.report import answers, notices, statuses
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
@@ -47,8 +47,6 @@ from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workspace import WorkspaceError
 
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records
-# The final status of an apply: the record that its commit was applied, whichever trigger finds it.
-_APPLIED_STATUS, _FAILED_STATUS, _FAILED_MERGE_STATUS = "Applied", "Apply failed", "Apply failed: see the pull request"
 # The line of an answer of kpops-bot before faults were retried that told a git failure (its cause after the URL).
 _GIT_FAILURE_TOLD = re.compile(r"^❌ Nothing was applied: cannot (?:fetch|clone|push to) .*$", re.MULTILINE)
 
@@ -108,8 +106,7 @@ class ApplyWorkflow:
             config = repository_settings(self._settings, client, change.repository, change.commit, change.branch)
         except InvalidRepoConfigError as error:
             return self._report(client, change, False, [answers.nothing_applied(str(error))], "invalid config")
-        applying = "Applying the changed pipelines"
-        once.pending(client, change.repository, change.commit, applying, retry=is_retry(job))
+        once.pending(client, change.repository, change.commit, statuses.APPLYING, retry=is_retry(job))
         try:
             results, gitops = self._apply(client, change, config)
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
@@ -193,7 +190,9 @@ class ApplyWorkflow:
         """What follows the answer: locks released, the final status (each written only when missing)."""
         if change.number is not None:
             self._release(client, change)
-        description = _APPLIED_STATUS if ok else _FAILED_MERGE_STATUS if change.number else _FAILED_STATUS
+        description = (
+            statuses.APPLIED if ok else statuses.APPLY_FAILED_MERGE if change.number else statuses.APPLY_FAILED
+        )
         state = CommitState.SUCCESS if ok else CommitState.FAILURE
         client.set_status(change.repository, change.commit, state, description, link)
 
@@ -211,9 +210,7 @@ class ApplyWorkflow:
             if found is not None:
                 self._finish(client, change, found[1] == _APPLIED, found[0].url)
                 return
-        client.set_status(
-            change.repository, change.commit, CommitState.ERROR, f"kpops-bot failed (job {job.id}); see its log"
-        )
+        client.set_status(change.repository, change.commit, CommitState.ERROR, statuses.job_failed(job.id))
         if change.number is not None:
             self._release(client, change)
 
@@ -244,9 +241,11 @@ def _applied_before(client: ForgeClient, change: _Change) -> CommitStatus | None
     status = client.status(change.repository, change.commit)
     if status is None:
         return None
-    if status.state is CommitState.SUCCESS and status.description == _APPLIED_STATUS:
+    if status.state is CommitState.SUCCESS and status.description == statuses.APPLIED:
         return status
-    failures = {_FAILED_STATUS} if change.number is not None else {_FAILED_STATUS, _FAILED_MERGE_STATUS}
+    failures = (
+        {statuses.APPLY_FAILED} if change.number is not None else {statuses.APPLY_FAILED, statuses.APPLY_FAILED_MERGE}
+    )
     return status if status.state is CommitState.FAILURE and status.description in failures else None
 
 

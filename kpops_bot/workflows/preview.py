@@ -11,7 +11,6 @@ import logging
 from dataclasses import replace
 
 from kpops_bot.commands.catalog import HeadUse
-from kpops_bot.diff.model import Status
 from kpops_bot.engine import DiffRequest, UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
@@ -21,7 +20,7 @@ from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide
 from kpops_bot.jobs import JobKind
 from kpops_bot.policy.model import PolicyError, PullRequestFacts
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
-from kpops_bot.report import notices
+from kpops_bot.report import notices, statuses
 from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings
@@ -77,9 +76,9 @@ class PreviewWorkflow:
         head = decide(HeadUse.PREVIEW, config.operation_mode, facts, HeadRules.of(self._settings))
         if isinstance(head, KeepHead):
             sticky.sync(client, event.repository, event.number, [notices.fork_not_previewed()])
-            self._status(client, event, CommitState.SUCCESS, "Not previewed: pull request from a fork")
+            self._status(client, event, CommitState.SUCCESS, statuses.FORK_NOT_PREVIEWED)
             return "fork not previewed"
-        rendering = self._described("Rendering the pipelines this change affects")
+        rendering = self._described(statuses.RENDERING)
         once.pending(client, event.repository, event.head_sha, rendering, retry=is_retry(job))
         return self._preview(job, client, event, config, trusted=head.trusted)
 
@@ -113,7 +112,7 @@ class PreviewWorkflow:
         if not report.pipelines:
             if sticky.existing_parts(client, event.repository, event.number):
                 sticky.sync(client, event.repository, event.number, [notices.nothing_affected(event.head_sha)])
-            self._status(client, event, CommitState.SUCCESS, "No pipeline affected")
+            self._status(client, event, CommitState.SUCCESS, statuses.NOTHING_AFFECTED)
             return "no pipeline affected"
         bodies = render_markdown(report, client.comment_limit, self._settings.max_comment_parts)
         parts = sticky.sync(client, event.repository, event.number, bodies)
@@ -123,7 +122,7 @@ class PreviewWorkflow:
             client,
             event,
             state,
-            _describe(report.summary.pipelines, summary.failed, summary.blocking),
+            statuses.previewed(report.summary.pipelines, summary.failed, summary.blocking),
             parts[0].url if parts else None,
         )
         client.publish_check(event.repository, event.head_sha, check_report(report))
@@ -132,11 +131,11 @@ class PreviewWorkflow:
     def give_up(self, job: Job, error: BaseException) -> None:
         event = self._event(job)
         client = self._forges(event.repository.forge)
-        self._status(client, event, CommitState.ERROR, f"kpops-bot failed (job {job.id}); see the bot's log")
+        self._status(client, event, CommitState.ERROR, statuses.job_failed(job.id))
 
     def _refuse(self, client: ForgeClient, event: PullRequestEvent, reason: str, short: str) -> str:
         sticky.sync(client, event.repository, event.number, [notices.preview_failed(reason)])
-        self._status(client, event, CommitState.ERROR, f"No preview: {short}")
+        self._status(client, event, CommitState.ERROR, statuses.no_preview(short))
         return f"no preview: {short}"
 
     def _newer(self, job: Job) -> Job | None:
@@ -162,22 +161,13 @@ class PreviewWorkflow:
         client.set_status(event.repository, event.head_sha, state, self._described(description), target_url)
 
     def _described(self, description: str) -> str:
-        return f"{description} (rendered without sandbox)" if self._unsandboxed else description
+        return statuses.unsandboxed(description) if self._unsandboxed else description
 
 
 def superseded_status(head_sha: str, newer: Job) -> str | None:
     """The final status description of a head a newer job supersedes; None when the newer job reports this head."""
     if newer.kind == JobKind.CLOSE:
-        return "Not previewed: the pull request was closed"
+        return statuses.CLOSED_BEFORE_PREVIEW
     if newer.head_sha is None or newer.head_sha == head_sha:
         return None
-    return f"Superseded by {newer.head_sha[:7]}"
-
-
-def _describe(pipelines: dict[Status, int], failed: int, blocking: bool) -> str:
-    counts = ", ".join(f"{count} {status}" for status, count in pipelines.items() if count)
-    if failed:
-        return f"{failed} pipeline(s) failed to render ({counts})"
-    if blocking:
-        return f"Blocking risk found ({counts})"
-    return f"Pipelines: {counts}"
+    return statuses.superseded(newer.head_sha)
