@@ -172,6 +172,12 @@ def ran(line: str, results: Sequence[StepLine], *, dry_run: bool, base: tuple[st
     return f"{section}\n\n{published}" if published else section
 
 
+def not_deployed_from(environment: str, branch: str, valid: Sequence[str]) -> str:
+    """Why a command's `--environment` is refused: the base branch does not deploy it; which ones it does."""
+    names = ", ".join(code(name) for name in valid)
+    return f"environment {code(environment)} is not deployed from {code(branch)}; valid: {names}"
+
+
 def unlocked(freed: Sequence[str], woken: int, *, named: bool) -> str:
     """What `/kpops unlock` released (`named`: of the pipelines named), and how many waiting comments go on."""
     if not freed:

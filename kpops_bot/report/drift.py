@@ -29,6 +29,11 @@ def title(branch: str) -> str:
     return f"kpops-bot: the GitOps target drifted from {code(branch)}"
 
 
+def unrendered(pipeline: str, environment: str | None, summary: str) -> str:
+    """A pipeline that did not render, so was not compared: where, and why (`drifted` lists these)."""
+    return f"{code(pipeline)} ({environment or 'default'}): {summary}"
+
+
 def drifted(branch: str, commit: str, target: str, drifts: Sequence[Drift], unrendered: Sequence[str]) -> str:
     """The issue's body: every difference, the diffs of changed files (masked by the caller), what did not render."""
     rows = [f"| {cell_code(d.folder + '/' + (d.file or ''))} | {_WHAT[d.kind]} |" for d in drifts]

@@ -27,6 +27,11 @@ def preview_failed(reason: str) -> str:
     return single_part(f"### ❌ kpops-bot: the preview could not be made\n\n{composed(reason)}")
 
 
+def policy_not_evaluated(error: str) -> str:
+    """Why a preview failed when a policy could not be evaluated (never a silent pass): the policy's error."""
+    return f"a policy could not be evaluated: {error}"
+
+
 def mark_outdated(body: str, why: str) -> str:
     """The comment with a banner under its marker line; marking twice changes nothing."""
     marker_line, rest = split_marker(body)

@@ -25,7 +25,6 @@ from kpops_bot.gitops.snapshot import environment_folders
 from kpops_bot.jobs import JobKind, branch_key
 from kpops_bot.report import answers
 from kpops_bot.report import drift as drift_text
-from kpops_bot.report.escape import code
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job, NewJob
 from kpops_bot.workflows.lookups import gitops_target, repository_settings
@@ -85,9 +84,7 @@ class DriftWorkflow:
         results = source.render_everything(commit, config, masker)
         expected = {r.write.folder: dict(r.write.resources or {}) for r in results if r.ok and r.write is not None}
         unrendered = [
-            f"{code(r.step.pipeline.name)} ({r.step.environment or 'default'}): {r.summary}"
-            for r in results
-            if not r.ok
+            drift_text.unrendered(r.step.pipeline.name, r.step.environment, r.summary) for r in results if not r.ok
         ]
         target = gitops_target(self._settings, client, repository, check.branch)
         actual = dict(self._read_target(target, self._settings.gitops.path, config.environments))

@@ -104,7 +104,7 @@ class PreviewWorkflow:
             reason = config.diff_options.masker.mask_text(str(error))
             return self._refuse(client, event, reason, "repository not readable")
         except PolicyError as error:  # never a silent pass: the preview says which policy file cannot be evaluated
-            reason = config.diff_options.masker.mask_text(f"a policy could not be evaluated: {error}")
+            reason = config.diff_options.masker.mask_text(notices.policy_not_evaluated(str(error)))
             return self._refuse(client, event, reason, "a policy failed to evaluate")
         newer = self._newer(job)
         if newer is not None:

@@ -14,7 +14,6 @@ from kpops_bot.commands.parse import Command
 from kpops_bot.engine.model import Operation
 from kpops_bot.head_code import RunHead
 from kpops_bot.report import answers
-from kpops_bot.report.escape import code
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
@@ -83,8 +82,6 @@ def _environments(context: CommandContext, command: Command) -> list[str | None]
     if command.environment is None:
         return mapped
     if mapped != [None] and command.environment not in mapped:
-        valid = ", ".join(code(name) for name in mapped if name)
-        where = code(context.pull.base_ref)
-        msg = f"environment {code(command.environment)} is not deployed from {where}; valid: {valid}"
-        raise CommandFailure(msg)
+        valid = [name for name in mapped if name]
+        raise CommandFailure(answers.not_deployed_from(command.environment, context.pull.base_ref, valid))
     return [command.environment]
