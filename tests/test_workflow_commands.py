@@ -148,6 +148,7 @@ def test_deploy_takes_the_locks_runs_commits_to_gitops_and_links_the_commit() ->
     assert (branch, folders) == ("main", ("rendered/dev/word-count",))
     assert message.startswith("kpops-bot: deploy word-count for #1\n")
     assert message.endswith(f"\n{COMMIT_TRAILER}: {HEAD}\n")
+    check_golden("bot/commit-command-deploy.txt", message)
     _, (steps, run_id, execute, trusted) = next(call for call in bench.deployment.calls if call[0] == "run")
     assert [step.pipeline.name for step in steps] == ["word-count"]
     assert (run_id, execute, trusted) == ("c55", True, True)

@@ -33,7 +33,7 @@ from kpops_bot.forges.base import Comment, CommitState, CommitStatus, ForgeClien
 from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
-from kpops_bot.report import answers, notices, statuses
+from kpops_bot.report import answers, commits, notices, statuses
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
@@ -161,20 +161,14 @@ class ApplyWorkflow:
         return results, (_what_changed(results, linked), line)
 
     def _message(self, change: _Change, commit: str, results: list[StepResult]) -> str:
-        forge = change.repository.forge
-        what = (
-            answers.pull_request_ref(forge, change.number) if change.number is not None else f"push to {change.branch}"
-        )
-        lines = [
-            f"Applied from {change.repository.full_name} {what}, merge commit {commit}.",
-            "",
-            *(
-                f"- {result.step.pipeline.name} ({result.step.environment or 'default'}): {result.step.operation}"
-                for result in results
-                if result.ok and result.write is not None
-            ),
+        written = [
+            commits.Written(result.step.pipeline.name, result.step.environment, result.step.operation)
+            for result in results
+            if result.ok and result.write is not None
         ]
-        return commit_message(f"kpops-bot: apply {what} ({commit[:12]})", lines, commit)
+        repository = change.repository
+        text = commits.applied(repository.full_name, repository.forge, change.number, change.branch, commit, written)
+        return commit_message(text.summary, text.lines, commit)
 
     def _report(self, client: ForgeClient, change: _Change, ok: bool, sections: list[str], outcome: str) -> str:
         link = None

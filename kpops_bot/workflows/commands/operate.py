@@ -13,7 +13,7 @@ from kpops_bot.commands.catalog import CommandName
 from kpops_bot.commands.parse import Command
 from kpops_bot.engine.model import Operation
 from kpops_bot.head_code import RunHead
-from kpops_bot.report import answers
+from kpops_bot.report import answers, commits
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
@@ -58,14 +58,11 @@ class OperateCommand:
 
     def _publish(self, context: CommandContext, command: Command, results: list[StepResult]) -> str:
         event, pull = context.event, context.pull
-        ref = answers.pull_request_ref(event.repository.forge, event.number)
-        pipelines = ", ".join(sorted({result.step.pipeline.name for result in results}))
+        pipelines = sorted({result.step.pipeline.name for result in results})
+        forge = event.repository.forge
+        text = commits.commanded(command.name, pipelines, forge, event.number, event.author, pull.url, command.line)
         source = results[0].step.commit if results else ""
-        message = commit_message(
-            f"kpops-bot: {command.name} {pipelines} for {ref}",
-            [f"Requested by @{event.author} in {pull.url or ref}", f"Command: {command.line}"],
-            source,
-        )
+        message = commit_message(text.summary, text.lines, source)
         return publish_and_link(
             context.collaborators.settings,
             context.client,
