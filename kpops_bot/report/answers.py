@@ -9,7 +9,7 @@ from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.events.model import Forge
 from kpops_bot.report.escape import cell_code, code, composed, html_text, quoted, text
-from kpops_bot.report.identity import answer_line
+from kpops_bot.report.identity import answer_line, with_answer_line
 from kpops_bot.settings import OperationMode
 from kpops_bot.text import shorten
 
@@ -98,8 +98,8 @@ def fit(body: str, limit: int) -> str:
 
 def marked(reply: Answer, identity: str, limit: int, outcome: str = "") -> str:
     """The answer as it is posted: under its marker line (`identity`, whole), the text cut so both fit `limit`."""
-    line = answer_line(identity, outcome)
-    return f"{line}\n{fit(answer(reply.title, reply.sections), limit - len(line) - 1)}"
+    room = limit - len(answer_line(identity, outcome)) - 1
+    return with_answer_line(identity, fit(answer(reply.title, reply.sections), room), outcome)
 
 
 def title(lines: Sequence[str]) -> str:
