@@ -111,3 +111,12 @@ def test_the_permission_is_needed_only_for_commands_beyond_everyones() -> None:
     assert not needs_permission([parse_line("/kpops help"), parse_line("/kpops diff"), Rejected("x")], policy)
     assert needs_permission([parse_line("/kpops help"), parse_line("/kpops unlock")], policy)
     assert needs_permission([parse_line("/kpops help")], CommandPolicy(roles={CommandName.HELP: Role.READ}))
+
+
+def test_every_command_is_declared_once_and_its_help_line_comes_from_the_declaration() -> None:
+    assert set(DECLARED) == set(CommandName)
+    policy = CommandPolicy()
+    help_text = answers.help_text(policy, OperationMode.MANIFEST)
+    for name, declared in DECLARED.items():
+        assert f"| `{name}` | {declared.role.value} | {declared.purpose} |" in help_text
+        assert name.changes_cluster is declared.changes_cluster
