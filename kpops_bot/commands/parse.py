@@ -20,7 +20,7 @@ from enum import StrEnum
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from kpops_bot.report.escape import code
+from kpops_bot.escape import code
 
 PREFIX = "/kpops"
 MAX_COMMENT_CHARS = 10_000

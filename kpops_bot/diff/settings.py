@@ -11,7 +11,7 @@ from kpops_bot.diff.model import RiskLevel
 from kpops_bot.diff.paths import DEFAULT_IGNORED_FIELDS, FieldFilter
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.masking import DEFAULT_SECRET_KEY_WORDS, Masker
-from kpops_bot.policy.model import Limits, PolicyOptions
+from kpops_bot.model.policy import Limits, PolicyOptions
 
 
 class DiffSettings(BaseSettings):

@@ -31,9 +31,9 @@ from typing import NoReturn
 
 from pydantic import BaseModel
 
-from kpops_bot.engine import confine
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
-from kpops_bot.engine.model import RenderJob, RenderLimits
+from kpops_bot.model.render import RenderJob, RenderLimits
+from kpops_bot.sandbox import confine
 
 TIMED_OUT = 124  # the supervisor's exit code when it killed the render at its deadline
 _GRACE = 5.0  # the supervisor's own deadline is the render's; this server kills it this much later

@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from kpops_bot.bounded_yaml import load_bounded
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.model.render import PipelineRender
 from kpops_bot.yaml_text import dump_yaml
 
 KUSTOMIZATION = "kustomization.yaml"

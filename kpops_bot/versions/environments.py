@@ -34,10 +34,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from kpops_bot import metrics
-from kpops_bot.engine.kinds import SandboxChoice
-from kpops_bot.engine.permissions import open_to_renders
-from kpops_bot.engine.sandbox import Bwrap, Layer, SandboxUnavailableError, choose
 from kpops_bot.metrics import BuildOutcome
+from kpops_bot.model.kinds import SandboxChoice
+from kpops_bot.sandbox.layers import Bwrap, Layer, SandboxUnavailableError, choose
+from kpops_bot.sandbox.permissions import open_to_renders
 from kpops_bot.versions.index import Release, SupportedReleases, default_index_url
 
 MARKER = "kpops-bot-environment.json"

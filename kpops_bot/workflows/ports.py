@@ -9,22 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
+from kpops_bot.adapters.operations import Step, StepResult
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.dryrun import DiffRequest
-from kpops_bot.engine.model import Operation
+from kpops_bot.dryrun.run import DiffRequest
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.own_commits import Pushed
 from kpops_bot.gitops.publish import Published, Target
 from kpops_bot.jobs import JobKind
 from kpops_bot.locks import Granted, Released, Resource, Waiting
 from kpops_bot.masking import Masker
+from kpops_bot.model.forge import ForgeClient, PullRequest
+from kpops_bot.model.render import Operation
 from kpops_bot.repo_config import Effective
 from kpops_bot.store import Job, NewJob
 from kpops_bot.versions.environments import WaitListener
-from kpops_bot.workflows.operate import Step, StepResult
 
 ForgeFor = Callable[[Forge], ForgeClient]
 """The client of a forge."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kpops_bot.adapters.operations import StepResult
+from kpops_bot.escape import commit_line
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import ForgeClient
 from kpops_bot.gitops.publish import COMMIT_TRAILER, Published
+from kpops_bot.model.forge import ForgeClient
 from kpops_bot.report import answers
-from kpops_bot.report.escape import commit_line
 from kpops_bot.settings import BotSettings
 from kpops_bot.workflows.lookups import gitops_target
-from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import DeploymentRepository
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kpops_bot.commands.parse import Command
+from kpops_bot.escape import code
 from kpops_bot.jobs import repository_key
-from kpops_bot.report.escape import code
 from kpops_bot.workflows.commands.context import Answered, CommandContext
 
 

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from kpops_bot.engine.model import RenderLimits
+from kpops_bot.model.render import RenderLimits
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000

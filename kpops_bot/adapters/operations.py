@@ -26,9 +26,9 @@ from kpops_bot.connectors import (
     with_connectors,
 )
 from kpops_bot.diff.manifest_schemas import violations
-from kpops_bot.engine import RenderCache
-from kpops_bot.engine.model import ComponentRender, Operation, PipelineRender, RenderSpec
+from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.targets import Renderer, RenderTarget, layout_at, render_targets
+from kpops_bot.escape import code, composed, fenced
 from kpops_bot.gitops.layout import (
     PipelineWrite,
     deploy_write,
@@ -39,9 +39,9 @@ from kpops_bot.gitops.layout import (
 )
 from kpops_bot.managed import Isolation, KpopsRun, run_kpops
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import ComponentRender, Operation, PipelineRender, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 from kpops_bot.report.answers import StepLine
-from kpops_bot.report.escape import code, composed, fenced
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.workspace import CachedRepository
 
