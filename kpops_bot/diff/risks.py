@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpops_bot.connectors import CONNECTOR_TYPES
 from kpops_bot.diff.kafka import (
-    CONNECTOR_TYPES,
     TopicSpec,
     consumer_group,
     declared_topics,

@@ -32,11 +32,11 @@ import kpops_bot
 from kpops_bot import metrics
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
 from kpops_bot.engine.settings import EngineSettings
-from kpops_bot.engine.zygote import ZygoteConfig
 from kpops_bot.helm import service as helm_service
 from kpops_bot.helm.mirrors import MIRRORS_ENV
 from kpops_bot.helm.repositories import CHART_CACHE_ENV
 from kpops_bot.model.render import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
+from kpops_bot.sandbox.confine import ZygoteConfig
 from kpops_bot.sandbox.layers import (
     Bwrap,
     Layer,
