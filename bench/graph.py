@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import MIRROR_FROM, git, synthetic_repository  # noqa: E402
 from kpops_bot.diff.graph import Graph  # noqa: E402
 from kpops_bot.dryrun.graph import BASE_GRAPHS, graph_at  # noqa: E402
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions  # noqa: E402
+from kpops_bot.dryrun.request import DiffRequest  # noqa: E402
+from kpops_bot.dryrun.run import diff_revisions  # noqa: E402
 from kpops_bot.engine.cache import RenderCache  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
 from kpops_bot.engine.settings import EngineSettings  # noqa: E402

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.dryrun.run import DiffRequest
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.events import github
 from kpops_bot.events.model import Forge, Ignored, MalformedEventError, Repository
 from kpops_bot.forges.github import GitHubClient
@@ -31,7 +31,7 @@ from kpops_bot.server.routing import job_for
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob
-from kpops_bot.versions.environments import WaitListener
+from kpops_bot.versions.index import WaitListener
 
 
 class ActionError(Exception):

@@ -399,7 +399,8 @@ def _diff_report(
         from dataclasses import replace
 
         from kpops_bot.diff.settings import DiffSettings
-        from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+        from kpops_bot.dryrun.request import DiffRequest
+        from kpops_bot.dryrun.run import diff_revisions
         from kpops_bot.engine.cache import RenderCache
         from kpops_bot.engine.targets import UnknownPipelineError
         from kpops_bot.model.policy import PolicyError

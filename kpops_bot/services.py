@@ -11,20 +11,22 @@ from pathlib import Path
 from kpops_bot.adapters.deployment import GitDeploymentRepository
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.lazy import LazyPool, kpops_releases
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
-from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
+from kpops_bot.locks import Locks
 from kpops_bot.managed import Isolation
 from kpops_bot.model.forge import ForgeClient, ForgeError
+from kpops_bot.model.locks import Granted, Released, Resource, Waiter, Waiting
 from kpops_bot.sandbox.layers import Layer, Sandbox, choose
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob, Store
-from kpops_bot.versions.environments import WaitListener
+from kpops_bot.versions.index import WaitListener
 from kpops_bot.versions.releases import KpopsReleases
 from kpops_bot.workspace import Workspace
 

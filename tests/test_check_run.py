@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.github import GitHubClient
@@ -25,7 +26,7 @@ from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.report.check_run import check_report
 from kpops_bot.settings import GitHubSettings
-from kpops_bot.versions.environments import WaitListener
+from kpops_bot.versions.index import WaitListener
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kpops_bot.adapters.operations import Operator, Step, StepResult
+from kpops_bot.adapters.operations import Operator
 from kpops_bot.connectors import ConnectorPolicy, ConnectorSetup
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.managed import Isolation
@@ -19,6 +19,7 @@ from kpops_bot.model.kinds import ConnectorDeploy
 from kpops_bot.model.render import Operation
 from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import OperationMode
+from kpops_bot.workflows.steps import Step, StepResult
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.kustomize import build_committed_folders

@@ -10,7 +10,8 @@ import pytest
 from kpops_bot.connectors import ConnectorPolicy, ConnectorSetup
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel, Status
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.lazy import LazyPool
 from kpops_bot.engine.pool import RenderPool

@@ -39,7 +39,8 @@ from kpops_bot.diff.model import (
     TopologyNode,
 )
 from kpops_bot.drift import Drift, DriftKind
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.model.render import RenderError
 from kpops_bot.report.answers import StepLine, published, rejected, step_results

@@ -23,7 +23,8 @@ from kpops_bot.faults import FaultKind, TransientFault
 from kpops_bot.forges.github import TRANSIENCE as GITHUB_TRANSIENCE
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.gitops.layout import PipelineWrite
-from kpops_bot.gitops.publish import PublishError, Target, publish
+from kpops_bot.gitops.publish import PublishError, publish
+from kpops_bot.gitops.target import Target
 from kpops_bot.managed import Isolation
 from kpops_bot.model.forge import ForgeError
 from kpops_bot.playground.asgi_server import ThreadedServer, free_port

@@ -23,7 +23,8 @@ from kpops_bot.gitops.layout import (
     recorded_source,
     removal,
 )
-from kpops_bot.gitops.publish import PublishError, ResourceChanges, Target, clone, commit_and_push, publish
+from kpops_bot.gitops.publish import PublishError, clone, commit_and_push, publish
+from kpops_bot.gitops.target import ResourceChanges, Target
 from kpops_bot.model.render import PipelineRender
 from tests.helpers import GitRepo, recorded_render
 from tests.test_workspace import plant

@@ -15,7 +15,8 @@ import pytest
 
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.model import RiskLevel
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.jobs import JobKind

@@ -10,7 +10,8 @@ import pytest
 
 from kpops_bot.adapters.deployment import GitDeploymentRepository
 from kpops_bot.diff.model import Status
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from kpops_bot.diff.model import DiffReport, Status
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import render_revision
 from kpops_bot.model.render import RenderSpec

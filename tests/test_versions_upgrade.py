@@ -11,7 +11,8 @@ import pytest
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport, Status
-from kpops_bot.dryrun.run import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.lazy import LazyPool
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import render_revision

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from kpops_bot.changes import AffectedPipelines
 from kpops_bot.connectors import ConnectorSetup, with_connectors
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
 from kpops_bot.dryrun.graph import with_impact
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.targets import (
@@ -36,22 +37,6 @@ from kpops_bot.versions.index import UnresolvablePinError
 from kpops_bot.versions.pin import InvalidPinError
 from kpops_bot.versions.upgrade import all_affected, migration_risks
 from kpops_bot.workspace import CachedRepository, Workspace
-
-
-@dataclass(frozen=True)
-class DiffRequest:
-    """Compare `head` with its merge base with `base`, as a pull request from head into base sees it."""
-
-    source: str
-    base: str
-    head: str
-    environments: Sequence[str | None] = (None,)
-    mode: Mode = Mode.MANIFEST
-    config_dir: str = "."
-    only: Sequence[str] = ()
-    # The command line's: an environment neither side has a file for is an error. The bot's environments come from
-    # its settings, where a repository without files for one still renders (kpops' base files).
-    known_environments_only: bool = False
 
 
 def diff_revisions(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from kpops_bot.adapters.operations import StepResult
 from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.escape import composed
 from kpops_bot.events.codec import load_event
@@ -45,6 +44,7 @@ from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import Linked, commit_message, publish
 from kpops_bot.workflows.release import release_and_mark_outdated
 from kpops_bot.workflows.retrying import is_retry, retried_on_fault
+from kpops_bot.workflows.steps import StepResult
 from kpops_bot.workspace import WorkspaceError
 
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records

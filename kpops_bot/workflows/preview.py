@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 
 from kpops_bot.diff.model import Status
-from kpops_bot.dryrun.run import DiffRequest
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent

@@ -35,8 +35,8 @@ from kpops_bot.fault_causes import raise_if_transient, transient_faults
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide, requires_head_decision, use_of
 from kpops_bot.jobs import JobKind, pull_request_key, repository_key
-from kpops_bot.locks import Granted, Resource, Waiting
 from kpops_bot.model.forge import ForgeClient, Permission
+from kpops_bot.model.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
 from kpops_bot.report import answers
 from kpops_bot.report.identity import answer_line, with_answer_line

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol, TypeVar
 
-from kpops_bot.adapters.operations import Step
 from kpops_bot.commands.parse import Command
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.fault_causes import raise_if_transient
@@ -17,6 +16,7 @@ from kpops_bot.model.forge import ForgeClient, ForgeError, PullRequest
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings
 from kpops_bot.workflows.ports import DeploymentRepository, DiffRunner, HeadRecord, LockBook, OpenRepository
+from kpops_bot.workflows.steps import Step
 
 T = TypeVar("T")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from kpops_bot.adapters.operations import Step, StepResult
 from kpops_bot.commands.parse import Command, CommandName
 from kpops_bot.escape import code
 from kpops_bot.model.render import Operation
@@ -17,6 +16,7 @@ from kpops_bot.report import answers
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
+from kpops_bot.workflows.steps import Step, StepResult
 
 _OPERATIONS = {
     CommandName.DEPLOY: Operation.DEPLOY,
