@@ -30,8 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kpops_bot.gitops.layout import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
 from kpops_bot.masking import Masker
+from kpops_bot.model.flux import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
 from kpops_bot.model.kinds import ConnectorDeploy
 from kpops_bot.model.render import ComponentRender, Mode, Operation, PipelineRender
 from kpops_bot.names import environment_problem

@@ -9,7 +9,7 @@ from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.escape import cell_code, code, composed, html_text, text
 from kpops_bot.events.model import Forge
-from kpops_bot.settings import OperationMode
+from kpops_bot.model.kinds import OperationMode
 from kpops_bot.text import shorten
 
 _PURPOSE = {
