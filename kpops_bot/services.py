@@ -1,5 +1,6 @@
 """What the workflows share in a running bot: settings, store, forge clients, git workspace, render pools, cache,
-and the narrow collaborators (`kpops_bot.workflows.ports`) built from them."""
+and the narrow collaborators (`kpops_bot.workflows.ports`) built from them: the adapters (`kpops_bot.adapters`) are
+made here and nowhere else, so the workflows never import one."""
 
 from __future__ import annotations
 

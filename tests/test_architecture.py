@@ -144,11 +144,17 @@ def test_a_fresh_interpreter_importing_it_loads_nothing_heavy(module: str, forbi
     assert sorted(name for name in forbidden if name in loaded) == []
 
 
-def test_only_the_command_line_reaches_the_playground() -> None:
-    """The forge stand-in is for trying the bot out: the bot itself never depends on it."""
-    users = {
+@pytest.mark.parametrize(
+    ("package", "users"),
+    [
+        ("playground", {"cli"}),  # the forge stand-in is for trying the bot out: the bot never depends on it
+        ("adapters", {"services"}),  # wired into the workflows in one place; they see only the ports
+    ],
+)
+def test_one_door_in(package: str, users: set[str]) -> None:
+    reached_from = {
         unit(module)
         for module, names in imports().items()
-        if any(unit(name) == "playground" for name in names) and unit(module) != "playground"
+        if any(unit(name) == package for name in names) and unit(module) != package
     }
-    assert users == {"cli"}
+    assert reached_from == users
