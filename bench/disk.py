@@ -19,13 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import MIRROR_FROM, git, synthetic_repository
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.kinds import HelmChoice
-from kpops_bot.engine.model import RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets, select_pipelines
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import ChartMirrors
+from kpops_bot.model.kinds import HelmChoice
+from kpops_bot.model.render import RenderSpec
 from kpops_bot.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,11 +23,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import MIRROR_FROM, synthetic_repository
-from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import ChartMirrors
+from kpops_bot.model.kinds import HelmChoice
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot
 

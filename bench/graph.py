@@ -25,15 +25,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import MIRROR_FROM, git, synthetic_repository  # noqa: E402
 from kpops_bot.diff.graph import Graph  # noqa: E402
+from kpops_bot.dryrun.graph import BASE_GRAPHS, graph_at  # noqa: E402
+from kpops_bot.dryrun.request import DiffRequest  # noqa: E402
+from kpops_bot.dryrun.run import diff_revisions  # noqa: E402
 from kpops_bot.engine.cache import RenderCache  # noqa: E402
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions  # noqa: E402
-from kpops_bot.engine.graph import BASE_GRAPHS, graph_at  # noqa: E402
-from kpops_bot.engine.kinds import HelmChoice  # noqa: E402
-from kpops_bot.engine.model import RenderSpec  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
 from kpops_bot.engine.settings import EngineSettings  # noqa: E402
 from kpops_bot.engine.targets import render_revision  # noqa: E402
 from kpops_bot.helm.chart_server import ChartServer  # noqa: E402
+from kpops_bot.model.kinds import HelmChoice  # noqa: E402
+from kpops_bot.model.render import RenderSpec  # noqa: E402
 from kpops_bot.workspace import Workspace  # noqa: E402
 
 

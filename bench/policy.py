@@ -22,16 +22,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import MIRROR_FROM, synthetic_repository  # noqa: E402
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline  # noqa: E402
-from kpops_bot.engine.kinds import HelmChoice  # noqa: E402
-from kpops_bot.engine.model import Mode, PipelineRender, RenderSpec  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
 from kpops_bot.engine.settings import EngineSettings  # noqa: E402
 from kpops_bot.engine.targets import render_revision  # noqa: E402
 from kpops_bot.helm.chart_server import ChartServer  # noqa: E402
 from kpops_bot.helm.mirrors import ChartMirrors  # noqa: E402
+from kpops_bot.model.kinds import HelmChoice  # noqa: E402
+from kpops_bot.model.policy import PolicyOptions  # noqa: E402
+from kpops_bot.model.render import Mode, PipelineRender, RenderSpec  # noqa: E402
 from kpops_bot.policy.check import Judged, check  # noqa: E402
 from kpops_bot.policy.load import from_directory  # noqa: E402
-from kpops_bot.policy.model import PolicyOptions  # noqa: E402
 from kpops_bot.workspace import Workspace  # noqa: E402
 
 STARTER = ROOT / "examples" / "policies"

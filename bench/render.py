@@ -25,13 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import MIRROR_FROM, cli_seconds, synthetic_repository  # noqa: E402
-from kpops_bot.engine.kinds import HelmChoice, SandboxChoice  # noqa: E402
-from kpops_bot.engine.model import RenderSpec  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
 from kpops_bot.engine.settings import EngineSettings  # noqa: E402
 from kpops_bot.engine.targets import render_revision  # noqa: E402
 from kpops_bot.helm.chart_server import ChartServer  # noqa: E402
 from kpops_bot.helm.mirrors import ChartMirrors  # noqa: E402
+from kpops_bot.model.kinds import HelmChoice, SandboxChoice  # noqa: E402
+from kpops_bot.model.render import RenderSpec  # noqa: E402
 from kpops_bot.workspace import Workspace  # noqa: E402
 
 

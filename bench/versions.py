@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import MIRROR_FROM, git  # noqa: E402
-from kpops_bot.engine.kinds import HelmChoice  # noqa: E402
-from kpops_bot.engine.model import RenderSpec  # noqa: E402
 from kpops_bot.engine.pool import RenderPool  # noqa: E402
 from kpops_bot.engine.settings import EngineSettings  # noqa: E402
 from kpops_bot.engine.targets import render_revision  # noqa: E402
 from kpops_bot.helm.chart_server import ChartServer  # noqa: E402
+from kpops_bot.model.kinds import HelmChoice  # noqa: E402
+from kpops_bot.model.render import RenderSpec  # noqa: E402
 from kpops_bot.versions.environments import EnvironmentStore  # noqa: E402
 from kpops_bot.versions.index import bot_kpops_version  # noqa: E402
 from tests.support.kpops_versions import (  # noqa: E402

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.dryrun import DiffRequest
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.events import github
 from kpops_bot.events.model import Forge, Ignored, MalformedEventError, Repository
-from kpops_bot.forges.base import Comment, CommitState, ForgeClient
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.urls import with_configured_clone_url
+from kpops_bot.model.forge import Comment, CommitState, ForgeClient
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.identity import strip_marker
 from kpops_bot.server.bot import workflows
@@ -31,7 +31,7 @@ from kpops_bot.server.routing import job_for
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob
-from kpops_bot.versions.environments import WaitListener
+from kpops_bot.versions.index import WaitListener
 
 
 class ActionError(Exception):

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from kpops_bot.engine.kinds import ConnectorDeploy, HelmChoice, Mode, Operation, OperationMode, SandboxChoice
 from kpops_bot.events.model import Forge
+from kpops_bot.model.kinds import ConnectorDeploy, HelmChoice, Mode, Operation, OperationMode, SandboxChoice
 from kpops_bot.python_version import require_supported
 from kpops_bot.version import DISTRIBUTION
 
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from kpops_bot.connectors import ConnectorPolicy
     from kpops_bot.diff.model import DiffReport, RiskLevel
     from kpops_bot.engine.lazy import LazyPool
-    from kpops_bot.engine.model import PipelineRender
     from kpops_bot.engine.settings import EngineSettings
     from kpops_bot.engine.targets import Progress
     from kpops_bot.masking import Masker
+    from kpops_bot.model.render import PipelineRender
     from kpops_bot.settings import BotSettings
     from kpops_bot.workspace import Workspace
 
@@ -234,9 +234,9 @@ def render(
         with _setting_up():
             from kpops_bot.connectors import with_connectors
             from kpops_bot.diff.settings import DiffSettings
-            from kpops_bot.engine.model import RenderSpec
-            from kpops_bot.engine.sandbox import SandboxUnavailableError
             from kpops_bot.engine.targets import UnknownPipelineError, render_revision
+            from kpops_bot.model.render import RenderSpec
+            from kpops_bot.sandbox.layers import SandboxUnavailableError
             from kpops_bot.workspace import WorkspaceError
 
             spec = RenderSpec(
@@ -339,7 +339,7 @@ def diff(
 
         click.echo(render_json(report, compact=True), nl=False)
     else:
-        from kpops_bot.forges.base import COMMENT_LIMITS
+        from kpops_bot.model.forge import COMMENT_LIMITS
         from kpops_bot.report.markdown import render_markdown
 
         limit = COMMENT_LIMITS[Forge(split_for)] if split_for else None
@@ -399,11 +399,12 @@ def _diff_report(
         from dataclasses import replace
 
         from kpops_bot.diff.settings import DiffSettings
+        from kpops_bot.dryrun.request import DiffRequest
+        from kpops_bot.dryrun.run import diff_revisions
         from kpops_bot.engine.cache import RenderCache
-        from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-        from kpops_bot.engine.sandbox import SandboxUnavailableError
         from kpops_bot.engine.targets import UnknownPipelineError
-        from kpops_bot.policy.model import PolicyError
+        from kpops_bot.model.policy import PolicyError
+        from kpops_bot.sandbox.layers import SandboxUnavailableError
         from kpops_bot.workspace import WorkspaceError
 
         settings = pools.settings
@@ -467,13 +468,13 @@ def graph(
         settings = engine.settings()
         _probe_the_sandbox_soon(settings)
         from kpops_bot.diff.settings import DiffSettings
+        from kpops_bot.dryrun.graph import repository_graph
         from kpops_bot.engine.cache import RenderCache
-        from kpops_bot.engine.graph import repository_graph
         from kpops_bot.engine.lazy import LazyPool, kpops_releases
-        from kpops_bot.engine.model import RenderSpec
-        from kpops_bot.engine.sandbox import SandboxUnavailableError
         from kpops_bot.engine.targets import UnknownPipelineError
+        from kpops_bot.model.render import RenderSpec
         from kpops_bot.report.graph import GraphFormat, render_graph
+        from kpops_bot.sandbox.layers import SandboxUnavailableError
         from kpops_bot.workspace import WorkspaceError
 
         workspace = engine.workspace()
@@ -506,14 +507,14 @@ def graph(
 
 
 def _probe_the_sandbox_soon(settings: EngineSettings) -> None:
-    from kpops_bot.engine.sandbox import probe_soon
+    from kpops_bot.sandbox.layers import probe_soon
 
     probe_soon(settings.sandbox, settings.sandbox_uid)
 
 
 def _name_the_sandbox(settings: EngineSettings) -> None:
     """The first progress line: the layer renders will run in, chosen before any render (the pool starts later)."""
-    from kpops_bot.engine.sandbox import choose
+    from kpops_bot.sandbox.layers import choose
 
     click.echo(choose(settings.sandbox, settings.sandbox_uid).describe(), err=True)
 
@@ -560,7 +561,7 @@ def serve(config_file: Path | None, host: str | None, port: int | None, insecure
     from sqlalchemy.exc import SQLAlchemyError
 
     from kpops_bot import logs
-    from kpops_bot.engine.sandbox import SandboxUnavailableError
+    from kpops_bot.sandbox.layers import SandboxUnavailableError
     from kpops_bot.server.bot import Bot
 
     settings = _load_settings(config_file)
@@ -719,9 +720,9 @@ def playground(sandbox: str, timeout: float) -> None:
     """
     import time
 
-    from kpops_bot.engine.sandbox import SandboxUnavailableError
     from kpops_bot.playground.scene import PlaygroundError, play
     from kpops_bot.playground.stage import Stage, packaged_examples
+    from kpops_bot.sandbox.layers import SandboxUnavailableError
 
     started = time.monotonic()
     try:
@@ -842,8 +843,8 @@ def policy() -> None:
 @click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
 def policy_test(folder: Path) -> None:
     """Run the folder's `test_` rules, as `conftest verify` does. Exit code 0 when every test passes, 1 otherwise."""
+    from kpops_bot.model.policy import Limits, PolicyError
     from kpops_bot.policy.load import from_directory
-    from kpops_bot.policy.model import Limits, PolicyError
     from kpops_bot.policy.verify import verify
 
     try:

@@ -30,13 +30,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kpops_bot.diff.kafka import CONNECTOR_TYPES
-from kpops_bot.engine.kinds import ConnectorDeploy
-from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender
-from kpops_bot.gitops.layout import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
 from kpops_bot.masking import Masker
+from kpops_bot.model.flux import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
+from kpops_bot.model.kinds import ConnectorDeploy
+from kpops_bot.model.render import ComponentRender, Mode, Operation, PipelineRender
 from kpops_bot.names import environment_problem
 
+CONNECTOR_TYPES = frozenset({"kafka-sink-connector", "kafka-source-connector"})  # kpops' connector components
 STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
 KAFKA_CONNECTOR = "KafkaConnector"
 CLUSTER_LABEL = "strimzi.io/cluster"

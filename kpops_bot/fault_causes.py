@@ -26,7 +26,7 @@ import requests
 import sqlalchemy.exc
 
 from kpops_bot.faults import FaultKind, TransientFault
-from kpops_bot.forges.base import ForgeError
+from kpops_bot.model.forge import ForgeError
 from kpops_bot.workspace import redact_url
 
 try:  # the PostgreSQL driver is an extra

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from kpops_bot.commands.approval import not_approved
 from kpops_bot.commands.catalog import CommandName, HeadUse
-from kpops_bot.forges.base import Permission
+from kpops_bot.model.forge import Permission
 from kpops_bot.settings import BotSettings, OperationMode
 
 

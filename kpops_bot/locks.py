@@ -18,49 +18,12 @@ import json
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from kpops_bot.model.locks import Granted, Released, Resource, Waiter, Waiting
 from kpops_bot.store import NewJob, Store, lock_waits, locks
-
-
-@dataclass(frozen=True, order=True)
-class Resource:
-    environment: str  # "" for kpops' default environment
-    pipeline: str
-
-    def __str__(self) -> str:
-        return f"{self.pipeline} ({self.environment})" if self.environment else self.pipeline
-
-
-@dataclass(frozen=True)
-class Granted:
-    pass
-
-
-@dataclass(frozen=True)
-class Waiting:
-    position: int  # 1: next in line
-    held_by: dict[Resource, int]  # what another pull request holds now
-    ahead: list[int]  # pull requests waiting before this one, in order
-
-
-@dataclass(frozen=True)
-class Waiter:
-    """A stored wait: the job to queue again once its pipelines may be free."""
-
-    id: int
-    number: int
-    resources: frozenset[Resource]
-    job: NewJob
-
-
-@dataclass(frozen=True)
-class Released:
-    freed: list[Resource]  # what the pull request held and no longer does
-    woken: list[Waiter]  # the waiters that may go on now, in line order
 
 
 class Locks:

@@ -32,10 +32,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
-from kpops_bot.engine.confine import chown_tree
-from kpops_bot.engine.model import Operation
-from kpops_bot.engine.sandbox import Bwrap, Layer
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import Operation
+from kpops_bot.sandbox.confine import chown_tree
+from kpops_bot.sandbox.layers import Bwrap, Layer
 
 _OUTPUT_LIMIT = 6_000
 _CGROUP_IDS = itertools.count(1)

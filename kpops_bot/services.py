@@ -1,5 +1,6 @@
 """What the workflows share in a running bot: settings, store, forge clients, git workspace, render pools, cache,
-and the narrow collaborators (`kpops_bot.workflows.ports`) built from them."""
+and the narrow collaborators (`kpops_bot.workflows.ports`) built from them: the adapters (`kpops_bot.adapters`) are
+made here and nowhere else, so the workflows never import one."""
 
 from __future__ import annotations
 
@@ -8,24 +9,26 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kpops_bot.adapters.deployment import GitDeploymentRepository
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.lazy import LazyPool, kpops_releases
-from kpops_bot.engine.sandbox import Layer, Sandbox, choose
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import ForgeClient, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
-from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
+from kpops_bot.locks import Locks
 from kpops_bot.managed import Isolation
+from kpops_bot.model.forge import ForgeClient, ForgeError
+from kpops_bot.model.locks import Granted, Released, Resource, Waiter, Waiting
+from kpops_bot.sandbox.layers import Layer, Sandbox, choose
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import NewJob, Store
-from kpops_bot.versions.environments import WaitListener
+from kpops_bot.versions.index import WaitListener
 from kpops_bot.versions.releases import KpopsReleases
-from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace
 
 

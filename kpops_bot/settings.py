@@ -21,13 +21,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.connectors import ConnectorKeys
 from kpops_bot.diff.settings import DiffSettings
-from kpops_bot.engine.kinds import OperationMode as OperationMode  # noqa: PLC0414 -- re-exported: imported from here too
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.gitops.layout import JOBS_KEPT_FOR
 from kpops_bot.logs import LogFormat
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.masking import Masker
+from kpops_bot.model.kinds import OperationMode as OperationMode  # noqa: PLC0414 -- re-exported: imported from here too
 from kpops_bot.names import check_environments
 from kpops_bot.setting_keys import unknown_keys, unknown_variables
 

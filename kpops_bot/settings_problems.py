@@ -22,8 +22,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
-from kpops_bot.diff.sources import config_line
 from kpops_bot.setting_keys import model_of
+from kpops_bot.sources import config_line
 from kpops_bot.validation import yaml_problem
 
 _PARSING = re.compile(r'error parsing value for field "(?P<field>[^"]+)" from source "EnvSettingsSource"')

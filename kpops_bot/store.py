@@ -27,13 +27,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
+
+from kpops_bot.jobs import Job as Job  # noqa: PLC0414 -- re-exported: imported from here too
+from kpops_bot.jobs import JobState as JobState  # noqa: PLC0414
+from kpops_bot.jobs import NewJob as NewJob  # noqa: PLC0414
 
 # Versions of the `schema_info` table that databases made before alembic carry → the revision they equal.
 _LEGACY_REVISIONS = {1: "0001", 2: "0002"}
@@ -54,14 +57,6 @@ deliveries = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("job_id", sa.Integer, nullable=True),
 )
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SUPERSEDED = "superseded"  # a newer delivery made it pointless before it ran
 
 
 jobs = sa.Table(
@@ -131,44 +126,9 @@ class SchemaTooNewError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class NewJob:
-    key: str  # work with one key runs one at a time (a pull request, a branch)
-    kind: str
-    payload: dict[str, Any]
-    head_sha: str | None = None
-    supersedes: Sequence[str] = ()  # kinds of queued jobs with the same key this one makes pointless
-    supersedes_key: str | None = None  # whose queued jobs it makes pointless, where not its own key's
-
-    @property
-    def superseded_key(self) -> str:
-        """The key whose queued jobs of the `supersedes` kinds this one makes pointless."""
-        return self.supersedes_key or self.key
-
-
-@dataclass(frozen=True)
 class Accepted:
     job_id: int | None
     duplicate: bool
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    key: str
-    kind: str
-    head_sha: str | None
-    payload: dict[str, Any]
-    state: JobState
-    attempts: int
-    lease_owner: str | None
-    outcome: str | None
-    replica_id: str | None = None  # the replica running it
-    spared: int = 0  # tries that were not the job's fault: transient faults, a process dying with its store gone
-
-    @property
-    def counted(self) -> int:
-        """The tries spent against `max_attempts`."""
-        return self.attempts - self.spared
 
 
 @dataclass(frozen=True)

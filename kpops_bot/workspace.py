@@ -28,8 +28,8 @@ from pathlib import Path
 
 import git
 
+from kpops_bot.escape import quoted
 from kpops_bot.git_safety import safe_git_env
-from kpops_bot.report.escape import quoted
 
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _LOCKS_GUARD = threading.Lock()

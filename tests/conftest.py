@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.model.kinds import HelmChoice
 from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace
 from tests.helpers import CHARTS, MIRROR_FROM, GitRepo

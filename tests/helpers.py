@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from kpops_bot.engine.model import ComponentRender, PipelineRender
+from kpops_bot.model.render import ComponentRender, PipelineRender
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEPLOYMENT_REPO = FIXTURES / "deployment-repo"

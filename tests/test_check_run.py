@@ -15,17 +15,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import Annotation, AnnotationLevel, CheckReport
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.jobs import JobKind
+from kpops_bot.model.forge import Annotation, AnnotationLevel, CheckReport
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.report.check_run import check_report
 from kpops_bot.settings import GitHubSettings
-from kpops_bot.versions.environments import WaitListener
+from kpops_bot.versions.index import WaitListener
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo

@@ -8,8 +8,8 @@ from dataclasses import replace
 from kpops_bot.commands.authorize import CommandPolicy, PullRequestState
 from kpops_bot.commands.catalog import DECLARED, CommandName, Role
 from kpops_bot.commands.parse import Command, Rejected, parse_line
-from kpops_bot.forges.base import Permission
 from kpops_bot.head_code import HeadRules, RunHead, Variables
+from kpops_bot.model.forge import Permission
 from kpops_bot.report import answers
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.commands.authorization import Accepted, Facts, Refused, authorize, needs_permission

@@ -7,7 +7,7 @@ from markdown_it import MarkdownIt
 
 from kpops_bot.commands.authorize import CommandPolicy, PullRequestState, Role, refusal
 from kpops_bot.commands.parse import MAX_COMMENT_CHARS, Command, CommandName, Rejected, parse_comment, parse_line
-from kpops_bot.forges.base import Permission
+from kpops_bot.model.forge import Permission
 
 OPEN = PullRequestState(open=True, approved=False, mergeable=True)
 

@@ -23,9 +23,9 @@ from kpops_bot.connectors import (
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.manifest_schemas import violations
 from kpops_bot.diff.model import RiskLevel, Status
-from kpops_bot.engine.kinds import ConnectorDeploy
-from kpops_bot.engine.model import Mode, Operation, PipelineRender
 from kpops_bot.masking import Masker
+from kpops_bot.model.kinds import ConnectorDeploy
+from kpops_bot.model.render import Mode, Operation, PipelineRender
 from kpops_bot.repo_config import InvalidRepoConfigError, effective, parse_repo_config
 from kpops_bot.report import answers
 from kpops_bot.report.as_json import render_json

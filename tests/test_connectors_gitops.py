@@ -10,15 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
+from kpops_bot.adapters.operations import Operator
 from kpops_bot.connectors import ConnectorPolicy, ConnectorSetup
-from kpops_bot.engine.kinds import ConnectorDeploy
-from kpops_bot.engine.model import Operation
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.sandbox import Layer
 from kpops_bot.managed import Isolation
 from kpops_bot.masking import Masker
+from kpops_bot.model.kinds import ConnectorDeploy
+from kpops_bot.model.render import Operation
+from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import OperationMode
-from kpops_bot.workflows.operate import Operator, Step, StepResult
+from kpops_bot.workflows.steps import Step, StepResult
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.kustomize import build_committed_folders

@@ -7,8 +7,8 @@ import copy
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import ComponentDiff, RiskLevel, Status
 from kpops_bot.diff.paths import FieldFilter
-from kpops_bot.engine.model import PipelineRender, RenderError
 from kpops_bot.masking import MASK, Masker
+from kpops_bot.model.render import PipelineRender, RenderError
 from tests.helpers import component, manifest, recorded_render
 
 

@@ -10,12 +10,13 @@ import pytest
 from kpops_bot.connectors import ConnectorPolicy, ConnectorSetup
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import RiskLevel, Status
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.kinds import ConnectorDeploy
 from kpops_bot.engine.lazy import LazyPool
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import UnknownPipelineError
+from kpops_bot.model.kinds import ConnectorDeploy
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace

@@ -23,7 +23,7 @@ from kpops_bot.events.codec import dump_event
 from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.jobs import JobKind
-from kpops_bot.locks import Resource, Waiting
+from kpops_bot.model.locks import Resource, Waiting
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, NewJob

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kpops_bot.engine.kinds import HelmChoice
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.model.kinds import HelmChoice
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.server.bot import Bot

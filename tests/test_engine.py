@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import UnknownPipelineError, render_revision
+from kpops_bot.model.render import Mode, Operation, PipelineRender, RenderSpec
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 

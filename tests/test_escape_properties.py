@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from kpops_bot import escape
 from kpops_bot.diff.compute import build_report
 from kpops_bot.diff.model import (
     ComponentDiff,
@@ -32,21 +33,21 @@ from kpops_bot.diff.model import (
     ResourceDiff,
     Risk,
     RiskLevel,
-    SourceLocation,
     Status,
     Topology,
     TopologyEdge,
     TopologyNode,
 )
 from kpops_bot.drift import Drift, DriftKind
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.model import RenderError
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.report import escape
+from kpops_bot.model.render import RenderError
 from kpops_bot.report.answers import StepLine, published, rejected, step_results
 from kpops_bot.report.check_run import check_report
 from kpops_bot.report.drift import drifted
 from kpops_bot.report.markdown import render_markdown, title
+from kpops_bot.sources import SourceLocation
 from kpops_bot.workflows.publishing import commit_message
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo

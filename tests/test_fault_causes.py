@@ -15,22 +15,23 @@ import sqlalchemy as sa
 from github import GithubException
 from starlette.applications import Starlette
 
-from kpops_bot.engine.sandbox import Layer
+from kpops_bot.adapters.deployment import GitDeploymentRepository
 from kpops_bot.engine.targets import Renderer
 from kpops_bot.events.model import Forge
 from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient_fault, transient_faults
 from kpops_bot.faults import FaultKind, TransientFault
-from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.github import TRANSIENCE as GITHUB_TRANSIENCE
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.gitops.layout import PipelineWrite
-from kpops_bot.gitops.publish import PublishError, Target, publish
+from kpops_bot.gitops.publish import PublishError, publish
+from kpops_bot.gitops.target import Target
 from kpops_bot.managed import Isolation
+from kpops_bot.model.forge import ForgeError
 from kpops_bot.playground.asgi_server import ThreadedServer, free_port
 from kpops_bot.playground.git_http import GitHttp
 from kpops_bot.repo_config import RepoConfig, effective
+from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import BotSettings, GitHubSettings
-from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace, WorkspaceError, http_auth_env
 from tests.helpers import GitRepo
 from tests.support.fake_collaborators import git_failure

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kpops_bot.engine.model import Mode, Operation, RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import render_revision
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
+from kpops_bot.model.render import Mode, Operation, RenderSpec
 from kpops_bot.workspace import Workspace
 from tests.helpers import MIRROR_FROM, GitRepo
 

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import Annotation, AnnotationLevel, CheckReport, CommitState, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.model.forge import Annotation, AnnotationLevel, CheckReport, CommitState, ForgeError
 from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
 from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.report.answers import Answer, marked

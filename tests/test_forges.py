@@ -12,7 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import (
+from kpops_bot.forges.failures import without_credentials
+from kpops_bot.forges.github import GitHubClient
+from kpops_bot.forges.gitlab import GitLabClient
+from kpops_bot.model.forge import (
     CommitState,
     CommitStatus,
     ForgeClient,
@@ -22,9 +25,6 @@ from kpops_bot.forges.base import (
     Review,
     Verdict,
 )
-from kpops_bot.forges.failures import without_credentials
-from kpops_bot.forges.github import GitHubClient
-from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.settings import GitHubSettings, GitLabSettings
 from kpops_bot.workflows import once

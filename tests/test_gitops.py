@@ -12,7 +12,6 @@ import yaml
 
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.model import Status
-from kpops_bot.engine.model import PipelineRender
 from kpops_bot.gitops.layout import (
     PipelineWrite,
     deploy_write,
@@ -24,7 +23,9 @@ from kpops_bot.gitops.layout import (
     recorded_source,
     removal,
 )
-from kpops_bot.gitops.publish import PublishError, ResourceChanges, Target, clone, commit_and_push, publish
+from kpops_bot.gitops.publish import PublishError, clone, commit_and_push, publish
+from kpops_bot.gitops.target import ResourceChanges, Target
+from kpops_bot.model.render import PipelineRender
 from tests.helpers import GitRepo, recorded_render
 from tests.test_workspace import plant
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from kpops_bot.diff.graph import Direction, Flow, build
-from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.model.render import ComponentRender, Mode, Operation, PipelineRender
 from kpops_bot.report.graph import GraphFormat, render_graph
 from tests.helpers import FIXTURES, MIRROR_FROM, GitRepo
 from tests.support.golden import check_golden
@@ -20,7 +20,7 @@ GRAPH_REPO = FIXTURES / "graph-repo"
 
 
 def rendered(name: str, *components: tuple[str, str, dict[str, Any]], error: bool = False) -> PipelineRender:
-    from kpops_bot.engine.model import ErrorKind, RenderError
+    from kpops_bot.model.render import ErrorKind, RenderError
 
     return PipelineRender(
         name=name,

@@ -10,9 +10,10 @@ import pytest
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.impact import assess
 from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
+from kpops_bot.dryrun.graph import BASE_GRAPHS
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.graph import BASE_GRAPHS
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from kpops_bot.locks import Granted, Locks, Resource, Waiting
+from kpops_bot.locks import Locks
+from kpops_bot.model.locks import Granted, Resource, Waiting
 from kpops_bot.services import RequeuingLocks
 from kpops_bot.store import JobState, NewJob, Store
 

@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kpops_bot.engine.model import Operation
-from kpops_bot.engine.sandbox import Layer
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.managed import Isolation, KpopsRun, ManagedSettings, run_kpops
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import Operation
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.report.identity import answer_of
+from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import OperationMode
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot, wait_for

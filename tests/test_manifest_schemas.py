@@ -10,7 +10,7 @@ import pytest
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.manifest_schemas import strimzi_crd, supported, violations
 from kpops_bot.diff.settings import DiffSettings
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.model.render import PipelineRender
 from tests.helpers import manifest, recorded_render
 
 

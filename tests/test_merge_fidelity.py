@@ -18,11 +18,12 @@ import pytest
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport, RiskLevel, Status
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.kinds import OperationMode
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
+from kpops_bot.model.kinds import OperationMode
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo

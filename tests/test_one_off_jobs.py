@@ -11,19 +11,21 @@ from typing import Any
 import pytest
 import yaml
 
+from kpops_bot.adapters.operations import Operator
 from kpops_bot.drift import compare
-from kpops_bot.engine.model import Operation, RenderSpec
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.sandbox import Layer
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
 from kpops_bot.gitops.layout import JOBS_KEPT_FOR
-from kpops_bot.gitops.publish import Published, Target, publish
+from kpops_bot.gitops.publish import publish
 from kpops_bot.gitops.snapshot import environment_folders
+from kpops_bot.gitops.target import Published, Target
 from kpops_bot.managed import Isolation
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import Operation, RenderSpec
 from kpops_bot.pipelines import Pipeline
+from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import OperationMode
-from kpops_bot.workflows.operate import Operator, Step, StepResult
+from kpops_bot.workflows.steps import Step, StepResult
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.kustomize import build_committed_folders

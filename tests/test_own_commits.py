@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpops_bot.engine.model import Operation
 from kpops_bot.gitops.own_commits import Identity, Pushed, is_own_push
-from kpops_bot.gitops.publish import COMMIT_TRAILER, Target
+from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.gitops.target import Target
 from kpops_bot.jobs import JobKind
+from kpops_bot.model.render import Operation
 from kpops_bot.settings import GitOpsSettings
 from kpops_bot.workflows.apply import ApplyWorkflow
-from kpops_bot.workflows.operate import Step
+from kpops_bot.workflows.steps import Step
 from kpops_bot.workspace import Workspace, WorkspaceError
 from tests.helpers import GitRepo
 from tests.support.fake_collaborators import FakeDeployment, FakeLocks, pipeline

@@ -15,18 +15,19 @@ import pytest
 
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.model import RiskLevel
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.model import Mode
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.forges.base import CommitState
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.jobs import JobKind
 from kpops_bot.masking import Masker
+from kpops_bot.model.forge import CommitState
+from kpops_bot.model.policy import Limits, PolicyError, PolicyModule, PolicyOptions, PolicySet, PullRequestFacts
+from kpops_bot.model.render import Mode
 from kpops_bot.policy import judge
 from kpops_bot.policy.check import Judged, check, policy_sets
 from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
-from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicyOptions, PolicySet, PullRequestFacts
 from kpops_bot.policy.verify import verify
 from kpops_bot.repo_config import effective, parse_repo_config
 from kpops_bot.report.check_run import check_report

@@ -6,8 +6,8 @@ import pytest
 
 from kpops_bot.engine import cache as cache_module
 from kpops_bot.engine.cache import RenderCache, cache_key, cacheable
-from kpops_bot.engine.model import Mode, Operation, PipelineRender, RenderError, RenderReads, RenderSpec
 from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.model.render import Mode, Operation, PipelineRender, RenderError, RenderReads, RenderSpec
 from kpops_bot.pipelines import RepoLayout
 from tests.helpers import recorded_render
 

@@ -8,19 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from kpops_bot.adapters.deployment import GitDeploymentRepository
 from kpops_bot.diff.model import Status
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.model import Operation, PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.sandbox import Layer
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
-from kpops_bot.forges.base import PullRequest, PullState
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.managed import Isolation
+from kpops_bot.model.forge import PullRequest, PullState
+from kpops_bot.model.render import Operation, PipelineRender, RenderSpec
 from kpops_bot.repo_config import RepoConfig, effective
+from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import BotSettings
-from kpops_bot.workflows.deployment import GitDeploymentRepository
 from kpops_bot.workspace import Workspace
 from tests.helpers import CHARTS, GitRepo, manifest
 

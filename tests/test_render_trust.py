@@ -8,10 +8,10 @@ import tarfile
 from pathlib import Path
 
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.model import PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
+from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.workspace import Workspace
 from tests.helpers import CHARTS, GitRepo, manifest
 

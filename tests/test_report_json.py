@@ -4,9 +4,9 @@ import json
 
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.diff.sources import PipelineSources, SourceFile
-from kpops_bot.engine.model import ComponentRender, PipelineRender
+from kpops_bot.model.render import ComponentRender, PipelineRender
 from kpops_bot.report.as_json import render_json
+from kpops_bot.sources import PipelineSources, SourceFile
 from tests.helpers import component, manifest, recorded_render
 
 

@@ -9,9 +9,9 @@ from markdown_it import MarkdownIt
 
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.model import PipelineRender
 from kpops_bot.events.model import Forge
-from kpops_bot.forges.base import COMMENT_LIMITS
+from kpops_bot.model.forge import COMMENT_LIMITS
+from kpops_bot.model.render import PipelineRender
 from kpops_bot.report.identity import MARKER
 from kpops_bot.report.markdown import render_markdown
 from tests.helpers import component, manifest, recorded_render

@@ -7,19 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from kpops_bot.adapters.operations import Operator
 from kpops_bot.diff.compute import DiffOptions
-from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel, SourceLocation, Status
+from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel, Status
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.child import ARGO_CLEAN_NOTE
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.model import Operation
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.sandbox import Layer
 from kpops_bot.managed import Isolation
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import Operation
 from kpops_bot.pipelines import Pipeline
 from kpops_bot.report.markdown import render_markdown
+from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import OperationMode
-from kpops_bot.workflows.operate import Operator, Step
+from kpops_bot.sources import SourceLocation
+from kpops_bot.workflows.steps import Step
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.workflow_kit import settings

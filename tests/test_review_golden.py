@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.diff.sources import PipelineSources, SourceFile
-from kpops_bot.engine.model import ComponentRender, PipelineRender
+from kpops_bot.model.render import ComponentRender, PipelineRender
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
+from kpops_bot.sources import PipelineSources, SourceFile
 from tests.helpers import component, manifest, recorded_render
 from tests.support.golden import check_golden
 from tests.support.reports import BASE, HEAD, edited

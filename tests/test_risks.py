@@ -7,8 +7,8 @@ from typing import Any
 
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.diff.risks import RiskContext, assess
-from kpops_bot.engine.kinds import OperationMode
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.model.kinds import OperationMode
+from kpops_bot.model.render import PipelineRender
 from tests.helpers import component, recorded_render
 
 OUTPUT = "word-count-word-counter-topic"

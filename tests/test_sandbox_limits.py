@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kpops_bot.engine.model import PipelineRender, RenderSpec
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import render_revision
+from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.hostile import processes_with

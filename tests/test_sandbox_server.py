@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kpops_bot.engine.model import RenderSpec
 from kpops_bot.engine.settings import EngineSettings, SandboxChoice
 from kpops_bot.engine.targets import render_revision
 from kpops_bot.events.model import Forge
+from kpops_bot.model.render import RenderSpec
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot
 from tests.support.hostile import Targets, listening, loot, make_hostile, planted_files, processes_with

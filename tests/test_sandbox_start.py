@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from kpops_bot.engine import sandbox
-from kpops_bot.engine.kinds import SandboxChoice
 from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.sandbox import Layer, SandboxUnavailableError, likely
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.model.kinds import SandboxChoice
+from kpops_bot.sandbox import layers as sandbox
+from kpops_bot.sandbox.layers import Layer, SandboxUnavailableError, likely
 from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.hostile import (
     Targets,

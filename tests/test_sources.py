@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kpops_bot.diff.model import SourceLocation
-from kpops_bot.diff.sources import PipelineSources, SourceFile, SourceFiles, config_line
+from kpops_bot.sources import PipelineSources, SourceFile, SourceFiles, config_line
 
 PIPELINE = """\
 - type: streams-app

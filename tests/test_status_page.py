@@ -16,7 +16,7 @@ import pytest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.jobs import JobKind
-from kpops_bot.locks import Granted, Resource, Waiting
+from kpops_bot.model.locks import Granted, Resource, Waiting
 from kpops_bot.store import NewJob
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kpops_bot.forges.base import Comment
+from kpops_bot.model.forge import Comment
 from kpops_bot.report import notices
 from kpops_bot.workflows.sticky import Create, Delete, Edit, bot_parts, plan
 

@@ -4,8 +4,8 @@ import copy
 
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.model import Status, Topology
-from kpops_bot.engine.model import PipelineRender
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import PipelineRender
 from tests.helpers import component, manifest, recorded_render
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from kpops_bot.diff.model import DiffReport, Status
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
-from kpops_bot.engine.model import RenderSpec
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.targets import render_revision
+from kpops_bot.model.render import RenderSpec
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo

@@ -12,10 +12,10 @@ from packaging.version import Version
 from prometheus_client.parser import text_string_to_metric_families
 
 from kpops_bot.engine.lazy import FAILED_BUILD_REMEMBERED, LazyPool
-from kpops_bot.engine.model import PipelineRender
 from kpops_bot.engine.pool import RenderRequest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.metrics import exposition
+from kpops_bot.model.render import PipelineRender
 from kpops_bot.versions.environments import MARKER, EnvironmentStore
 from kpops_bot.versions.index import DEFAULT_INDEX_URL, UnresolvablePinError, bot_kpops_version, resolve
 from kpops_bot.versions.pin import DEFAULT_PIN, Pin, PinSource

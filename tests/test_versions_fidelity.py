@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.engine.dialect import Dialect
-from kpops_bot.engine.model import ErrorKind, Mode, Operation
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.model.render import ErrorKind, Mode, Operation
 from kpops_bot.versions.environments import EnvironmentStore
 from kpops_bot.versions.index import DEFAULT_INDEX_URL, resolve
 from kpops_bot.versions.pin import find_pin

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from kpops_bot.changes import affected_pipelines
-from kpops_bot.engine.model import PipelineRender
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.model.render import PipelineRender
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.versions.environments import EnvironmentStore
 from tests.support.kpops_versions import (

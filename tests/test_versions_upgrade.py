@@ -11,11 +11,12 @@ import pytest
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport, Status
-from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.lazy import LazyPool
-from kpops_bot.engine.model import ErrorKind, RenderSpec
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import render_revision
+from kpops_bot.model.render import ErrorKind, RenderSpec
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.versions.environments import EnvironmentStore

@@ -21,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kpops_bot import metrics
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import CommitState, Permission
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.jobs import JobKind
+from kpops_bot.model.forge import CommitState, Permission
 from kpops_bot.report.notices import preparing_kpops_for_diff
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings

@@ -6,19 +6,20 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kpops_bot.engine.model import Operation
 from kpops_bot.events.model import Forge, PullRequestAction, Repository
-from kpops_bot.forges.base import CommitState
-from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError, ResourceChanges
+from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
+from kpops_bot.gitops.target import ResourceChanges
 from kpops_bot.jobs import JobKind
-from kpops_bot.locks import Resource
+from kpops_bot.model.forge import CommitState
+from kpops_bot.model.locks import Resource
+from kpops_bot.model.render import Operation
 from kpops_bot.report import notices
 from kpops_bot.report.identity import single_part
 from kpops_bot.settings import OperationMode
 from kpops_bot.store import NewJob
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.close import CloseWorkflow
-from kpops_bot.workflows.operate import Step
+from kpops_bot.workflows.steps import Step
 from kpops_bot.workspace import WorkspaceError
 from tests.support.fake_collaborators import FakeDeployment, FakeLocks, pipeline
 from tests.support.golden import check_golden

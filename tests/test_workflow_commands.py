@@ -8,16 +8,16 @@ import pytest
 
 from kpops_bot.commands.parse import CommandName
 from kpops_bot.diff.compute import build_report
-from kpops_bot.engine.model import Operation
 from kpops_bot.faults import TransientFault
-from kpops_bot.forges.base import Permission, PullState, Review, Verdict
 from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError
 from kpops_bot.jobs import JobKind
-from kpops_bot.locks import Resource
+from kpops_bot.model.forge import Permission, PullState, Review, Verdict
+from kpops_bot.model.locks import Resource
+from kpops_bot.model.render import Operation
 from kpops_bot.settings import OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows.commands import RUNNERS, CommandWorkflow
-from kpops_bot.workflows.operate import Step
+from kpops_bot.workflows.steps import Step
 from kpops_bot.workspace import WorkspaceError
 from tests.support.fake_collaborators import FakeDeployment, FakeDiff, FakeLocks, pipeline
 from tests.support.golden import check_golden

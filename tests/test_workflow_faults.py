@@ -13,9 +13,9 @@ import pytest
 
 from kpops_bot.events.model import PullRequestAction
 from kpops_bot.faults import FaultKind, TransientFault
-from kpops_bot.forges.base import CommitState, ForgeError
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.jobs import JobKind
+from kpops_bot.model.forge import CommitState, ForgeError
 from kpops_bot.report.identity import answer_of, with_answer_line
 from kpops_bot.store import Job
 from kpops_bot.workflows.preview import PreviewWorkflow

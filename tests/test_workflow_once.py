@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 
 from kpops_bot.events.model import PullRequestAction
-from kpops_bot.forges.base import CommitState, ForgeError
 from kpops_bot.jobs import JobKind
+from kpops_bot.model.forge import CommitState, ForgeError
 from kpops_bot.report.identity import answer_of
 from kpops_bot.workflows.preview import PreviewWorkflow
 from tests.support.fake_collaborators import FakeDiff

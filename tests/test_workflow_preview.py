@@ -10,8 +10,8 @@ import pytest
 from kpops_bot.diff.compute import build_report
 from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.model import PullRequestAction
-from kpops_bot.forges.base import CommitState
 from kpops_bot.jobs import JobKind
+from kpops_bot.model.forge import CommitState
 from kpops_bot.report import notices
 from kpops_bot.store import Job
 from kpops_bot.workflows.preview import PreviewWorkflow, superseded_status

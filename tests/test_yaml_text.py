@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpops_bot.diff.sources import PipelineSources, SourceFile
+from kpops_bot.sources import PipelineSources, SourceFile
 from kpops_bot.yaml_text import FAST_DUMPER, FAST_LOADER, compose_yaml, dump_yaml, load_yaml
 
 # Any text: astral characters, controls, line separators, empty keys (where libyaml's emitter differs) included.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from kpops_bot.forges.base import Permission, Review, Verdict
+from kpops_bot.model.forge import Permission, Review, Verdict
 
 
 def approved(

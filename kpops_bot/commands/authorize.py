@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from kpops_bot.commands.approval import not_approved
 from kpops_bot.commands.catalog import CommandName, Role
-from kpops_bot.forges.base import Permission
+from kpops_bot.model.forge import Permission
 
 
 class CommandPolicy(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kpops_bot.forges.base import Permission
+from kpops_bot.model.forge import Permission
 
 
 class CommandName(StrEnum):

@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from kpops_bot.commands.catalog import CommandName
-from kpops_bot.report.escape import quoted
+from kpops_bot.escape import quoted
 
 PREFIX = "/kpops"
 MAX_COMMENT_CHARS = 10_000

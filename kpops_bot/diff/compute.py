@@ -27,11 +27,11 @@ from kpops_bot.diff.model import (
     Summary,
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
-from kpops_bot.diff.sources import PipelineSources
-from kpops_bot.engine.kinds import OperationMode
-from kpops_bot.engine.model import ComponentRender, Mode, Operation, PipelineRender, RenderError
 from kpops_bot.masking import Masker
-from kpops_bot.policy.model import PolicyOptions
+from kpops_bot.model.kinds import OperationMode
+from kpops_bot.model.policy import PolicyOptions
+from kpops_bot.model.render import ComponentRender, Mode, Operation, PipelineRender, RenderError
+from kpops_bot.sources import PipelineSources
 from kpops_bot.yaml_text import dump_yaml
 
 ResourceKey = tuple[str, str, str, str]

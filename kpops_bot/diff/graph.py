@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from kpops_bot.diff.kafka import input_topics, output_topics
-from kpops_bot.engine.model import ComponentRender, PipelineRender
+from kpops_bot.model.render import ComponentRender, PipelineRender
 
 _PATTERN = "pattern: "
 

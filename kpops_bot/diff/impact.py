@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from kpops_bot.diff.graph import Direction, Flow, Graph, pipeline_flows
 from kpops_bot.diff.kafka import TopicSpec, declared_topics
 from kpops_bot.diff.model import Neighbour, Risk, RiskLevel, Status, TopicImpact, Topology, TopologyEdge, TopologyNode
-from kpops_bot.engine.model import ComponentRender
+from kpops_bot.model.render import ComponentRender
 
 # Topic configs whose change a reader notices in the records it gets, beyond their number.
 _SCHEMA_CONFIGS = ("cleanup.policy", "max.message.bytes", "message.timestamp.type")

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CONNECTOR_TYPES = frozenset({"kafka-sink-connector", "kafka-source-connector"})
-
 
 @dataclass(frozen=True)
 class TopicSpec:

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 
-from kpops_bot.engine.model import Mode, RenderError
+from kpops_bot.model.render import Mode, RenderError
+from kpops_bot.sources import SourceLocation
 
 
 class Status(StrEnum):
@@ -28,13 +29,6 @@ class RiskLevel(StrEnum):
     @property
     def rank(self) -> int:
         return list(RiskLevel).index(self)
-
-
-class SourceLocation(BaseModel):
-    """The line of a repository file that set what a risk is about (1-based), for reviewers and annotations."""
-
-    file: str
-    line: int
 
 
 class Risk(BaseModel):

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpops_bot.connectors import CONNECTOR_TYPES
 from kpops_bot.diff.kafka import (
-    CONNECTOR_TYPES,
     TopicSpec,
     consumer_group,
     declared_topics,
@@ -31,9 +31,9 @@ from kpops_bot.diff.kafka import (
 from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION, violations
 from kpops_bot.diff.model import Risk, RiskLevel
 from kpops_bot.diff.paths import format_path
-from kpops_bot.diff.sources import PipelineSources, Segment
-from kpops_bot.engine.kinds import OperationMode
-from kpops_bot.engine.model import ComponentRender
+from kpops_bot.model.kinds import OperationMode
+from kpops_bot.model.render import ComponentRender
+from kpops_bot.sources import PipelineSources, Segment
 
 # Risks about what the head no longer defines: no line of its files is behind them.
 _NOT_AT_HEAD = frozenset({"pipeline-removed", "connector-removed"})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -9,9 +12,14 @@ from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION, supported
 from kpops_bot.diff.model import RiskLevel
 from kpops_bot.diff.paths import DEFAULT_IGNORED_FIELDS, FieldFilter
-from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.masking import DEFAULT_SECRET_KEY_WORDS, Masker
-from kpops_bot.policy.model import Limits, PolicyOptions
+from kpops_bot.model.policy import Limits, PolicyOptions
+
+
+class KpopsVariables(Protocol):
+    """What the diff needs of the engine's settings: the variables kpops is given (their secrets get masked)."""
+
+    def kpops_environment(self) -> Mapping[str, str]: ...
 
 
 class DiffSettings(BaseSettings):
@@ -57,13 +65,13 @@ class DiffSettings(BaseSettings):
             raise ValueError(f"no Kubernetes schemas for version {version!r} (kubernetes-validate has 1.25 and later)")
         return version
 
-    def masker(self, engine: EngineSettings) -> Masker:
+    def masker(self, engine: KpopsVariables) -> Masker:
         """Masks secret-looking keys, the configured secrets and every secret-named variable kpops is given."""
         masker = Masker.create(self.secret_keys, self.secrets)
         held = [value for name, value in engine.kpops_environment().items() if masker.is_secret_key(name)]
         return masker.with_secrets(held)
 
-    def options(self, engine: EngineSettings) -> DiffOptions:
+    def options(self, engine: KpopsVariables) -> DiffOptions:
         return DiffOptions(
             masker=self.masker(engine),
             ignored=FieldFilter(self.ignored_fields),

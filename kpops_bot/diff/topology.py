@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from kpops_bot.diff.kafka import declared_topics, input_topics, output_topics
 from kpops_bot.diff.model import ComponentDiff, Status, Topology, TopologyEdge, TopologyNode
-from kpops_bot.engine.model import ComponentRender
+from kpops_bot.model.render import ComponentRender
 
 
 def build(

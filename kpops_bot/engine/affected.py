@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 from kpops_bot.changes import AffectedPipelines, affected_pipelines, outside_file_rules, read_by_render
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.model import PipelineRender, RenderSpec
 from kpops_bot.engine.targets import (
     Renderer,
     RenderTarget,
@@ -22,6 +21,7 @@ from kpops_bot.engine.targets import (
     render_targets,
     select_pipelines,
 )
+from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 from kpops_bot.workspace import CachedRepository
 

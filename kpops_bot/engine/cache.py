@@ -35,7 +35,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kpops_bot import metrics
-from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderReads, RenderSpec
+from kpops_bot.model.render import ErrorKind, PipelineRender, RenderReads, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout
 
 # Failures that depend on the machine, not on the inputs, are rendered again next time.

@@ -23,7 +23,10 @@ from typing import Any
 
 from kpops_bot.engine.dialect import HELM_3_VERSION, Dialect
 from kpops_bot.engine.errors import FailureContext, describe_failure
-from kpops_bot.engine.model import (
+from kpops_bot.engine.reads import ReadRecorder
+from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
+from kpops_bot.helm.service import HELM_GRANT_ENV, HELM_SOCKET_ENV, call
+from kpops_bot.model.render import (
     ComponentRender,
     ErrorKind,
     Mode,
@@ -32,9 +35,6 @@ from kpops_bot.engine.model import (
     RenderError,
     RenderJob,
 )
-from kpops_bot.engine.reads import ReadRecorder
-from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
-from kpops_bot.helm.service import HELM_GRANT_ENV, HELM_SOCKET_ENV, call
 from kpops_bot.pipelines import RepoLayout
 
 ARGO_CLEAN_NOTE = (

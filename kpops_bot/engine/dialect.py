@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kpops_bot.engine.kinds import Mode, Operation
+from kpops_bot.model.kinds import Mode, Operation
 
 # What the built-in helm says it is to a kpops that accepts only Helm 3: it renders `helm template` as Helm 3
 # does (same template engine and chart loader), and kpops only reads the major and minor of this answer.

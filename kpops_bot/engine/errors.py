@@ -16,8 +16,8 @@ import yaml
 from pydantic import ValidationError
 
 from kpops_bot.bounded_yaml import load_bounded
-from kpops_bot.diff.sources import PipelineSources, SourceFile, config_line
-from kpops_bot.engine.model import ErrorKind, RenderError
+from kpops_bot.model.render import ErrorKind, RenderError
+from kpops_bot.sources import PipelineSources, SourceFile, config_line
 from kpops_bot.text import shorten
 from kpops_bot.validation import validation_issues, yaml_problem
 

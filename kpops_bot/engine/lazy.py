@@ -20,11 +20,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 
-from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderError
 from kpops_bot.engine.pool import RenderPool, RenderRequest
 from kpops_bot.engine.settings import EngineSettings
-from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore, WaitListener
-from kpops_bot.versions.index import Resolved, bot_kpops_version
+from kpops_bot.model.render import ErrorKind, PipelineRender, RenderError
+from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
+from kpops_bot.versions.index import Resolved, WaitListener, bot_kpops_version
 from kpops_bot.versions.releases import KpopsReleases
 
 _DAY = 86400.0

@@ -31,9 +31,13 @@ from pydantic import ValidationError
 import kpops_bot
 from kpops_bot import metrics
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
-from kpops_bot.engine.model import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
-from kpops_bot.engine.permissions import open_to_renders
-from kpops_bot.engine.sandbox import (
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.helm import service as helm_service
+from kpops_bot.helm.mirrors import MIRRORS_ENV
+from kpops_bot.helm.repositories import CHART_CACHE_ENV
+from kpops_bot.model.render import ErrorKind, Mode, Operation, PipelineRender, RenderError, RenderJob, RenderLimits
+from kpops_bot.sandbox.confine import ZygoteConfig
+from kpops_bot.sandbox.layers import (
     Bwrap,
     Layer,
     Sandbox,
@@ -42,11 +46,7 @@ from kpops_bot.engine.sandbox import (
     likely,
     python_paths,
 )
-from kpops_bot.engine.settings import EngineSettings
-from kpops_bot.engine.zygote import ZygoteConfig
-from kpops_bot.helm import service as helm_service
-from kpops_bot.helm.mirrors import MIRRORS_ENV
-from kpops_bot.helm.repositories import CHART_CACHE_ENV
+from kpops_bot.sandbox.permissions import open_to_renders
 from kpops_bot.versions.environments import KpopsEnvironment
 from kpops_bot.versions.index import bot_kpops_version
 

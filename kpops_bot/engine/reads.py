@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kpops_bot.engine.model import RenderReads
+from kpops_bot.model.render import RenderReads
 
 _OPEN = "open"
 _LISTINGS = frozenset({"os.listdir", "os.scandir"})

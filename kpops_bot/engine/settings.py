@@ -9,8 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kpops_bot.engine.kinds import HelmChoice, SandboxChoice
 from kpops_bot.helm.mirrors import ChartMirrors
+from kpops_bot.model.kinds import HelmChoice, SandboxChoice
 from kpops_bot.versions.index import SupportedReleases
 
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Protocol
 
 from kpops_bot.engine.cache import RenderCache, cache_key
-from kpops_bot.engine.model import ErrorKind, PipelineRender, RenderError, RenderSpec
 from kpops_bot.engine.pool import RenderRequest
 from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.model.render import ErrorKind, PipelineRender, RenderError, RenderSpec
 from kpops_bot.pipelines import Pipeline, RepoLayout, normalise_dir
 from kpops_bot.symlinks import TooManyPathsError
 from kpops_bot.versions.environments import EnvironmentBuildError

@@ -29,46 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from pydantic import BaseModel
-
-from kpops_bot.engine import confine
 from kpops_bot.engine.child import MEMORY_EXHAUSTED
-from kpops_bot.engine.model import RenderJob, RenderLimits
+from kpops_bot.model.render import RenderJob, RenderLimits
+from kpops_bot.sandbox import confine
+from kpops_bot.sandbox.confine import ZygoteConfig
 
 TIMED_OUT = 124  # the supervisor's exit code when it killed the render at its deadline
 _GRACE = 5.0  # the supervisor's own deadline is the render's; this server kills it this much later
 _NEAR_LIMIT = 0.75  # a render that crashed after filling this share of its memory room ran out of memory
-
-
-class ZygoteConfig(BaseModel):
-    """How renders are confined; decided by the pool, which knows the layer and its folders."""
-
-    namespaces: bool = False
-    nested_user_namespace: bool = False  # the fork server is not root: each render makes its own user namespace
-    first_uid: int | None = None  # the bot is root: render slot N runs as first_uid + N
-    hide: list[str] = []  # folders of checkouts and jobs: a render sees only its own
-    keep: list[str] = []  # read-only folders inside hidden ones that a render still needs: the bot's Python
-    result_limit: int = 64 * 1024 * 1024
-
-    @classmethod
-    def confined(
-        cls, *, namespaces: bool, sandbox_uid: int, hide: list[str], python: list[str], result_limit: int
-    ) -> ZygoteConfig:
-        """Renders in namespaces (`hide` covered) or as uids of their own; a root bot never renders as root.
-
-        `python` is the bot's Python environment: a render imports as it goes, so the parts of it that lie in a
-        hidden folder (a clone or venv under /tmp) stay visible, read-only.
-        """
-        root = os.geteuid() == 0
-        hidden = [*hide, "/tmp", "/dev/shm"] if namespaces else []
-        return cls(
-            namespaces=namespaces,
-            nested_user_namespace=namespaces and not root,
-            first_uid=sandbox_uid if root else None,
-            hide=hidden,
-            keep=[path for path in python if any(confine.is_within(path, folder) for folder in hidden)],
-            result_limit=result_limit,
-        )
 
 
 @dataclass

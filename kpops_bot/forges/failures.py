@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from kpops_bot.forges.base import ForgeError
+from kpops_bot.model.forge import ForgeError
 from kpops_bot.text import shorten
 
 _MESSAGE_LIMIT = 300  # a forge's message is a sentence

@@ -15,7 +15,10 @@ from github.Issue import Issue as GithubIssue
 from github.Repository import Repository as GithubRepository
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import (
+from kpops_bot.forges.failures import refused, unanswered
+from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries, write_once
+from kpops_bot.forges.urls import github_web_url
+from kpops_bot.model.forge import (
     CHECK_TEXT_LIMIT,
     COMMENT_LIMITS,
     STATUS_CONTEXT,
@@ -33,9 +36,6 @@ from kpops_bot.forges.base import (
     Review,
     Verdict,
 )
-from kpops_bot.forges.failures import refused, unanswered
-from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries, write_once
-from kpops_bot.forges.urls import github_web_url
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.text import shorten
 from kpops_bot.workspace import http_auth_env

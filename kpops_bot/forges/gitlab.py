@@ -12,7 +12,9 @@ from gitlab.exceptions import GitlabError
 from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import (
+from kpops_bot.forges.failures import refused, unanswered
+from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries, write_once
+from kpops_bot.model.forge import (
     COMMENT_LIMITS,
     STATUS_CONTEXT,
     CheckReport,
@@ -28,8 +30,6 @@ from kpops_bot.forges.base import (
     Review,
     Verdict,
 )
-from kpops_bot.forges.failures import refused, unanswered
-from kpops_bot.forges.retry import RetryPolicy, Transience, call_with_retries, write_once
 from kpops_bot.settings import GitLabSettings
 from kpops_bot.workspace import http_auth_env
 

@@ -39,7 +39,8 @@ from typing import Any
 import yaml
 
 from kpops_bot.bounded_yaml import load_bounded
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.model.flux import FLUX_APPLY_POLICY, FLUX_CREATE_ONCE
+from kpops_bot.model.render import PipelineRender
 from kpops_bot.yaml_text import dump_yaml
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -48,8 +49,6 @@ SOURCE_ANNOTATION = "kpops-bot/source-commit"
 DEFAULT_ENVIRONMENT = "default"
 _NAME_LIMIT = 63  # a Kubernetes name that also labels pods
 _HOOK_ANNOTATIONS = ("argocd.argoproj.io/hook", "argocd.argoproj.io/hook-delete-policy", "helm.sh/hook")
-FLUX_APPLY_POLICY = "kustomize.toolkit.fluxcd.io/ssa"
-FLUX_CREATE_ONCE = "IfNotPresent"
 JOBS_KEPT_FOR = timedelta(days=7)  # long past any reset's run, so a removed file never stops a running Job
 
 

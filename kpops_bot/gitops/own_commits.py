@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kpops_bot.gitops.publish import Target
+from kpops_bot.gitops.target import Target
 
 
 @dataclass(frozen=True)

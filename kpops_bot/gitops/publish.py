@@ -20,8 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
@@ -30,13 +29,13 @@ import git
 from kpops_bot.git_safety import safe_git_env
 from kpops_bot.gitops.layout import (
     JOBS,
-    JOBS_KEPT_FOR,
     KUSTOMIZATION,
     PipelineWrite,
     expired_jobs,
     kustomization,
     recorded_source,
 )
+from kpops_bot.gitops.target import Published, ResourceChanges, Target
 from kpops_bot.workspace import redact_url
 
 COMMIT_TRAILER = "Kpops-Bot-Apply"
@@ -46,44 +45,6 @@ _REJECTED = ("rejected", "non-fast-forward", "fetch first", "failed to update re
 class PublishError(Exception):
     """The target could not be cloned or pushed to; the message is safe to show. Raised from git's error, which
     tells whether the remote failed for a while (`kpops_bot.fault_causes`) or refused."""
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    branch: str
-    git_env: dict[str, str]
-    author_name: str
-    author_email: str
-    attempts: int = 5
-    jobs_kept_for: timedelta = JOBS_KEPT_FOR
-
-
-@dataclass(frozen=True)
-class Published:
-    commit: str | None  # None: the target had all of it already
-    kept_newer: list[str]  # folders left alone: another apply rendered them from a newer commit
-    removed_jobs: list[str] = field(default_factory=list)  # one-off Job files past their retention, removed
-    # Per folder written: its resources added, changed and removed against what the target had (a resource is one
-    # file, `<kind>-<name>.yaml`: the preview's identity of a resource). Folders left alone are not in it.
-    changes: dict[str, ResourceChanges] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ResourceChanges:
-    """What a folder write did to the folder's resources (one-off Jobs and the kustomization aside)."""
-
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-
-    @staticmethod
-    def between(before: Mapping[str, str], after: Mapping[str, str]) -> ResourceChanges:
-        return ResourceChanges(
-            added=len(after.keys() - before.keys()),
-            changed=sum(before[name] != text for name, text in after.items() if name in before),
-            removed=len(before.keys() - after.keys()),
-        )
 
 
 IsNewer = Callable[[str, str], bool]  # (recorded source, our source) → recorded is strictly newer

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kpops_bot.drift import Folders
 from kpops_bot.gitops.layout import KUSTOMIZATION, pipeline_folder
-from kpops_bot.gitops.publish import Target, clone
+from kpops_bot.gitops.publish import clone
+from kpops_bot.gitops.target import Target
 
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 

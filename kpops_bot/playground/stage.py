@@ -21,8 +21,8 @@ from types import TracebackType
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from kpops_bot.engine.kinds import ConnectorDeploy, HelmChoice, SandboxChoice
 from kpops_bot.helm.chart_server import ChartServer
+from kpops_bot.model.kinds import ConnectorDeploy, HelmChoice, SandboxChoice
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.playground.hooks import GitHubHooks

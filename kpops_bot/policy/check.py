@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from kpops_bot.diff.model import PipelineDiff, Status
-from kpops_bot.diff.sources import PipelineSources
-from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender
 from kpops_bot.masking import Masker
+from kpops_bot.model.policy import PolicyOptions, PolicySet
+from kpops_bot.model.render import ComponentRender, Mode, PipelineRender
 from kpops_bot.policy import judge
 from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
-from kpops_bot.policy.model import PolicyOptions, PolicySet
+from kpops_bot.sources import PipelineSources
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kpops_bot.policy.model import EvaluatorCrashedError, Finding, Limits, PolicyError, PolicySet
+from kpops_bot.model.policy import EvaluatorCrashedError, Finding, Limits, PolicyError, PolicySet
 
 _POLL_SECONDS = 0.02
 _PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -14,11 +14,8 @@ from dataclasses import asdict
 from typing import Any
 
 from kpops_bot.diff.model import PipelineDiff, Risk, RiskLevel
-from kpops_bot.diff.sources import PipelineSources, Segment
-from kpops_bot.engine.model import ComponentRender, Mode, PipelineRender
 from kpops_bot.masking import Masker
-from kpops_bot.policy.evaluate import Evaluation
-from kpops_bot.policy.model import (
+from kpops_bot.model.policy import (
     CHANGE_NAMESPACE,
     MANIFEST_NAMESPACE,
     PIPELINE_NAMESPACE,
@@ -26,6 +23,9 @@ from kpops_bot.policy.model import (
     PullRequestFacts,
     Severity,
 )
+from kpops_bot.model.render import ComponentRender, Mode, PipelineRender
+from kpops_bot.policy.evaluate import Evaluation
+from kpops_bot.sources import PipelineSources, Segment
 
 POLICY_CODE = "policy"
 _LEVELS = {Severity.DENY: RiskLevel.DANGER, Severity.WARN: RiskLevel.WARNING}

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from kpops_bot.policy.model import PolicyError, PolicyModule, PolicySet
+from kpops_bot.model.policy import PolicyError, PolicyModule, PolicySet
 
 _DATA_SUFFIXES = (".json", ".yaml", ".yml")
 

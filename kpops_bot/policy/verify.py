@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpops_bot.model.policy import EvaluatorCrashedError, Limits, PolicySet
 from kpops_bot.policy.evaluate import run_queries
-from kpops_bot.policy.model import EvaluatorCrashedError, Limits, PolicySet
 
 
 @dataclass(frozen=True)

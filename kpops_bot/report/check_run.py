@@ -4,8 +4,8 @@ pipeline and defaults files behind each risk and error. Built from the already m
 from __future__ import annotations
 
 from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
-from kpops_bot.forges.base import CHECK_TEXT_LIMIT, Annotation, AnnotationLevel, CheckReport
-from kpops_bot.report.escape import plain
+from kpops_bot.escape import plain
+from kpops_bot.model.forge import CHECK_TEXT_LIMIT, Annotation, AnnotationLevel, CheckReport
 from kpops_bot.report.markdown import details, header, title
 
 _LEVELS = {

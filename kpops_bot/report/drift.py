@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Sequence
 
 from kpops_bot.drift import Drift, DriftKind
-from kpops_bot.report.escape import cell_code, code, composed, defuse_markers, fenced, html_code, visible
+from kpops_bot.escape import cell_code, code, composed, defuse_markers, fenced, html_code, visible
 from kpops_bot.text import shorten
 
 _MARKER = "<!-- kpops-bot:drift {branch} -->"

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from kpops_bot.diff.graph import Direction, Flow, Graph
-from kpops_bot.report.escape import mermaid_label, visible
+from kpops_bot.escape import mermaid_label, visible
 
 
 class GraphFormat(StrEnum):

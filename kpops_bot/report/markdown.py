@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from kpops_bot import escape
 from kpops_bot.diff.model import (
     ComponentDiff,
     DiffReport,
@@ -19,9 +20,8 @@ from kpops_bot.diff.model import (
     Status,
     Topology,
 )
-from kpops_bot.engine.model import RenderError
-from kpops_bot.report import escape
-from kpops_bot.report.escape import cell_code, code, composed, fenced, html_code, html_text, mermaid_label, plain
+from kpops_bot.escape import cell_code, code, composed, fenced, html_code, html_text, mermaid_label, plain
+from kpops_bot.model.render import RenderError
 from kpops_bot.report.split import Section, chunk_budget, split
 from kpops_bot.text import leading_lines, shorten
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kpops_bot.report.escape import composed
+from kpops_bot.escape import composed
 from kpops_bot.report.identity import single_part, split_marker
 
 OUTDATED_BANNER = "> [!NOTE]\n> **Outdated.**"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kpops_bot.report.escape import code
+from kpops_bot.escape import code
 from kpops_bot.report.identity import part_line
 from kpops_bot.text import leading_lines
 

@@ -20,10 +20,10 @@ from starlette.applications import Starlette
 
 from kpops_bot import metrics, overview
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import ForgeError
 from kpops_bot.forges.retry import RetryPolicy
 from kpops_bot.jobs import JobKind
 from kpops_bot.masking import mask_server_logs
+from kpops_bot.model.forge import ForgeError
 from kpops_bot.server.app import create_app
 from kpops_bot.server.intake import LocalIntake
 from kpops_bot.server.intake_channel import ChannelServer

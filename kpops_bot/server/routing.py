@@ -14,9 +14,8 @@ from kpops_bot.events.model import (
     PullRequestEvent,
     PushEvent,
 )
-from kpops_bot.jobs import JobKind, branch_key, pull_request_key
+from kpops_bot.jobs import JobKind, NewJob, branch_key, pull_request_key
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import NewJob
 
 _PREVIEW_ACTIONS = {
     PullRequestAction.OPENED,

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +34,11 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from kpops_bot import metrics
-from kpops_bot.engine.kinds import SandboxChoice
-from kpops_bot.engine.permissions import open_to_renders
-from kpops_bot.engine.sandbox import Bwrap, Layer, SandboxUnavailableError, choose
 from kpops_bot.metrics import BuildOutcome
-from kpops_bot.versions.index import Release, SupportedReleases, default_index_url
+from kpops_bot.model.kinds import SandboxChoice
+from kpops_bot.sandbox.layers import Bwrap, Layer, SandboxUnavailableError, choose
+from kpops_bot.sandbox.permissions import open_to_renders
+from kpops_bot.versions.index import Release, SupportedReleases, WaitListener, default_index_url
 
 MARKER = "kpops-bot-environment.json"
 _LAST_USED = "last-used"
@@ -63,10 +63,6 @@ _INSTALLER_VARIABLES = (
 _IMPORT_CHECK = "import kpops, pydantic, yaml; assert pydantic.VERSION.startswith('2')"
 _CHECK_UID_OFFSET = 499  # the import check's uid under `uid`: sandbox_uid + this, apart from renders and managed
 _NO_WHEEL = re.compile(r"(?P<package>[A-Za-z0-9._-]+)(?:==\S+)? has no usable wheels")
-
-
-WaitListener = Callable[[Version], None]
-"""Hears that a job waits for the environment of this release to be built (its first use on this machine)."""
 
 
 class EnvironmentBuildError(RuntimeError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -16,6 +16,10 @@ from kpops_bot.versions.pin import Pin
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 _JSON = "application/vnd.pypi.simple.v1+json"
+
+
+WaitListener = Callable[[Version], None]
+"""Hears that a job waits for the environment of this release to be built (its first use on this machine)."""
 
 
 class UnresolvablePinError(RuntimeError):

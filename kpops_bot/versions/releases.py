@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 from packaging.version import Version
 
-from kpops_bot.versions.environments import EnvironmentStore, KpopsEnvironment, WaitListener
-from kpops_bot.versions.index import Resolved, SupportedReleases, default_index_url, resolve
+from kpops_bot.versions.environments import EnvironmentStore, KpopsEnvironment
+from kpops_bot.versions.index import Resolved, SupportedReleases, WaitListener, default_index_url, resolve
 from kpops_bot.versions.pin import Pin, find_pin
 
 _RESOLVED_FOR = 600.0  # seconds a pin's resolution is reused before the index is asked again

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from packaging.version import Version
 
 from kpops_bot.changes import AffectedPipelines
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.model.render import PipelineRender
 
 # Breaking changes per major that renders do not reveal (kpops' migration guide).
 MAJOR_CHANGES = {

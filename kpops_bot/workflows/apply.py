@@ -25,13 +25,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from kpops_bot.engine import UnknownPipelineError
+from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient_faults
-from kpops_bot.forges.base import Comment, CommitState, CommitStatus, ForgeClient
 from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
+from kpops_bot.model.forge import Comment, CommitState, CommitStatus, ForgeClient
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, commits, notices, statuses
 from kpops_bot.report.identity import answer_of
@@ -39,11 +39,11 @@ from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import once
 from kpops_bot.workflows.lookups import gitops_target, repository_settings
-from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import Linked, commit_message, publish
 from kpops_bot.workflows.release import release_and_mark_outdated
 from kpops_bot.workflows.retrying import is_retry, retried_on_fault
+from kpops_bot.workflows.steps import StepResult
 from kpops_bot.workspace import WorkspaceError
 
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records

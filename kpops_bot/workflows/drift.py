@@ -17,12 +17,12 @@ from kpops_bot import metrics
 from kpops_bot.drift import Drift, Folders, compare
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.fault_causes import transient_faults
-from kpops_bot.forges.base import ForgeClient
 from kpops_bot.forges.urls import clone_url
 from kpops_bot.gitops.layout import pipeline_folder
-from kpops_bot.gitops.publish import Target
 from kpops_bot.gitops.snapshot import environment_folders
+from kpops_bot.gitops.target import Target
 from kpops_bot.jobs import JobKind, branch_key
+from kpops_bot.model.forge import ForgeClient
 from kpops_bot.report import answers
 from kpops_bot.report import drift as drift_text
 from kpops_bot.settings import BotSettings, OperationMode

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import ForgeClient
-from kpops_bot.gitops.publish import Target
+from kpops_bot.gitops.target import Target
+from kpops_bot.model.forge import ForgeClient
 from kpops_bot.repo_config import FILE_NAME, Effective, effective, parse_repo_config
 from kpops_bot.settings import BotSettings
 

@@ -8,7 +8,7 @@ A job killed after the forge stored a write but before it heard back completes w
 from __future__ import annotations
 
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import Comment, CommitState, ForgeClient
+from kpops_bot.model.forge import Comment, CommitState, ForgeClient
 from kpops_bot.report import answers
 from kpops_bot.report.answers import Answer
 from kpops_bot.report.identity import answer_of

@@ -1,7 +1,8 @@
 """The narrow collaborators the workflows take, each a small protocol.
 
-The running bot wires the real ones (`kpops_bot.services`); unit tests give in-memory fakes, so every branch of a
-workflow runs without git, kpops or a database.
+The running bot wires the real ones (`kpops_bot.services`, from `kpops_bot.adapters`); unit tests give in-memory
+fakes, so every branch of a workflow runs without git, kpops or a database. Plain data: this module imports values
+and protocols only, never an adapter, the store, git or the render pool (`tests/test_architecture.py` checks it).
 """
 
 from __future__ import annotations
@@ -11,28 +12,28 @@ from typing import Protocol
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.dryrun import DiffRequest
-from kpops_bot.engine.model import Operation
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.own_commits import Pushed
-from kpops_bot.gitops.publish import Published, Target
-from kpops_bot.jobs import JobKind
-from kpops_bot.locks import Granted, Released, Resource, Waiting
+from kpops_bot.gitops.target import Published, Target
+from kpops_bot.jobs import Job, JobKind, NewJob
 from kpops_bot.masking import Masker
+from kpops_bot.model.forge import ForgeClient, PullRequest
+from kpops_bot.model.locks import Granted, Released, Resource, Waiting
+from kpops_bot.model.render import Operation
 from kpops_bot.repo_config import Effective
-from kpops_bot.store import Job, NewJob
-from kpops_bot.versions.environments import WaitListener
-from kpops_bot.workflows.operate import Step, StepResult
+from kpops_bot.versions.index import WaitListener
+from kpops_bot.workflows.steps import Step, StepResult
 
 ForgeFor = Callable[[Forge], ForgeClient]
 """The client of a forge."""
 
 Superseded = Callable[[Job, Sequence[JobKind]], Job | None]
-# The head a command job is bound to: (job id, the head seen now) -> the head recorded first (`Store.record_head`).
-HeadRecord = Callable[[int, str], str]
 """The newest job of these kinds for the same key queued after this one, if any."""
+
+HeadRecord = Callable[[int, str], str]
+"""The head a command job is bound to: (job id, the head seen now) -> the head recorded first (`Store.record_head`)."""
 
 
 class DiffRunner(Protocol):

@@ -11,14 +11,15 @@ import logging
 from dataclasses import replace
 
 from kpops_bot.commands.catalog import HeadUse
-from kpops_bot.engine import DiffRequest, UnknownPipelineError
+from kpops_bot.dryrun.request import DiffRequest
+from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.fault_causes import raise_if_transient
-from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide
 from kpops_bot.jobs import JobKind
-from kpops_bot.policy.model import PolicyError, PullRequestFacts
+from kpops_bot.model.forge import CommitState, ForgeClient
+from kpops_bot.model.policy import PolicyError, PullRequestFacts
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices, statuses
 from kpops_bot.report.check_run import check_report

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kpops_bot.escape import commit_line
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import ForgeClient
-from kpops_bot.gitops.publish import COMMIT_TRAILER, Published
+from kpops_bot.gitops.publish import COMMIT_TRAILER
+from kpops_bot.gitops.target import Published
+from kpops_bot.model.forge import ForgeClient
 from kpops_bot.report import answers
-from kpops_bot.report.escape import commit_line
 from kpops_bot.settings import BotSettings
 from kpops_bot.workflows.lookups import gitops_target
-from kpops_bot.workflows.operate import StepResult
 from kpops_bot.workflows.ports import DeploymentRepository
+from kpops_bot.workflows.steps import StepResult
 
 
 def commit_message(summary: str, body_lines: Sequence[str], source: str) -> str:

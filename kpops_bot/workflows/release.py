@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import ForgeClient
 from kpops_bot.jobs import repository_key
+from kpops_bot.model.forge import ForgeClient
 from kpops_bot.report import notices
 from kpops_bot.workflows import sticky
 from kpops_bot.workflows.ports import LockBook

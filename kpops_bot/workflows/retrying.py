@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from kpops_bot.events.model import Repository
 from kpops_bot.fault_causes import transient_faults
 from kpops_bot.faults import FaultKind, TransientFault
-from kpops_bot.forges.base import ForgeClient, ForgeError
+from kpops_bot.model.forge import ForgeClient, ForgeError
 from kpops_bot.report.faults import waiting_for_retry
 from kpops_bot.store import Job
 from kpops_bot.workflows import once

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import Comment, ForgeClient
+from kpops_bot.model.forge import Comment, ForgeClient
 from kpops_bot.report.identity import is_part
 
 

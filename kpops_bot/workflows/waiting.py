@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from packaging.version import Version
 
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import CommitState, CommitStatus, ForgeClient
+from kpops_bot.model.forge import CommitState, CommitStatus, ForgeClient
 from kpops_bot.report.notices import is_preparing_kpops_for_diff, preparing_kpops, preparing_kpops_for_diff
-from kpops_bot.versions.environments import WaitListener
+from kpops_bot.versions.index import WaitListener
 from kpops_bot.workflows import once
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from kpops_bot.engine.model import Operation
 from kpops_bot.engine.pool import RenderPool, RenderRequest
-from kpops_bot.engine.sandbox import Layer
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.managed import Isolation, KpopsOutcome, KpopsRun, ManagedSettings, run_kpops
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import Operation
+from kpops_bot.sandbox.layers import Layer
 from tests.helpers import GitRepo
 
 PASSWORD = "kafka-sasl-pw-4b1d7e"

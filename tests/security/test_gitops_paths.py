@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.gitops.layout import deploy_write, pipeline_folder, removal
-from kpops_bot.gitops.publish import PublishError, Target, publish
+from kpops_bot.gitops.publish import PublishError, publish
+from kpops_bot.gitops.target import Target
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.settings import BotSettings
 from tests.helpers import GitRepo, recorded_render

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kpops_bot.commands.approval import approved
-from kpops_bot.forges.base import Permission, Review, Verdict
 from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, RunHead, Variables, decide
+from kpops_bot.model.forge import Permission, Review, Verdict
 from kpops_bot.settings import OperationMode
 
 STRICT = HeadRules(allow_fork_previews=False, allow_fork_deploy=False, deploy_needs_approval=True)

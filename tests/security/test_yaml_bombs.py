@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.bounded_yaml import MAX_BYTES, MAX_DEPTH, UnsafeYamlError, load_bounded
-from kpops_bot.diff.sources import SourceFile, config_line
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
+from kpops_bot.sources import SourceFile, config_line
 from kpops_bot.versions.pin import InvalidPinError, PinSource, find_pin
 from tests.helpers import GitRepo
 from tests.test_cli import kpops_bot

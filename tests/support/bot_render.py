@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from kpops_bot.engine.model import RenderSpec
 from kpops_bot.engine.targets import render_revision
+from kpops_bot.model.render import RenderSpec
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
 

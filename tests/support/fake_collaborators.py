@@ -16,21 +16,21 @@ import git
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.dryrun import DiffRequest
-from kpops_bot.engine.model import Operation
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.model import Repository
-from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.own_commits import Identity, Pushed
-from kpops_bot.gitops.publish import Published, ResourceChanges, Target
-from kpops_bot.locks import Granted, Released, Resource, Waiter, Waiting
+from kpops_bot.gitops.target import Published, ResourceChanges, Target
 from kpops_bot.masking import Masker
+from kpops_bot.model.forge import ForgeClient, PullRequest
+from kpops_bot.model.locks import Granted, Released, Resource, Waiter, Waiting
+from kpops_bot.model.render import Operation
 from kpops_bot.pipelines import Pipeline
 from kpops_bot.repo_config import Effective
 from kpops_bot.store import NewJob
-from kpops_bot.versions.environments import WaitListener
-from kpops_bot.workflows.operate import Step, StepResult
+from kpops_bot.versions.index import WaitListener
+from kpops_bot.workflows.steps import Step, StepResult
 
 # What git says on stderr when the remote's proxy answers 502, and when the bot's disk fills during a fetch.
 GIT_502 = "fatal: unable to access 'https://forge.test/acme/deployments.git/': The requested URL returned error: 502"

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import ForgeClient
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.model.forge import ForgeClient
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
 from kpops_bot.playground.fake_github import FakeGitHub, StoredPull

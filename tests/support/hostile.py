@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kpops_bot.engine.model import PipelineRender
+from kpops_bot.model.render import PipelineRender
 from tests.helpers import FIXTURES, GitRepo
 
 HOSTILE_OVERLAY = FIXTURES / "hostile-repo"

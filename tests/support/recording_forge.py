@@ -13,7 +13,7 @@ from github import GithubException
 from gitlab.exceptions import GitlabError
 
 from kpops_bot.events.model import Forge, Repository
-from kpops_bot.forges.base import (
+from kpops_bot.model.forge import (
     COMMENT_LIMITS,
     CheckReport,
     Comment,

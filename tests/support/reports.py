@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport
-from kpops_bot.engine.model import PipelineRender, RenderError
+from kpops_bot.model.render import PipelineRender, RenderError
 from tests.helpers import component, manifest, recorded_render
 
 BASE = "1" * 40

@@ -15,8 +15,8 @@ from kpops_bot.events.model import (
     PushEvent,
     Repository,
 )
-from kpops_bot.forges.base import PullRequest, PullState, Review
 from kpops_bot.jobs import JobKind
+from kpops_bot.model.forge import PullRequest, PullState, Review
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job, JobState
 

@@ -30,15 +30,15 @@ from kpops_bot.commands import approval
 from kpops_bot.commands.authorize import PullRequestState
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.commands.parse import Command, Rejected, parse_comment
-from kpops_bot.engine import UnknownPipelineError
+from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.fault_causes import raise_if_transient, transient_faults
-from kpops_bot.forges.base import ForgeClient, Permission
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.head_code import HeadRules
 from kpops_bot.jobs import JobKind, pull_request_key, repository_key
-from kpops_bot.locks import Granted, Resource, Waiting
+from kpops_bot.model.forge import ForgeClient, Permission
+from kpops_bot.model.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
 from kpops_bot.report import answers
 from kpops_bot.settings import BotSettings

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from kpops_bot.commands.authorize import CommandPolicy, PullRequestState, refusal
 from kpops_bot.commands.parse import Command, Rejected
-from kpops_bot.forges.base import Permission
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, RunHead, decide
+from kpops_bot.model.forge import Permission
 from kpops_bot.report import answers
 from kpops_bot.settings import OperationMode
 

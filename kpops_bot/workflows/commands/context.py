@@ -9,13 +9,13 @@ from typing import Protocol, TypeVar
 
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.fault_causes import raise_if_transient
-from kpops_bot.forges.base import ForgeClient, ForgeError, PullRequest
 from kpops_bot.masking import Masker
+from kpops_bot.model.forge import ForgeClient, ForgeError, PullRequest
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings
 from kpops_bot.workflows.commands.authorization import Accepted
-from kpops_bot.workflows.operate import Step
 from kpops_bot.workflows.ports import DeploymentRepository, DiffRunner, HeadRecord, LockBook, OpenRepository
+from kpops_bot.workflows.steps import Step
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kpops_bot.commands.parse import Command
-from kpops_bot.engine import DiffRequest
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.report import answers
 from kpops_bot.report.identity import strip_marker
 from kpops_bot.report.markdown import render_markdown

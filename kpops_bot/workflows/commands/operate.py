@@ -11,14 +11,14 @@ from functools import partial
 
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.commands.parse import Command
-from kpops_bot.engine.model import Operation
 from kpops_bot.head_code import RunHead
+from kpops_bot.model.render import Operation
 from kpops_bot.report import answers, commits
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
-from kpops_bot.workflows.operate import Step, StepResult
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
+from kpops_bot.workflows.steps import Step, StepResult
 
 _OPERATIONS = {
     CommandName.DEPLOY: Operation.DEPLOY,

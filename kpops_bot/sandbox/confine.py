@@ -3,7 +3,8 @@
 bubblewrap builds the fork server's sandbox, but each render forked from it needs a fresh, smaller one of its
 own, and exec'ing bwrap again would lose the kpops the fork server imported. So these few calls are made
 directly, through ctypes: Python 3.11 has neither `os.unshare` nor `mount`. Nothing here decides anything; the
-fork server (`zygote`) says what to call in which order.
+fork server (`engine.zygote`) says what to call in which order. `ZygoteConfig` is what it is told: the pool
+decides it, and the sandbox probe (`layers`) starts one process confined by it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from kpops_bot.engine.model import RenderLimits
+from pydantic import BaseModel
+
+from kpops_bot.model.render import RenderLimits
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -205,3 +208,34 @@ def _children_of(parent: int) -> list[int]:
         if len(fields) > 1 and int(fields[1]) == parent:
             children.append(int(entry.name))
     return children
+
+
+class ZygoteConfig(BaseModel):
+    """How renders are confined; decided by the pool, which knows the layer and its folders."""
+
+    namespaces: bool = False
+    nested_user_namespace: bool = False  # the fork server is not root: each render makes its own user namespace
+    first_uid: int | None = None  # the bot is root: render slot N runs as first_uid + N
+    hide: list[str] = []  # folders of checkouts and jobs: a render sees only its own
+    keep: list[str] = []  # read-only folders inside hidden ones that a render still needs: the bot's Python
+    result_limit: int = 64 * 1024 * 1024
+
+    @classmethod
+    def confined(
+        cls, *, namespaces: bool, sandbox_uid: int, hide: list[str], python: list[str], result_limit: int
+    ) -> ZygoteConfig:
+        """Renders in namespaces (`hide` covered) or as uids of their own; a root bot never renders as root.
+
+        `python` is the bot's Python environment: a render imports as it goes, so the parts of it that lie in a
+        hidden folder (a clone or venv under /tmp) stay visible, read-only.
+        """
+        root = os.geteuid() == 0
+        hidden = [*hide, "/tmp", "/dev/shm"] if namespaces else []
+        return cls(
+            namespaces=namespaces,
+            nested_user_namespace=namespaces and not root,
+            first_uid=sandbox_uid if root else None,
+            hide=hidden,
+            keep=[path for path in python if any(is_within(path, folder) for folder in hidden)],
+            result_limit=result_limit,
+        )

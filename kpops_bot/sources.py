@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import yaml
+from pydantic import BaseModel
 
 from kpops_bot.bounded_yaml import compose_bounded
-from kpops_bot.diff.model import SourceLocation
 
 # The defaults sections a kpops type inherits, most specific first (kpops' own class hierarchy).
 _STREAMS_BOOTSTRAP = ("streams-bootstrap", "kafka-app", "helm-app", "kubernetes-app", "pipeline-component")
@@ -39,6 +39,13 @@ _ANCESTORS: dict[str, tuple[str, ...]] = {
 _SUBSTITUTION = re.compile(r"\$\{[^}]*\}")
 
 Segment = str | int
+
+
+class SourceLocation(BaseModel):
+    """The line of a repository file that set what a risk is about (1-based), for reviewers and annotations."""
+
+    file: str
+    line: int
 
 
 @dataclass(frozen=True)

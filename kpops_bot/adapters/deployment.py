@@ -6,20 +6,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from kpops_bot.engine import RenderCache
+from kpops_bot.adapters.operations import Operator
 from kpops_bot.engine.affected import AffectedSide, affected_side, beyond_file_rules, reached_through_reads
-from kpops_bot.engine.model import Operation, RenderSpec
+from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.targets import Renderer, layout_at, select_pipelines
 from kpops_bot.fault_causes import raise_if_transient
-from kpops_bot.forges.base import PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.own_commits import Identity, Pushed
-from kpops_bot.gitops.publish import Published, Target, publish
+from kpops_bot.gitops.publish import publish
+from kpops_bot.gitops.target import Published, Target
 from kpops_bot.managed import Isolation
 from kpops_bot.masking import Masker
+from kpops_bot.model.forge import PullRequest
+from kpops_bot.model.render import Operation, RenderSpec
 from kpops_bot.repo_config import Effective
 from kpops_bot.settings import BotSettings, OperationMode
-from kpops_bot.workflows.operate import Operator, Step, StepResult
+from kpops_bot.workflows.steps import Step, StepResult
 from kpops_bot.workspace import CachedRepository, WorkspaceError
 
 logger = logging.getLogger(__name__)

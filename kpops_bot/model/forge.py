@@ -1,4 +1,6 @@
-"""The one small interface the workflows use to talk to a forge; GitHub and GitLab implement it."""
+"""The one small interface the workflows use to talk to a forge, and its values (permissions, reviews, statuses):
+forge-neutral, so that settings, commands and reports use them without the clients; `kpops_bot.forges` implements it
+for GitHub and GitLab."""
 
 from __future__ import annotations
 

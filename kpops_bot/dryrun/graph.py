@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from kpops_bot.diff import impact
 from kpops_bot.diff.graph import Graph, build
 from kpops_bot.diff.model import PipelineDiff
-from kpops_bot.diff.sources import PipelineSources
 from kpops_bot.engine.affected import AffectedSide, Rendered, render_key
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.model import ComponentRender, ErrorKind, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import Progress, Renderer, RenderTarget, layout_at, render_targets
 from kpops_bot.masking import Masker
+from kpops_bot.model.render import ComponentRender, ErrorKind, PipelineRender, RenderSpec
 from kpops_bot.pipelines import RepoLayout
+from kpops_bot.sources import PipelineSources
 from kpops_bot.workspace import CachedRepository, Workspace
 
 MAX_GRAPHS = 32

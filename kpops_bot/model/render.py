@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from kpops_bot.engine.kinds import Mode, Operation
+from kpops_bot.model.kinds import Mode, Operation
 
 __all__ = ["ComponentRender", "ErrorKind", "Mode", "Operation", "PipelineRender", "RenderError", "RenderSpec"]
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from kpops_bot.changes import AffectedPipelines
 from kpops_bot.connectors import ConnectorSetup, with_connectors
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
-from kpops_bot.diff.sources import PipelineSources, SourceFile, SourceFiles
+from kpops_bot.dryrun.graph import with_impact
+from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
-from kpops_bot.engine.graph import with_impact
-from kpops_bot.engine.model import Mode, PipelineRender, RenderSpec
 from kpops_bot.engine.targets import (
     Progress,
     Renderer,
@@ -29,29 +28,15 @@ from kpops_bot.engine.targets import (
     render_targets,
     select_pipelines,
 )
+from kpops_bot.model.render import Mode, PipelineRender, RenderSpec
 from kpops_bot.pipelines import PIPELINE, RepoLayout, kpops_file_names
 from kpops_bot.policy.check import Judged, changed_policies, check, note_changed, policy_sets, repository_policies
+from kpops_bot.sources import PipelineSources, SourceFile, SourceFiles
 from kpops_bot.versions.environments import EnvironmentBuildError
 from kpops_bot.versions.index import UnresolvablePinError
 from kpops_bot.versions.pin import InvalidPinError
 from kpops_bot.versions.upgrade import all_affected, migration_risks
 from kpops_bot.workspace import CachedRepository, Workspace
-
-
-@dataclass(frozen=True)
-class DiffRequest:
-    """Compare `head` with its merge base with `base`, as a pull request from head into base sees it."""
-
-    source: str
-    base: str
-    head: str
-    environments: Sequence[str | None] = (None,)
-    mode: Mode = Mode.MANIFEST
-    config_dir: str = "."
-    only: Sequence[str] = ()
-    # The command line's: an environment neither side has a file for is an error. The bot's environments come from
-    # its settings, where a repository without files for one still renders (kpops' base files).
-    known_environments_only: bool = False
 
 
 def diff_revisions(
@@ -102,7 +87,7 @@ def diff_revisions(
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
             judged.append(Judged(pipelines[-1], base_render, head_render, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
-        # The rest of the repository is rendered at base only when a change touches a topic (engine/graph.py).
+        # The rest of the repository is rendered at base only when a change touches a topic (dryrun/graph.py).
         located = functools.partial(_sources, head_files, side)
         with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located)
     _check_policies(repository, base, changed_paths, judged, request.mode, options)

@@ -8,7 +8,6 @@ pipeline's folder. Nothing here talks to the forge.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import yaml
 
@@ -26,11 +25,10 @@ from kpops_bot.connectors import (
     with_connectors,
 )
 from kpops_bot.diff.manifest_schemas import violations
-from kpops_bot.engine import RenderCache
-from kpops_bot.engine.model import ComponentRender, Operation, PipelineRender, RenderSpec
+from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.targets import Renderer, RenderTarget, layout_at, render_targets
+from kpops_bot.escape import code, composed, fenced
 from kpops_bot.gitops.layout import (
-    PipelineWrite,
     deploy_write,
     dump,
     one_off_jobs_write,
@@ -39,46 +37,11 @@ from kpops_bot.gitops.layout import (
 )
 from kpops_bot.managed import Isolation, KpopsRun, run_kpops
 from kpops_bot.masking import Masker
-from kpops_bot.pipelines import Pipeline, RepoLayout
-from kpops_bot.report.answers import StepLine
-from kpops_bot.report.escape import code, composed, fenced
+from kpops_bot.model.render import ComponentRender, Operation, PipelineRender, RenderSpec
+from kpops_bot.pipelines import RepoLayout
 from kpops_bot.settings import BotSettings, OperationMode
+from kpops_bot.workflows.steps import Step, StepResult
 from kpops_bot.workspace import CachedRepository
-
-
-@dataclass(frozen=True)
-class Step:
-    """One operation on one pipeline in one environment, as defined at one commit."""
-
-    operation: Operation
-    pipeline: Pipeline
-    environment: str | None
-    commit: str
-    steps: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StepResult:
-    step: Step
-    ok: bool
-    summary: str  # one line, masked
-    detail: str = ""  # kpops' output or the manifests, masked
-    write: PipelineWrite | None = None  # manifest / argo: what the GitOps target gets
-    not_applied: tuple[str, ...] = ()  # per component the mode does not put into effect: why (connectors.applied)
-
-    def line(self) -> StepLine:
-        """The result as the answer's table shows it."""
-        step = self.step
-        return StepLine(
-            self.ok,
-            step.pipeline.name,
-            step.environment,
-            step.operation,
-            step.commit,
-            self.summary,
-            self.detail,
-            self.not_applied,
-        )
 
 
 class Operator:

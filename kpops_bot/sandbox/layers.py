@@ -34,8 +34,8 @@ from enum import StrEnum
 from pathlib import Path
 
 import kpops_bot
-from kpops_bot.engine.confine import STAGE
-from kpops_bot.engine.kinds import SandboxChoice
+from kpops_bot.model.kinds import SandboxChoice
+from kpops_bot.sandbox.confine import STAGE, ZygoteConfig
 
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What of /etc a Python process and its name resolution read; never the whole folder (settings may live there).
@@ -154,8 +154,6 @@ def _probe(layer: Layer, uid: int) -> str | None:
     missing = _missing_prerequisite(layer)
     if missing is not None:
         return missing
-    from kpops_bot.engine.zygote import ZygoteConfig
-
     with tempfile.TemporaryDirectory(prefix="kpops-bot-probe-") as scratch:
         folder = Path(scratch).resolve()
         folder.chmod(0o755)

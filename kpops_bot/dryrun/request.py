@@ -1,0 +1,24 @@
+"""What a dry run compares: plain values, so that the workflows' ports name it without loading the dry run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kpops_bot.model.render import Mode
+
+
+@dataclass(frozen=True)
+class DiffRequest:
+    """Compare `head` with its merge base with `base`, as a pull request from head into base sees it."""
+
+    source: str
+    base: str
+    head: str
+    environments: Sequence[str | None] = (None,)
+    mode: Mode = Mode.MANIFEST
+    config_dir: str = "."
+    only: Sequence[str] = ()
+    # The command line's: an environment neither side has a file for is an error. The bot's environments come from
+    # its settings, where a repository without files for one still renders (kpops' base files).
+    known_environments_only: bool = False
