@@ -9,8 +9,8 @@ from kpops_bot.commands.authorize import CommandPolicy
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.escape import cell_code, code, composed, html_text, quoted, text
 from kpops_bot.events.model import Forge
+from kpops_bot.model.kinds import OperationMode
 from kpops_bot.report.identity import answer_line, with_answer_line
-from kpops_bot.settings import OperationMode
 from kpops_bot.text import shorten
 
 _MODE = {
