@@ -18,7 +18,7 @@ from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.forges.base import CommitState, ForgeClient
 from kpops_bot.head_code import HeadFacts, HeadRules, HeadUse, KeepHead, decide
 from kpops_bot.jobs import JobKind
-from kpops_bot.policy.model import PolicyError, PullRequestFacts
+from kpops_bot.policy.model import PolicyError
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices
 from kpops_bot.report.check_run import check_report
@@ -26,7 +26,7 @@ from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job
 from kpops_bot.workflows import once, sticky
-from kpops_bot.workflows.lookups import repository_settings
+from kpops_bot.workflows.lookups import pull_request_facts, repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
 from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workflows.waiting import preview_waiting
@@ -85,7 +85,7 @@ class PreviewWorkflow:
     def _preview(
         self, job: Job, client: ForgeClient, event: PullRequestEvent, config: Effective, *, trusted: bool
     ) -> str:
-        facts = PullRequestFacts(number=event.number, target_branch=event.base_ref)
+        facts = pull_request_facts(client, event)
         options = replace(config.diff_options, policies=replace(config.diff_options.policies, pull_request=facts))
         request = DiffRequest(
             source=event.repository.clone_url,
