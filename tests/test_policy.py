@@ -26,7 +26,15 @@ from kpops_bot.policy import judge
 from kpops_bot.policy.check import Judged, check, policy_sets
 from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
-from kpops_bot.policy.model import Limits, PolicyError, PolicyModule, PolicyOptions, PolicySet, PullRequestFacts
+from kpops_bot.policy.model import (
+    Limits,
+    PolicyError,
+    PolicyModule,
+    PolicyOptions,
+    PolicyRevision,
+    PolicySet,
+    PullRequestFacts,
+)
 from kpops_bot.policy.verify import verify
 from kpops_bot.repo_config import effective, parse_repo_config
 from kpops_bot.report.check_run import check_report
@@ -102,8 +110,12 @@ def test_data_files_beside_the_policies_are_data(tmp_path: Path) -> None:
             'package main\nimport rego.v1\n\ndeny contains m if { m := to_number("not a number") }\n',
             "policies/broken.rego:4: invalid syntax",
         ),
+        (  # rego-cpp 1.5.2 answers this with a quote it does not escape: an error, never a pass
+            'package main\nimport rego.v1\n\ndeny contains sprintf("by %s", [object.get({}, "a", "nobody")]) if true\n',
+            "policies/broken.rego: the evaluator's answer is not valid JSON (a string with an unescaped quote?)",
+        ),
     ],
-    ids=["syntax", "runtime"],
+    ids=["syntax", "runtime", "unescaped-answer"],
 )
 def test_a_policy_that_cannot_be_evaluated_is_an_error_naming_its_file(text: str, expected: str) -> None:
     with pytest.raises(PolicyError) as raised:
@@ -126,6 +138,8 @@ def test_a_policy_bomb_ends_as_an_error(body: str) -> None:
     assert "policies/bomb.rego" in str(raised.value)
     if "numbers.range" in body:
         assert "policy evaluation exceeded its limit" in str(raised.value)
+    else:  # rego-cpp finds it when it compiles the module: no evaluation runs to the limit
+        assert "Recursion detected in rule body: data.main.deny" in str(raised.value)
 
 
 def test_a_policy_sees_none_of_the_bots_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,6 +284,35 @@ def test_a_pull_request_deleting_the_rule_is_still_judged_by_the_base(
     assert {name for name, _ in _replica_denials(report)} == {"word-count"}
     word_count = next(pipeline for pipeline in report.pipelines if pipeline.name == "word-count")
     assert any("These policies change: `policies/production.rego`" in note for note in word_count.notes)
+
+
+def test_an_apply_is_judged_by_the_merged_commits_policies(
+    judged_repo: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    """The gate of an apply (`policy/gate.py`) reads the policies at the merged commit: a merged change to the
+    policies took effect with the merge; the gate of a deploy reads them at the merge base, as the preview."""
+    judged_repo.git("rm", "-q", "policies/production.rego")
+    judged_repo.commit("Scale word-count, drop the production rule")
+    judged_repo.git("checkout", "-q", "main")
+    judged_repo.git("merge", "-q", "--no-ff", "feature", "-m", "Merge feature")
+    merge = judged_repo.git("rev-parse", "HEAD").strip()
+    request = DiffRequest(source=str(judged_repo.path), base=f"{merge}^", head=merge, environments=["prod"])
+    applied = diff_revisions(workspace, pool, replace(request, policies_at=PolicyRevision.HEAD, only_if_judged=True))
+    assert [p.name for p in applied.pipelines] == ["word-count"]
+    assert _replica_denials(applied) == []
+    assert not any("These policies change" in note for p in applied.pipelines for note in p.notes)
+    before = diff_revisions(workspace, pool, request)  # the rule as the merge's first parent has it
+    assert {name for name, _ in _replica_denials(before)} == {"word-count"}
+
+
+def test_a_gates_dry_run_renders_nothing_without_policies(
+    deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    deployment_repo.git("checkout", "-q", "-b", "feature")
+    deployment_repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    deployment_repo.commit("Scale word-count")
+    gated = diff_revisions(workspace, pool, replace(_prod(deployment_repo), only_if_judged=True))
+    assert gated.pipelines == [] and not gated.summary.blocking  # no pipeline rendered, none judged
 
 
 def test_without_policies_there_is_no_policy_risk(

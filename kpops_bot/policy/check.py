@@ -43,7 +43,7 @@ def repository_policies(
     inside = [path for path in files if path.startswith(prefix)]
     if not inside:
         return None
-    return from_files(f"{prefix} at the merge base", inside, read)
+    return from_files(f"{prefix} of the repository", inside, read)
 
 
 def policy_sets(options: PolicyOptions, at_base: PolicySet | None) -> list[PolicySet]:

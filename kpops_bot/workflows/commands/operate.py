@@ -11,10 +11,12 @@ from functools import partial
 
 from kpops_bot.commands.parse import Command, CommandName
 from kpops_bot.engine.model import Operation
-from kpops_bot.report import answers
+from kpops_bot.policy import gate
+from kpops_bot.policy.model import PolicyRevision, PullRequestFacts
+from kpops_bot.report import answers, policy_verdict
 from kpops_bot.report.escape import code
 from kpops_bot.settings import OperationMode
-from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
+from kpops_bot.workflows.commands.context import Acting, Answered, CommandContext, CommandFailure
 from kpops_bot.workflows.operate import Step, StepResult
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
 
@@ -27,7 +29,7 @@ _OPERATIONS = {
 
 
 class OperateCommand:
-    def plan(self, context: CommandContext, command: Command) -> Acting:
+    def plan(self, context: CommandContext, command: Command) -> Answered | Acting:
         steps = context.repository.command_steps(
             _OPERATIONS[command.name],
             command.pipelines,
@@ -36,6 +38,11 @@ class OperateCommand:
             context.config,
             command.steps,
         )
+        if command.name is CommandName.DEPLOY and not command.dry_run:  # judged as its preview, before any lock
+            verdict = gate.judge(_dry_run(context, command), _deployed(context, steps), context.config)
+            if not isinstance(verdict, gate.Cleared):
+                refused = policy_verdict.refusal(verdict, "nothing was deployed")
+                return Answered(f"**{answers.quoted(command.line)}**\n\n{refused}")
         return Acting(steps, partial(self._run, context, command, steps))
 
     def _run(self, context: CommandContext, command: Command, steps: list[Step]) -> str:
@@ -74,6 +81,26 @@ class OperateCommand:
             results,
             message,
         )
+
+
+def _dry_run(context: CommandContext, command: Command) -> gate.DryRun:
+    """The preview's dry run, with the trust the head decision gave the deploy."""
+    client, repository = context.client, context.event.repository
+    trusted = context.head_runs[command].trusted
+    return partial(context.collaborators.diff, trusted=trusted, git_env=client.git_env(repository))
+
+
+def _deployed(context: CommandContext, steps: list[Step]) -> gate.ActedOn:
+    pull = context.pull
+    facts = PullRequestFacts(number=pull.number, labels=pull.labels, author=pull.author, target_branch=pull.base_ref)
+    return gate.ActedOn(
+        source=context.event.repository.clone_url,
+        base=pull.base_ref,
+        commit=pull.head_sha,
+        pipelines=[(step.pipeline.name, step.environment) for step in steps],
+        policies_at=PolicyRevision.MERGE_BASE,  # as the preview: the pull request cannot weaken its rules
+        pull_request=facts,  # the forge's pull request, looked up for the comment: its labels now
+    )
 
 
 def _environments(context: CommandContext, command: Command) -> list[str | None]:
