@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.graph import build
 from kpops_bot.diff.impact import assess
 from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
 from kpops_bot.engine.cache import RenderCache
@@ -130,8 +131,6 @@ def test_a_second_writer_of_a_topic_is_a_warning_naming_the_first() -> None:
     second = ("replayer", "producer-app", {"to": {"topics": {"orders": {"type": "output"}}}})
     base = rendered("a", first)
     head = rendered("b", second)
-    from kpops_bot.diff.graph import build
-
     base_graph = build([base])
     _impact, risks = assess("b", [], head.components, base_graph, base_graph.with_pipelines([head]))
     (twice,) = risks
@@ -143,6 +142,23 @@ def test_a_second_writer_of_a_topic_is_a_warning_naming_the_first() -> None:
     assert assess("b", head.components, changed.components, both, both.with_pipelines([changed]))[1] == []
 
 
+def test_a_pattern_reader_of_a_removed_topic_is_named_unless_its_pattern_follows_the_rename() -> None:
+    writes = ("enricher", "streams-app", {"to": {"topics": {"orders-enriched": {"type": "output"}}}})
+    archive = ("archive", "kafka-sink-connector", {"config": {"topics.regex": "orders-.*"}})
+    base = [rendered("a", writes), rendered("c", archive)]
+    graph = build(base)
+
+    def left(new_name: str) -> list[Risk]:
+        head = rendered("a", ("enricher", "streams-app", {"to": {"topics": {new_name: {"type": "output"}}}}))
+        _impact, risks = assess("a", base[0].components, head.components, graph, graph.with_pipelines([head]))
+        return [r for r in risks if r.code == "topic-readers-left"]
+
+    (gone,) = left("enriched-orders")  # its topics.regex no longer matches what `a` writes
+    assert (gone.level, gone.topic, gone.component) == (RiskLevel.DANGER, "orders-enriched", "enricher")
+    assert "`c` (`archive`, by pattern `orders-.*`)" in gone.message
+    assert left("orders-enriched-v2") == []  # the pattern matches the new name: the reader follows the rename
+
+
 def test_removing_the_writing_pipeline_names_the_readers_it_leaves(
     feature: GitRepo, workspace: Workspace, pool: RenderPool
 ) -> None:
@@ -151,10 +167,16 @@ def test_removing_the_writing_pipeline_names_the_readers_it_leaves(
     report = dry_run(feature, workspace, pool)
 
     orders = pipeline(report, "team-a-orders")
-    left = [r for r in orders.risks if r.code == "topic-readers-left"]
-    assert [(r.level, r.topic, r.component) for r in left] == [(RiskLevel.DANGER, "orders-enriched", "order-enricher")]
-    assert "`team-b-analytics` (`order-counter`)" in left[0].message
-    # team-c's pattern reads orders-raw too, but a pattern that matches nothing more breaks nothing
+    left = {r.topic: r for r in orders.risks if r.code == "topic-readers-left"}
+    assert sorted(left) == ["orders-enriched", "orders-raw"]
+    assert {topic: (r.level, r.component) for topic, r in left.items()} == {
+        "orders-enriched": (RiskLevel.DANGER, "order-enricher"),
+        "orders-raw": (RiskLevel.DANGER, "order-producer"),
+    }
+    assert "`team-b-analytics` (`order-counter`)" in left["orders-enriched"].message
+    # team-c reads both through its pattern: it is left without them too
+    archive = "`team-c-audit` (`orders-archive`, by pattern `orders-.*`)"
+    assert archive in left["orders-enriched"].message and archive in left["orders-raw"].message
     assert {t.topic for t in orders.impact} == {"orders-enriched", "orders-raw"}
 
 
