@@ -15,6 +15,7 @@ from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.dryrun import DiffRequest, diff_revisions
 from kpops_bot.engine.graph import BASE_GRAPHS
 from kpops_bot.engine.pool import RenderPool
+from kpops_bot.policy.model import PullRequestFacts
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
 from tests.helpers import FIXTURES, GitRepo
@@ -266,3 +267,50 @@ def test_policies_see_the_impact_and_can_refuse_a_change_other_teams_read(
         "policy `kpops.deny`: team-c-audit reads orders-enriched: ask them first",
         "policy `kpops.deny`: team-c-audit reads orders-enriched-v2: ask them first",
     }
+
+
+TEAM_RULE = """package kpops.change
+import rego.v1
+
+team(pipeline) := concat("-", array.slice(split(pipeline, "-"), 0, 2))
+
+# No pipeline may read another team's topic without the label, wherever in the repository its writer is.
+deny contains {"msg": msg, "pipeline": reader.pipeline, "environment": graph.environment} if {
+    not "cross-team-read" in input.pull_request.labels
+    some graph in input.graph
+    some reader in graph.head.flows
+    reader.direction == "reads"
+    some changed in input.pipelines
+    changed.pipeline == reader.pipeline
+    some writer in graph.head.flows
+    writer.direction == "writes"
+    writer.topic == reader.topic
+    team(writer.pipeline) != team(reader.pipeline)
+    msg := sprintf("%s reads %s of %s", [reader.pipeline, reader.topic, writer.pipeline])
+}
+"""
+
+
+def test_a_team_rule_over_the_whole_graph_denies_reading_another_teams_topic_without_a_label(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    """The change touches no topic (a new image for team B's analytics), so it has no impact; the policy still sees
+    the repository's graph, where team A writes what analytics reads."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "teams.rego").write_text(TEAM_RULE, encoding="utf-8")
+    feature.replace(ANALYTICS, 'imageTag: "1.0.0"', 'imageTag: "1.1.0"')
+    feature.commit("New image")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+
+    def judged(*labels: str) -> list[str]:
+        options = DiffOptions()
+        facts = PullRequestFacts(number=5, labels=labels)
+        options = replace(options, policies=replace(options.policies, folders=(str(rules),), pull_request=facts))
+        report = diff_revisions(workspace, pool, request, options)
+        analytics = pipeline(report, "team-b-analytics")
+        assert analytics.impact == []  # nothing around the change: the rule reads the whole graph
+        return [r.message for r in analytics.risks if r.code == "policy"]
+
+    assert judged() == ["policy `kpops.change.deny`: team-b-analytics reads orders-enriched of team-a-orders"]
+    assert judged("cross-team-read") == []

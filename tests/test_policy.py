@@ -50,6 +50,7 @@ from tests.test_cli import kpops_bot
 from tests.test_cli_diff import diff_args
 
 STARTER = Path(__file__).resolve().parent.parent / "examples" / "policies"
+PIPELINE_SCHEMA, CHANGE_SCHEMA = "pipeline-input.schema.json", "change-input.schema.json"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 TOPIC = {"kind": "KafkaTopic", "metadata": {"name": "orders"}, "spec": {"replicas": 1}}
 
@@ -208,6 +209,39 @@ def test_the_pipeline_input_is_what_its_schema_documents() -> None:
     assert counter["changed_fields"] == ["values.replicaCount"]
     assert counter["base"]["config"]["values"]["replicaCount"] != counter["head"]["config"]["values"]["replicaCount"]
     assert evaluation.input["pull_request"]["labels"] == ["risky"]
+
+
+def test_the_change_input_with_the_graph_is_what_its_schema_documents() -> None:
+    from referencing import Registry, Resource
+
+    from kpops_bot.diff.graph import build
+    from tests.test_graph import ARCHIVE, ENRICHER, PRODUCER, rendered
+
+    base = recorded_render()
+    head = edited(lambda render: component(render, "word-counter").config["values"].update(replicaCount=5))
+    diff = diff_pipeline("word-count", "prod", base, head, DiffOptions())
+    facts = PullRequestFacts(number=7, labels=("risky",), author="alice", target_branch="main")
+    pipeline = judge.pipeline_evaluation(diff, base, head, Mode.MANIFEST, facts, Masker())
+    graph = build([rendered("team-a-orders", PRODUCER, ENRICHER), rendered("team-c-audit", ARCHIVE)])
+    masker = Masker.create(known_secrets=["enricher-error"])
+    flows = {
+        "environment": "prod",
+        "base": judge.graph_document(graph, masker),
+        "head": judge.graph_document(graph, masker),
+    }
+    change = judge.change_evaluation([pipeline], facts, [flows])
+    folder = Path(judge.__file__).parent
+    schemas = {
+        name: json.loads((folder / name).read_text(encoding="utf-8")) for name in (PIPELINE_SCHEMA, CHANGE_SCHEMA)
+    }
+    registry = Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+    jsonschema.Draft202012Validator(schemas[CHANGE_SCHEMA], registry=registry).validate(change.input)
+    shown = {(f["pipeline"], f["component"], f["direction"], f["topic"], f["pattern"]) for f in flows["head"]["flows"]}
+    assert ("team-c-audit", "archive", "reads", "orders|enriched", True) in shown
+    assert ("team-a-orders", "enricher", "writes", "enriched", False) in shown
+    assert not any("enricher-error" in str(flow) for flow in flows["head"]["flows"])  # masked as the report masks
+    with pytest.raises(jsonschema.ValidationError):  # the schema is strict: a key it does not document fails
+        jsonschema.Draft202012Validator(schemas[CHANGE_SCHEMA], registry=registry).validate({**change.input, "x": 1})
 
 
 # With real kpops renders of the fixture repository.

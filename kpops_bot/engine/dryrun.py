@@ -30,7 +30,16 @@ from kpops_bot.engine.targets import (
     select_pipelines,
 )
 from kpops_bot.pipelines import PIPELINE, RepoLayout, kpops_file_names
-from kpops_bot.policy.check import Judged, changed_policies, check, note_changed, policy_sets, repository_policies
+from kpops_bot.policy.check import (
+    EnvironmentGraph,
+    Judged,
+    changed_policies,
+    check,
+    note_changed,
+    policy_sets,
+    repository_policies,
+    wants_graph,
+)
 from kpops_bot.policy.model import PolicyRevision, PolicySet
 from kpops_bot.versions.environments import EnvironmentBuildError
 from kpops_bot.versions.index import UnresolvablePinError
@@ -99,6 +108,8 @@ def diff_revisions(
     judged: list[Judged] = []
     pairs: dict[str, tuple[PipelineRender | None, PipelineRender | None]] = {}
     head_files = SourceFiles(lambda path: repository.read(head, path))
+    wanted = wants_graph(sets)
+    graphs: list[EnvironmentGraph] = []
     for side in sides:
         environment = side.spec.environment
         setup = options.connectors.for_environment(environment)
@@ -111,8 +122,12 @@ def diff_revisions(
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
         # The rest of the repository is rendered at base only when a change touches a topic (engine/graph.py).
         located = functools.partial(_sources, head_files, side)
-        with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located)
-    check(judged, sets, request.mode, options.policies, options.masker)
+        built = with_impact(
+            repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located, wanted=wanted
+        )
+        if built is not None and wanted:
+            graphs.append(EnvironmentGraph(environment, *built))
+    check(judged, sets, request.mode, options.policies, options.masker, graphs)
     if request.policies_at is PolicyRevision.MERGE_BASE:
         folder = options.policies.repository_folder
         note_changed([item.diff for item in judged], changed_policies(folder, changed_paths))
