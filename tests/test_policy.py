@@ -170,14 +170,76 @@ def test_a_failing_test_fails_policy_test(tmp_path: Path) -> None:
     assert failed == ["data.kpops.test_one_replica_in_prod_is_denied"]
 
 
+WITH_INPUT_RULE = """package main
+import rego.v1
+
+deny contains sprintf("%s %s is a topic", [input.kind, name]) if {
+    upper(input.kind) == "KAFKATOPIC"
+    name := object.get(input, ["metadata", "name"], "unnamed")
+}
+"""
+
+
+def test_tests_with_input_as_over_rules_that_call_built_ins_are_evaluated(tmp_path: Path) -> None:
+    """rego-cpp 1.5.2 crashes on `with input as` over a rule that calls a built-in; `policy test` gives each test its
+    input instead (`policy/with_input.py`): written as for conftest, the tests pass and fail as they should."""
+    (tmp_path / "p.rego").write_text(WITH_INPUT_RULE, encoding="utf-8")
+    (tmp_path / "p_test.rego").write_text(
+        """package main
+import rego.v1
+
+topic := {"kind": "KafkaTopic", "metadata": {"name": "orders"}}
+
+test_a_topic_is_denied if {
+    deny == {"KafkaTopic orders is a topic"} with input as topic
+}
+
+test_its_variables_are_bound_first if {
+    doc := object.union(topic, {"metadata": {"name": "refunds"}})
+    count(deny) == 1 with input as doc
+    deny["KafkaTopic refunds is a topic"] with input as doc  # the same input again
+}
+
+test_a_config_map_passes if {
+    count(deny) == 0 with input as {"kind": "ConfigMap", "metadata": {"name": "x; with"}}
+}
+
+test_a_wrong_expectation_fails if {
+    count(deny) == 0 with input as {"kind": "KafkaTopic"}
+}
+
+test_an_undefined_input_fails if {
+    count(deny) == 0 with input as data.nothing
+}
+
+test_without_input if { 1 + 1 == 2 }
+""",
+        encoding="utf-8",
+    )
+    results = {
+        result.name.removeprefix("data.main."): result.passed for result in verify(from_directory(tmp_path), Limits())
+    }
+    assert results == {
+        "test_a_topic_is_denied": True,
+        "test_its_variables_are_bound_first": True,
+        "test_a_config_map_passes": True,
+        "test_a_wrong_expectation_fails": False,
+        "test_an_undefined_input_fails": False,
+        "test_without_input": True,
+    }
+
+
 def test_a_test_the_evaluator_crashes_on_is_an_error_and_does_not_stop_the_rules(tmp_path: Path) -> None:
-    """rego-cpp 1.5.2 dies compiling `with input as` over a rule that calls a built-in: `policy test` says so; the
-    dry run leaves conftest's test files out, so the rules still judge."""
+    """A test with two inputs is left to rego-cpp's `with`, which crashes over a rule that calls a built-in:
+    `policy test` says so; the dry run leaves conftest's test files out, so the rules still judge."""
     (tmp_path / "p.rego").write_text(
         'package main\nimport rego.v1\n\ndeny contains "x" if upper(input.kind) == "KAFKATOPIC"\n', encoding="utf-8"
     )
     (tmp_path / "p_test.rego").write_text(
-        'package main\nimport rego.v1\n\ntest_x if { count(deny) == 1 with input as {"kind": "KafkaTopic"} }\n',
+        "package main\nimport rego.v1\n\ntest_x if {\n"
+        '    count(deny) == 1 with input as {"kind": "KafkaTopic"}\n'
+        '    count(deny) == 0 with input as {"kind": "ConfigMap"}\n'
+        "}\n",
         encoding="utf-8",
     )
     policies = from_directory(tmp_path)
