@@ -452,6 +452,35 @@ def test_a_policy_with_a_syntax_error_makes_the_preview_an_error_naming_the_file
     check_golden("bot/preview-failed-policy.md", note)
 
 
+@pytest.mark.parametrize(
+    ("bomb", "expected"),
+    [
+        ("f(x) := y if { y := f(x + 1) }\ndeny contains m if { m := f(1) }\n", "Recursion detected in rule body"),
+        (
+            "deny contains m if {\n  n := count([x | some x in numbers.range(1, 2000000000)])\n"
+            '  m := sprintf("%d", [n])\n}\n',
+            "policy evaluation exceeded its limit (3 s, 256 MiB)",
+        ),
+    ],
+    ids=["recursion", "huge"],
+)
+def test_a_policy_bomb_in_the_repository_ends_the_dry_run_within_its_limit_naming_the_file(
+    judged_repo: GitRepo, workspace: Workspace, pool: RenderPool, bomb: str, expected: str
+) -> None:
+    judged_repo.commit("Scale word-count")
+    judged_repo.git("checkout", "-q", "main")
+    judged_repo.write("policies/bomb.rego", f"package kpops\nimport rego.v1\n\n{bomb}")
+    judged_repo.commit("A policy bomb")
+    judged_repo.git("checkout", "-q", "feature")
+    judged_repo.git("merge", "-q", "main", "-m", "Merge main")
+    options = DiffOptions()
+    options = replace(options, policies=replace(options.policies, limits=Limits(seconds=3, memory_bytes=256 << 20)))
+    with pytest.raises(PolicyError) as raised:
+        diff_revisions(workspace, pool, _prod(judged_repo), options)
+    assert expected in str(raised.value)
+    assert "policies/bomb.rego" in str(raised.value)
+
+
 def test_kpops_bot_diff_with_policies(deployment_repo: GitRepo, chart_server: ChartServer, tmp_path: Path) -> None:
     deployment_repo.git("checkout", "-q", "-b", "feature")
     deployment_repo.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
