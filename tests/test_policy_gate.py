@@ -148,6 +148,7 @@ def test_a_policy_that_cannot_be_evaluated_refuses_the_deploy_naming_its_file(la
     assert "A policy could not be evaluated, so nothing was deployed" in answer
     assert "broken.rego:4: this is unclosed" in answer
     assert _deploys(bench) == []
+    check_golden("policy/deploy-unjudged.md", answer.replace(str(label_rule), "org-policies"))
 
 
 # The apply on merge
@@ -192,6 +193,7 @@ def test_an_apply_the_merged_commits_policies_deny_applies_nothing_and_says_why(
     # the same merge delivered again: answered already
     assert bench.workflow().run(merge) == "answered by an earlier attempt"
     assert len(bench.forge.bot_bodies(1)) == 1
+    assert bench.forge.last_status(MERGE) == status  # still says why
 
 
 def test_a_merge_with_the_label_is_applied(label_rule: Path) -> None:

@@ -101,8 +101,8 @@ def judge(dry_run: DryRun, acting: ActedOn, config: Effective) -> Verdict:
     options = replace(options, policies=replace(options.policies, pull_request=acting.pull_request))
     try:
         report = dry_run(request, options)
-    except PolicyError as error:
-        return Unjudged(str(error))
+    except PolicyError as error:  # its text quotes the policy's file and message: masked as the report is
+        return Unjudged(options.masker.mask_text(str(error)))
     denials = tuple(
         Denial(
             rule=risk.rule or POLICY_CODE,

@@ -240,6 +240,8 @@ class ApplyWorkflow:
         description = _APPLIED_STATUS if ok else _FAILED_MERGE_STATUS if change.number else _FAILED_STATUS
         if refused is not None:
             description = shorten(f"{_REFUSED_STATUS}: {refused}", _STATUS_LIMIT, "…")
+        elif not ok and _refused_before(client, change):
+            return  # a refused merge answered before (a retry, a second delivery): its status says why
         state = CommitState.SUCCESS if ok else CommitState.FAILURE
         client.set_status(change.repository, change.commit, state, description, link)
 
@@ -306,6 +308,11 @@ def _applied_before(client: ForgeClient, change: _Change) -> CommitStatus | None
     failures = {_FAILED_STATUS} if change.number is not None else {_FAILED_STATUS, _FAILED_MERGE_STATUS}
     refused = change.number is None and status.description.startswith(_REFUSED_STATUS)  # the merge's own refusal
     return status if status.state is CommitState.FAILURE and (status.description in failures or refused) else None
+
+
+def _refused_before(client: ForgeClient, change: _Change) -> bool:
+    status = client.status(change.repository, change.commit)
+    return status is not None and status.state is CommitState.FAILURE and status.description.startswith(_REFUSED_STATUS)
 
 
 def _identity(change: _Change) -> str:
