@@ -229,6 +229,25 @@ test_without_input if { 1 + 1 == 2 }
     }
 
 
+def test_with_input_is_read_outside_strings_raw_strings_and_comments() -> None:
+    from kpops_bot.policy.with_input import rewrite
+
+    text = (
+        "package main\n\nnote := `\ntest_fake if { x with input as y }\n`\n\n"
+        "# test_comment if { deny with input as 1 }\n"
+        'test_real if {\n    msg := "with input as nothing"\n    count(deny) == 0 with input as {"k": "}"}\n}\n'
+    )
+    rewritten, tests = rewrite(text)
+    assert [(t.test, t.helper) for t in tests] == [("test_real", "__kpops_input_test_real")]
+    lines = rewritten.splitlines()
+    assert lines[: len(text.splitlines())] == [
+        *text.splitlines()[:9],
+        "    count(deny) == 0" + " " * len(' with input as {"k": "}"}'),
+        "}",
+    ]
+    assert rewritten.endswith('__kpops_input_test_real := ({"k": "}"}) if {\nmsg := "with input as nothing"\n}\n')
+
+
 def test_a_test_the_evaluator_crashes_on_is_an_error_and_does_not_stop_the_rules(tmp_path: Path) -> None:
     """A test with two inputs is left to rego-cpp's `with`, which crashes over a rule that calls a built-in:
     `policy test` says so; the dry run leaves conftest's test files out, so the rules still judge."""

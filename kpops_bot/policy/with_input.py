@@ -42,7 +42,7 @@ def rewrite(text: str) -> tuple[str, list[RewrittenTest]]:
     blanked = list(text)
     helpers: list[str] = []
     rewritten: list[RewrittenTest] = []
-    for start, end in _rules(text, depth):
+    for start, end in _rules(text, code, depth):
         head = _TEST_HEAD.match(text, start)
         if head is None:
             continue
@@ -105,9 +105,9 @@ def _term_end(text: str, code: list[bool], start: int, limit: int) -> int:
     return index
 
 
-def _rules(text: str, depth: list[int]) -> list[tuple[int, int]]:
+def _rules(text: str, code: list[bool], depth: list[int]) -> list[tuple[int, int]]:
     """(start, end) of each top-level statement: a line that starts at depth 0 with a name, up to the next one."""
-    starts = [match.start() for match in _RULE_START.finditer(text) if depth[match.start()] == 0]
+    starts = [m.start() for m in _RULE_START.finditer(text) if code[m.start()] and depth[m.start()] == 0]
     return list(zip(starts, [*starts[1:], len(text)], strict=True))
 
 
