@@ -120,7 +120,8 @@ def diff_revisions(
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
             judged.append(Judged(pipelines[-1], base_render, head_render, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
-        # The rest of the repository is rendered at base only when a change touches a topic (engine/graph.py).
+        # The rest of the repository is rendered at base only when a change touches a topic, or a change policy
+        # reads the graph (engine/graph.py).
         located = functools.partial(_sources, head_files, side)
         built = with_impact(
             repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located, wanted=wanted
