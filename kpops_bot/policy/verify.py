@@ -30,7 +30,8 @@ def verify(policies: PolicySet, limits: Limits) -> list[TestResult]:
         return []
     rewritten, inputs = _without_with_input(policies)
     try:
-        given = dict(zip(inputs, run_queries(rewritten, list(inputs.values()), limits), strict=True))
+        helpers = run_queries(rewritten, list(inputs.values()), limits) if inputs else []
+        given = dict(zip(inputs, helpers, strict=True))
         plain = [name for name in names if name not in inputs]
         asked: list[tuple[Any, list[str]]] = [({}, plain)] if plain else []
         asked += [(given[name], [name]) for name in names if name in inputs and given[name] is not None]
