@@ -69,8 +69,59 @@ def test_github_pull_request_actions(action: str, expected: PullRequestAction) -
         base_ref="main",
         head_sha=HEAD_SHA,
         from_fork=False,
+        author="octo-dev",
+        labels=(),
     )
     assert (event.repository.forge, event.repository.full_name) == (Forge.GITHUB, "acme/kpops-deployments")
+
+
+# What the policies know of a pull request (`input.pull_request`): the author and the labels, where a delivery says.
+
+
+def _corpus(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((FIXTURES / "webhooks" / "corpus" / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_a_github_pull_request_names_its_author_and_labels() -> None:
+    event = github.parse("pull_request", "d", _corpus("github/pull_request--synchronize.json"))
+    assert isinstance(event, PullRequestEvent)
+    assert (event.author, event.labels) == ("Codertocat", ("bug",))
+    body = payload("github-pull_request")
+    body["pull_request"]["labels"] = [{"id": 1, "name": "reviewed-by-platform"}, {"id": 2, "name": "prod"}]
+    labelled = github.parse("pull_request", "d", body)
+    assert isinstance(labelled, PullRequestEvent)
+    assert (labelled.author, labelled.labels) == ("octo-dev", ("reviewed-by-platform", "prod"))
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        ("gitlab-8/merge_request_hook.json", None),  # GitLab 8 sends none: the forge is asked
+        ("gitlab-10/merge_request_hook.json", ("API",)),
+        ("gitlab-12/merge_request_hook.json", ("API",)),
+        ("gitlab-18/merge_request_hook.json", ("API",)),
+    ],
+)
+def test_a_gitlab_merge_request_names_its_labels_where_its_version_sends_them(
+    name: str, labels: tuple[str, ...] | None
+) -> None:
+    event = gitlab.parse("Merge Request Hook", "d", _corpus(name))
+    assert isinstance(event, PullRequestEvent)
+    assert event.labels == labels
+    assert event.author is None  # the author (id 51) is not who acted (id 1): the forge is asked
+
+
+def test_a_gitlab_merge_request_names_its_author_when_the_author_acted() -> None:
+    body = payload("gitlab-merge_request")
+    event = gitlab.parse("Merge Request Hook", "d", body)
+    assert isinstance(event, PullRequestEvent)
+    assert (event.author, event.labels) == ("dana", ())
+    body["object_attributes"]["author_id"] = 78  # someone else pushed
+    body["labels"] = [{"id": 5, "title": "reviewed-by-platform"}]
+    other = gitlab.parse("Merge Request Hook", "d", body)
+    assert isinstance(other, PullRequestEvent)
+    assert (other.author, other.labels) == (None, ("reviewed-by-platform",))
 
 
 def test_github_closed_is_a_merge_only_when_merged() -> None:

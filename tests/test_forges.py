@@ -126,6 +126,10 @@ def test_pull_requests_are_read_with_approval_mergeability_and_listed_across_pag
     pull = client.pull_request(repository, 5)
     assert (pull.state, pull.author, pull.base_ref, pull.head_sha) == ("open", "alice", "main", f"{5:040x}")
     assert (pull.reviews, pull.mergeable, pull.from_fork, pull.merge_commit_sha) == ((), True, False, None)
+    assert pull.labels == ()
+    forge.pulls.label(5, "reviewed-by-platform")
+    forge.pulls.label(5, "team a")
+    assert client.pull_request(repository, 5).labels == ("reviewed-by-platform", "team a")  # what policies see
     forge.pulls.approve(5, "carol")
     forge.pulls.conflict(5)
     pull = client.pull_request(repository, 5)

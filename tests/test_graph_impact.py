@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.diff.compute import DiffOptions
+from kpops_bot.diff.graph import build
 from kpops_bot.diff.impact import assess
 from kpops_bot.diff.model import DiffReport, PipelineDiff, Risk, RiskLevel
 from kpops_bot.dryrun.graph import BASE_GRAPHS
@@ -15,6 +16,7 @@ from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.pool import RenderPool
+from kpops_bot.model.policy import PullRequestFacts
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
 from tests.helpers import FIXTURES, GitRepo
@@ -131,8 +133,6 @@ def test_a_second_writer_of_a_topic_is_a_warning_naming_the_first() -> None:
     second = ("replayer", "producer-app", {"to": {"topics": {"orders": {"type": "output"}}}})
     base = rendered("a", first)
     head = rendered("b", second)
-    from kpops_bot.diff.graph import build
-
     base_graph = build([base])
     _impact, risks = assess("b", [], head.components, base_graph, base_graph.with_pipelines([head]))
     (twice,) = risks
@@ -144,6 +144,23 @@ def test_a_second_writer_of_a_topic_is_a_warning_naming_the_first() -> None:
     assert assess("b", head.components, changed.components, both, both.with_pipelines([changed]))[1] == []
 
 
+def test_a_pattern_reader_of_a_removed_topic_is_named_unless_its_pattern_follows_the_rename() -> None:
+    writes = ("enricher", "streams-app", {"to": {"topics": {"orders-enriched": {"type": "output"}}}})
+    archive = ("archive", "kafka-sink-connector", {"config": {"topics.regex": "orders-.*"}})
+    base = [rendered("a", writes), rendered("c", archive)]
+    graph = build(base)
+
+    def left(new_name: str) -> list[Risk]:
+        head = rendered("a", ("enricher", "streams-app", {"to": {"topics": {new_name: {"type": "output"}}}}))
+        _impact, risks = assess("a", base[0].components, head.components, graph, graph.with_pipelines([head]))
+        return [r for r in risks if r.code == "topic-readers-left"]
+
+    (gone,) = left("enriched-orders")  # its topics.regex no longer matches what `a` writes
+    assert (gone.level, gone.topic, gone.component) == (RiskLevel.DANGER, "orders-enriched", "enricher")
+    assert "`c` (`archive`, by pattern `orders-.*`)" in gone.message
+    assert left("orders-enriched-v2") == []  # the pattern matches the new name: the reader follows the rename
+
+
 def test_removing_the_writing_pipeline_names_the_readers_it_leaves(
     feature: GitRepo, workspace: Workspace, pool: RenderPool
 ) -> None:
@@ -152,10 +169,16 @@ def test_removing_the_writing_pipeline_names_the_readers_it_leaves(
     report = dry_run(feature, workspace, pool)
 
     orders = pipeline(report, "team-a-orders")
-    left = [r for r in orders.risks if r.code == "topic-readers-left"]
-    assert [(r.level, r.topic, r.component) for r in left] == [(RiskLevel.DANGER, "orders-enriched", "order-enricher")]
-    assert "`team-b-analytics` (`order-counter`)" in left[0].message
-    # team-c's pattern reads orders-raw too, but a pattern that matches nothing more breaks nothing
+    left = {r.topic: r for r in orders.risks if r.code == "topic-readers-left"}
+    assert sorted(left) == ["orders-enriched", "orders-raw"]
+    assert {topic: (r.level, r.component) for topic, r in left.items()} == {
+        "orders-enriched": (RiskLevel.DANGER, "order-enricher"),
+        "orders-raw": (RiskLevel.DANGER, "order-producer"),
+    }
+    assert "`team-b-analytics` (`order-counter`)" in left["orders-enriched"].message
+    # team-c reads both through its pattern: it is left without them too
+    archive = "`team-c-audit` (`orders-archive`, by pattern `orders-.*`)"
+    assert archive in left["orders-enriched"].message and archive in left["orders-raw"].message
     assert {t.topic for t in orders.impact} == {"orders-enriched", "orders-raw"}
 
 
@@ -245,3 +268,50 @@ def test_policies_see_the_impact_and_can_refuse_a_change_other_teams_read(
         "policy `kpops.deny`: team-c-audit reads orders-enriched: ask them first",
         "policy `kpops.deny`: team-c-audit reads orders-enriched-v2: ask them first",
     }
+
+
+TEAM_RULE = """package kpops.change
+import rego.v1
+
+team(pipeline) := concat("-", array.slice(split(pipeline, "-"), 0, 2))
+
+# No pipeline may read another team's topic without the label, wherever in the repository its writer is.
+deny contains {"msg": msg, "pipeline": reader.pipeline, "environment": graph.environment} if {
+    not "cross-team-read" in input.pull_request.labels
+    some graph in input.graph
+    some reader in graph.head.flows
+    reader.direction == "reads"
+    some changed in input.pipelines
+    changed.pipeline == reader.pipeline
+    some writer in graph.head.flows
+    writer.direction == "writes"
+    writer.topic == reader.topic
+    team(writer.pipeline) != team(reader.pipeline)
+    msg := sprintf("%s reads %s of %s", [reader.pipeline, reader.topic, writer.pipeline])
+}
+"""
+
+
+def test_a_team_rule_over_the_whole_graph_denies_reading_another_teams_topic_without_a_label(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    """The change touches no topic (a new image for team B's analytics), so it has no impact; the policy still sees
+    the repository's graph, where team A writes what analytics reads."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "teams.rego").write_text(TEAM_RULE, encoding="utf-8")
+    feature.replace(ANALYTICS, 'imageTag: "1.0.0"', 'imageTag: "1.1.0"')
+    feature.commit("New image")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+
+    def judged(*labels: str) -> list[str]:
+        options = DiffOptions()
+        facts = PullRequestFacts(number=5, labels=labels)
+        options = replace(options, policies=replace(options.policies, folders=(str(rules),), pull_request=facts))
+        report = diff_revisions(workspace, pool, request, options)
+        analytics = pipeline(report, "team-b-analytics")
+        assert analytics.impact == []  # nothing around the change: the rule reads the whole graph
+        return [r.message for r in analytics.risks if r.code == "policy"]
+
+    assert judged() == ["policy `kpops.change.deny`: team-b-analytics reads orders-enriched of team-a-orders"]
+    assert judged("cross-team-read") == []

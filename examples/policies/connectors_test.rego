@@ -9,9 +9,9 @@ connector(class) := {"components": [{
 }]}
 
 test_an_allowed_class_passes if {
-	count(connector_denials(connector("io.confluent.connect.s3.S3SinkConnector"))) == 0
+	count(deny) == 0 with input as connector("io.confluent.connect.s3.S3SinkConnector")
 }
 
 test_another_class_is_denied if {
-	count(connector_denials(connector("org.example.EvilConnector"))) == 1
+	count(deny) == 1 with input as connector("org.example.EvilConnector")
 }

@@ -5,7 +5,8 @@ needs to know that another team's pipeline reads that topic. Here a change's tou
 changed by this pipeline: declared differently, or read or written by other components) are looked up in the
 repository's graph at base and at head (`diff.graph`), and the couplings a change breaks become risks:
 
-- a topic no longer written here that another pipeline still reads by name, with no other writer (`danger`);
+- a topic no longer written here that another pipeline still reads, by name or by a pattern that matched it (and
+  matches none of the topics written here instead), with no other writer (`danger`);
 - a topic written here that another pipeline writes too, newly so (`warning`);
 - a topic new to the repository that another pipeline's input pattern matches (`notice`);
 - a partition count or schema-relevant config (schemas, cleanup policy, message size, timestamps) changed on a topic
@@ -69,7 +70,7 @@ def assess(
         if neighbours:
             impacts.append(TopicImpact(topic=topic, status=status, neighbours=neighbours))
         if topic in writes_base and topic not in writes_head:
-            risks += _readers_left(topic, writes_base[topic], others_head)
+            risks += _readers_left(topic, writes_base[topic], others_head, writes_head)
         if topic in writes_head:
             risks += _written_twice(topic, writes_head[topic], others_base, others_head, topic in writes_base)
             if topic not in base_graph.topics:
@@ -123,9 +124,17 @@ def named(flows: Sequence[Flow]) -> str:
     return ", ".join(dict.fromkeys(shown))
 
 
-def _readers_left(topic: str, component: str, others_head: Graph) -> list[Risk]:
-    readers = others_head.readers(topic, patterns=False)
-    if not readers or others_head.writers(topic):
+def _readers_left(topic: str, component: str, others_head: Graph, writes_head: dict[str, str]) -> list[Risk]:
+    """The readers of a topic no longer written: by name, and by a pattern (input pattern, `topics.regex`) that
+    matched it, unless the pattern matches a topic this pipeline writes instead (a rename it follows)."""
+    if others_head.writers(topic):
+        return []
+    readers = [
+        flow
+        for flow in others_head.readers(topic)
+        if not flow.pattern or not any(flow.reaches(written) for written in writes_head)
+    ]
+    if not readers:
         return []
     message = (
         f"`{component}` no longer writes topic `{topic}` (removed or renamed), but other pipelines still read it: "

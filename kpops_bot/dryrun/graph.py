@@ -12,6 +12,8 @@ earlier render is read back, not rendered):
   (`BASE_GRAPHS`, the most recently used `MAX_GRAPHS`), so every pull request on one base reuses it; a later base
   commit renders only the pipelines whose files changed (the others are in the render cache). A graph holding a
   render that failed on the machine (timeout, limit, crash) is not kept.
+- A change policy that reads the graph (`policy.check.wants_graph`) gets it whatever the change touches: the base
+  graph is built (or reused) for it as for an impact.
 """
 
 from __future__ import annotations
@@ -114,9 +116,13 @@ def with_impact(
     pipelines: Sequence[PipelineDiff],
     masker: Masker,
     sources: Callable[[str], PipelineSources | None] = lambda _name: None,
-) -> None:
+    *,
+    wanted: bool = False,
+) -> tuple[Graph, Graph] | None:
     """Adds to each diff of `side`'s environment the other pipelines on its touched topics and their risks, each
-    risk at the line that declares its topic (`sources` gives a pipeline's files at head)."""
+    risk at the line that declares its topic (`sources` gives a pipeline's files at head). Returns the repository's
+    graphs at base and at head when it built them: when a topic is touched, or always when `wanted` (a policy reads
+    the graph)."""
     base, head = commits
     environment = side.spec.environment
     pairs = {
@@ -125,8 +131,8 @@ def with_impact(
         if diff.environment == environment and diff.error is None
     }
     touched = [name for name, (old, new) in pairs.items() if impact.touched_topics(name, _ok(old), _ok(new))]
-    if not touched:
-        return
+    if not touched and not wanted:
+        return None
     base_graph = graph_at(repository, pool, base, side.spec, cache, layout=side.base_layout, rendered=rendered)
     head_renders = [new for _, new in pairs.values() if new is not None]
     head_graph = base_graph.with_pipelines(head_renders).without(side.affected.removed)
@@ -153,6 +159,7 @@ def with_impact(
         if diff.topology is not None:
             diff.topology = impact.with_neighbours(diff.topology, found)
         diff.risks = sorted([*diff.risks, *risks], key=lambda risk: -risk.level.rank)
+    return base_graph, head_graph
 
 
 def _ok(render: PipelineRender | None) -> list[ComponentRender]:

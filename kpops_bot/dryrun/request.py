@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kpops_bot.model.policy import PolicyRevision
 from kpops_bot.model.render import Mode
 
 
@@ -22,3 +23,6 @@ class DiffRequest:
     # The command line's: an environment neither side has a file for is an error. The bot's environments come from
     # its settings, where a repository without files for one still renders (kpops' base files).
     known_environments_only: bool = False
+    policies_at: PolicyRevision = PolicyRevision.MERGE_BASE
+    # A policy gate's dry run (`policy/gate.py`): with no policy to judge, nothing is rendered.
+    only_if_judged: bool = False

@@ -28,9 +28,19 @@ from kpops_bot.engine.targets import (
     render_targets,
     select_pipelines,
 )
-from kpops_bot.model.render import Mode, PipelineRender, RenderSpec
+from kpops_bot.model.policy import PolicyRevision, PolicySet
+from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.pipelines import PIPELINE, RepoLayout, kpops_file_names
-from kpops_bot.policy.check import Judged, changed_policies, check, note_changed, policy_sets, repository_policies
+from kpops_bot.policy.check import (
+    EnvironmentGraph,
+    Judged,
+    changed_policies,
+    check,
+    note_changed,
+    policy_sets,
+    repository_policies,
+    wants_graph,
+)
 from kpops_bot.sources import PipelineSources, SourceFile, SourceFiles
 from kpops_bot.versions.environments import EnvironmentBuildError
 from kpops_bot.versions.index import UnresolvablePinError
@@ -53,6 +63,9 @@ def diff_revisions(
     head = repository.resolve(request.head)
     base = repository.merge_base(repository.resolve(request.base), head)
     changed_paths = repository.changed_paths(base, head)
+    sets = _policy_sets(repository, head if request.policies_at is PolicyRevision.HEAD else base, options)
+    if request.only_if_judged and not sets:
+        return build_report(base, head, request.mode, list(request.environments), [], options.blocking_levels)
     releases = (_release(repository, pool, base), _release(repository, pool, head))
     # A head whose pin cannot be used (invalid, refused, unbuildable) renders every pipeline, each saying why:
     # otherwise a change to the pin alone would read "nothing to deploy".
@@ -77,6 +90,8 @@ def diff_revisions(
     judged: list[Judged] = []
     pairs: dict[str, tuple[PipelineRender | None, PipelineRender | None]] = {}
     head_files = SourceFiles(lambda path: repository.read(head, path))
+    wanted = wants_graph(sets)
+    graphs: list[EnvironmentGraph] = []
     for side in sides:
         environment = side.spec.environment
         setup = options.connectors.for_environment(environment)
@@ -87,31 +102,32 @@ def diff_revisions(
             pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
             judged.append(Judged(pipelines[-1], base_render, head_render, sources))
             pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
-        # The rest of the repository is rendered at base only when a change touches a topic (dryrun/graph.py).
+        # The rest of the repository is rendered at base only when a change touches a topic, or a change policy
+        # reads the graph (dryrun/graph.py).
         located = functools.partial(_sources, head_files, side)
-        with_impact(repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located)
-    _check_policies(repository, base, changed_paths, judged, request.mode, options)
+        built = with_impact(
+            repository, pool, cache, (base, head), side, by_target, pipelines, options.masker, located, wanted=wanted
+        )
+        if built is not None and wanted:
+            graphs.append(EnvironmentGraph(environment, *built))
+    check(judged, sets, request.mode, options.policies, options.masker, graphs)
+    if request.policies_at is PolicyRevision.MERGE_BASE:
+        folder = options.policies.repository_folder
+        note_changed([item.diff for item in judged], changed_policies(folder, changed_paths))
     kpops = KpopsSides(base=releases[0], head=releases[1])
     if upgrade and releases[0] and releases[1]:
         kpops.migration = [options.masker.mask_text(risk) for risk in migration_risks(releases[0], releases[1], pairs)]
     return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels, kpops)
 
 
-def _check_policies(
-    repository: CachedRepository,
-    base: str,
-    changed_paths: Sequence[str],
-    judged: Sequence[Judged],
-    mode: Mode,
-    options: DiffOptions,
-) -> None:
-    """The policies' risks in each pipeline: the repository's folder as the merge base has it, and the bot's."""
+def _policy_sets(repository: CachedRepository, commit: str, options: DiffOptions) -> list[PolicySet]:
+    """What judges the change: the repository's folder as `commit` has it (`DiffRequest.policies_at`), and the
+    bot's; a set without rules (only tests) judges nothing."""
     settings = options.policies
-    at_base = repository_policies(
-        settings.repository_folder, repository.files(base), lambda path: repository.read(base, path)
+    found = repository_policies(
+        settings.repository_folder, repository.files(commit), lambda path: repository.read(commit, path)
     )
-    check(judged, policy_sets(settings, at_base), mode, settings, options.masker)
-    note_changed([item.diff for item in judged], changed_policies(settings.repository_folder, changed_paths))
+    return [policies for policies in policy_sets(settings, found) if policies.modules]
 
 
 def _with_connectors(

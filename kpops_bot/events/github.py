@@ -68,6 +68,8 @@ def _pull_request(delivery: str, payload: Payload) -> PullRequestEvent | Ignored
         head_sha=head.text("sha"),
         from_fork=head_repo is None or head_repo.text("full_name") != repository.full_name,
         merge_commit_sha=pull.optional_text("merge_commit_sha") if action is PullRequestAction.MERGED else None,
+        author=pull.section("user").text("login"),
+        labels=pull.names("labels", "name") or (),  # every pull_request delivery lists them
     )
 
 

@@ -86,7 +86,25 @@ def _merge_request(delivery: str, payload: Payload) -> PullRequestEvent | Ignore
         head_sha=attributes.section("last_commit").text("id"),
         from_fork=attributes.number("source_project_id") != attributes.number("target_project_id"),
         merge_commit_sha=attributes.optional_text("merge_commit_sha") if action is PullRequestAction.MERGED else None,
+        author=_author(payload, attributes),
+        labels=_labels(payload, attributes),
     )
+
+
+def _author(payload: Payload, attributes: Payload) -> str | None:
+    """The merge request's author: the hook names its author by id only, and who acted by name; the same id
+    names the author. Otherwise None (the forge is asked)."""
+    user = payload.optional_section("user")
+    author_id = attributes.optional_number("author_id")
+    if user is None or author_id is None or user.optional_number("id") != author_id:
+        return None
+    return user.optional_text("username")
+
+
+def _labels(payload: Payload, attributes: Payload) -> tuple[str, ...] | None:
+    """The merge request's labels: `labels` (GitLab 10 on), else `object_attributes.labels`; GitLab 8 sends none."""
+    found = payload.names("labels", "title")
+    return found if found is not None else attributes.names("labels", "title")
 
 
 def _note(delivery: str, payload: Payload) -> CommentEvent | Ignored:

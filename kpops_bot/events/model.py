@@ -47,6 +47,10 @@ class PullRequestEvent:
     head_sha: str
     from_fork: bool
     merge_commit_sha: str | None = None
+    # What the policies may know of the pull request, where the delivery tells it; None: it does not (GitLab's
+    # hook names the author only by id, GitLab 8 sends no labels), and the preview asks the forge.
+    author: str | None = None
+    labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,13 @@ class Payload:
     def optional_number(self, key: str) -> int | None:
         """An id some forge versions leave out: None when absent or null, checked like `number` when sent."""
         return self.number(key) if self.has(key) else None
+
+    def names(self, key: str, field: str) -> tuple[str, ...] | None:
+        """The `field` of each object in the list at `key` (labels), or None where the delivery has no such list."""
+        value = self._data.get(key)
+        if not isinstance(value, list):
+            return None
+        return tuple(Payload(item, f"{self._where(key)}[{index}]").text(field) for index, item in enumerate(value))
 
     def flag(self, key: str) -> bool:
         return self._data.get(key) is True

@@ -441,6 +441,7 @@ class GitHubClient:
                 mergeable=pull.mergeable,
                 merge_commit_sha=pull.merge_commit_sha if pull.merged else None,
                 url=pull.html_url,
+                labels=tuple(label.name for label in pull.labels),  # in the pull request's own JSON
             )
 
         return self._call("pull request lookup", self._at(repository, f"pulls/{number}"), read)

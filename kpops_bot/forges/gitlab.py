@@ -337,6 +337,7 @@ class GitLabClient:
                 mergeable=None if status in (None, "checking", "unchecked") else status == "mergeable",
                 merge_commit_sha=merge_request.merge_commit_sha or getattr(merge_request, "squash_commit_sha", None),
                 url=merge_request.web_url,
+                labels=tuple(merge_request.labels),  # the API lists their names
             )
 
         return self._call("merge request lookup", read)

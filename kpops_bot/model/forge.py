@@ -101,6 +101,7 @@ class PullRequest:
     mergeable: bool | None  # None while the forge is still computing it
     merge_commit_sha: str | None
     url: str | None = None
+    labels: tuple[str, ...] = ()  # their names, as the forge lists them now
 
     @property
     def open(self) -> bool:

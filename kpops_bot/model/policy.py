@@ -21,6 +21,20 @@ class Severity(StrEnum):
     DENY = "deny"
     WARN = "warn"
 
+    @classmethod
+    def of(cls, rule: str) -> Severity:
+        """A rule's severity by its name (`warn_...` warns; `deny`, `violation` deny), with or without package."""
+        return cls.WARN if rule.rsplit(".", 1)[-1].startswith("warn") else cls.DENY
+
+
+class PolicyRevision(StrEnum):
+    """Where the repository's policy folder is read. A preview and `/kpops deploy` read it at the merge base (a pull
+    request never weakens the rules that judge it); an apply at the commit it applies: the merged commit is the base
+    branch's new state, whose policies took effect with the merge."""
+
+    MERGE_BASE = "merge-base"
+    HEAD = "head"
+
 
 class PolicyError(Exception):
     """A policy that cannot be evaluated: never a silent pass. The message names the file."""
@@ -88,7 +102,7 @@ class Finding:
 
     @property
     def severity(self) -> Severity:
-        return Severity.WARN if self.rule.startswith("warn") else Severity.DENY
+        return Severity.of(self.rule)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ class StoredPull:
     merge_commit_sha: str | None = None
     mergeable: bool | None = True
     reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, APPROVED / ..., the head reviewed)
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,17 @@ class FakeGitHub:
             "id": abs(hash(login)) % 10**8,
             "type": "Bot" if login.endswith("[bot]") else "User",
             "url": f"{self.base_url}/users/{login}",
+        }
+
+    def _label_json(self, repo: str, name: str) -> dict[str, Any]:
+        return {
+            "id": abs(hash((repo, name))) % 10**9,
+            "node_id": f"LA_{abs(hash(name)) % 10**8}",
+            "url": f"{self.base_url}/repos/{repo}/labels/{name}",
+            "name": name,
+            "color": "ededed",
+            "default": False,
+            "description": None,
         }
 
     def _repo(self, request: Request) -> FakeGitHubRepo | None:
@@ -629,6 +641,7 @@ class FakeGitHub:
             "merge_commit_sha": pull.merge_commit_sha,
             "draft": False,
             "user": self._user_json(pull.author),
+            "labels": [self._label_json(pull.repo, name) for name in pull.labels],
             "base": {"ref": pull.base_ref, "sha": "0" * 40, "repo": repo_json(pull.repo)},
             "head": {"ref": pull.head_ref, "sha": pull.head_sha, "repo": repo_json(head_repo)},
         }

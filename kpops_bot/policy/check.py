@@ -13,14 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kpops_bot.diff.graph import Graph
 from kpops_bot.diff.model import PipelineDiff, Status
 from kpops_bot.masking import Masker
-from kpops_bot.model.policy import PolicyOptions, PolicySet
+from kpops_bot.model.policy import CHANGE_NAMESPACE, PolicyOptions, PolicySet
 from kpops_bot.model.render import ComponentRender, Mode, PipelineRender
 from kpops_bot.policy import judge
 from kpops_bot.policy.evaluate import Evaluation, evaluate
 from kpops_bot.policy.load import from_directory, from_files
 from kpops_bot.sources import PipelineSources
+
+
+@dataclass(frozen=True)
+class EnvironmentGraph:
+    """The repository's data-flow graph in one environment, before and after the change (`dryrun/graph.py`)."""
+
+    environment: str | None
+    base: Graph
+    head: Graph
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,17 @@ def repository_policies(
     inside = [path for path in files if path.startswith(prefix)]
     if not inside:
         return None
-    return from_files(f"{prefix} at the merge base", inside, read)
+    return from_files(f"{prefix} of the repository", inside, read)
+
+
+def wants_graph(sets: Sequence[PolicySet]) -> bool:
+    """Whether a change policy reads the repository's graph (`input.graph`; its text names `graph`): then the dry
+    run builds the graph at base (once per base commit) even when the change touches no topic."""
+    return any(
+        module.package == CHANGE_NAMESPACE and "graph" in module.text
+        for policies in sets
+        for module in policies.modules
+    )
 
 
 def policy_sets(options: PolicyOptions, at_base: PolicySet | None) -> list[PolicySet]:
@@ -69,7 +89,12 @@ def note_changed(pipelines: Sequence[PipelineDiff], changed: Sequence[str]) -> N
 
 
 def check(
-    judged: Sequence[Judged], sets: Sequence[PolicySet], mode: Mode, options: PolicyOptions, masker: Masker
+    judged: Sequence[Judged],
+    sets: Sequence[PolicySet],
+    mode: Mode,
+    options: PolicyOptions,
+    masker: Masker,
+    graphs: Sequence[EnvironmentGraph] = (),
 ) -> None:
     """Adds each pipeline's policy risks to it. Raises PolicyError (naming the file) when a policy cannot be
     evaluated or exceeds its limit."""
@@ -89,9 +114,8 @@ def check(
             )
             evaluations.append(pipelines[-1])
             contexts.append((index, None, None))
-        found = evaluate(
-            policies, [*evaluations, judge.change_evaluation(pipelines, options.pull_request)], options.limits
-        )
+        change = judge.change_evaluation(pipelines, options.pull_request, _graphs(graphs, masker))
+        found = evaluate(policies, [*evaluations, change], options.limits)
         for finding in found.pop():  # the whole change's: on the pipeline it names, else on the first
             named = judge.named_pipeline(finding, [item.diff for item in rendered])
             found.append([finding])
@@ -103,3 +127,15 @@ def check(
             item.diff.risks += [judge.risk(f, sources, masker, component, manifest, types) for f in row]
     for item in rendered:
         item.diff.risks.sort(key=lambda risk: -risk.level.rank)
+
+
+def _graphs(graphs: Sequence[EnvironmentGraph], masker: Masker) -> list[dict[str, Any]]:
+    """The change document's `graph` (schema: `change-input.schema.json`), names masked as the report masks them."""
+    return [
+        {
+            "environment": graph.environment,
+            "base": judge.graph_document(graph.base, masker),
+            "head": judge.graph_document(graph.head, masker),
+        }
+        for graph in graphs
+    ]

@@ -24,6 +24,7 @@ from regopy.rego_shared import (
 )
 
 _LOCATION = re.compile(r"(\d+):")
+_NOT_JSON = "the evaluator's answer is not valid JSON (a string with an unescaped quote?)"
 
 
 def main() -> int:
@@ -60,7 +61,10 @@ def main() -> int:
             ok, text = _ask(rego, bundle, _entrypoint(query))
             if not ok or text.startswith("(error"):
                 return _fail(answer, text, texts)
-            row.append(None if text == "undefined" else json.loads(text))
+            try:
+                row.append(None if text == "undefined" else json.loads(text))
+            except ValueError:  # rego-cpp 1.5.2 leaves quotes unescaped in some strings (sprintf of a default)
+                return _fail(answer, f"(errormsg {len(_NOT_JSON)}:{_NOT_JSON})", texts)
         answers.append(row)
     json.dump({"answers": answers}, answer)
     answer.flush()

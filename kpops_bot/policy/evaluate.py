@@ -7,10 +7,12 @@ the index. How fast (bench/policy.py, 2 shared cores): the modules are compiled 
 recompiles every time (about 50 ms per query); the child process and its import of regopy add 0.1 to 0.3 s per
 dry run. For 20 pipelines of 5 manifests each, judging took 17-45 ms per pipeline against 115-225 ms to render it
 (two runs on a shared machine: 15-20 %).
-Known rego-cpp 1.5.2 limits (found writing the starter pack): `with input as ...` over a rule that calls a built-in
-crashes the evaluator (the starter pack's tests call functions of the document instead; a crash is an error, never
-a pass), a comprehension body cannot hold `some k, v in ...` (write `some k` and index), and the older
-`deny[msg] { ... }` form is read as a partial object, which `findings` maps back to messages.
+Known rego-cpp 1.5.2 limits (found writing the starter pack; no newer regopy on the index): `with input as ...`
+over a rule that calls a built-in crashes the evaluator (`policy test` gives such a test its input instead:
+`with_input.py`; a crash is an error, never a pass), a comprehension body cannot hold `some k, v in ...` (write
+`some k` and index), `sprintf("%s", [x])` of a string a built-in returned (`upper`, a default of `object.get`)
+quotes it without escaping, so the answer is not JSON (an error naming the files), and the older `deny[msg] { ... }`
+form is read as a partial object, which `findings` maps back to messages.
 
 Why a child: a policy is code from the repository; rego-cpp has no recursion bound of its own and a comprehension
 over `numbers.range` grows without limit, so evaluation runs where it can be ended. The child gets no environment
@@ -76,15 +78,20 @@ def evaluate(policies: PolicySet, evaluations: Sequence[Evaluation], limits: Lim
 
 def run_queries(policies: PolicySet, queries: Sequence[str], limits: Limits) -> list[Any]:
     """The answers of `queries` with an empty input (the `test_` rules): None where undefined."""
+    return run_inputs(policies, [({}, queries)], limits)[0]
+
+
+def run_inputs(policies: PolicySet, asked: Sequence[tuple[Any, Sequence[str]]], limits: Limits) -> list[list[Any]]:
+    """The answers of each (input, queries) pair, in one child: None where undefined."""
     request = {
         "modules": [[module.path, module.text] for module in policies.modules],
         "data": policies.data,
-        "inputs": [{"input": {}, "queries": list(queries)}],
+        "inputs": [{"input": document, "queries": list(queries)} for document, queries in asked],
     }
     reply = _run_child(request, limits, policies)
     if "error" in reply:
         raise PolicyError(_error_text(reply["error"], policies))
-    return [_value(answer) for answer in reply["answers"][0]]
+    return [[_value(answer) for answer in row] for row in reply["answers"]]
 
 
 def findings(query: str, answer: Any) -> list[Finding]:

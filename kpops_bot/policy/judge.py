@@ -2,7 +2,8 @@
 
 A manifest policy (`package main`, conftest's default) sees one rendered manifest at head, as `conftest test` sees
 one document of a YAML file. A pipeline policy (`package kpops`) sees one document per pipeline and environment,
-described by `pipeline-input.schema.json`; a change policy (`package kpops.change`) sees all of them at once.
+described by `pipeline-input.schema.json`; a change policy (`package kpops.change`) sees all of them at once, with
+the repository's data-flow graph (`change-input.schema.json`).
 Every value a policy sees is masked as the report masks it, so a message that quotes a value cannot carry a secret
 into a comment.
 """
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from kpops_bot.diff.graph import Graph
 from kpops_bot.diff.model import PipelineDiff, Risk, RiskLevel
 from kpops_bot.masking import Masker
 from kpops_bot.model.policy import (
@@ -94,11 +96,33 @@ def pipeline_evaluation(
     return Evaluation(PIPELINE_NAMESPACE, document)
 
 
-def change_evaluation(pipelines: Sequence[Evaluation], pull_request: PullRequestFacts | None) -> Evaluation:
-    """The whole change's document (`package kpops.change`): every pipeline's document, and the pull request."""
-    return Evaluation(
-        CHANGE_NAMESPACE, {"pipelines": [e.input for e in pipelines], "pull_request": _facts(pull_request)}
-    )
+def change_evaluation(
+    pipelines: Sequence[Evaluation], pull_request: PullRequestFacts | None, graph: Sequence[dict[str, Any]] = ()
+) -> Evaluation:
+    """The whole change's document (`package kpops.change`, schema: `change-input.schema.json`): every pipeline's
+    document, the pull request, and the repository's graph per environment (`graph_document`) where a change policy
+    reads it."""
+    document = {"pipelines": [e.input for e in pipelines], "pull_request": _facts(pull_request), "graph": list(graph)}
+    return Evaluation(CHANGE_NAMESPACE, document)
+
+
+def graph_document(graph: Graph, masker: Masker) -> dict[str, Any]:
+    """Every pipeline's reads and writes: one flow per component and topic (or pattern), and the pipelines whose
+    render failed (their flows are unknown)."""
+    return {
+        "flows": [
+            {
+                "pipeline": masker.mask_text(flow.pipeline),
+                "component": masker.mask_text(flow.component),
+                "type": flow.component_type,
+                "direction": flow.direction.value,
+                "topic": masker.mask_text(flow.topic),
+                "pattern": flow.pattern,
+            }
+            for flow in graph.flows
+        ],
+        "failed": [masker.mask_text(name) for name in graph.failed],
+    }
 
 
 def named_pipeline(finding: Finding, pipelines: Sequence[PipelineDiff]) -> int:

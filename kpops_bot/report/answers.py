@@ -116,6 +116,11 @@ def refused(line: str, why: str) -> str:
     return f"🚫 {quoted(line)}: {why}"
 
 
+def policy_refused(line: str, refusal: str) -> str:
+    """A deploy the policies refused: the command, then the denials (`report/policy_verdict.py`)."""
+    return f"**{quoted(line)}**\n\n{refusal}"
+
+
 def this_pull_request(forge: Forge) -> str:
     return "this merge request" if forge is Forge.GITLAB else "this pull request"
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kpops_bot.diff.model import Status
+from kpops_bot.text import shorten
 
 APPLYING = "Applying the changed pipelines"
 APPLIED = "Applied"
 APPLY_FAILED = "Apply failed"
 APPLY_FAILED_MERGE = "Apply failed: see the pull request"
+_REFUSED_BY_POLICY = "Refused by policy"  # a failure too: the policies at the commit deny it, nothing was applied
+_LIMIT = 140  # GitHub's longest status description
 
 RENDERING = "Rendering the pipelines this change affects"
 FORK_NOT_PREVIEWED = "Not previewed: pull request from a fork"
@@ -44,6 +47,16 @@ def previewed(pipelines: Mapping[Status, int], failed: int, blocking: bool) -> s
     if blocking:
         return f"Blocking risk found ({counts})"
     return f"Pipelines: {counts}"
+
+
+def refused_by_policy(summary: str) -> str:
+    """An apply the policies at its commit refused: the denials in short (the answer lists them)."""
+    return shorten(f"{_REFUSED_BY_POLICY}: {summary}", _LIMIT, "…")
+
+
+def is_refused_by_policy(description: str) -> bool:
+    """Whether a status is an apply's refusal by policy, its record for the commit's other trigger."""
+    return description.startswith(_REFUSED_BY_POLICY)
 
 
 def unsandboxed(description: str) -> str:

@@ -245,7 +245,7 @@ def workflows(
         JobKind.COMMAND: CommandWorkflow(
             settings, forges, diff, services.lock_book, services.open_repository, services.store.record_head
         ),
-        JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book),
+        JobKind.APPLY: ApplyWorkflow(settings, forges, services.open_repository, services.lock_book, diff),
         JobKind.DRIFT: DriftWorkflow(settings, forges, services.open_repository),
     }
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import partial
 
 from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.codec import load_event
@@ -32,18 +33,20 @@ from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient
 from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.model.forge import Comment, CommitState, CommitStatus, ForgeClient
+from kpops_bot.model.policy import PolicyRevision, PullRequestFacts
+from kpops_bot.policy import gate
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
-from kpops_bot.report import answers, commits, notices, statuses
+from kpops_bot.report import answers, commits, notices, policy_verdict, statuses
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import once
-from kpops_bot.workflows.lookups import gitops_target, repository_settings
-from kpops_bot.workflows.ports import ForgeFor, LockBook, OpenRepository
+from kpops_bot.workflows.lookups import gitops_target, pull_request_facts, repository_settings
+from kpops_bot.workflows.ports import DiffRunner, ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import Linked, commit_message, publish
 from kpops_bot.workflows.release import release_and_mark_outdated
 from kpops_bot.workflows.retrying import is_retry, retried_on_fault
-from kpops_bot.workflows.steps import StepResult
+from kpops_bot.workflows.steps import Step, StepResult
 from kpops_bot.workspace import WorkspaceError
 
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records
@@ -61,16 +64,23 @@ class _Change:
     before: str | None  # the branch's commit before the change; None: the merge commit's first parent
     number: int | None = None
     head_sha: str | None = None
+    facts: PullRequestFacts | None = None  # what the policies know of the merged pull request
 
 
 class ApplyWorkflow:
     def __init__(
-        self, settings: BotSettings, forges: ForgeFor, open_repository: OpenRepository, locks: LockBook
+        self,
+        settings: BotSettings,
+        forges: ForgeFor,
+        open_repository: OpenRepository,
+        locks: LockBook,
+        diff: DiffRunner | None = None,  # the policies' dry run; None: no policy judges the apply
     ) -> None:
         self._settings = settings
         self._forges = forges
         self._open_repository = open_repository
         self._locks = locks
+        self._diff = diff
 
     def _change(self, job: Job, client: ForgeClient) -> _Change:
         event = load_event(job.payload)
@@ -81,7 +91,8 @@ class ApplyWorkflow:
         merge_commit = event.merge_commit_sha
         if merge_commit is None:  # GitLab leaves it out for fast-forward merges; the forge knows
             merge_commit = client.pull_request(event.repository, event.number).merge_commit_sha or event.head_sha
-        return _Change(event.repository, event.base_ref, merge_commit, None, event.number, event.head_sha)
+        facts = pull_request_facts(client, event)
+        return _Change(event.repository, event.base_ref, merge_commit, None, event.number, event.head_sha, facts)
 
     def run(self, job: Job) -> str:
         client = self._forges(load_event(job.payload).repository.forge)
@@ -108,11 +119,15 @@ class ApplyWorkflow:
             return self._report(client, change, False, [answers.nothing_applied(str(error))], "invalid config")
         once.pending(client, change.repository, change.commit, statuses.APPLYING, retry=is_retry(job))
         try:
-            results, gitops = self._apply(client, change, config)
+            applied = self._apply(client, change, config)
         except (WorkspaceError, PublishError, UnknownPipelineError) as error:  # a name clash is the repository's
             raise_if_transient(error)
             reason = self._settings.secrets_masker().mask_text(str(error))
             return self._report(client, change, False, [answers.nothing_applied(reason)], "apply failed")
+        if isinstance(applied, gate.Refused | gate.Unjudged):
+            refused = [policy_verdict.refusal(applied, "nothing was applied")]
+            return self._report(client, change, False, refused, "refused by policy", refused=applied.summary)
+        results, gitops = applied
         ok = all(result.ok for result in results)
         # What changed says it; the manifests in full stay in the GitOps commit.
         lines = [replace(result.line(), detail="") if result.write else result.line() for result in results]
@@ -147,11 +162,16 @@ class ApplyWorkflow:
 
     def _apply(
         self, client: ForgeClient, change: _Change, config: Effective
-    ) -> tuple[list[StepResult], tuple[str, ...]]:
-        """The results, and in the GitOps modes what changed per pipeline and the commit's line."""
+    ) -> tuple[list[StepResult], tuple[str, ...]] | gate.Refused | gate.Unjudged:
+        """The results, and in the GitOps modes what changed per pipeline and the commit's line; or the policies'
+        refusal (nothing applied)."""
         deployment = self._open_repository(change.repository, client)
         commit = deployment.resolve(change.commit)
         steps = deployment.change_steps(change.before, commit, change.head_sha, config)
+        if self._diff is not None:
+            verdict = gate.judge(self._dry_run(client, change), _applied(change, commit, steps), config)
+            if not isinstance(verdict, gate.Cleared):
+                return verdict
         masker = self._settings.secrets_masker()
         results = deployment.run(steps, config, masker, run_id=commit[:10])
         if config.operation_mode is OperationMode.MANAGED:
@@ -159,6 +179,11 @@ class ApplyWorkflow:
         message = self._message(change, commit, results)
         line, linked = publish(self._settings, client, change.repository, deployment, change.branch, results, message)
         return results, (_what_changed(results, linked), line)
+
+    def _dry_run(self, client: ForgeClient, change: _Change) -> gate.DryRun:
+        assert self._diff is not None
+        # the merged commit is the base branch's: the trusted pool renders it, as the apply's own renders
+        return partial(self._diff, trusted=True, git_env=client.git_env(change.repository))
 
     def _message(self, change: _Change, commit: str, results: list[StepResult]) -> str:
         written = [
@@ -170,23 +195,38 @@ class ApplyWorkflow:
         text = commits.applied(repository.full_name, repository.forge, change.number, change.branch, commit, written)
         return commit_message(text.summary, text.lines, commit)
 
-    def _report(self, client: ForgeClient, change: _Change, ok: bool, sections: list[str], outcome: str) -> str:
+    def _report(
+        self,
+        client: ForgeClient,
+        change: _Change,
+        ok: bool,
+        sections: list[str],
+        outcome: str,
+        *,
+        refused: str | None = None,  # why the policies refused it: the status says so
+    ) -> str:
         link = None
         if change.number is not None:
             reply = answers.Answer(answers.apply_title(change.commit, ok), sections)
             link = once.post_answer(
                 client, change.repository, change.number, _identity(change), reply, _outcome(ok)
             ).url
-        self._finish(client, change, ok, link)
+        self._finish(client, change, ok, link, refused)
         return outcome
 
-    def _finish(self, client: ForgeClient, change: _Change, ok: bool, link: str | None) -> None:
+    def _finish(
+        self, client: ForgeClient, change: _Change, ok: bool, link: str | None, refused: str | None = None
+    ) -> None:
         """What follows the answer: locks released, the final status (each written only when missing)."""
         if change.number is not None:
             self._release(client, change)
         description = (
             statuses.APPLIED if ok else statuses.APPLY_FAILED_MERGE if change.number else statuses.APPLY_FAILED
         )
+        if refused is not None:
+            description = statuses.refused_by_policy(refused)
+        elif not ok and _refused_before(client, change):
+            return  # a refused merge answered before (a retry, a second delivery): its status says why
         state = CommitState.SUCCESS if ok else CommitState.FAILURE
         client.set_status(change.repository, change.commit, state, description, link)
 
@@ -207,6 +247,17 @@ class ApplyWorkflow:
         client.set_status(change.repository, change.commit, CommitState.ERROR, statuses.job_failed(job.id))
         if change.number is not None:
             self._release(client, change)
+
+
+def _applied(change: _Change, commit: str, steps: list[Step]) -> gate.ActedOn:
+    return gate.ActedOn(
+        source=change.repository.clone_url,
+        base=change.before or f"{commit}^",  # a merge: its first parent, as its steps were found
+        commit=commit,
+        pipelines=[(step.pipeline.name, step.environment) for step in steps],
+        policies_at=PolicyRevision.HEAD,  # the merged commit's own: its policies took effect with the merge
+        pull_request=change.facts,
+    )
 
 
 def _what_changed(results: list[StepResult], linked: Linked | None) -> str:
@@ -240,7 +291,15 @@ def _applied_before(client: ForgeClient, change: _Change) -> CommitStatus | None
     failures = (
         {statuses.APPLY_FAILED} if change.number is not None else {statuses.APPLY_FAILED, statuses.APPLY_FAILED_MERGE}
     )
-    return status if status.state is CommitState.FAILURE and status.description in failures else None
+    refused = change.number is None and statuses.is_refused_by_policy(status.description)  # the merge's own refusal
+    return status if status.state is CommitState.FAILURE and (status.description in failures or refused) else None
+
+
+def _refused_before(client: ForgeClient, change: _Change) -> bool:
+    status = client.status(change.repository, change.commit)
+    return (
+        status is not None and status.state is CommitState.FAILURE and statuses.is_refused_by_policy(status.description)
+    )
 
 
 def _identity(change: _Change) -> str:

@@ -19,7 +19,7 @@ from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide
 from kpops_bot.jobs import JobKind
 from kpops_bot.model.forge import CommitState, ForgeClient
-from kpops_bot.model.policy import PolicyError, PullRequestFacts
+from kpops_bot.model.policy import PolicyError
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices, statuses
 from kpops_bot.report.check_run import check_report
@@ -27,7 +27,7 @@ from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job
 from kpops_bot.workflows import once, sticky
-from kpops_bot.workflows.lookups import repository_settings
+from kpops_bot.workflows.lookups import pull_request_facts, repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
 from kpops_bot.workflows.retrying import is_retry, retried_on_fault
 from kpops_bot.workflows.waiting import preview_waiting
@@ -86,7 +86,7 @@ class PreviewWorkflow:
     def _preview(
         self, job: Job, client: ForgeClient, event: PullRequestEvent, config: Effective, *, trusted: bool
     ) -> str:
-        facts = PullRequestFacts(number=event.number, target_branch=event.base_ref)
+        facts = pull_request_facts(client, event)
         options = replace(config.diff_options, policies=replace(config.diff_options.policies, pull_request=facts))
         request = DiffRequest(
             source=event.repository.clone_url,

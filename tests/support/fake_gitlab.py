@@ -68,6 +68,7 @@ class StoredMergeRequest:
     merge_commit_sha: str | None = None
     detailed_merge_status: str = "mergeable"
     approved_by: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -461,6 +462,7 @@ class FakeGitLab:
             "merge_commit_sha": mr.merge_commit_sha,
             "squash_commit_sha": None,
             "draft": False,
+            "labels": list(mr.labels),  # names: the API's default (`with_labels_details=false`)
             "detailed_merge_status": mr.detailed_merge_status if mr.state == "opened" else "not_open",
             "web_url": f"{self.origin}/{project.path}/-/merge_requests/{mr.iid}",
         }

@@ -74,6 +74,9 @@ class GitHubPulls:
     def conflict(self, number: int) -> None:
         self._fake.pull(self._full_name, number).mergeable = False
 
+    def label(self, number: int, name: str) -> None:
+        self._fake.pull(self._full_name, number).labels.append(name)
+
 
 class GitLabMergeRequests:
     def __init__(self, fake: FakeGitLab, project_id: int) -> None:
@@ -109,6 +112,9 @@ class GitLabMergeRequests:
 
     def conflict(self, number: int) -> None:
         self._fake.merge_request(self._project_id, number).detailed_merge_status = "broken_status"
+
+    def label(self, number: int, name: str) -> None:
+        self._fake.merge_request(self._project_id, number).labels.append(name)
 
 
 @dataclass

@@ -48,6 +48,8 @@ def pull_request_event(
     from_fork: bool = False,
     merge_commit_sha: str | None = None,
     repository: Repository = REPOSITORY,
+    author: str | None = "alice",
+    labels: tuple[str, ...] | None = (),  # None: the delivery names none (the forge is asked)
 ) -> PullRequestEvent:
     return PullRequestEvent(
         delivery="d1",
@@ -58,6 +60,8 @@ def pull_request_event(
         head_sha=head_sha,
         from_fork=from_fork,
         merge_commit_sha=merge_commit_sha,
+        author=author,
+        labels=labels,
     )
 
 

@@ -12,11 +12,13 @@ from functools import partial
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.commands.parse import Command
 from kpops_bot.head_code import RunHead
+from kpops_bot.model.policy import PolicyRevision, PullRequestFacts
 from kpops_bot.model.render import Operation
-from kpops_bot.report import answers, commits
+from kpops_bot.policy import gate
+from kpops_bot.report import answers, commits, policy_verdict
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.commands.authorization import Accepted
-from kpops_bot.workflows.commands.context import Acting, CommandContext, CommandFailure
+from kpops_bot.workflows.commands.context import Acting, Answered, CommandContext, CommandFailure
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
 from kpops_bot.workflows.steps import Step, StepResult
 
@@ -29,7 +31,7 @@ _OPERATIONS = {
 
 
 class OperateCommand:
-    def plan(self, context: CommandContext, accepted: Accepted) -> Acting:
+    def plan(self, context: CommandContext, accepted: Accepted) -> Answered | Acting:
         command = accepted.command
         steps = context.repository.command_steps(
             _OPERATIONS[command.name],
@@ -39,6 +41,11 @@ class OperateCommand:
             context.config,
             command.steps,
         )
+        if command.name is CommandName.DEPLOY and not command.dry_run:  # judged as its preview, before any lock
+            verdict = gate.judge(_dry_run(context, accepted.head), _deployed(context, steps), context.config)
+            if not isinstance(verdict, gate.Cleared):
+                refusal = policy_verdict.refusal(verdict, "nothing was deployed")
+                return Answered(answers.policy_refused(command.line, refusal))
         return Acting(steps, partial(self._run, context, command, accepted.head, steps))
 
     def _run(self, context: CommandContext, command: Command, head_run: RunHead | None, steps: list[Step]) -> str:
@@ -72,6 +79,26 @@ class OperateCommand:
             results,
             message,
         )
+
+
+def _dry_run(context: CommandContext, head_run: RunHead | None) -> gate.DryRun:
+    """The preview's dry run, with the trust the head decision gave the deploy."""
+    client, repository = context.client, context.event.repository
+    trusted = head_run is None or head_run.trusted
+    return partial(context.collaborators.diff, trusted=trusted, git_env=client.git_env(repository))
+
+
+def _deployed(context: CommandContext, steps: list[Step]) -> gate.ActedOn:
+    pull = context.pull
+    facts = PullRequestFacts(number=pull.number, labels=pull.labels, author=pull.author, target_branch=pull.base_ref)
+    return gate.ActedOn(
+        source=context.event.repository.clone_url,
+        base=pull.base_ref,
+        commit=pull.head_sha,
+        pipelines=[(step.pipeline.name, step.environment) for step in steps],
+        policies_at=PolicyRevision.MERGE_BASE,  # as the preview: the pull request cannot weaken its rules
+        pull_request=facts,  # the forge's pull request, looked up for the comment: its labels now
+    )
 
 
 def _environments(context: CommandContext, command: Command) -> list[str | None]:
