@@ -405,7 +405,7 @@ def test_a_pull_request_deleting_the_rule_is_still_judged_by_the_base(
 def test_an_apply_is_judged_by_the_merged_commits_policies(
     judged_repo: GitRepo, workspace: Workspace, pool: RenderPool
 ) -> None:
-    """The gate of an apply (`policy/gate.py`) reads the policies at the merged commit: a merged change to the
+    """The gate of an apply (`workflows/policy_gate.py`) reads the policies at the merged commit: a merged change to the
     policies took effect with the merge; the gate of a deploy reads them at the merge base, as the preview."""
     judged_repo.git("rm", "-q", "policies/production.rego")
     judged_repo.commit("Scale word-count, drop the production rule")

@@ -24,5 +24,5 @@ class DiffRequest:
     # its settings, where a repository without files for one still renders (kpops' base files).
     known_environments_only: bool = False
     policies_at: PolicyRevision = PolicyRevision.MERGE_BASE
-    # A policy gate's dry run (`policy/gate.py`): with no policy to judge, nothing is rendered.
+    # A policy gate's dry run (`workflows/policy_gate.py`): with no policy to judge, nothing is rendered.
     only_if_judged: bool = False

@@ -7,7 +7,7 @@ Pure: a verdict in, markdown out. Every message is the report's (masked, rule an
 from __future__ import annotations
 
 from kpops_bot.escape import code, composed, text
-from kpops_bot.policy.gate import Denial, Refused, Unjudged
+from kpops_bot.policy.verdict import Denial, Refused, Unjudged
 
 _SHOWN = 20  # denials listed; the rest are counted (the preview lists them all)
 

@@ -34,13 +34,14 @@ from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.model.forge import Comment, CommitState, CommitStatus, ForgeClient
 from kpops_bot.model.policy import PolicyRevision, PullRequestFacts
-from kpops_bot.policy import gate
+from kpops_bot.policy.verdict import Cleared, Refused, Unjudged
 from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, commits, notices, policy_verdict, statuses
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import BotSettings, OperationMode
 from kpops_bot.store import Job
 from kpops_bot.workflows import once
+from kpops_bot.workflows import policy_gate as gate
 from kpops_bot.workflows.lookups import gitops_target, pull_request_facts, repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, LockBook, OpenRepository
 from kpops_bot.workflows.publishing import Linked, commit_message, publish
@@ -124,7 +125,7 @@ class ApplyWorkflow:
             raise_if_transient(error)
             reason = self._settings.secrets_masker().mask_text(str(error))
             return self._report(client, change, False, [answers.nothing_applied(reason)], "apply failed")
-        if isinstance(applied, gate.Refused | gate.Unjudged):
+        if isinstance(applied, Refused | Unjudged):
             refused = [policy_verdict.refusal(applied, "nothing was applied")]
             return self._report(client, change, False, refused, "refused by policy", refused=applied.summary)
         results, gitops = applied
@@ -162,7 +163,7 @@ class ApplyWorkflow:
 
     def _apply(
         self, client: ForgeClient, change: _Change, config: Effective
-    ) -> tuple[list[StepResult], tuple[str, ...]] | gate.Refused | gate.Unjudged:
+    ) -> tuple[list[StepResult], tuple[str, ...]] | Refused | Unjudged:
         """The results, and in the GitOps modes what changed per pipeline and the commit's line; or the policies'
         refusal (nothing applied)."""
         deployment = self._open_repository(change.repository, client)
@@ -170,7 +171,7 @@ class ApplyWorkflow:
         steps = deployment.change_steps(change.before, commit, change.head_sha, config)
         if self._diff is not None:
             verdict = gate.judge(self._dry_run(client, change), _applied(change, commit, steps), config)
-            if not isinstance(verdict, gate.Cleared):
+            if not isinstance(verdict, Cleared):
                 return verdict
         masker = self._settings.secrets_masker()
         results = deployment.run(steps, config, masker, run_id=commit[:10])

@@ -14,9 +14,10 @@ from kpops_bot.commands.parse import Command
 from kpops_bot.head_code import RunHead
 from kpops_bot.model.policy import PolicyRevision, PullRequestFacts
 from kpops_bot.model.render import Operation
-from kpops_bot.policy import gate
+from kpops_bot.policy.verdict import Cleared
 from kpops_bot.report import answers, commits, policy_verdict
 from kpops_bot.settings import OperationMode
+from kpops_bot.workflows import policy_gate as gate
 from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Acting, Answered, CommandContext, CommandFailure
 from kpops_bot.workflows.publishing import commit_message, publish_and_link
@@ -43,7 +44,7 @@ class OperateCommand:
         )
         if command.name is CommandName.DEPLOY and not command.dry_run:  # judged as its preview, before any lock
             verdict = gate.judge(_dry_run(context, accepted.head), _deployed(context, steps), context.config)
-            if not isinstance(verdict, gate.Cleared):
+            if not isinstance(verdict, Cleared):
                 refusal = policy_verdict.refusal(verdict, "nothing was deployed")
                 return Answered(answers.policy_refused(command.line, refusal))
         return Acting(steps, partial(self._run, context, command, accepted.head, steps))
