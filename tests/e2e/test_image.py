@@ -26,7 +26,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support import docker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "kpops-bot-base:trixie"
 # What the namespaces layer needs from Docker (the README's security model says why).
 SANDBOX_OPTIONS = ["--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"]

@@ -18,7 +18,7 @@ from tests.support.kustomize import build_committed_folders
 
 pytestmark = [pytest.mark.kpops, pytest.mark.bot_process]  # the bot in a `kpops-bot playground` process
 KPOPS_BOT = Path(sys.executable).parent / "kpops-bot"
-DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo"
 
 
 def _sections(output: str) -> dict[str, str]:

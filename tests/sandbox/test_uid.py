@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="these tests start the bot as other uids, which needs them to run as root"
 )
 USER = 1000  # the bot's own uid in the non-root test
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 INDEX_SETTINGS = ("UV_", "PIP_", "SSL_CERT_")  # the machine's package index and its TLS trust, for a build
 
 

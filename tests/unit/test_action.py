@@ -33,7 +33,7 @@ from tests.helpers import MIRROR_FROM, GitRepo
 from tests.support.deliveries import github_comment, github_pull_request, github_push
 from tests.support.forges import running_github
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 FULL_NAME = "acme/deployments"
 EXPECTED_USES = {

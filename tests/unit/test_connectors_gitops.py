@@ -23,7 +23,7 @@ from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.kustomize import build_committed_folders
 from tests.support.workflow_kit import settings
-from tests.test_one_off_jobs import FOLDER, WORD_COUNT, GitOps
+from tests.unit.workflows.test_one_off_jobs import FOLDER, WORD_COUNT, GitOps
 
 PIPELINE = "pipelines/word-count/pipeline.yaml"
 CONNECTOR_FILE = "kafkaconnector-word-count-redis-sink-connector.yaml"

@@ -26,7 +26,7 @@ from kpops_bot.gitops.layout import (
 )
 from kpops_bot.gitops.publish import PublishError, ResourceChanges, Target, clone, commit_and_push, publish
 from tests.helpers import GitRepo, recorded_render
-from tests.test_workspace import plant
+from tests.unit.test_workspace import plant
 
 
 def _target(bare: Path, branch: str = "main") -> Target:

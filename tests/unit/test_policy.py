@@ -38,10 +38,10 @@ from tests.support.golden import check_golden
 from tests.support.recording_forge import RecordingForge
 from tests.support.reports import edited
 from tests.support.workflow_kit import HEAD, job, pull_request_event, settings
-from tests.test_cli import kpops_bot
-from tests.test_cli_diff import diff_args
+from tests.unit.test_cli import kpops_bot
+from tests.unit.test_cli_diff import diff_args
 
-STARTER = Path(__file__).resolve().parent.parent / "examples" / "policies"
+STARTER = Path(__file__).resolve().parents[2] / "examples" / "policies"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 TOPIC = {"kind": "KafkaTopic", "metadata": {"name": "orders"}, "spec": {"replicas": 1}}
 

@@ -15,7 +15,7 @@ from kpops_bot.cli import main
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.schemas import SchemaKind, schema_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "schema"
 EXAMPLE = ROOT / "examples" / ".kpops-bot.yaml"
 

@@ -12,7 +12,7 @@ from kpops_bot.events.model import Forge
 from kpops_bot.repo_config import InvalidRepoConfigError, effective, parse_repo_config
 from kpops_bot.settings import BotSettings, OperationMode, UnknownVariableError
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_environment_variables_win_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

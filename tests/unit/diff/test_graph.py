@@ -14,7 +14,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.report.graph import GraphFormat, render_graph
 from tests.helpers import FIXTURES, MIRROR_FROM, GitRepo
 from tests.support.golden import check_golden
-from tests.test_cli import kpops_bot
+from tests.unit.test_cli import kpops_bot
 
 GRAPH_REPO = FIXTURES / "graph-repo"
 

@@ -18,7 +18,7 @@ from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
 from tests.helpers import FIXTURES, GitRepo
 from tests.support.golden import check_golden
-from tests.test_graph import rendered
+from tests.unit.diff.test_graph import rendered
 
 ORDERS = "pipelines/team-a/orders/pipeline.yaml"
 ANALYTICS = "pipelines/team-b/analytics/pipeline.yaml"

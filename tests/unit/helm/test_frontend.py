@@ -128,7 +128,7 @@ def test_update_without_repositories(helm_env: dict[str, str]) -> None:
 
 
 def test_local_chart_folder(helm_env: dict[str, str], tmp_path: Path) -> None:
-    chart = Path(__file__).resolve().parent.parent / "fixtures" / "charts" / "producer-app"
+    chart = Path(__file__).resolve().parents[3] / "fixtures" / "charts" / "producer-app"
     outcome = frontend.run(["template", "p", str(chart), "--values", values_file(tmp_path, {"image": "i"})], helm_env)
     assert outcome.returncode == 0, outcome.stderr
     assert [doc["kind"] for doc in yaml.safe_load_all(outcome.stdout)] == ["Job"]

@@ -23,7 +23,7 @@ from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
 from tests.helpers import GitRepo
 from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, running_github, running_gitlab
 
-WEBHOOKS = Path(__file__).resolve().parent.parent / "webhooks"
+WEBHOOKS = Path(__file__).resolve().parents[3] / "webhooks"
 
 
 def _private_key() -> str:

@@ -25,8 +25,8 @@ from tests.support.golden import check_golden
 from tests.support.recording_forge import BOT, RecordingForge
 from tests.support.reports import scaled_report
 from tests.support.workflow_kit import HEAD, MERGE, job, pull_request_event, settings
-from tests.test_workflow_apply_close import Bench as ApplyBench
-from tests.test_workflow_commands import Bench as CommandBench
+from tests.unit.workflows.test_apply_close import Bench as ApplyBench
+from tests.unit.workflows.test_commands import Bench as CommandBench
 
 URL = "https://forge.test/acme/deployments.git"
 FETCH_502 = git_failure(WorkspaceError, f"cannot fetch {URL}: {GIT_502.removeprefix('fatal: ')}", GIT_502)

@@ -16,8 +16,8 @@ from tests.support.fake_collaborators import FakeDiff
 from tests.support.recording_forge import RecordingForge
 from tests.support.reports import scaled_report
 from tests.support.workflow_kit import MERGE, job, pull_request_event, settings
-from tests.test_workflow_apply_close import Bench as ApplyBench
-from tests.test_workflow_commands import Bench as CommandBench
+from tests.unit.workflows.test_apply_close import Bench as ApplyBench
+from tests.unit.workflows.test_commands import Bench as CommandBench
 
 
 def _answers(forge: RecordingForge, number: int = 1) -> list[str]:
