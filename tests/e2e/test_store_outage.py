@@ -106,6 +106,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.mark.postgres  # its own stoppable server: the fixture's name does not tell conftest
 @pytest.mark.parametrize("outage", [3, 20])
 def test_two_replicas_ride_out_a_stopped_postgresql_and_run_every_job_once(
     engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, postgres: PostgresServer, outage: int

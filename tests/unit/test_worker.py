@@ -189,6 +189,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.mark.postgres  # its own stoppable server: the fixture's name does not tell conftest
 def test_a_worker_survives_its_database_stopping_while_it_records_a_job_and_finishes_it_once(
     postgres: PostgresServer,
 ) -> None:
@@ -228,6 +229,7 @@ def _claim_errors() -> float:
     return _sample("kpops_bot_store_errors_total", operation="claim")
 
 
+@pytest.mark.postgres  # its own stoppable server: the fixture's name does not tell conftest
 def test_a_crash_loop_while_the_database_is_away_spends_none_of_a_jobs_attempts(postgres: PostgresServer) -> None:
     store = Store(postgres.url)
     store.migrate()
@@ -248,6 +250,7 @@ def test_a_crash_loop_while_the_database_is_away_spends_none_of_a_jobs_attempts(
     assert (job.attempts, job.spared) == (4, 3)
 
 
+@pytest.mark.postgres  # its own stoppable server: the fixture's name does not tell conftest
 def test_after_an_outage_a_replica_does_not_take_over_the_jobs_of_another_that_was_silent_for_the_same_reason(
     postgres: PostgresServer,
 ) -> None:
