@@ -223,6 +223,7 @@ def test_push_to_a_deploy_branch_commits_the_rendered_manifests(hosted: Hosted, 
     assert [status.state for status in hosted.fake.commit_statuses(FULL_NAME, after)][-1] == "success"
 
 
+@pytest.mark.bot_process
 def test_the_bot_is_installed_from_the_actions_own_checkout(tmp_path: Path) -> None:
     """The install step run as the runner runs it, into a fresh Python (what setup-python gives): the bot it installs
     is the copy at `github.action_path`, whatever the package index holds under the name."""

@@ -127,6 +127,7 @@ def test_usage_errors_exit_2_with_a_clear_message(render_args: list[str], args: 
     assert result.stdout == ""
 
 
+@pytest.mark.bot_process
 def test_charts_serve_is_a_helm_repository(tmp_path: Path) -> None:
     with ChartServer(CHARTS) as probe:
         port = int(probe.url.rsplit(":", 1)[1].strip("/"))

@@ -136,6 +136,7 @@ def test_a_policy_sees_none_of_the_bots_environment(monkeypatch: pytest.MonkeyPa
     assert "KPOPS_BOT" not in message
 
 
+@pytest.mark.bot_process
 def test_the_starter_packs_own_tests_pass() -> None:
     results = verify(from_directory(STARTER), Limits())
     assert len(results) >= 15

@@ -40,6 +40,7 @@ def _start_lines(settings: BotSettings, caplog: pytest.LogCaptureFixture) -> lis
     return [record.getMessage() for record in caplog.records if record.name == "kpops_bot.server.bot"]
 
 
+@pytest.mark.bot_process
 def test_serve_refuses_to_start_without_any_forge_credentials(tmp_path: Path) -> None:
     config = tmp_path / "bot.yaml"
     settings = {"data_dir": str(tmp_path / "data"), "port": free_port(), "github": {"webhook_secret": "s3cret"}}
@@ -90,6 +91,7 @@ def test_at_start_accepted_credentials_say_whose_they_are_and_an_unreachable_for
     ]
 
 
+@pytest.mark.bot_process
 def test_serve_logs_a_refused_token_at_start(github: RunningForge, tmp_path: Path) -> None:
     config = tmp_path / "bot.yaml"
     port = free_port()

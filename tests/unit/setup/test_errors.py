@@ -111,6 +111,7 @@ def test_a_settings_file_that_is_not_text_is_named(tmp_path: Path) -> None:
     assert error_line(result) == (f"Error: invalid settings: {config}: not UTF-8 text (invalid start byte at byte 17)")
 
 
+@pytest.mark.bot_process
 def test_the_real_command_names_a_yaml_error_in_one_line(tmp_path: Path) -> None:
     config = _config(tmp_path, "port: 8080\nrepositories: [org/*\n")
     completed = kpops_bot("serve", "--config", str(config))
@@ -149,6 +150,7 @@ def test_a_variable_that_is_not_the_json_its_setting_needs_is_named(variable: st
     assert value not in result.stderr, "a variable's value may be a secret"
 
 
+@pytest.mark.bot_process
 def test_the_real_command_names_a_variable_that_is_not_json_in_one_line() -> None:
     """Was 59 lines of traceback."""
     completed = kpops_bot("serve", env={"KPOPS_BOT_REPOSITORIES": "acme/*"})
@@ -169,6 +171,7 @@ def test_a_wrong_value_is_blamed_on_the_variable_that_set_it_not_the_file(tmp_pa
     )
 
 
+@pytest.mark.bot_process
 def test_a_data_dir_that_cannot_be_made_is_named_with_the_reason(
     tmp_path: Path, forge_settings: dict[str, object]
 ) -> None:
@@ -180,6 +183,7 @@ def test_a_data_dir_that_cannot_be_made_is_named_with_the_reason(
     assert error_line(completed) == f"Error: data_dir {data_dir} cannot be created: Not a directory"
 
 
+@pytest.mark.bot_process
 def test_a_database_that_does_not_answer_is_named_by_its_url_without_the_password(
     tmp_path: Path, forge_settings: dict[str, object]
 ) -> None:
@@ -198,6 +202,7 @@ def test_a_database_that_does_not_answer_is_named_by_its_url_without_the_passwor
     assert "hunter2" not in completed.stderr
 
 
+@pytest.mark.bot_process
 def test_gitlab_hook_against_an_unreachable_gitlab_names_the_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     env = {
@@ -213,6 +218,7 @@ def test_gitlab_hook_against_an_unreachable_gitlab_names_the_url() -> None:
     assert "glpat-never-shown" not in completed.stderr
 
 
+@pytest.mark.bot_process
 def test_gitlab_hook_against_a_gitlab_that_never_answers_times_out_and_says_so() -> None:
     """A server that takes the connection and never answers: gitlab.timeout bounds the wait (it was unbounded)."""
     with socket.socket() as silent:
@@ -231,6 +237,7 @@ def test_gitlab_hook_against_a_gitlab_that_never_answers_times_out_and_says_so()
     assert error_line(completed) == f"Error: cannot reach GitLab at {url}: timed out"
 
 
+@pytest.mark.bot_process
 def test_github_app_against_an_unreachable_github_names_the_url(tmp_path: Path) -> None:
     """The admin's browser comes back with the code; GitHub's API does not answer when the bot exchanges it."""
     api_url = f"http://127.0.0.1:{free_port()}"
@@ -252,6 +259,7 @@ def test_github_app_against_an_unreachable_github_names_the_url(tmp_path: Path) 
     assert not (tmp_path / "app").exists()
 
 
+@pytest.mark.bot_process
 def test_github_app_on_a_port_in_use_says_so() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -282,6 +290,7 @@ def test_github_app_on_a_port_in_use_says_so() -> None:
     ],
     ids=["no-repository", "a-file", "bad-revision", "unknown-pipeline", "workspace-under-a-file"],
 )
+@pytest.mark.bot_process
 def test_render_and_diff_name_what_does_not_exist(
     deployment_repo: GitRepo, tmp_path: Path, command: list[str], expected: str
 ) -> None:
@@ -295,6 +304,7 @@ def test_render_and_diff_name_what_does_not_exist(
     assert expected.format(**places) in error_line(result)
 
 
+@pytest.mark.bot_process
 def test_a_cache_dir_that_cannot_be_made_is_named_before_anything_starts(
     deployment_repo: GitRepo, tmp_path: Path
 ) -> None:
@@ -316,6 +326,7 @@ def test_replay_to_a_bot_that_does_not_answer_says_why(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("intake_processes", [0, 1])
+@pytest.mark.bot_process
 def test_serve_on_a_port_in_use_says_so_before_it_starts(tmp_path: Path, intake_processes: int) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
