@@ -252,6 +252,7 @@ def test_health_readiness_and_a_broken_store(client: TestClient, sqlite_store: S
     assert client.get("/readyz").status_code == 503
 
 
+@pytest.mark.postgres  # starts a server of its own: no fixture tells conftest
 def test_every_store_failure_at_intake_is_a_503_in_json_also_from_a_stopped_postgresql() -> None:
     """The driver's own error (psycopg's, raised while the pool opens a connection) is a 503 too, never a 500."""
     reason = unavailable_reason()
