@@ -33,6 +33,8 @@ HELD = 5.0  # real seconds the fake holds the answer to the stored write: beyond
 OUTAGES = [20.0, 60.0]
 MINUTE = 60.0
 COMMENTS = r"/issues/\d+/comments$|/notes$"
+# Each test waits out the client's TIMEOUT in real seconds: out of the unit lane, which is seconds in all
+pytestmark = pytest.mark.client_timeout
 
 
 class Clock:
