@@ -23,7 +23,7 @@ in each, `YamlConfigSettingsSource` reads `config.yaml` then `config_<env>.yaml`
 `get_defaults_file_paths` walks from the pipeline's folder up to and including `pipeline_base_dir`, taking
 `defaults_<env>.yaml` before `defaults.yaml` in each; `KpopsConfig.create` passes `_env_file` only from
 `--dotenv`. Between the releases those functions differ in logging and typing alone.
-`tests/test_versions_rules.py` renders with each release and checks that what it opened is exactly what these
+`tests/versions/test_rules.py` renders with each release and checks that what it opened is exactly what these
 rules give, and that the files they call irrelevant do not change its render. A release whose rules differ
 would make the layout take the release of its revision.
 

@@ -55,7 +55,7 @@ def dump_yaml(document: Any) -> str:
 
 
 def _emitted_alike(document: Any) -> bool:
-    """Whether libyaml writes the document byte for byte as PyYAML does (tests/test_yaml_text.py checks it): a
+    """Whether libyaml writes the document byte for byte as PyYAML does (tests/unit/test_yaml_text.py checks it): a
     mapping or list (PyYAML ends a lone scalar with `...`) of plain values, whose keys are non-empty strings
     (PyYAML writes an empty key as `? ''`) and whose text has none of the characters above."""
     if not isinstance(document, dict | list):

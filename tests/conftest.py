@@ -112,6 +112,7 @@ class Need(enum.Enum):
     BROWSER = "browser"
     POSTGRES = "postgres"
     BOT_PROCESS = "bot_process"
+    CLIENT_TIMEOUT = "client_timeout"
 
 
 # Needs known from the fixtures a test uses (their closure: `pool` brings `engine_settings`, which brings

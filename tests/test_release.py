@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 
 
+@pytest.mark.bot_process
 def test_version_prints_pyprojects_version() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "kpops_bot", "--version"], capture_output=True, text=True, check=False

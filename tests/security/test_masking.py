@@ -17,8 +17,8 @@ from kpops_bot.masking import MASK, Masker, mask_logs
 from kpops_bot.repo_config import effective, parse_repo_config
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from tests.helpers import GitRepo
-from tests.test_cli import kpops_bot
-from tests.test_cli_diff import WORD_COUNT, diff_args
+from tests.unit.test_cli import kpops_bot
+from tests.unit.test_cli_diff import WORD_COUNT, diff_args
 
 SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "data": {"greeting": "aGVsbG8="}}
 

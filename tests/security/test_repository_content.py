@@ -15,8 +15,8 @@ from kpops_bot.pipelines import RepoLayout
 from kpops_bot.workspace import Workspace
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot
-from tests.test_cli import kpops_bot
-from tests.test_cli_diff import WORD_COUNT, diff_args
+from tests.unit.test_cli import kpops_bot
+from tests.unit.test_cli_diff import WORD_COUNT, diff_args
 
 ORDERS = "pipelines/team-a/orders/pipeline.yaml"
 TWIN = "pipelines/team-a-orders/pipeline.yaml"

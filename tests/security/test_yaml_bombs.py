@@ -17,8 +17,8 @@ from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.sources import SourceFile, config_line
 from kpops_bot.versions.pin import InvalidPinError, PinSource, find_pin
 from tests.helpers import GitRepo
-from tests.test_cli import kpops_bot
-from tests.test_cli_diff import diff_args
+from tests.unit.test_cli import kpops_bot
+from tests.unit.test_cli_diff import diff_args
 
 BOT_CONFIG = ".kpops-bot.yaml"
 
