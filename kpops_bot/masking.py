@@ -9,6 +9,7 @@ One masker serves previews, command answers and logs alike (`BotSettings.secrets
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -41,6 +42,7 @@ MIN_KNOWN_SECRET_LENGTH = 4
 _SECRET_RESOURCE_FIELDS = frozenset({"data", "stringData"})
 
 
+@functools.lru_cache(maxsize=4096)  # the same few hundred keys, in every document of a run
 def _normalise_key(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
 
@@ -166,27 +168,28 @@ class Masker:
         return masked_base, masked_head
 
     def _pair_lists(self, base: list[Any], head: list[Any], *, secret: bool) -> tuple[list[Any], list[Any]]:
+        """Items paired by `name` when both sides are named lists, else by index; each pair is masked once."""
         base_names, head_names = _names(base), _names(head)
         if base_names is not None and head_names is not None:
             head_by_name = dict(zip(head_names, head, strict=True))
-            base_by_name = dict(zip(base_names, base, strict=True))
+            paired = {
+                name: self._pair(item, head_by_name[name], secret=secret)
+                for name, item in zip(base_names, base, strict=True)
+                if name in head_by_name
+            }
             masked_base = [
-                self._pair(item, head_by_name.get(name, item), secret=secret)[0]
+                paired[name][0] if name in paired else self._pair(item, item, secret=secret)[0]
                 for name, item in zip(base_names, base, strict=True)
             ]
             masked_head = [
-                self._pair(base_by_name.get(name, item), item, secret=secret)[1]
+                paired[name][1] if name in paired else self._pair(item, item, secret=secret)[1]
                 for name, item in zip(head_names, head, strict=True)
             ]
             return masked_base, masked_head
-        masked_base = [
-            self._pair(item, head[index] if index < len(head) else item, secret=secret)[0]
-            for index, item in enumerate(base)
-        ]
-        masked_head = [
-            self._pair(base[index] if index < len(base) else item, item, secret=secret)[1]
-            for index, item in enumerate(head)
-        ]
+        pairs = [self._pair(old, new, secret=secret) for old, new in zip(base, head, strict=False)]
+        shared = len(pairs)
+        masked_base = [pair[0] for pair in pairs] + [self._pair(item, item, secret=secret)[0] for item in base[shared:]]
+        masked_head = [pair[1] for pair in pairs] + [self._pair(item, item, secret=secret)[1] for item in head[shared:]]
         return masked_base, masked_head
 
 

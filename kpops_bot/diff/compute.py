@@ -282,7 +282,6 @@ def _diff_resources(
         api_version, shown_namespace, _ = after or before  # type: ignore[misc]
         old_doc = options.ignored.apply(before[2]) if before else None
         new_doc = options.ignored.apply(after[2]) if after else None
-        masked_old, masked_new = options.masker.mask_resource_pair(old_doc, new_doc)
         if before is None:
             status = Status.ADDED
         elif after is None:
@@ -296,10 +295,16 @@ def _diff_resources(
                 namespace=shown_namespace,
                 name=key[3],
                 status=status,
-                diff=_unified(masked_old, masked_new, options.context_lines) if status is not Status.UNCHANGED else "",
+                diff=_masked_unified(old_doc, new_doc, options) if status is not Status.UNCHANGED else "",
             )
         )
     return diffs
+
+
+def _masked_unified(old: Any, new: Any, options: DiffOptions) -> str:
+    """An unchanged resource shows no text, so only a changed one is masked."""
+    masked_old, masked_new = options.masker.mask_resource_pair(old, new)
+    return _unified(masked_old, masked_new, options.context_lines)
 
 
 def _unified(old: Any, new: Any, context: int) -> str:
