@@ -16,7 +16,7 @@ from kpops_bot.changes import AffectedPipelines
 from kpops_bot.connectors import ConnectorSetup, with_connectors
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
-from kpops_bot.diff.sources import PipelineSources, SourceFile, SourceFiles
+from kpops_bot.diff.sources import PipelineSources, SourceFiles
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.graph import with_impact
@@ -87,7 +87,8 @@ def diff_revisions(
         targets += [RenderTarget(base, pipeline, side.spec, side.base_layout) for pipeline in side.at_base()]
         targets += [RenderTarget(head, pipeline, side.spec, side.head_layout) for pipeline in side.to_deploy()]
     missing = [target for target in targets if render_key(target) not in rendered]
-    head_files = SourceFiles(lambda path: repository.read(head, path))
+    head_files = SourceFiles(lambda path: repository.read(head, path), functools.partial(repository.read_many, head))
+    head_files.prefetch(path for side in sides for name in side.affected.all for path in _source_paths(side, name))
     diffs = _Diffs((base, head), sides, options, head_files, expected={*rendered, *map(render_key, missing)})
     for key, render in rendered.items():
         diffs.arrived(key, render)
@@ -211,6 +212,21 @@ def _release(repository: CachedRepository, pool: Renderer, commit: str) -> str |
 
 def _sources(head_files: SourceFiles, side: AffectedSide, name: str) -> PipelineSources | None:
     """The pipeline's kpops files at head, for pointing risks at lines; None when the change removes it."""
+    files = _source_files(side, name)
+    if files is None:
+        return None
+    pipeline_files, defaults = files
+    return PipelineSources(pipeline_files=head_files(pipeline_files), defaults_files=head_files(defaults))
+
+
+def _source_paths(side: AffectedSide, name: str) -> list[str]:
+    files = _source_files(side, name)
+    return [] if files is None else [*files[0], *files[1]]
+
+
+def _source_files(side: AffectedSide, name: str) -> tuple[list[str], list[str]] | None:
+    """The pipeline's files and defaults files at head, a linked file at its target (whose lines hold what it
+    sets); None when the change removes the pipeline."""
     pipeline = side.head_layout.pipelines.get(name)
     if pipeline is None:
         return None
@@ -222,12 +238,7 @@ def _sources(head_files: SourceFiles, side: AffectedSide, name: str) -> Pipeline
         if (path := f"{pipeline.folder}/{file_name}".removeprefix("./")) in layout.tree
     ]
     defaults = layout.defaults_files(pipeline, environment)
-
-    def read(paths: Sequence[str]) -> list[SourceFile]:
-        """A linked file at its target, whose lines hold what it sets."""
-        return head_files(layout.real_path(path) for path in paths)
-
-    return PipelineSources(pipeline_files=read(pipeline_files), defaults_files=read(defaults))
+    return [layout.real_path(path) for path in pipeline_files], [layout.real_path(path) for path in defaults]
 
 
 def _side(
