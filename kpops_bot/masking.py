@@ -68,21 +68,37 @@ class Masker:
     def is_secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        normalised = _normalise_key(key)
-        if normalised.endswith(self.reference_suffixes):
-            return False
-        return any(word in normalised for word in self.key_words)
+        known = self._secret_keys.get(key)
+        if known is None:
+            normalised = _normalise_key(key)
+            known = not normalised.endswith(self.reference_suffixes) and any(w in normalised for w in self.key_words)
+            _remember(self._secret_keys, key, known)
+        return known
 
     @cached_property
     def _held(self) -> re.Pattern[str] | None:
         return replacer(self.known_secrets)
 
+    # What this masker decided before, per key and per text: every render of a run has the same keys and mostly
+    # the same values (images, topics, settings), and a diff masks each of them once per side and per pipeline.
+    @cached_property
+    def _secret_keys(self) -> dict[str, bool]:
+        return {}
+
+    @cached_property
+    def _masked_texts(self) -> dict[str, str]:
+        return {}
+
     def mask_text(self, text: str) -> str:
         """The text with every secret the bot holds replaced in any encoding, URL credentials and the values of
         secret-looking `key=value` / `key: value` lines masked."""
-        if self._held is not None:
-            text = self._held.sub(MASK, text)
-        return mask_secret_lines(mask_url_credentials(text), self.is_secret_key)
+        masked = self._masked_texts.get(text)
+        if masked is None:
+            masked = self._held.sub(MASK, text) if self._held is not None else text
+            masked = mask_secret_lines(mask_url_credentials(masked), self.is_secret_key)
+            if len(text) <= _REMEMBERED_TEXT:  # values, not log records or whole messages
+                _remember(self._masked_texts, text, masked)
+        return masked
 
     def mask(self, document: Any, *, secret_fields: frozenset[str] = frozenset()) -> Any:
         return self.mask_pair(document, document, secret_fields=secret_fields)[0]
@@ -191,6 +207,16 @@ class Masker:
         masked_base = [pair[0] for pair in pairs] + [self._pair(item, item, secret=secret)[0] for item in base[shared:]]
         masked_head = [pair[1] for pair in pairs] + [self._pair(item, item, secret=secret)[1] for item in head[shared:]]
         return masked_base, masked_head
+
+
+_REMEMBERED = 50_000  # entries per masker and kind: one run's keys and texts; a long-lived masker starts over
+_REMEMBERED_TEXT = 512
+
+
+def _remember(memory: dict[str, Any], key: str, value: Any) -> None:
+    if len(memory) >= _REMEMBERED:
+        memory.clear()
+    memory[key] = value
 
 
 def _names(items: list[Any]) -> list[Any] | None:
