@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
-from kpops_bot.diff.deep_diff import DeepDiff
-
 # deepdiff's default: dicts sharing fewer than this share of their keys are reported as one changed value.
 _THRESHOLD_TO_DIFF_DEEPER = 0.33
 _SCALARS = (str, int, float, bool, type(None))
@@ -58,6 +56,9 @@ def tree_changes(old: Any, new: Any) -> list[Change]:
 
 
 def _deepdiff_changes(old: Any, new: Any) -> Iterator[Change]:
+    # Imported only for such a tree: deepdiff's import is a quarter of a second of a one-shot diff's start.
+    from kpops_bot.diff.deep_diff import DeepDiff
+
     for report_type, items in DeepDiff(old, new, view="tree", verbose_level=2).items():
         kind = _kind(report_type)
         for item in items:
