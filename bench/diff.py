@@ -1,7 +1,7 @@
 """`kpops-bot diff` against the plain kpops CLI on a synthetic repository of N pipelines, in one run.
 
     .venv/bin/python bench/diff.py [--pipelines 200] [--repeat 5] [--sample N] [--no-cold] [--before DIR]
-                                   [--diff-stage-only]
+                                   [--diff-stage-only | --one-pipeline-only]
 
 Every figure is a median of `--repeat` runs taken in turns (interleaved), so a busy moment of the machine weighs on
 all sides alike; each is printed with its ratio against the baseline measured in the same run.
@@ -15,9 +15,9 @@ all sides alike; each is printed with its ratio against the baseline measured in
    Target: at most 1.5 s for 300 pipelines.
 3. (unless `--no-cold`) The same change, cold cache: `kpops-bot diff` against the plain CLI over all pipelines at
    both revisions, one after the other. `--sample N` times the CLI on N pipelines per revision and scales.
-`--diff-stage-only` runs 2 alone (after the run that fills its cache). `--before DIR` runs the bot of 1 and 2
-also from another source tree (e.g. `git archive <commit> | tar -x -C DIR`), in the same turns, and prints
-before/after ratios. Both sides use kpops-bot's helm (the CLI through the helm
+`--diff-stage-only` runs 2 alone (after the run that fills its cache), `--one-pipeline-only` 1 alone.
+`--before DIR` runs the bot of 1 and 2 also from another source tree (e.g. `git archive <commit> | tar -x -C
+DIR`), in the same turns, and prints before/after ratios. Both sides use kpops-bot's helm (the CLI through the helm
 executable shim), so neither pays more for Helm.
 """
 
@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--no-cold", action="store_true", help="Leave out the cold root-defaults change (long).")
     parser.add_argument("--before", type=Path, help="Another source tree of kpops-bot to time beside this one.")
     parser.add_argument("--diff-stage-only", action="store_true", help="Only 2: the diff stage, every render cached.")
+    parser.add_argument("--one-pipeline-only", action="store_true", help="Only 1: one pipeline changed, warm cache.")
     arguments = parser.parse_args()
     count, repeat = arguments.pipelines, arguments.repeat
     before = arguments.before.resolve() if arguments.before else None
@@ -164,6 +165,8 @@ def main() -> None:
         print(f"1. one pipeline changed, warm cache (medians of {repeat}, interleaved):", flush=True)
         report(medians)
         print("   target: <= 0.5x the CLI twice at once", flush=True)
+        if arguments.one_pipeline_only:
+            return
 
         cold = diff_stage(repository, charts.url, work, bots, count, repeat)
 
