@@ -1,6 +1,7 @@
 """`kpops-bot diff` against the plain kpops CLI on a synthetic repository of N pipelines, in one run.
 
     .venv/bin/python bench/diff.py [--pipelines 200] [--repeat 5] [--sample N] [--no-cold] [--before DIR]
+                                   [--diff-stage-only | --one-pipeline-only]
 
 Every figure is a median of `--repeat` runs taken in turns (interleaved), so a busy moment of the machine weighs on
 all sides alike; each is printed with its ratio against the baseline measured in the same run.
@@ -14,8 +15,9 @@ all sides alike; each is printed with its ratio against the baseline measured in
    Target: at most 1.5 s for 300 pipelines.
 3. (unless `--no-cold`) The same change, cold cache: `kpops-bot diff` against the plain CLI over all pipelines at
    both revisions, one after the other. `--sample N` times the CLI on N pipelines per revision and scales.
-`--before DIR` runs the bot of 1 and 2 also from another source tree (e.g. `git archive <commit> | tar -x -C DIR`),
-in the same turns, and prints before/after ratios. Both sides use kpops-bot's helm (the CLI through the helm
+`--diff-stage-only` runs 2 alone (after the run that fills its cache), `--one-pipeline-only` 1 alone.
+`--before DIR` runs the bot of 1 and 2 also from another source tree (e.g. `git archive <commit> | tar -x -C
+DIR`), in the same turns, and prints before/after ratios. Both sides use kpops-bot's helm (the CLI through the helm
 executable shim), so neither pays more for Helm.
 """
 
@@ -112,6 +114,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="Runs of each side (median).")
     parser.add_argument("--no-cold", action="store_true", help="Leave out the cold root-defaults change (long).")
     parser.add_argument("--before", type=Path, help="Another source tree of kpops-bot to time beside this one.")
+    parser.add_argument("--diff-stage-only", action="store_true", help="Only 2: the diff stage, every render cached.")
+    parser.add_argument("--one-pipeline-only", action="store_true", help="Only 1: one pipeline changed, warm cache.")
     arguments = parser.parse_args()
     count, repeat = arguments.pipelines, arguments.repeat
     before = arguments.before.resolve() if arguments.before else None
@@ -147,6 +151,9 @@ def main() -> None:
             return timed
 
         one_renders = [(base, one), (head_one, one)]
+        if arguments.diff_stage_only:
+            diff_stage(repository, charts.url, work, bots, count, repeat)
+            return
         medians = interleaved(
             {name: one_pipeline(name, bot) for name, bot in bots.items()}
             | {
@@ -158,19 +165,10 @@ def main() -> None:
         print(f"1. one pipeline changed, warm cache (medians of {repeat}, interleaved):", flush=True)
         report(medians)
         print("   target: <= 0.5x the CLI twice at once", flush=True)
+        if arguments.one_pipeline_only:
+            return
 
-        everything = work / "cache-all"
-        cold = bot_seconds(repository, "defaults", charts.url, workspace, everything)  # fills the cache: both sides
-        medians = interleaved(
-            {
-                name: lambda _, bot=bot: bot_seconds(repository, "defaults", charts.url, workspace, everything, bot)
-                for name, bot in bots.items()
-            },
-            repeat,
-        )
-        print(f"2. root defaults changed ({count} pipelines x 2 revisions), every render cached:", flush=True)
-        report(medians)
-        print("   target: <= 1.5 s for 300 pipelines", flush=True)
+        cold = diff_stage(repository, charts.url, work, bots, count, repeat)
 
         if arguments.no_cold:
             return
@@ -183,6 +181,21 @@ def main() -> None:
             f"plain CLI {cli_all:.2f} s ({how}), speed-up {cli_all / cold:.2f}x (target >= 2x)",
             flush=True,
         )
+
+
+def diff_stage(repository: Path, charts_url: str, work: Path, bots: dict[str, Bot], count: int, repeat: int) -> float:
+    """2: the root-defaults change with every render cached; returns the seconds of the run that filled the cache."""
+    workspace, everything = work / "workspace", work / "cache-all"
+    cold = bot_seconds(repository, "defaults", charts_url, workspace, everything)  # fills the cache: both sides
+
+    def timed(bot: Bot) -> Callable[[int], float]:
+        return lambda _: bot_seconds(repository, "defaults", charts_url, workspace, everything, bot)
+
+    medians = interleaved({name: timed(bot) for name, bot in bots.items()}, repeat)
+    print(f"2. root defaults changed ({count} pipelines x 2 revisions), every render cached:", flush=True)
+    report(medians)
+    print("   target: <= 1.5 s for 300 pipelines", flush=True)
+    return cold
 
 
 if __name__ == "__main__":

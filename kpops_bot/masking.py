@@ -9,6 +9,7 @@ One masker serves previews, command answers and logs alike (`BotSettings.secrets
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -41,6 +42,7 @@ MIN_KNOWN_SECRET_LENGTH = 4
 _SECRET_RESOURCE_FIELDS = frozenset({"data", "stringData"})
 
 
+@functools.lru_cache(maxsize=4096)  # the same few hundred keys, in every document of a run
 def _normalise_key(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
 
@@ -66,21 +68,37 @@ class Masker:
     def is_secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        normalised = _normalise_key(key)
-        if normalised.endswith(self.reference_suffixes):
-            return False
-        return any(word in normalised for word in self.key_words)
+        known = self._secret_keys.get(key)
+        if known is None:
+            normalised = _normalise_key(key)
+            known = not normalised.endswith(self.reference_suffixes) and any(w in normalised for w in self.key_words)
+            _remember(self._secret_keys, key, known)
+        return known
 
     @cached_property
     def _held(self) -> re.Pattern[str] | None:
         return replacer(self.known_secrets)
 
+    # What this masker decided before, per key and per text: every render of a run has the same keys and mostly
+    # the same values (images, topics, settings), and a diff masks each of them once per side and per pipeline.
+    @cached_property
+    def _secret_keys(self) -> dict[str, bool]:
+        return {}
+
+    @cached_property
+    def _masked_texts(self) -> dict[str, str]:
+        return {}
+
     def mask_text(self, text: str) -> str:
         """The text with every secret the bot holds replaced in any encoding, URL credentials and the values of
         secret-looking `key=value` / `key: value` lines masked."""
-        if self._held is not None:
-            text = self._held.sub(MASK, text)
-        return mask_secret_lines(mask_url_credentials(text), self.is_secret_key)
+        masked = self._masked_texts.get(text)
+        if masked is None:
+            masked = self._held.sub(MASK, text) if self._held is not None else text
+            masked = mask_secret_lines(mask_url_credentials(masked), self.is_secret_key)
+            if len(text) <= _REMEMBERED_TEXT:  # values, not log records or whole messages
+                _remember(self._masked_texts, text, masked)
+        return masked
 
     def mask(self, document: Any, *, secret_fields: frozenset[str] = frozenset()) -> Any:
         return self.mask_pair(document, document, secret_fields=secret_fields)[0]
@@ -166,28 +184,39 @@ class Masker:
         return masked_base, masked_head
 
     def _pair_lists(self, base: list[Any], head: list[Any], *, secret: bool) -> tuple[list[Any], list[Any]]:
+        """Items paired by `name` when both sides are named lists, else by index; each pair is masked once."""
         base_names, head_names = _names(base), _names(head)
         if base_names is not None and head_names is not None:
             head_by_name = dict(zip(head_names, head, strict=True))
-            base_by_name = dict(zip(base_names, base, strict=True))
+            paired = {
+                name: self._pair(item, head_by_name[name], secret=secret)
+                for name, item in zip(base_names, base, strict=True)
+                if name in head_by_name
+            }
             masked_base = [
-                self._pair(item, head_by_name.get(name, item), secret=secret)[0]
+                paired[name][0] if name in paired else self._pair(item, item, secret=secret)[0]
                 for name, item in zip(base_names, base, strict=True)
             ]
             masked_head = [
-                self._pair(base_by_name.get(name, item), item, secret=secret)[1]
+                paired[name][1] if name in paired else self._pair(item, item, secret=secret)[1]
                 for name, item in zip(head_names, head, strict=True)
             ]
             return masked_base, masked_head
-        masked_base = [
-            self._pair(item, head[index] if index < len(head) else item, secret=secret)[0]
-            for index, item in enumerate(base)
-        ]
-        masked_head = [
-            self._pair(base[index] if index < len(base) else item, item, secret=secret)[1]
-            for index, item in enumerate(head)
-        ]
+        pairs = [self._pair(old, new, secret=secret) for old, new in zip(base, head, strict=False)]
+        shared = len(pairs)
+        masked_base = [pair[0] for pair in pairs] + [self._pair(item, item, secret=secret)[0] for item in base[shared:]]
+        masked_head = [pair[1] for pair in pairs] + [self._pair(item, item, secret=secret)[1] for item in head[shared:]]
         return masked_base, masked_head
+
+
+_REMEMBERED = 50_000  # entries per masker and kind: one run's keys and texts; a long-lived masker starts over
+_REMEMBERED_TEXT = 512
+
+
+def _remember(memory: dict[str, Any], key: str, value: Any) -> None:
+    if len(memory) >= _REMEMBERED:
+        memory.clear()
+    memory[key] = value
 
 
 def _names(items: list[Any]) -> list[Any] | None:

@@ -217,7 +217,12 @@ class RepoLayout:
 
     def custom_component_files(self) -> list[str]:
         """Python code kpops may import: custom components below `kpops/` and any module they import."""
-        return sorted(path for path in self.files if is_custom_code(path))
+        return list(self._custom_code)
+
+    @cached_property
+    def _custom_code(self) -> tuple[str, ...]:
+        """Once per layout: every render's cache key holds these files."""
+        return tuple(sorted(path for path in self.files if is_custom_code(path)))
 
 
 _CODE_SUFFIXES = (".py", ".pyc", ".pyd", ".so", ".pth")

@@ -66,9 +66,20 @@ class SourceFiles:
     every pipeline, and each pipeline's sources hold the same defaults files (composing them anew per pipeline
     was most of the diff stage). `read` gives a file's text at the revision, None when it has none."""
 
-    def __init__(self, read: Callable[[str], str | None]) -> None:
+    def __init__(
+        self, read: Callable[[str], str | None], read_many: Callable[[list[str]], dict[str, str | None]] | None = None
+    ) -> None:
         self._read = read
+        self._read_many = read_many
         self._files: dict[str, SourceFile | None] = {}
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Read the files not read yet all at once (through `read_many`), before they are asked for one by one."""
+        if self._read_many is None:
+            return
+        texts = self._read_many([path for path in dict.fromkeys(paths) if path not in self._files])
+        for path, text in texts.items():
+            self._files[path] = None if text is None else SourceFile(path, text)
 
     def __call__(self, paths: Iterable[str]) -> list[SourceFile]:
         files = []

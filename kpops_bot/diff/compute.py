@@ -10,7 +10,6 @@ from typing import Any
 
 from kpops_bot.connectors import ConnectorPolicy, applied, literal_secrets
 from kpops_bot.diff import risks, topology
-from kpops_bot.diff.deep_diff import DeepDiff
 from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION
 from kpops_bot.diff.model import (
     ChangeKind,
@@ -27,6 +26,7 @@ from kpops_bot.diff.model import (
     Summary,
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
+from kpops_bot.diff.tree_diff import Kind, tree_changes
 from kpops_bot.masking import Masker
 from kpops_bot.model.kinds import OperationMode
 from kpops_bot.model.policy import PolicyOptions
@@ -35,6 +35,7 @@ from kpops_bot.sources import PipelineSources
 from kpops_bot.yaml_text import dump_yaml
 
 ResourceKey = tuple[str, str, str, str]
+_CHANGE_KINDS: dict[Kind, ChangeKind] = {Kind.ADDED: "added", Kind.REMOVED: "removed", Kind.CHANGED: "changed"}
 
 
 @dataclass(frozen=True)
@@ -240,27 +241,11 @@ def _leaves(value: Any, prefix: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ..
 
 def _config_changes(base: dict[str, Any], head: dict[str, Any], options: DiffOptions) -> list[ConfigChange]:
     old, new = options.masker.mask_pair(options.ignored.apply(base), options.ignored.apply(head))
-    changes: list[ConfigChange] = []
-    for report_type, items in DeepDiff(old, new, view="tree", verbose_level=2).items():
-        for item in items:
-            change = _change_kind(report_type)
-            changes.append(
-                ConfigChange(
-                    path=format_path(item.path(output_format="list")),
-                    change=change,
-                    old=None if change == "added" else item.t1,
-                    new=None if change == "removed" else item.t2,
-                )
-            )
+    changes = [
+        ConfigChange(path=format_path(change.path), change=_CHANGE_KINDS[change.kind], old=change.old, new=change.new)
+        for change in tree_changes(old, new)
+    ]
     return sorted(changes, key=lambda change: change.path)
-
-
-def _change_kind(report_type: str) -> ChangeKind:
-    if report_type.endswith("_added"):
-        return "added"
-    if report_type.endswith("_removed"):
-        return "removed"
-    return "changed"
 
 
 def _identity(resource: dict[str, Any], namespace: str | None) -> tuple[ResourceKey, str, str | None]:
@@ -297,7 +282,6 @@ def _diff_resources(
         api_version, shown_namespace, _ = after or before  # type: ignore[misc]
         old_doc = options.ignored.apply(before[2]) if before else None
         new_doc = options.ignored.apply(after[2]) if after else None
-        masked_old, masked_new = options.masker.mask_resource_pair(old_doc, new_doc)
         if before is None:
             status = Status.ADDED
         elif after is None:
@@ -311,10 +295,16 @@ def _diff_resources(
                 namespace=shown_namespace,
                 name=key[3],
                 status=status,
-                diff=_unified(masked_old, masked_new, options.context_lines) if status is not Status.UNCHANGED else "",
+                diff=_masked_unified(old_doc, new_doc, options) if status is not Status.UNCHANGED else "",
             )
         )
     return diffs
+
+
+def _masked_unified(old: Any, new: Any, options: DiffOptions) -> str:
+    """An unchanged resource shows no text, so only a changed one is masked."""
+    masked_old, masked_new = options.masker.mask_resource_pair(old, new)
+    return _unified(masked_old, masked_new, options.context_lines)
 
 
 def _unified(old: Any, new: Any, context: int) -> str:

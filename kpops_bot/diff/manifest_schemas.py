@@ -99,9 +99,56 @@ def _validator(kind: str, api_version: str, kubernetes_version: str) -> jsonsche
         schema = _load(f"{folder}/{kind.lower()}-{group_version}.json")
     except FileNotFoundError:
         return None
-    definitions = referencing.Resource.from_contents(_load(f"{folder}/_definitions.json"))
+    loaded = _load(f"{folder}/_definitions.json")
+    definitions = referencing.Resource.from_contents(loaded)
+    schema = _Inlined(loaded["$defs"]).schema(schema, frozenset())
     registry: referencing.Registry[Any] = referencing.Resource.from_contents(schema) @ referencing.Registry()
     return jsonschema.Draft202012Validator(schema, registry=definitions @ registry)
+
+
+class _Inlined:
+    """A kind's schema with the definitions it refers to put in place, once, so that validating does not resolve
+    a `$ref` (a registry lookup and a new resolver) at every object of every manifest: that was most of the time
+    spent validating. `{"$ref": X, ...}` becomes `{"allOf": [X], ...}` at the same place, which reports the same
+    errors in the same order; a definition that refers to itself keeps its `$ref`, made absolute (it now sits in
+    the kind's document, whose base differs)."""
+
+    _DATA_KEYWORDS = frozenset({"enum", "const", "default", "example", "examples"})
+
+    def __init__(self, definitions: dict[str, Any]) -> None:
+        self._definitions = definitions
+        self._done: dict[str, Any] = {}
+
+    def schema(self, node: Any, within: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [self.schema(item, within) for item in node]
+        if not isinstance(node, dict):
+            return node
+        inlined: dict[str, Any] = {}
+        for key, value in node.items():
+            name = _definition(value) if key == "$ref" and "allOf" not in node else None
+            if name is None:
+                inlined[key] = value if key in self._DATA_KEYWORDS else self.schema(value, within)
+            elif name in within or name not in self._definitions:
+                inlined[key] = f"{_DEFINITIONS_ID}#/$defs/{name}"
+            else:
+                inlined["allOf"] = [self._definition(name, within)]
+        return inlined
+
+    def _definition(self, name: str, within: frozenset[str]) -> Any:
+        if name not in self._done:
+            self._done[name] = self.schema(self._definitions[name], within | {name})
+        return self._done[name]
+
+
+_DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
+_DEFINITION_REF = re.compile(r"^(?:https://kubernetes\.io)?(?:/api/_definitions\.json)?#/\$defs/([^/]+)$")
+
+
+def _definition(ref: Any) -> str | None:
+    """The definition's name a kubernetes-validate `$ref` names."""
+    match = _DEFINITION_REF.match(ref) if isinstance(ref, str) else None
+    return match[1] if match else None
 
 
 def _schema_folder(kubernetes_version: str) -> str:

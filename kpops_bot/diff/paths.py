@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_MATCHES_KEPT = 100_000
 
 DEFAULT_IGNORED_FIELDS = (
     'metadata.labels["helm.sh/chart"]',
@@ -22,13 +23,16 @@ def format_path(segments: Sequence[Any]) -> str:
     """`["values", "kafka", "config", "tasks.max"]` → `values.kafka.config["tasks.max"]`."""
     text = ""
     for segment in segments:
-        if isinstance(segment, int):
-            text += f"[{segment}]"
-        elif isinstance(segment, str) and _PLAIN_KEY.fullmatch(segment):
-            text += f".{segment}" if text else segment
-        else:
-            text += f'["{segment}"]'
+        text = _extended(text, segment)
     return text
+
+
+def _extended(text: str, segment: Any) -> str:
+    if isinstance(segment, int):
+        return f"{text}[{segment}]"
+    if isinstance(segment, str) and _PLAIN_KEY.fullmatch(segment):
+        return f"{text}.{segment}" if text else segment
+    return f'{text}["{segment}"]'
 
 
 class FieldFilter:
@@ -38,18 +42,34 @@ class FieldFilter:
         self.patterns = tuple(patterns)
         alternatives = [re.escape(pattern).replace(r"\*", ".*") for pattern in self.patterns]
         self._regex = re.compile("|".join(f"(?:{a})" for a in alternatives)) if alternatives else None
+        # Every render of a run has the same few hundred paths: each is matched once.
+        self._ignored: dict[str, bool] = {}
 
     def ignores(self, segments: Sequence[Any]) -> bool:
-        return self._regex is not None and self._regex.fullmatch(format_path(segments)) is not None
+        return self._ignores_text(format_path(segments))
+
+    def _ignores_text(self, text: str) -> bool:
+        if self._regex is None:
+            return False
+        ignored = self._ignored.get(text)
+        if ignored is None:
+            if len(self._ignored) >= _MATCHES_KEPT:  # a long-lived filter sees many repositories
+                self._ignored.clear()
+            ignored = self._ignored[text] = self._regex.fullmatch(text) is not None
+        return ignored
 
     def apply(self, document: Any, prefix: tuple[Any, ...] = ()) -> Any:
         """A copy of the document without the ignored fields."""
+        return self._apply(document, format_path(prefix))
+
+    def _apply(self, document: Any, path: str) -> Any:
         if isinstance(document, dict):
-            return {
-                key: self.apply(value, (*prefix, key))
-                for key, value in document.items()
-                if not self.ignores((*prefix, key))
-            }
+            kept = {}
+            for key, value in document.items():
+                child = _extended(path, key)
+                if not self._ignores_text(child):
+                    kept[key] = self._apply(value, child)
+            return kept
         if isinstance(document, list):
-            return [self.apply(item, (*prefix, index)) for index, item in enumerate(document)]
+            return [self._apply(item, _extended(path, index)) for index, item in enumerate(document)]
         return document

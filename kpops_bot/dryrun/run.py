@@ -7,6 +7,7 @@ deciding in `changes` and `diff`. The base renders made to learn what a change r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from dataclasses import replace
@@ -41,7 +42,7 @@ from kpops_bot.policy.check import (
     repository_policies,
     wants_graph,
 )
-from kpops_bot.sources import PipelineSources, SourceFile, SourceFiles
+from kpops_bot.sources import PipelineSources, SourceFiles
 from kpops_bot.versions.environments import EnvironmentBuildError
 from kpops_bot.versions.index import UnresolvablePinError
 from kpops_bot.versions.pin import InvalidPinError
@@ -84,24 +85,25 @@ def diff_revisions(
         targets += [RenderTarget(base, pipeline, side.spec, side.base_layout) for pipeline in side.at_base()]
         targets += [RenderTarget(head, pipeline, side.spec, side.head_layout) for pipeline in side.to_deploy()]
     missing = [target for target in targets if render_key(target) not in rendered]
-    renders = render_targets(repository, pool, missing, cache, progress)
-    by_target = rendered | {render_key(target): render for target, render in zip(missing, renders, strict=True)}
+    head_files = SourceFiles(lambda path: repository.read(head, path), functools.partial(repository.read_many, head))
+    head_files.prefetch(path for side in sides for name in side.affected.all for path in _source_paths(side, name))
+    diffs = _Diffs((base, head), sides, options, head_files, expected={*rendered, *map(render_key, missing)})
+    for key, render in rendered.items():
+        diffs.arrived(key, render)
+    render_targets(repository, pool, missing, cache, progress, diffs.rendered)
+    by_target = diffs.by_target
     pipelines: list[PipelineDiff] = []
     judged: list[Judged] = []
     pairs: dict[str, tuple[PipelineRender | None, PipelineRender | None]] = {}
-    head_files = SourceFiles(lambda path: repository.read(head, path))
     wanted = wants_graph(sets)
     graphs: list[EnvironmentGraph] = []
-    for side in sides:
+    for index, side in enumerate(sides):
         environment = side.spec.environment
-        setup = options.connectors.for_environment(environment)
         for name in side.affected.all:
-            base_render = _with_connectors(by_target.get((base, environment, name)), setup, options)
-            head_render = _with_connectors(by_target.get((head, environment, name)), setup, options)
-            sources = _sources(head_files, side, name)
-            pipelines.append(diff_pipeline(name, environment, base_render, head_render, options, sources))
-            judged.append(Judged(pipelines[-1], base_render, head_render, sources))
-            pairs[f"{name} ({environment})" if environment else name] = (base_render, head_render)
+            diffed = diffs.result(index, name)
+            pipelines.append(diffed.diff)
+            judged.append(diffed)
+            pairs[f"{name} ({environment})" if environment else name] = (diffed.base, diffed.head)
         # The rest of the repository is rendered at base only when a change touches a topic, or a change policy
         # reads the graph (dryrun/graph.py).
         located = functools.partial(_sources, head_files, side)
@@ -118,6 +120,70 @@ def diff_revisions(
     if upgrade and releases[0] and releases[1]:
         kpops.migration = [options.masker.mask_text(risk) for risk in migration_risks(releases[0], releases[1], pairs)]
     return build_report(base, head, request.mode, list(request.environments), pipelines, options.blocking_levels, kpops)
+
+
+RenderKey = tuple[str, str | None, str]
+Affected = tuple[int, str]  # a pipeline of one side (its index in the sides)
+
+
+class _Diffs:
+    """Each pipeline diffed as soon as the renders it needs are in (both sides, or the one it has), while the
+    others still render: the diff stage overlaps rendering instead of following it."""
+
+    def __init__(
+        self,
+        revisions: tuple[str, str],
+        sides: Sequence[AffectedSide],
+        options: DiffOptions,
+        head_files: SourceFiles,
+        expected: set[RenderKey],
+    ) -> None:
+        self.by_target: dict[RenderKey, PipelineRender] = {}
+        self._sides, self._options, self._head_files = sides, options, head_files
+        self._done: dict[Affected, Judged] = {}
+        self._keys: dict[Affected, tuple[RenderKey, RenderKey]] = {}
+        # What each pipeline waits for: those of its two renders that will be made (or were already).
+        self._waiting: dict[Affected, set[RenderKey]] = {}
+        self._waiters: dict[RenderKey, list[Affected]] = {}
+        for index, side in enumerate(sides):
+            for name in side.affected.all:
+                keys = self._keys[index, name] = (
+                    (revisions[0], side.spec.environment, name),
+                    (revisions[1], side.spec.environment, name),
+                )
+                self._waiting[index, name] = {key for key in keys if key in expected}
+                for key in self._waiting[index, name]:
+                    self._waiters.setdefault(key, []).append((index, name))
+
+    def rendered(self, target: RenderTarget, render: PipelineRender) -> None:
+        self.arrived(render_key(target), render)
+
+    def arrived(self, key: RenderKey, render: PipelineRender) -> None:
+        self.by_target[key] = render
+        for pipeline in self._waiters.get(key, []):
+            self._waiting[pipeline].discard(key)
+            if not self._waiting[pipeline]:
+                # While renders still run, a failing diff waits: `result` makes it again after them, where it
+                # fails as it did before the diff overlapped rendering.
+                with contextlib.suppress(Exception):
+                    self._done[pipeline] = self._diff(pipeline)
+
+    def result(self, index: int, name: str) -> Judged:
+        """The pipeline's diff, made now if no render of it was awaited (or its early diff failed)."""
+        done = self._done.get((index, name))
+        return done if done is not None else self._diff((index, name))
+
+    def _diff(self, pipeline: Affected) -> Judged:
+        index, name = pipeline
+        side = self._sides[index]
+        environment = side.spec.environment
+        setup = self._options.connectors.for_environment(environment)
+        base_key, head_key = self._keys[pipeline]
+        base_render = _with_connectors(self.by_target.get(base_key), setup, self._options)
+        head_render = _with_connectors(self.by_target.get(head_key), setup, self._options)
+        sources = _sources(self._head_files, side, name)
+        diff = diff_pipeline(name, environment, base_render, head_render, self._options, sources)
+        return Judged(diff, base_render, head_render, sources)
 
 
 def _policy_sets(repository: CachedRepository, commit: str, options: DiffOptions) -> list[PolicySet]:
@@ -147,6 +213,21 @@ def _release(repository: CachedRepository, pool: Renderer, commit: str) -> str |
 
 def _sources(head_files: SourceFiles, side: AffectedSide, name: str) -> PipelineSources | None:
     """The pipeline's kpops files at head, for pointing risks at lines; None when the change removes it."""
+    files = _source_files(side, name)
+    if files is None:
+        return None
+    pipeline_files, defaults = files
+    return PipelineSources(pipeline_files=head_files(pipeline_files), defaults_files=head_files(defaults))
+
+
+def _source_paths(side: AffectedSide, name: str) -> list[str]:
+    files = _source_files(side, name)
+    return [] if files is None else [*files[0], *files[1]]
+
+
+def _source_files(side: AffectedSide, name: str) -> tuple[list[str], list[str]] | None:
+    """The pipeline's files and defaults files at head, a linked file at its target (whose lines hold what it
+    sets); None when the change removes the pipeline."""
     pipeline = side.head_layout.pipelines.get(name)
     if pipeline is None:
         return None
@@ -158,12 +239,7 @@ def _sources(head_files: SourceFiles, side: AffectedSide, name: str) -> Pipeline
         if (path := f"{pipeline.folder}/{file_name}".removeprefix("./")) in layout.tree
     ]
     defaults = layout.defaults_files(pipeline, environment)
-
-    def read(paths: Sequence[str]) -> list[SourceFile]:
-        """A linked file at its target, whose lines hold what it sets."""
-        return head_files(layout.real_path(path) for path in paths)
-
-    return PipelineSources(pipeline_files=read(pipeline_files), defaults_files=read(defaults))
+    return [layout.real_path(path) for path in pipeline_files], [layout.real_path(path) for path in defaults]
 
 
 def _side(

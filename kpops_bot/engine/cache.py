@@ -19,6 +19,7 @@ process wrote or changed (with no sandbox, or a sandbox that failed) is ignored,
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -27,7 +28,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
@@ -85,13 +86,15 @@ class ReadSet(BaseModel):
     folders: list[str]
     trees: list[str]
 
-    def state(self, blobs: Mapping[str, str]) -> str:
-        """The content of these paths at the commit whose blob ids are `blobs`, as one digest."""
+    def state(self, blobs: Mapping[str, str], paths: Sequence[str] | None = None) -> str:
+        """The content of these paths at the commit whose blob ids are `blobs`, as one digest; `paths` are the
+        blobs' paths sorted, when the caller keeps them (a folder's entries are then found by bisection)."""
+        ordered = sorted(blobs) if paths is None else paths
         return _digest(
             {
                 "files": {path: blobs.get(path) for path in self.files},
-                "folders": {path: _listing(blobs, path) for path in self.folders},
-                "trees": {path: _tree(blobs, path) for path in self.trees},
+                "folders": {path: _listing(_under(ordered, path), path) for path in self.folders},
+                "trees": {path: _tree(blobs, _under(ordered, path), path) for path in self.trees},
             }
         )
 
@@ -119,6 +122,7 @@ class RenderCache:
         self._size_lock = threading.Lock()
         self.hits = 0
         self.stores = 0
+        self._last_paths: tuple[Mapping[str, str], list[str]] | None = None
 
     @functools.cached_property
     def _mac_key(self) -> bytes:
@@ -137,10 +141,11 @@ class RenderCache:
         """The render stored for `key` whose reads are unchanged at the commit of `blobs`, stamped with `revision`."""
         variants = self._load(self._variants_path(key), _Variants)
         for read_set in variants.read_sets if variants else []:
-            entry = self._load(self._entry_path(key, read_set.state(blobs)), _Entry)
+            entry_path = self._entry_path(key, read_set.state(blobs, self._sorted_paths(blobs)))
+            entry = self._load(entry_path, _Entry)
             if entry is not None and entry.reads == read_set:
                 self.hits += 1
-                self._used(self._variants_path(key), self._entry_path(key, read_set.state(blobs)))
+                self._used(self._variants_path(key), entry_path)
                 metrics.render_cache_lookups.labels(metrics.CacheResult.HIT.value).inc()
                 reads = RenderReads(files=read_set.files, folders=read_set.folders, trees=read_set.trees)
                 return entry.render.model_copy(update={"revision": revision, "reads": reads})
@@ -161,6 +166,16 @@ class RenderCache:
             kept = [*variants.read_sets, read_set][-MAX_VARIANTS:]
             self._write(self._variants_path(key), _Variants(read_sets=kept).model_dump_json().encode())
         self.stores += 1
+
+    def _sorted_paths(self, blobs: Mapping[str, str]) -> Sequence[str]:
+        """The paths of `blobs` sorted, kept for the commit looked up last: a run looks up every pipeline of a
+        commit against the same blobs."""
+        last = self._last_paths
+        if last is not None and last[0] is blobs and len(last[1]) == len(blobs):
+            return last[1]
+        paths = sorted(blobs)
+        self._last_paths = (blobs, paths)
+        return paths
 
     def _variants_path(self, key: str) -> Path:
         return self._folder / key[:2] / f"{key}.reads.json"
@@ -258,14 +273,23 @@ def cacheable(render: PipelineRender) -> bool:
     )
 
 
-def _listing(blobs: Mapping[str, str], folder: str) -> list[str]:
-    prefix = "" if folder == "." else folder + "/"
-    return sorted({path[len(prefix) :].split("/", 1)[0] for path in blobs if path.startswith(prefix)})
+def _under(paths: Sequence[str], folder: str) -> Sequence[str]:
+    """The sorted `paths` that may lie in `folder` (the folder itself as a path, and those below it): one range."""
+    if folder == ".":
+        return paths
+    start = bisect.bisect_left(paths, folder)
+    end = bisect.bisect_left(paths, folder + "0", start)  # "0" follows "/": past every "<folder>/..."
+    return paths[start:end]
 
 
-def _tree(blobs: Mapping[str, str], folder: str) -> list[tuple[str, str]]:
+def _listing(paths: Sequence[str], folder: str) -> list[str]:
     prefix = "" if folder == "." else folder + "/"
-    return sorted((path, blob) for path, blob in blobs.items() if path == folder or path.startswith(prefix))
+    return sorted({path[len(prefix) :].split("/", 1)[0] for path in paths if path.startswith(prefix)})
+
+
+def _tree(blobs: Mapping[str, str], paths: Sequence[str], folder: str) -> list[tuple[str, str]]:
+    prefix = "" if folder == "." else folder + "/"
+    return sorted((path, blobs[path]) for path in paths if path == folder or path.startswith(prefix))
 
 
 def _digest(document: object) -> str:

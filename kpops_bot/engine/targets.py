@@ -128,10 +128,13 @@ def render_targets(
     targets: Sequence[RenderTarget],
     cache: RenderCache | None = None,
     progress: Progress | None = None,
+    on_render: Callable[[RenderTarget, PipelineRender], None] | None = None,
 ) -> list[PipelineRender]:
     """Render every target in parallel (several commits at once), results in the order of the targets.
 
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
+    `on_render` is called with each target's render as soon as it is known (cached or done), in the caller's
+    thread, so that work on finished renders overlaps the renders still running.
     """
     results: list[PipelineRender | None] = [None] * len(targets)
     releases = _releases(repository, pool, targets)
@@ -148,10 +151,14 @@ def render_targets(
             for result, key, t in zip(results, keys, targets, strict=True)
         ]
     done = 0
-    for result in results:
-        if result is not None and progress is not None:
+    for target, result in zip(targets, results, strict=True):
+        if result is None:
+            continue
+        if progress is not None:
             done += 1
             progress(done, len(targets), result)
+        if on_render is not None:
+            on_render(target, result)
     missing = [index for index, result in enumerate(results) if result is None]
     left_out: dict[str, list[str]] = {}
     with ExitStack() as stack:
@@ -173,6 +180,8 @@ def render_targets(
             if progress is not None:
                 done += 1
                 progress(done, len(targets), result)
+            if on_render is not None:
+                on_render(targets[index], result)
     return [result for result in results if result is not None]
 
 

@@ -177,9 +177,14 @@ def close_descriptors(keep: Sequence[int]) -> None:
 
 
 def kill_descendants() -> None:
-    """Kill every process below this one, orphans included (they were adopted), until none is left."""
+    """Kill every process below this one, orphans included (they were adopted), until none is left.
+
+    Finding them reads the status of every process on the machine: 37 ms after every render on a busy machine
+    (170 processes), half a render, which made `sandbox: off` slower than the sandbox (whose PID namespace ends
+    them without a search). So the search runs only when the kernel says that a child is left.
+    """
     me = os.getpid()
-    while True:
+    while _has_children():
         children = _children_of(me)
         if not children:
             return
@@ -193,6 +198,15 @@ def kill_descendants() -> None:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 continue
+
+
+def _has_children() -> bool:
+    """Whether this process has a child, running or ended; none is reaped."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WSTOPPED | os.WCONTINUED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def _children_of(parent: int) -> list[int]:

@@ -167,3 +167,13 @@ def test_the_command_line_loads_no_server_kpops_git_or_diff_until_a_command_runs
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]"
     assert invoke("--help").exit_code == 0
+
+
+def test_a_diff_loads_deepdiff_only_for_a_tree_that_is_not_json() -> None:
+    """Its import was a quarter of a second of a one-shot diff's start; JSON trees are diffed without it."""
+    probe = (
+        "import sys; from kpops_bot.diff.tree_diff import tree_changes; "
+        "tree_changes({'a': [1, {'b': 'x'}]}, {'a': [2, {'b': 'y'}], 'c': None}); print('deepdiff' in sys.modules)"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False"

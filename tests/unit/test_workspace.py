@@ -247,3 +247,25 @@ def test_files_are_read_through_one_git_process(
     assert repository.read(commit, "pipelines") is None, "a folder is no file"
     assert repository.read(commit, paths[0]) == before[paths[0]], "the process answers after a missing name"
     assert [command[1:3] for command in started] == [["cat-file", "--batch"]]
+
+
+def test_many_files_are_read_at_once_as_one_by_one(workspace: Workspace, deployment_repo: GitRepo) -> None:
+    """The diff's sources are read in one batch: each file as `read` gives it, missing names and folders included."""
+    deployment_repo.write("no-final-newline.yaml", "a: 1")
+    deployment_repo.write("with space missing", "b: 2\n\n")
+    (deployment_repo.path / "latin-1.txt").write_bytes(b"caf\xe9\n")
+    (deployment_repo.path / "linked.yaml").symlink_to("no-final-newline.yaml")
+    commit = deployment_repo.commit("odd files")
+    repository = workspace.repository(str(deployment_repo.path))
+    asked = [
+        *(path for path in repository.files(commit) if path.endswith(".yaml")),
+        "with space missing",
+        "latin-1.txt",
+        "no/such file missing",
+        "pipelines",
+        "linked.yaml",
+    ]
+    at_once = repository.read_many(commit, asked)
+    assert at_once == {path: repository.read(commit, path) for path in asked}
+    assert at_once["with space missing"] == "b: 2\n"
+    assert at_once["no/such file missing"] is None and at_once["pipelines"] is None

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
+import jsonschema
 import pytest
+import referencing
 
+from kpops_bot.diff import manifest_schemas
 from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.manifest_schemas import strimzi_crd, supported, violations
 from kpops_bot.diff.settings import DiffSettings
@@ -99,3 +103,28 @@ def test_strimzi_resources_are_checked_against_the_operators_own_crds() -> None:
     assert unserved.field == "apiVersion"
     for render_manifest in (m for c in recorded_render().components for m in c.manifests):
         assert violations(render_manifest) == []
+
+
+def _errors_through_refs(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """kubernetes-validate's schema as shipped, each `$ref` resolved while validating."""
+    folder = manifest_schemas._schema_folder(manifest_schemas.DEFAULT_KUBERNETES_VERSION)
+    schema = manifest_schemas._load(f"{folder}/deployment-apps-v1.json")
+    definitions = referencing.Resource.from_contents(manifest_schemas._load(f"{folder}/_definitions.json"))
+    registry: referencing.Registry[Any] = referencing.Resource.from_contents(schema) @ referencing.Registry()
+    validator = jsonschema.Draft202012Validator(schema, registry=definitions @ registry)
+    return [(str(list(e.absolute_path)), e.message, str(e.validator)) for e in validator.iter_errors(document)]
+
+
+def test_definitions_put_in_place_report_what_resolving_each_ref_reports() -> None:
+    volume = {"name": "v", "configMap": {"name": 3, "items": [{"key": "k"}]}}
+    broken = [
+        deployment(replicas="three"),
+        deployment(template={"spec": {"containers": [{"image": 5, "ports": [{"containerPort": "x"}]}]}}),
+        deployment(template={"spec": {"containers": [], "volumes": [volume], "affinity": {"nodeAffinity": 1}}}),
+        deployment(selector={"matchExpressions": [{"key": "a", "operator": 1, "values": "b"}]}, strategy=[]),
+    ]
+    validator = manifest_schemas._validator("Deployment", "apps/v1", manifest_schemas.DEFAULT_KUBERNETES_VERSION)
+    assert validator is not None and "$ref" not in json.dumps(validator.schema)
+    for document in broken:
+        errors = [(str(list(e.absolute_path)), e.message, str(e.validator)) for e in validator.iter_errors(document)]
+        assert errors == _errors_through_refs(document) != []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,11 @@ from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.dryrun.run import diff_revisions
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.engine.lazy import LazyPool
-from kpops_bot.engine.pool import RenderPool
-from kpops_bot.engine.targets import UnknownPipelineError
+from kpops_bot.engine.pool import RenderPool, RenderRequest
+from kpops_bot.engine.settings import EngineSettings
+from kpops_bot.engine.targets import RenderTarget, UnknownPipelineError, layout_at, render_targets
 from kpops_bot.model.kinds import ConnectorDeploy
+from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
@@ -212,3 +217,57 @@ def test_under_strimzi_a_dry_run_diffs_the_kafka_connector_each_side_renders(
     )
     assert "-  tasksMax: 1\n+  tasksMax: 2" in resource.diff
     assert "+    connection.password: '***'" in resource.diff  # the base's literal was never in its resource
+
+
+class _HeldBack:
+    """The real pool, with the render of one pipeline held until `release` is set (or a minute passes)."""
+
+    def __init__(self, pool: RenderPool, held: str) -> None:
+        self._pool, self._held = pool, held
+        self.release = threading.Event()
+        self.released_in_time = False
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self._pool.settings
+
+    def kpops_release(self, files: Sequence[str], read: Callable[[str], str | None]) -> str:
+        return self._pool.kpops_release(files, read)
+
+    def submit(self, request: RenderRequest) -> Future[PipelineRender]:
+        rendering = self._pool.submit(request)
+        if request.pipeline != self._held:
+            return rendering
+        held: Future[PipelineRender] = Future()
+
+        def hand_over() -> None:
+            self.released_in_time = self.release.wait(timeout=60)
+            held.set_result(rendering.result())
+
+        threading.Thread(target=hand_over, daemon=True).start()
+        return held
+
+
+def test_each_render_is_handed_on_while_the_others_still_render(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool
+) -> None:
+    """What lets a dry run diff a pipeline as soon as its renders are in: word-count's render comes back only once
+    orders' render has been handed on, which waited for every render before."""
+    repository = workspace.repository(str(feature.path))
+    commit = repository.resolve("main")
+    layout = layout_at(repository, commit, RenderSpec())
+    targets = [
+        RenderTarget(commit, layout.pipelines[name], RenderSpec(), layout) for name in ("word-count", "team-a-orders")
+    ]
+    held = _HeldBack(pool, "word-count")
+    handed: list[str] = []
+
+    def on_render(target: RenderTarget, render: PipelineRender) -> None:
+        handed.append(render.name)
+        held.release.set()
+
+    renders = render_targets(repository, held, targets, on_render=on_render)
+    assert held.released_in_time
+    assert handed == ["team-a-orders", "word-count"]
+    assert [render.name for render in renders] == ["word-count", "team-a-orders"]
+    assert all(render.ok for render in renders)
