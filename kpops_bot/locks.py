@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kpops_bot.store import NewJob, Store, lock_waits, locks
+from kpops_bot.jobs import NewJob, decode_payload, encode
+from kpops_bot.store import Store, lock_waits, locks
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, order=True)
@@ -113,8 +117,8 @@ class Locks:
                         wait_key=wait_key,
                         resources=json.dumps(sorted([r.environment, r.pipeline] for r in wanted)),
                         job_key=then.key,
-                        kind=then.kind,
-                        payload=json.dumps(then.payload),
+                        kind=then.kind.value,
+                        payload=encode(then.payload),
                         created_at=now,
                     )
                 )
@@ -152,7 +156,7 @@ class Locks:
             if gone is None:
                 return Released([], [])
             waiters = _waiters(connection, repository)
-            wanted = next(waiter.resources for waiter in waiters if waiter.id == gone)
+            wanted = next((waiter.resources for waiter in waiters if waiter.id == gone), frozenset[Resource]())
             connection.execute(lock_waits.delete().where(lock_waits.c.id == gone))
             return Released([], [waiter for waiter in waiters if waiter.id > gone and waiter.resources & wanted])
 
@@ -191,15 +195,19 @@ def _held(connection: Connection, repository: str) -> dict[Resource, int]:
 
 
 def _waiters(connection: Connection, repository: str) -> list[Waiter]:
+    """The line, in order; a wait whose job this bot cannot read (a newer version's?) is left out, and logged."""
     rows = connection.execute(
         sa.select(lock_waits).where(lock_waits.c.repository == repository).order_by(lock_waits.c.id)
     )
-    return [
-        Waiter(
-            id=row.id,
-            number=row.number,
-            resources=frozenset(Resource(env, pipeline) for env, pipeline in json.loads(row.resources)),
-            job=NewJob(row.job_key, row.kind, json.loads(row.payload)),
+    waiters = []
+    for row in rows:
+        try:
+            kind, payload = decode_payload(row.kind, json.loads(row.payload))
+        except ValueError as error:  # not JSON, or an UnreadableJobError
+            logger.error("the wait %s in line for %s cannot be read, left out: %s", row.wait_key, repository, error)
+            continue
+        resources = frozenset(Resource(env, pipeline) for env, pipeline in json.loads(row.resources))
+        waiters.append(
+            Waiter(id=row.id, number=row.number, resources=resources, job=NewJob(row.job_key, kind, payload))
         )
-        for row in rows
-    ]
+    return waiters

@@ -19,10 +19,11 @@ from kpops_bot.forges.base import ForgeClient, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
+from kpops_bot.jobs import NewJob
 from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
 from kpops_bot.managed import Isolation
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import NewJob, Store
+from kpops_bot.store import Store
 from kpops_bot.versions.environments import WaitListener
 from kpops_bot.versions.releases import KpopsReleases
 from kpops_bot.workflows.deployment import GitDeploymentRepository

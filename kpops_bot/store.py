@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import queue
 import threading
 import time
@@ -27,13 +26,19 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
+
+from kpops_bot.jobs import Job, JobKind, JobState, NewJob, StoredJob, encode
+
+__all__ = [  # the jobs' types, where the code before typed jobs imported them from
+    "Accepted", "Job", "JobKind", "JobState", "NewJob", "SchemaTooNewError", "Store", "StoredJob",
+    "deliveries", "jobs", "lock_waits", "locks", "metadata", "replicas",
+]  # fmt: skip
 
 # Versions of the `schema_info` table that databases made before alembic carry → the revision they equal.
 _LEGACY_REVISIONS = {1: "0001", 2: "0002"}
@@ -54,14 +59,6 @@ deliveries = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("job_id", sa.Integer, nullable=True),
 )
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SUPERSEDED = "superseded"  # a newer delivery made it pointless before it ran
 
 
 jobs = sa.Table(
@@ -131,44 +128,9 @@ class SchemaTooNewError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class NewJob:
-    key: str  # work with one key runs one at a time (a pull request, a branch)
-    kind: str
-    payload: dict[str, Any]
-    head_sha: str | None = None
-    supersedes: Sequence[str] = ()  # kinds of queued jobs with the same key this one makes pointless
-    supersedes_key: str | None = None  # whose queued jobs it makes pointless, where not its own key's
-
-    @property
-    def superseded_key(self) -> str:
-        """The key whose queued jobs of the `supersedes` kinds this one makes pointless."""
-        return self.supersedes_key or self.key
-
-
-@dataclass(frozen=True)
 class Accepted:
     job_id: int | None
     duplicate: bool
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    key: str
-    kind: str
-    head_sha: str | None
-    payload: dict[str, Any]
-    state: JobState
-    attempts: int
-    lease_owner: str | None
-    outcome: str | None
-    replica_id: str | None = None  # the replica running it
-    spared: int = 0  # tries that were not the job's fault: transient faults, a process dying with its store gone
-
-    @property
-    def counted(self) -> int:
-        """The tries spent against `max_attempts`."""
-        return self.attempts - self.spared
 
 
 @dataclass(frozen=True)
@@ -177,6 +139,11 @@ class _Delivery:
     delivery_id: str
     event: str
     job: NewJob | None
+    payload: str | None  # the job's, encoded by the caller's thread: the writer's is the one all deliveries wait for
+
+    @classmethod
+    def of(cls, forge: str, delivery_id: str, event: str, job: NewJob | None) -> _Delivery:
+        return cls(forge, delivery_id, event, job, None if job is None else encode(job.payload))
 
 
 Settle = Callable[["Accepted | Exception"], None]
@@ -472,14 +439,16 @@ class Store:
         many.
         """
         result: Future[Accepted] = Future()
-        self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), functools.partial(_settle_future, result))
+        self._group_commit.enqueue(
+            _Delivery.of(forge, delivery_id, event, job), functools.partial(_settle_future, result)
+        )
         return result.result()
 
     async def accept_async(self, forge: str, delivery_id: str, event: str, job: NewJob | None) -> Accepted:
         """`accept` for the server's event loop: waits for the group commit without holding a thread."""
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Accepted] = loop.create_future()
-        self._group_commit.enqueue(_Delivery(forge, delivery_id, event, job), _LoopWaiter(loop, result))
+        self._group_commit.enqueue(_Delivery.of(forge, delivery_id, event, job), _LoopWaiter(loop, result))
         return await result
 
     def _accept_all(self, batch: list[_Delivery]) -> list[Accepted]:
@@ -518,7 +487,7 @@ class Store:
                     key=job.key,
                     kind=job.kind,
                     head_sha=job.head_sha,
-                    payload=json.dumps(job.payload),
+                    payload=encode(job.payload),
                     state=JobState.QUEUED.value,
                     attempts=0,
                     not_before=now,
@@ -560,7 +529,7 @@ class Store:
         dead_after: float | None = None,
         *,
         take_over: bool = True,
-    ) -> Job | None:
+    ) -> StoredJob | None:
         """The oldest runnable job whose key has no running job, leased to `owner` of `replica_id`; None when there
         is none. First, with `take_over`, the jobs of replicas silent for `dead_after` seconds and of expired leases
         are queued again (see `_requeue` for whether the try counts: the worker gives a job up that was stopped
@@ -622,7 +591,7 @@ class Store:
                 )
         return len(rows)
 
-    def _try_claim(self, job_id: int, owner: str, expires: float, replica_id: str | None) -> Job | None:
+    def _try_claim(self, job_id: int, owner: str, expires: float, replica_id: str | None) -> StoredJob | None:
         try:
             with self.transaction() as connection:
                 claimed = connection.execute(
@@ -684,7 +653,7 @@ class Store:
             recorded = connection.execute(sa.select(jobs.c.head_sha).where(jobs.c.id == job_id)).scalar_one_or_none()
         return sha if recorded is None else str(recorded)  # a job not in the store (gone) is bound to what it sees
 
-    def newer(self, job: Job, kinds: Sequence[str]) -> Job | None:
+    def newer(self, job: StoredJob | Job[Any], kinds: Sequence[JobKind]) -> StoredJob | None:
         """The newest job of these kinds for the same key queued after `job` (whose result would be outdated at
         once); None when there is none."""
         with self.engine.connect() as connection:
@@ -701,11 +670,11 @@ class Store:
             ).first()
         return None if newer is None else _to_job(newer)
 
-    def job(self, job_id: int) -> Job:
+    def job(self, job_id: int) -> StoredJob:
         with self.engine.connect() as connection:
             return self._job(connection, job_id)
 
-    def jobs(self, key: str | None = None) -> list[Job]:
+    def jobs(self, key: str | None = None) -> list[StoredJob]:
         query = sa.select(jobs).order_by(jobs.c.id)
         if key is not None:
             query = query.where(jobs.c.key == key)
@@ -716,7 +685,7 @@ class Store:
         with self.engine.connect() as connection:
             return int(connection.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar_one())
 
-    def _job(self, connection: Connection, job_id: int) -> Job:
+    def _job(self, connection: Connection, job_id: int) -> StoredJob:
         return _to_job(connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
 
 
@@ -726,22 +695,20 @@ def _job_row(batch: list[_Delivery], index: int, with_jobs: list[int], now: floa
     job = batch[index].job
     assert job is not None
     later = [batch[other].job for other in with_jobs if other > index]
-    superseded = any(
-        other is not None and other.superseded_key == job.key and job.kind in other.supersedes for other in later
-    )
+    superseded = any(other is not None and other.supersedes_job(job.key, job.kind) for other in later)
     state = JobState.SUPERSEDED if superseded else JobState.QUEUED
     finished_at, outcome = (now, _SUPERSEDED) if superseded else (None, None)
-    return (job.key, job.kind, batch[index].forge, batch[index].delivery_id, job.head_sha, json.dumps(job.payload),
+    return (job.key, job.kind.value, batch[index].forge, batch[index].delivery_id, job.head_sha, batch[index].payload,
             state.value, 0, now, now, finished_at, outcome)  # fmt: skip
 
 
-def _to_job(row: sa.Row[Any]) -> Job:
-    return Job(
+def _to_job(row: sa.Row[Any]) -> StoredJob:
+    return StoredJob(
         id=row.id,
         key=row.key,
         kind=row.kind,
         head_sha=row.head_sha,
-        payload=json.loads(row.payload),
+        payload=row.payload,
         state=JobState(row.state),
         attempts=row.attempts,
         lease_owner=row.lease_owner,

@@ -7,7 +7,7 @@ workflow runs without git, kpops or a database.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
@@ -18,18 +18,17 @@ from kpops_bot.forges.base import ForgeClient, PullRequest
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.own_commits import Pushed
 from kpops_bot.gitops.publish import Published, Target
-from kpops_bot.jobs import JobKind
+from kpops_bot.jobs import Job, JobKind, NewJob, StoredJob
 from kpops_bot.locks import Granted, Released, Resource, Waiting
 from kpops_bot.masking import Masker
 from kpops_bot.repo_config import Effective
-from kpops_bot.store import Job, NewJob
 from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows.operate import Step, StepResult
 
 ForgeFor = Callable[[Forge], ForgeClient]
 """The client of a forge."""
 
-Superseded = Callable[[Job, Sequence[JobKind]], Job | None]
+Superseded = Callable[[Job[Any], Sequence[JobKind]], StoredJob | None]
 # The head a command job is bound to: (job id, the head seen now) -> the head recorded first (`Store.record_head`).
 HeadRecord = Callable[[int, str], str]
 """The newest job of these kinds for the same key queued after this one, if any."""
