@@ -108,6 +108,7 @@ class NewJob:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", JobKind(self.kind))  # the kind's value, as a caller may name it
+        object.__setattr__(self, "supersedes", tuple(JobKind(kind) for kind in self.supersedes))
         if not isinstance(self.payload, CARRIES[self.kind]):
             msg = f"a {self.kind} job carries {_names(self.kind)}, not {type(self.payload).__name__}"
             raise TypeError(msg)
@@ -117,9 +118,10 @@ class NewJob:
         """The key whose queued jobs of the `supersedes` kinds this one makes pointless."""
         return self.supersedes_key or self.key
 
-    def supersedes_job(self, key: str, kind: str) -> bool:
-        """The supersede rule: a new job makes a queued one pointless when it names the queued one's key and kind."""
-        return key == self.superseded_key and kind in self.supersedes
+    @property
+    def superseded(self) -> list[tuple[str, JobKind]]:
+        """The supersede rule: the (key, kind) of the queued jobs this one makes pointless."""
+        return [(self.superseded_key, kind) for kind in self.supersedes]
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,40 @@ class Locks:
         return [woken[key] for key in sorted(woken) if woken[key].number in open_numbers]
 
 
+class RequeuingLocks:
+    """The locks as commands and merges use them: what a release frees, the comments waiting for it get (their
+    jobs are queued again, in line order; each takes its locks then or keeps its place)."""
+
+    def __init__(self, locks: Locks, store: Store) -> None:
+        self._locks = locks
+        self._store = store
+
+    def acquire(
+        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
+    ) -> Granted | Waiting:
+        return self._locks.acquire(repository, number, resources, wait_key=wait_key, then=then)
+
+    def release(
+        self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
+    ) -> Released:
+        released = self._locks.release(repository, number, pipelines, forget_waits=forget_waits)
+        self.requeue(released.woken)
+        return released
+
+    def leave(self, repository: str, wait_key: str) -> Released:
+        released = self._locks.leave(repository, wait_key)
+        self.requeue(released.woken)
+        return released
+
+    def reconcile(self, repository: str, open_numbers: Collection[int]) -> None:
+        """Release what pull requests that are no longer open hold; queue again who waited for it."""
+        self.requeue(self._locks.reconcile(repository, open_numbers))
+
+    def requeue(self, waiters: Iterable[Waiter]) -> None:
+        for waiter in waiters:
+            self._store.enqueue(waiter.job)
+
+
 def _held(connection: Connection, repository: str) -> dict[Resource, int]:
     rows = connection.execute(
         sa.select(locks.c.environment, locks.c.pipeline, locks.c.number).where(locks.c.repository == repository)

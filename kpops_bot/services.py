@@ -4,7 +4,6 @@ and the narrow collaborators (`kpops_bot.workflows.ports`) built from them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from kpops_bot.forges.base import ForgeClient, ForgeError
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
-from kpops_bot.jobs import NewJob
-from kpops_bot.locks import Granted, Locks, Released, Resource, Waiter, Waiting
+from kpops_bot.locks import Locks, RequeuingLocks
 from kpops_bot.managed import Isolation
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
@@ -92,40 +90,6 @@ class RenderPools:
             for pool in self._pools.values():
                 pool.close()
             self._pools.clear()
-
-
-class RequeuingLocks:
-    """The store's locks; what a release frees, the comments waiting for it get: their jobs are queued again."""
-
-    def __init__(self, locks: Locks, store: Store) -> None:
-        self._locks = locks
-        self._store = store
-
-    def acquire(
-        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
-    ) -> Granted | Waiting:
-        return self._locks.acquire(repository, number, resources, wait_key=wait_key, then=then)
-
-    def release(
-        self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
-    ) -> Released:
-        released = self._locks.release(repository, number, pipelines, forget_waits=forget_waits)
-        self.requeue(released.woken)
-        return released
-
-    def leave(self, repository: str, wait_key: str) -> Released:
-        released = self._locks.leave(repository, wait_key)
-        self.requeue(released.woken)
-        return released
-
-    def reconcile(self, repository: str, open_numbers: Collection[int]) -> None:
-        """Release what pull requests that are no longer open hold; queue again who waited for it."""
-        self.requeue(self._locks.reconcile(repository, open_numbers))
-
-    def requeue(self, waiters: Iterable[Waiter]) -> None:
-        """Queue the waiting jobs again, in line order; each takes its locks or keeps its place."""
-        for waiter in waiters:
-            self._store.enqueue(waiter.job)
 
 
 @dataclass

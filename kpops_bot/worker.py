@@ -23,7 +23,7 @@ Whose fault a failed try is decides whether it counts against `max_attempts`:
 - any other error is the job's own and counts;
 - a try cut short because its process died (taken back at the replica's restart, or taken over from a silent
   replica) counts only when the job's own doing is plausible: it is spared when the database restarted after the
-  replica's last beat, so the store went away under it (`Store._requeue`). A lease that expired while its replica
+  replica's last beat, so the store went away under it (`Queue._requeue`). A lease that expired while its replica
   kept beating (a worker hung in the job) counts. A crash loop while the store is away therefore spends nothing.
 After its own store was away, a replica judges no other replica silent (and no lease expired) until it has beaten
 again for `dead_after` seconds: the others were silent for the same reason and are working on, not dead.

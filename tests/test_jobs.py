@@ -118,12 +118,11 @@ def test_a_new_job_takes_only_a_payload_its_kind_carries() -> None:
 
 
 def test_the_supersede_rule_names_the_key_and_kinds() -> None:
-    preview = NewJob("pr", JobKind.PREVIEW, pull_request_event(), supersedes=(JobKind.PREVIEW,))
+    preview = NewJob("pr", JobKind.PREVIEW, pull_request_event(), supersedes=("preview",))  # type: ignore[arg-type]
     merge = replace(preview, key="branch", kind=JobKind.APPLY, supersedes_key="pr")
-    assert preview.supersedes_job("pr", JobKind.PREVIEW)
-    assert not preview.supersedes_job("pr", JobKind.COMMAND)  # a comment is never made pointless by a push
-    assert not preview.supersedes_job("other", JobKind.PREVIEW)
-    assert merge.supersedes_job("pr", JobKind.PREVIEW) and not merge.supersedes_job("branch", JobKind.PREVIEW)
+    assert preview.superseded == [("pr", JobKind.PREVIEW)]  # a comment is never made pointless by a push
+    assert merge.superseded == [("pr", JobKind.PREVIEW)]  # its pull request's previews, not its branch's jobs
+    assert NewJob("c", JobKind.COMMAND, CommandRequest(COMMENT)).superseded == []
 
 
 def test_decode_payload_is_what_the_lock_line_and_the_intake_channel_read_with() -> None:

@@ -8,8 +8,7 @@ import time
 
 from kpops_bot.events.codec import dump_event
 from kpops_bot.jobs import CommandRequest, JobKind, NewJob, decode
-from kpops_bot.locks import Granted, Locks, Resource, Waiting
-from kpops_bot.services import RequeuingLocks
+from kpops_bot.locks import Granted, Locks, RequeuingLocks, Resource, Waiting
 from kpops_bot.store import JobState, Store, lock_waits
 from tests.support.workflow_kit import comment_event
 
