@@ -102,6 +102,9 @@ class ChannelServer:
             accepted = await self._local.accept(forge, delivery_id, event, _job(job))
         except IntakeUnavailableError:
             answer = ["unavailable", request]
+        except (TypeError, ValueError) as error:  # a job this process cannot read: an intake of another version?
+            logger.error("an intake process handed over a job that cannot be read: %s", error)
+            answer = ["unavailable", request]
         else:
             answer = ["accepted", request, accepted.job_id, accepted.duplicate]
         if not writer.is_closing():
