@@ -82,3 +82,32 @@ def test_a_job_crosses_the_channel_whole() -> None:
     previews, under the pull request's key (the channel once dropped that key)."""
     apply = queued("github:acme/deployments@main", "apply", "b" * 40, ("preview",), "github:acme/deployments#1")
     assert intake_channel._job(json.loads(json.dumps(intake_channel._job_fields(apply)))) == apply
+
+
+def test_a_job_the_bots_process_cannot_read_is_answered_unavailable_and_the_channel_goes_on(tmp_path: Path) -> None:
+    """An intake process of another version hands over a job of a kind this one does not know: the sender hears
+    "unavailable" (the forge redelivers), nothing is stored, and the next delivery on the connection is stored."""
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    unknown = ["x", "rebase", {}, None, [], None]
+    good = intake_channel._job_fields(_job("pr-1"))
+
+    async def scenario() -> list[list[object]]:
+        server = ChannelServer(tmp_path / "intake.sock", LocalIntake(store, IntakeLog()))
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "intake.sock"))
+        answers = []
+        for request, job in ((1, unknown), (2, good)):
+            writer.write(
+                json.dumps(["accept", request, "github", f"d-{request}", "pull_request", job]).encode() + b"\n"
+            )
+            answers.append(json.loads(await asyncio.wait_for(reader.readline(), 60)))
+        writer.close()
+        await server.close()
+        return answers
+
+    try:
+        assert asyncio.run(scenario()) == [["unavailable", 1], ["accepted", 2, 1, False]]
+        assert [job.key for job in store.jobs()] == ["pr-1"] and store.delivery_count() == 1
+    finally:
+        store.close()
