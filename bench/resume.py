@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kpops_bot.events.model import Forge
+from kpops_bot.jobs import DriftCheck, JobKind
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Job, JobState, NewJob, Store, jobs
 from kpops_bot.worker import Worker, WorkerOptions
@@ -55,7 +57,7 @@ def replica(url: str, replica_id: str, log: Path, lease: float, dead_after: floa
         heartbeat_seconds=defaults.heartbeat_seconds,
         dead_after=dead_after,
     )
-    Worker(Store(url), {"work": _Hang(log)}, options).start()
+    Worker(Store(url), {JobKind.DRIFT: _Hang(log)}, options).start()
     time.sleep(3600)
 
 
@@ -86,7 +88,8 @@ def case(name: str, url: str, work: Path, lease: float, dead_after: float) -> fl
     """Seconds from the kill to the next claim of the job, in one of the three cases."""
     store = Store(url)
     store.migrate()
-    job_id = store.enqueue(NewJob(f"bench-{name}-{time.time()}", "work", {}))
+    check = DriftCheck(Forge.GITHUB, "acme/deployments", "main")  # never read: the bench's worker only hangs
+    job_id = store.enqueue(NewJob(f"bench-{name}-{time.time()}", JobKind.DRIFT, check))
     log = work / f"{name}.log"
     first = _start(url, f"{name}-a", log, lease, dead_after)
     standby = None

@@ -23,10 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kpops_bot.events.model import Forge, PullRequestAction, PullRequestEvent, Repository  # noqa: E402
+from kpops_bot.jobs import JobKind  # noqa: E402
 from kpops_bot.store import NewJob, Store  # noqa: E402
 from tests.support.postgres import postgres_server  # noqa: E402
 
-_PAYLOAD = {"type": "pull_request", "event": {"head_sha": "a" * 40, "padding": "x" * 400}}
+_REPOSITORY = Repository(Forge.GITHUB, "acme/deployments", "https://github.example/acme/deployments.git")
+_PAYLOAD = PullRequestEvent("x" * 200, _REPOSITORY, 1, PullRequestAction.UPDATED, "main", "a" * 40, from_fork=False)
 
 
 def _rate(store: Store, senders: int, deliveries: int) -> tuple[float, float]:
@@ -37,7 +40,9 @@ def _rate(store: Store, senders: int, deliveries: int) -> tuple[float, float]:
     def send(sender: int) -> None:
         start.wait()
         for index in range(each):
-            job = NewJob(f"github:acme/deployments#{(sender * each + index) % 200}", "preview", _PAYLOAD, "a" * 40)
+            job = NewJob(
+                f"github:acme/deployments#{(sender * each + index) % 200}", JobKind.PREVIEW, _PAYLOAD, "a" * 40
+            )
             store.accept("github", str(uuid.uuid4()), "pull_request", job)
 
     threads = [threading.Thread(target=send, args=(sender,)) for sender in range(senders)]

@@ -23,6 +23,7 @@ from kpops_bot.events import github
 from kpops_bot.events.model import Forge, Ignored, MalformedEventError, Repository
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.urls import with_configured_clone_url
+from kpops_bot.jobs import NewJob, decode
 from kpops_bot.model.forge import Comment, CommitState, ForgeClient
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.identity import strip_marker
@@ -30,7 +31,6 @@ from kpops_bot.server.bot import workflows
 from kpops_bot.server.routing import job_for
 from kpops_bot.services import Services
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import NewJob
 from kpops_bot.versions.index import WaitListener
 
 
@@ -127,8 +127,9 @@ def _run(services: Services, new_job: NewJob) -> ActionOutcome:
     handlers = workflows(services, forges=lambda _forge: _only_github(_forge, client), diff=diff)
     services.store.enqueue(new_job)
     owner = f"actions:{socket.gethostname()}:{os.getpid()}"
-    job = services.store.claim(owner, services.settings.lease_seconds)
-    assert job is not None and job.key == new_job.key, "the run's own job is the only one in its store"
+    stored = services.store.claim(owner, services.settings.lease_seconds)
+    assert stored is not None and stored.key == new_job.key, "the run's own job is the only one in its store"
+    job = decode(stored)  # written by this run: it reads
     handler = handlers[job.kind]
     try:
         outcome = handler.run(job)

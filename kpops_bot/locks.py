@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -22,8 +23,11 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from kpops_bot.jobs import NewJob, decode_payload, encode
 from kpops_bot.model.locks import Granted, Released, Resource, Waiter, Waiting
-from kpops_bot.store import NewJob, Store, lock_waits, locks
+from kpops_bot.store import Store, lock_waits, locks
+
+logger = logging.getLogger(__name__)
 
 
 class Locks:
@@ -76,8 +80,8 @@ class Locks:
                         wait_key=wait_key,
                         resources=json.dumps(sorted([r.environment, r.pipeline] for r in wanted)),
                         job_key=then.key,
-                        kind=then.kind,
-                        payload=json.dumps(then.payload),
+                        kind=then.kind.value,
+                        payload=encode(then.payload),
                         created_at=now,
                     )
                 )
@@ -115,7 +119,7 @@ class Locks:
             if gone is None:
                 return Released([], [])
             waiters = _waiters(connection, repository)
-            wanted = next(waiter.resources for waiter in waiters if waiter.id == gone)
+            wanted = next((waiter.resources for waiter in waiters if waiter.id == gone), frozenset[Resource]())
             connection.execute(lock_waits.delete().where(lock_waits.c.id == gone))
             return Released([], [waiter for waiter in waiters if waiter.id > gone and waiter.resources & wanted])
 
@@ -146,6 +150,40 @@ class Locks:
         return [woken[key] for key in sorted(woken) if woken[key].number in open_numbers]
 
 
+class RequeuingLocks:
+    """The locks as commands and merges use them: what a release frees, the comments waiting for it get (their
+    jobs are queued again, in line order; each takes its locks then or keeps its place)."""
+
+    def __init__(self, locks: Locks, store: Store) -> None:
+        self._locks = locks
+        self._store = store
+
+    def acquire(
+        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
+    ) -> Granted | Waiting:
+        return self._locks.acquire(repository, number, resources, wait_key=wait_key, then=then)
+
+    def release(
+        self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
+    ) -> Released:
+        released = self._locks.release(repository, number, pipelines, forget_waits=forget_waits)
+        self.requeue(released.woken)
+        return released
+
+    def leave(self, repository: str, wait_key: str) -> Released:
+        released = self._locks.leave(repository, wait_key)
+        self.requeue(released.woken)
+        return released
+
+    def reconcile(self, repository: str, open_numbers: Collection[int]) -> None:
+        """Release what pull requests that are no longer open hold; queue again who waited for it."""
+        self.requeue(self._locks.reconcile(repository, open_numbers))
+
+    def requeue(self, waiters: Iterable[Waiter]) -> None:
+        for waiter in waiters:
+            self._store.enqueue(waiter.job)
+
+
 def _held(connection: Connection, repository: str) -> dict[Resource, int]:
     rows = connection.execute(
         sa.select(locks.c.environment, locks.c.pipeline, locks.c.number).where(locks.c.repository == repository)
@@ -154,15 +192,19 @@ def _held(connection: Connection, repository: str) -> dict[Resource, int]:
 
 
 def _waiters(connection: Connection, repository: str) -> list[Waiter]:
+    """The line, in order; a wait whose job this bot cannot read (a newer version's?) is left out, and logged."""
     rows = connection.execute(
         sa.select(lock_waits).where(lock_waits.c.repository == repository).order_by(lock_waits.c.id)
     )
-    return [
-        Waiter(
-            id=row.id,
-            number=row.number,
-            resources=frozenset(Resource(env, pipeline) for env, pipeline in json.loads(row.resources)),
-            job=NewJob(row.job_key, row.kind, json.loads(row.payload)),
+    waiters = []
+    for row in rows:
+        try:
+            kind, payload = decode_payload(row.kind, json.loads(row.payload))
+        except ValueError as error:  # not JSON, or an UnreadableJobError
+            logger.error("the wait %s in line for %s cannot be read, left out: %s", row.wait_key, repository, error)
+            continue
+        resources = frozenset(Resource(env, pipeline) for env, pipeline in json.loads(row.resources))
+        waiters.append(
+            Waiter(id=row.id, number=row.number, resources=resources, job=NewJob(row.job_key, kind, payload))
         )
-        for row in rows
-    ]
+    return waiters

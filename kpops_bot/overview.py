@@ -12,7 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kpops_bot.store import JobState, Store, deliveries, jobs, lock_waits, locks
+from kpops_bot.jobs import JobState
+from kpops_bot.store import Store, deliveries, jobs, lock_waits, locks
 
 _RECENT = 50
 

@@ -5,7 +5,6 @@ made here and nowhere else, so the workflows never import one."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +19,12 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.github import GitHubClient
 from kpops_bot.forges.gitlab import GitLabClient
 from kpops_bot.forges.retry import RetryPolicy
-from kpops_bot.locks import Locks
+from kpops_bot.locks import Locks, RequeuingLocks
 from kpops_bot.managed import Isolation
 from kpops_bot.model.forge import ForgeClient, ForgeError
-from kpops_bot.model.locks import Granted, Released, Resource, Waiter, Waiting
 from kpops_bot.sandbox.layers import Layer, Sandbox, choose
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import NewJob, Store
+from kpops_bot.store import Store
 from kpops_bot.versions.index import WaitListener
 from kpops_bot.versions.releases import KpopsReleases
 from kpops_bot.workspace import Workspace
@@ -94,40 +92,6 @@ class RenderPools:
             for pool in self._pools.values():
                 pool.close()
             self._pools.clear()
-
-
-class RequeuingLocks:
-    """The store's locks; what a release frees, the comments waiting for it get: their jobs are queued again."""
-
-    def __init__(self, locks: Locks, store: Store) -> None:
-        self._locks = locks
-        self._store = store
-
-    def acquire(
-        self, repository: str, number: int, resources: Collection[Resource], *, wait_key: str, then: NewJob
-    ) -> Granted | Waiting:
-        return self._locks.acquire(repository, number, resources, wait_key=wait_key, then=then)
-
-    def release(
-        self, repository: str, number: int, pipelines: Collection[str] | None = None, *, forget_waits: bool = False
-    ) -> Released:
-        released = self._locks.release(repository, number, pipelines, forget_waits=forget_waits)
-        self.requeue(released.woken)
-        return released
-
-    def leave(self, repository: str, wait_key: str) -> Released:
-        released = self._locks.leave(repository, wait_key)
-        self.requeue(released.woken)
-        return released
-
-    def reconcile(self, repository: str, open_numbers: Collection[int]) -> None:
-        """Release what pull requests that are no longer open hold; queue again who waited for it."""
-        self.requeue(self._locks.reconcile(repository, open_numbers))
-
-    def requeue(self, waiters: Iterable[Waiter]) -> None:
-        """Queue the waiting jobs again, in line order; each takes its locks or keeps its place."""
-        for waiter in waiters:
-            self._store.enqueue(waiter.job)
 
 
 @dataclass

@@ -8,6 +8,9 @@ claimed again by the others, and a replica that starts takes back at once what i
 (same `replica_id`). A job that was abandoned or failed `max_attempts` times is given up: its handler tells the
 people waiting (an error status), so nothing stays pending.
 
+A job is read once, here (`jobs.decode`): each workflow gets the payload type it declares. A stored job this bot
+cannot read (an unknown kind, a malformed payload) is failed at once with the reason: there is nobody to tell.
+
 A worker never dies of an error. Whatever fails around a job (its handler, its give-up, the store calls that claim
 it and record its end) is caught, logged with the job and retried with backoff (tenacity); a job's last write is
 retried until it is made, or until the worker stops, when take-back or another replica hands the job on. A
@@ -20,7 +23,7 @@ Whose fault a failed try is decides whether it counts against `max_attempts`:
 - any other error is the job's own and counts;
 - a try cut short because its process died (taken back at the replica's restart, or taken over from a silent
   replica) counts only when the job's own doing is plausible: it is spared when the database restarted after the
-  replica's last beat, so the store went away under it (`Store._requeue`). A lease that expired while its replica
+  replica's last beat, so the store went away under it (`Queue._requeue`). A lease that expired while its replica
   kept beating (a worker hung in the job) counts. A crash loop while the store is away therefore spends nothing.
 After its own store was away, a replica judges no other replica silent (and no lease expired) until it has beaten
 again for `dead_after` seconds: the others were silent for the same reason and are working on, not dead.
@@ -33,29 +36,33 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import tenacity
 
 from kpops_bot import metrics
 from kpops_bot.fault_causes import transient_fault
+from kpops_bot.jobs import Job, JobKind, StoredJob, UnreadableJobError, decode
 from kpops_bot.logs import fields_of, job_context
-from kpops_bot.store import Job, Store
+from kpops_bot.store import Store
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+P = TypeVar("P")
 
 _BOOKKEEPING_MAX_DELAY = 10.0  # seconds between tries of a store write that fails
 _CLAIM_MAX_DELAY = 10.0
 
 
-class JobHandler(Protocol):
-    def run(self, job: Job) -> str:
+class JobHandler(Protocol[P]):
+    """A workflow: `P` is the payload it takes, one its kind carries (`jobs.CARRIES`)."""
+
+    def run(self, job: Job[P]) -> str:
         """Do the job; returns the outcome in a few words. Raising makes it retried later (`TransientFault`:
         without spending one of its attempts)."""
         ...
 
-    def give_up(self, job: Job, error: BaseException) -> None:
+    def give_up(self, job: Job[P], error: BaseException) -> None:
         """The job failed its last attempt: tell the people waiting for it."""
         ...
 
@@ -111,7 +118,7 @@ class _Stopped(Exception):
 
 
 class Worker:
-    def __init__(self, store: Store, handlers: Mapping[str, JobHandler], options: WorkerOptions) -> None:
+    def __init__(self, store: Store, handlers: Mapping[JobKind, JobHandler[Any]], options: WorkerOptions) -> None:
         self._store = store
         self._handlers = dict(handlers)
         self._options = options
@@ -269,15 +276,15 @@ class Worker:
         self._wake.set()  # there may be more: let an idle sibling look too
         self._work(slot, owner, job)
 
-    def _work(self, slot: _Slot, owner: str, job: Job) -> None:
+    def _work(self, slot: _Slot, owner: str, stored: StoredJob) -> None:
+        try:
+            job = decode(stored)
+        except UnreadableJobError as error:
+            self._unreadable(slot, owner, stored, f"cannot be read: {error}")
+            return
         handler = self._handlers.get(job.kind)
         if handler is None:
-            self._persist(
-                "finish",
-                job,
-                lambda: self._store.finish(job.id, owner, f"no handler for {job.kind!r}", failed=True),
-                slot,
-            )
+            self._unreadable(slot, owner, stored, f"no handler for {job.kind.value!r}")
             return
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job, owner, done), daemon=True)
@@ -292,7 +299,12 @@ class Worker:
             keeper.join()
             metrics.job_duration.labels(job.kind, result).observe(time.perf_counter() - started)
 
-    def _run(self, slot: _Slot, owner: str, job: Job, handler: JobHandler) -> metrics.JobOutcome:
+    def _unreadable(self, slot: _Slot, owner: str, job: StoredJob, what: str) -> None:
+        """Fail a job this replica cannot run, saying why: retrying it would read it the same way."""
+        logger.error("job %d (%s %s) failed for good: %s", job.id, job.kind, job.key, what)
+        self._persist("finish", job, lambda: self._store.finish(job.id, owner, what, failed=True), slot)
+
+    def _run(self, slot: _Slot, owner: str, job: Job[Any], handler: JobHandler[Any]) -> metrics.JobOutcome:
         if job.counted > self._options.max_attempts:  # its workers kept stopping, or its give-up could not tell
             what = job.outcome or "abandoned"
             return self._give_up(slot, owner, job, handler, RuntimeError(what), what)
@@ -307,7 +319,9 @@ class Worker:
         logger.info("job %d (%s %s): %s", job.id, job.kind, job.key, outcome)
         return metrics.JobOutcome.DONE
 
-    def _failed(self, slot: _Slot, owner: str, job: Job, handler: JobHandler, error: Exception) -> metrics.JobOutcome:
+    def _failed(
+        self, slot: _Slot, owner: str, job: Job[Any], handler: JobHandler[Any], error: Exception
+    ) -> metrics.JobOutcome:
         what = f"{type(error).__name__}: {error}"
         fault = transient_fault(error)  # also the store's and the disk's faults a handler let through unnamed
         if fault is not None:
@@ -333,7 +347,7 @@ class Worker:
         return metrics.JobOutcome.RETRIED
 
     def _give_up(
-        self, slot: _Slot, owner: str, job: Job, handler: JobHandler, error: Exception, what: str
+        self, slot: _Slot, owner: str, job: Job[Any], handler: JobHandler[Any], error: Exception, what: str
     ) -> metrics.JobOutcome:
         """Tell the people waiting, then record the job failed with `what`. When telling fails, the job is queued
         again, counted, so that its next claim comes straight back here: the give-up is retried, the job never."""
@@ -357,7 +371,7 @@ class Worker:
         self._persist("finish", job, lambda: self._store.finish(job.id, owner, what, failed=True), slot)
         return metrics.JobOutcome.FAILED
 
-    def _retry_later(self, slot: _Slot, owner: str, job: Job, delay: float, what: str, *, spare: bool) -> None:
+    def _retry_later(self, slot: _Slot, owner: str, job: Job[Any], delay: float, what: str, *, spare: bool) -> None:
         self._persist(
             "retry_later", job, lambda: self._store.retry_later(job.id, owner, delay, what, spare=spare), slot
         )
@@ -371,7 +385,7 @@ class Worker:
     def _persist(
         self,
         operation: str,
-        job: Job | None,
+        job: StoredJob | Job[Any] | None,
         call: Callable[[], T],
         slot: _Slot,
         max_delay: float = _BOOKKEEPING_MAX_DELAY,
@@ -414,7 +428,7 @@ class Worker:
         """Sleep between tries; cut short when the worker stops."""
         self._stopping.wait(seconds)
 
-    def _keep_lease(self, job: Job, owner: str, done: threading.Event) -> None:
+    def _keep_lease(self, job: Job[Any], owner: str, done: threading.Event) -> None:
         interval = self._options.lease_seconds / 3
         while not done.wait(interval):
             try:

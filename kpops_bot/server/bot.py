@@ -232,7 +232,7 @@ class Bot:
 
 def workflows(
     services: Services, *, forges: ForgeFor | None = None, diff: DiffRunner | None = None
-) -> dict[str, JobHandler]:
+) -> dict[JobKind, JobHandler[Any]]:
     """Each job kind's workflow, with the collaborators it needs and no more (`forges` and `diff` to observe them)."""
     settings = services.settings
     forges = forges or services.forges.get

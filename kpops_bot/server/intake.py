@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from kpops_bot import metrics
+from kpops_bot.jobs import NewJob
 from kpops_bot.metrics import DeliveryOutcome
 from kpops_bot.server.intake_log import Answered, IntakeLog
-from kpops_bot.store import Accepted, NewJob, Store
+from kpops_bot.store import Accepted, Store
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kpops_bot.jobs import JobKind, NewJob, decode_payload, encode_json
 from kpops_bot.metrics import DeliveryOutcome
 from kpops_bot.server.intake import IntakeUnavailableError, LocalIntake
 from kpops_bot.server.intake_log import Answered
-from kpops_bot.store import Accepted, NewJob
+from kpops_bot.store import Accepted
 
 logger = logging.getLogger(__name__)
 _LINE_LIMIT = 64 * 1024 * 1024  # a job carries the parsed event, far below the largest body the bot takes
@@ -33,14 +34,16 @@ _LINE_LIMIT = 64 * 1024 * 1024  # a job carries the parsed event, far below the 
 def _job_fields(job: NewJob | None) -> list[Any] | None:
     if job is None:
         return None
-    return [job.key, job.kind, job.payload, job.head_sha, list(job.supersedes)]
+    return [job.key, job.kind, encode_json(job.payload), job.head_sha, list(job.supersedes), job.supersedes_key]
 
 
 def _job(fields: list[Any] | None) -> NewJob | None:
+    """The job an intake process handed over; both ends are the same kpops-bot, so it reads."""
     if fields is None:
         return None
-    key, kind, payload, head_sha, supersedes = fields
-    return NewJob(key, kind, payload, head_sha, tuple(supersedes))
+    key, kind, payload, head_sha, supersedes, supersedes_key = fields
+    job_kind, typed = decode_payload(kind, payload)
+    return NewJob(key, job_kind, typed, head_sha, tuple(JobKind(each) for each in supersedes), supersedes_key)
 
 
 def _line(message: list[Any]) -> bytes:
@@ -98,6 +101,9 @@ class ChannelServer:
         try:
             accepted = await self._local.accept(forge, delivery_id, event, _job(job))
         except IntakeUnavailableError:
+            answer = ["unavailable", request]
+        except (TypeError, ValueError) as error:  # a job this process cannot read: an intake of another version?
+            logger.error("an intake process handed over a job that cannot be read: %s", error)
             answer = ["unavailable", request]
         else:
             answer = ["accepted", request, accepted.job_id, accepted.duplicate]

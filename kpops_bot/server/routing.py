@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 
 from kpops_bot.commands.parse import addresses_bot
-from kpops_bot.events.codec import dump_event
 from kpops_bot.events.model import (
     CommentEvent,
     Event,
@@ -14,7 +13,7 @@ from kpops_bot.events.model import (
     PullRequestEvent,
     PushEvent,
 )
-from kpops_bot.jobs import JobKind, NewJob, branch_key, pull_request_key
+from kpops_bot.jobs import CommandRequest, JobKind, NewJob, branch_key, pull_request_key
 from kpops_bot.settings import BotSettings
 
 _PREVIEW_ACTIONS = {
@@ -37,11 +36,10 @@ def job_for(event: Event, settings: BotSettings) -> NewJob | Ignored:
 
 
 def _pull_request_job(event: PullRequestEvent, settings: BotSettings) -> NewJob | Ignored:
-    payload = dump_event(event)
     key = pull_request_key(event)
     if event.action in _PREVIEW_ACTIONS:
         # A newer head makes a queued preview pointless, and so does a queued "closed".
-        return NewJob(key, JobKind.PREVIEW, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
+        return NewJob(key, JobKind.PREVIEW, event, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
     if event.action is PullRequestAction.MERGED and settings.apply.on_merge:
         # Keyed by the branch like a push's apply: the merge and its push (`apply.push_branches`) run one after the
         # other, and the second finds what the first applied (`workflows/apply.py`). The pull request's queued
@@ -49,13 +47,13 @@ def _pull_request_job(event: PullRequestEvent, settings: BotSettings) -> NewJob 
         return NewJob(
             branch_key(event.repository, event.base_ref),
             JobKind.APPLY,
-            payload,
+            event,
             head_sha=event.merge_commit_sha or event.head_sha,
             supersedes=(JobKind.PREVIEW,),
             supersedes_key=key,
         )
     # Closed, or merged with apply off: the report is outdated and the pull request's locks go.
-    return NewJob(key, JobKind.CLOSE, payload, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
+    return NewJob(key, JobKind.CLOSE, event, head_sha=event.head_sha, supersedes=(JobKind.PREVIEW,))
 
 
 def _comment_job(event: CommentEvent) -> NewJob | Ignored:
@@ -66,7 +64,7 @@ def _comment_job(event: CommentEvent) -> NewJob | Ignored:
     if not addresses_bot(event.body):
         return Ignored("no /kpops command in the comment")
     # GitLab's note names the head it was written on; GitHub's does not (recorded when the job first runs).
-    return NewJob(pull_request_key(event), JobKind.COMMAND, dump_event(event), head_sha=event.head_sha)
+    return NewJob(pull_request_key(event), JobKind.COMMAND, CommandRequest(event), head_sha=event.head_sha)
 
 
 def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:
@@ -77,4 +75,4 @@ def _push_job(event: PushEvent, settings: BotSettings) -> NewJob | Ignored:
         return Ignored(f"pushes to {branch} are not applied (apply.push_branches)")
     if set(event.before) == {"0"}:
         return Ignored(f"a new branch is not applied: push to {branch} again to apply it")
-    return NewJob(branch_key(event.repository, branch), JobKind.APPLY, dump_event(event), head_sha=event.after)
+    return NewJob(branch_key(event.repository, branch), JobKind.APPLY, event, head_sha=event.after)

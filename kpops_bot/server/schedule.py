@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from kpops_bot.events.model import Forge
+from kpops_bot.jobs import DriftCheck, NewJob
 from kpops_bot.settings import DriftSchedule
-from kpops_bot.store import NewJob
-from kpops_bot.workflows.drift import DriftCheck
 
 
 class DriftClock:

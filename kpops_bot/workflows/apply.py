@@ -27,11 +27,11 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from kpops_bot.engine.targets import UnknownPipelineError
-from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent, PushEvent, Repository
 from kpops_bot.fault_causes import git_text_fault, raise_if_transient, transient_faults
 from kpops_bot.gitops.own_commits import is_own_push
 from kpops_bot.gitops.publish import PublishError
+from kpops_bot.jobs import Job
 from kpops_bot.model.forge import Comment, CommitState, CommitStatus, ForgeClient
 from kpops_bot.model.policy import PolicyRevision, PullRequestFacts
 from kpops_bot.policy.verdict import Cleared, Refused, Unjudged
@@ -39,7 +39,6 @@ from kpops_bot.repo_config import Effective, InvalidRepoConfigError
 from kpops_bot.report import answers, commits, notices, policy_verdict, statuses
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import BotSettings, OperationMode
-from kpops_bot.store import Job
 from kpops_bot.workflows import once
 from kpops_bot.workflows import policy_gate as gate
 from kpops_bot.workflows.lookups import gitops_target, pull_request_facts, repository_settings
@@ -53,6 +52,7 @@ from kpops_bot.workspace import WorkspaceError
 _APPLIED, _FAILED = "ok", "failed"  # the outcome an answer's marker records
 # The line of an answer of kpops-bot before faults were retried that told a git failure (its cause after the URL).
 _GIT_FAILURE_TOLD = re.compile(r"^❌ Nothing was applied: cannot (?:fetch|clone|push to) .*$", re.MULTILINE)
+Applied = PullRequestEvent | PushEvent  # a merge, or a push to a deploy branch
 
 
 @dataclass(frozen=True)
@@ -83,26 +83,25 @@ class ApplyWorkflow:
         self._locks = locks
         self._diff = diff
 
-    def _change(self, job: Job, client: ForgeClient) -> _Change:
-        event = load_event(job.payload)
+    def _change(self, job: Job[Applied], client: ForgeClient) -> _Change:
+        event = job.payload
         if isinstance(event, PushEvent):
-            assert event.branch is not None
+            assert event.branch is not None  # routing queues pushes of branches only
             return _Change(event.repository, event.branch, event.after, event.before)
-        assert isinstance(event, PullRequestEvent)
         merge_commit = event.merge_commit_sha
         if merge_commit is None:  # GitLab leaves it out for fast-forward merges; the forge knows
             merge_commit = client.pull_request(event.repository, event.number).merge_commit_sha or event.head_sha
         facts = pull_request_facts(client, event)
         return _Change(event.repository, event.base_ref, merge_commit, None, event.number, event.head_sha, facts)
 
-    def run(self, job: Job) -> str:
-        client = self._forges(load_event(job.payload).repository.forge)
+    def run(self, job: Job[Applied]) -> str:
+        client = self._forges(job.payload.repository.forge)
         with transient_faults():
             change = self._change(job, client)
         with retried_on_fault(client, change.repository, change.commit):
             return self._run(job, client, change)
 
-    def _run(self, job: Job, client: ForgeClient, change: _Change) -> str:
+    def _run(self, job: Job[Applied], client: ForgeClient, change: _Change) -> str:
         if change.number is None and self._is_own_push(client, change):
             return "the bot's own commit is not applied again"
         if change.number is not None:  # a retry, or the same merge delivered again: finish, apply nothing
@@ -236,9 +235,9 @@ class ApplyWorkflow:
         why = notices.merged_applied(change.commit)
         release_and_mark_outdated(client, self._locks, change.repository, change.number, why)
 
-    def give_up(self, job: Job, error: BaseException) -> None:
+    def give_up(self, job: Job[Applied], error: BaseException) -> None:
         """The error status, unless an attempt answered already (then the answer's outcome stands)."""
-        client = self._forges(load_event(job.payload).repository.forge)
+        client = self._forges(job.payload.repository.forge)
         change = self._change(job, client)
         if change.number is not None:
             found = _earlier_answer(client, change)

@@ -4,11 +4,10 @@ its locks and place in line released. A fault of the surroundings (the forge, th
 
 from __future__ import annotations
 
-from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestAction, PullRequestEvent
 from kpops_bot.fault_causes import transient_faults
+from kpops_bot.jobs import Job
 from kpops_bot.report import notices
-from kpops_bot.store import Job
 from kpops_bot.workflows.ports import ForgeFor, LockBook
 from kpops_bot.workflows.release import release_and_mark_outdated
 
@@ -18,9 +17,8 @@ class CloseWorkflow:
         self._forges = forges
         self._locks = locks
 
-    def run(self, job: Job) -> str:
-        event = load_event(job.payload)
-        assert isinstance(event, PullRequestEvent)
+    def run(self, job: Job[PullRequestEvent]) -> str:
+        event = job.payload
         if event.action is PullRequestAction.MERGED:
             why = notices.merged_not_applied(event.merge_commit_sha or event.head_sha)
         else:
@@ -30,5 +28,5 @@ class CloseWorkflow:
             marked = release_and_mark_outdated(client, self._locks, event.repository, event.number, why)
         return f"marked {marked} comment(s) outdated"
 
-    def give_up(self, job: Job, error: BaseException) -> None:
+    def give_up(self, job: Job[PullRequestEvent], error: BaseException) -> None:
         """Nothing waits on a closed pull request; the failure is in the log."""

@@ -10,48 +10,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from kpops_bot import metrics
 from kpops_bot.drift import Drift, Folders, compare
-from kpops_bot.events.model import Forge, Repository
+from kpops_bot.events.model import Repository
 from kpops_bot.fault_causes import transient_faults
 from kpops_bot.forges.urls import clone_url
 from kpops_bot.gitops.layout import pipeline_folder
 from kpops_bot.gitops.snapshot import environment_folders
 from kpops_bot.gitops.target import Target
-from kpops_bot.jobs import JobKind, branch_key
+from kpops_bot.jobs import DriftCheck, Job
 from kpops_bot.model.forge import ForgeClient
 from kpops_bot.report import answers
 from kpops_bot.report import drift as drift_text
 from kpops_bot.settings import BotSettings, OperationMode
-from kpops_bot.store import Job, NewJob
 from kpops_bot.workflows.lookups import gitops_target, repository_settings
 from kpops_bot.workflows.ports import DriftSource, ForgeFor
 
 logger = logging.getLogger(__name__)
 
 ReadTarget = Callable[[Target, str, list[str | None]], Folders]
-
-
-@dataclass(frozen=True)
-class DriftCheck:
-    """What a drift job checks: one branch of one repository."""
-
-    forge: Forge
-    full_name: str
-    branch: str
-
-    def job(self) -> NewJob:
-        # The branch's key: a check never runs while an apply of the same branch does; a queued check is enough.
-        payload = {"forge": self.forge.value, "full_name": self.full_name, "branch": self.branch}
-        repository = Repository(self.forge, self.full_name, clone_url="")
-        return NewJob(branch_key(repository, self.branch), JobKind.DRIFT, payload, supersedes=(JobKind.DRIFT,))
-
-    @classmethod
-    def of(cls, payload: dict[str, Any]) -> DriftCheck:
-        return cls(Forge(payload["forge"]), str(payload["full_name"]), str(payload["branch"]))
 
 
 class DriftWorkflow:
@@ -67,12 +45,12 @@ class DriftWorkflow:
         self._open_repository = open_repository
         self._read_target = read_target
 
-    def run(self, job: Job) -> str:
+    def run(self, job: Job[DriftCheck]) -> str:
         with transient_faults():
             return self._run(job)
 
-    def _run(self, job: Job) -> str:
-        check = DriftCheck.of(job.payload)
+    def _run(self, job: Job[DriftCheck]) -> str:
+        check = job.payload
         client = self._forges(check.forge)
         repository = Repository(check.forge, check.full_name, clone_url(check.forge, self._settings, check.full_name))
         config = repository_settings(self._settings, client, repository, check.branch, check.branch)
@@ -126,6 +104,6 @@ class DriftWorkflow:
             tracker.update_issue(repository, issue.number, body)
         return f"{len(drifts)} difference(s): issue #{issue.number} up to date"
 
-    def give_up(self, job: Job, error: BaseException) -> None:
+    def give_up(self, job: Job[DriftCheck], error: BaseException) -> None:
         """Nobody waits on a drift check; the next one tries again, and the failure is in the log."""
-        metrics.drift_checks.labels(DriftCheck.of(job.payload).forge.value, "failed").inc()
+        metrics.drift_checks.labels(job.payload.forge.value, "failed").inc()

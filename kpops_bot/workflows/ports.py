@@ -8,7 +8,7 @@ and protocols only, never an adapter, the store, git or the render pool (`tests/
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
@@ -17,7 +17,7 @@ from kpops_bot.events.model import Forge, Repository
 from kpops_bot.gitops.layout import PipelineWrite
 from kpops_bot.gitops.own_commits import Pushed
 from kpops_bot.gitops.target import Published, Target
-from kpops_bot.jobs import Job, JobKind, NewJob
+from kpops_bot.jobs import Job, JobKind, NewJob, StoredJob
 from kpops_bot.masking import Masker
 from kpops_bot.model.forge import ForgeClient, PullRequest
 from kpops_bot.model.locks import Granted, Released, Resource, Waiting
@@ -29,7 +29,7 @@ from kpops_bot.workflows.steps import Step, StepResult
 ForgeFor = Callable[[Forge], ForgeClient]
 """The client of a forge."""
 
-Superseded = Callable[[Job, Sequence[JobKind]], Job | None]
+Superseded = Callable[[Job[Any], Sequence[JobKind]], StoredJob | None]
 """The newest job of these kinds for the same key queued after this one, if any."""
 
 HeadRecord = Callable[[int, str], str]

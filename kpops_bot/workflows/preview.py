@@ -13,11 +13,10 @@ from dataclasses import replace
 from kpops_bot.commands.catalog import HeadUse
 from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.engine.targets import UnknownPipelineError
-from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide
-from kpops_bot.jobs import JobKind
+from kpops_bot.jobs import Job, JobKind, StoredJob
 from kpops_bot.model.forge import CommitState, ForgeClient
 from kpops_bot.model.policy import PolicyError
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
@@ -25,7 +24,6 @@ from kpops_bot.report import notices, statuses
 from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import Job
 from kpops_bot.workflows import once, sticky
 from kpops_bot.workflows.lookups import pull_request_facts, repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
@@ -52,18 +50,13 @@ class PreviewWorkflow:
         self._diff = diff
         self._superseded_by = superseded
 
-    def _event(self, job: Job) -> PullRequestEvent:
-        event = load_event(job.payload)
-        assert isinstance(event, PullRequestEvent)
-        return event
-
-    def run(self, job: Job) -> str:
-        event = self._event(job)
+    def run(self, job: Job[PullRequestEvent]) -> str:
+        event = job.payload
         client = self._forges(event.repository.forge)
         with retried_on_fault(client, event.repository, event.head_sha, self._described):
             return self._run(job, client, event)
 
-    def _run(self, job: Job, client: ForgeClient, event: PullRequestEvent) -> str:
+    def _run(self, job: Job[PullRequestEvent], client: ForgeClient, event: PullRequestEvent) -> str:
         newer = self._newer(job)
         if newer is not None:  # an attempt before a crash may have left its pending status
             return self._supersede(client, event, newer)
@@ -84,7 +77,13 @@ class PreviewWorkflow:
         return self._preview(job, client, event, config, trusted=head.trusted)
 
     def _preview(
-        self, job: Job, client: ForgeClient, event: PullRequestEvent, config: Effective, *, trusted: bool
+        self,
+        job: Job[PullRequestEvent],
+        client: ForgeClient,
+        event: PullRequestEvent,
+        config: Effective,
+        *,
+        trusted: bool,
     ) -> str:
         facts = pull_request_facts(client, event)
         options = replace(config.diff_options, policies=replace(config.diff_options.policies, pull_request=facts))
@@ -129,8 +128,8 @@ class PreviewWorkflow:
         client.publish_check(event.repository, event.head_sha, check_report(report))
         return f"reported {len(report.pipelines)} pipeline(s) in {len(bodies)} comment(s), status {state.value}"
 
-    def give_up(self, job: Job, error: BaseException) -> None:
-        event = self._event(job)
+    def give_up(self, job: Job[PullRequestEvent], error: BaseException) -> None:
+        event = job.payload
         client = self._forges(event.repository.forge)
         self._status(client, event, CommitState.ERROR, statuses.job_failed(job.id))
 
@@ -139,10 +138,10 @@ class PreviewWorkflow:
         self._status(client, event, CommitState.ERROR, statuses.no_preview(short))
         return f"no preview: {short}"
 
-    def _newer(self, job: Job) -> Job | None:
+    def _newer(self, job: Job[PullRequestEvent]) -> StoredJob | None:
         return self._superseded_by(job, [JobKind.PREVIEW, JobKind.CLOSE])
 
-    def _supersede(self, client: ForgeClient, event: PullRequestEvent, newer: Job) -> str:
+    def _supersede(self, client: ForgeClient, event: PullRequestEvent, newer: StoredJob) -> str:
         """Report nothing; a pending status of this head becomes final, unless the newer job reports this head."""
         final = superseded_status(event.head_sha, newer)
         if final is not None:
@@ -165,7 +164,7 @@ class PreviewWorkflow:
         return statuses.unsandboxed(description) if self._unsandboxed else description
 
 
-def superseded_status(head_sha: str, newer: Job) -> str | None:
+def superseded_status(head_sha: str, newer: StoredJob) -> str | None:
     """The final status description of a head a newer job supersedes; None when the newer job reports this head."""
     if newer.kind == JobKind.CLOSE:
         return statuses.CLOSED_BEFORE_PREVIEW

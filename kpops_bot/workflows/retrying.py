@@ -14,19 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from kpops_bot.events.model import Repository
 from kpops_bot.fault_causes import transient_faults
 from kpops_bot.faults import FaultKind, TransientFault
+from kpops_bot.jobs import Job
 from kpops_bot.model.forge import ForgeClient, ForgeError
 from kpops_bot.report.faults import waiting_for_retry
-from kpops_bot.store import Job
 from kpops_bot.workflows import once
 
 logger = logging.getLogger(__name__)
 
 
-def is_retry(job: Job) -> bool:
+def is_retry(job: Job[Any]) -> bool:
     """An earlier run of this job may have written to the forge: it was claimed before, or it failed (its outcome
     says why) and was queued again."""
     return job.attempts > 1 or job.outcome is not None

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,9 @@ import pytest
 import yaml
 
 from kpops_bot.engine.settings import EngineSettings
-from kpops_bot.events.codec import dump_event
 from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
-from kpops_bot.jobs import JobKind
+from kpops_bot.jobs import CommandRequest, JobKind
 from kpops_bot.model.locks import Resource, Waiting
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import ApplySettings
@@ -377,11 +377,11 @@ def test_start_up_releases_locks_of_pull_requests_closed_while_the_bot_was_down(
     word_count = Resource("dev", "word-count")
     harness.forge.pulls.open(1, "a" * 40)
     harness.forge.pulls.open(3, "c" * 40)
-    unused = NewJob(f"{key}#0", JobKind.COMMAND, {})
+    comment = CommentEvent("d", harness.forge.repository, 3, 77, "alice", "/kpops help", False, False)
+    unused = NewJob(f"{key}#0", JobKind.COMMAND, CommandRequest(replace(comment, number=0)))
     locks.acquire(key, 1, [Resource("dev", "team-a-orders")], wait_key="c1", then=unused)
     locks.acquire(key, 2, [word_count], wait_key="c2", then=unused)  # 2 is gone from the forge
-    comment = CommentEvent("d", harness.forge.repository, 3, 77, "alice", "/kpops help", False, False)
-    resume = NewJob(f"{key}#3", JobKind.COMMAND, {**dump_event(comment), "resumed": True})
+    resume = NewJob(f"{key}#3", JobKind.COMMAND, CommandRequest(comment, resumed=True))
     assert isinstance(locks.acquire(key, 3, [word_count], wait_key="c3", then=resume), Waiting)
     harness.bot.reconcile_locks()
     assert locks.held(key) == {Resource("dev", "team-a-orders"): 1}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kpops_bot.events.codec import dump_event
 from kpops_bot.events.model import (
     CommentEvent,
     Event,
@@ -15,10 +14,9 @@ from kpops_bot.events.model import (
     PushEvent,
     Repository,
 )
-from kpops_bot.jobs import JobKind
+from kpops_bot.jobs import CommandRequest, DriftCheck, Job, JobKind, JobPayload, JobState, NewJob
 from kpops_bot.model.forge import PullRequest, PullState, Review
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import Job, JobState
 
 REPOSITORY = Repository(Forge.GITHUB, "acme/deployments", "https://forge.test/acme/deployments.git")
 HEAD = "a" * 40
@@ -36,8 +34,13 @@ def settings(tmp_path: Path | None = None, **overrides: Any) -> BotSettings:
     return BotSettings(**values)
 
 
-def job(event: Event, kind: JobKind, job_id: int = 7, **payload: Any) -> Job:
-    return Job(job_id, "key", kind, None, {**dump_event(event), **payload}, JobState.RUNNING, 1, "test", None)
+def job(event: Event, kind: JobKind, job_id: int = 7, **command: Any) -> Job[Any]:
+    """The job as the worker hands it to the workflow of `kind`; `command`: a command's `resumed` and `head`."""
+    payload = CommandRequest(event, **command) if isinstance(event, CommentEvent) else event
+    return Job(
+        id=job_id, key="key", head_sha=None, state=JobState.RUNNING, attempts=1, lease_owner="test", outcome=None,
+        kind=kind, payload=payload,
+    )  # fmt: skip
 
 
 def pull_request_event(
@@ -96,3 +99,23 @@ def pull(
         merge_commit_sha=merge_commit_sha,
         url=f"https://forge.test/acme/deployments/pull/{number}",
     )
+
+
+def queued(
+    key: str,
+    kind: JobKind | str = JobKind.DRIFT,
+    head_sha: str | None = None,
+    supersedes: tuple[str, ...] = (),
+    supersedes_key: str | None = None,
+) -> NewJob:
+    """A job for a test of the queue (store, worker, locks), where only its key and kind matter: a payload its
+    kind carries (a pull request event of `head_sha`, a help comment, a drift check)."""
+    kind = JobKind(kind)
+    payload: JobPayload
+    if kind is JobKind.COMMAND:
+        payload = CommandRequest(comment_event("/kpops help"))
+    elif kind is JobKind.DRIFT:
+        payload = DriftCheck(Forge.GITHUB, REPOSITORY.full_name, "main")
+    else:
+        payload = pull_request_event(head_sha=head_sha or HEAD)
+    return NewJob(key, kind, payload, head_sha, tuple(JobKind(each) for each in supersedes), supersedes_key)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
-from kpops_bot.locks import Locks
+from kpops_bot.events.codec import dump_event
+from kpops_bot.jobs import CommandRequest, JobKind, NewJob, decode
+from kpops_bot.locks import Locks, RequeuingLocks
 from kpops_bot.model.locks import Granted, Resource, Waiting
-from kpops_bot.services import RequeuingLocks
-from kpops_bot.store import JobState, NewJob, Store
+from kpops_bot.store import JobState, Store, lock_waits
+from tests.support.workflow_kit import comment_event
 
 REPO = "github:acme/deployments"
 WORD_COUNT = Resource("dev", "word-count")
 ORDERS = Resource("dev", "team-a-orders")
 
 
+def _command(number: int, **resumed: object) -> NewJob:
+    comment = comment_event("/kpops deploy word-count", number=number)
+    return NewJob(f"{REPO}#{number}", JobKind.COMMAND, CommandRequest(comment, **resumed))  # type: ignore[arg-type]
+
+
 def _acquire(locks: Locks, number: int, *resources: Resource, key: str | None = None) -> Granted | Waiting:
-    then = NewJob(f"{REPO}#{number}", "command", {"pr": number})
+    then = _command(number)
     return locks.acquire(REPO, number, resources, wait_key=key or f"comment-{number}", then=then)
 
 
@@ -35,7 +44,7 @@ def test_a_held_pipeline_makes_others_wait_in_line_and_release_wakes_them_in_ord
     assert released.freed == [Resource("dev", "team-a-orders"), WORD_COUNT]
     woken = released.woken
     assert [waiter.number for waiter in woken] == [2, 3]
-    assert woken[0].job == NewJob(f"{REPO}#2", "command", {"pr": 2})
+    assert woken[0].job == _command(2)
     assert isinstance(_acquire(locks, 3, WORD_COUNT), Waiting)  # 2 is first in line, though nobody holds it now
     assert _acquire(locks, 2, WORD_COUNT) == Granted()
     assert [waiter.number for waiter in locks.waiting(REPO)] == [3]
@@ -95,11 +104,30 @@ def test_two_pull_requests_taking_one_free_pipeline_at_once_get_one_lock(store: 
 
 def test_a_release_through_the_lock_book_queues_the_waiting_comments_again(store: Store) -> None:
     book = RequeuingLocks(Locks(store), store)
-    then = NewJob(f"{REPO}#2", "command", {"pr": 2, "resumed": True})
+    then = _command(2, resumed=True, head="a" * 40)
     assert isinstance(book.acquire(REPO, 1, [WORD_COUNT], wait_key="c1", then=then), Granted)
     assert isinstance(book.acquire(REPO, 2, [WORD_COUNT], wait_key="c2", then=then), Waiting)
     assert store.jobs(f"{REPO}#2") == []
     book.release(REPO, 1, forget_waits=True)
     [queued] = store.jobs(f"{REPO}#2")
-    assert (queued.kind, queued.payload, queued.state) == ("command", {"pr": 2, "resumed": True}, JobState.QUEUED)
+    assert (queued.kind, decode(queued).payload, queued.state) == ("command", then.payload, JobState.QUEUED)
     assert isinstance(book.acquire(REPO, 2, [WORD_COUNT], wait_key="c2", then=then), Granted)
+
+
+def test_a_wait_stored_before_typed_jobs_is_queued_again_typed(store: Store) -> None:
+    """A comment waiting in line since kpops-bot before typed jobs: its job's flag and head sat in the event's
+    object. A wait that cannot be read at all is left out of the line (and logged), never a lock that fails."""
+    comment = comment_event("/kpops deploy word-count", number=2)
+    old = {**dump_event(comment), "resumed": True, "head": "a" * 40}
+    locks = Locks(store)
+    assert _acquire(locks, 1, WORD_COUNT) == Granted()
+    with store.transaction() as connection:
+        for wait_key, payload in (("c2", json.dumps(old)), ("c3", "{not json")):
+            connection.execute(
+                lock_waits.insert().values(
+                    repository=REPO, number=int(wait_key[1]), wait_key=wait_key, resources='[["dev", "word-count"]]',
+                    job_key=f"{REPO}#2", kind="command", payload=payload, created_at=time.time(),
+                )
+            )  # fmt: skip
+    [woken] = locks.release(REPO, 1).woken
+    assert woken.job == NewJob(f"{REPO}#2", JobKind.COMMAND, CommandRequest(comment, resumed=True, head="a" * 40))

@@ -19,9 +19,10 @@ from kpops_bot.logs import LogFormat, handler
 from kpops_bot.masking import MaskingFilter
 from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import JobState, NewJob, Store
+from kpops_bot.store import JobState, Store
 from kpops_bot.worker import Worker, WorkerOptions
 from tests.support.harness import wait_for
+from tests.support.workflow_kit import queued
 
 TOKEN = "ghp_forge-token-never-logged"
 
@@ -60,7 +61,7 @@ def test_a_jobs_lines_carry_its_fields_and_no_secret(json_lines: io.StringIO, tm
     worker = Worker(
         store, {"preview": _LeakyHandler()}, WorkerOptions(concurrency=1, max_attempts=1, poll_interval=0.05)
     )
-    job_id = store.enqueue(NewJob("github:acme/deployments#7", "preview", {}))
+    job_id = store.enqueue(queued("github:acme/deployments#7", "preview"))
     worker.start()
     try:
         wait_for("the job given up", lambda: store.job(job_id).state is JobState.FAILED, timeout=30)

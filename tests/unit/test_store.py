@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from kpops_bot.events.model import Forge
+from kpops_bot.jobs import DriftCheck, NewJob
 from kpops_bot.store import (
     JobState,
-    NewJob,
     SchemaTooNewError,
     Store,
     deliveries,
@@ -21,13 +24,14 @@ from kpops_bot.store import (
     replicas,
 )
 from tests.support.harness import wait_for
+from tests.support.workflow_kit import queued
 
 # Seconds of a lease or delay that the next statement surely comes within, even on a busy machine.
 SHORT = 1.0
 
 
 def _preview(key: str = "github:org/repo#1", sha: str = "a" * 40) -> NewJob:
-    return NewJob(key=key, kind="preview", payload={"sha": sha}, head_sha=sha, supersedes=("preview",))
+    return queued(key, "preview", head_sha=sha, supersedes=("preview",))
 
 
 def test_a_delivery_is_recorded_once_and_its_job_queued_once(store: Store) -> None:
@@ -58,9 +62,37 @@ def test_a_newer_head_supersedes_the_queued_preview_of_the_same_pull_request(sto
     }
 
 
+def test_one_supersede_rule_for_deliveries_a_batch_of_them_and_the_bots_own_jobs(store: Store) -> None:
+    """A newer job makes queued jobs of its key and the kinds it names pointless, whether it came alone, in one
+    group commit with them (twenty previews sent at once), or from the bot itself (a drift check); a running job,
+    another kind and another key are left as they are."""
+    key = "github:org/repo#1"
+    store.accept("github", "d-run", "pull_request", _preview(sha="0" * 40))
+    running = store.claim("w", 60)
+    store.accept("github", "c", "issue_comment", queued(key, "command"))
+    store.accept("github", "d-other", "pull_request", _preview(key="github:org/repo#2"))
+
+    async def burst() -> list[int | None]:
+        sent = [store.accept_async("github", f"d-{n}", "pull_request", _preview(sha=f"{n:040d}")) for n in range(20)]
+        return [accepted.job_id for accepted in await asyncio.gather(*sent)]
+
+    previews = asyncio.run(burst())
+    check = DriftCheck(Forge.GITHUB, "org/repo", "main")
+    drifts = [store.enqueue(check.job()), store.enqueue(check.job())]
+    states = {job.id: (job.state, job.outcome) for job in store.jobs()}
+    superseded = (JobState.SUPERSEDED, "superseded by a newer delivery")
+    newest = max(job_id for job_id in previews if job_id is not None)
+    assert [states[job_id] for job_id in previews if job_id != newest] == [superseded] * 19
+    assert states[newest] == states[drifts[1]] == (JobState.QUEUED, None)
+    assert states[drifts[0]] == superseded
+    assert running is not None and states[running.id][0] is JobState.RUNNING
+    assert [job.state for job in store.jobs("github:org/repo#2")] == [JobState.QUEUED]
+    assert [job.state for job in store.jobs(key) if job.kind == "command"] == [JobState.QUEUED]
+
+
 def test_a_merge_apply_keyed_by_its_branch_supersedes_the_queued_previews_of_its_pull_request(store: Store) -> None:
     store.accept("github", "d-1", "pull_request", _preview(sha="1" * 40))
-    apply = NewJob("github:org/repo@main", "apply", {}, "9" * 40, ("preview",), supersedes_key="github:org/repo#1")
+    apply = queued("github:org/repo@main", "apply", "9" * 40, ("preview",), supersedes_key="github:org/repo#1")
     store.accept("github", "d-2", "pull_request", apply)
     states = {(job.key, job.kind): job.state for job in store.jobs()}
     assert states == {
@@ -70,9 +102,9 @@ def test_a_merge_apply_keyed_by_its_branch_supersedes_the_queued_previews_of_its
 
 
 def test_one_job_per_key_runs_at_a_time_and_other_keys_run_meanwhile(store: Store) -> None:
-    store.accept("github", "d-1", "pull_request", NewJob("pr-1", "close", {}))
-    store.accept("github", "d-2", "pull_request", NewJob("pr-1", "other", {}))
-    store.accept("github", "d-3", "pull_request", NewJob("pr-2", "close", {}))
+    store.accept("github", "d-1", "pull_request", queued("pr-1", "close"))
+    store.accept("github", "d-2", "pull_request", queued("pr-1", "drift"))
+    store.accept("github", "d-3", "pull_request", queued("pr-2", "close"))
     first = store.claim("w1", 60)
     second = store.claim("w2", 60)
     assert first is not None and second is not None
@@ -81,7 +113,7 @@ def test_one_job_per_key_runs_at_a_time_and_other_keys_run_meanwhile(store: Stor
     store.finish(first.id, "w1", "done")
     third = store.claim("w3", 60)
     assert third is not None
-    assert (third.key, third.kind, third.attempts) == ("pr-1", "other", 1)
+    assert (third.key, third.kind, third.attempts) == ("pr-1", "drift", 1)
 
 
 def test_a_job_whose_lease_expired_is_claimed_again(store: Store) -> None:
@@ -99,8 +131,8 @@ def test_a_job_whose_lease_expired_is_claimed_again(store: Store) -> None:
 
 
 def test_a_restarted_replica_takes_back_its_own_running_jobs_at_once(store: Store) -> None:
-    store.accept("github", "d-1", "pull_request", NewJob("pr-1", "work", {}))
-    store.accept("github", "d-2", "pull_request", NewJob("pr-2", "work", {}))
+    store.accept("github", "d-1", "pull_request", queued("pr-1"))
+    store.accept("github", "d-2", "pull_request", queued("pr-2"))
     mine = store.claim("replica-a/0", 120, "replica-a")
     others = store.claim("replica-b/0", 120, "replica-b")
     assert mine is not None and others is not None
@@ -112,8 +144,8 @@ def test_a_restarted_replica_takes_back_its_own_running_jobs_at_once(store: Stor
 
 
 def test_the_jobs_of_a_replica_that_stopped_beating_are_claimed_again_long_before_their_lease(store: Store) -> None:
-    store.accept("github", "d-1", "pull_request", NewJob("pr-1", "work", {}))
-    store.accept("github", "d-2", "pull_request", NewJob("pr-2", "work", {}))
+    store.accept("github", "d-1", "pull_request", queued("pr-1"))
+    store.accept("github", "d-2", "pull_request", queued("pr-2"))
     store.beat("alive")
     store.beat("dead")
     dead_job = store.claim("dead/0", 120, "dead")
@@ -142,8 +174,8 @@ def test_retry_later_waits_before_the_job_is_claimed_again(store: Store) -> None
 
 
 def test_a_command_job_keeps_the_head_it_recorded_first_and_the_one_its_delivery_named(store: Store) -> None:
-    unnamed = store.enqueue(NewJob("github:org/repo#1", "command", {}))
-    named = store.enqueue(NewJob("gitlab:org/repo#1", "command", {}, head_sha="c" * 40))
+    unnamed = store.enqueue(queued("github:org/repo#1", "command"))
+    named = store.enqueue(queued("gitlab:org/repo#1", "command", head_sha="c" * 40))
     assert store.record_head(unnamed, "a" * 40) == "a" * 40
     assert store.record_head(unnamed, "b" * 40) == "a" * 40  # a retry, or another replica, reads the first back
     assert store.job(unnamed).head_sha == "a" * 40
@@ -164,7 +196,7 @@ def test_newer_finds_the_latest_preview_of_the_same_key(store: Store) -> None:
 
 def test_concurrent_workers_never_claim_the_same_job_or_key_twice(store: Store) -> None:
     for number in range(30):
-        store.accept("github", f"d-{number}", "pull_request", NewJob(f"pr-{number % 10}", "work", {}))
+        store.accept("github", f"d-{number}", "pull_request", queued(f"pr-{number % 10}"))
     running: set[str] = set()
     guard = threading.Lock()
     done: list[int] = []
@@ -289,7 +321,7 @@ def test_two_replicas_storing_the_same_deliveries_at_once_make_one_job_each(stor
         barrier.wait()
         for number in range(10):
             try:
-                target.accept("github", f"d-{number}", "pull_request", NewJob(f"pr-{number}", "close", {}))
+                target.accept("github", f"d-{number}", "pull_request", queued(f"pr-{number}", "close"))
             except Exception as error:  # a sender would have got a 503 here
                 errors.append(error)
 
@@ -328,8 +360,8 @@ def test_intake_opens_a_new_connection_when_the_database_dropped_its_own(postgre
 
 def test_a_failed_intake_transaction_stores_nothing_and_the_next_batch_is_stored(store: Store) -> None:
     good = _preview("pr-good")
-    unstorable = NewJob(key="pr-bad", kind="preview", payload={"not json": {1, 2}})  # a set: json.dumps refuses it
-    with pytest.raises(TypeError):
+    unstorable = replace(queued("pr-bad", "preview", supersedes=("preview",)), head_sha=object())  # type: ignore[arg-type]
+    with pytest.raises(sa.exc.DBAPIError):  # the driver cannot write an object: after the supersede ran
         store.accept("github", "d-bad", "pull_request", unstorable)
     assert store.delivery_count() == 0
     assert not store.accept("github", "d-good", "pull_request", good).duplicate

@@ -18,11 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from kpops_bot.events import github, gitlab
-from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent, Event, Ignored, PullRequestEvent, PushEvent
 from kpops_bot.events.signatures import github_signature
 from kpops_bot.forges.urls import forge_prefix, with_configured_clone_url
-from kpops_bot.jobs import JobKind
+from kpops_bot.jobs import CommandRequest, DriftCheck, JobKind, decode
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import ApplySettings, BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
@@ -199,7 +198,9 @@ def test_each_payload_is_queued_or_ignored_with_a_reason(
         assert job.kind == expected.job
         parsed = _parse(origin, json.loads(origin.path.read_bytes()))
         assert not isinstance(parsed, Ignored)
-        queued = load_event(job.payload)
+        payload = decode(job).payload
+        queued = payload.comment if isinstance(payload, CommandRequest) else payload
+        assert not isinstance(queued, DriftCheck)
         assert queued == with_configured_clone_url(parsed, settings)
         assert queued.repository.clone_url.startswith(forge_prefix(queued.repository.forge, settings))
     else:

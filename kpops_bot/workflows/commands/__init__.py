@@ -31,18 +31,16 @@ from kpops_bot.commands.authorize import PullRequestState
 from kpops_bot.commands.catalog import CommandName
 from kpops_bot.commands.parse import Command, Rejected, parse_comment
 from kpops_bot.engine.targets import UnknownPipelineError
-from kpops_bot.events.codec import load_event
 from kpops_bot.events.model import CommentEvent
 from kpops_bot.fault_causes import raise_if_transient, transient_faults
 from kpops_bot.gitops.publish import PublishError
 from kpops_bot.head_code import HeadRules
-from kpops_bot.jobs import JobKind, pull_request_key, repository_key
+from kpops_bot.jobs import CommandRequest, Job, JobKind, NewJob, pull_request_key, repository_key
 from kpops_bot.model.forge import ForgeClient, Permission
 from kpops_bot.model.locks import Granted, Resource, Waiting
 from kpops_bot.repo_config import FILE_NAME, InvalidRepoConfigError
 from kpops_bot.report import answers
 from kpops_bot.settings import BotSettings
-from kpops_bot.store import Job, NewJob
 from kpops_bot.workflows import once
 from kpops_bot.workflows.commands.authorization import (
     Accepted,
@@ -70,8 +68,6 @@ from kpops_bot.workflows.lookups import repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, HeadRecord, LockBook, OpenRepository
 from kpops_bot.workspace import WorkspaceError
 
-_HEAD = "head"  # the payload key of the head a resumed comment is bound to
-
 RUNNERS: dict[CommandName, CommandRunner] = {
     CommandName.HELP: HelpCommand(),
     CommandName.DIFF: DiffCommand(),
@@ -98,20 +94,19 @@ class CommandWorkflow:
         self._forges = forges
         self._collaborators = Collaborators(settings, diff, locks, open_repository, record_head)
 
-    def run(self, job: Job) -> str:
-        event = load_event(job.payload)
-        assert isinstance(event, CommentEvent)
+    def run(self, job: Job[CommandRequest]) -> str:
+        event = job.payload.comment
         client = self._forges(event.repository.forge)
         with transient_faults():
             return self._run(job, event, client)
 
-    def _run(self, job: Job, event: CommentEvent, client: ForgeClient) -> str:
+    def _run(self, job: Job[CommandRequest], event: CommentEvent, client: ForgeClient) -> str:
         if event.author == client.bot_name():
             return "the bot's own comment"
         parsed = parse_comment(event.body)
         if not parsed:
             return "no command"
-        resumed = bool(job.payload.get("resumed"))
+        resumed = job.payload.resumed
         identity = _identity(event, resumed)
         if once.find_answer(client, event.repository, event.number, identity) is not None:
             return "answered by an earlier attempt"
@@ -134,7 +129,12 @@ class CommandWorkflow:
         return handled.outcome
 
     def _prepare(
-        self, job: Job, event: CommentEvent, client: ForgeClient, parsed: list[Command | Rejected], resumed: bool
+        self,
+        job: Job[CommandRequest],
+        event: CommentEvent,
+        client: ForgeClient,
+        parsed: list[Command | Rejected],
+        resumed: bool,
     ) -> tuple[CommandContext, list[Decision]]:
         """The pull request, the repository's settings at its base, and what authorization decided for each line.
 
@@ -176,15 +176,14 @@ class CommandWorkflow:
             _post(client, event, identity, answers.Answer(answers.title([help_.line for help_ in helps]), sections))
         return f"answered {len(helps)} command(s)"
 
-    def give_up(self, job: Job, error: BaseException) -> None:
+    def give_up(self, job: Job[CommandRequest], error: BaseException) -> None:
         """Tell the thread, unless an attempt answered already (it was killed before the job was marked done)."""
-        event = load_event(job.payload)
-        assert isinstance(event, CommentEvent)
+        event = job.payload.comment
         client = self._forges(event.repository.forge)
-        identity = _identity(event, bool(job.payload.get("resumed")))
+        identity = _identity(event, job.payload.resumed)
         once.answer(client, event.repository, event.number, identity, answers.command_failed(job.id))
 
-    def _dispatch(self, context: CommandContext, decisions: list[Decision], job: Job) -> Handled:
+    def _dispatch(self, context: CommandContext, decisions: list[Decision], job: Job[CommandRequest]) -> Handled:
         """Plan every accepted command, lock what they act on at once, run them. The answer's sections in order:
         refusals (once: a resumed comment told them), each runner's section, the wait; an error its author can act
         on ends the comment, told last."""
@@ -212,7 +211,9 @@ class CommandWorkflow:
             return Handled("failed: " + type(error).__name__, (*told, *done, failure))
         return Handled(f"ran {len(acting)} command(s)", (*told, *done))
 
-    def _lock(self, context: CommandContext, acting: list[tuple[Command, Acting]], job: Job) -> Waiting | None:
+    def _lock(
+        self, context: CommandContext, acting: list[tuple[Command, Acting]], job: Job[CommandRequest]
+    ) -> Waiting | None:
         """Lock the steps of every command that acts for real, all at once; the wait when others hold some."""
         resources = {
             Resource(step.environment or "", step.pipeline.name)
@@ -226,7 +227,7 @@ class CommandWorkflow:
         if not resources:
             return None
         head = context.pull.head_sha  # the resumed comment stays bound to the head of its first run
-        payload = {**job.payload, "resumed": True, _HEAD: head}
+        payload = replace(job.payload, resumed=True, head=head)
         resume = NewJob(pull_request_key(event), JobKind.COMMAND, payload, head_sha=head)
         lock = self._collaborators.locks.acquire(
             repository_key(event.repository),
@@ -264,15 +265,14 @@ def _wait_key(event: CommentEvent) -> str:
     return f"comment:{event.comment_id}"
 
 
-def _bound_head(job: Job, event: CommentEvent, live: str, record: HeadRecord) -> str:
+def _bound_head(job: Job[CommandRequest], event: CommentEvent, live: str, record: HeadRecord) -> str:
     """The head the comment was written on. A comment resumed after a lock wait carries its first run's; GitLab's
     note names it (the job's head since the delivery); else the job records the head it sees now, on its first run:
     the moment nearest the comment the bot can read it without a forge call on the webhook path (the job runs at
     once unless other work of the same pull request is ahead of it), and the one every retry and replica reads back.
     """
-    carried = job.payload.get(_HEAD)
-    if isinstance(carried, str):
-        return carried
+    if job.payload.head is not None:
+        return job.payload.head
     return job.head_sha or event.head_sha or record(job.id, live)
 
 

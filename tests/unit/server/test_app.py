@@ -15,13 +15,15 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from kpops_bot.events.signatures import github_signature
+from kpops_bot.jobs import Job, JobKind
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
-from kpops_bot.store import Job, JobState, NewJob, Store, replicas
+from kpops_bot.store import JobState, Store, replicas
 from kpops_bot.worker import Worker, WorkerOptions
 from tests.support.deliveries import WEBHOOKS
 from tests.support.harness import wait_for
 from tests.support.postgres import stoppable_postgres, unavailable_reason
+from tests.support.workflow_kit import queued
 
 SECRET = "It's a Secret to Everybody"
 
@@ -287,9 +289,9 @@ def test_a_stuck_worker_fails_liveness_and_readiness_and_stops_the_heartbeat(sql
         def give_up(self, job: Job, error: BaseException) -> None:
             raise AssertionError
 
-    sqlite_store.accept("github", "d", "pull_request", NewJob("pr-1", "work", {}))
+    sqlite_store.accept("github", "d", "pull_request", queued("pr-1"))
     options = WorkerOptions(concurrency=1, poll_interval=0.02, heartbeat_seconds=0.1, stuck_after=0.5, replica_id="r")
-    worker = Worker(sqlite_store, {"work": Hanging()}, options)
+    worker = Worker(sqlite_store, {JobKind.DRIFT: Hanging()}, options)
     client = TestClient(create_app(_settings(heartbeat_seconds=0.1), sqlite_store, worker_health=worker.health))
     worker.start()
     try:

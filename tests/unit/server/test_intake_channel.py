@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kpops_bot.jobs import NewJob, decode
 from kpops_bot.metrics import DeliveryOutcome
+from kpops_bot.server import intake_channel
 from kpops_bot.server.intake import IntakeUnavailableError, LocalIntake
 from kpops_bot.server.intake_channel import ChannelIntake, ChannelServer
 from kpops_bot.server.intake_log import Answered, IntakeLog
-from kpops_bot.store import JobState, NewJob, Store
+from kpops_bot.store import JobState, Store
+from tests.support.workflow_kit import queued
 
 
 def _job(key: str) -> NewJob:
-    return NewJob(
-        key=key, kind="preview", payload={"event": {"n": [1, "two"]}}, head_sha="a" * 40, supersedes=("preview",)
-    )
+    return queued(key, "preview", "a" * 40, ("preview",))
 
 
 async def _until(condition: Callable[[], bool], seconds: float = 60) -> None:
@@ -66,10 +68,46 @@ def test_deliveries_and_answers_reach_the_bots_process_and_a_closed_channel_refu
         assert woken == [True]  # the worker is woken for a queued job
         assert closed == [True]
         jobs = store.jobs()
-        assert [(job.key, job.state, job.payload) for job in jobs] == [
-            ("pr-1", JobState.SUPERSEDED, {"event": {"n": [1, "two"]}}),
-            ("pr-1", JobState.QUEUED, {"event": {"n": [1, "two"]}}),
+        assert [(job.key, job.state, decode(job).payload) for job in jobs] == [
+            ("pr-1", JobState.SUPERSEDED, _job("pr-1").payload),
+            ("pr-1", JobState.QUEUED, _job("pr-1").payload),
         ]
         assert store.delivery_count() == 2
+    finally:
+        store.close()
+
+
+def test_a_job_crosses_the_channel_whole() -> None:
+    """Every field of a job an intake process hands over arrives: a merge's apply supersedes its pull request's
+    previews, under the pull request's key (the channel once dropped that key)."""
+    apply = queued("github:acme/deployments@main", "apply", "b" * 40, ("preview",), "github:acme/deployments#1")
+    assert intake_channel._job(json.loads(json.dumps(intake_channel._job_fields(apply)))) == apply
+
+
+def test_a_job_the_bots_process_cannot_read_is_answered_unavailable_and_the_channel_goes_on(tmp_path: Path) -> None:
+    """An intake process of another version hands over a job of a kind this one does not know: the sender hears
+    "unavailable" (the forge redelivers), nothing is stored, and the next delivery on the connection is stored."""
+    store = Store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.migrate()
+    unknown = ["x", "rebase", {}, None, [], None]
+    good = intake_channel._job_fields(_job("pr-1"))
+
+    async def scenario() -> list[list[object]]:
+        server = ChannelServer(tmp_path / "intake.sock", LocalIntake(store, IntakeLog()))
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "intake.sock"))
+        answers = []
+        for request, job in ((1, unknown), (2, good)):
+            writer.write(
+                json.dumps(["accept", request, "github", f"d-{request}", "pull_request", job]).encode() + b"\n"
+            )
+            answers.append(json.loads(await asyncio.wait_for(reader.readline(), 60)))
+        writer.close()
+        await server.close()
+        return answers
+
+    try:
+        assert asyncio.run(scenario()) == [["unavailable", 1], ["accepted", 2, 1, False]]
+        assert [job.key for job in store.jobs()] == ["pr-1"] and store.delivery_count() == 1
     finally:
         store.close()

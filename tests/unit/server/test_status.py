@@ -20,6 +20,7 @@ from kpops_bot.model.locks import Granted, Resource, Waiting
 from kpops_bot.store import NewJob
 from tests.helpers import GitRepo
 from tests.support.harness import BotHarness, running_bot
+from tests.support.workflow_kit import queued
 
 TOKEN = "status-t0ken-for-operators"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -109,4 +110,4 @@ def test_the_page_needs_the_token(harness: BotHarness) -> None:
 
 
 def _then(number: int) -> NewJob:
-    return NewJob(f"github:acme/deployments#{number}", JobKind.COMMAND, {"number": number})
+    return queued(f"github:acme/deployments#{number}", JobKind.COMMAND)

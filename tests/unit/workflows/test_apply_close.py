@@ -16,7 +16,6 @@ from kpops_bot.model.render import Operation
 from kpops_bot.report import notices
 from kpops_bot.report.identity import single_part
 from kpops_bot.settings import OperationMode
-from kpops_bot.store import NewJob
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.close import CloseWorkflow
 from kpops_bot.workflows.steps import Step
@@ -24,12 +23,22 @@ from kpops_bot.workspace import WorkspaceError
 from tests.support.fake_collaborators import FakeDeployment, FakeLocks, pipeline
 from tests.support.golden import check_golden
 from tests.support.recording_forge import BOT, RecordingForge
-from tests.support.workflow_kit import BEFORE, HEAD, MERGE, job, pull, pull_request_event, push_event, settings
+from tests.support.workflow_kit import (
+    BEFORE,
+    HEAD,
+    MERGE,
+    job,
+    pull,
+    pull_request_event,
+    push_event,
+    queued,
+    settings,
+)
 
 KEY = "github:acme/deployments"
 REPORT = single_part("### kpops-bot dry run\n\nword-count changed")
 APPLY = JobKind.APPLY
-UNUSED = NewJob("k", JobKind.COMMAND, {})
+UNUSED = queued("k", JobKind.COMMAND)
 
 
 def changed(*names: str, removed: tuple[str, ...] = ()) -> list[Step]:

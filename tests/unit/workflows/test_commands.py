@@ -198,7 +198,7 @@ def test_a_held_pipeline_makes_the_comment_wait_then_run_when_resumed() -> None:
     assert bench.comment("/kpops deploy word-count") == "waiting for a lock, position 1"
     check_golden("bot/answer-waiting.md", bench.answer())
     [(_, _, _, _, then)] = bench.locks.waiters
-    assert (then.kind, then.payload["resumed"]) == (JobKind.COMMAND, True)
+    assert (then.kind, then.payload.resumed) == (JobKind.COMMAND, True)
     answers = len(bench.forge.bot_bodies(1))
     assert bench.comment("/kpops deploy word-count", resumed=True) == "still waiting for a lock"
     assert len(bench.forge.bot_bodies(1)) == answers  # said so already
@@ -225,7 +225,7 @@ def test_a_fork_head_pushed_while_the_deploy_waits_for_a_lock_is_refused_naming_
     deployed = len(_deploys(bench))
     assert bench.comment("/kpops deploy word-count") == "waiting for a lock, position 1"
     [(_, _, _, _, then)] = bench.locks.waiters
-    assert (then.head_sha, then.payload["head"]) == (HEAD, HEAD)  # the wait keeps the head it was written on
+    assert (then.head_sha, then.payload.head) == (HEAD, HEAD)  # the wait keeps the head it was written on
     bench.forge.pulls[1] = replace(pull(1, from_fork=True), head_sha=MOVED)
     bench.locks.release(KEY, 2)
     bench.heads.clear()  # the resumed job is bound by what it carries, not by a record it could miss
