@@ -34,6 +34,13 @@ class EngineSettings(BaseSettings):
     chart_mirrors: dict[str, str] = Field(
         default_factory=dict, description="Chart repository name or URL → URL to use instead."
     )
+    chart_repositories: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Chart repository URLs a render's `helm repo add` may name besides kpops' defaults and the chart "
+            "mirrors' targets (the built-in helm refuses any other)."
+        ),
+    )
     pass_env: list[str] = Field(
         default_factory=list,
         description="Names of the bot's environment variables a repository's ${VAR} substitutions may read.",
