@@ -58,9 +58,16 @@ class DiffSettings(BaseSettings):
         return version
 
     def masker(self, engine: EngineSettings) -> Masker:
-        """Masks secret-looking keys, the configured secrets and every secret-named variable kpops is given."""
+        """Masks secret-looking keys, the configured secrets and every variable kpops is given (`pass_env`,
+        `variables`) but those `public_variables` names: a value's name does not say whether it is secret (`DSN`,
+        `DATABASE_URL`, `SIGNING_KEY`). A secret-looking name stays held even when listed public."""
         masker = Masker.create(self.secret_keys, self.secrets)
-        held = [value for name, value in engine.kpops_environment().items() if masker.is_secret_key(name)]
+        public = set(engine.public_variables)
+        held = [
+            value
+            for name, value in engine.given_variables().items()
+            if name not in public or masker.is_secret_key(name)
+        ]
         return masker.with_secrets(held)
 
     def options(self, engine: EngineSettings) -> DiffOptions:
