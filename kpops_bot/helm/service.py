@@ -15,6 +15,7 @@ name (`confinement`), the chart repositories it may add, and its own limits, whi
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -151,10 +152,12 @@ class _Handler(socketserver.BaseRequestHandler):
             outcome = Outcome(returncode=1, stderr=f"Error: kpops-bot helm service refused the request: {error}\n")
         else:
             if _command(argv) == "template":
-                outcome = self.server.workers.run(argv, grant.fields(), grant.budget(), self.request)
+                token = str(request["grant"])
+                outcome = self.server.workers.run(argv, grant.fields(), token, grant.budget(), self.request)
             else:
                 outcome = frontend.run(argv, grant.env, grant.scope())
-        _send(self.request, {"returncode": outcome.returncode, "stdout": outcome.stdout, "stderr": outcome.stderr})
+        with contextlib.suppress(OSError):  # the render ended meanwhile: nobody to answer
+            _send(self.request, {"returncode": outcome.returncode, "stdout": outcome.stdout, "stderr": outcome.stderr})
 
 
 def _command(argv: list[str]) -> str | None:
@@ -179,7 +182,7 @@ def serve(socket_path: str) -> NoReturn:
         server.socket = socket.socket(fileno=int(os.environ.pop(_SOCKET_FD_ENV)))
         server.key = bytes.fromhex(os.environ.pop(_KEY_ENV))
         server.workers = WorkerPool(dict(os.environ))
-        server.workers.start_spare()
+        server.workers.start()
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sys.stdout.write("ready\n")
         sys.stdout.flush()

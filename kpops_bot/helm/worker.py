@@ -1,16 +1,19 @@
-"""One render's `helm template`, run in a process of its own within that render's budget.
+"""A render's `helm template` calls, run in a worker process of that render's own, within that render's budget.
 
 A chart's templates are code (Go templates: `range`, `repeat`, `include` recursion) from the pull request, and
 the helm service that runs them has the bot's rights and serves every render. Run inside the service, a nested
 `range` kept a core busy after its render was killed, and a 400 MB `repeat` took the service to 3.1 GiB while the
-render's own limit was 256 MiB. So each `helm template` of a render runs in a fresh worker process that the
-service starts: it takes the render's memory limit (RLIMIT_DATA, which counts the Go heap's mappings but not the
-address space the Go runtime only reserves) and CPU time (RLIMIT_CPU) before it reads anything of the request,
-writes at most `MAX_OUTPUT` bytes of manifests, and is killed by the service when the render ends (its
-connection closes). It ends after one command, so nothing a template did outlives it.
+render's own limit was 256 MiB. So a render's templates run in a worker process of that render (one grant): it
+takes the render's memory limit (RLIMIT_DATA, which counts the Go heap's mappings but not the address space the
+Go runtime only reserves) and CPU time (RLIMIT_CPU, for all the render's templates together) before it reads
+anything of the first request, writes at most `MAX_OUTPUT` bytes of manifests a template, and is killed by the
+service when the render ends: at once when its connection closes during a template, otherwise once the render's
+scratch folder is gone or it was idle `IDLE_SECONDS`. Nothing a template did outlives the worker, and no worker
+serves two renders.
 
-Loading Helm's library takes most of a second, so the service keeps one worker started ahead, waiting on its
-stdin (`WorkerPool`); a worker whose stdin closes (the service ended) exits.
+Starting a worker (Python, Helm's library) takes most of a second on a busy machine, so the service keeps a few
+started ahead, waiting on their stdin (`WorkerPool`); a worker whose stdin closes (the service ended) exits.
+`bench/helm_template.py` prints what a template costs this way against the old in-process call.
 """
 
 from __future__ import annotations
@@ -28,14 +31,17 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
-from typing import IO, Any
+from dataclasses import dataclass, field
+from typing import IO, Any, BinaryIO
 
 from kpops_bot.helm.outcome import CPU_EXCEEDED, MEMORY_EXCEEDED, Outcome
 
 MAX_OUTPUT = 64 * 1024 * 1024  # manifests one `helm template` may print (the render's result has the same bound)
+SPARES = 2  # workers started ahead: the renders that start at once on a small machine
+IDLE_SECONDS = 30.0  # a render's worker with nothing to do this long ends (the render rarely waits that long)
 _WORKER_MEMORY_FLOOR = 384 * 1024 * 1024  # the Go runtime and Python need about 200 MiB to start
 _OUT_OF_MEMORY = (b"out of memory", b"cannot allocate memory", b"MemoryError")
+_HEADER = 8
 
 
 @dataclass(frozen=True)
@@ -50,52 +56,155 @@ class Budget:
         return max(self.memory_bytes, _WORKER_MEMORY_FLOOR)
 
 
+def _read_frame(stream: BinaryIO) -> bytes | None:
+    header = stream.read(_HEADER)
+    if len(header) < _HEADER:
+        return None  # the service ended (or never needed this worker)
+    return stream.read(int.from_bytes(header, "big"))
+
+
+def _frame(data: bytes) -> bytes:
+    return len(data).to_bytes(_HEADER, "big") + data
+
+
 def _main() -> None:
     from kpops_bot.helm import frontend
     from kpops_bot.helm.service import Grant
 
     frontend.run(["version"])  # Helm's library loaded before a request arrives
-    raw = sys.stdin.buffer.read()
-    if not raw:
-        return  # the service ended before it needed this worker
-    request = json.loads(raw)
-    budget = Budget(**request["budget"])
+    limited = False
+    while (raw := _read_frame(sys.stdin.buffer)) is not None:
+        request = json.loads(raw)
+        if not limited:
+            _limit(Budget(**request["budget"]))
+            limited = True
+        grant = Grant.from_fields(request["grant"])
+        try:
+            outcome = frontend.run(request["argv"], grant.env, grant.scope())
+        except MemoryError:
+            os._exit(MEMORY_EXCEEDED)
+        if len(outcome.stdout) > MAX_OUTPUT:
+            limit = MAX_OUTPUT // (1024 * 1024)
+            message = f"Error: the chart's templates exceeded their limit of {limit} MiB\n"
+            outcome = Outcome(returncode=1, stderr=message)
+        answer = {"returncode": outcome.returncode, "stdout": outcome.stdout, "stderr": outcome.stderr}
+        sys.stdout.buffer.write(_frame(json.dumps(answer).encode()))
+        sys.stdout.buffer.flush()
+    os._exit(0)  # nothing to flush; the interpreter's teardown would only cost time
+
+
+def _limit(budget: Budget) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (budget.worker_memory, budget.worker_memory))
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu = int(used.ru_utime + used.ru_stime) + budget.cpu_seconds
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    grant = Grant.from_fields(request["grant"])
-    try:
-        outcome = frontend.run(request["argv"], grant.env, grant.scope())
-    except MemoryError:
-        os._exit(MEMORY_EXCEEDED)
-    if len(outcome.stdout) > MAX_OUTPUT:
-        limit = MAX_OUTPUT // (1024 * 1024)
-        outcome = Outcome(returncode=1, stderr=f"Error: the chart's templates exceeded their limit of {limit} MiB\n")
-    answer = json.dumps({"returncode": outcome.returncode, "stdout": outcome.stdout, "stderr": outcome.stderr})
-    sys.stdout.write(answer)
-    sys.stdout.flush()
-    os._exit(0)  # nothing to flush; the interpreter's teardown would only cost time
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    stderr: IO[bytes]
+    folders: tuple[str, ...] = ()  # the render's folders: gone once the render ended
+    idle_since: float = field(default_factory=time.monotonic)
+
+    def stderr_ends(self) -> bytes:
+        """The first and last lines the worker wrote (Go's fatal error leads its goroutine dump; Python's ends it)."""
+        self.stderr.seek(0)
+        head = self.stderr.read(4096)
+        self.stderr.seek(0, os.SEEK_END)
+        self.stderr.seek(max(0, self.stderr.tell() - 4096))
+        return head + self.stderr.read()
+
+    def render_ended(self) -> bool:
+        return time.monotonic() - self.idle_since > IDLE_SECONDS or not all(map(os.path.exists, self.folders))
+
+    def end(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
 
 
 class WorkerPool:
-    """Starts template workers, one kept ahead; runs a render's command in one and watches that render's connection."""
+    """The workers of the renders being served (by grant), and a few started ahead."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], spares: int = SPARES) -> None:
         self._env = env
+        self._spares_wanted = spares
         self._lock = threading.Lock()
-        self._spare: _Worker | None = None
+        self._spares: list[_Worker] = []
+        self._renders: dict[str, _Worker] = {}  # a render's grant → its worker, while no template of it runs
+        self._closed = threading.Event()
 
-    def start_spare(self) -> None:
+    def start(self) -> None:
+        self.start_spares()
+        threading.Thread(target=self._reap, name="helm-worker-reaper", daemon=True).start()
+
+    def start_spares(self) -> None:
         with self._lock:
-            if self._spare is None:
-                self._spare = self._launch()
+            while len(self._spares) < self._spares_wanted and not self._closed.is_set():
+                self._spares.append(self._launch())
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.end()
+            workers = [*self._spares, *self._renders.values()]
+            self._spares, self._renders = [], {}
+        for worker in workers:
+            worker.end()
+
+    def run(self, argv: list[str], grant: dict[str, Any], token: str, budget: Budget, client: socket.socket) -> Outcome:
+        """`argv` run in the worker of the render holding `token`, within `budget`; ended early (the worker
+        killed) when `client` closes its connection."""
+        worker = self._take(token, tuple(grant["files"]))
+        process = worker.process
+        assert process.stdin is not None
+        request = {"argv": argv, "grant": grant, "budget": dataclasses.asdict(budget)}
+        kept = False
+        try:
+            try:
+                process.stdin.write(_frame(json.dumps(request).encode()))
+                process.stdin.flush()
+            except OSError:  # the worker died before it read the request: why, its exit says
+                answer, ended = b"", _Ended.ANSWERED
+            else:
+                answer, ended = _read_answer(process, client, budget)
+            outcome = _outcome(worker, answer, ended, budget)
+            if ended is _Ended.ANSWERED and answer:
+                kept = self._keep(token, worker)
+            return outcome
+        finally:
+            if not kept:
+                worker.end()
+
+    def _take(self, token: str, folders: tuple[str, ...]) -> _Worker:
+        with self._lock:
+            worker = self._renders.pop(token, None)
+            if worker is None and self._spares:
+                worker = self._spares.pop(0)
+        if worker is None or not worker.folders:
+            threading.Thread(target=self.start_spares, daemon=True).start()
+        worker = worker if worker is not None else self._launch()
+        worker.folders = folders
+        return worker
+
+    def _keep(self, token: str, worker: _Worker) -> bool:
+        worker.idle_since = time.monotonic()
+        with self._lock:
+            if self._closed.is_set() or token in self._renders:  # another call of this render kept its own
+                return False
+            self._renders[token] = worker
+            return True
+
+    def _reap(self) -> None:
+        while not self._closed.wait(1.0):
+            with self._lock:
+                ended = [token for token, worker in self._renders.items() if worker.render_ended()]
+                workers = [self._renders.pop(token) for token in ended]
+            for worker in workers:
+                worker.end()
 
     def _launch(self) -> _Worker:
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- the worker keeps it; read after it ended
@@ -108,77 +217,37 @@ class WorkerPool:
         )
         return _Worker(process, stderr)
 
-    def _take(self) -> _Worker:
-        with self._lock:
-            worker, self._spare = self._spare, None
-        threading.Thread(target=self.start_spare, daemon=True).start()
-        return worker if worker is not None else self._launch()
-
-    def run(self, argv: list[str], grant: dict[str, Any], budget: Budget, client: socket.socket) -> Outcome:
-        """`argv` run in a worker within `budget`; ended early (and killed) when `client` closes its connection."""
-        worker = self._take()
-        process = worker.process
-        assert process.stdin is not None
-        request = {"argv": argv, "grant": grant, "budget": dataclasses.asdict(budget)}
-        try:
-            process.stdin.write(json.dumps(request).encode())
-            process.stdin.close()
-            answer, ended = _read_answer(process, client, budget)
-            if ended is _Ended.ANSWERED:
-                process.wait()
-            return _outcome(worker, answer, ended, budget)
-        finally:
-            worker.end()
-
-
-@dataclass(frozen=True)
-class _Worker:
-    process: subprocess.Popen[bytes]
-    stderr: IO[bytes]
-
-    def stderr_ends(self) -> bytes:
-        """The first and last lines the worker wrote (Go's fatal error leads its goroutine dump; Python's ends it)."""
-        self.stderr.seek(0)
-        head = self.stderr.read(4096)
-        self.stderr.seek(0, os.SEEK_END)
-        self.stderr.seek(max(0, self.stderr.tell() - 4096))
-        return head + self.stderr.read()
-
-    def end(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self.stderr):
-            if stream is not None:
-                stream.close()
-
 
 class _Ended(enum.Enum):
-    ANSWERED = "answered"  # the worker closed its output
+    ANSWERED = "answered"  # the worker answered, or closed its output
     CLIENT_LEFT = "client left"
     TOO_LARGE = "too large"
     TIMED_OUT = "timed out"
 
 
-def _read_answer(worker: subprocess.Popen[bytes], client: socket.socket, budget: Budget) -> tuple[bytes, _Ended]:
-    """What the worker wrote, and why reading it ended."""
-    assert worker.stdout is not None
+def _read_answer(process: subprocess.Popen[bytes], client: socket.socket, budget: Budget) -> tuple[bytes, _Ended]:
+    """The worker's answer (empty when it ended without one), and why reading it ended."""
+    assert process.stdout is not None
     chunks = bytearray()
     # CPU time bounds the templates; the wall clock only catches a worker that waits (a pull that hangs).
     deadline = time.monotonic() + 2 * budget.cpu_seconds + 30
     with selectors.DefaultSelector() as selector:
-        selector.register(worker.stdout, selectors.EVENT_READ, "worker")
+        selector.register(process.stdout, selectors.EVENT_READ, "worker")
         selector.register(client, selectors.EVENT_READ, "client")
         while (remaining := deadline - time.monotonic()) > 0:
             for key, _ in selector.select(remaining):
                 if key.data == "client":
-                    return bytes(chunks), _Ended.CLIENT_LEFT  # the render ended: its templates end too
-                chunk = os.read(worker.stdout.fileno(), 1 << 20)
+                    return b"", _Ended.CLIENT_LEFT  # the render ended: its templates end too
+                chunk = os.read(process.stdout.fileno(), 1 << 20)
                 if not chunk:
-                    return bytes(chunks), _Ended.ANSWERED
+                    return b"", _Ended.ANSWERED
                 chunks += chunk
-                if len(chunks) > MAX_OUTPUT + (1 << 20):
-                    return b"", _Ended.TOO_LARGE
+                if len(chunks) >= _HEADER:
+                    size = int.from_bytes(chunks[:_HEADER], "big")
+                    if size > MAX_OUTPUT + (1 << 20):
+                        return b"", _Ended.TOO_LARGE
+                    if len(chunks) >= _HEADER + size:
+                        return bytes(chunks[_HEADER : _HEADER + size]), _Ended.ANSWERED
     return b"", _Ended.TIMED_OUT
 
 
@@ -189,7 +258,7 @@ def _outcome(worker: _Worker, answer: bytes, ended: _Ended, budget: Budget) -> O
     if ended is _Ended.TOO_LARGE:
         limit = MAX_OUTPUT // (1024 * 1024)
         return Outcome(returncode=1, stderr=f"Error: the chart's templates exceeded their limit of {limit} MiB\n")
-    code = worker.process.returncode
+    code = worker.process.wait() if ended is _Ended.ANSWERED else worker.process.poll()
     if code == MEMORY_EXCEEDED or any(sign in worker.stderr_ends() for sign in _OUT_OF_MEMORY):
         limit = budget.worker_memory // (1024 * 1024)
         message = f"Error: the chart's templates exceeded their memory limit of {limit} MiB\n"

@@ -188,16 +188,31 @@ def test_a_cpu_bomb_template_ends_at_the_renders_cpu_limit(helm: Helm) -> None:
 def test_a_renders_templates_end_when_the_render_ends(helm: Helm) -> None:
     spin = "{{ range $i := until 100000 }}{{ range $j := until 100000 }}{{ end }}{{ end }}"
     chart(helm.checkout / "spin", f"kind: ConfigMap\n# {spin}\n")
-    before = set(helm.children())  # the worker started ahead, which takes the next template
+    before = set(helm.children())  # the workers started ahead; the first takes the next render
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as render:
         render.connect(helm.socket_path)
         service._send(render, {"argv": ["template", "p", "spin"], "grant": helm.grant()})
         deadline = time.monotonic() + 60
         while set(helm.children()) <= before and time.monotonic() < deadline:
-            time.sleep(0.05)  # the next spare appears once the template was handed out; seen only in /proc
-        assert before & set(helm.children())  # the worker spins
+            time.sleep(0.05)  # a spare is started once one was handed out; seen only in /proc
+        assert before <= set(helm.children())  # the taken one spins
     # The render is gone (its connection closed): its worker is killed, whatever its CPU budget (300 s) says.
     deadline = time.monotonic() + 30
-    while before & set(helm.children()) and time.monotonic() < deadline:
+    while before <= set(helm.children()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not before & set(helm.children())
+    assert len(before - set(helm.children())) == 1
+
+
+def test_the_renders_workers_end_once_their_render_ended(helm: Helm) -> None:
+    shutil.copytree(CHARTS / "producer-app", helm.checkout / "app")
+    spares = set(helm.children())  # each render takes one: the workers of the two renders below
+    first = helm.call("template", "p", "app")
+    other = helm.call("template", "p", "app", grant=helm.grant(env={"HOME": str(helm.scratch / "other")}))
+    again = helm.call("template", "p", "app")
+    assert first.returncode == other.returncode == again.returncode == 0, first.stderr
+    assert spares <= set(helm.children())  # idle, kept for their renders' next templates
+    shutil.rmtree(helm.scratch)  # the renders ended: the pool removes their scratch folder
+    deadline = time.monotonic() + 30
+    while spares & set(helm.children()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not spares & set(helm.children())
