@@ -152,8 +152,7 @@ class _Handler(socketserver.BaseRequestHandler):
             outcome = Outcome(returncode=1, stderr=f"Error: kpops-bot helm service refused the request: {error}\n")
         else:
             if _command(argv) == "template":
-                token = str(request["grant"])
-                outcome = self.server.workers.run(argv, grant.fields(), token, grant.budget(), self.request)
+                outcome = self.server.workers.run(argv, grant.fields(), grant.budget(), self.request)
             else:
                 outcome = frontend.run(argv, grant.env, grant.scope())
         with contextlib.suppress(OSError):  # the render ended meanwhile: nobody to answer

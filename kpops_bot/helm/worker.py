@@ -1,19 +1,21 @@
-"""A render's `helm template` calls, run in a worker process of that render's own, within that render's budget.
+"""Templates of renders, run in worker processes within the render's own budget, never in the helm service.
 
 A chart's templates are code (Go templates: `range`, `repeat`, `include` recursion) from the pull request, and
 the helm service that runs them has the bot's rights and serves every render. Run inside the service, a nested
 `range` kept a core busy after its render was killed, and a 400 MB `repeat` took the service to 3.1 GiB while the
-render's own limit was 256 MiB. So a render's templates run in a worker process of that render (one grant): it
-takes the render's memory limit (RLIMIT_DATA, which counts the Go heap's mappings but not the address space the
-Go runtime only reserves) and CPU time (RLIMIT_CPU, for all the render's templates together) before it reads
-anything of the first request, writes at most `MAX_OUTPUT` bytes of manifests a template, and is killed by the
-service when the render ends: at once when its connection closes during a template, otherwise once the render's
-scratch folder is gone or it was idle `IDLE_SECONDS`. Nothing a template did outlives the worker, and no worker
-serves two renders.
+render's own limit was 256 MiB. So every `helm template` of a render runs in a worker process within that render's
+limits: its memory (RLIMIT_DATA, which counts the Go heap's mappings but not the address space the Go runtime
+only reserves) and CPU time (RLIMIT_CPU), set before the worker reads anything of its first request; at most
+`MAX_OUTPUT` bytes of manifests a template. While a template runs the service watches the render's connection
+and kills the worker the moment it closes: a template ends when its render ends.
 
-Starting a worker (Python, Helm's library) takes most of a second on a busy machine, so the service keeps a few
-started ahead, waiting on their stdin (`WorkerPool`); a worker whose stdin closes (the service ended) exits.
-`bench/helm_template.py` prints what a template costs this way against the old in-process call.
+Starting a worker (Python, Helm's library) costs about as much CPU as rendering a small pipeline, so a worker
+that answered is kept for the next template of the same limits, of any render: a template leaves nothing behind
+that another could read (Helm loads the chart and values anew each call), and the limits are the same. A worker
+is retired once it has used half its CPU time or half its memory limit (so the next template gets its whole
+budget, near enough), and after `IDLE_SECONDS` unused. A few are started ahead (`SPARES`), waiting on their stdin;
+a worker whose stdin closes (the service ended) exits. `bench/helm_template.py` prints what a template costs this
+way against the old in-process call.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from kpops_bot.helm.outcome import CPU_EXCEEDED, MEMORY_EXCEEDED, Outcome
 
 MAX_OUTPUT = 64 * 1024 * 1024  # manifests one `helm template` may print (the render's result has the same bound)
 SPARES = 2  # workers started ahead: the renders that start at once on a small machine
-IDLE_SECONDS = 30.0  # a render's worker with nothing to do this long ends (the render rarely waits that long)
+IDLE_SECONDS = 30.0  # a worker with nothing to do this long ends
 _WORKER_MEMORY_FLOOR = 384 * 1024 * 1024  # the Go runtime and Python need about 200 MiB to start
 _OUT_OF_MEMORY = (b"out of memory", b"cannot allocate memory", b"MemoryError")
 _HEADER = 8
@@ -104,7 +107,6 @@ def _limit(budget: Budget) -> None:
 class _Worker:
     process: subprocess.Popen[bytes]
     stderr: IO[bytes]
-    folders: tuple[str, ...] = ()  # the render's folders: gone once the render ended
     idle_since: float = field(default_factory=time.monotonic)
 
     def stderr_ends(self) -> bytes:
@@ -115,8 +117,16 @@ class _Worker:
         self.stderr.seek(max(0, self.stderr.tell() - 4096))
         return head + self.stderr.read()
 
-    def render_ended(self) -> bool:
-        return time.monotonic() - self.idle_since > IDLE_SECONDS or not all(map(os.path.exists, self.folders))
+    def fresh(self, budget: Budget) -> bool:
+        """Whether the next template would still get most of `budget` here."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return False
+        cpu_seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        data = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmData:")), 0)
+        return cpu_seconds < budget.cpu_seconds / 2 and data < budget.worker_memory / 2
 
     def end(self) -> None:
         if self.process.poll() is None:
@@ -128,14 +138,14 @@ class _Worker:
 
 
 class WorkerPool:
-    """The workers of the renders being served (by grant), and a few started ahead."""
+    """Workers that answered, kept by the limits they took, and a few started ahead."""
 
     def __init__(self, env: dict[str, str], spares: int = SPARES) -> None:
         self._env = env
         self._spares_wanted = spares
         self._lock = threading.Lock()
         self._spares: list[_Worker] = []
-        self._renders: dict[str, _Worker] = {}  # a render's grant → its worker, while no template of it runs
+        self._idle: dict[Budget, list[_Worker]] = {}
         self._closed = threading.Event()
 
     def start(self) -> None:
@@ -150,15 +160,15 @@ class WorkerPool:
     def close(self) -> None:
         self._closed.set()
         with self._lock:
-            workers = [*self._spares, *self._renders.values()]
-            self._spares, self._renders = [], {}
+            workers = [*self._spares, *(worker for idle in self._idle.values() for worker in idle)]
+            self._spares, self._idle = [], {}
         for worker in workers:
             worker.end()
 
-    def run(self, argv: list[str], grant: dict[str, Any], token: str, budget: Budget, client: socket.socket) -> Outcome:
-        """`argv` run in the worker of the render holding `token`, within `budget`; ended early (the worker
-        killed) when `client` closes its connection."""
-        worker = self._take(token, tuple(grant["files"]))
+    def run(self, argv: list[str], grant: dict[str, Any], budget: Budget, client: socket.socket) -> Outcome:
+        """`argv` run in a worker within `budget`; ended early (the worker killed) when `client` closes its
+        connection."""
+        worker = self._take(budget)
         process = worker.process
         assert process.stdin is not None
         request = {"argv": argv, "grant": grant, "budget": dataclasses.asdict(budget)}
@@ -173,37 +183,39 @@ class WorkerPool:
                 answer, ended = _read_answer(process, client, budget)
             outcome = _outcome(worker, answer, ended, budget)
             if ended is _Ended.ANSWERED and answer:
-                kept = self._keep(token, worker)
+                kept = self._keep(budget, worker)
             return outcome
         finally:
             if not kept:
                 worker.end()
 
-    def _take(self, token: str, folders: tuple[str, ...]) -> _Worker:
+    def _take(self, budget: Budget) -> _Worker:
         with self._lock:
-            worker = self._renders.pop(token, None)
-            if worker is None and self._spares:
-                worker = self._spares.pop(0)
-        if worker is None or not worker.folders:
-            threading.Thread(target=self.start_spares, daemon=True).start()
-        worker = worker if worker is not None else self._launch()
-        worker.folders = folders
-        return worker
+            idle = self._idle.get(budget)
+            if idle:
+                return idle.pop()
+            spare = self._spares.pop(0) if self._spares else None
+        threading.Thread(target=self.start_spares, daemon=True).start()
+        return spare if spare is not None else self._launch()
 
-    def _keep(self, token: str, worker: _Worker) -> bool:
+    def _keep(self, budget: Budget, worker: _Worker) -> bool:
+        if not worker.fresh(budget):
+            return False
         worker.idle_since = time.monotonic()
         with self._lock:
-            if self._closed.is_set() or token in self._renders:  # another call of this render kept its own
+            if self._closed.is_set():
                 return False
-            self._renders[token] = worker
+            self._idle.setdefault(budget, []).append(worker)
             return True
 
     def _reap(self) -> None:
         while not self._closed.wait(1.0):
+            now = time.monotonic()
             with self._lock:
-                ended = [token for token, worker in self._renders.items() if worker.render_ended()]
-                workers = [self._renders.pop(token) for token in ended]
-            for worker in workers:
+                ended = [w for idle in self._idle.values() for w in idle if now - w.idle_since > IDLE_SECONDS]
+                for idle in self._idle.values():
+                    idle[:] = [worker for worker in idle if worker not in ended]
+            for worker in ended:
                 worker.end()
 
     def _launch(self) -> _Worker:
