@@ -204,3 +204,16 @@ def test_a_renders_templates_end_when_the_render_ends(helm: Helm) -> None:
     shutil.copytree(CHARTS / "producer-app", helm.checkout / "app")
     after = helm.call("template", "p", "app")  # the next render is served as before
     assert after.returncode == 0, after.stderr
+
+
+def test_a_worker_left_holding_much_of_its_budget_is_not_kept_for_the_next_render(helm: Helm) -> None:
+    chart(helm.checkout / "heavy", '{{ $held := repeat 150000000 "x" }}kind: ConfigMap\n')
+    shutil.copytree(CHARTS / "producer-app", helm.checkout / "light")
+    grant = helm.grant(memory_bytes=256 * MiB)  # a worker of 384 MiB: retired once it maps more than half
+    spares = sorted(helm.children())
+    light = helm.call("template", "p", "light", grant=grant)
+    assert light.returncode == 0, light.stderr
+    assert spares[0] in helm.children()  # kept: a light template leaves the worker most of its budget
+    heavy = helm.call("template", "p", "heavy", grant=grant)  # the same worker, kept after the light one
+    assert heavy.returncode == 0, heavy.stderr
+    assert spares[0] not in helm.children()  # retired before it answered: the next render gets a whole budget
