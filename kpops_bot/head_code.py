@@ -5,7 +5,7 @@ here, by what the run could reach rather than by which command asked:
 
 - a **render** shows what the head would produce and changes nothing: the preview, `/kpops diff`, and
   `/kpops deploy --dry-run` in manifest and argo mode. A fork's head renders only with `allow_fork_previews`,
-  and then without any variable whose name looks secret.
+  and then only with the variables `public_variables` names.
 - a **deployment run** runs the head with the deployment's variables and credentials: `/kpops deploy` in every
   mode (manifest and argo render it with the configured variables to commit the result) and `/kpops deploy
   --dry-run` in managed mode (kpops runs the head against the cluster). A fork's head needs `allow_fork_deploy`;
@@ -28,7 +28,7 @@ from kpops_bot.settings import BotSettings, OperationMode
 
 class Variables(StrEnum):
     TRUSTED = "trusted"  # the engine's variables and, in managed mode, the deployment credentials
-    UNTRUSTED = "untrusted"  # none whose name looks secret
+    UNTRUSTED = "untrusted"  # only those `public_variables` names
 
 
 @dataclass(frozen=True)

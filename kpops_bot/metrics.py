@@ -51,6 +51,19 @@ class CacheResult(StrEnum):
     MISS = "miss"
 
 
+# The event names the forges send that the bot knows (`events/github.py`, `events/gitlab.py`), and `unknown` for
+# a sender not believed. A label value is a time series kept for the process's lifetime, and the event header is
+# the sender's: any other name is counted as `other`, so a replayed delivery cannot grow `/metrics` without bound.
+KNOWN_EVENTS = frozenset(
+    {"pull_request", "issue_comment", "push", "ping", "Merge Request Hook", "Note Hook", "Push Hook", "unknown"}
+)
+OTHER_EVENT = "other"
+
+
+def event_label(event: str) -> str:
+    return event if event in KNOWN_EVENTS else OTHER_EVENT
+
+
 deliveries = Counter(
     "kpops_bot_deliveries",
     "Webhook deliveries received, by forge, event and what intake made of them.",

@@ -1,8 +1,9 @@
 """The forms a secret takes inside text, for `masking.Masker`. Pure.
 
-- **Held secrets in other encodings**: a value the bot holds shows up as itself, URL-encoded, JSON-escaped, or
-  base64-encoded, also inside a longer base64 text (a basic-auth header, a Secret's `data`): base64 is matched at
-  each of its three alignments, so `b64("user:" + secret)` still reveals nothing.
+- **Held secrets in other encodings**: a value the bot holds shows up as itself, URL-encoded (every reserved
+  character encoded, or `/` kept as `quote` does by default; `+` for spaces; hex digits upper or lower case),
+  JSON-escaped, or base64-encoded, also inside a longer base64 text (a basic-auth header, a Secret's `data`):
+  base64 is matched at each of its three alignments, so `b64("user:" + secret)` still reveals nothing.
 - **Credentials in URLs**: `postgresql://app:pw@host` keeps the user (`app:***@host`), `redis://:pw@host` and
   `https://token@host` lose what they hold.
 - **`key=value` and `key: value` lines** inside multi-line strings (properties files, YAML or env files in a
@@ -29,12 +30,14 @@ _SECRET_LINE = re.compile(
     r"(?P<sep>[\"']?[ \t]*[=:][ \t]*)(?P<value>\S.*?)[ \t]*$",
     re.MULTILINE,
 )
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
 _MIN_BASE64_CHARS = 6  # shorter runs of base64 characters would match ordinary words
 
 
 def encoded_forms(secret: str) -> set[str]:
     """The secret and every encoding of it the masker replaces."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    url_forms = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/")}
+    forms = {secret, *url_forms, *(_PERCENT.sub(lambda m: m[0].lower(), form) for form in url_forms)}
     forms |= {json.dumps(secret, ensure_ascii=ascii_only)[1:-1] for ascii_only in (True, False)}
     raw = secret.encode()
     for encode in (base64.b64encode, base64.urlsafe_b64encode):

@@ -279,15 +279,20 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
         return data
 
     def engine(self, *, trusted: bool = True) -> EngineSettings:
-        """Engine settings; untrusted (fork) renders get no variable whose name looks secret."""
+        """Engine settings; untrusted (fork) renders get only the variables `public_variables` names (and none
+        whose name looks secret even then): every other value is held."""
         settings = EngineSettings(**{name: getattr(self, name) for name in EngineSettings.model_fields})
         if trusted:
             return settings
-        masker = self.masker(settings)
+        masker = Masker.create(self.secret_keys)
+
+        def public(name: str) -> bool:
+            return name in settings.public_variables and not masker.is_secret_key(name)
+
         return settings.model_copy(
             update={
-                "pass_env": [name for name in settings.pass_env if not masker.is_secret_key(name)],
-                "variables": {k: v for k, v in settings.variables.items() if not masker.is_secret_key(k)},
+                "pass_env": [name for name in settings.pass_env if public(name)],
+                "variables": {name: value for name, value in settings.variables.items() if public(name)},
             }
         )
 

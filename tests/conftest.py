@@ -32,6 +32,7 @@ def engine_settings(chart_server: ChartServer) -> EngineSettings:
         chart_mirrors={MIRROR_FROM: chart_server.url},
         render_timeout=120,
         pass_env=["KPOPS_BOT_TEST_REGISTRY"],
+        public_variables=["KPOPS_BOT_TEST_REGISTRY"],
     )
 
 
@@ -49,6 +50,7 @@ def versioned_engine_settings(versioned_chart_server: ChartServer) -> EngineSett
         helm=HelmChoice.BUILTIN,
         chart_mirrors={MIRROR_FROM: versioned_chart_server.url},
         variables={"NAMESPACE": "kpops"},
+        public_variables=["NAMESPACE"],
         render_timeout=120,
     )
 

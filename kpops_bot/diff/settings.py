@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from pydantic import Field, field_validator
@@ -19,7 +19,10 @@ from kpops_bot.model.policy import Limits, PolicyOptions
 class KpopsVariables(Protocol):
     """What the diff needs of the engine's settings: the variables kpops is given (their secrets get masked)."""
 
-    def kpops_environment(self) -> Mapping[str, str]: ...
+    @property
+    def public_variables(self) -> Sequence[str]: ...
+
+    def given_variables(self) -> Mapping[str, str]: ...
 
 
 class DiffSettings(BaseSettings):
@@ -66,9 +69,16 @@ class DiffSettings(BaseSettings):
         return version
 
     def masker(self, engine: KpopsVariables) -> Masker:
-        """Masks secret-looking keys, the configured secrets and every secret-named variable kpops is given."""
+        """Masks secret-looking keys, the configured secrets and every variable kpops is given (`pass_env`,
+        `variables`) but those `public_variables` names: a value's name does not say whether it is secret (`DSN`,
+        `DATABASE_URL`, `SIGNING_KEY`). A secret-looking name stays held even when listed public."""
         masker = Masker.create(self.secret_keys, self.secrets)
-        held = [value for name, value in engine.kpops_environment().items() if masker.is_secret_key(name)]
+        public = set(engine.public_variables)
+        held = [
+            value
+            for name, value in engine.given_variables().items()
+            if name not in public or masker.is_secret_key(name)
+        ]
         return masker.with_secrets(held)
 
     def options(self, engine: KpopsVariables) -> DiffOptions:

@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from kpops_bot.engine.dialect import HELM_3_VERSION, Dialect
 from kpops_bot.engine.errors import FailureContext, describe_failure
 from kpops_bot.engine.reads import ReadRecorder
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
+from kpops_bot.helm.outcome import CPU_EXCEEDED, MEMORY_EXCEEDED
 from kpops_bot.helm.service import HELM_GRANT_ENV, HELM_SOCKET_ENV, call
 from kpops_bot.model.render import (
     ComponentRender,
@@ -109,6 +111,10 @@ class _HelmCommands:
         if command[1:] == ["version", "--short"] and self._dialect.accepts_only_helm_3:
             return subprocess.CompletedProcess(command, 0, f"{HELM_3_VERSION}\n", "")
         outcome = call(self._socket_path, command[1:], self._grant)
+        if outcome.returncode == MEMORY_EXCEEDED:
+            raise MemoryError(outcome.stderr)  # the render's templates went over the render's own budget
+        if outcome.returncode == CPU_EXCEEDED:
+            os.kill(os.getpid(), signal.SIGXCPU)  # as if the render had spent that time itself, which it did
         return subprocess.CompletedProcess(command, outcome.returncode, outcome.stdout, outcome.stderr)
 
     def _mirrored(self, command: list[str]) -> list[str]:

@@ -316,6 +316,13 @@ class RenderPool:
             "HELM_REPOSITORY_CACHE": str(helm_dir / "cache" / "repository"),
         }
         env.update(HOME=str(home), TMPDIR=str(tmp))
+        settings = self._settings
+        limits = RenderLimits(
+            memory_bytes=settings.render_memory_mb * 1024 * 1024,
+            processes=settings.render_processes,
+            file_size_bytes=settings.render_file_size_mb * 1024 * 1024,
+            cpu_seconds=max(1, int(settings.render_timeout) + 1),
+        )
         if self._helm is None:
             env.update(helm_env)  # a helm binary runs inside the render, with folders of its own
         else:
@@ -327,15 +334,11 @@ class RenderPool:
                 files=[str(request.checkout.resolve()), str(job_dir)],
                 charts=[str(request.checkout.resolve())],
                 cwd=str(request.checkout.resolve()),
+                repositories=list(settings.chart_repositories),
+                memory_bytes=limits.memory_bytes,
+                cpu_seconds=limits.cpu_seconds,
             )
             env[helm_service.HELM_GRANT_ENV] = grant.sign(self._helm_key)
-        settings = self._settings
-        limits = RenderLimits(
-            memory_bytes=settings.render_memory_mb * 1024 * 1024,
-            processes=settings.render_processes,
-            file_size_bytes=settings.render_file_size_mb * 1024 * 1024,
-            cpu_seconds=max(1, int(settings.render_timeout) + 1),
-        )
         return RenderJob(
             pipeline=request.pipeline,
             pipeline_file=request.pipeline_file,

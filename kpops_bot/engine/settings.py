@@ -34,12 +34,26 @@ class EngineSettings(BaseSettings):
     chart_mirrors: dict[str, str] = Field(
         default_factory=dict, description="Chart repository name or URL → URL to use instead."
     )
+    chart_repositories: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Chart repository URLs a render's `helm repo add` may name besides kpops' defaults and the chart "
+            "mirrors' targets (the built-in helm refuses any other)."
+        ),
+    )
     pass_env: list[str] = Field(
         default_factory=list,
         description="Names of the bot's environment variables a repository's ${VAR} substitutions may read.",
     )
     variables: dict[str, str] = Field(
         default_factory=dict, description="Variables given to kpops with fixed values (win over pass_env)."
+    )
+    public_variables: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Names among pass_env and variables whose values are public: not masked in reports and logs, and given "
+            "to renders of forks. Every other value is held as a secret."
+        ),
     )
     work_dir: Path | None = Field(default=None, description="Where render directories are made (default: TMPDIR).")
     sandbox: SandboxChoice = Field(
@@ -110,9 +124,13 @@ class EngineSettings(BaseSettings):
             "NO_COLOR": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        env.update({name: os.environ[name] for name in self.pass_env if name in os.environ})
-        env.update(self.variables)
+        env.update(self.given_variables())
         return env
+
+    def given_variables(self) -> dict[str, str]:
+        """The values of `pass_env` and `variables` kpops is given (the bot's own fixed entries left out)."""
+        env = {name: os.environ[name] for name in self.pass_env if name in os.environ}
+        return env | self.variables
 
     def render_fingerprint(self) -> dict[str, object]:
         """Everything in these settings that can change what a render produces (for the render cache)."""

@@ -95,11 +95,30 @@ def _share_ssl_context(module: ModuleType) -> None:
     module.default_ssl_context = default_ssl_context  # type: ignore[attr-defined]
 
 
+def without_bot_checkout(path: list[str]) -> list[str]:
+    """`path` (a `sys.path`) without the folder that holds the bot's package, unless that is a site-packages.
+
+    An editable install (what `scripts/setup` makes) puts the bot's checkout on `sys.path`, and with it its `tests`,
+    `bench` and `scripts` folders: a deployment repository's own `tests` package (kpops' test repository has one)
+    was shadowed (`No module named 'tests.pipeline'`). The bot's package is imported already and finds its modules
+    by its own `__path__`; the renders need nothing else from that folder.
+    """
+    import site
+
+    import kpops_bot
+
+    checkout = Path(kpops_bot.__file__).resolve().parent.parent
+    if checkout in {Path(folder).resolve() for folder in site.getsitepackages()}:
+        return path
+    return [entry for entry in path if Path(entry or ".").resolve() != checkout]
+
+
 def main() -> NoReturn:
     if sys.argv[1] == "--probe":
         probe(ZygoteConfig.model_validate_json(sys.argv[2]), Path(sys.argv[3]))
     config = ZygoteConfig.model_validate_json(sys.argv[1])
     path_entry = str(Path.cwd())
+    sys.path[:] = without_bot_checkout(sys.path)
     # Importing kpops makes a great many objects and hardly any garbage: the collector, left on, would walk them
     # again and again (a sixth of the import). Frozen afterwards, they are never walked again, neither here nor
     # in the renders forked from here (which then do not copy their pages for it either).

@@ -14,25 +14,37 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import helm_python
 import yaml
 
-from kpops_bot.helm.confinement import OutsideGrantError, ReadableFolders
+from kpops_bot.helm.confinement import ChartLimitError, OutsideGrantError, ReadableFolders
 from kpops_bot.helm.manifests import TemplateParseError, render_template_output
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
 from kpops_bot.helm.outcome import Outcome
 from kpops_bot.helm.repositories import (
+    REPOSITORY_NAME as _REPOSITORY_NAME,
+)
+from kpops_bot.helm.repositories import (
+    AllowedRepositories,
     ChartNotAvailableError,
     ChartRepository,
+    RepositoryRefusedError,
     RepositoryStore,
+    check_repository_name,
     resolve_chart_version,
 )
 from kpops_bot.yaml_text import load_yaml
+
+# helm's own rule for release names (`chartutil.ValidateReleaseName`): DNS-1123 subdomain-like, at most 53.
+_RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_CHART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class HelmCommandError(Exception):
@@ -46,21 +58,31 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise HelmCommandError(message)
 
 
-def run(argv: Sequence[str], environ: dict[str, str] | None = None, readable: ReadableFolders | None = None) -> Outcome:
+@dataclass(frozen=True)
+class RenderScope:
+    """What a render's command line may name: files in its folders, repositories the bot allows."""
+
+    readable: ReadableFolders
+    repositories: AllowedRepositories
+
+
+def run(argv: Sequence[str], environ: dict[str, str] | None = None, scope: RenderScope | None = None) -> Outcome:
     """Run one helm command line (without the leading `helm`) and capture what helm would print.
 
-    `readable`: the folders a render's command line may name (the helm service serves renders); None for a
-    command line of the bot's own user.
+    `scope`: what a render's command line may name (the helm service serves renders); None for a command line of
+    the bot's own user.
     """
     env = dict(os.environ if environ is None else environ)
     outcome = Outcome()
     try:
-        _dispatch(list(argv), env, outcome, readable)
+        _dispatch(list(argv), env, outcome, scope)
     except (
         HelmCommandError,
         ChartNotAvailableError,
         TemplateParseError,
         OutsideGrantError,
+        ChartLimitError,
+        RepositoryRefusedError,
         helm_python.HelmError,
     ) as error:
         outcome.returncode = 1
@@ -113,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
 _PARSER: argparse.ArgumentParser | None = None
 
 
-def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome, readable: ReadableFolders | None) -> None:
+def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome, scope: RenderScope | None) -> None:
     global _PARSER  # noqa: PLW0603 -- built once per process; argparse setup costs more than a render
     if _PARSER is None:
         _PARSER = _parser()
@@ -130,13 +152,14 @@ def _dispatch(argv: list[str], env: dict[str, str], outcome: Outcome, readable: 
     if args.command == "version":
         outcome.print(f"{helm_python.helm_sdk_version()}+kpops-bot\n")
     elif args.command == "repo" and args.repo_command == "add":
-        _repo_add(args, store, ChartMirrors.from_json(env.get(MIRRORS_ENV, "")), outcome)
+        allowed = scope.repositories if scope is not None else None
+        _repo_add(args, store, ChartMirrors.from_json(env.get(MIRRORS_ENV, "")), allowed, outcome)
     elif args.command == "repo" and args.repo_command == "update":
         _repo_update(args.names, store, outcome)
     elif args.command == "repo" and args.repo_command == "list":
         _repo_list(store, outcome)
     elif args.command == "template":
-        _template(args, store, outcome, readable)
+        _template(args, store, outcome, scope)
     else:
         msg = "unknown command: expected version, repo add|update|list or template"
         raise HelmCommandError(msg)
@@ -159,10 +182,19 @@ def _without_global_flags(argv: list[str]) -> list[str]:
     return kept
 
 
-def _repo_add(args: argparse.Namespace, store: RepositoryStore, mirrors: ChartMirrors, outcome: Outcome) -> None:
+def _repo_add(
+    args: argparse.Namespace,
+    store: RepositoryStore,
+    mirrors: ChartMirrors,
+    allowed: AllowedRepositories | None,
+    outcome: Outcome,
+) -> None:
+    url = mirrors.apply(check_repository_name(args.name), args.url)
+    if allowed is not None:
+        allowed.check(args.url, url)
     repository = ChartRepository(
         name=args.name,
-        url=mirrors.apply(args.name, args.url),
+        url=url,
         username=args.username,
         password=args.password,
         ca_file=args.ca_file,
@@ -227,9 +259,16 @@ def _repo_list(store: RepositoryStore, outcome: Outcome) -> None:
         outcome.print(f"{name.ljust(width)}\t{repository.url}\n")
 
 
-def _template(
-    args: argparse.Namespace, store: RepositoryStore, outcome: Outcome, readable: ReadableFolders | None
-) -> None:
+def _template(args: argparse.Namespace, store: RepositoryStore, outcome: Outcome, scope: RenderScope | None) -> None:
+    readable = scope.readable if scope is not None else None
+    if len(args.release) > 53 or not _RELEASE_NAME.match(args.release):
+        msg = (
+            f"invalid release name {args.release!r}: lower case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 53 characters"
+        )
+        raise HelmCommandError(msg)
+    if scope is not None and args.chart.startswith("oci://"):
+        scope.repositories.check_oci(args.chart)
     chart = _load_chart(args.chart, args.version, store, readable)
     values = _merge_values(args.values, args.set_file, readable)
     rendered = chart.render(values, name=args.release, namespace=args.namespace, is_install=True)
@@ -239,19 +278,22 @@ def _template(
 def _load_chart(
     reference: str, version: str | None, store: RepositoryStore, readable: ReadableFolders | None
 ) -> helm_python.Chart:
-    local = Path(reference) if readable is None else readable.locate(reference)
-    if local.exists():
-        return helm_python.Chart.load(local if readable is None else readable.chart_folder(reference))
+    local = Path(reference) if readable is None else readable.chart_folder(reference)
+    if local is not None and local.exists():
+        return helm_python.Chart.load(local)
     if reference.startswith("oci://"):
         return helm_python.Chart.load_archive(store.pull_oci(reference, version))
     repository_name, _, chart_name = reference.partition("/")
-    repository = store.get(repository_name)
-    if repository is None or not chart_name:
+    if not _CHART_NAME.match(chart_name) or not _REPOSITORY_NAME.match(repository_name) or ".." in reference:
+        # The same words whether a path exists outside the render's folders or nowhere: no probing.
         msg = (
-            f"repo {repository_name} not found"
-            if chart_name
-            else f"path {reference!r} not found and it is not a repository chart reference (REPO/CHART)"
+            f"chart {reference!r} not found: not a chart folder inside the render's checkout, "
+            "and not a repository chart reference (REPO/CHART)"
         )
+        raise HelmCommandError(msg)
+    repository = store.get(repository_name)
+    if repository is None:
+        msg = f"repo {repository_name} not found"
         raise HelmCommandError(msg)
     entry = resolve_chart_version(store.index(repository), chart_name, version)
     if entry is None:

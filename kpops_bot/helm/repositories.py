@@ -6,6 +6,11 @@ in an optional shared cache (`KPOPS_BOT_CHART_CACHE`) addressed by their digest,
 helm directories do not download the same chart again. The cache is a folder other processes might write, so an
 archive is checked against the digest of the repository's index on every read: one that does not match is
 ignored and downloaded again, never rendered. A chart whose index gives no digest is never cached.
+
+A render may add only the repositories the bot's configuration names (`chart_repositories`, the chart mirrors)
+or kpops' own defaults name (`AllowedRepositories`): the helm service runs outside the sandbox, with the network,
+so an arbitrary URL would be an outbound request a render chose. A repository's name becomes a file name, so it is
+checked before it is used.
 """
 
 from __future__ import annotations
@@ -23,11 +28,70 @@ from typing import Any
 import yaml
 
 CHART_CACHE_ENV = "KPOPS_BOT_CHART_CACHE"
+REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 
 
 class ChartNotAvailableError(Exception):
     """A chart that could not be fetched or did not match its index digest."""
+
+
+class RepositoryRefusedError(Exception):
+    """A repository name or URL a render may not use."""
+
+
+# The index URLs kpops' own defaults name (`helm_repo_config` of streams-bootstrap's components and of the
+# Kafka Connect resetter), across the supported releases.
+KPOPS_DEFAULT_REPOSITORIES = (
+    "https://bakdata.github.io/streams-bootstrap/",
+    "https://bakdata.github.io/kafka-connect-resetter/",
+)
+
+
+def check_repository_name(name: str) -> str:
+    """`name` if helm may keep a repository by it: it names `<name>-index.yaml`, so no separator and no `..`."""
+    if not REPOSITORY_NAME.match(name) or ".." in name:
+        msg = (
+            f"repository name {name!r} is not accepted: letters, digits, '.', '_' and '-' only "
+            "(no '/', no '..'), at most 100 characters"
+        )
+        raise RepositoryRefusedError(msg)
+    return name
+
+
+def _normalised_url(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class AllowedRepositories:
+    """The repository URLs a render may add: the configured ones, kpops' defaults and the chart mirrors' targets."""
+
+    urls: frozenset[str]
+
+    @classmethod
+    def of(cls, configured: list[str], mirror_targets: list[str]) -> AllowedRepositories:
+        urls = [*configured, *KPOPS_DEFAULT_REPOSITORIES, *mirror_targets]
+        return cls(frozenset(_normalised_url(url) for url in urls))
+
+    def check(self, asked: str, used: str) -> None:
+        """Refuses `used` (the URL after the chart mirrors, `asked` before them) unless it is allowed."""
+        if _normalised_url(used) not in self.urls:
+            msg = (
+                f"the chart repository {asked} is not allowed for renders: the bot adds only the repositories "
+                "its setting chart_repositories (KPOPS_BOT_CHART_REPOSITORIES) or chart_mirrors names, and "
+                "kpops' default ones"
+            )
+            raise RepositoryRefusedError(msg)
+
+    def check_oci(self, reference: str) -> None:
+        """Refuses an `oci://` chart unless it lies below an allowed `oci://` URL."""
+        if not any(url.startswith("oci://") and f"{reference}/".startswith(f"{url}/") for url in self.urls):
+            msg = (
+                f"the chart {reference} is not allowed for renders: the bot pulls OCI charts only below the URLs "
+                "its setting chart_repositories (KPOPS_BOT_CHART_REPOSITORIES) names"
+            )
+            raise RepositoryRefusedError(msg)
 
 
 @dataclass(frozen=True)
@@ -179,7 +243,7 @@ class RepositoryStore:
             return archives[0].read_bytes()
 
     def _index_file(self, name: str) -> Path:
-        return self.cache_dir / f"{name}-index.yaml"
+        return self.cache_dir / f"{check_repository_name(name)}-index.yaml"
 
 
 def resolve_chart_version(index: dict[str, Any], chart: str, version: str | None) -> dict[str, Any] | None:

@@ -8,12 +8,15 @@ and the render's grant; the answer is what the helm command line would have prin
 The service runs with the bot's rights, outside the sandbox, so it trusts nothing a render says about itself. The
 pool signs each render's grant (HMAC with a key only the pool and the service hold): helm's directories and chart
 mirrors for that render, which live where no render can reach, and the folders whose files its command lines may
-name (`confinement`). A request without a valid grant is refused.
+name (`confinement`), the chart repositories it may add, and its own limits, which its templates run within (each
+`helm template` in a worker process of its own, see `worker`). A request without a valid grant is refused.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -24,12 +27,17 @@ import socketserver
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kpops_bot.helm.confinement import ReadableFolders
 from kpops_bot.helm.outcome import Outcome
+from kpops_bot.helm.repositories import AllowedRepositories
+from kpops_bot.helm.worker import Budget, WorkerPool
+
+if TYPE_CHECKING:
+    from kpops_bot.helm.frontend import RenderScope
 
 HELM_SOCKET_ENV = "KPOPS_BOT_HELM_SOCKET"
 HELM_GRANT_ENV = "KPOPS_BOT_HELM_GRANT"
@@ -50,13 +58,21 @@ class Grant:
     files: list[str]
     charts: list[str]
     cwd: str
+    repositories: list[str] = field(default_factory=list)  # URLs `helm repo add` may name (beside kpops' own)
+    memory_bytes: int = 2048 * 1024 * 1024  # the render's limits, which its templates run within
+    cpu_seconds: int = 300
 
     def sign(self, key: bytes) -> str:
-        body = json.dumps(
-            {"env": self.env, "files": self.files, "charts": self.charts, "cwd": self.cwd}, sort_keys=True
-        ).encode()
+        body = json.dumps(self.fields(), sort_keys=True).encode()
         mac = hmac.new(key, body, hashlib.sha256).hexdigest()
         return f"{mac}.{base64.urlsafe_b64encode(body).decode()}"
+
+    def fields(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> Grant:
+        return cls(**fields)
 
     @classmethod
     def verify(cls, token: str, key: bytes) -> Grant:
@@ -67,11 +83,20 @@ class Grant:
             raise InvalidGrantError("malformed grant") from error
         if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).hexdigest()):
             raise InvalidGrantError("grant not signed by this pool")
-        fields = json.loads(body)
-        return cls(env=fields["env"], files=fields["files"], charts=fields["charts"], cwd=fields["cwd"])
+        return cls.from_fields(json.loads(body))
 
-    def readable(self) -> ReadableFolders:
-        return ReadableFolders.of(self.files, self.charts, self.cwd)
+    def scope(self) -> RenderScope:
+        from kpops_bot.helm.frontend import RenderScope
+        from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
+
+        mirrors = ChartMirrors.from_json(self.env.get(MIRRORS_ENV, ""))
+        return RenderScope(
+            readable=ReadableFolders.of(self.files, self.charts, self.cwd),
+            repositories=AllowedRepositories.of(self.repositories, list(mirrors.mapping.values())),
+        )
+
+    def budget(self) -> Budget:
+        return Budget(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds)
 
 
 def new_key() -> bytes:
@@ -126,13 +151,22 @@ class _Handler(socketserver.BaseRequestHandler):
         except (ConnectionError, ValueError, KeyError, TypeError, InvalidGrantError) as error:
             outcome = Outcome(returncode=1, stderr=f"Error: kpops-bot helm service refused the request: {error}\n")
         else:
-            outcome = frontend.run(argv, grant.env, grant.readable())
-        _send(self.request, {"returncode": outcome.returncode, "stdout": outcome.stdout, "stderr": outcome.stderr})
+            if _command(argv) == "template":
+                outcome = self.server.workers.run(argv, grant.fields(), grant.budget(), self.request)
+            else:
+                outcome = frontend.run(argv, grant.env, grant.scope())
+        with contextlib.suppress(OSError):  # the render ended meanwhile: nobody to answer
+            _send(self.request, {"returncode": outcome.returncode, "stdout": outcome.stdout, "stderr": outcome.stderr})
+
+
+def _command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     key: bytes
+    workers: WorkerPool
 
 
 def serve(socket_path: str) -> NoReturn:
@@ -146,10 +180,13 @@ def serve(socket_path: str) -> NoReturn:
         server.socket.close()
         server.socket = socket.socket(fileno=int(os.environ.pop(_SOCKET_FD_ENV)))
         server.key = bytes.fromhex(os.environ.pop(_KEY_ENV))
+        server.workers = WorkerPool(dict(os.environ))
+        server.workers.start()
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sys.stdout.write("ready\n")
         sys.stdout.flush()
         sys.stdin.read()
+        server.workers.close()
     Path(socket_path).unlink(missing_ok=True)
     # Not `server.shutdown()` and a normal exit: that waits for the serving loop's next poll (up to half a second)
     # and the interpreter's teardown, and the pool's close waits for this process. Nothing is left to flush.

@@ -185,11 +185,17 @@ def _failure(command: list[str]) -> str | None:
 
 
 def python_paths() -> list[Path]:
-    """The bot's Python environment: interpreter, standard library, installed packages, kpops-bot itself."""
+    """The bot's Python environment: interpreter, standard library, installed packages, kpops-bot itself.
+
+    Each both where it really is and by the name the bot's Python uses for it: reached through a symlink
+    (`/opt/bot -> /srv/bot-1.2`), `sys.executable` and `sys.path` name the link, which a sandbox that bound only
+    the real folder would not have (`bwrap: execvp /opt/bot/bin/python: No such file or directory`).
+    """
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()]
-    candidates.append(str(Path(kpops_bot.__file__).resolve().parent.parent))
-    candidates.append(str(Path(sys.executable).resolve().parent.parent))
-    return _outermost(Path(path).resolve() for path in candidates if Path(path).exists())
+    candidates.append(str(Path(kpops_bot.__file__).parent.parent))
+    candidates.append(str(Path(sys.executable).parent.parent))
+    existing = [Path(path).absolute() for path in candidates if Path(path).exists()]
+    return _outermost([*existing, *(path.resolve() for path in existing)])
 
 
 def _ancestors(paths: Iterable[Path]) -> list[Path]:

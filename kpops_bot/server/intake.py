@@ -54,5 +54,5 @@ class LocalIntake:
     def answered(self, answered: Answered) -> None:
         if answered.outcome is DeliveryOutcome.QUEUED:
             self._on_queued()
-        metrics.deliveries.labels(answered.forge, answered.event, answered.outcome.value).inc()
+        metrics.deliveries.labels(answered.forge, metrics.event_label(answered.event), answered.outcome.value).inc()
         self._intake_log.add(answered)

@@ -1,9 +1,12 @@
 """The status page: what the bot is doing, for an operator, as server-rendered HTML. Read-only.
 
 Enabled by `status_token`. The token comes as `Authorization: Bearer ...`, or once as `?token=...`: the page then
-sets it as an HttpOnly, SameSite=Strict cookie for `/status` and redirects to the address without it, so the token
-stays out of the address bar, the history and links. Pages carry no script, refuse framing and send no referrer to
-the forge links. Jinja2 with autoescaping writes the HTML: every value comes from deliveries, i.e. from outside.
+sets an HttpOnly, SameSite=Strict cookie for `/status` (Secure when the page is served over TLS) and redirects to
+the address without it, so the token stays out of the address bar, the history and links. The cookie holds a value
+derived from the token (HMAC), not the token: a cookie read off a browser's disk or a proxy's log opens the page
+for its eight hours but is not the token, which may serve elsewhere (Bearer, other replicas' settings). Pages
+carry no script, refuse framing and send no referrer to the forge links. Jinja2 with autoescaping writes the HTML:
+every value comes from deliveries, i.e. from outside.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
 
 COOKIE = "kpops_bot_status"
+_COOKIE_PURPOSE = b"kpops-bot status page cookie v1"
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "Referrer-Policy": "no-referrer",
@@ -63,6 +67,7 @@ class StatusPage:
     def __init__(self, settings: BotSettings, store: Store, intake_log: IntakeLog) -> None:
         token = settings.status_token
         self._token = token.get_secret_value().encode() if token is not None else None
+        self._cookie = hmac.new(self._token, _COOKIE_PURPOSE, "sha256").hexdigest() if self._token else None
         self._store = store
         self._intake_log = intake_log
         self._links = overview.PullRequestLinks(github_web_url(settings.github.api_url), settings.gitlab.url)
@@ -99,14 +104,27 @@ class StatusPage:
             kept = [(name, value) for name, value in request.query_params.multi_items() if name != "token"]
             redirect = RedirectResponse(request.url.path + ("?" + urlencode(kept) if kept else ""), 303)
             redirect.set_cookie(
-                COOKIE, self._token.decode(), httponly=True, samesite="strict", path="/status", max_age=8 * 3600
+                COOKIE,
+                self._cookie or "",
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+                path="/status",
+                max_age=8 * 3600,
             )
             return redirect
         authorization = request.headers.get("authorization", "")
         bearer = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else None
-        if self._matches(bearer) or self._matches(request.cookies.get(COOKIE)):
+        if self._matches(bearer) or self._cookie_matches(request.cookies.get(COOKIE)):
             return None
         return HTMLResponse("<p>The status page needs the status token.</p>", 401, headers=_HEADERS)
+
+    def _cookie_matches(self, presented: str | None) -> bool:
+        return (
+            presented is not None
+            and self._cookie is not None
+            and hmac.compare_digest(presented.encode(), self._cookie.encode())
+        )
 
     def _matches(self, presented: str | None) -> bool:
         return (

@@ -4,7 +4,8 @@ The flow needs a browser signed in to GitHub: a page on loopback posts the manif
 GitHub sends the browser back to that loopback page with a one-time code, and the code is exchanged for the App's
 id, private key and webhook secret. It runs on the admin's machine rather than as a route of the bot, so no
 endpoint of a running bot can ever be made to replace its credentials. The `state` sent along ties the answer to
-this run.
+this run. The page answers only requests addressed to itself (`Host` 127.0.0.1 or localhost): a web page the admin
+visits meanwhile could otherwise point a name of its own at 127.0.0.1 (DNS rebinding) and read or drive it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import httpx
 import uvicorn
 import yaml
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -141,7 +144,10 @@ class ManifestFlow:
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", options.port))
         self.port = int(self._socket.getsockname()[1])
-        app = Starlette(routes=[Route("/", self._start), Route("/callback", self._callback)])
+        app = Starlette(
+            routes=[Route("/", self._start), Route("/callback", self._callback)],
+            middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])],
+        )
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         self._thread = threading.Thread(target=self._serve, name="github-app-setup", daemon=True)
 
@@ -176,7 +182,7 @@ class ManifestFlow:
 
     async def _callback(self, request: Request) -> Response:
         code, state = request.query_params.get("code"), request.query_params.get("state", "")
-        if not code or not secrets.compare_digest(state, self._state):
+        if not code or not secrets.compare_digest(state.encode(), self._state.encode()):  # bytes: any text compares
             return HTMLResponse("<p>This answer does not belong to this registration; start again.</p>", 400)
         try:
             app = convert(self._options.api_url, code)

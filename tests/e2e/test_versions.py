@@ -69,6 +69,7 @@ def test_one_server_previews_a_kpops_8_and_a_kpops_12_repository_side_by_side(
         helm=HelmChoice.BUILTIN,
         chart_mirrors={MIRROR_FROM: versioned_chart_server.url},
         variables={"NAMESPACE": "kpops"},
+        public_variables=["NAMESPACE"],
         render_timeout=120,
         kpops_environments=environments,
     )

@@ -131,3 +131,34 @@ def test_what_a_render_writes_into_its_result_pipe_is_checked_before_use(
     result = word_count(workspace, pool, deployment_repo)
     assert result.error is not None
     assert result.error.message == f"{WORD_COUNT}: {message}"
+
+
+CHART_BOMB_COMPONENT = """\
+from kpops.components.base_components.helm_app import HelmApp
+
+
+class ChartBomb(HelmApp):
+    @property
+    def helm_chart(self) -> str:
+        return "charts/bomb"
+"""
+
+
+def test_a_chart_template_bomb_ends_the_render_at_its_memory_limit(
+    small_pool: RenderPool, workspace: Workspace, deployment_repo: GitRepo
+) -> None:
+    """The chart's templates run in a helm worker within the render's own memory limit: not in the shared helm
+    service, whose memory a 400 MB `repeat` once took to 3.1 GiB while the render's limit was 256 MiB."""
+    deployment_repo.write("charts/bomb/Chart.yaml", "apiVersion: v2\nname: bomb\nversion: 0.1.0\n")
+    deployment_repo.write(
+        "charts/bomb/templates/bomb.yaml", 'kind: ConfigMap\ndata:\n  x: {{ repeat 900000000 "x" }}\n'
+    )
+    deployment_repo.write("kpops/components/chart_bomb/__init__.py", CHART_BOMB_COMPONENT)
+    deployment_repo.write(
+        "pipelines/chart-bomb/pipeline.yaml", "- type: chart-bomb\n  name: bomb\n  namespace: x\n  values: {}\n"
+    )
+    deployment_repo.commit("a chart whose template repeats a string 900 million times")
+    [result] = render_revision(workspace, small_pool, str(deployment_repo.path), "HEAD", ["chart-bomb"], RenderSpec())
+    assert result.error is not None
+    assert result.error.kind == "limit"
+    assert result.error.message == "pipelines/chart-bomb/pipeline.yaml: the render exceeded its memory limit of 512 MiB"

@@ -143,6 +143,7 @@ def test_under_the_uid_layer_a_kpops_8_environment_in_the_private_data_folder_re
             "helm": "builtin",
             "chart_mirrors": {MIRROR_FROM: charts.url},
             "variables": {"NAMESPACE": "kpops"},
+            "public_variables": ["NAMESPACE"],
             "render_timeout": 120,
         }
         env = {"PATH": os.environ["PATH"], "HOME": str(Path.home()), "KPOPS_BOT_GITHUB__TOKEN": secret}

@@ -14,8 +14,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from packaging.version import Version
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
 from tests.helpers import MIRROR_FROM, GitRepo
+from tests.support.hostile import python_readable_by_others
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
@@ -106,7 +109,8 @@ def spying_wheel(version: str, report: Path) -> bytes:
         "    wrote = True\n"
         "except OSError:\n"
         "    wrote = False\n"
-        "sys.stderr.write(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(), 'wrote': wrote}) + '\\n')\n"
+        "seen = {'env': dict(os.environ), 'cwd': os.getcwd(), 'wrote': wrote, 'uid': os.getuid()}\n"
+        "sys.stderr.write(json.dumps(seen) + '\\n')\n"
         "raise SystemExit(1)\n"
     )
     info = f"kpops-{version}.dist-info"
@@ -230,3 +234,47 @@ def test_the_store_refuses_a_release_outside_the_supported_majors(tmp_path: Path
             store.get(Version("0.3.0"), SpecifierSet())
     assert index.requests == []
     assert not (tmp_path / "environments" / "kpops-0.3.0").exists()
+
+
+UID_CHECK = """
+import sys
+from pathlib import Path
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+from kpops_bot.model.kinds import SandboxChoice
+from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
+
+store = EnvironmentStore(Path(sys.argv[1]), index_url=sys.argv[2], sandbox=SandboxChoice.UID, sandbox_uid=61000)
+try:
+    store.get(Version("9.4.1"), SpecifierSet(">=3.10"))
+except EnvironmentBuildError as error:
+    print(error)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid layer runs the import check as another uid: needs root")
+@pytest.mark.timeout(300)
+def test_under_the_uid_layer_the_import_check_runs_as_its_own_uid(tmp_path: Path) -> None:
+    """The `uid` branch: the wheel's import code runs as sandbox_uid + 499, not as the bot (root), so it cannot
+    write the bot's files. This machine's Python lies below a 0700 /root, which no other uid may enter: the build
+    runs where that home is traversable (`python_readable_by_others`), as a container image's Python is."""
+    open_folder = Path(tempfile.mkdtemp(prefix="kpops-bot-uid-check-"))
+    try:
+        open_folder.chmod(0o755)  # other uids may enter (pytest's folders are 0700), not write
+        report = open_folder / "installer-saw.json"
+        with PackageIndex({"kpops-9.4.1-py3-none-any.whl": spying_wheel("9.4.1", report)}) as index:
+            command = [sys.executable, "-c", UID_CHECK, str(open_folder / "environments"), index.url]
+            env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+            completed = subprocess.run(
+                [*python_readable_by_others(), *command], env=env, capture_output=True, text=True, check=False
+            )
+        assert completed.returncode == 0, completed.stderr
+        prefix = "building the environment of kpops 9.4.1 failed: "
+        assert completed.stdout.startswith(prefix), completed.stdout
+        seen = json.loads(completed.stdout.removeprefix(prefix))
+        assert seen["uid"] == 61499 and seen["wrote"] is False
+        assert not report.exists()
+        assert seen["cwd"] == str(open_folder / "environments" / "kpops-9.4.1")
+        assert not (open_folder / "environments" / "kpops-9.4.1").exists()
+    finally:
+        shutil.rmtree(open_folder, ignore_errors=True)

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -130,3 +130,30 @@ def test_kpops_bot_diff_shows_no_added_secret_in_any_form(
     for value in (plain, password):
         for form in _forms(value):
             assert form not in shown, form
+
+
+def test_a_credential_url_encoded_with_its_slashes_kept_is_masked() -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY"  # an AWS secret key has slashes; `quote` keeps them by default
+    masker = Masker().with_secrets([secret])
+    for shown in (quote(secret), quote(secret).replace("%2F", "%2f"), quote(secret, safe="").replace("%2F", "%2f")):
+        masked = masker.mask_text(f"s3://bucket?key={shown}&x=1")
+        assert shown not in masked and masked == f"s3://bucket?key={MASK}&x=1", (shown, masked)
+    spaced = "a secret with/slash"
+    assert masker.with_secrets([spaced]).mask_text(f"q={quote_plus(spaced, safe='/')}") == f"q={MASK}"
+
+
+def test_pass_env_values_whose_names_do_not_look_secret_are_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {"DB_PASS": "db-pass-4711", "DSN": "dsn-value-4711", "SIGNING_KEY": "signing-4711"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    settings = BotSettings(
+        pass_env=[*values, "REGION_NAME"],
+        variables={"DATABASE_URL": "postgres://db.internal/orders"},
+        public_variables=["REGION_NAME"],
+    )
+    preview = effective(settings, parse_repo_config(None), "main").diff_options.masker
+    for masker in (preview, settings.secrets_masker()):
+        for value in [*values.values(), "postgres://db.internal/orders"]:
+            assert value not in masker.mask_text(f"config {value} {quote(value, safe='')}")
+    fork = settings.engine(trusted=False)
+    assert fork.pass_env == ["REGION_NAME"] and fork.variables == {}

@@ -41,7 +41,11 @@ def test_a_misspelt_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_untrusted_engine_settings_hold_no_secret_variables() -> None:
-    settings = BotSettings(variables={"KAFKA_PASSWORD": "hunter22", "REGION": "eu"}, pass_env=["API_TOKEN", "HOME"])
+    settings = BotSettings(
+        variables={"KAFKA_PASSWORD": "hunter22", "REGION": "eu", "DATABASE_URL": "postgresql://db/x"},
+        pass_env=["API_TOKEN", "HOME", "DB_PASS"],
+        public_variables=["REGION", "HOME", "KAFKA_PASSWORD"],  # a secret-looking name is never public
+    )
     untrusted = settings.engine(trusted=False)
     assert untrusted.variables == {"REGION": "eu"}
     assert untrusted.pass_env == ["HOME"]

@@ -51,6 +51,7 @@ def services(versioned_chart_server: ChartServer, tmp_path: Path) -> Iterator[Se
         helm="builtin",
         chart_mirrors={MIRROR_FROM: versioned_chart_server.url},
         variables={"NAMESPACE": "kpops"},
+        public_variables=["NAMESPACE"],
         render_timeout=120,
         kpops_environments=tmp_path / "environments",  # empty: kpops 8.1.4 is built on its first use
     )

@@ -23,11 +23,14 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     }
 
 
-def test_secret_named_variables_given_to_kpops_are_held_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_variables_given_to_kpops_are_held_secrets_unless_public(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_SASL_PASSWORD", "from-the-environment")
+    monkeypatch.setenv("DSN", "dsn-from-the-environment")
     engine = EngineSettings(
-        pass_env=["KAFKA_SASL_PASSWORD"], variables={"DB_TOKEN": "given-as-variable", "NAMESPACE": "streaming"}
+        pass_env=["KAFKA_SASL_PASSWORD", "DSN"],
+        variables={"DB_TOKEN": "given-as-variable", "NAMESPACE": "streaming", "SIGNING_KEY": "sign-4711"},
+        public_variables=["NAMESPACE", "DB_TOKEN"],  # a secret-looking name stays held even so
     )
     masker = DiffSettings().masker(engine)
-    text = "from-the-environment given-as-variable streaming"
-    assert masker.mask_text(text) == f"{MASK} {MASK} streaming"
+    text = "from-the-environment dsn-from-the-environment given-as-variable streaming sign-4711"
+    assert masker.mask_text(text) == f"{MASK} {MASK} {MASK} streaming {MASK}"
