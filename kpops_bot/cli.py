@@ -867,6 +867,14 @@ def schema(kind: str) -> None:
     click.echo(schema_text(SchemaKind(kind)), nl=False)
 
 
+@main.command("config-reference")
+def config_reference() -> None:
+    """Print the configuration reference of the docs site (docs/configuration-reference.md), made from the models."""
+    from kpops_bot.config_reference import reference
+
+    click.echo(reference(), nl=False)
+
+
 @main.command()
 def action() -> None:
     """Run the bot for the one GitHub Actions event of this job (what action.yml runs).
