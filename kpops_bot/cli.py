@@ -549,7 +549,7 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Settings file (YAML, keys as in the README); KPOPS_BOT_* variables win over it.",
+    help="Settings file (YAML, keys: docs/configuration-reference.md); KPOPS_BOT_* variables win over it.",
 )
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080).")
@@ -708,7 +708,7 @@ def serve_charts(directory: Path, port: int) -> None:
     type=click.Choice([choice.value for choice in SandboxChoice]),
     default=SandboxChoice.AUTO.value,
     show_default=True,
-    help="Isolation of the renders (see the README's security model).",
+    help="Isolation of the renders (see docs/security.md).",
 )
 @click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds per step.")
 def playground(sandbox: str, timeout: float) -> None:
@@ -835,7 +835,7 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
 
 @main.group()
 def policy() -> None:
-    """Rego policies as the bot evaluates them (see the README's "Policies")."""
+    """Rego policies as the bot evaluates them (see docs/policies.md)."""
 
 
 @policy.command(name="test")
