@@ -203,6 +203,11 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
     status_token: SecretStr | None = Field(
         default=None, description="Enables the read-only status page (/status) for whoever presents this token."
     )
+    status_url: str | None = Field(
+        default=None,
+        description="The status page's public address (`https://BOT-HOST/status`): each report links its pull "
+        "request's timeline there.",
+    )
     insecure_skip_signature: bool = Field(
         default=False, description="Accept unsigned deliveries. Development only: anyone could trigger jobs."
     )
