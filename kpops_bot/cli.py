@@ -685,7 +685,8 @@ def charts() -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--port", default=8879, show_default=True, type=click.IntRange(0, 65535))
 def serve_charts(directory: Path, port: int) -> None:
-    """Serve the chart sources in DIRECTORY as a Helm repository on 127.0.0.1:PORT (until interrupted)."""
+    """Serve DIRECTORY as a Helm repository on 127.0.0.1:PORT (until interrupted): its chart sources, or, when it
+    holds an index.yaml, the published repository it is (a gh-pages branch: the index and its .tgz archives)."""
     from kpops_bot.helm.chart_server import ChartServer, NoChartsError
 
     try:
@@ -697,6 +698,8 @@ def serve_charts(directory: Path, port: int) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(USAGE_ERROR)
     click.echo(f"Serving {', '.join(server.archives)} at {server.url}", err=True)
+    if server.missing:
+        click.echo(f"Left out of the index (no archive here): {', '.join(server.missing)}", err=True)
     try:
         server.wait()
     except KeyboardInterrupt:
