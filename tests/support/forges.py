@@ -17,6 +17,7 @@ from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest
 from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
 from kpops_bot.playground.git_http import GitHttp
 from kpops_bot.settings import GitHubSettings, GitLabSettings
+from tests.support import github_openapi
 from tests.support.fake_gitlab import FakeGitLab, StoredMergeRequest
 
 RETRY_WAITS: list[float] = []  # every wait the clients were asked to make before a retry; none is really made
@@ -150,7 +151,8 @@ def running_github(
     fake = FakeGitHub(prefix=prefix)
     full_name = "acme/deployments"
     fake.add_repo(full_name, repo_git_dir, permissions)
-    with ThreadedServer(fake.asgi()) as server:
+    recorder = github_openapi.Recorder(fake.asgi(), prefix)
+    with ThreadedServer(recorder) as server:
         fake.origin = server.url
         settings = GitHubSettings(
             api_url=fake.base_url,
@@ -179,6 +181,7 @@ def running_github(
             git=fake.git,
         )
         yield running, fake
+    github_openapi.check(recorder)
 
 
 @contextmanager
