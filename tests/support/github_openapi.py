@@ -178,10 +178,10 @@ def _json(body: bytes | bytearray) -> Any:
 def check(recorder: Recorder) -> None:
     """Fails the test in which the bot asked GitHub for an operation GitHub does not have, sent a body it refuses,
     or the fake answered a success GitHub does not give. The answers' bodies are checked with
-    `KPOPS_BOT_OPENAPI_RESPONSES=1` (the fake's objects are not complete yet; `KPOPS_BOT_OPENAPI_LOG=FILE` collects
+    `OPENAPI_CHECK_RESPONSES=1` (the fake's objects are not complete yet; `OPENAPI_CHECK_LOG=FILE` collects
     the findings instead of failing)."""
-    found = recorder.problems(responses=os.environ.get("KPOPS_BOT_OPENAPI_RESPONSES") == "1")
-    log = os.environ.get("KPOPS_BOT_OPENAPI_LOG")
+    found = recorder.problems(responses=os.environ.get("OPENAPI_CHECK_RESPONSES") == "1")
+    log = os.environ.get("OPENAPI_CHECK_LOG")
     if found and log:
         with Path(log).open("a", encoding="utf-8") as out:
             out.write("\n".join(found) + "\n")
