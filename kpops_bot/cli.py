@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kpops_bot.engine.targets import Progress
     from kpops_bot.masking import Masker
     from kpops_bot.model.render import PipelineRender
+    from kpops_bot.playground.stage import Stage
     from kpops_bot.settings import BotSettings
     from kpops_bot.workspace import Workspace
 
@@ -550,7 +551,7 @@ def _format(results: list[PipelineRender], output_format: str) -> str:
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Settings file (YAML, keys as in the README); KPOPS_BOT_* variables win over it.",
+    help="Settings file (YAML, keys: docs/configuration-reference.md); KPOPS_BOT_* variables win over it.",
 )
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080).")
@@ -685,7 +686,8 @@ def charts() -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--port", default=8879, show_default=True, type=click.IntRange(0, 65535))
 def serve_charts(directory: Path, port: int) -> None:
-    """Serve the chart sources in DIRECTORY as a Helm repository on 127.0.0.1:PORT (until interrupted)."""
+    """Serve DIRECTORY as a Helm repository on 127.0.0.1:PORT (until interrupted): its chart sources, or, when it
+    holds an index.yaml, the published repository it is (a gh-pages branch: the index and its .tgz archives)."""
     from kpops_bot.helm.chart_server import ChartServer, NoChartsError
 
     try:
@@ -697,6 +699,8 @@ def serve_charts(directory: Path, port: int) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(USAGE_ERROR)
     click.echo(f"Serving {', '.join(server.archives)} at {server.url}", err=True)
+    if server.missing:
+        click.echo(f"Left out of the index (no archive here): {', '.join(server.missing)}", err=True)
     try:
         server.wait()
     except KeyboardInterrupt:
@@ -709,10 +713,18 @@ def serve_charts(directory: Path, port: int) -> None:
     type=click.Choice([choice.value for choice in SandboxChoice]),
     default=SandboxChoice.AUTO.value,
     show_default=True,
-    help="Isolation of the renders (see the README's security model).",
+    help="Isolation of the renders (see docs/security.md).",
 )
 @click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds per step.")
-def playground(sandbox: str, timeout: float) -> None:
+@click.option("--keep", is_flag=True, help="Stay up afterwards (until Ctrl-C), for webhooks and pages of your own.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65533),
+    default=None,
+    help="The bot's port; the GitHub stand-in takes the next one, the charts the one after (default: free ports).",
+)
+@click.option("--story/--no-story", default=True, show_default=True, help="Play the pull request's story.")
+def playground(sandbox: str, timeout: float, keep: bool, port: int | None, story: bool) -> None:
     """Play the bot's main job on this machine: a pull request, its report, a command, the merge and its commit.
 
     A GitHub stand-in, the example charts and the bot (SQLite) run on 127.0.0.1 with the example deployment
@@ -721,17 +733,23 @@ def playground(sandbox: str, timeout: float) -> None:
     import time
 
     from kpops_bot.playground.scene import PlaygroundError, play
-    from kpops_bot.playground.stage import Stage, packaged_examples
+    from kpops_bot.playground.stage import PortInUseError, Stage, packaged_examples
     from kpops_bot.sandbox.layers import SandboxUnavailableError
 
     started = time.monotonic()
     try:
-        with Stage(packaged_examples(), SandboxChoice(sandbox)) as stage:
+        with Stage(packaged_examples(), SandboxChoice(sandbox), port) as stage:
             click.echo(
                 f"GitHub stand-in {stage.fake.origin} hosting acme/deployments, charts {stage.charts_url}, "
                 f"the bot {stage.bot_url} (SQLite in {stage.folder}; {stage.sandbox_layer})"
             )
-            play(stage, _TerminalNarrator(), timeout)
+            if story:
+                play(stage, _TerminalNarrator(), timeout)
+            if keep:
+                _stay_up(stage)
+    except PortInUseError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)
     except PlaygroundError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
@@ -739,6 +757,31 @@ def playground(sandbox: str, timeout: float) -> None:
         click.echo(f"Error: {error} (here: kpops-bot playground --sandbox off)", err=True)
         sys.exit(USAGE_ERROR)
     click.secho(f"\nDone in {time.monotonic() - started:.0f} s; everything stopped, {stage.folder} removed.", bold=True)
+
+
+def _stay_up(stage: Stage) -> None:
+    """Say where everything is, then wait for Ctrl-C or SIGTERM (both end in the stage's cleanup)."""
+    import signal
+    import threading
+
+    from kpops_bot.playground.stage import BOT_TOKEN, FULL_NAME, WEBHOOK_SECRET
+
+    click.secho("\nThe playground stays up until Ctrl-C:", bold=True)
+    click.echo(f"  GitHub stand-in (REST API) {stage.fake.base_url}  the bot's token {BOT_TOKEN}")
+    clone = stage.fake.origin.replace("://", f"://x-access-token:{BOT_TOKEN}@", 1)
+    click.echo(f"  the repository             git clone {clone}/{FULL_NAME}.git")
+    click.echo(f"  the bot's webhooks         {stage.bot_url}/webhooks/github  secret {WEBHOOK_SECRET}")
+    click.echo(f"  the status page            {stage.status_url}")
+    click.echo(f"  metrics                    {stage.bot_url}/metrics")
+    click.echo(f"  charts                     {stage.charts_url}")
+    click.echo("Ready.")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _number, _frame: stopped.set())
+    try:
+        while not stopped.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        pass
 
 
 class _TerminalNarrator:
@@ -836,7 +879,7 @@ def gitlab_hook(project: str, bot_url: str, config_file: Path | None) -> None:
 
 @main.group()
 def policy() -> None:
-    """Rego policies as the bot evaluates them (see the README's "Policies")."""
+    """Rego policies as the bot evaluates them (see docs/policies.md)."""
 
 
 @policy.command(name="test")
@@ -866,6 +909,14 @@ def schema(kind: str) -> None:
     from kpops_bot.schemas import SchemaKind, schema_text
 
     click.echo(schema_text(SchemaKind(kind)), nl=False)
+
+
+@main.command("config-reference")
+def config_reference() -> None:
+    """Print the configuration reference of the docs site (docs/configuration-reference.md), made from the models."""
+    from kpops_bot.config_reference import reference
+
+    click.echo(reference(), nl=False)
 
 
 @main.command()

@@ -32,6 +32,17 @@ class JobRow:
     outcome: str | None
     pull_request_url: str | None
 
+    @property
+    def result(self) -> str:
+        """How the job truly ended, for a reader: a job that ran to its end (`done`) but whose work failed and was
+        answered so (`failed: UnknownPipelineError`) failed; the state alone would say `done` beside it."""
+        if self.state is JobState.DONE and (self.outcome or "").startswith(_FAILED_OUTCOME):
+            return JobState.FAILED.value
+        return self.state.value
+
+
+_FAILED_OUTCOME = "failed"
+
 
 @dataclass(frozen=True)
 class LockRow:
@@ -62,7 +73,7 @@ class DeliveryRow:
 
 @dataclass(frozen=True)
 class Overview:
-    active: list[JobRow]  # queued and running
+    active: list[JobRow]  # queued and running, newest first
     recent: list[JobRow]  # finished, newest first
     locks: list[LockRow]
     waits: list[WaitRow]
@@ -115,7 +126,9 @@ def gauges(store: Store) -> dict[str, float]:
 def overview(store: Store, links: PullRequestLinks) -> Overview:
     active_states = [JobState.QUEUED.value, JobState.RUNNING.value]
     with store.engine.connect() as connection:
-        active = connection.execute(sa.select(jobs).where(jobs.c.state.in_(active_states)).order_by(jobs.c.id))
+        active = connection.execute(
+            sa.select(jobs).where(jobs.c.state.in_(active_states)).order_by(jobs.c.id.desc())  # newest first
+        )
         recent = connection.execute(
             sa.select(jobs).where(jobs.c.state.not_in(active_states)).order_by(jobs.c.id.desc()).limit(_RECENT)
         )

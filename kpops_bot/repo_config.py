@@ -32,13 +32,15 @@ class RepoConfig(RepoConnectorKeys):
     model_config = ConfigDict(extra="forbid")
 
     previews: bool = Field(default=True, description="Post diff previews on pull requests.")
-    operation_mode: OperationMode | None = None
-    config_dir: str | None = None
+    operation_mode: OperationMode | None = Field(default=None, description="Over the server's `operation_mode`.")
+    config_dir: str | None = Field(default=None, description="Folder of config.yaml, over the server's.")
     environments: dict[str, list[str]] | None = Field(
         default=None, description="Base branch glob → kpops environments (replaces the server's mapping)."
     )
     ignored_fields: list[str] = Field(default_factory=list, description="Added to the server's ignored fields.")
-    blocking_risks: list[RiskLevel] | None = None
+    blocking_risks: list[RiskLevel] | None = Field(
+        default=None, description="Risk levels that fail the pull request, over the server's."
+    )
     policies: str | None = Field(
         default=None, description="The folder of Rego policies (read at the base), instead of the server's `policies`."
     )

@@ -59,7 +59,7 @@ class GitHubSettings(BaseModel):
     app_id: int | None = Field(default=None, description="GitHub App id (instead of a token).")
     app_private_key: SecretStr | None = Field(default=None, description="The App's PEM private key.")
     app_private_key_file: Path | None = Field(default=None, description="Or the file that holds it.")
-    webhook_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(default=None, description="Secret of the App's or repository's webhook.")
     bot_login: str | None = Field(
         default=None, description="The bot's login; default: the token's user, or `<app-slug>[bot]`."
     )
@@ -83,7 +83,7 @@ class GitHubSettings(BaseModel):
 class GitLabSettings(BaseModel):
     url: str = Field(default="https://gitlab.com", description="The instance, without /api/v4.")
     token: SecretStr | None = Field(default=None, description="Project, group or personal access token (api scope).")
-    webhook_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(default=None, description="Secret token of the project's hook.")
     bot_username: str | None = Field(default=None, description="The bot's username; default: the token's user.")
     timeout: float = Field(default=15.0, gt=0, description="Seconds per API request.")
 
@@ -108,8 +108,8 @@ class GitOpsSettings(BaseModel):
     )
     branch: str | None = Field(default=None, description="Branch to commit to; default: the branch merged into.")
     path: str = Field(default="rendered", description="Folder of the layout `<path>/<environment>/<pipeline>/`.")
-    author_name: str = "kpops-bot"
-    author_email: str = "kpops-bot@localhost"
+    author_name: str = Field(default="kpops-bot", description="Author and committer name of the bot's commits.")
+    author_email: str = Field(default="kpops-bot@localhost", description="Their e-mail address.")
     push_attempts: int = Field(default=5, ge=1, description="Pushes tried when others push at the same time.")
     jobs_kept_hours: float = Field(
         default=JOBS_KEPT_FOR / timedelta(hours=1),
@@ -134,8 +134,8 @@ class DriftSchedule(BaseModel):
     """A branch whose GitOps target is compared with its render on a schedule (manifest and argo mode)."""
 
     repository: str = Field(description="`github:owner/name` or `gitlab:group/project`.")
-    branch: str = "main"
-    every_minutes: float = Field(default=60.0, gt=0)
+    branch: str = Field(default="main", description="The branch whose tip is rendered and compared.")
+    every_minutes: float = Field(default=60.0, gt=0, description="Minutes between two checks.")
 
     @field_validator("repository")
     @classmethod
@@ -154,8 +154,8 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite in data_dir; postgresql+psycopg://... for replicas."
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port the server listens on.")
     concurrency: int = Field(default=2, ge=0, description="Jobs run at once; 0: this replica only receives.")
     intake_processes: int = Field(
         default=0,
@@ -203,6 +203,11 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
     status_token: SecretStr | None = Field(
         default=None, description="Enables the read-only status page (/status) for whoever presents this token."
     )
+    status_url: str | None = Field(
+        default=None,
+        description="The status page's public address (`https://BOT-HOST/status`): each report links its pull "
+        "request's timeline there.",
+    )
     insecure_skip_signature: bool = Field(
         default=False, description="Accept unsigned deliveries. Development only: anyone could trigger jobs."
     )
@@ -210,7 +215,10 @@ class BotSettings(EngineSettings, DiffSettings, ConnectorKeys):
         default_factory=lambda: ["*"],
         description="Globs of repositories served: `org/*`, `github:org/repo`, `gitlab:group/*`.",
     )
-    operation_mode: OperationMode = OperationMode.MANIFEST
+    operation_mode: OperationMode = Field(
+        default=OperationMode.MANIFEST,
+        description="managed: kpops deploys to the cluster; manifest, argo: rendered manifests committed for GitOps.",
+    )
     environments: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Base branch glob → kpops environments previewed for it; none: kpops' default environment.",

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kpops_bot"
 
 # The layers, top first: the packages and top-level modules in each, and the layers each may import besides its own.
 MEMBERS = {
-    "entry": "__main__ cli action playground setup schemas",
+    "entry": "__main__ cli action playground setup schemas config_reference",
     "bot": "server services worker overview",
     "adapters": "adapters",
     "workflows": "workflows",

@@ -11,6 +11,7 @@ SCENARIOS = {"unit", "e2e", "sandbox", "versions", "security", "support"}
 # Checks of the project itself, not of one module: they stay at the top
 PROJECT_CHECKS = {"test_architecture.py", "test_deploy_chart.py", "test_lanes.py", "test_release.py", "test_tree.py"}
 PROJECT_CHECKS |= {"test_workflows.py"}  # the release automation in .github/workflows/
+PROJECT_CHECKS |= {"test_docs_site.py"}  # the documentation site (mkdocs.yml, docs/)
 
 
 def test_every_folder_of_the_unit_tests_is_a_folder_of_the_package() -> None:

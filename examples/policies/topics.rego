@@ -1,5 +1,5 @@
 # Rendered KafkaTopic manifests, one at a time, as `conftest test` reads them: names and retention.
-# The checks are functions of the document, so that the tests call them directly (see README, "Policies").
+# The checks are functions of the document, so that the tests call them directly (see docs/policies.md).
 package main
 
 import rego.v1

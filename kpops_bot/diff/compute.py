@@ -349,13 +349,15 @@ def summarise(report: DiffReport) -> Summary:
     pipelines = Counter(pipeline.status for pipeline in report.pipelines)
     components = Counter(c.status for pipeline in report.pipelines for c in pipeline.components)
     resources = Counter(r.status for p in report.pipelines for c in p.components for r in c.resources)
-    risk_levels = Counter(risk.level for pipeline in report.pipelines for risk in pipeline.risks)
+    risk_levels = Counter(risk.level for pipeline in report.pipelines for risk in pipeline.risks if not risk.at_base)
+    at_base = Counter(risk.level for pipeline in report.pipelines for risk in pipeline.risks if risk.at_base)
     failed = pipelines[Status.ERROR]
     return Summary(
         pipelines=dict(pipelines),
         components=dict(components),
         resources=dict(resources),
         risks=dict(risk_levels),
+        risks_at_base=dict(at_base),
         failed=failed,
         blocking=bool(failed or report.blocking_risks),
     )

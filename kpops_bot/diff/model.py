@@ -44,6 +44,10 @@ class Risk(BaseModel):
     value: str | None = Field(default=None, description="The offending value, when the risk is about one.")
     source: SourceLocation | None = Field(default=None, description="Where the repository sets it, at head.")
     rule: str | None = Field(default=None, description="The policy rule that found it (`package.rule`), code `policy`.")
+    at_base: bool = Field(
+        default=False,
+        description="The merge base has it too: not this change's doing, so it neither counts nor blocks.",
+    )
     _path: tuple[str | int, ...] = PrivateAttr(default=())
 
 
@@ -189,7 +193,10 @@ class Summary(BaseModel):
     pipelines: dict[Status, int] = Field(default_factory=dict)
     components: dict[Status, int] = Field(default_factory=dict)
     resources: dict[Status, int] = Field(default_factory=dict)
-    risks: dict[RiskLevel, int] = Field(default_factory=dict)
+    risks: dict[RiskLevel, int] = Field(default_factory=dict, description="Risks this change introduces.")
+    risks_at_base: dict[RiskLevel, int] = Field(
+        default_factory=dict, description="Risks the merge base has already (`at_base`): shown apart, never counted."
+    )
     failed: int = 0
     blocking: bool = Field(default=False, description="True when a pipeline failed or a blocking risk was found.")
 
@@ -222,5 +229,5 @@ class DiffReport(BaseModel):
             (pipeline, risk)
             for pipeline in self.pipelines
             for risk in pipeline.risks
-            if risk.level in self.blocking_levels
+            if risk.level in self.blocking_levels and not risk.at_base
         ]

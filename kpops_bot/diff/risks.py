@@ -70,8 +70,9 @@ def assess(
     context = context or RiskContext()
     risks = _compared(pipeline, base, head, context.operation_mode)
     if head is not None:
-        risks += _unset_variables(head)
-        risks += _invalid_manifests(head, context)
+        standing = [*_unset_variables(head), *_invalid_manifests(head, context)]
+        _mark_at_base(standing, base, context)
+        risks += standing
     risks += _gone(pipeline, base or [], head, context)
     types = {component.name: component.type for component in [*(base or []), *(head or [])]}
     for risk in risks:
@@ -99,6 +100,20 @@ def _compared(
         if new is not None:
             risks += _component_changes(old.config, new.config, renamed)
     return risks
+
+
+def _mark_at_base(standing: Sequence[Risk], base: Sequence[ComponentRender] | None, context: RiskContext) -> None:
+    """Marks the head's findings that the merge base has as well (a `${NAMESPACE}` nobody sets, a manifest the API
+    server refuses): reported apart, never blocking, so a pull request answers only for what it introduces."""
+    if not standing or base is None:
+        return
+    found_at_base = {_identity(risk) for risk in [*_unset_variables(base), *_invalid_manifests(base, context)]}
+    for risk in standing:
+        risk.at_base = _identity(risk) in found_at_base
+
+
+def _identity(risk: Risk) -> tuple[str, str | None, str | None, str]:
+    return risk.code, risk.component, risk.field, risk.message
 
 
 def _unset_variables(head: Sequence[ComponentRender]) -> list[Risk]:

@@ -11,7 +11,9 @@ import requests
 from github import Auth, Github, GithubException, GithubIntegration
 from github.CheckRun import CheckRun
 from github.Commit import Commit
+from github.CommitStatus import CommitStatus as GithubCommitStatus
 from github.Issue import Issue as GithubIssue
+from github.PaginatedList import PaginatedList
 from github.Repository import Repository as GithubRepository
 
 from kpops_bot.events.model import Forge, Repository
@@ -386,7 +388,7 @@ class GitHubClient:
         def every() -> list[CommitStatus]:
             return [
                 CommitStatus(CommitState(status.state), status.description or "", status.target_url or None)
-                for status in commit.get_statuses()  # newest first
+                for status in _statuses(commit)  # newest first
                 if status.context == STATUS_CONTEXT
             ]
 
@@ -496,8 +498,14 @@ def _run(commit: Commit) -> CheckRun | None:
     return next(iter(commit.get_check_runs(check_name=STATUS_CONTEXT)), None)
 
 
+def _statuses(commit: Commit) -> PaginatedList[GithubCommitStatus]:
+    """The commit's statuses, newest first, from the endpoint GitHub documents (`commits/{ref}/statuses`): PyGithub's
+    `Commit.get_statuses` asks the legacy `statuses/{sha}`, which GitHub's OpenAPI description does not have."""
+    return PaginatedList(GithubCommitStatus, commit.requester, f"{commit.url}/statuses", None)
+
+
 def _latest_status(commit: Commit) -> CommitStatus | None:
-    for status in commit.get_statuses():  # newest first
+    for status in _statuses(commit):  # newest first
         if status.context == STATUS_CONTEXT:
             return CommitStatus(CommitState(status.state), status.description or "", status.target_url or None)
     return None

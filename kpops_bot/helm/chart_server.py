@@ -1,7 +1,10 @@
-"""Serve a folder of chart sources as a Helm chart repository on loopback.
+"""Serve a folder as a Helm chart repository on loopback: chart sources, or a published chart repository.
 
-Every chart folder (one with a `Chart.yaml`) is packaged and indexed into a private directory, which a threaded
-HTTP server then serves: `index.yaml` plus one `.tgz` per chart, as any Helm repository does.
+A folder of chart sources (folders with a `Chart.yaml`) is packaged and indexed into a private directory. A
+published repository (an `index.yaml` beside its `.tgz` archives, as streams-bootstrap's gh-pages branch holds
+them) is served as it is, its index rewritten so that each version's `urls` lead to this server: the archives and
+their digests stay untouched, so helm and the bot check them as they would the original. A version whose archive
+is not in the folder is left out of the index and named. A threaded HTTP server serves the private directory.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ import functools
 import shutil
 import tempfile
 import threading
+from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlparse
 
 import helm_python
+import yaml
 
 
 class NoChartsError(ValueError):
@@ -33,6 +39,61 @@ def package_charts(source: Path, target: Path, base_url: str) -> list[str]:
     return archives
 
 
+INDEX = "index.yaml"
+
+
+@dataclass(frozen=True)
+class Published:
+    archives: list[str]  # served, relative to the repository's root
+    missing: list[str]  # `name version` of the index entries whose archive the folder does not hold
+
+
+def publish_repository(source: Path, target: Path, base_url: str) -> Published:
+    """Copy a published repository's archives into `target` with an index whose urls point at `base_url`."""
+    try:
+        index = yaml.safe_load((source / INDEX).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        msg = f"{source / INDEX} is not valid YAML: {error}"
+        raise NoChartsError(msg) from error
+    entries = index.get("entries") if isinstance(index, dict) else None
+    if not isinstance(entries, dict):
+        msg = f"{source / INDEX} is not a Helm repository index (no `entries` mapping)"
+        raise NoChartsError(msg)
+    archives: list[str] = []
+    missing: list[str] = []
+    root = source.resolve()
+    for name, versions in entries.items():
+        kept = []
+        for version in versions if isinstance(versions, list) else []:
+            urls = version.get("urls") if isinstance(version, dict) else None
+            relative = _local_archive(root, urls) if isinstance(urls, list) else None
+            if relative is None or not isinstance(version, dict):
+                missing.append(f"{name} {version.get('version') if isinstance(version, dict) else '?'}")
+                continue
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / relative, target / relative)
+            kept.append({**version, "urls": [base_url + relative]})
+            archives.append(relative)
+        entries[name] = kept
+    if not archives:
+        msg = f"{source / INDEX} names no archive that {source} holds"
+        raise NoChartsError(msg)
+    (target / INDEX).write_text(yaml.safe_dump(index, sort_keys=False), encoding="utf-8")
+    return Published(archives, missing)
+
+
+def _local_archive(root: Path, urls: list[str]) -> str | None:
+    """The first of an entry's urls whose archive is a file inside the folder: a relative url as it stands, an
+    absolute one by its file name (a gh-pages branch serves its archives from its root)."""
+    for url in urls:
+        path = urlparse(url).path
+        candidate = PurePosixPath(path).name if urlparse(url).scheme else path.lstrip("/")
+        resolved = (root / candidate).resolve()
+        if candidate and resolved.is_relative_to(root) and resolved.is_file():
+            return resolved.relative_to(root).as_posix()
+    return None
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are not worth a log line each."""
@@ -48,6 +109,7 @@ class ChartServer:
         self._server = ThreadingHTTPServer((host, port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="chart-server", daemon=True)
         self.archives: list[str] = []
+        self.missing: list[str] = []  # a published index's versions without their archive here
 
     @property
     def url(self) -> str:
@@ -56,7 +118,11 @@ class ChartServer:
 
     def start(self) -> ChartServer:
         try:
-            self.archives = package_charts(self._source, self._directory, self.url)
+            if (self._source / INDEX).is_file():
+                published = publish_repository(self._source, self._directory, self.url)
+                self.archives, self.missing = published.archives, published.missing
+            else:
+                self.archives = package_charts(self._source, self._directory, self.url)
         except BaseException:
             self.stop()
             raise

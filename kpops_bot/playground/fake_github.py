@@ -202,6 +202,7 @@ class FakeGitHub:
             Route("/repos/{owner}/{name}/issues/comments/{id:int}", self._comment, methods=["GET", "PATCH", "DELETE"]),
             Route("/repos/{owner}/{name}/issues/comments/{id:int}/reactions", self._reaction, methods=["GET", "POST"]),
             Route("/repos/{owner}/{name}/statuses/{sha}", self._status, methods=["GET", "POST"]),
+            Route("/repos/{owner}/{name}/commits/{sha}/statuses", self._status),  # the listing GitHub documents
             Route("/repos/{owner}/{name}/check-runs", self._create_check_run, methods=["POST"]),
             Route("/repos/{owner}/{name}/check-runs/{id:int}", self._update_check_run, methods=["PATCH"]),
             Route("/repos/{owner}/{name}/commits/{sha}/check-runs", self._commit_check_runs),

@@ -12,6 +12,7 @@ The examples come with the package (a wheel carries `fixtures/deployment-repo` a
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 from contextlib import ExitStack
@@ -39,6 +40,25 @@ WEBHOOK_SECRET = "playground-webhook-secret"
 ENVIRONMENT = "dev"
 CONNECT_CLUSTER = "connect"  # the Strimzi KafkaConnect the connectors run on
 PEOPLE = {"alice": "write", "bob": "read"}
+STATUS_TOKEN = "playground-status-token"
+
+
+class PortInUseError(RuntimeError):
+    """A port `--port` asks for is taken: the message names it."""
+
+
+def fixed_ports(port: int) -> tuple[int, int, int]:
+    """The bot's port and the two after it (GitHub stand-in, charts), each checked free on 127.0.0.1."""
+    ports = (port, port + 1, port + 2)
+    for candidate in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError as error:
+                msg = f"port {candidate} on 127.0.0.1 is taken ({error.strerror}); --port {port} uses it and two more"
+                raise PortInUseError(msg) from error
+    return ports
 
 
 @dataclass(frozen=True)
@@ -78,9 +98,14 @@ class _EmbeddedSettings(BotSettings):
 class Stage:
     """The fake GitHub, the chart repository and the bot, started with `with` and stopped (folder removed) after."""
 
-    def __init__(self, examples: Examples, sandbox: SandboxChoice = SandboxChoice.AUTO) -> None:
+    def __init__(
+        self, examples: Examples, sandbox: SandboxChoice = SandboxChoice.AUTO, port: int | None = None
+    ) -> None:
+        """`port`: the bot's, with the GitHub stand-in on the next port and the charts on the one after (`--port`,
+        so a newcomer's own webhooks and bookmarks find them again); None: free ports."""
         self.examples = examples
         self.sandbox = sandbox
+        self.ports = fixed_ports(port) if port is not None else None
         self.folder = Path(tempfile.mkdtemp(prefix="kpops-bot-playground-"))
         self.hosted = self.folder / "github" / f"{FULL_NAME}.git"
         self.clone = self.folder / "alice"  # alice's working copy
@@ -126,12 +151,18 @@ class Stage:
         self.fake.add_repo(FULL_NAME, self.hosted, PEOPLE)
 
     def _start(self) -> None:
-        github = self._stack.enter_context(ThreadedServer(self.fake.asgi()))
+        bot_port, github_port, charts_port = self.ports or (None, None, 0)
+        github = self._stack.enter_context(ThreadedServer(self.fake.asgi(), github_port))
         self.fake.origin = github.url
-        charts = self._stack.enter_context(ChartServer(self.examples.charts))
+        charts = self._stack.enter_context(ChartServer(self.examples.charts, charts_port))
         self.charts_url = charts.url
         self.bot = Bot(self._settings())
-        self.bot_url = self._stack.enter_context(ThreadedServer(self.bot.app)).url
+        self.bot_url = self._stack.enter_context(ThreadedServer(self.bot.app, bot_port)).url
+
+    @property
+    def status_url(self) -> str:
+        """The status page, token included once (the page moves it into a cookie)."""
+        return f"{self.bot_url}/status?token={STATUS_TOKEN}"
 
     def _settings(self) -> BotSettings:
         """The bot's settings for this stage alone, whatever KPOPS_BOT_* variables the caller has."""
@@ -153,6 +184,7 @@ class Stage:
                 "helm": HelmChoice.BUILTIN,
                 "sandbox": self.sandbox,
                 "concurrency": 1,
+                "status_token": STATUS_TOKEN,
                 "poll_interval": 0.1,
                 "retry_delay": 0.5,
             }

@@ -52,7 +52,8 @@ def _risk(pipeline: PipelineDiff, risk: Risk) -> Annotation | None:
     return Annotation(
         path=risk.source.file,
         line=risk.source.line,
-        level=_LEVELS[risk.level],
-        title=f"{risk.level.value} · {plain(pipeline.name)}: {risk.code}{f' {plain(risk.rule)}' if risk.rule else ''}",
+        level=AnnotationLevel.NOTICE if risk.at_base else _LEVELS[risk.level],  # not this change's doing
+        title=f"{risk.level.value}{' (already at the base)' if risk.at_base else ''} · {plain(pipeline.name)}: "
+        f"{risk.code}{f' {plain(risk.rule)}' if risk.rule else ''}",
         message=plain(risk.message),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kpops_bot import escape
@@ -48,9 +49,50 @@ _MERMAID_CLASSES = {
 }
 
 
-def render_markdown(report: DiffReport, limit: int | None = None, max_parts: int = DEFAULT_MAX_PARTS) -> list[str]:
-    """The comment parts, each within `limit` characters (one part when `limit` is None)."""
-    return split(header(report), _sections(report, limit), limit=limit, max_parts=max_parts)
+@dataclass(frozen=True)
+class NextCommand:
+    """A command a reviewer may comment next on this pull request, and the least permission it needs."""
+
+    text: str
+    who: str
+
+
+@dataclass(frozen=True)
+class Footer:
+    """What the comment ends with: the commands that apply to the pull request now, the bot's version and the
+    pull request's timeline on the status page (when the bot's settings name its address)."""
+
+    commands: Sequence[NextCommand]
+    version: str
+    timeline_url: str | None = None
+
+
+def render_markdown(
+    report: DiffReport,
+    limit: int | None = None,
+    max_parts: int = DEFAULT_MAX_PARTS,
+    footer: Footer | None = None,
+    base_branch: str | None = None,
+) -> list[str]:
+    """The comment parts, each within `limit` characters (one part when `limit` is None); the footer ends the last.
+
+    `base_branch` names where the findings the merge base already has are ("already on `main`")."""
+    return split(
+        header(report, base_branch),
+        _sections(report, limit),
+        limit=limit,
+        max_parts=max_parts,
+        footer=footer_text(footer) if footer is not None else "",
+    )
+
+
+def footer_text(footer: Footer) -> str:
+    commands = " · ".join(f"{code(command.text)} ({command.who})" for command in footer.commands)
+    where = f" · [this pull request's timeline]({footer.timeline_url})" if footer.timeline_url else ""
+    return (
+        f"---\n<sub>**Next**, as a comment: {commands}. In brackets: the least permission each needs here; "
+        f"`/kpops help` tells what each does in this repository. kpops-bot {plain(footer.version)}{where}</sub>\n"
+    )
 
 
 def _sections(report: DiffReport, limit: int | None) -> list[Section]:
@@ -68,10 +110,11 @@ def details(report: DiffReport, limit: int) -> str:
     return text.partition("\n")[2] if text.startswith("<!--") else text
 
 
-def header(report: DiffReport) -> str:
+def header(report: DiffReport, base_branch: str | None = None) -> str:
     lines = [title(report), "", context_line(report), "", counts_line(report), ""]
-    if report.pipelines:
-        lines += [*summary_table(report.pipelines), ""]
+    shown = [pipeline for pipeline in report.pipelines if pipeline.status is not Status.UNCHANGED or _new(pipeline)]
+    if shown:
+        lines += [*summary_table(shown), ""]
     errors = [pipeline for pipeline in report.pipelines if pipeline.error is not None]
     if errors:
         lines += [
@@ -80,9 +123,10 @@ def header(report: DiffReport) -> str:
             *(error_line(pipeline, pipeline.error) for pipeline in errors if pipeline.error),
             "",
         ]
-    risks = [(pipeline, risk) for pipeline in report.pipelines for risk in pipeline.risks]
+    risks = [(pipeline, risk) for pipeline in report.pipelines for risk in _new(pipeline)]
     if risks:
         lines += ["### Risks", "", *(risk_line(report, pipeline, risk) for pipeline, risk in risks), ""]
+    lines += at_base_section(report, base_branch)
     if report.kpops is not None and report.kpops.migration:
         lines += [
             "### kpops upgrade",
@@ -91,6 +135,30 @@ def header(report: DiffReport) -> str:
             "",
         ]
     return "\n".join(lines).rstrip() + "\n\n"
+
+
+def at_base_section(report: DiffReport, base_branch: str | None) -> list[str]:
+    """The findings the merge base has as well, folded: this pull request did not bring them and they block nothing."""
+    found = [(pipeline, risk) for pipeline in report.pipelines for risk in pipeline.risks if risk.at_base]
+    if not found:
+        return []
+    where = f"on {html_code(base_branch)}" if base_branch else "at the merge base"
+    counts = ", ".join(
+        _plural(count, level.value) for level, count in _in_order(report.summary.risks_at_base, list(RiskLevel)[::-1])
+    )
+    summary = f"{counts} already {where}"
+    return [
+        f"<details><summary>{summary} (not introduced here; never counted or blocking)</summary>",
+        "",
+        *(risk_line(report, pipeline, risk) for pipeline, risk in found),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def _new(pipeline: PipelineDiff) -> list[Risk]:
+    return [risk for risk in pipeline.risks if not risk.at_base]
 
 
 def title(report: DiffReport) -> str:
@@ -131,10 +199,23 @@ def counts_line(report: DiffReport) -> str:
     pipelines = ", ".join(f"{count} {status.value}" for status, count in _in_order(summary.pipelines, _STATUS_ORDER))
     text = f"**{_plural(len(report.pipelines), 'pipeline')}** affected: {pipelines}."
     if summary.risks:
-        risks = ", ".join(f"{count} {level.value}" for level, count in _in_order(summary.risks, list(RiskLevel)[::-1]))
-        blocking = ", ".join(level.value for level in report.blocking_levels) or "none"
-        text += f" **Risks**: {risks} (blocking: {blocking})."
+        risks = ", ".join(
+            _plural(count, level.value) for level, count in _in_order(summary.risks, list(RiskLevel)[::-1])
+        )
+        text += f" **Risks**: {risks}; {_what_blocks(report)}."
     return text
+
+
+def _what_blocks(report: DiffReport) -> str:
+    """Whether anything blocks, said so that a count of notices cannot be read as blocking."""
+    levels = " and ".join(level.value for level in report.blocking_levels)
+    blocking = len(report.blocking_risks)
+    if not report.blocking_levels:
+        return "none blocks the merge (no level is set to block)"
+    if not blocking:
+        return f"none blocks the merge (only {levels} would)"
+    noun = "level" if len(report.blocking_levels) == 1 else "levels"
+    return f"{blocking} {'blocks' if blocking == 1 else 'block'} the merge (blocking {noun}: {levels})"
 
 
 def summary_table(pipelines: Sequence[PipelineDiff]) -> list[str]:
@@ -147,7 +228,7 @@ def summary_table(pipelines: Sequence[PipelineDiff]) -> list[str]:
         rows.append(
             f"| {_pipeline_icon(pipeline)} | {cell_code(pipeline.name)} | {_cell_environment(pipeline.environment)} | "
             f"{pipeline.status.value} | {_size(pipeline)} | {_component_names(pipeline)} | "
-            f"{_risk_counts(pipeline.risks)} |"
+            f"{_risk_counts(_new(pipeline))} |"
         )
     return rows
 
@@ -271,34 +352,59 @@ def component_block(component: ComponentDiff, max_chars: int | None = None) -> s
     name, kind = code(component.name), escape.text(component.type)
     status = f"{_STATUS_ICONS[component.status]} {name} ({kind}): {component.status.value}"
     lines = [f"#### {status}"]
-    if component.config_changes:
+    changes = [change for change in component.config_changes if not is_internal(change.path)]
+    if changes:
         lines += ["", "| Field | Base | Head |", "|---|---|---|"]
         budget = (max_chars or 1 << 62) - 200
-        for index, change in enumerate(component.config_changes):
+        for index, change in enumerate(changes):
             old = _cell(change.old, absent=change.change == "added")
             new = _cell(change.new, absent=change.change == "removed")
             row = f"| {cell_code(change.path)} | {old} | {new} |"
             budget -= len(row) + 1
             if budget < 0:
-                lines.append(f"| … {len(component.config_changes) - index} more fields | | |")
+                lines.append(f"| … {len(changes) - index} more fields | | |")
                 break
             lines.append(row)
     if component.config:
         lines += ["", *configuration_table(component, max_chars)]
+    internal = sorted({_top(path) for path in _paths(component) if is_internal(path)})
+    if internal:
+        fields = _plural_word(len(internal), "field")
+        lines += ["", f"<sub>Left out: kpops' internal {fields} {_names(internal)} (in the JSON report).</sub>"]
     return "\n".join(lines) + "\n\n"
+
+
+def is_internal(path: str) -> bool:
+    """kpops' own bookkeeping in an enriched component (`_cleaner`, `_resetter`): it repeats the component's
+    values for its cleanup Job, so every change would show twice. The JSON report keeps it."""
+    return path.startswith("_")
+
+
+def _paths(component: ComponentDiff) -> list[str]:
+    return [change.path for change in component.config_changes] + [field.path for field in component.config]
+
+
+def _top(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def _plural_word(count: int, noun: str) -> str:
+    return noun if count == 1 else f"{noun}s"
 
 
 def configuration_table(component: ComponentDiff, max_chars: int | None = None) -> list[str]:
     """The whole configuration of an added or removed component, folded: connectors render nothing else."""
     side = "head" if component.status is Status.ADDED else "base"
-    summary = f"Configuration at {side} ({_plural(len(component.config), 'field')})"
+    shown = sum(not is_internal(field.path) for field in component.config)
+    summary = f"Configuration at {side} ({_plural(shown, 'field')})"
     lines = [f"<details><summary>{summary}</summary>", "", "| Field | Value |", "|---|---|"]
     budget = (max_chars or 1 << 62) - 400
-    for index, field in enumerate(component.config):
+    fields = [field for field in component.config if not is_internal(field.path)]
+    for index, field in enumerate(fields):
         row = f"| {cell_code(field.path)} | {_cell(field.value, absent=False)} |"
         budget -= len(row) + 1
         if budget < 0:
-            lines.append(f"| … {len(component.config) - index} more fields | |")
+            lines.append(f"| … {len(fields) - index} more fields | |")
             break
         lines.append(row)
     return [*lines, "", "</details>"]
@@ -322,8 +428,8 @@ def _cut_lines(text: str, max_chars: int) -> str:
 def _pipeline_icon(pipeline: PipelineDiff) -> str:
     if pipeline.status is Status.ERROR:
         return _STATUS_ICONS[Status.ERROR]
-    if pipeline.risks:
-        return _RISK_ICONS[max((risk.level for risk in pipeline.risks), key=lambda level: level.rank)]
+    if _new(pipeline):
+        return _RISK_ICONS[max((risk.level for risk in _new(pipeline)), key=lambda level: level.rank)]
     return _STATUS_ICONS[pipeline.status]
 
 
@@ -340,8 +446,8 @@ def _section_counts(pipeline: PipelineDiff) -> str:
         words += [f"{count} {status.value}" for status, count in shown[1:]]
         parts.append(", ".join(words))
     parts.append(f"+{pipeline.size.added} -{pipeline.size.removed}")
-    if pipeline.risks:
-        parts.append(_plural(len(pipeline.risks), "risk"))
+    if _new(pipeline):
+        parts.append(_plural(len(_new(pipeline)), "risk"))
     return " · ".join(parts)
 
 

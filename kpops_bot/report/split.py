@@ -42,8 +42,9 @@ def _note_room(limit: int) -> int:
 
 
 class _Parts:
-    def __init__(self, header: str, limit: int | None, max_parts: int) -> None:
+    def __init__(self, header: str, limit: int | None, max_parts: int, footer: str = "") -> None:
         self.limit = limit
+        self.footer = footer
         self.max_parts = max(1, max_parts)
         self.parts: list[list[str]] = [[]]
         self.sizes = [0]
@@ -54,7 +55,8 @@ class _Parts:
         if self.limit is None:
             return 1 << 62
         note = _note_room(self.limit) if len(self.parts) == self.max_parts else 0
-        return self.limit - _PART_OVERHEAD - note - self.sizes[-1]
+        # Any part may turn out the last one, which ends with the footer.
+        return self.limit - _PART_OVERHEAD - note - len(self.footer) - self.sizes[-1]
 
     def fits(self, text: str) -> bool:
         return len(text) <= self.room()
@@ -113,12 +115,18 @@ class _Parts:
             lines = [part_line(number, total)]
             if number > 1:
                 lines.append(f"**kpops-bot dry run, part {number} of {total}** (continued from the previous comment)\n")
-            texts.append("\n".join(lines) + "\n" + "".join(blocks).rstrip() + "\n")
+            body = "".join(blocks).rstrip()
+            if number == total and self.footer:
+                body += "\n\n" + self.footer.rstrip()
+            texts.append("\n".join(lines) + "\n" + body + "\n")
         return texts
 
 
-def split(header: str, sections: Sequence[Section], *, limit: int | None, max_parts: int) -> list[str]:
-    parts = _Parts(header if header.endswith("\n") else header + "\n", limit, max_parts)
+def split(
+    header: str, sections: Sequence[Section], *, limit: int | None, max_parts: int, footer: str = ""
+) -> list[str]:
+    """The parts; `footer` ends the last one (the commands to comment next, the bot's version)."""
+    parts = _Parts(header if header.endswith("\n") else header + "\n", limit, max_parts, footer)
     for section in sections:
         parts.place(section)
     return parts.texts()

@@ -5,14 +5,16 @@ sets an HttpOnly, SameSite=Strict cookie for `/status` (Secure when the page is 
 the address without it, so the token stays out of the address bar, the history and links. The cookie holds a value
 derived from the token (HMAC), not the token: a cookie read off a browser's disk or a proxy's log opens the page
 for its eight hours but is not the token, which may serve elsewhere (Bearer, other replicas' settings). Pages
-carry no script, refuse framing and send no referrer to the forge links. Jinja2 with autoescaping writes the HTML:
-every value comes from deliveries, i.e. from outside.
+carry no script (a meta refresh renews them every REFRESH_SECONDS), refuse framing and send no referrer to the
+forge links. Jinja2 with autoescaping writes the HTML: every value comes from deliveries, i.e. from outside. Jobs
+and deliveries are listed newest first, and a job shows how it truly ended (`JobRow.result`).
 """
 
 from __future__ import annotations
 
 import hmac
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -23,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from kpops_bot import overview
 from kpops_bot.forges.urls import github_web_url
-from kpops_bot.server.intake_log import IntakeLog
+from kpops_bot.server.intake_log import Answered, IntakeLog
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
 
@@ -61,6 +63,36 @@ def _ago(timestamp: float | None) -> str:
 
 _templates.filters["when"] = _when
 _templates.filters["ago"] = _ago
+REFRESH_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    """One row of the page's one deliveries table: what this replica answered, and what the store holds besides
+    (stored by another replica, or before this one started: the answer is not known here)."""
+
+    at: float
+    forge: str
+    event: str
+    delivery_id: str
+    outcome: str
+    job_id: int | None
+    reason: str
+
+
+def delivery_lines(stored: list[overview.DeliveryRow], answered: list[Answered]) -> list[DeliveryLine]:
+    """Newest first; a delivery this replica answered is listed with its answer, once per answer."""
+    lines = [DeliveryLine(a.at, a.forge, a.event, a.delivery_id, a.outcome.value, a.job_id, a.reason) for a in answered]
+    known = {(a.forge, a.delivery_id) for a in answered}
+    lines += [
+        DeliveryLine(d.received_at, d.forge, d.event, d.delivery_id, "stored", d.job_id, _ELSEWHERE)
+        for d in stored
+        if (d.forge, d.delivery_id) not in known
+    ]
+    return sorted(lines, key=lambda line: -line.at)
+
+
+_ELSEWHERE = "answered by another replica, or before this one started"
 
 
 class StatusPage:
@@ -78,7 +110,10 @@ class StatusPage:
             return refused
         state = await run_in_threadpool(overview.overview, self._store, self._links)
         html = _templates.get_template("status.html").render(
-            state=state, answered=self._intake_log.newest_first(), now=time.time()
+            state=state,
+            deliveries=delivery_lines(state.deliveries, self._intake_log.newest_first()),
+            now=time.time(),
+            refresh=REFRESH_SECONDS,
         )
         return HTMLResponse(html, headers=_HEADERS)
 
@@ -92,7 +127,7 @@ class StatusPage:
         timeline = await run_in_threadpool(overview.timeline, self._store, key, self._links)
         answered = [entry for entry in self._intake_log.newest_first() if entry.job_id in {j.id for j in timeline.jobs}]
         html = _templates.get_template("pull_request.html").render(
-            timeline=timeline, url=self._links.url(key), answered=answered
+            timeline=timeline, url=self._links.url(key), answered=answered, refresh=REFRESH_SECONDS
         )
         return HTMLResponse(html, headers=_HEADERS)
 

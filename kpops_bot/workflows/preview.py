@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from urllib.parse import quote
 
 from kpops_bot.commands.catalog import HeadUse
 from kpops_bot.dryrun.request import DiffRequest
@@ -16,14 +17,16 @@ from kpops_bot.engine.targets import UnknownPipelineError
 from kpops_bot.events.model import PullRequestEvent
 from kpops_bot.fault_causes import raise_if_transient
 from kpops_bot.head_code import HeadFacts, HeadRules, KeepHead, decide
-from kpops_bot.jobs import Job, JobKind, StoredJob
+from kpops_bot.jobs import Job, JobKind, StoredJob, pull_request_key
 from kpops_bot.model.forge import CommitState, ForgeClient
 from kpops_bot.model.policy import PolicyError
 from kpops_bot.repo_config import FILE_NAME, Effective, InvalidRepoConfigError
 from kpops_bot.report import notices, statuses
 from kpops_bot.report.check_run import check_report
-from kpops_bot.report.markdown import render_markdown
+from kpops_bot.report.markdown import Footer, render_markdown
+from kpops_bot.report.next_steps import next_commands
 from kpops_bot.settings import BotSettings
+from kpops_bot.version import bot_version
 from kpops_bot.workflows import once, sticky
 from kpops_bot.workflows.lookups import pull_request_facts, repository_settings
 from kpops_bot.workflows.ports import DiffRunner, ForgeFor, Superseded
@@ -114,7 +117,10 @@ class PreviewWorkflow:
                 sticky.sync(client, event.repository, event.number, [notices.nothing_affected(event.head_sha)])
             self._status(client, event, CommitState.SUCCESS, statuses.NOTHING_AFFECTED)
             return "no pipeline affected"
-        bodies = render_markdown(report, client.comment_limit, self._settings.max_comment_parts)
+        footer = Footer(next_commands(report, self._settings.commands), bot_version(), self._timeline(event))
+        bodies = render_markdown(
+            report, client.comment_limit, self._settings.max_comment_parts, footer, base_branch=event.base_ref
+        )
         parts = sticky.sync(client, event.repository, event.number, bodies)
         summary = report.summary
         state = CommitState.FAILURE if summary.blocking else CommitState.SUCCESS
@@ -127,6 +133,12 @@ class PreviewWorkflow:
         )
         client.publish_check(event.repository, event.head_sha, check_report(report))
         return f"reported {len(report.pipelines)} pipeline(s) in {len(bodies)} comment(s), status {state.value}"
+
+    def _timeline(self, event: PullRequestEvent) -> str | None:
+        """The pull request's timeline on the status page, when the settings give the page's public address."""
+        if self._settings.status_url is None:
+            return None
+        return f"{self._settings.status_url.rstrip('/')}/pull?key={quote(pull_request_key(event), safe='')}"
 
     def give_up(self, job: Job[PullRequestEvent], error: BaseException) -> None:
         event = job.payload

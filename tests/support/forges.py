@@ -18,6 +18,7 @@ from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
 from kpops_bot.playground.fake_gitlab import FakeGitLab, StoredMergeRequest
 from kpops_bot.playground.git_http import GitHttp
 from kpops_bot.settings import GitHubSettings, GitLabSettings
+from tests.support import github_openapi
 
 RETRY_WAITS: list[float] = []  # every wait the clients were asked to make before a retry; none is really made
 FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2, patience=0, sleep=RETRY_WAITS.append)
@@ -156,7 +157,8 @@ def running_github(
     fake = FakeGitHub(prefix=prefix)
     full_name = "acme/deployments"
     fake.add_repo(full_name, repo_git_dir, permissions)
-    with ThreadedServer(fake.asgi()) as server:
+    recorder = github_openapi.Recorder(fake.asgi(), prefix)
+    with ThreadedServer(recorder) as server:
         fake.origin = server.url
         settings = GitHubSettings(
             api_url=fake.base_url,
@@ -185,6 +187,7 @@ def running_github(
             git=fake.git,
         )
         yield running, fake
+    github_openapi.check(recorder)
 
 
 @contextmanager

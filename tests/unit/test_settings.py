@@ -119,9 +119,9 @@ def test_the_example_settings_files_load_and_serve(
 
 
 @pytest.mark.parametrize("example", ["bot-github.yaml", "bot-gitlab.yaml"])
-def test_the_readme_shows_the_example_settings_files_as_they_are(example: str) -> None:
-    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    assert f"```yaml\n{(EXAMPLES / example).read_text(encoding='utf-8')}```\n" in readme
+def test_the_docs_show_the_example_settings_files_as_they_are(example: str) -> None:
+    getting_started = (EXAMPLES.parent / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert f"```yaml\n{(EXAMPLES / example).read_text(encoding='utf-8')}```\n" in getting_started
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,7 @@ def test_a_preview_arrives_through_an_intake_process_and_every_answer_is_counted
         assert _deliveries_metric(bot.url) == {"queued": 1.0, "duplicate": 1.0, "refused": 1.0}
         page = httpx.get(f"{bot.url}/status", headers={"Authorization": f"Bearer {STATUS_TOKEN}"}, timeout=10)
         assert page.status_code == 200
-        answered = page.text[page.text.index('<table id="answered">') :].split("</table>")[0]
+        answered = page.text[page.text.index('<table id="deliveries">') :].split("</table>")[0]
         rows = [row for row in answered.split("<tr>") if "<code>delivery-3</code>" in row]
         outcomes = sorted(row.split('class="outcome-')[1].split('"')[0] for row in rows)
         assert outcomes == ["duplicate", "queued"]  # both answers, whichever process gave them

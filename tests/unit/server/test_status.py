@@ -111,3 +111,33 @@ def test_the_page_needs_the_token(harness: BotHarness) -> None:
 
 def _then(number: int) -> NewJob:
     return queued(f"github:acme/deployments#{number}", JobKind.COMMAND)
+
+
+def test_the_page_tells_true_outcomes_newest_first_in_one_deliveries_table_and_refreshes(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    """A command whose pipeline was unknown ran to its end (`done`) and was answered `failed: ...`: the page says
+    failed. The newer of two finished jobs comes first; the deliveries are one table; the page renews itself."""
+    store = harness.bot.services.store
+    older = store.enqueue(queued("github:acme/deployments#3", JobKind.COMMAND))
+    newer = store.enqueue(queued("github:acme/deployments#4", JobKind.COMMAND))
+    for job_id, outcome in [(older, "failed: UnknownPipelineError"), (newer, "ran 1 command(s)")]:
+        claimed = store.claim("test-worker", 60.0, take_over=False)
+        assert claimed is not None and claimed.id == job_id
+        store.finish(job_id, "test-worker", outcome)
+    delivery = str(uuid.uuid4())
+    harness.repo.write("README.md", "Another change.\n")
+    assert harness.send_pull_request("opened", 9, harness.repo.commit("b"), delivery=delivery).status_code == 202
+
+    dom = _browser("--dump-dom", f"{harness.url}/status?token={TOKEN}", profile=tmp_path / "profile").stdout
+    recent = dom[dom.index('id="recent-jobs"') :].split("</table>")[0]
+    rows = [row for row in recent.split("<tr>") if row.startswith("\n<td>")]
+    assert [row.split("</td>")[0] for row in rows[:2]] == [f"\n<td>{newer}", f"\n<td>{older}"]
+    failed_row = rows[1]
+    assert 'class="state-failed"' in failed_row and ">failed</td>" in failed_row
+    assert "failed: UnknownPipelineError" in failed_row and ">done</td>" not in failed_row
+    assert dom.count("<table") == dom.count("<table id=")  # every table named, so the count below is of tables
+    assert dom.count('id="deliveries"') == 1 and 'id="answered"' not in dom
+    assert dom.count(delivery) == 1  # listed once, with this replica's answer
+    assert '<meta http-equiv="refresh" content="10">' in dom
+    assert dom.index('id="active-jobs"') < dom.index('id="recent-jobs"') < dom.index('id="deliveries"')

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from kpops_bot.commands.parse import CommandName
+from kpops_bot.commands.catalog import CommandName
 from kpops_bot.diff.compute import build_report
 from kpops_bot.faults import TransientFault
 from kpops_bot.gitops.publish import COMMIT_TRAILER, PublishError

@@ -14,6 +14,7 @@ from kpops_bot.jobs import JobKind
 from kpops_bot.model.forge import CommitState
 from kpops_bot.report import notices
 from kpops_bot.store import Job
+from kpops_bot.version import bot_version
 from kpops_bot.workflows.preview import PreviewWorkflow, superseded_status
 from kpops_bot.workspace import WorkspaceError
 from tests.support.fake_collaborators import FakeDiff
@@ -181,3 +182,14 @@ def test_giving_up_sets_an_error_status_that_points_to_the_log() -> None:
     preview(forge, FakeDiff()).give_up(preview_job(action=PullRequestAction.UPDATED), RuntimeError("boom"))
     status = forge.last_status(HEAD)
     assert (status.state, status.description) == (CommitState.ERROR, "kpops-bot failed (job 7); see the bot's log")
+
+
+def test_the_footer_links_the_pull_requests_timeline_when_the_status_page_has_an_address() -> None:
+    forge = RecordingForge()
+    preview(forge, FakeDiff(scaled_report()), status_url="https://bot.example/status/").run(preview_job())
+    [body] = forge.bot_bodies(1)
+    footer = body[body.index("\n---\n") :]
+    key = f"github%3A{REPOSITORY.full_name.replace('/', '%2F')}%231"
+    assert f"[this pull request's timeline](https://bot.example/status/pull?key={key})" in footer
+    assert f"kpops-bot {bot_version()}" in footer
+    assert "`/kpops reset word-count` (write)" in footer

@@ -1,0 +1,138 @@
+"""`kpops-bot playground --keep --port N`: the playground stays up on known ports for a newcomer's own webhooks and
+pages, says where everything is, refuses a taken port by name, and removes everything on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kpops_bot.playground.stage import BOT_LOGIN, BOT_TOKEN, FULL_NAME
+
+pytestmark = [pytest.mark.bot_process]
+KPOPS_BOT = Path(sys.executable).parent / "kpops-bot"
+START_SECONDS = 180  # the bot's start on a busy machine (migrations, sandbox probe)
+
+
+def _three_free_ports() -> int:
+    """A port whose next two are free on 127.0.0.1 as well (the playground's bot, GitHub stand-in, charts)."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+        if port + 2 > 65535:
+            continue
+        try:
+            for candidate in (port, port + 1, port + 2):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no three consecutive free ports")
+
+
+class _Lines:
+    """A process's stdout, line by line, read in a thread so that a wait can time out."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stdout = process.stdout
+
+        def read() -> None:
+            for line in stdout:
+                self._queue.put(line)
+            self._queue.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def until(self, text: str, timeout: float) -> None:
+        while True:
+            line = self._queue.get(timeout=timeout)
+            if line is None:
+                raise AssertionError("the playground ended early:\n" + "".join(self.seen))
+            self.seen.append(line)
+            if line.strip() == text:
+                return
+
+    def rest(self, timeout: float) -> str:
+        while (line := self._queue.get(timeout=timeout)) is not None:
+            self.seen.append(line)
+        return "".join(self.seen)
+
+
+Kept = tuple[subprocess.Popen[str], _Lines, int]
+
+
+@pytest.fixture
+def kept() -> Iterator[Kept]:
+    port = _three_free_ports()
+    process = subprocess.Popen(
+        [str(KPOPS_BOT), "playground", "--keep", "--no-story", "--port", str(port), "--sandbox", "off"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: stopped whole, whatever happens to the test
+    )
+    try:
+        lines = _Lines(process)
+        lines.until("Ready.", START_SECONDS)
+        yield process, lines, port
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_the_kept_playground_answers_on_its_ports_and_stops_clean(
+    kept: tuple[subprocess.Popen[str], _Lines, int],
+) -> None:
+    process, lines, port = kept
+    said = "".join(lines.seen)
+    bot, github = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    assert f"{bot}/webhooks/github" in said
+    status_url = re.search(r"the status page\s+(\S+)", said)
+    assert status_url is not None and status_url.group(1).startswith(f"{bot}/status?token=")
+    folder = re.search(r"SQLite in (\S+);", said)
+    assert folder is not None and Path(folder.group(1)).is_dir()
+
+    assert httpx.get(f"{bot}/healthz", timeout=10).status_code == 200
+    with httpx.Client(timeout=10, follow_redirects=True) as browser:  # the token moves into a cookie
+        page = browser.get(status_url.group(1))
+    assert page.status_code == 200 and "kpops-bot status" in page.text
+    api = re.search(r"GitHub stand-in \(REST API\) (\S+)", said)
+    assert api is not None and api.group(1).startswith(github)
+    headers = {"Authorization": f"token {BOT_TOKEN}"}
+    assert httpx.get(f"{api.group(1)}/user", headers=headers, timeout=10).json()["login"] == BOT_LOGIN
+    assert httpx.get(f"{api.group(1)}/repos/{FULL_NAME}/pulls", headers=headers, timeout=10).json() == []
+    clone = f"http://x-access-token:{BOT_TOKEN}@127.0.0.1:{port + 1}/{FULL_NAME}.git"
+    assert f"git clone {clone}" in said
+    remote = subprocess.run(["git", "ls-remote", clone, "main"], capture_output=True, text=True, check=False)
+    assert remote.returncode == 0 and remote.stdout.endswith("\trefs/heads/main\n"), remote.stderr
+
+    taken = subprocess.run(
+        [str(KPOPS_BOT), "playground", "--no-story", "--port", str(port), "--sandbox", "off"],
+        capture_output=True,
+        text=True,
+        timeout=START_SECONDS,
+        check=False,
+    )
+    assert taken.returncode == 2
+    assert f"port {port} on 127.0.0.1 is taken" in taken.stderr
+
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert "everything stopped" in lines.rest(timeout=10)
+    assert not Path(folder.group(1)).exists()

@@ -1,0 +1,51 @@
+"""The check of the fake GitHub against GitHub's published OpenAPI description (`tests/support/github_openapi.py`,
+which every `running_github` applies to the bot's requests): it knows GitHub's operations, bodies and statuses."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.github_openapi import OCTOKIT_OPENAPI_VERSION, SPEC, Exchange, problems
+
+SHA = "a" * 40
+
+
+def test_the_installed_description_is_the_recorded_version() -> None:
+    package = json.loads((SPEC.parent.parent / "package.json").read_text(encoding="utf-8"))
+    assert package["version"] == OCTOKIT_OPENAPI_VERSION
+
+
+def test_an_operation_github_does_not_describe_is_named() -> None:
+    """PyGithub's `Commit.get_statuses` asks `statuses/{sha}`; GitHub describes `commits/{ref}/statuses`."""
+    legacy = problems(Exchange("GET", f"/repos/acme/d/statuses/{SHA}", None, 200, []))
+    assert legacy == [f"GET /repos/acme/d/statuses/{SHA} → 200: GitHub has no such operation"]
+    assert problems(Exchange("GET", f"/repos/acme/d/commits/{SHA}/statuses", None, 200, [])) == []
+
+
+def test_a_request_body_github_refuses_is_named() -> None:
+    wrong = problems(Exchange("POST", f"/repos/acme/d/statuses/{SHA}", {"state": "maybe"}, 201, None))
+    assert len(wrong) == 1 and "request state: 'maybe' is not one of" in wrong[0]
+    assert problems(Exchange("POST", f"/repos/acme/d/statuses/{SHA}", {"state": "success"}, 201, None)) == []
+
+
+def test_a_success_github_does_not_give_is_named_a_refusal_is_not() -> None:
+    created = problems(Exchange("POST", "/repos/acme/d/issues/3/comments", {"body": "hi"}, 200, None))
+    assert created == [
+        "POST /repos/acme/d/issues/3/comments → 200: status not documented (documented: 201, 403, 404, 410, 422)"
+    ]
+    assert problems(Exchange("GET", "/app", None, 401, {"message": "Bad credentials"})) == []
+
+
+def test_an_answer_is_checked_against_its_schema_nulls_as_openapi_allows_them() -> None:
+    reaction = {
+        "id": 1,
+        "node_id": "MDg6UmVhY3Rpb24x",
+        "user": None,  # `nullable-simple-user`
+        "content": "eyes",
+        "created_at": "2026-12-05T15:00:00Z",
+    }
+    path = "/repos/acme/d/issues/comments/7/reactions"
+    assert problems(Exchange("POST", path, {"content": "eyes"}, 201, reaction)) == []
+    incomplete = problems(Exchange("POST", path, {"content": "eyes"}, 201, {"id": 1, "content": "eyes"}))
+    assert f"POST {path} → 201: response (root): 'node_id' is a required property" in incomplete
+    assert problems(Exchange("POST", path, {"content": "eyes"}, 201, {"id": 1}), responses=False) == []
