@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kpops_bot.store import NewJob, Store  # noqa: E402
-from tests.support.postgres import postgres_server  # noqa: E402
+from testbed.postgres import postgres_server  # noqa: E402
 
 _PAYLOAD = {"type": "pull_request", "event": {"head_sha": "a" * 40, "padding": "x" * 400}}
 

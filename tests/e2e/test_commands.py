@@ -27,8 +27,8 @@ from kpops_bot.model.locks import Resource, Waiting
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, NewJob
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot, wait_for
+from testbed.harness import BotHarness, running_bot, wait_for
+from testbed.repos import GitRepo
 from tests.support.kustomize import build_committed_folders
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

@@ -24,9 +24,9 @@ from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.report.identity import answer_of, is_part
 from kpops_bot.server.bot import Bot
 from kpops_bot.settings import ApplySettings
-from tests.helpers import GitRepo
-from tests.support.forges import FAST_RETRIES, running_forge
-from tests.support.harness import BotHarness, bot_settings, running_bot, wait_for
+from testbed.forges import FAST_RETRIES, running_forge
+from testbed.harness import BotHarness, bot_settings, running_bot, wait_for
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 FETCH_FAULTS, PUSH_FAULTS = 3, 2

@@ -3,8 +3,8 @@ through the running bot (webhook, store, worker, real renders, the fake forge's 
 
 from __future__ import annotations
 
+from testbed.harness import BotHarness
 from tests.e2e.test_commands import WORD_COUNT, Remote, _answers, _merge, _open, harness
-from tests.support.harness import BotHarness
 
 __all__ = ["harness"]  # the fixture, shared with the command tests
 

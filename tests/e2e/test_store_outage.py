@@ -29,10 +29,10 @@ from kpops_bot.events.model import Forge
 from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.report.identity import is_part
 from kpops_bot.store import JobState, Store
-from tests.helpers import GitRepo
-from tests.support.forges import running_forge
-from tests.support.harness import BotProcess, Deliveries, bot_settings, running_bot, wait_for
-from tests.support.postgres import PostgresServer, stoppable_postgres, unavailable_reason
+from testbed.forges import running_forge
+from testbed.harness import BotProcess, Deliveries, bot_settings, running_bot, wait_for
+from testbed.postgres import PostgresServer, stoppable_postgres, unavailable_reason
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 NEW_COMMENT = r"/issues/\d+/comments$"

@@ -13,7 +13,7 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
 from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.workspace import Workspace
-from tests.helpers import CHARTS, GitRepo, manifest
+from testbed.repos import CHARTS, GitRepo, manifest
 
 INJECTED = "injected-by-a-render"
 

@@ -15,8 +15,8 @@ from kpops_bot.jobs import JobKind
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.settings import OperationMode
 from kpops_bot.store import JobState
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot, wait_for
+from testbed.harness import BotHarness, running_bot, wait_for
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 

@@ -28,7 +28,7 @@ from packaging.version import Version
 
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

@@ -31,7 +31,7 @@ from kpops_bot.report import answers
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings, OperationMode
-from tests.helpers import component, recorded_render
+from testbed.repos import component, recorded_render
 from tests.support.golden import check_golden
 from tests.support.reports import BASE, HEAD, edited
 

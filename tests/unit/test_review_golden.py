@@ -9,7 +9,7 @@ from kpops_bot.model.render import ComponentRender, PipelineRender
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.sources import PipelineSources, SourceFile
-from tests.helpers import component, manifest, recorded_render
+from testbed.repos import component, manifest, recorded_render
 from tests.support.golden import check_golden
 from tests.support.reports import BASE, HEAD, edited
 

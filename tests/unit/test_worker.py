@@ -14,8 +14,8 @@ from kpops_bot import metrics
 from kpops_bot.faults import FaultKind, TransientFault
 from kpops_bot.store import Job, JobState, NewJob, Store
 from kpops_bot.worker import Worker, WorkerOptions
-from tests.support.harness import wait_for
-from tests.support.postgres import PostgresServer, stoppable_postgres, unavailable_reason
+from testbed.harness import wait_for
+from testbed.postgres import PostgresServer, stoppable_postgres, unavailable_reason
 
 
 class FlakyHandler:

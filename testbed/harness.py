@@ -26,8 +26,7 @@ from kpops_bot.events.model import Forge
 from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.server.bot import Bot
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
-from tests.helpers import GitRepo
-from tests.support.deliveries import (
+from testbed.deliveries import (
     github_comment,
     github_pull_request,
     github_push,
@@ -37,7 +36,8 @@ from tests.support.deliveries import (
     send_github,
     send_gitlab,
 )
-from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, GitLabMergeRequests, RunningForge, running_forge
+from testbed.forges import FAST_RETRIES, GITLAB_PROJECT_ID, GitLabMergeRequests, RunningForge, running_forge
+from testbed.repos import GitRepo
 
 SECRET = "webhook-s3cret"
 T = TypeVar("T")
