@@ -16,7 +16,8 @@ from kpops_bot.gitops.target import Target
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.settings import BotSettings
 from testbed.harness import running_bot, wait_for
-from testbed.repos import GitRepo, recorded_render
+from testbed.repos import GitRepo
+from tests.support.renders import recorded_render
 
 
 def never_newer(_recorded: str, _ours: str) -> bool:

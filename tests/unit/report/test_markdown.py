@@ -14,8 +14,8 @@ from kpops_bot.model.forge import COMMENT_LIMITS
 from kpops_bot.model.render import PipelineRender
 from kpops_bot.report.identity import MARKER
 from kpops_bot.report.markdown import render_markdown
-from testbed.repos import component, manifest, recorded_render
 from tests.support.golden import GOLDEN, check_golden
+from tests.support.renders import component, manifest, recorded_render
 from tests.support.reports import BASE, HEAD, edited, mixed_report, reviewed_change, word_count_report
 
 GITHUB_LIMIT, GITLAB_LIMIT = COMMENT_LIMITS[Forge.GITHUB], COMMENT_LIMITS[Forge.GITLAB]

@@ -28,10 +28,11 @@ from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.preview import PreviewWorkflow
 from testbed.forges import RunningForge, running_forge
-from testbed.repos import FIXTURES, GitRepo, component, recorded_render
+from testbed.repos import FIXTURES, GitRepo
 from tests.support.fake_collaborators import FakeDeployment, FakeLocks, pipeline
 from tests.support.golden import check_golden
 from tests.support.recording_forge import RecordingForge
+from tests.support.renders import component, recorded_render
 from tests.support.reports import edited
 from tests.support.workflow_kit import HEAD, MERGE, job, pull, pull_request_event, push_event, settings
 from tests.unit.workflows.test_commands import Bench as CommandBench
