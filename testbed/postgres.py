@@ -7,9 +7,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import sqlalchemy as sa
 
 _BIN_DIRS = [Path("/usr/lib/postgresql") / version / "bin" for version in ("17", "16", "15", "14", "13")]
 
@@ -87,3 +90,13 @@ def postgres_server() -> Iterator[str]:
     """Start a server in a temporary folder; yields its SQLAlchemy URL; stops and removes it afterwards."""
     with stoppable_postgres() as server:
         yield server.url
+
+
+def fresh_database(server_url: str) -> str:
+    """A new empty database on the server at `server_url` (a test's own, beside other tests'); its URL."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
