@@ -286,13 +286,20 @@ class BotProcess:
 
 @contextmanager
 def running_bot(
-    forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo, remote: Path | None = None, **overrides: Any
+    forge: Forge,
+    engine: EngineSettings,
+    tmp_path: Path,
+    repo: GitRepo,
+    remote: Path | None = None,
+    data_dir: Path | None = None,
+    **overrides: Any,
 ) -> Iterator[BotHarness]:
-    """The bot on a fake forge hosting `remote` (a bare repository the tests push to) or `repo` itself."""
+    """The bot on a fake forge hosting `remote` (a bare repository the tests push to) or `repo` itself; its data in
+    `data_dir` (default: a folder in `tmp_path`)."""
     permissions = {"alice": "write", "bob": "read", "carol": "maintain"}
     with ExitStack() as stack:
         running = stack.enter_context(running_forge(forge, remote or repo.path / ".git", permissions))
-        settings = bot_settings(engine, running, tmp_path / "bot-data", **overrides)
+        settings = bot_settings(engine, running, data_dir or tmp_path / "bot-data", **overrides)
         bot = Bot(settings, FAST_RETRIES)
         server = stack.enter_context(ThreadedServer(bot.app))
         yield BotHarness(running, repo, server.url, remote or repo.path, bot=bot)
