@@ -28,8 +28,8 @@ from kpops_bot.events.model import Forge
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import ChartMirrors
 from kpops_bot.model.kinds import HelmChoice
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot
+from testbed.harness import BotHarness, running_bot
+from testbed.repos import GitRepo
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = 1

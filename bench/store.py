@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from kpops_bot.events.model import Forge, PullRequestAction, PullRequestEvent, Repository  # noqa: E402
 from kpops_bot.jobs import JobKind  # noqa: E402
 from kpops_bot.store import NewJob, Store  # noqa: E402
-from tests.support.postgres import postgres_server  # noqa: E402
+from testbed.postgres import postgres_server  # noqa: E402
 
 _REPOSITORY = Repository(Forge.GITHUB, "acme/deployments", "https://github.example/acme/deployments.git")
 _PAYLOAD = PullRequestEvent("x" * 200, _REPOSITORY, 1, PullRequestAction.UPDATED, "main", "a" * 40, from_fork=False)

@@ -31,7 +31,7 @@ from kpops_bot.model.kinds import HelmChoice  # noqa: E402
 from kpops_bot.model.render import RenderSpec  # noqa: E402
 from kpops_bot.versions.environments import EnvironmentStore  # noqa: E402
 from kpops_bot.versions.index import bot_kpops_version  # noqa: E402
-from tests.support.kpops_versions import (  # noqa: E402
+from testbed.kpops_versions import (  # noqa: E402
     environment,
     environments_folder,
     versioned_charts,

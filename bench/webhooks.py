@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from kpops_bot.events.signatures import github_signature  # noqa: E402
 from kpops_bot.playground.asgi_server import free_port  # noqa: E402
-from tests.support.postgres import postgres_server  # noqa: E402
+from testbed.postgres import postgres_server  # noqa: E402
 
 SECRET = "bench-secret"
 

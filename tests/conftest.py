@@ -14,9 +14,9 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.model.kinds import HelmChoice
 from kpops_bot.store import Store
 from kpops_bot.workspace import Workspace
-from tests.helpers import CHARTS, MIRROR_FROM, GitRepo
-from tests.support.kpops_versions import versioned_charts
-from tests.support.postgres import postgres_server, unavailable_reason
+from testbed.kpops_versions import versioned_charts
+from testbed.postgres import postgres_server, unavailable_reason
+from testbed.repos import CHARTS, MIRROR_FROM, GitRepo
 
 
 @pytest.fixture(scope="session")

@@ -158,3 +158,33 @@ def test_one_door_in(package: str, users: set[str]) -> None:
         if any(unit(name) == package for name in names) and unit(module) != package
     }
     assert reached_from == users
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The top-level names a file imports anywhere in it (`from tests.support import x` → tests)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize(
+    ("tree", "forbidden"),
+    [
+        ("bench", {"tests"}),  # the benchmarks stand on the test bed, not on the tests
+        ("testbed", {"tests", "bench"}),  # the test bed serves both, depends on neither
+        ("kpops_bot", {"tests", "bench", "testbed"}),  # the shipped package needs nothing that is not shipped
+    ],
+)
+def test_unshipped_trees_point_one_way(tree: str, forbidden: set[str]) -> None:
+    root = PACKAGE.parent / tree
+    assert root.is_dir()
+    wrong = sorted(
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in sorted(root.rglob("*.py"))
+        for name in _top_level_imports(path) & forbidden
+    )
+    assert wrong == []

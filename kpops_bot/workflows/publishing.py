@@ -24,21 +24,6 @@ def commit_message(summary: str, body_lines: Sequence[str], source: str) -> str:
     return f"{commit_line(summary)}\n\n{body}\n\n{COMMIT_TRAILER}: {commit_line(source)}\n"
 
 
-def publish_and_link(
-    settings: BotSettings,
-    client: ForgeClient,
-    repository: Repository,
-    deployment: DeploymentRepository,
-    branch: str,
-    results: Sequence[StepResult],
-    message: str,
-) -> str:
-    """Commit what the successful steps write to the branch's GitOps target; the answer's line linking the commit
-    (empty when nothing is written)."""
-    line, _ = publish(settings, client, repository, deployment, branch, results, message)
-    return line
-
-
 def publish(
     settings: BotSettings,
     client: ForgeClient,
@@ -48,7 +33,8 @@ def publish(
     results: Sequence[StepResult],
     message: str,
 ) -> tuple[str, Linked | None]:
-    """As `publish_and_link`, with what was published and the commit's link (None when nothing is written)."""
+    """Commit what the successful steps write to the branch's GitOps target: the answer's line linking the commit,
+    and what was published with the commit's link (`""` and None when nothing is written)."""
     writes = [result.write for result in results if result.ok and result.write is not None]
     if not writes:
         return "", None

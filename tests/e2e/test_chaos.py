@@ -19,9 +19,9 @@ from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.report.identity import answer_of, is_part
 from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, Store
-from tests.helpers import GitRepo
-from tests.support.forges import running_forge
-from tests.support.harness import BotProcess, Deliveries, bot_settings, wait_for
+from testbed.forges import running_forge
+from testbed.harness import BotProcess, Deliveries, bot_settings, wait_for
+from testbed.repos import GitRepo
 
 pytestmark = pytest.mark.bot_process
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 import yaml
 
-from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import CommentEvent, Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
 from kpops_bot.jobs import CommandRequest, JobKind
@@ -27,8 +25,7 @@ from kpops_bot.model.locks import Resource, Waiting
 from kpops_bot.report.identity import answer_of
 from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, NewJob
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot, wait_for
+from testbed.harness import BotHarness, harness_fixture, wait_for
 from tests.support.kustomize import build_committed_folders
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
@@ -65,21 +62,7 @@ def _builds_every_file(remote: Remote, folder: str) -> None:
     assert len(built[folder]) == len(remote.files(folder)) - 1  # all but the kustomization itself
 
 
-@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
-def harness(
-    request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
-) -> Iterator[BotHarness]:
-    bare = deployment_repo.with_origin(tmp_path / "remote.git")
-    with running_bot(
-        request.param,
-        engine_settings,
-        tmp_path,
-        deployment_repo,
-        remote=bare,
-        environments={"main": ["dev"]},
-        apply=ApplySettings(push_branches=["main"]),
-    ) as running:
-        yield running
+harness = harness_fixture(environments={"main": ["dev"]}, apply=ApplySettings(push_branches=["main"]))
 
 
 def _open(harness: BotHarness, number: int, branch: str, path: str, old: str, new: str) -> str:

@@ -20,36 +20,22 @@ import pytest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.gitops.publish import COMMIT_TRAILER
-from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.report.identity import answer_of, is_part
-from kpops_bot.server.bot import Bot
 from kpops_bot.settings import ApplySettings
-from tests.helpers import GitRepo
-from tests.support.forges import FAST_RETRIES, running_forge
-from tests.support.harness import BotHarness, bot_settings, running_bot, wait_for
+from testbed.harness import BotHarness, bot_on_remote, harness_fixture, wait_for
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 FETCH_FAULTS, PUSH_FAULTS = 3, 2
 
 
-@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
-def harness(
-    request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
-) -> Iterator[BotHarness]:
-    bare = deployment_repo.with_origin(tmp_path / "remote.git")
-    with running_bot(
-        request.param,
-        engine_settings,
-        tmp_path,
-        deployment_repo,
-        remote=bare,
-        environments={"main": ["dev"]},
-        apply=ApplySettings(push_branches=["main"]),
-        retry_delay=0.1,
-        # A worker that counts every failure as an attempt (before faults were told apart) still gets through.
-        max_attempts=FETCH_FAULTS + PUSH_FAULTS + 2,
-    ) as running:
-        yield running
+harness = harness_fixture(
+    environments={"main": ["dev"]},
+    apply=ApplySettings(push_branches=["main"]),
+    retry_delay=0.1,
+    # A worker that counts every failure as an attempt (before faults were told apart) still gets through.
+    max_attempts=FETCH_FAULTS + PUSH_FAULTS + 2,
+)
 
 
 def _git(remote: Path, *args: str) -> str:
@@ -178,23 +164,20 @@ def test_a_preview_on_a_full_disk_says_so_and_reports_once_space_is_freed(
     small_disk: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    bare = deployment_repo.with_origin(tmp_path / "remote.git")
     with (
-        running_forge(Forge.GITHUB, bare, {"alice": "write"}) as forge,
-        caplog.at_level(logging.WARNING),
-    ):
-        settings = bot_settings(
+        bot_on_remote(
+            Forge.GITHUB,
             engine_settings,
-            forge,
-            small_disk / "data",  # mirrors, checkouts, render cache
+            tmp_path,
+            deployment_repo,
+            data_dir=small_disk / "data",  # mirrors, checkouts, render cache
             database_url=f"sqlite:///{tmp_path / 'store.db'}",  # the store's own disk is not full
             retry_delay=0.1,
             max_attempts=50,
-        )
-        bot = Bot(settings, FAST_RETRIES)
-        with ThreadedServer(bot.app) as server:
-            harness = BotHarness(forge, deployment_repo, server.url, bare, bot=bot)
-            _preview_on_a_full_disk(harness, small_disk, caplog)
+        ) as harness,
+        caplog.at_level(logging.WARNING),
+    ):
+        _preview_on_a_full_disk(harness, small_disk, caplog)
 
 
 def _preview_on_a_full_disk(harness: BotHarness, small_disk: Path, caplog: pytest.LogCaptureFixture) -> None:

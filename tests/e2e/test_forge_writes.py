@@ -11,9 +11,9 @@ import pytest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.playground.asgi_server import free_port
-from tests.helpers import GitRepo
-from tests.support.forges import running_forge
-from tests.support.harness import BotProcess, Deliveries, bot_settings
+from testbed.forges import running_forge
+from testbed.harness import BotProcess, Deliveries, bot_settings
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 COMMENT = {Forge.GITHUB: r"/issues/\d+/comments$", Forge.GITLAB: r"/merge_requests/\d+/notes$"}

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from kpops_bot.helm.chart_server import ChartServer
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.support import docker
 
 ROOT = Path(__file__).resolve().parents[2]

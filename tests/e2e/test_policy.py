@@ -3,10 +3,11 @@ through the running bot (webhook, store, worker, real renders, the fake forge's 
 
 from __future__ import annotations
 
-from tests.e2e.test_commands import WORD_COUNT, Remote, _answers, _merge, _open, harness
-from tests.support.harness import BotHarness
+from kpops_bot.settings import ApplySettings
+from testbed.harness import BotHarness, harness_fixture
+from tests.e2e.test_commands import WORD_COUNT, Remote, _answers, _merge, _open
 
-__all__ = ["harness"]  # the fixture, shared with the command tests
+harness = harness_fixture(environments={"main": ["dev"]}, apply=ApplySettings(push_branches=["main"]))
 
 LABEL_RULE = """package kpops
 import rego.v1

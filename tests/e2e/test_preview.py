@@ -11,8 +11,8 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.report.identity import MARKER
 from kpops_bot.store import JobState
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot, wait_for
+from testbed.harness import BotHarness, running_bot, wait_for
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 ORDERS = "pipelines/team-a/orders/pipeline.yaml"

@@ -21,10 +21,10 @@ from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.server.bot import workflows
 from kpops_bot.store import JobState, Store
 from kpops_bot.worker import Worker, WorkerOptions
-from tests.helpers import GitRepo
-from tests.support.deliveries import github_pull_request, send_github
-from tests.support.forges import running_github
-from tests.support.harness import SECRET, running_bot, wait_for
+from testbed.deliveries import github_pull_request, send_github
+from testbed.forges import running_github
+from testbed.harness import SECRET, running_bot, wait_for
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 

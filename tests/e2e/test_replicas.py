@@ -6,34 +6,22 @@ the other wait."""
 from __future__ import annotations
 
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
-from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.report.identity import answer_of, is_part
 from kpops_bot.settings import ApplySettings
 from kpops_bot.store import JobState, Store
-from tests.helpers import GitRepo
-from tests.support.forges import running_forge
-from tests.support.harness import BotProcess, Deliveries, bot_settings, wait_for
+from testbed.harness import Deliveries, running_replicas, wait_for
+from testbed.postgres import fresh_database
+from testbed.repos import GitRepo
 
 pytestmark = pytest.mark.bot_process
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 NEW_COMMENT = {Forge.GITHUB: r"/issues/\d+/comments$", Forge.GITLAB: r"/merge_requests/\d+/notes$"}
-
-
-def _database(server: str) -> str:
-    name = f"r{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -61,26 +49,20 @@ def _reports(deliveries: Deliveries, number: int) -> list[str]:
 def test_two_replicas_share_the_work_and_a_killed_one_loses_nothing(
     engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, postgres_url: str, forge_kind: Forge
 ) -> None:
-    url = _database(postgres_url)
-    bare = deployment_repo.with_origin(tmp_path / "remote.git")
+    url = fresh_database(postgres_url)
     store = Store(url)
-    with running_forge(forge_kind, bare, {"alice": "write"}) as forge:
-        replicas: dict[str, BotProcess] = {}
-        for name in ("a", "b"):
-            settings = bot_settings(
-                engine_settings,
-                forge,
-                tmp_path / name,
-                port=free_port(),
-                database_url=url,
-                environments={"main": ["dev"]},
-                apply=ApplySettings(push_branches=["main"]),
-                lease_seconds=600,  # only the heartbeat can hand a dead replica's job over in time
-                heartbeat_seconds=0.5,
-                replica_timeout=3,
-            )
-            replicas[settings.replica] = BotProcess(settings, tmp_path / f"{name}.yaml").start()
-        senders = [Deliveries(forge, deployment_repo, bot.url, bare) for bot in replicas.values()]
+    with running_replicas(
+        forge_kind,
+        engine_settings,
+        tmp_path,
+        deployment_repo,
+        url,
+        environments={"main": ["dev"]},
+        apply=ApplySettings(push_branches=["main"]),
+        lease_seconds=600,  # only the heartbeat can hand a dead replica's job over in time
+    ) as running:
+        forge, bare, senders = running.forge, running.remote, running.senders
+        replicas = {bot.replica: bot for bot in running.bots}
         try:
             heads = {number: _branch(deployment_repo, number) for number in range(1, 5)}
             forge.faults.late[NEW_COMMENT[forge_kind]] = 120  # reports stored, their answers held: replicas mid-job
@@ -105,8 +87,6 @@ def test_two_replicas_share_the_work_and_a_killed_one_loses_nothing(
 
             _locks_hold_across_replicas(senders, heads, store, bare)
         finally:
-            for bot in replicas.values():
-                bot.stop()
             store.close()
 
 

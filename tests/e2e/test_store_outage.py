@@ -15,24 +15,20 @@ import sqlite3
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from kpops_bot import metrics
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
-from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.report.identity import is_part
 from kpops_bot.store import JobState, Store
-from tests.helpers import GitRepo
-from tests.support.forges import running_forge
-from tests.support.harness import BotProcess, Deliveries, bot_settings, running_bot, wait_for
-from tests.support.postgres import PostgresServer, stoppable_postgres, unavailable_reason
+from testbed.harness import Deliveries, bot_on_remote, running_replicas, wait_for
+from testbed.postgres import PostgresServer, fresh_database, stoppable_postgres, unavailable_reason
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 NEW_COMMENT = r"/issues/\d+/comments$"
@@ -71,15 +67,6 @@ class Readiness:
         return any(status == 200 for at, status in self.answers if at > moment)
 
 
-def _database(server: str) -> str:
-    name = f"o{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
-
-
 def _branch(repo: GitRepo, number: int) -> str:
     repo.git("fetch", "-q", "origin")
     repo.git("checkout", "-q", "-B", f"pr-{number}", "origin/main")
@@ -111,23 +98,11 @@ def postgres() -> Iterator[PostgresServer]:
 def test_two_replicas_ride_out_a_stopped_postgresql_and_run_every_job_once(
     engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, postgres: PostgresServer, outage: int
 ) -> None:
-    url = _database(postgres.url)
-    bare = deployment_repo.with_origin(tmp_path / "remote.git")
-    with running_forge(Forge.GITHUB, bare, {"alice": "write"}) as forge:
-        replicas: list[BotProcess] = []
-        for name in ("a", "b"):
-            settings = bot_settings(
-                engine_settings,
-                forge,
-                tmp_path / name,
-                port=free_port(),
-                database_url=url,
-                heartbeat_seconds=0.5,
-                replica_timeout=3,  # shorter than the outage: a replica must not take the other's jobs after it
-            )
-            replicas.append(BotProcess(settings, tmp_path / f"{name}.yaml").start())
+    url = fresh_database(postgres.url)
+    # replica_timeout (3 s) is shorter than the outage: a replica must not take the other's jobs after it
+    with running_replicas(Forge.GITHUB, engine_settings, tmp_path, deployment_repo, url) as running:
+        forge, replicas, senders = running.forge, running.bots, running.senders
         pids = [bot.process.pid for bot in replicas if bot.process is not None]
-        senders = [Deliveries(forge, deployment_repo, bot.url, bare) for bot in replicas]
         store = Store(url)
         try:
             heads = {number: _branch(deployment_repo, number) for number in (1, 2)}
@@ -164,8 +139,6 @@ def test_two_replicas_ride_out_a_stopped_postgresql_and_run_every_job_once(
             assert [bot.process.pid if bot.process else None for bot in replicas] == pids
             assert all(bot.process is not None and bot.process.poll() is None for bot in replicas)
         finally:
-            for bot in replicas:
-                bot.stop()
             store.close()
 
 
@@ -215,8 +188,7 @@ def _sample(name: str, **labels: str) -> float:
 def test_sqlite_on_a_full_disk_loses_nothing_and_finishes_every_job_once_when_space_is_back(
     engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo, small_disk: Path
 ) -> None:
-    bare = deployment_repo.with_origin(tmp_path / "remote.git")
-    with running_bot(Forge.GITHUB, engine_settings, tmp_path, deployment_repo, bare, heartbeat_seconds=0.5) as bot:
+    with bot_on_remote(Forge.GITHUB, engine_settings, tmp_path, deployment_repo, heartbeat_seconds=0.5) as bot:
         assert bot.bot.settings.data_dir == small_disk
         heads = {number: _branch(deployment_repo, number) for number in (1, 2)}
         bot.forge.faults.late[NEW_COMMENT] = 120  # reports stored, their answers held: both workers mid-job

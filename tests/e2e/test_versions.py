@@ -17,11 +17,11 @@ from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.server.bot import Bot
 from kpops_bot.versions.index import bot_kpops_version
-from tests.helpers import MIRROR_FROM, GitRepo
-from tests.support.deliveries import github_pull_request, send_github
-from tests.support.forges import FAST_RETRIES, running_github
-from tests.support.harness import SECRET, bot_settings, wait_for
-from tests.support.kpops_versions import KPOPS_EXAMPLES
+from testbed.deliveries import github_pull_request, send_github
+from testbed.forges import FAST_RETRIES, running_github
+from testbed.harness import SECRET, bot_settings, wait_for
+from testbed.kpops_versions import KPOPS_EXAMPLES
+from testbed.repos import MIRROR_FROM, GitRepo
 
 pytestmark = pytest.mark.kpops  # real kpops releases render; kpops 8.1.4's environment is built from the index
 

@@ -15,7 +15,7 @@ import yaml
 from kpops_bot.helm import service
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
-from tests.helpers import CHARTS, MIRROR_FROM
+from testbed.repos import CHARTS, MIRROR_FROM
 
 SECRET_LINE = "token: the-bots-own-secret"
 

@@ -30,7 +30,7 @@ from kpops_bot.server.intake_log import IntakeLog
 from kpops_bot.server.intake_process import CHANNEL
 from kpops_bot.server.intake_processes import run_folder
 from kpops_bot.store import Store
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.support.hostile import Targets, listening, loot, make_hostile, python_readable_by_others
 
 

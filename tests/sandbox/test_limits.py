@@ -13,7 +13,7 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import render_revision
 from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 from tests.support.hostile import processes_with
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

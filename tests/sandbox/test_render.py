@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.helm.chart_server import ChartServer
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.support.hostile import Listener, Targets, listening, loot, make_hostile, planted_files, processes_with
 
 

@@ -13,7 +13,8 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import RenderTarget, layout_at, render_targets
 from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.workspace import Workspace
-from tests.helpers import CHARTS, GitRepo, manifest
+from testbed.repos import CHARTS, GitRepo
+from tests.support.renders import manifest
 
 INJECTED = "injected-by-a-render"
 

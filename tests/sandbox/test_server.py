@@ -20,8 +20,8 @@ from kpops_bot.engine.settings import EngineSettings, SandboxChoice
 from kpops_bot.engine.targets import render_revision
 from kpops_bot.events.model import Forge
 from kpops_bot.model.render import RenderSpec
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot
+from testbed.harness import BotHarness, running_bot
+from testbed.repos import GitRepo
 from tests.support.hostile import Targets, listening, loot, make_hostile, planted_files, processes_with
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

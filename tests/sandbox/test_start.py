@@ -27,7 +27,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.model.kinds import SandboxChoice
 from kpops_bot.sandbox import layers as sandbox
 from kpops_bot.sandbox.layers import Layer, SandboxUnavailableError, likely
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.support.hostile import (
     Targets,
     listening,

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from kpops_bot.helm.chart_server import ChartServer
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.kpops_versions import KPOPS_EXAMPLES, versioned_charts
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.support.hostile import (
     Targets,
     listening,
@@ -32,7 +33,6 @@ from tests.support.hostile import (
     processes_with,
     python_readable_by_others,
 )
-from tests.support.kpops_versions import KPOPS_EXAMPLES, versioned_charts
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="these tests start the bot as other uids, which needs them to run as root"

@@ -18,8 +18,8 @@ from kpops_bot.events.model import CommentEvent, Forge, Repository
 from kpops_bot.forges.urls import clone_url, with_configured_clone_url
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.workspace import Workspace, http_auth_env
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot
+from testbed.harness import BotHarness, running_bot
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 

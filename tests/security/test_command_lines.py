@@ -21,7 +21,7 @@ from kpops_bot.managed import Isolation, KpopsOutcome, KpopsRun, ManagedSettings
 from kpops_bot.masking import Masker
 from kpops_bot.model.render import Operation
 from kpops_bot.sandbox.layers import Layer
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 
 PASSWORD = "kafka-sasl-pw-4b1d7e"
 PASSED = "passed-env-value-9c2f11"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,27 +14,13 @@ from kpops_bot.jobs import JobKind
 from kpops_bot.managed import ManagedSettings
 from kpops_bot.settings import OperationMode
 from kpops_bot.store import JobState
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot, wait_for
+from testbed.harness import BotHarness, harness_fixture, running_bot, wait_for
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 
 
-@pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
-def harness(
-    request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
-) -> Iterator[BotHarness]:
-    bare = deployment_repo.with_origin(tmp_path / "remote.git")
-    with running_bot(
-        request.param,
-        engine_settings,
-        tmp_path,
-        deployment_repo,
-        remote=bare,
-        environments={"main": ["dev"]},
-        commands=CommandPolicy(require_approval=[CommandName.DEPLOY]),
-    ) as running:
-        yield running
+harness = harness_fixture(environments={"main": ["dev"]}, commands=CommandPolicy(require_approval=[CommandName.DEPLOY]))
 
 
 def _push(harness: BotHarness, branch: str, replica_count: int) -> str:

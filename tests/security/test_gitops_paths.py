@@ -15,8 +15,9 @@ from kpops_bot.gitops.publish import PublishError, publish
 from kpops_bot.gitops.target import Target
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.settings import BotSettings
-from tests.helpers import GitRepo, recorded_render
-from tests.support.harness import running_bot, wait_for
+from testbed.harness import running_bot, wait_for
+from testbed.repos import GitRepo
+from tests.support.renders import recorded_render
 
 
 def never_newer(_recorded: str, _ours: str) -> bool:

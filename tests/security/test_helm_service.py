@@ -26,7 +26,7 @@ from kpops_bot.helm import service
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.confinement import MAX_CHART_FILES
 from kpops_bot.helm.outcome import CPU_EXCEEDED, MEMORY_EXCEEDED
-from tests.helpers import CHARTS
+from testbed.repos import CHARTS
 from tests.support.hostile import listening
 
 MiB = 1024 * 1024

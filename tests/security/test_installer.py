@@ -30,7 +30,7 @@ from packaging.version import Version
 
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.support.hostile import python_readable_by_others
 
 _JSON = "application/vnd.pypi.simple.v1+json"

@@ -16,7 +16,7 @@ from kpops_bot.events.signatures import github_signature
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
-from tests.support.deliveries import WEBHOOKS, corpus
+from testbed.deliveries import WEBHOOKS, corpus
 
 SECRET = "fuzz-secret"
 # The hand-written fixtures and every published example of the corpus: name → (forge, event header, file).

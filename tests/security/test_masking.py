@@ -16,7 +16,7 @@ from kpops_bot.managed import ManagedSettings
 from kpops_bot.masking import MASK, Masker, mask_logs
 from kpops_bot.repo_config import effective, parse_repo_config
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 from tests.unit.test_cli import kpops_bot
 from tests.unit.test_cli_diff import WORD_COUNT, diff_args
 

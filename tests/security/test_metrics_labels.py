@@ -17,7 +17,7 @@ from kpops_bot.events.signatures import github_signature
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
-from tests.support.deliveries import github_pull_request
+from testbed.deliveries import github_pull_request
 
 SECRET = "s3cret-for-labels"
 

@@ -17,7 +17,7 @@ import pytest
 
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.sandbox.layers import Layer, _probe
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 
 
 def test_a_render_runs_sandboxed_with_python_reached_through_a_symlink(

@@ -7,7 +7,7 @@ import sys
 import tomllib
 
 from kpops_bot.python_version import MINIMUM, unsupported
-from tests.helpers import FIXTURES
+from testbed.repos import FIXTURES
 
 
 def test_debian_12s_python_is_refused_with_the_reason() -> None:

@@ -19,7 +19,7 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import render_revision
 from kpops_bot.model.render import RenderSpec
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 
 COMPONENT = """\
 import json

@@ -13,8 +13,8 @@ from kpops_bot.events.model import Forge
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot
+from testbed.harness import BotHarness, running_bot
+from testbed.repos import GitRepo
 from tests.unit.test_cli import kpops_bot
 from tests.unit.test_cli_diff import WORD_COUNT, diff_args
 

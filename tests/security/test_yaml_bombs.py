@@ -16,7 +16,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.repo_config import InvalidRepoConfigError, parse_repo_config
 from kpops_bot.sources import SourceFile, config_line
 from kpops_bot.versions.pin import InvalidPinError, PinSource, find_pin
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 from tests.unit.test_cli import kpops_bot
 from tests.unit.test_cli_diff import diff_args
 

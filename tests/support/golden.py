@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from tests.helpers import FIXTURES
+from testbed.repos import FIXTURES
 
 GOLDEN = FIXTURES / "golden"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kpops_bot.model.render import PipelineRender
-from tests.helpers import FIXTURES, GitRepo
+from testbed.repos import FIXTURES, GitRepo
 
 HOSTILE_OVERLAY = FIXTURES / "hostile-repo"
 TARGETS_FILE = "kpops/components/hostile/targets.json"

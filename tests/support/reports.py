@@ -8,7 +8,7 @@ from collections.abc import Callable
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.model import DiffReport
 from kpops_bot.model.render import PipelineRender, RenderError
-from tests.helpers import component, manifest, recorded_render
+from tests.support.renders import component, manifest, recorded_render
 
 BASE = "1" * 40
 HEAD = "2" * 40

@@ -29,9 +29,9 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
 from kpops_bot.report.identity import MARKER
-from tests.helpers import MIRROR_FROM, GitRepo
-from tests.support.deliveries import github_comment, github_pull_request, github_push
-from tests.support.forges import running_github
+from testbed.deliveries import github_comment, github_pull_request, github_push
+from testbed.forges import running_github
+from testbed.repos import MIRROR_FROM, GitRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from kpops_bot.cli import main
 from kpops_bot.helm.chart_server import ChartServer
-from tests.helpers import CHARTS, MIRROR_FROM, GitRepo
+from testbed.repos import CHARTS, MIRROR_FROM, GitRepo
 
 
 def kpops_bot(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ import pytest
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.report.identity import MARKER
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.unit.test_cli import invoke, kpops_bot
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

@@ -9,7 +9,7 @@ from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
-from tests.support.deliveries import WEBHOOKS
+from testbed.deliveries import WEBHOOKS
 
 
 def test_replay_sends_stored_deliveries_signed_for_each_forge(tmp_path: Path) -> None:

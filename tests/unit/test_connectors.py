@@ -31,8 +31,8 @@ from kpops_bot.report import answers
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.settings import BotSettings, OperationMode
-from tests.helpers import component, recorded_render
 from tests.support.golden import check_golden
+from tests.support.renders import component, recorded_render
 from tests.support.reports import BASE, HEAD, edited
 
 STRIMZI = ConnectorSetup(ConnectorDeploy.STRIMZI, "my-connect", "kafka")

@@ -19,9 +19,9 @@ from kpops_bot.report import drift as drift_text
 from kpops_bot.store import JobState
 from kpops_bot.workflows.lookups import gitops_target, repository_settings
 from kpops_bot.workflows.publishing import commit_message
-from tests.helpers import GitRepo
+from testbed.harness import BotHarness, running_bot, wait_for
+from testbed.repos import GitRepo
 from tests.support.golden import check_golden
-from tests.support.harness import BotHarness, running_bot, wait_for
 
 FULL_NAMES = {Forge.GITHUB: "acme/deployments", Forge.GITLAB: "acme/platform/deployments"}
 COUNTER = "rendered/dev/word-count/deployment-word-count-word-counter.yaml"

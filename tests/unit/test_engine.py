@@ -13,7 +13,7 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.engine.targets import UnknownPipelineError, render_revision
 from kpops_bot.model.render import Mode, Operation, PipelineRender, RenderSpec
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 
 
 def render(

@@ -20,7 +20,7 @@ from kpops_bot.events.model import (
     PushEvent,
 )
 from kpops_bot.events.signatures import github_signature, verify_github, verify_gitlab
-from tests.helpers import FIXTURES
+from testbed.repos import FIXTURES
 
 HEAD_SHA = "9f2c1e5b7a3d4c8e1f0a2b3c4d5e6f7a8b9c0d1e"
 

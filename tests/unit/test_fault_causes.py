@@ -33,9 +33,9 @@ from kpops_bot.repo_config import RepoConfig, effective
 from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import BotSettings, GitHubSettings
 from kpops_bot.workspace import Workspace, WorkspaceError, http_auth_env
-from tests.helpers import GitRepo
+from testbed.forges import FAST_RETRIES, running_forge
+from testbed.repos import GitRepo
 from tests.support.fake_collaborators import git_failure
-from tests.support.forges import FAST_RETRIES, running_forge
 
 TOKEN = "t0ken-s3cret"
 

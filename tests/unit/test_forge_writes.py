@@ -23,8 +23,8 @@ from kpops_bot.playground.fake_github import FakeGitHub
 from kpops_bot.report.answers import Answer, marked
 from kpops_bot.settings import GitHubSettings
 from kpops_bot.workflows import once, sticky
-from tests.helpers import GitRepo
-from tests.support.forges import RunningForge, running_forge, running_github
+from testbed.forges import RunningForge, running_forge, running_github
+from testbed.repos import GitRepo
 
 TIMEOUT = 2.0  # the client's seconds per request (a busy machine answers a plain read within it)
 HELD = 5.0  # real seconds the fake holds the answer to the stored write: beyond the client's timeout

@@ -29,8 +29,8 @@ from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.settings import GitHubSettings, GitLabSettings
 from kpops_bot.workflows import once
 from kpops_bot.workspace import http_auth_env
-from tests.helpers import GitRepo
-from tests.support.forges import FAST_RETRIES, RETRY_WAITS, RunningForge, running_forge, running_github
+from testbed.forges import FAST_RETRIES, RETRY_WAITS, RunningForge, running_forge, running_github
+from testbed.repos import GitRepo
 
 PERMISSIONS = {"alice": "write", "bob": "read", "carol": "maintain"}
 

@@ -26,7 +26,8 @@ from kpops_bot.gitops.layout import (
 from kpops_bot.gitops.publish import PublishError, clone, commit_and_push, publish
 from kpops_bot.gitops.target import ResourceChanges, Target
 from kpops_bot.model.render import PipelineRender
-from tests.helpers import GitRepo, recorded_render
+from testbed.repos import GitRepo
+from tests.support.renders import recorded_render
 from tests.unit.test_workspace import plant
 
 

@@ -21,7 +21,7 @@ from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import JobState, Store
 from kpops_bot.worker import Worker, WorkerOptions
-from tests.support.harness import wait_for
+from testbed.harness import wait_for
 from tests.support.workflow_kit import queued
 
 TOKEN = "ghp_forge-token-never-logged"

@@ -28,8 +28,8 @@ from kpops_bot.playground.asgi_server import ThreadedServer
 from kpops_bot.report.identity import answer_of
 from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import OperationMode
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot, wait_for
+from testbed.harness import BotHarness, running_bot, wait_for
+from testbed.repos import GitRepo
 from tests.support.hostile import processes_with
 
 SECRET = "s3cr3t-kafka-pw"

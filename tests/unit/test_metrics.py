@@ -24,9 +24,9 @@ from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings
 from kpops_bot.store import Store
 from kpops_bot.versions.environments import EnvironmentBuildError, EnvironmentStore
-from tests.helpers import GitRepo
-from tests.support.deliveries import github_pull_request
-from tests.support.harness import running_bot, wait_for
+from testbed.deliveries import github_pull_request
+from testbed.harness import running_bot, wait_for
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 SECRET = "s3cret-for-metrics"

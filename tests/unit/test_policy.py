@@ -42,9 +42,10 @@ from kpops_bot.report.check_run import check_report
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo, component, recorded_render
+from testbed.repos import GitRepo
 from tests.support.golden import check_golden
 from tests.support.recording_forge import RecordingForge
+from tests.support.renders import component, recorded_render
 from tests.support.reports import edited
 from tests.support.workflow_kit import HEAD, job, pull_request_event, settings
 from tests.unit.test_cli import kpops_bot

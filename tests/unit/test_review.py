@@ -24,7 +24,7 @@ from kpops_bot.settings import OperationMode
 from kpops_bot.sources import SourceLocation
 from kpops_bot.workflows.steps import Step
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 from tests.support.workflow_kit import settings
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

@@ -9,8 +9,8 @@ from kpops_bot.model.render import ComponentRender, PipelineRender
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.sources import PipelineSources, SourceFile
-from tests.helpers import component, manifest, recorded_render
 from tests.support.golden import check_golden
+from tests.support.renders import component, manifest, recorded_render
 from tests.support.reports import BASE, HEAD, edited
 
 PIPELINE_FILE = "pipelines/word-count/pipeline.yaml"

@@ -23,7 +23,7 @@ from kpops_bot.store import (
     metadata,
     replicas,
 )
-from tests.support.harness import wait_for
+from testbed.harness import wait_for
 from tests.support.workflow_kit import queued
 
 # Seconds of a lease or delay that the next statement surely comes within, even on a busy machine.

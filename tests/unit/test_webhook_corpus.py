@@ -25,7 +25,7 @@ from kpops_bot.jobs import CommandRequest, DriftCheck, JobKind, decode
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import ApplySettings, BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
-from tests.support.deliveries import CORPUS, CorpusFile, corpus
+from testbed.deliveries import CORPUS, CorpusFile, corpus
 
 SECRET = "corpus-secret"
 DELIVERY = "corpus-1"

@@ -17,8 +17,8 @@ from kpops_bot.faults import FaultKind, TransientFault
 from kpops_bot.jobs import CommandRequest, Job, JobKind
 from kpops_bot.store import JobState, Store, jobs
 from kpops_bot.worker import Worker, WorkerOptions
-from tests.support.harness import wait_for
-from tests.support.postgres import PostgresServer, stoppable_postgres, unavailable_reason
+from testbed.harness import wait_for
+from testbed.postgres import PostgresServer, stoppable_postgres, unavailable_reason
 from tests.support.workflow_kit import HEAD, comment_event, queued
 
 

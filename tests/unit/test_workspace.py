@@ -14,7 +14,7 @@ import git
 import pytest
 
 from kpops_bot.workspace import Workspace, WorkspaceError, http_auth_env, redact_url
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 
 
 def test_one_cached_clone_per_repository(workspace: Workspace, deployment_repo: GitRepo) -> None:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 
 _HOLD_A_CHECKOUT = """
 import sys, time

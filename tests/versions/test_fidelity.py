@@ -14,7 +14,7 @@ from kpops_bot.model.render import ErrorKind, Mode, Operation
 from kpops_bot.versions.environments import EnvironmentStore
 from kpops_bot.versions.index import DEFAULT_INDEX_URL, resolve
 from kpops_bot.versions.pin import find_pin
-from tests.support.kpops_versions import (
+from testbed.kpops_versions import (
     KPOPS_EXAMPLES,
     RELEASES,
     environment,

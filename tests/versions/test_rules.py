@@ -20,7 +20,7 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.model.render import PipelineRender
 from kpops_bot.pipelines import RepoLayout
 from kpops_bot.versions.environments import EnvironmentStore
-from tests.support.kpops_versions import (
+from testbed.kpops_versions import (
     RELEASES,
     environment,
     environments_folder,

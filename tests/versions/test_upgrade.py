@@ -23,9 +23,9 @@ from kpops_bot.versions.environments import EnvironmentStore
 from kpops_bot.versions.index import bot_kpops_version
 from kpops_bot.versions.releases import KpopsReleases
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.kpops_versions import KPOPS_EXAMPLES, environments_folder
+from testbed.repos import GitRepo
 from tests.support.golden import check_golden
-from tests.support.kpops_versions import KPOPS_EXAMPLES, environments_folder
 
 pytestmark = pytest.mark.kpops  # real kpops releases render
 

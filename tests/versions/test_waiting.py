@@ -31,10 +31,10 @@ from kpops_bot.versions.environments import EnvironmentStore
 from kpops_bot.workflows.commands import CommandWorkflow
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workflows.waiting import borrowed_status
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.harness import wait_for
+from testbed.kpops_versions import KPOPS_EXAMPLES
+from testbed.repos import MIRROR_FROM, GitRepo
 from tests.support.golden import check_golden
-from tests.support.harness import wait_for
-from tests.support.kpops_versions import KPOPS_EXAMPLES
 from tests.support.recording_forge import RecordingForge, Status
 from tests.support.workflow_kit import comment_event, job, pull, pull_request_event
 

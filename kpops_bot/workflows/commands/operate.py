@@ -20,7 +20,7 @@ from kpops_bot.settings import OperationMode
 from kpops_bot.workflows import policy_gate as gate
 from kpops_bot.workflows.commands.authorization import Accepted
 from kpops_bot.workflows.commands.context import Acting, Answered, CommandContext, CommandFailure
-from kpops_bot.workflows.publishing import commit_message, publish_and_link
+from kpops_bot.workflows.publishing import commit_message, publish
 from kpops_bot.workflows.steps import Step, StepResult
 
 _OPERATIONS = {
@@ -71,7 +71,7 @@ class OperateCommand:
         text = commits.commanded(command.name, pipelines, forge, event.number, event.author, pull.url, command.line)
         source = results[0].step.commit if results else ""
         message = commit_message(text.summary, text.lines, source)
-        return publish_and_link(
+        line, _ = publish(
             context.collaborators.settings,
             context.client,
             event.repository,
@@ -80,6 +80,7 @@ class OperateCommand:
             results,
             message,
         )
+        return line
 
 
 def _dry_run(context: CommandContext, head_run: RunHead | None) -> gate.DryRun:

@@ -9,7 +9,7 @@ from kpops_bot.diff.model import ComponentDiff, RiskLevel, Status
 from kpops_bot.diff.paths import FieldFilter
 from kpops_bot.masking import MASK, Masker
 from kpops_bot.model.render import PipelineRender, RenderError
-from tests.helpers import component, manifest, recorded_render
+from tests.support.renders import component, manifest, recorded_render
 
 
 def edited(render: PipelineRender) -> PipelineRender:

@@ -12,7 +12,7 @@ from kpops_bot.diff.graph import Direction, Flow, build
 from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.model.render import ComponentRender, Mode, Operation, PipelineRender
 from kpops_bot.report.graph import GraphFormat, render_graph
-from tests.helpers import FIXTURES, MIRROR_FROM, GitRepo
+from testbed.repos import FIXTURES, MIRROR_FROM, GitRepo
 from tests.support.golden import check_golden
 from tests.unit.test_cli import kpops_bot
 

@@ -19,7 +19,7 @@ from kpops_bot.engine.pool import RenderPool
 from kpops_bot.model.policy import PullRequestFacts
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
-from tests.helpers import FIXTURES, GitRepo
+from testbed.repos import FIXTURES, GitRepo
 from tests.support.golden import check_golden
 from tests.unit.diff.test_graph import rendered
 

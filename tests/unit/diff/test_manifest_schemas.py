@@ -15,7 +15,7 @@ from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.manifest_schemas import strimzi_crd, supported, violations
 from kpops_bot.diff.settings import DiffSettings
 from kpops_bot.model.render import PipelineRender
-from tests.helpers import manifest, recorded_render
+from tests.support.renders import manifest, recorded_render
 
 
 def deployment(**spec: Any) -> dict[str, Any]:

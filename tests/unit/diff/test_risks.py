@@ -9,7 +9,7 @@ from kpops_bot.diff.model import RiskLevel
 from kpops_bot.diff.risks import RiskContext, assess
 from kpops_bot.model.kinds import OperationMode
 from kpops_bot.model.render import PipelineRender
-from tests.helpers import component, recorded_render
+from tests.support.renders import component, recorded_render
 
 OUTPUT = "word-count-word-counter-topic"
 

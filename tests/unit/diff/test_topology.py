@@ -6,7 +6,7 @@ from kpops_bot.diff.compute import DiffOptions, diff_pipeline
 from kpops_bot.diff.model import Status, Topology
 from kpops_bot.masking import Masker
 from kpops_bot.model.render import PipelineRender
-from tests.helpers import component, manifest, recorded_render
+from tests.support.renders import component, manifest, recorded_render
 
 
 def labelled(topology: Topology) -> tuple[dict[str, Status], set[tuple[str, str]]]:

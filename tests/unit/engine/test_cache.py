@@ -9,7 +9,7 @@ from kpops_bot.engine.cache import RenderCache, cache_key, cacheable
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.model.render import Mode, Operation, PipelineRender, RenderError, RenderReads, RenderSpec
 from kpops_bot.pipelines import RepoLayout
-from tests.helpers import recorded_render
+from tests.support.renders import recorded_render
 
 BLOBS = {
     "config.yaml": "c1",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kpops_bot.engine.cache import RenderCache
 from kpops_bot.model.render import RenderReads
-from tests.helpers import recorded_render
+from tests.support.renders import recorded_render
 
 BLOBS = {"config.yaml": "c1", "pipelines/word-count/pipeline.yaml": "p1"}
 

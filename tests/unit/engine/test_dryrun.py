@@ -25,7 +25,7 @@ from kpops_bot.model.render import PipelineRender, RenderSpec
 from kpops_bot.report.as_json import render_json
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 ORDERS = "pipelines/team-a/orders/pipeline.yaml"

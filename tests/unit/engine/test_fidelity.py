@@ -15,7 +15,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
 from kpops_bot.model.render import Mode, Operation, RenderSpec
 from kpops_bot.workspace import Workspace
-from tests.helpers import MIRROR_FROM, GitRepo
+from testbed.repos import MIRROR_FROM, GitRepo
 
 CLI_WIDTH = 1000
 

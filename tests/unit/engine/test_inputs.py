@@ -23,7 +23,8 @@ from kpops_bot.repo_config import RepoConfig, effective
 from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import BotSettings
 from kpops_bot.workspace import Workspace
-from tests.helpers import CHARTS, GitRepo, manifest
+from testbed.repos import CHARTS, GitRepo
+from tests.support.renders import manifest
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 TEMPLATE = "charts/streams-app/templates/deployment.yaml"

@@ -26,9 +26,9 @@ from kpops_bot.events.model import Forge
 from kpops_bot.model.kinds import OperationMode
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.harness import BotHarness, running_bot
+from testbed.repos import GitRepo
 from tests.support.golden import check_golden
-from tests.support.harness import BotHarness, running_bot
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"
 OUTPUT = "word-count-word-counter-topic"

@@ -13,7 +13,7 @@ from kpops_bot.engine.targets import render_revision
 from kpops_bot.model.render import RenderSpec
 from kpops_bot.report.markdown import render_markdown
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 from tests.support.golden import check_golden
 
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

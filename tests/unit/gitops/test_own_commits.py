@@ -14,7 +14,7 @@ from kpops_bot.settings import GitOpsSettings
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.steps import Step
 from kpops_bot.workspace import Workspace, WorkspaceError
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 from tests.support.fake_collaborators import FakeDeployment, FakeLocks, pipeline
 from tests.support.recording_forge import RecordingForge
 from tests.support.workflow_kit import job, push_event, settings

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kpops_bot.helm.chart_server import ChartServer, NoChartsError, package_charts
-from tests.helpers import FIXTURES
+from testbed.repos import FIXTURES
 
 PUBLISHED_AT = "https://bakdata.github.io/streams-bootstrap/"
 

@@ -7,7 +7,7 @@ from kpops_bot.diff.model import DiffReport
 from kpops_bot.model.render import ComponentRender, PipelineRender
 from kpops_bot.report.as_json import render_json
 from kpops_bot.sources import PipelineSources, SourceFile
-from tests.helpers import component, manifest, recorded_render
+from tests.support.renders import component, manifest, recorded_render
 
 
 def test_json_report_has_the_documented_shape_and_round_trips() -> None:

@@ -29,8 +29,8 @@ from kpops_bot.settings import GitHubSettings
 from kpops_bot.versions.index import WaitListener
 from kpops_bot.workflows.preview import PreviewWorkflow
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
-from tests.support.forges import FAST_RETRIES
+from testbed.forges import FAST_RETRIES
+from testbed.repos import GitRepo
 from tests.support.golden import check_golden
 from tests.support.reports import mixed_report
 from tests.support.workflow_kit import job, pull_request_event, settings

@@ -50,7 +50,7 @@ from kpops_bot.report.markdown import render_markdown, title
 from kpops_bot.sources import SourceLocation
 from kpops_bot.workflows.publishing import commit_message
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 
 HOSTILE = [
     "`",

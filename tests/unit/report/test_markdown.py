@@ -18,8 +18,8 @@ from kpops_bot.model.render import PipelineRender
 from kpops_bot.report.identity import MARKER
 from kpops_bot.report.markdown import Footer, render_markdown
 from kpops_bot.report.next_steps import next_commands
-from tests.helpers import component, manifest, recorded_render
 from tests.support.golden import GOLDEN, check_golden
+from tests.support.renders import component, manifest, recorded_render
 from tests.support.reports import BASE, HEAD, edited, mixed_report, reviewed_change, word_count_report
 
 GITHUB_LIMIT, GITLAB_LIMIT = COMMENT_LIMITS[Forge.GITHUB], COMMENT_LIMITS[Forge.GITLAB]

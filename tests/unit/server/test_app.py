@@ -20,9 +20,9 @@ from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import JobState, Store, replicas
 from kpops_bot.worker import Worker, WorkerOptions
-from tests.support.deliveries import WEBHOOKS
-from tests.support.harness import wait_for
-from tests.support.postgres import stoppable_postgres, unavailable_reason
+from testbed.deliveries import WEBHOOKS
+from testbed.harness import wait_for
+from testbed.postgres import stoppable_postgres, unavailable_reason
 from tests.support.workflow_kit import queued
 
 SECRET = "It's a Secret to Everybody"

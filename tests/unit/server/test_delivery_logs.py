@@ -22,10 +22,10 @@ from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
-from tests.helpers import GitRepo
-from tests.support.deliveries import WEBHOOKS
-from tests.support.forges import running_forge
-from tests.support.harness import SECRET, bot_settings, settings_yaml, wait_for
+from testbed.deliveries import WEBHOOKS
+from testbed.forges import running_forge
+from testbed.harness import SECRET, bot_settings, settings_yaml, wait_for
+from testbed.repos import GitRepo
 
 PULL_REQUEST = (WEBHOOKS / "github-pull_request.json").read_bytes()
 MERGE_REQUEST = (WEBHOOKS / "gitlab-merge_request.json").read_bytes()

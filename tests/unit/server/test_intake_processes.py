@@ -24,10 +24,10 @@ from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
 from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.server.intake_process import FORWARDED_BODY_LIMIT
-from tests.helpers import GitRepo
-from tests.support.deliveries import github_pull_request, send_github
-from tests.support.forges import RunningForge, running_forge
-from tests.support.harness import SECRET, BotProcess, Deliveries, bot_settings, wait_for
+from testbed.deliveries import github_pull_request, send_github
+from testbed.forges import RunningForge, running_forge
+from testbed.harness import SECRET, BotProcess, Deliveries, bot_settings, wait_for
+from testbed.repos import GitRepo
 
 pytestmark = pytest.mark.bot_process
 STATUS_TOKEN = "status-t0ken"

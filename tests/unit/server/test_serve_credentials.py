@@ -16,9 +16,9 @@ import pytest
 from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.server.bot import Bot
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
-from tests.helpers import GitRepo
-from tests.support.forges import FAST_RETRIES, RunningForge, running_github
-from tests.support.harness import wait_for
+from testbed.forges import FAST_RETRIES, RunningForge, running_github
+from testbed.harness import wait_for
+from testbed.repos import GitRepo
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from kpops_bot.events.model import Forge
 from kpops_bot.jobs import JobKind
 from kpops_bot.model.locks import Granted, Resource, Waiting
 from kpops_bot.store import NewJob
-from tests.helpers import GitRepo
-from tests.support.harness import BotHarness, running_bot
+from testbed.harness import BotHarness, running_bot
+from testbed.repos import GitRepo
 from tests.support.workflow_kit import queued
 
 TOKEN = "status-t0ken-for-operators"

@@ -23,8 +23,8 @@ from kpops_bot.cli import main
 from kpops_bot.playground.asgi_server import free_port
 from kpops_bot.playground.fake_github import ManifestCode
 from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
-from tests.helpers import GitRepo
-from tests.support.forges import running_github
+from testbed.forges import running_github
+from testbed.repos import GitRepo
 
 USAGE, FAILED = 2, 1
 

@@ -20,8 +20,8 @@ from kpops_bot.forges.github import GitHubClient
 from kpops_bot.playground.fake_github import ManifestCode
 from kpops_bot.settings import BotSettings
 from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
-from tests.helpers import GitRepo
-from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, running_github, running_gitlab
+from testbed.forges import FAST_RETRIES, GITLAB_PROJECT_ID, running_github, running_gitlab
+from testbed.repos import GitRepo
 
 WEBHOOKS = Path(__file__).resolve().parents[3] / "webhooks"
 

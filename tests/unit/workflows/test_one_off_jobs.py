@@ -27,7 +27,7 @@ from kpops_bot.sandbox.layers import Layer
 from kpops_bot.settings import OperationMode
 from kpops_bot.workflows.steps import Step, StepResult
 from kpops_bot.workspace import Workspace
-from tests.helpers import GitRepo
+from testbed.repos import GitRepo
 from tests.support.kustomize import build_committed_folders
 from tests.support.workflow_kit import settings
 

@@ -27,11 +27,12 @@ from kpops_bot.sources import PipelineSources, SourceFile
 from kpops_bot.versions.environments import WaitListener
 from kpops_bot.workflows.apply import ApplyWorkflow
 from kpops_bot.workflows.preview import PreviewWorkflow
-from tests.helpers import FIXTURES, GitRepo, component, recorded_render
+from testbed.forges import RunningForge, running_forge
+from testbed.repos import FIXTURES, GitRepo
 from tests.support.fake_collaborators import FakeDeployment, FakeLocks, pipeline
-from tests.support.forges import RunningForge, running_forge
 from tests.support.golden import check_golden
 from tests.support.recording_forge import RecordingForge
+from tests.support.renders import component, recorded_render
 from tests.support.reports import edited
 from tests.support.workflow_kit import HEAD, MERGE, job, pull, pull_request_event, push_event, settings
 from tests.unit.workflows.test_commands import Bench as CommandBench

@@ -1,13 +1,10 @@
-"""Test helpers: real git repositories built from the fixtures."""
+"""Real git repositories built from the fixtures, and where the fixtures are: for the tests and the benchmarks."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
-
-from kpops_bot.model.render import ComponentRender, PipelineRender
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEPLOYMENT_REPO = FIXTURES / "deployment-repo"
@@ -64,22 +61,3 @@ class GitRepo:
         """A bare clone at `bare` that is this repository's `origin`: a push here reaches what the fake forge serves."""
         self.git("remote", "add", "origin", str(self.bare_clone(bare)))
         return bare
-
-
-RENDERS = FIXTURES / "renders"
-
-
-def recorded_render(name: str = "word-count", revision: str = "base") -> PipelineRender:
-    """A pipeline as `kpops-bot render --format json` rendered it from fixtures/deployment-repo (manifest mode)."""
-    render = PipelineRender.model_validate_json((RENDERS / f"{name}.json").read_text(encoding="utf-8"))
-    return render.model_copy(update={"revision": revision})
-
-
-def component(render: PipelineRender, name: str) -> ComponentRender:
-    return next(c for c in render.components if c.name == name)
-
-
-def manifest(render: PipelineRender, kind: str, name: str) -> dict[str, Any]:
-    return next(
-        m for c in render.components for m in c.manifests if m["kind"] == kind and m["metadata"]["name"] == name
-    )

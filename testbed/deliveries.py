@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from kpops_bot.events.signatures import github_signature
-from tests.helpers import FIXTURES
+from testbed.repos import FIXTURES
 
 WEBHOOKS = FIXTURES / "webhooks"
 CORPUS = WEBHOOKS / "corpus"  # published examples, see its ORIGINS.md

@@ -1,6 +1,9 @@
 """A whole bot on loopback for end-to-end tests: a fake forge, the bot's HTTP server and worker, a real repository.
 
 Pull requests are opened and pushed to through `BotHarness`, which sends the signed deliveries the forge would.
+The set-ups the scenarios share are here once: `bot_on_remote` (the bot in process, on a bare remote that its
+commits reach), `harness_fixture` (that bot on both forges as a pytest fixture) and `running_replicas` (several
+`kpops-bot serve` processes on one database).
 """
 
 from __future__ import annotations
@@ -18,16 +21,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 import yaml
 from pydantic import SecretStr
 
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.events.model import Forge
-from kpops_bot.playground.asgi_server import ThreadedServer
+from kpops_bot.playground.asgi_server import ThreadedServer, free_port
 from kpops_bot.server.bot import Bot
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
-from tests.helpers import GitRepo
-from tests.support.deliveries import (
+from testbed.deliveries import (
     github_comment,
     github_pull_request,
     github_push,
@@ -37,7 +40,8 @@ from tests.support.deliveries import (
     send_github,
     send_gitlab,
 )
-from tests.support.forges import FAST_RETRIES, GITLAB_PROJECT_ID, GitLabMergeRequests, RunningForge, running_forge
+from testbed.forges import FAST_RETRIES, GITLAB_PROJECT_ID, GitLabMergeRequests, RunningForge, running_forge
+from testbed.repos import GitRepo
 
 SECRET = "webhook-s3cret"
 T = TypeVar("T")
@@ -243,6 +247,7 @@ class BotProcess:
     def __init__(self, settings: BotSettings, config: Path) -> None:
         config.write_text(settings_yaml(settings))
         self.config = config
+        self.replica = settings.replica  # the id its jobs carry in the store
         self.url = f"http://127.0.0.1:{settings.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -281,13 +286,84 @@ class BotProcess:
 
 @contextmanager
 def running_bot(
-    forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo, remote: Path | None = None, **overrides: Any
+    forge: Forge,
+    engine: EngineSettings,
+    tmp_path: Path,
+    repo: GitRepo,
+    remote: Path | None = None,
+    data_dir: Path | None = None,
+    **overrides: Any,
 ) -> Iterator[BotHarness]:
-    """The bot on a fake forge hosting `remote` (a bare repository the tests push to) or `repo` itself."""
+    """The bot on a fake forge hosting `remote` (a bare repository the tests push to) or `repo` itself; its data in
+    `data_dir` (default: a folder in `tmp_path`)."""
     permissions = {"alice": "write", "bob": "read", "carol": "maintain"}
     with ExitStack() as stack:
         running = stack.enter_context(running_forge(forge, remote or repo.path / ".git", permissions))
-        settings = bot_settings(engine, running, tmp_path / "bot-data", **overrides)
+        settings = bot_settings(engine, running, data_dir or tmp_path / "bot-data", **overrides)
         bot = Bot(settings, FAST_RETRIES)
         server = stack.enter_context(ThreadedServer(bot.app))
         yield BotHarness(running, repo, server.url, remote or repo.path, bot=bot)
+
+
+@contextmanager
+def bot_on_remote(
+    forge: Forge, engine: EngineSettings, tmp_path: Path, repo: GitRepo, **overrides: Any
+) -> Iterator[BotHarness]:
+    """The bot on a fake forge hosting a bare clone of `repo` that is its `origin`: branches the test pushes and the
+    bot's own commits meet there."""
+    with running_bot(forge, engine, tmp_path, repo, repo.with_origin(tmp_path / "remote.git"), **overrides) as bot:
+        yield bot
+
+
+def harness_fixture(**overrides: Any) -> Any:
+    """A module's `harness` fixture: `bot_on_remote` with these settings, once on GitHub and once on GitLab.
+
+    `harness = harness_fixture(environments={"main": ["dev"]})` at a module's top level.
+    """
+
+    @pytest.fixture(params=[Forge.GITHUB, Forge.GITLAB], ids=["github", "gitlab"])
+    def harness(
+        request: pytest.FixtureRequest, engine_settings: EngineSettings, tmp_path: Path, deployment_repo: GitRepo
+    ) -> Iterator[BotHarness]:
+        with bot_on_remote(request.param, engine_settings, tmp_path, deployment_repo, **overrides) as running:
+            yield running
+
+    return harness
+
+
+@dataclass
+class Replicas:
+    """`kpops-bot serve` processes sharing one database, a fake forge and a bare remote; a sender for each."""
+
+    forge: RunningForge
+    remote: Path
+    bots: list[BotProcess]
+    senders: list[Deliveries]
+
+
+@contextmanager
+def running_replicas(
+    forge: Forge,
+    engine: EngineSettings,
+    tmp_path: Path,
+    repo: GitRepo,
+    database_url: str,
+    count: int = 2,
+    **overrides: Any,
+) -> Iterator[Replicas]:
+    """`count` replicas on `database_url` (each with a data folder of its own, a heartbeat every 0.5 s and dead after
+    3 s of silence unless `overrides` say otherwise), started; stopped afterwards, however the test ends."""
+    remote = repo.with_origin(tmp_path / "remote.git")
+    replica = {"heartbeat_seconds": 0.5, "replica_timeout": 3, **overrides}
+    with running_forge(forge, remote, {"alice": "write"}) as running:
+        bots: list[BotProcess] = []
+        try:
+            for name in "abcdefgh"[:count]:
+                settings = bot_settings(
+                    engine, running, tmp_path / name, port=free_port(), database_url=database_url, **replica
+                )
+                bots.append(BotProcess(settings, tmp_path / f"{name}.yaml").start())
+            yield Replicas(running, remote, bots, [Deliveries(running, repo, bot.url, remote) for bot in bots])
+        finally:
+            for bot in bots:
+                bot.stop()

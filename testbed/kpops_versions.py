@@ -19,7 +19,7 @@ from kpops_bot.helm.chart_server import ChartServer
 from kpops_bot.helm.mirrors import MIRRORS_ENV, ChartMirrors
 from kpops_bot.versions.environments import EnvironmentStore, KpopsEnvironment
 from kpops_bot.versions.index import bot_kpops_version
-from tests.helpers import CHARTS, FIXTURES, MIRROR_FROM
+from testbed.repos import CHARTS, FIXTURES, MIRROR_FROM
 
 KPOPS_EXAMPLES = FIXTURES / "kpops-examples"
 # One release per major; 12 is the bot's own kpops (it needs no environment of its own).

@@ -7,9 +7,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import sqlalchemy as sa
 
 _BIN_DIRS = [Path("/usr/lib/postgresql") / version / "bin" for version in ("17", "16", "15", "14", "13")]
 
@@ -40,6 +43,10 @@ class PostgresServer:
     """A server in a folder of its own on a fixed loopback port, that a test can stop and start again (an outage)."""
 
     def __init__(self, root: Path) -> None:
+        initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            raise RuntimeError(unavailable_reason())
+        self._pg_ctl = pg_ctl
         self._prefix: list[str] = []
         if os.geteuid() == 0:  # the server must not run as root: run it as the packages' postgres user
             shutil.chown(root, "postgres")
@@ -49,7 +56,7 @@ class PostgresServer:
         self.port = _free_port()
         self.url = f"postgresql+psycopg://bot@127.0.0.1:{self.port}/postgres"
         subprocess.run(
-            [*self._prefix, _binary("initdb"), "-D", str(self._data), "-U", "bot", "--auth=trust", "-E", "UTF8"],
+            [*self._prefix, initdb, "-D", str(self._data), "-U", "bot", "--auth=trust", "-E", "UTF8"],
             check=True,
             capture_output=True,
         )
@@ -57,12 +64,12 @@ class PostgresServer:
     def start(self) -> None:
         options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
         options += " -c fsync=off"
-        command = [*self._prefix, _binary("pg_ctl"), "-D", str(self._data), "-o", options, "-l", str(self.root / "log")]
+        command = [*self._prefix, self._pg_ctl, "-D", str(self._data), "-o", options, "-l", str(self.root / "log")]
         subprocess.run([*command, "-w", "start"], check=True, capture_output=True)
 
     def stop(self) -> None:
         """As a crash or a pulled plug: every connection is cut at once."""
-        command = [*self._prefix, _binary("pg_ctl"), "-D", str(self._data), "-m", "immediate", "-w", "stop"]
+        command = [*self._prefix, self._pg_ctl, "-D", str(self._data), "-m", "immediate", "-w", "stop"]
         subprocess.run(command, check=False, capture_output=True)
 
 
@@ -83,3 +90,13 @@ def postgres_server() -> Iterator[str]:
     """Start a server in a temporary folder; yields its SQLAlchemy URL; stops and removes it afterwards."""
     with stoppable_postgres() as server:
         yield server.url
+
+
+def fresh_database(server_url: str) -> str:
+    """A new empty database on the server at `server_url` (a test's own, beside other tests'); its URL."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
