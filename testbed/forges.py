@@ -18,7 +18,7 @@ from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
 from kpops_bot.playground.fake_gitlab import FakeGitLab, StoredMergeRequest
 from kpops_bot.playground.git_http import GitHttp
 from kpops_bot.settings import GitHubSettings, GitLabSettings
-from tests.support import github_openapi
+from testbed import github_openapi
 
 RETRY_WAITS: list[float] = []  # every wait the clients were asked to make before a retry; none is really made
 FAST_RETRIES = RetryPolicy(attempts=6, first_wait=0.05, max_wait=2, patience=0, sleep=RETRY_WAITS.append)

@@ -1,11 +1,11 @@
-"""The check of the fake GitHub against GitHub's published OpenAPI description (`tests/support/github_openapi.py`,
+"""The check of the fake GitHub against GitHub's published OpenAPI description (`testbed/github_openapi.py`,
 which every `running_github` applies to the bot's requests): it knows GitHub's operations, bodies and statuses."""
 
 from __future__ import annotations
 
 import json
 
-from tests.support.github_openapi import OCTOKIT_OPENAPI_VERSION, SPEC, Exchange, problems
+from testbed.github_openapi import OCTOKIT_OPENAPI_VERSION, SPEC, Exchange, problems
 
 SHA = "a" * 40
 

@@ -21,7 +21,7 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 OCTOKIT_OPENAPI_VERSION = "23.0.2"
 SPEC = ROOT / ".tools" / "node_modules" / "@octokit" / "openapi" / "generated" / "api.github.com.json"
 _SPEC_URI = "urn:github-openapi"
@@ -81,7 +81,8 @@ def _operations() -> list[_Operation]:
 @functools.cache
 def _registry() -> referencing.Registry[Any]:
     resource = referencing.Resource.from_contents(_spec(), default_specification=referencing.jsonschema.DRAFT4)
-    return referencing.Registry().with_resource(_SPEC_URI, resource)
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(_SPEC_URI, resource)
+    return registry
 
 
 def _pointer(*parts: str) -> str:
