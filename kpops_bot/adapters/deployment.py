@@ -73,13 +73,9 @@ class GitDeploymentRepository:
         if before is None:
             return []
         paths = set(repository.changed_paths(before, commit))
-        if head_sha is not None and head_sha != commit:
-            try:  # a rebase merge: the first parent only sees its last commit
-                head = repository.resolve(head_sha)
-                paths |= set(repository.changed_paths(repository.merge_base(before, head), head))
-            except WorkspaceError as error:
-                raise_if_transient(error)  # a remote that failed for a while says nothing about the head
-                logger.info("head %s of the merged pull request is gone; using the merge commit alone", head_sha)
+        fork = self._fork_point(before, head_sha, commit)
+        if fork is not None and head_sha is not None:  # a rebase merge: the first parent only sees its last commit
+            paths |= set(repository.changed_paths(fork, head_sha))
         # kpops destroys a pipeline as it was defined; a removed folder records the merge commit, the newer source.
         destroyed_at = before if config.operation_mode is OperationMode.MANAGED else commit
         steps: list[Step] = []
@@ -89,6 +85,26 @@ class GitDeploymentRepository:
             steps += [Step(Operation.DEPLOY, pipeline, environment, commit) for pipeline in side.to_deploy()]
             steps += [Step(Operation.DESTROY, pipeline, environment, destroyed_at) for pipeline in side.to_destroy()]
         return steps
+
+    def change_base(self, before: str | None, commit: str, head_sha: str | None) -> str:
+        """What a change's pipelines are judged against (the policy gate): where the merged pull request's head left
+        the base branch, so a rebase merge's earlier commits count too; a push's `before`, else the first parent."""
+        first = before or next(iter(self._repository.parents(commit)), None)
+        if first is None:
+            return commit  # a root commit: nothing came before it
+        return self._fork_point(first, head_sha, commit) or first
+
+    def _fork_point(self, before: str, head_sha: str | None, commit: str) -> str | None:
+        """Where the merged head left the base branch (`before`); None without a head other than the commit."""
+        if head_sha is None or head_sha == commit:
+            return None
+        repository = self._repository
+        try:
+            return repository.merge_base(before, repository.resolve(head_sha))
+        except WorkspaceError as error:
+            raise_if_transient(error)  # a remote that failed for a while says nothing about the head
+            logger.info("head %s of the merged pull request is gone; using the merge commit alone", head_sha)
+            return None
 
     def pushed(self, before: str, after: str) -> Pushed:
         repository = self._repository

@@ -169,7 +169,8 @@ class ApplyWorkflow:
         commit = deployment.resolve(change.commit)
         steps = deployment.change_steps(change.before, commit, change.head_sha, config)
         if self._diff is not None:
-            verdict = gate.judge(self._dry_run(client, change), _applied(change, commit, steps), config)
+            base = deployment.change_base(change.before, commit, change.head_sha)
+            verdict = gate.judge(self._dry_run(client, change), _applied(change, base, commit, steps), config)
             if not isinstance(verdict, Cleared):
                 return verdict
         masker = self._settings.secrets_masker()
@@ -249,10 +250,10 @@ class ApplyWorkflow:
             self._release(client, change)
 
 
-def _applied(change: _Change, commit: str, steps: list[Step]) -> gate.ActedOn:
+def _applied(change: _Change, base: str, commit: str, steps: list[Step]) -> gate.ActedOn:
     return gate.ActedOn(
         source=change.repository.clone_url,
-        base=change.before or f"{commit}^",  # a merge: its first parent, as its steps were found
+        base=base,  # where the merged head left the branch: a rebase merge's every commit is judged
         commit=commit,
         pipelines=[(step.pipeline.name, step.environment) for step in steps],
         policies_at=PolicyRevision.HEAD,  # the merged commit's own: its policies took effect with the merge

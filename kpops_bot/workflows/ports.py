@@ -90,6 +90,10 @@ class DeploymentRepository(Protocol):
         """An apply's steps: deploy what `commit` changed or added since `before`, destroy what it removed."""
         ...
 
+    def change_base(self, before: str | None, commit: str, head_sha: str | None) -> str:
+        """The commit a change's pipelines are judged against: where a merged head left the base branch."""
+        ...
+
     def pushed(self, before: str, after: str) -> Pushed:
         """What a push brought, as git records it: the new commits' committers, the paths changed."""
         ...

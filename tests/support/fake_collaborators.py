@@ -175,6 +175,10 @@ class FakeDeployment:
         self._call("resolve", revision)
         return revision if len(revision) == 40 else revision.ljust(40, "0")
 
+    def change_base(self, before: str | None, commit: str, head_sha: str | None) -> str:
+        self._call("change_base", before, commit, head_sha)
+        return before or f"{commit}^"
+
     def command_steps(
         self,
         operation: Operation,
