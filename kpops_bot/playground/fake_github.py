@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -208,7 +209,7 @@ class FakeGitHub:
             Route("/repos/{owner}/{name}/commits/{sha}/check-runs", self._commit_check_runs),
             Route("/repos/{owner}/{name}/collaborators/{login}/permission", self._permission),
             Route("/repos/{owner}/{name}/contents/{path:path}", self._contents),
-            Route("/repos/{owner}/{name}/pulls", self._pulls),
+            Route("/repos/{owner}/{name}/pulls", self._pulls, methods=["GET", "POST"]),
             Route("/repos/{owner}/{name}/pulls/{number:int}", self._pull),
             Route("/repos/{owner}/{name}/pulls/{number:int}/reviews", self._reviews),
         ]
@@ -651,6 +652,8 @@ class FakeGitHub:
         repo = self._repo(request)
         if repo is None:
             return _not_found()
+        if request.method == "POST":
+            return await self._open_pull(request, repo)
         wanted = request.query_params.get("state", "open")
         with self._lock:
             pulls = sorted(
@@ -660,6 +663,28 @@ class FakeGitHub:
         items, page, _, last = page_of(request, [self._pull_json(p) for p in pulls], 30, 100)
         headers = {"Link": link_header(request, page, last)} if last > 1 else {}
         return JSONResponse(items, headers=headers)
+
+    async def _open_pull(self, request: Request, repo: FakeGitHubRepo) -> Response:
+        """A pull request opened through the API (as `gh pr create` does): its head is the branch's commit now."""
+        data = await request.json()
+        if not isinstance(data.get("title"), str) or not data["title"]:
+            return _invalid("PullRequest", "title", "title can't be blank")
+        base, head = data.get("base"), data.get("head")
+        heads = {name: _branch_head(repo.bare, name) for name in (base, head) if isinstance(name, str)}
+        if not heads.get(base) or not heads.get(head):
+            return _invalid("PullRequest", "base" if not heads.get(base) else "head", "invalid")
+        if heads[base] == heads[head]:
+            return _invalid("PullRequest", "head", f"No commits between {base} and {head}")
+        login = self._login(request)
+        assert login is not None
+        with self._lock:
+            if any(p.state == "open" and (p.head_ref, p.base_ref) == (head, base) for p in self.pulls.values()):
+                owner = repo.full_name.split("/")[0]
+                return _invalid("PullRequest", "head", f"A pull request already exists for {owner}:{head}.")
+            number = 1 + max((n for name, n in self.pulls if name == repo.full_name), default=0)
+            pull = StoredPull(repo.full_name, number, login, head, heads[head], base_ref=base)
+            self.pulls[(repo.full_name, number)] = pull
+        return JSONResponse(self._pull_json(pull), 201)
 
     async def _pull(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -724,6 +749,17 @@ def _check_problem(data: dict[str, Any]) -> JSONResponse | None:
         if not isinstance(annotation["start_line"], int) or annotation["end_line"] < annotation["start_line"]:
             return _invalid("CheckRun", "output.annotations.end_line", "end_line must be after start_line")
     return None
+
+
+def _branch_head(bare: Path, branch: str) -> str:
+    """The commit a branch of a bare repository points to, or "" when there is no such branch."""
+    result = subprocess.run(
+        ["git", "--git-dir", str(bare), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip()
 
 
 def _invalid(resource: str, field_name: str, message: str) -> JSONResponse:
