@@ -4,13 +4,9 @@ pages, says where everything is, refuses a taken port by name, and removes every
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
-import socket
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,86 +14,22 @@ import httpx
 import pytest
 
 from kpops_bot.playground.stage import BOT_LOGIN, BOT_TOKEN, FULL_NAME
+from testbed.playground import KPOPS_BOT, START_SECONDS, Lines, kept_playground, three_free_ports
 
 pytestmark = [pytest.mark.bot_process]
-KPOPS_BOT = Path(sys.executable).parent / "kpops-bot"
-START_SECONDS = 180  # the bot's start on a busy machine (migrations, sandbox probe)
-
-
-def _three_free_ports() -> int:
-    """A port whose next two are free on 127.0.0.1 as well (the playground's bot, GitHub stand-in, charts)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-        if port + 2 > 65535:
-            continue
-        try:
-            for candidate in (port, port + 1, port + 2):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no three consecutive free ports")
-
-
-class _Lines:
-    """A process's stdout, line by line, read in a thread so that a wait can time out."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        assert process.stdout is not None
-        stdout = process.stdout
-
-        def read() -> None:
-            for line in stdout:
-                self._queue.put(line)
-            self._queue.put(None)
-
-        threading.Thread(target=read, daemon=True).start()
-
-    def until(self, text: str, timeout: float) -> None:
-        while True:
-            line = self._queue.get(timeout=timeout)
-            if line is None:
-                raise AssertionError("the playground ended early:\n" + "".join(self.seen))
-            self.seen.append(line)
-            if line.strip() == text:
-                return
-
-    def rest(self, timeout: float) -> str:
-        while (line := self._queue.get(timeout=timeout)) is not None:
-            self.seen.append(line)
-        return "".join(self.seen)
-
-
-Kept = tuple[subprocess.Popen[str], _Lines, int]
+Kept = tuple[subprocess.Popen[str], Lines, int]
 
 
 @pytest.fixture
 def kept() -> Iterator[Kept]:
-    port = _three_free_ports()
-    process = subprocess.Popen(
-        [str(KPOPS_BOT), "playground", "--keep", "--no-story", "--port", str(port), "--sandbox", "off"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group: stopped whole, whatever happens to the test
-    )
-    try:
-        lines = _Lines(process)
-        lines.until("Ready.", START_SECONDS)
+    port = three_free_ports()
+    command = [str(KPOPS_BOT), "playground", "--keep", "--no-story", "--port", str(port), "--sandbox", "off"]
+    with kept_playground(command) as (process, lines):
         yield process, lines, port
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_the_kept_playground_answers_on_its_ports_and_stops_clean(
-    kept: tuple[subprocess.Popen[str], _Lines, int],
+    kept: Kept,
 ) -> None:
     process, lines, port = kept
     said = "".join(lines.seen)
