@@ -142,14 +142,12 @@ def _reader_env(tmp_path: Path) -> dict[str, str]:
 
 def test_the_github_walk_through_of_getting_started_works_against_the_playground(tmp_path: Path) -> None:
     prose, blocks = _walk_through()
-    assert len(blocks) == 5, "start, clone-change-push, open the pull request, deliver the webhook, look: " + str(
-        blocks
-    )
+    assert len(blocks) == 5, f"start, clone-change-push, open the pull request, deliver, look: {blocks}"
     start, push, open_pull, deliver, look = blocks
     port = three_free_ports()
     command = shlex.split(start.replace(f"--port {DOC_PORT}", f"--port {port}"))
     assert command[0] == "kpops-bot" and "--keep" in command, start
-    # The renders' isolation is not what this test follows (tests/unit/sandbox); a test machine may lack it.
+    # The renders' isolation is not what this test follows (tests/sandbox); a test machine may lack it.
     command = [str(KPOPS_BOT), *command[1:], "--sandbox", "off"]
     with kept_playground(command) as (process, lines):
         printed = _printed("".join(lines.seen))
