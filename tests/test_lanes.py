@@ -7,7 +7,10 @@ import re
 import tomllib
 from pathlib import Path
 
-from tests.conftest import Need, needs_of
+from hypothesis import settings
+
+from tests.conftest import Need, Profile, needs_of
+from tests.support.examples import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,5 +34,29 @@ def test_every_need_is_a_registered_marker_and_the_unit_lane_leaves_out_every_on
     assert registered == {need.value for need in Need}
     assert "--strict-markers" in pytest_options["addopts"]  # a mark nobody registered is an error, not a new lane
     script = (ROOT / "scripts" / "test").read_text()
-    (unit,) = re.findall(r'^\s*unit\) lane=\(-m "not \((.*)\)"\)', script, re.MULTILINE)
+    (unit,) = re.findall(r'^\s*unit\) lane=\(-m "not \((.*)\)"[ )]', script, re.MULTILINE)
     assert set(unit.split(" or ")) == registered
+
+
+def test_the_unit_lane_draws_fewer_examples_and_everything_else_draws_them_all() -> None:
+    script = (ROOT / "scripts" / "test").read_text()
+    lanes = dict(re.findall(r"^\s*(\w+)\) lane=\((.*)\) ;;$", script, re.MULTILINE))
+    assert f"--hypothesis-profile {Profile.UNIT.value}" in lanes["unit"]
+    assert "--hypothesis-profile" not in lanes["fast"]  # and no lane at all (CI) passes no option: the full profile
+    full = settings.get_profile(Profile.FULL.value)
+    assert full.max_examples == settings.get_profile("default").max_examples
+    assert settings.get_profile(Profile.UNIT.value).max_examples < full.max_examples
+
+
+def test_a_tests_count_of_examples_scales_with_the_loaded_profile() -> None:
+    loaded = settings.default
+    try:
+        settings.load_profile(Profile.FULL.value)
+        assert examples(600) == 600
+        assert examples(4) == 4
+        settings.load_profile(Profile.UNIT.value)
+        assert examples(600) == 60
+        assert examples(4) == 1  # a property test runs at least once in any lane
+    finally:
+        settings.register_profile("_before_lanes_test", loaded)
+        settings.load_profile("_before_lanes_test")
