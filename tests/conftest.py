@@ -129,6 +129,7 @@ class Need(enum.Enum):
     POSTGRES = "postgres"
     BOT_PROCESS = "bot_process"
     CLIENT_TIMEOUT = "client_timeout"
+    SUBPROCESS = "subprocess"
 
 
 # Needs known from the fixtures a test uses (their closure: `pool` brings `engine_settings`, which brings
@@ -138,6 +139,8 @@ _NEED_OF_FIXTURE = {
     "versioned_chart_server": Need.KPOPS,
     "postgres_url": Need.POSTGRES,
     "docker_daemon": Need.DOCKER,
+    "helm": Need.SUBPROCESS,  # the helm service of tests/security/test_helm_service.py and tests/sandbox/test_helm.py
+    "refused_by_the_tool": Need.SUBPROCESS,  # check-jsonschema's verdicts (tests/unit/test_schemas.py)
 }
 
 

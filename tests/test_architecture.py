@@ -137,6 +137,7 @@ def test_no_package_cycle() -> None:
         ("kpops_bot.server.routing", ("sqlalchemy", "git", "kpops_bot.store", "kpops_bot.engine.pool")),
     ],
 )
+@pytest.mark.subprocess
 def test_a_fresh_interpreter_importing_it_loads_nothing_heavy(module: str, forbidden: tuple[str, ...]) -> None:
     """Measured where it counts, in a new process: what importing the module really loads."""
     script = f"import json, sys; import {module}; print(json.dumps(sorted(sys.modules)))"

@@ -20,6 +20,7 @@ def test_a_test_needs_what_its_fixtures_bring() -> None:
     assert needs_of(["versioned_engine_settings", "versioned_chart_server"], {}) == {Need.KPOPS}
     assert needs_of(["image", "docker_daemon", "chart_server"], {}) == {Need.DOCKER, Need.KPOPS}
     assert needs_of(["deployment_repo", "workspace", "tmp_path"], {}) == set()
+    assert needs_of(["helm", "tmp_path"], {}) == {Need.SUBPROCESS}  # the helm service runs as a process of its own
 
 
 def test_the_postgresql_side_of_a_store_test_needs_postgres_and_its_sqlite_side_nothing() -> None:
