@@ -47,8 +47,9 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def client(sqlite_store: Store) -> TestClient:
-    return TestClient(create_app(_settings(), sqlite_store))
+def client(sqlite_store: Store) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(), sqlite_store)) as opened:  # one event loop for all its requests
+        yield opened
 
 
 def _fixture(name: str) -> dict[str, Any]:
