@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import settings
 
 from tests.conftest import Need, Profile, needs_of
-from tests.support.examples import examples
+from tests.support.examples import examples, share
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +58,9 @@ def test_a_tests_count_of_examples_scales_with_the_loaded_profile() -> None:
         settings.load_profile(Profile.UNIT.value)
         assert examples(600) == 60
         assert examples(4) == 1  # a property test runs at least once in any lane
+        assert share(range(100)) == range(0, 100, 10)  # ten evenly spaced cases, the first among them
+        settings.load_profile(Profile.FULL.value)
+        assert share(range(100)) == range(100)
     finally:
         settings.register_profile("_before_lanes_test", loaded)
         settings.load_profile("_before_lanes_test")

@@ -23,6 +23,7 @@ from kpops_bot.worker import Worker, WorkerOptions
 from testbed.deliveries import WEBHOOKS
 from testbed.harness import wait_for
 from testbed.postgres import stoppable_postgres, unavailable_reason
+from tests.support.examples import share
 from tests.support.workflow_kit import queued
 
 SECRET = "It's a Secret to Everybody"
@@ -158,7 +159,7 @@ def test_no_mutation_of_a_real_payload_gets_a_500(
 ) -> None:
     original = _fixture(fixture)
     statuses: set[int] = set()
-    for number, (path, wrong) in enumerate(_mutations(original)):
+    for number, (path, wrong) in enumerate(share(list(_mutations(original)))):  # all of them but in the unit lane
         data = copy.deepcopy(original)
         target = data
         for key in path[:-1]:
