@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from kpops_bot.engine.pool import RenderPool
 from kpops_bot.engine.settings import EngineSettings
@@ -17,6 +18,19 @@ from kpops_bot.workspace import Workspace
 from testbed.kpops_versions import versioned_charts
 from testbed.postgres import postgres_server, unavailable_reason
 from testbed.repos import CHARTS, MIRROR_FROM, GitRepo
+
+
+class Profile(enum.Enum):
+    """The Hypothesis profiles (`--hypothesis-profile`): `full` draws every example a test asks for and is what runs
+    unless asked otherwise (CI); `unit`, which `scripts/test unit` selects, draws a tenth of them (tests state their
+    counts through tests/support/examples.py) so the developer's loop stays well under its 30 s."""
+
+    FULL = "full"
+    UNIT = "unit"
+
+
+settings.register_profile(Profile.FULL.value)  # Hypothesis's defaults: 100 examples unless a test asks for more
+settings.register_profile(Profile.UNIT.value, max_examples=10)
 
 
 @pytest.fixture(scope="session")
@@ -115,6 +129,7 @@ class Need(enum.Enum):
     POSTGRES = "postgres"
     BOT_PROCESS = "bot_process"
     CLIENT_TIMEOUT = "client_timeout"
+    SUBPROCESS = "subprocess"
 
 
 # Needs known from the fixtures a test uses (their closure: `pool` brings `engine_settings`, which brings
@@ -124,6 +139,8 @@ _NEED_OF_FIXTURE = {
     "versioned_chart_server": Need.KPOPS,
     "postgres_url": Need.POSTGRES,
     "docker_daemon": Need.DOCKER,
+    "helm": Need.SUBPROCESS,  # the helm service of tests/security/test_helm_service.py and tests/sandbox/test_helm.py
+    "refused_by_the_tool": Need.SUBPROCESS,  # check-jsonschema's verdicts (tests/unit/test_schemas.py)
 }
 
 

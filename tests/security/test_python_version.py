@@ -6,6 +6,8 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 from kpops_bot.python_version import MINIMUM, unsupported
 from testbed.repos import FIXTURES
 
@@ -24,6 +26,7 @@ def test_installers_are_told_the_same_minimum() -> None:
     assert project["requires-python"] == ">=" + ".".join(map(str, MINIMUM))
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_the_command_line_stops_on_an_older_python() -> None:
     script = (
         "import sys\nfrom kpops_bot.cli import main\n"

@@ -158,6 +158,7 @@ def test_charts_serve_refuses_a_folder_without_charts(tmp_path: Path) -> None:
     assert "holds no chart" in result.stderr
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_the_command_line_loads_no_server_kpops_git_or_diff_until_a_command_runs() -> None:
     probe = (
         "import sys, kpops_bot.cli; "
@@ -169,6 +170,7 @@ def test_the_command_line_loads_no_server_kpops_git_or_diff_until_a_command_runs
     assert invoke("--help").exit_code == 0
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_a_diff_loads_deepdiff_only_for_a_tree_that_is_not_json() -> None:
     """Its import was a quarter of a second of a one-shot diff's start; JSON trees are diffed without it."""
     probe = (

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.events.model import Forge, Repository
 from kpops_bot.forges.github import GitHubClient
@@ -25,6 +24,7 @@ from kpops_bot.settings import GitHubSettings
 from kpops_bot.workflows import once, sticky
 from testbed.forges import RunningForge, running_forge, running_github
 from testbed.repos import GitRepo
+from tests.support.keys import app_key
 
 TIMEOUT = 2.0  # the client's seconds per request (a busy machine answers a plain read within it)
 HELD = 5.0  # real seconds the fake holds the answer to the stored write: beyond the client's timeout
@@ -170,7 +170,7 @@ def github_app(tmp_path: Path, clock: Clock) -> Iterator[GitHubApp]:
     repo = GitRepo(tmp_path / "repo")
     repo.write("README.md", "hi\n")
     repo.commit("readme")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = app_key()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -31,6 +31,7 @@ from kpops_bot.workflows import once
 from kpops_bot.workspace import http_auth_env
 from testbed.forges import FAST_RETRIES, RETRY_WAITS, RunningForge, running_forge, running_github
 from testbed.repos import GitRepo
+from tests.support.keys import app_key
 
 PERMISSIONS = {"alice": "write", "bob": "read", "carol": "maintain"}
 
@@ -199,7 +200,7 @@ def test_github_enterprise_base_url_and_app_installation_auth(tmp_path: Path) ->
     repo = GitRepo(tmp_path / "repo")
     repo.write("README.md", "hi\n")
     repo.commit("readme")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = app_key()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
@@ -286,7 +287,7 @@ def test_a_github_apps_credentials_are_checked_with_its_installations(tmp_path: 
     repo = GitRepo(tmp_path / "repo")
     repo.write("README.md", "hi\n")
     repo.commit("readme")
-    key, other = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    key, other = app_key(0), app_key(1)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -83,6 +83,7 @@ def test_kpops_runs_with_the_credentials_and_its_output_comes_back_masked(
     assert sorted(deployment_repo.path.parent.iterdir()) == [deployment_repo.path]  # nothing left beside it
 
 
+@pytest.mark.subprocess  # a stand-in kpops and a hanging one, each a process
 def test_kpops_dry_run_is_kpops_own_and_a_hanging_kpops_is_killed(deployment_repo: GitRepo, tmp_path: Path) -> None:
     assert KpopsRun(Operation.RESET, WORD_COUNT, execute=False).arguments()[-1] == "--dry-run"
     sleeper = tmp_path / "kpops"

@@ -39,6 +39,7 @@ def test_kpops_bot_schema_prints_it(kind: SchemaKind) -> None:
     assert result.output == (COMMITTED / kind.file_name).read_text(encoding="utf-8")
 
 
+@pytest.mark.subprocess
 def test_the_example_files_validate_and_name_their_schema() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     assert text.startswith(f"# yaml-language-server: $schema={SchemaKind.REPO_CONFIG.url}\n")

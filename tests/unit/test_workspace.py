@@ -88,6 +88,7 @@ def test_changed_paths_and_merge_base(workspace: Workspace, deployment_repo: Git
     assert repository.read(feature, "pipelines/team-a/orders/pipeline.yaml") is None
 
 
+@pytest.mark.subprocess  # git in bulk: eighteen fetches and checkouts at once
 def test_concurrent_checkouts_never_collide(workspace: Workspace, deployment_repo: GitRepo) -> None:
     commits = []
     for replicas in range(3, 9):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from kpops_bot.sources import PipelineSources, SourceFile
 from kpops_bot.yaml_text import FAST_DUMPER, FAST_LOADER, compose_yaml, dump_yaml, load_yaml
+from tests.support.examples import examples
 
 # Any text: astral characters, controls, line separators, empty keys (where libyaml's emitter differs) included.
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -43,13 +44,13 @@ def test_libyaml_is_used() -> None:
     assert FAST_DUMPER is yaml.CSafeDumper
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(_DOCUMENTS)
 def test_dump_writes_what_pyyaml_writes(document: Any) -> None:
     assert dump_yaml(document) == _pure_python(document)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(_PLAIN_TEXT.filter(bool), _PLAIN, max_size=5))
 def test_dump_of_plain_documents_writes_what_pyyaml_writes(document: dict[str, Any]) -> None:
     assert dump_yaml(document) == _pure_python(document)
@@ -68,7 +69,7 @@ def test_dump_of_what_libyaml_writes_otherwise(document: Any) -> None:
     assert dump_yaml(document) == _pure_python(document)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(_PLAIN)
 def test_load_reads_what_pyyaml_reads(document: Any) -> None:
     text = _pure_python(document)

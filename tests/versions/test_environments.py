@@ -87,6 +87,7 @@ def test_an_unfinished_build_is_built_again(tmp_path: Path) -> None:
     assert environment.python.is_file()
 
 
+@pytest.mark.subprocess  # builds an environment: pip in a process
 def test_a_failed_build_is_not_tried_again_by_every_pipeline_of_a_run(tmp_path: Path) -> None:
     (tmp_path / "empty-index").mkdir()
     store = EnvironmentStore(tmp_path / "environments", index_url=(tmp_path / "empty-index").as_uri())

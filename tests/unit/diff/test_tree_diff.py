@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from kpops_bot.diff.deep_diff import DeepDiff
 from kpops_bot.diff.tree_diff import Change, Kind, tree_changes
+from tests.support.examples import examples
 
 SCALARS = st.sampled_from([0, 1, 2, 1.0, 2.5, True, False, None, "a", "b", "", "x\ny"]) | st.floats()
 KEYS = st.sampled_from(["a", "b", "c", "d", "e"])
@@ -65,7 +66,7 @@ def _shown(changes: list[Change]) -> list[str]:
     return sorted(repr(change) for change in changes)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(st.data())
 def test_edited_trees_diff_as_deepdiff_does(data: st.DataObject) -> None:
     old = data.draw(TREES)
@@ -73,7 +74,7 @@ def test_edited_trees_diff_as_deepdiff_does(data: st.DataObject) -> None:
     assert _shown(tree_changes(old, new)) == _deepdiff(old, new)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(TREES, TREES)
 def test_unrelated_trees_diff_as_deepdiff_does(old: Any, new: Any) -> None:
     assert _shown(tree_changes(old, new)) == _deepdiff(old, new)

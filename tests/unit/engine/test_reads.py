@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RECORD = """
 import json, sys, types
 from kpops_bot.engine.reads import ReadRecorder
@@ -34,6 +36,7 @@ print(json.dumps(recorder.reads().files))
 """
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_modules_the_render_loaded_from_its_checkout_are_reads_and_those_loaded_before_it_are_not(
     tmp_path: Path,
 ) -> None:

@@ -30,6 +30,7 @@ print("another bundle asked for:", httpcore2.default_ssl_context() is not first)
 """
 
 
+@pytest.mark.subprocess
 def test_the_fork_servers_context_is_shared_unless_the_environment_asks_for_other_certificates() -> None:
     pytest.importorskip("httpcore2", reason="the kpops release installed here uses httpcore2's SSL context")
     completed = subprocess.run(

@@ -64,6 +64,7 @@ def test_an_index_naming_no_archive_here_is_refused(tmp_path: Path) -> None:
         ChartServer(tmp_path).start()
 
 
+@pytest.mark.subprocess  # `kpops-bot charts serve` as a process
 def test_charts_serve_says_what_it_serves_and_what_it_left_out(tmp_path: Path) -> None:
     published = _published(tmp_path / "gh-pages")
     with ChartServer(FIXTURES / "charts") as probe:

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.diff.compute import DiffOptions
 from kpops_bot.diff.model import DiffReport
@@ -32,6 +31,7 @@ from kpops_bot.workspace import Workspace
 from testbed.forges import FAST_RETRIES
 from testbed.repos import GitRepo
 from tests.support.golden import check_golden
+from tests.support.keys import app_key
 from tests.support.reports import mixed_report
 from tests.support.workflow_kit import job, pull_request_event, settings
 
@@ -50,7 +50,7 @@ class GitHubApp:
 
 @pytest.fixture
 def github(deployment_repo: GitRepo) -> Iterator[GitHubApp]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = app_key()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

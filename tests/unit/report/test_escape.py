@@ -51,6 +51,7 @@ from kpops_bot.sources import SourceLocation
 from kpops_bot.workflows.publishing import commit_message
 from kpops_bot.workspace import Workspace
 from testbed.repos import GitRepo
+from tests.support.examples import examples
 
 HOSTILE = [
     "`",
@@ -275,7 +276,7 @@ def assert_same_structure(hostile: str, plain: str) -> None:
     assert_inert(hostile, _links(_inline(_tokens(plain))))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(hostile_text, hostile_text)
 def test_the_report_keeps_its_structure_whatever_the_names_and_values(name: str, value: str) -> None:
     hostile, plain = report_of(name, value), report_of(PLAIN, PLAIN)
@@ -290,7 +291,7 @@ def test_the_report_keeps_its_structure_whatever_the_names_and_values(name: str,
         assert "\n" not in annotation.title + annotation.message
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(hostile_text, hostile_text)
 def test_answers_and_drift_issues_keep_their_structure(name: str, value: str) -> None:
     def answer(name: str, value: str) -> str:
@@ -347,7 +348,7 @@ def plain_render(deployment_repo: GitRepo, workspace: Workspace, pool: RenderPoo
     return _rendered(deployment_repo, workspace, pool, "plain", "delete", "plain")
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(4), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(real_text, real_text)
 def test_a_real_render_with_hostile_values_keeps_the_reports_structure(
     deployment_repo: GitRepo, workspace: Workspace, pool: RenderPool, plain_render: str, policy: str, note: str

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from tests.support.hostile import processes_with
 
 SUPERVISOR = """
@@ -28,6 +30,7 @@ print("searches with a daemon left:", len(searches))
 """
 
 
+@pytest.mark.subprocess  # a process and its daemon
 def test_an_adopted_daemon_is_killed_and_nothing_is_searched_when_no_child_is_left() -> None:
     marker = f"{3000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6:06d}"  # this run's own
     completed = subprocess.run(

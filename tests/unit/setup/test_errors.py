@@ -17,7 +17,6 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.cli import main
 from kpops_bot.playground.asgi_server import free_port
@@ -25,6 +24,7 @@ from kpops_bot.playground.fake_github import ManifestCode
 from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
 from testbed.forges import running_github
 from testbed.repos import GitRepo
+from tests.support.keys import app_key
 
 USAGE, FAILED = 2, 1
 
@@ -351,7 +351,7 @@ def test_github_app_whose_settings_cannot_be_written_ends_with_why(tmp_path: Pat
     repo.write("README.md", "deployments\n")
     repo.commit("readme")
     (tmp_path / "a-file").write_text("")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = app_key()
     private_key = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kpops_bot.cli import main
 from kpops_bot.events.model import Forge, Repository
@@ -22,12 +21,13 @@ from kpops_bot.settings import BotSettings
 from kpops_bot.setup.github_app import FlowOptions, ManifestFlow
 from testbed.forges import FAST_RETRIES, GITLAB_PROJECT_ID, running_github, running_gitlab
 from testbed.repos import GitRepo
+from tests.support.keys import app_key
 
 WEBHOOKS = Path(__file__).resolve().parents[3] / "webhooks"
 
 
 def _private_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = app_key()
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
