@@ -51,6 +51,9 @@ from tests.support.workflow_kit import HEAD, job, pull_request_event, settings
 from tests.unit.test_cli import kpops_bot
 from tests.unit.test_cli_diff import diff_args
 
+# Every evaluation is a child process of its own (`policy/evaluate.py`): beyond the unit lane's "no subprocess".
+pytestmark = pytest.mark.subprocess
+
 STARTER = Path(__file__).resolve().parents[2] / "examples" / "policies"
 PIPELINE_SCHEMA, CHANGE_SCHEMA = "pipeline-input.schema.json", "change-input.schema.json"
 WORD_COUNT = "pipelines/word-count/pipeline.yaml"

@@ -37,6 +37,9 @@ from tests.support.reports import edited
 from tests.support.workflow_kit import HEAD, MERGE, job, pull, pull_request_event, push_event, settings
 from tests.unit.workflows.test_commands import Bench as CommandBench
 
+# Every evaluation is a child process of its own (`policy/evaluate.py`): beyond the unit lane's "no subprocess".
+pytestmark = pytest.mark.subprocess
+
 LABEL = "deploy-approved"
 LABEL_RULE = f"""package kpops
 import rego.v1
