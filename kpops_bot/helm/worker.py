@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import resource
 import selectors
 import signal
@@ -44,6 +45,11 @@ SPARES = 2  # workers started ahead: the renders that start at once on a small m
 IDLE_SECONDS = 30.0  # a worker with nothing to do this long ends
 _WORKER_MEMORY_FLOOR = 384 * 1024 * 1024  # the Go runtime and Python need about 200 MiB to start
 _OUT_OF_MEMORY = (b"out of memory", b"cannot allocate memory", b"MemoryError")
+# Go's report of a fault inside its own runtime: a mapping the runtime asked for was refused (RLIMIT_DATA) and the
+# runtime used it unchecked (Go 1.26's GC stores a failed `sysAlloc` of its span queue as a nil ring, then reads
+# it). In a c-shared library Go forces GOTRACEBACK=crash and has no SIGQUIT handler, so after this report the
+# worker dies of the SIGQUIT Go relays to its other threads: exit -3, without an "out of memory" line.
+_GO_RUNTIME_FAULT = re.compile(rb"\ASIG(?:SEGV|BUS): .*\nPC=\S+ m=\d+ sigcode=[1-9]\d* .*\n\ngoroutine .*\nruntime\.")
 _HEADER = 8
 
 
@@ -98,6 +104,7 @@ def _main() -> None:
 
 def _limit(budget: Budget) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (budget.worker_memory, budget.worker_memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # Go's crash dumps core: the render's values stay unwritten
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu = int(used.ru_utime + used.ru_stime) + budget.cpu_seconds
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -225,7 +232,7 @@ class WorkerPool:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            env=self._env,
+            env={**self._env, "GOTRACEBACK": "single"},  # the report `_GO_RUNTIME_FAULT` reads, whatever the bot's
         )
         return _Worker(process, stderr)
 
@@ -271,7 +278,7 @@ def _outcome(worker: _Worker, answer: bytes, ended: _Ended, budget: Budget) -> O
         limit = MAX_OUTPUT // (1024 * 1024)
         return Outcome(returncode=1, stderr=f"Error: the chart's templates exceeded their limit of {limit} MiB\n")
     code = worker.process.wait() if ended is _Ended.ANSWERED else worker.process.poll()
-    if code == MEMORY_EXCEEDED or any(sign in worker.stderr_ends() for sign in _OUT_OF_MEMORY):
+    if code == MEMORY_EXCEEDED or _ran_out_of_memory(worker.stderr_ends()):
         limit = budget.worker_memory // (1024 * 1024)
         message = f"Error: the chart's templates exceeded their memory limit of {limit} MiB\n"
         return Outcome(returncode=MEMORY_EXCEEDED, stderr=message)
@@ -279,6 +286,12 @@ def _outcome(worker: _Worker, answer: bytes, ended: _Ended, budget: Budget) -> O
         message = f"Error: the chart's templates exceeded their CPU time limit of {budget.cpu_seconds} s\n"
         return Outcome(returncode=CPU_EXCEEDED, stderr=message)
     return Outcome(returncode=1, stderr=f"Error: the built-in helm ended with {ended.value}, exit code {code}\n")
+
+
+def _ran_out_of_memory(stderr: bytes) -> bool:
+    """Whether the worker's last words say its memory ran out: Python's MemoryError, Go's fatal "out of memory"
+    errors, or a fault in Go's runtime (which faults only on memory it was refused; see `_GO_RUNTIME_FAULT`)."""
+    return any(sign in stderr for sign in _OUT_OF_MEMORY) or _GO_RUNTIME_FAULT.match(stderr) is not None
 
 
 if __name__ == "__main__":
