@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 from kpops_bot.connectors import ConnectorPolicy, applied, literal_secrets
 from kpops_bot.diff import risks, topology
-from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION
+from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION, ManifestChecks
 from kpops_bot.diff.model import (
     ChangeKind,
     ComponentDiff,
@@ -62,10 +63,12 @@ def diff_pipeline(
     head: PipelineRender | None,
     options: DiffOptions,
     sources: PipelineSources | None = None,
+    checks: ManifestChecks | None = None,
 ) -> PipelineDiff:
     """The diff of one pipeline; `None` on a side means the pipeline does not exist there.
 
-    `sources` are the pipeline's kpops files at head, to point risks and errors at their lines.
+    `sources` are the pipeline's kpops files at head, to point risks and errors at their lines; `checks` the
+    violations of its manifests found when they were rendered (against `options.kubernetes_version`).
     """
     masker = options.masker
     source = head or base
@@ -96,6 +99,7 @@ def diff_pipeline(
     context = risks.RiskContext(
         sources=sources or PipelineSources(),
         kubernetes_version=options.kubernetes_version,
+        checks=checks,
         operation_mode=options.operation_mode,
         connector_resources=options.connectors.for_environment(environment).strimzi,
         mask_resource=masker.mask_resource,
@@ -240,6 +244,8 @@ def _leaves(value: Any, prefix: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ..
 
 
 def _config_changes(base: dict[str, Any], head: dict[str, Any], options: DiffOptions) -> list[ConfigChange]:
+    if _identical(base, head):  # most components of a wide change: no filtering, masking or tree walk
+        return []
     old, new = options.masker.mask_pair(options.ignored.apply(base), options.ignored.apply(head))
     changes = [
         ConfigChange(path=format_path(change.path), change=_CHANGE_KINDS[change.kind], old=change.old, new=change.new)
@@ -280,6 +286,10 @@ def _diff_resources(
     for key in [*new, *(key for key in old if key not in new)]:
         before, after = old.get(key), new.get(key)
         api_version, shown_namespace, _ = after or before  # type: ignore[misc]
+        if before is not None and after is not None and before[2] == after[2]:
+            # Equal as rendered is equal without the ignored fields: the same status, and nothing to filter or show.
+            diffs.append(_unchanged_resource(api_version, key, shown_namespace))
+            continue
         old_doc = options.ignored.apply(before[2]) if before else None
         new_doc = options.ignored.apply(after[2]) if after else None
         if before is None:
@@ -299,6 +309,22 @@ def _diff_resources(
             )
         )
     return diffs
+
+
+def _unchanged_resource(api_version: str, key: ResourceKey, namespace: str | None) -> ResourceDiff:
+    return ResourceDiff(
+        apiVersion=api_version, kind=key[1], namespace=namespace, name=key[3], status=Status.UNCHANGED, diff=""
+    )
+
+
+def _identical(base: Any, head: Any) -> bool:
+    """Equal with the types of every value alike (the tree diff tells `1` from `1.0` and `True`, `==` does not)."""
+    if base != head:
+        return False
+    try:
+        return json.dumps(base, allow_nan=False) == json.dumps(head, allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (or NaN, never equal to itself): the tree diff decides
+        return False
 
 
 def _masked_unified(old: Any, new: Any, options: DiffOptions) -> str:

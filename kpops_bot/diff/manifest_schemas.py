@@ -14,16 +14,20 @@ subdomain. Kinds neither knows (other CRDs) are not checked.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.util
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
-from typing import Any
+from importlib import metadata, resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import referencing
-from kubernetes_validate import utils as kubernetes_schemas
+if TYPE_CHECKING:
+    import jsonschema
 
 DEFAULT_KUBERNETES_VERSION = "1.31"
 _STRIMZI_GROUP = "kafka.strimzi.io"
@@ -79,6 +83,53 @@ def violations(manifest: dict[str, Any], kubernetes_version: str = DEFAULT_KUBER
     ]
 
 
+# What the checks stored with a render depend on besides its manifests: a new schema set or rule makes them anew.
+CHECKS_FORMAT = 1
+
+
+@cache
+def checks_name(kubernetes_version: str) -> str:
+    """The name of the checks made against this Kubernetes version with the schemas at hand."""
+    release = metadata.version("kubernetes-validate")
+    return f"manifest-checks/{CHECKS_FORMAT}/k8s-{kubernetes_version}/strimzi-{STRIMZI_RELEASE}/kv-{release}"
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """The manifest's content, as one short digest: what its stored checks are found by."""
+    text = json.dumps(manifest, ensure_ascii=False, allow_nan=False, default=repr)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def checked(manifests: Iterable[dict[str, Any]], kubernetes_version: str) -> dict[str, list[dict[str, Any]]]:
+    """The violations of each manifest by digest, as JSON, to be stored with its render."""
+    return {
+        manifest_digest(manifest): [dataclasses.asdict(found) for found in violations(manifest, kubernetes_version)]
+        for manifest in manifests
+    }
+
+
+@dataclass(frozen=True)
+class ManifestChecks:
+    """Violations found when the manifests were rendered (stored with them: `checked`), by content; a manifest
+    not among them is validated now."""
+
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    known: Mapping[str, Sequence[Violation]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, kubernetes_version: str, stored: Iterable[Mapping[str, list[dict[str, Any]]]]) -> ManifestChecks:
+        known = {
+            digest: [Violation(**{**found, "path": tuple(found["path"])}) for found in each]
+            for checks in stored
+            for digest, each in checks.items()
+        }
+        return cls(kubernetes_version, known)
+
+    def violations(self, manifest: dict[str, Any]) -> list[Violation]:
+        found = self.known.get(manifest_digest(manifest)) if self.known else None
+        return list(found) if found is not None else violations(manifest, self.kubernetes_version)
+
+
 def supported(kubernetes_version: str) -> bool:
     try:
         _schema_folder(kubernetes_version)
@@ -89,6 +140,10 @@ def supported(kubernetes_version: str) -> bool:
 
 @cache
 def _validator(kind: str, api_version: str, kubernetes_version: str) -> jsonschema.protocols.Validator | None:
+    # Imported here: a diff whose renders were checked when they were made (`ManifestChecks`) needs neither.
+    import jsonschema
+    import referencing
+
     group, _, version = api_version.partition("/")
     if group == _STRIMZI_GROUP:
         return _strimzi_validator(kind, version)
@@ -153,10 +208,30 @@ def _definition(ref: Any) -> str | None:
 
 def _schema_folder(kubernetes_version: str) -> str:
     wanted = _major_minor(kubernetes_version.removeprefix("v"))
-    known = [v for v in kubernetes_schemas.all_versions() if _major_minor(v) <= wanted]
+    known = [v for v in _schema_versions() if _major_minor(v) <= wanted]
     if not known:
         raise ValueError(f"no Kubernetes schemas for version {kubernetes_version}")
     return f"v{known[-1]}-local"
+
+
+@cache
+def _schema_versions() -> list[str]:
+    """kubernetes-validate's `all_versions()`, read without importing it (it imports jsonschema at once)."""
+    from packaging.version import Version
+
+    names = [entry.name for entry in _schemas_root().iterdir()]
+    return sorted((_SCHEMA_FOLDER.sub(r"\1", name) for name in names if _SCHEMA_FOLDER.match(name)), key=Version)
+
+
+_SCHEMA_FOLDER = re.compile(r"^v([^-]*).*")
+
+
+@cache
+def _schemas_root() -> Path:
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("kubernetes-validate is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
 
 
 def _major_minor(version: str) -> tuple[int, int]:
@@ -167,12 +242,13 @@ def _major_minor(version: str) -> tuple[int, int]:
 
 
 def _load(relative: str) -> Any:
-    path = resources.files("kubernetes_validate").joinpath("kubernetes-json-schema", *relative.split("/"))
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(_schemas_root().joinpath(*relative.split("/")).read_text(encoding="utf-8"))
 
 
 def _strimzi_validator(kind: str, version: str) -> jsonschema.protocols.Validator | None:
     """The CRD's schema of that version; a version the release does not serve accepts only the ones it does."""
+    import jsonschema
+
     if kind not in _STRIMZI_KINDS:
         return None
     versions = strimzi_crd(kind)["versions"]

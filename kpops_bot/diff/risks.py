@@ -28,7 +28,7 @@ from kpops_bot.diff.kafka import (
     declared_topics,
     main_output_topic,
 )
-from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION, violations
+from kpops_bot.diff.manifest_schemas import DEFAULT_KUBERNETES_VERSION, ManifestChecks
 from kpops_bot.diff.model import Risk, RiskLevel
 from kpops_bot.diff.paths import format_path
 from kpops_bot.model.kinds import OperationMode
@@ -55,6 +55,8 @@ class RiskContext:
 
     sources: PipelineSources = field(default_factory=PipelineSources)
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    # Violations found when the renders were made (stored with them in the render cache), by manifest content.
+    checks: ManifestChecks | None = None
     operation_mode: OperationMode = OperationMode.MANIFEST  # who applies the merge: kpops, or a GitOps controller
     connector_resources: bool = False  # `connectors: strimzi`: the GitOps folder holds connectors and prunes them
     # The manifest as the report may show it: a violation's value is left out where masking changes it.
@@ -145,10 +147,11 @@ def _strings(value: Any, prefix: tuple[Segment, ...]) -> Iterator[tuple[tuple[Se
 
 def _invalid_manifests(head: Sequence[ComponentRender], context: RiskContext) -> list[Risk]:
     version = context.kubernetes_version
+    checks = context.checks if context.checks is not None else ManifestChecks(version)
     risks: list[Risk] = []
     for component in head:
         for manifest in component.manifests:
-            found = violations(manifest, version)
+            found = checks.violations(manifest)
             shown = context.mask_resource(manifest) if found else manifest
             for violation in found:
                 hidden = _at(shown, violation.path) != _at(manifest, violation.path)

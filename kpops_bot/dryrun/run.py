@@ -11,10 +11,12 @@ import contextlib
 import functools
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from kpops_bot.changes import AffectedPipelines
 from kpops_bot.connectors import ConnectorSetup, with_connectors
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
+from kpops_bot.diff.manifest_schemas import ManifestChecks, checked, checks_name
 from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
 from kpops_bot.dryrun.graph import with_impact
 from kpops_bot.dryrun.request import DiffRequest
@@ -90,7 +92,7 @@ def diff_revisions(
     diffs = _Diffs((base, head), sides, options, head_files, expected={*rendered, *map(render_key, missing)})
     for key, render in rendered.items():
         diffs.arrived(key, render)
-    render_targets(repository, pool, missing, cache, progress, diffs.rendered)
+    render_targets(repository, pool, missing, cache, progress, diffs.rendered, _ManifestFacts(options))
     by_target = diffs.by_target
     pipelines: list[PipelineDiff] = []
     judged: list[Judged] = []
@@ -182,8 +184,25 @@ class _Diffs:
         base_render = _with_connectors(self.by_target.get(base_key), setup, self._options)
         head_render = _with_connectors(self.by_target.get(head_key), setup, self._options)
         sources = _sources(self._head_files, side, name)
-        diff = diff_pipeline(name, environment, base_render, head_render, self._options, sources)
+        checks = _ManifestFacts(self._options).checks(base_render, head_render)
+        diff = diff_pipeline(name, environment, base_render, head_render, self._options, sources, checks)
         return Judged(diff, base_render, head_render, sources)
+
+
+class _ManifestFacts:
+    """The schema checks of a render's manifests, as facts the render cache stores with it (`RenderFacts`): a
+    cached render is not validated again."""
+
+    def __init__(self, options: DiffOptions) -> None:
+        self._version = options.kubernetes_version
+        self.name = checks_name(self._version)
+
+    def __call__(self, render: PipelineRender) -> dict[str, list[dict[str, Any]]]:
+        return checked((manifest for component in render.components for manifest in component.manifests), self._version)
+
+    def checks(self, *renders: PipelineRender | None) -> ManifestChecks:
+        stored = (render.fact(self.name) for render in renders if render is not None)
+        return ManifestChecks.of(self._version, (facts for facts in stored if facts is not None))
 
 
 def _policy_sets(repository: CachedRepository, commit: str, options: DiffOptions) -> list[PolicySet]:

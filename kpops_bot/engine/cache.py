@@ -31,9 +31,9 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from kpops_bot import metrics
 from kpops_bot.model.render import ErrorKind, PipelineRender, RenderReads, RenderSpec
@@ -43,6 +43,7 @@ from kpops_bot.pipelines import Pipeline, RepoLayout
 _TRANSIENT_ERRORS = frozenset({ErrorKind.TIMEOUT, ErrorKind.LIMIT, ErrorKind.CRASH})
 MAX_ENTRY_BYTES = 32 * 1024 * 1024
 MAX_VARIANTS = 16
+_FACT_NAMES = 4  # facts kept per entry: a few Kubernetes versions checked against
 _KEY_FILE = ".hmac-key"
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -103,9 +104,24 @@ class _Variants(BaseModel):
     read_sets: list[ReadSet]
 
 
+class RenderFacts(Protocol):
+    """What the bot derives from one render alone (the diff's schema checks of its manifests), made when the render
+    is stored and stored with it, so that a cached render is not worked on again. `name` says what the facts are
+    and everything besides the render they depend on (their format, schema releases): an entry holding none of
+    that name (written before, or by an older bot) gets them made and written on its next use."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, render: PipelineRender) -> Any: ...
+
+
 class _Entry(BaseModel):
     render: PipelineRender
     reads: ReadSet
+    # Added in the entry's second format; a first-format entry reads as one without facts (an older bot reading a
+    # newer entry ignores the field).
+    facts: dict[str, Any] = Field(default_factory=dict)
 
 
 class RenderCache:
@@ -137,8 +153,11 @@ class RenderCache:
             handle.write(os.urandom(32))
         return path.read_bytes()
 
-    def get(self, key: str, revision: str, blobs: Mapping[str, str]) -> PipelineRender | None:
-        """The render stored for `key` whose reads are unchanged at the commit of `blobs`, stamped with `revision`."""
+    def get(
+        self, key: str, revision: str, blobs: Mapping[str, str], facts: RenderFacts | None = None
+    ) -> PipelineRender | None:
+        """The render stored for `key` whose reads are unchanged at the commit of `blobs`, stamped with `revision`,
+        with its `facts` (stored, or made now and stored)."""
         variants = self._load(self._variants_path(key), _Variants)
         for read_set in variants.read_sets if variants else []:
             entry_path = self._entry_path(key, read_set.state(blobs, self._sorted_paths(blobs)))
@@ -148,16 +167,37 @@ class RenderCache:
                 self._used(self._variants_path(key), entry_path)
                 metrics.render_cache_lookups.labels(metrics.CacheResult.HIT.value).inc()
                 reads = RenderReads(files=read_set.files, folders=read_set.folders, trees=read_set.trees)
-                return entry.render.model_copy(update={"revision": revision, "reads": reads})
+                render = entry.render.model_copy(update={"revision": revision, "reads": reads})
+                if facts is not None:
+                    self._with_facts(entry_path, entry, render, facts)
+                return render
         metrics.render_cache_lookups.labels(metrics.CacheResult.MISS.value).inc()
         return None
 
-    def put(self, key: str, render: PipelineRender, blobs: Mapping[str, str]) -> None:
-        """Store `render` (read at the commit of `blobs`) when the same inputs would reproduce it."""
+    def _with_facts(self, path: Path, entry: _Entry, render: PipelineRender, facts: RenderFacts) -> None:
+        """The entry's facts of that name on `render`; made and written into the entry when it has none."""
+        value = entry.facts.get(facts.name)
+        if value is None:
+            value = _made(facts, entry.render)
+            if value is None:
+                return
+            kept = dict(list({**entry.facts, facts.name: value}.items())[-_FACT_NAMES:])
+            body = entry.model_copy(update={"facts": kept}).model_dump_json().encode()
+            if len(body) <= MAX_ENTRY_BYTES:
+                self._write(path, body)
+        render.with_fact(facts.name, value)
+
+    def put(self, key: str, render: PipelineRender, blobs: Mapping[str, str], facts: RenderFacts | None = None) -> None:
+        """Store `render` (read at the commit of `blobs`) when the same inputs would reproduce it, with its `facts`
+        (which `render` then carries too)."""
         if not cacheable(render) or render.reads is None:
             return
         read_set = ReadSet(files=render.reads.files, folders=render.reads.folders, trees=render.reads.trees)
-        entry = _Entry(render=render, reads=read_set).model_dump_json().encode()
+        made = {} if facts is None else {facts.name: _made(facts, render)}
+        stored = {name: value for name, value in made.items() if value is not None}
+        for name, value in stored.items():
+            render.with_fact(name, value)
+        entry = _Entry(render=render, reads=read_set, facts=stored).model_dump_json().encode()
         if len(entry) > MAX_ENTRY_BYTES:
             return
         self._write(self._entry_path(key, read_set.state(blobs)), entry)
@@ -250,6 +290,15 @@ class RenderCache:
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._mac_key, body, hashlib.sha256).hexdigest().encode()
+
+
+def _made(facts: RenderFacts, render: PipelineRender) -> Any:
+    """The render's facts, or None when they cannot be made: whoever needs them then works them out as before
+    (and meets the same failure there, where it is reported)."""
+    try:
+        return facts(render)
+    except Exception:  # facts are an optimisation: their consumer reports the failure
+        return None
 
 
 def _entries(folder: Path) -> Iterator[tuple[Path, int, float]]:

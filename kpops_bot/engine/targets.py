@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from kpops_bot.engine.cache import RenderCache, cache_key
+from kpops_bot.engine.cache import RenderCache, RenderFacts, cache_key
 from kpops_bot.engine.pool import RenderRequest
 from kpops_bot.engine.settings import EngineSettings
 from kpops_bot.model.render import ErrorKind, PipelineRender, RenderError, RenderSpec
@@ -129,12 +129,14 @@ def render_targets(
     cache: RenderCache | None = None,
     progress: Progress | None = None,
     on_render: Callable[[RenderTarget, PipelineRender], None] | None = None,
+    facts: RenderFacts | None = None,
 ) -> list[PipelineRender]:
     """Render every target in parallel (several commits at once), results in the order of the targets.
 
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
     `on_render` is called with each target's render as soon as it is known (cached or done), in the caller's
-    thread, so that work on finished renders overlaps the renders still running.
+    thread, so that work on finished renders overlaps the renders still running. With a cache, each render
+    carries its `facts`, made once and stored with it.
     """
     results: list[PipelineRender | None] = [None] * len(targets)
     releases = _releases(repository, pool, targets)
@@ -147,7 +149,7 @@ def render_targets(
     keys = _cache_keys(pool, targets, blobs, releases) if cache is not None else []
     if cache is not None:
         results = [
-            result or cache.get(key, t.commit, blobs[t.commit])
+            result or cache.get(key, t.commit, blobs[t.commit], facts)
             for result, key, t in zip(results, keys, targets, strict=True)
         ]
     done = 0
@@ -176,7 +178,7 @@ def render_targets(
             result.notes.extend(left_out[targets[index].commit])
             results[index] = result
             if cache is not None and _answers(targets[index], result):
-                cache.put(keys[index], result, blobs[targets[index].commit])
+                cache.put(keys[index], result, blobs[targets[index].commit], facts)
             if progress is not None:
                 done += 1
                 progress(done, len(targets), result)

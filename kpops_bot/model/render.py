@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from kpops_bot.model.kinds import Mode, Operation
 
@@ -82,10 +82,20 @@ class PipelineRender(BaseModel):
     reads: RenderReads | None = Field(
         default=None, exclude=True, description="Repository files the render read; for the render cache only."
     )
+    # What the bot derived from this render alone, by name (engine/cache.py `RenderFacts`). Private: never read
+    # from a render process's answer, only set in the bot's process.
+    _facts: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def fact(self, name: str) -> Any:
+        """The facts of that name derived from this render, or None."""
+        return self._facts.get(name)
+
+    def with_fact(self, name: str, value: Any) -> None:
+        self._facts[name] = value
 
 
 class RenderLimits(BaseModel):

@@ -188,3 +188,23 @@ def test_blocking_levels_are_configurable() -> None:
     assert not build_report("b", "h", "manifest", [None], [pipeline]).summary.blocking
     strict = build_report("b", "h", "manifest", [None], [pipeline], [RiskLevel.WARNING, RiskLevel.DANGER])
     assert strict.summary.blocking
+
+
+def test_a_value_that_only_changes_type_is_still_a_config_change() -> None:
+    """Equal under `==` (1 == 1.0 == True) is not unchanged: the shortcut for identical configurations keeps the
+    tree diff's types."""
+    base = recorded_render()
+    for value in (2.0, True):
+        head = edited(base)
+        component(head, "word-counter").config["values"]["replicaCount"] = value
+        diff = diff_pipeline("word-count", None, base, head, DiffOptions())
+        assert changes_of(diff.components, "word-counter") == {"values.replicaCount": (2, value)}, value
+
+
+def test_a_resource_changed_only_in_ignored_fields_is_unchanged() -> None:
+    base = recorded_render()
+    head = edited(base)
+    manifest(head, "Deployment", "word-count-word-counter")["metadata"]["labels"]["helm.sh/chart"] = "other-9.9.9"
+    diff = diff_pipeline("word-count", None, base, head, DiffOptions())
+    deployment = next(r for c in diff.components for r in c.resources if r.kind == "Deployment")
+    assert (deployment.status, deployment.diff) == (Status.UNCHANGED, "")

@@ -128,3 +128,33 @@ def test_definitions_put_in_place_report_what_resolving_each_ref_reports() -> No
     for document in broken:
         errors = [(str(list(e.absolute_path)), e.message, str(e.validator)) for e in validator.iter_errors(document)]
         assert errors == _errors_through_refs(document) != []
+
+
+def test_checks_stored_with_a_render_give_the_violations_validating_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`checked` (made when a render is stored in the cache) read back by `ManifestChecks`: the same violations,
+    without validating again; a manifest it does not know (other content) is validated then."""
+    invalid = deployment(replicas="three")
+    manifests = [invalid, deployment(), topic(partitions=-1)]
+    stored = json.loads(json.dumps(manifest_schemas.checked(manifests, "1.31")))  # as the cache keeps it
+    checks = manifest_schemas.ManifestChecks.of("1.31", [stored])
+    expected = [violations(each, "1.31") for each in manifests]
+    assert expected[0] and expected[2], "the example has something to find"
+
+    def validated(*_: Any) -> None:
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(manifest_schemas, "_validator", validated)
+    assert [checks.violations(copy.deepcopy(each)) for each in manifests] == expected
+    with pytest.raises(AssertionError, match="validated again"):
+        checks.violations(deployment(replicas=2))
+
+
+def test_checks_are_named_for_what_they_depend_on() -> None:
+    assert manifest_schemas.checks_name("1.31") != manifest_schemas.checks_name("1.30")
+    assert manifest_schemas.STRIMZI_RELEASE in manifest_schemas.checks_name("1.31")
+
+
+def test_the_schema_versions_are_kubernetes_validates() -> None:
+    from kubernetes_validate import utils
+
+    assert manifest_schemas._schema_versions() == utils.all_versions()

@@ -149,3 +149,67 @@ def test_oversized_renders_are_not_cached(tmp_path: Path, monkeypatch: pytest.Mo
     cache = RenderCache(tmp_path)
     cache.put("k" * 64, read(recorded_render()), BLOBS)
     assert cache.get("k" * 64, "r", BLOBS) is None
+
+
+class CountingFacts:
+    """Facts of a render (its manifests' count): how often they were made shows whether the cache reused them."""
+
+    def __init__(self, name: str = "manifests/1") -> None:
+        self.name = name
+        self.made = 0
+
+    def __call__(self, render: PipelineRender) -> int:
+        self.made += 1
+        return sum(len(component.manifests) for component in render.components)
+
+
+def test_facts_are_made_when_a_render_is_stored_and_come_back_with_it(tmp_path: Path) -> None:
+    facts = CountingFacts()
+    render = read(recorded_render())
+    cache = RenderCache(tmp_path)
+    cache.put("k" * 64, render, BLOBS, facts)
+    expected = sum(len(component.manifests) for component in render.components)
+    assert (facts.made, render.fact(facts.name)) == (1, expected), "the stored render carries them at once"
+    for _ in range(2):
+        again = RenderCache(tmp_path).get("k" * 64, "r", BLOBS, facts)
+        assert again is not None
+        assert again.fact(facts.name) == expected
+    assert facts.made == 1, "a cached render's facts are read, not made again"
+    assert RenderCache(tmp_path).get("k" * 64, "r", BLOBS).fact(facts.name) is None  # type: ignore[union-attr]
+
+
+def test_an_entry_without_the_facts_asked_for_gets_them_made_and_stored(tmp_path: Path) -> None:
+    """An entry written before facts existed (or with facts of another name: another schema release) is used, its
+    facts made on first use and written into it."""
+    cache = RenderCache(tmp_path)
+    cache.put("k" * 64, read(recorded_render()), BLOBS)  # as an older bot stored it: no facts
+    older = CountingFacts("manifests/0")
+    cache.put("k" * 64, read(recorded_render()), BLOBS, older)
+    facts = CountingFacts("manifests/1")
+    first = cache.get("k" * 64, "r", BLOBS, facts)
+    second = RenderCache(tmp_path).get("k" * 64, "r", BLOBS, facts)
+    assert first is not None and second is not None
+    assert first.fact(facts.name) == second.fact(facts.name) is not None
+    assert facts.made == 1
+    assert second.fact(older.name) is None, "only the facts asked for are put on the render"
+    assert RenderCache(tmp_path).get("k" * 64, "r", BLOBS, older).fact(older.name) is not None  # type: ignore[union-attr]
+    assert older.made == 1, "facts of another name stay in the entry"
+
+
+def test_facts_that_cannot_be_made_leave_the_render_without_them(tmp_path: Path) -> None:
+    class Failing(CountingFacts):
+        def __call__(self, render: PipelineRender) -> int:
+            raise ValueError("schema missing")
+
+    cache = RenderCache(tmp_path)
+    cache.put("k" * 64, read(recorded_render()), BLOBS, Failing())
+    again = cache.get("k" * 64, "r", BLOBS, Failing())
+    assert again is not None
+    assert again.fact("manifests/1") is None
+
+
+def test_a_render_process_cannot_hand_in_facts() -> None:
+    """Facts are made in the bot's process only: a render's answer that names some carries none."""
+    answer = recorded_render().model_dump(mode="json") | {"_facts": {"manifests/1": 0}, "facts": {"manifests/1": 0}}
+    parsed = PipelineRender.model_validate(answer)
+    assert parsed.fact("manifests/1") is None
