@@ -155,6 +155,8 @@ class PipelineSources:
     def disabled(self) -> list[tuple[str, str, SourceLocation]]:
         """Components that `enabled: false` switches off, in their entry or their type's defaults: (name, type, the
         line of the `enabled` that decides)."""
+        if not any(_may_name_enabled(source.text) for source in (*self.pipeline_files, *self.defaults_files)):
+            return []  # nothing to compose: most pipelines of a wide change switch nothing off
         components: dict[str, str | None] = {}
         for source in self.pipeline_files:
             for entry in _entries(source.root):
@@ -195,6 +197,12 @@ def _entries(root: yaml.Node | None) -> list[yaml.MappingNode]:
     if isinstance(root, yaml.SequenceNode):
         return [item for item in root.value if isinstance(item, yaml.MappingNode)]
     return []
+
+
+def _may_name_enabled(text: str) -> bool:
+    """Whether the text can hold an `enabled` key: written out, or spelt with escapes (only a double-quoted
+    scalar has them, `"enab\\x6ced"`); a folded line joins with a space, so it cannot make the word."""
+    return "enabled" in text or "\\" in text
 
 
 def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:

@@ -28,12 +28,12 @@ from kpops_bot.diff.model import (
 )
 from kpops_bot.diff.paths import FieldFilter, format_path
 from kpops_bot.diff.tree_diff import Kind, tree_changes
+from kpops_bot.diff.yaml_block import block_yaml
 from kpops_bot.masking import Masker
 from kpops_bot.model.kinds import OperationMode
 from kpops_bot.model.policy import PolicyOptions
 from kpops_bot.model.render import ComponentRender, Mode, Operation, PipelineRender, RenderError
 from kpops_bot.sources import PipelineSources
-from kpops_bot.yaml_text import dump_yaml
 
 ResourceKey = tuple[str, str, str, str]
 _CHANGE_KINDS: dict[Kind, ChangeKind] = {Kind.ADDED: "added", Kind.REMOVED: "removed", Kind.CHANGED: "changed"}
@@ -343,7 +343,7 @@ def _unified(old: Any, new: Any, context: int) -> str:
 def _yaml_lines(document: Any) -> list[str]:
     if document is None:
         return []
-    return dump_yaml(document).splitlines()
+    return block_yaml(document).splitlines()
 
 
 def build_report(

@@ -289,7 +289,7 @@ class RenderCache:
         return total
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._mac_key, body, hashlib.sha256).hexdigest().encode()
+        return hmac.digest(self._mac_key, body, "sha256").hex().encode()  # the one-shot C path
 
 
 def _made(facts: RenderFacts, render: PipelineRender) -> Any:

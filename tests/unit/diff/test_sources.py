@@ -101,3 +101,14 @@ def test_each_file_is_read_and_composed_once_per_run() -> None:
     assert first.locate("a", "streams-app", ["values", "replicaCount"]) == SourceLocation(file="defaults.yaml", line=3)
     assert second.locate("b", "streams-app", ["values", "replicaCount"]) == SourceLocation(file="defaults.yaml", line=3)
     assert first.defaults_files[0].root is second.defaults_files[0].root
+
+
+def test_files_that_cannot_name_enabled_are_not_composed_to_find_disabled_components() -> None:
+    plain = PipelineSources(
+        pipeline_files=[SourceFile("p/pipeline.yaml", PIPELINE_DEV)], defaults_files=[SourceFile("d.yaml", DEFAULTS)]
+    )
+    assert plain.disabled() == []
+    assert all("root" not in source.__dict__ for source in (*plain.pipeline_files, *plain.defaults_files))
+    escaped = PIPELINE.replace("  enabled: false", '  "enab\\x6ced": false')
+    spelt = PipelineSources(pipeline_files=[SourceFile("p/pipeline.yaml", escaped)])
+    assert spelt.disabled() == [("producer", "producer-app", at("p/pipeline.yaml", 12))], "an escaped key counts"
