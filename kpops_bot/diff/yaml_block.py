@@ -36,10 +36,43 @@ class BlockWriter:
             return dump_yaml(document)
         lines: list[str] = []
         try:
+            self._learn(document)
             self._mapping(document, 0, lines, set())
         except _Irregular:
             return dump_yaml(document)
         return "\n".join(lines) + "\n"
+
+    def _learn(self, document: dict[Any, Any]) -> None:
+        """The texts of the document's keys and scalars not met before, from one PyYAML dump of them all (a dump
+        each cost more than writing the document): `- k: <value>` and `- <key>: null`, a line each."""
+        keys: dict[str, None] = {}
+        values: dict[tuple[type, str], Any] = {}
+        pending: list[Any] = [document]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    if isinstance(key, str) and key not in self._keys:
+                        keys[key] = None
+                    pending.append(value)
+            elif isinstance(item, list):
+                pending.extend(item)
+            elif type(item) in _SCALARS and (memo := _memo(item)) not in self._values:
+                values[memo] = item
+        if not keys and not values:
+            return
+        written = dump_yaml([*({"k": value} for value in values.values()), *({key: None} for key in keys)])
+        lines = written.split("\n")[:-1]
+        if written.count("\n") != len(values) + len(keys):
+            raise _Irregular  # one of them takes several lines
+        for memo, line in zip(values, lines, strict=False):
+            if not line.startswith("- k: "):
+                raise _Irregular
+            _remember(self._values, memo, line[len("- k: ") :])
+        for key, line in zip(keys, lines[len(values) :], strict=True):
+            if not line.endswith(": null") or not line.startswith("- "):
+                raise _Irregular
+            _remember(self._keys, key, line[len("- ") : -len(": null")])
 
     def _mapping(self, mapping: dict[Any, Any], indent: int, lines: list[str], seen: set[int]) -> None:
         _once(mapping, seen)
@@ -86,7 +119,7 @@ class BlockWriter:
             return "{}" if isinstance(value, dict) else "[]"
         if type(value) not in _SCALARS:  # subclasses too (enums): PyYAML decides about those
             raise _Irregular
-        memo = (type(value), value if isinstance(value, str) else repr(value))  # repr: 0.0 and -0.0 differ
+        memo = _memo(value)
         text = self._values.get(memo)
         if text is None:
             written = dump_yaml({"k": value})
@@ -94,6 +127,10 @@ class BlockWriter:
                 raise _Irregular  # written over several lines: its text depends on where it stands
             text = _remember(self._values, memo, written[len("k: ") : -1])
         return text
+
+
+def _memo(value: Any) -> tuple[type, str]:
+    return type(value), value if isinstance(value, str) else repr(value)  # repr: 0.0 and -0.0 differ
 
 
 def _once(container: dict[Any, Any] | list[Any], seen: set[int]) -> None:
