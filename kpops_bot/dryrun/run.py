@@ -18,6 +18,7 @@ from kpops_bot.connectors import ConnectorSetup, with_connectors
 from kpops_bot.diff.compute import DiffOptions, build_report, diff_pipeline
 from kpops_bot.diff.manifest_schemas import ManifestChecks, checked, checks_name
 from kpops_bot.diff.model import DiffReport, KpopsSides, PipelineDiff
+from kpops_bot.dryrun.forked import forked_map
 from kpops_bot.dryrun.graph import with_impact
 from kpops_bot.dryrun.request import DiffRequest
 from kpops_bot.engine.affected import AffectedSide, Rendered, affected_side, reached_through_reads, render_key
@@ -92,7 +93,9 @@ def diff_revisions(
     diffs = _Diffs((base, head), sides, options, head_files, expected={*rendered, *map(render_key, missing)})
     for key, render in rendered.items():
         diffs.arrived(key, render)
-    render_targets(repository, pool, missing, cache, progress, diffs.rendered, _ManifestFacts(options))
+    facts = _ManifestFacts(options)
+    render_targets(repository, pool, missing, cache, progress, diffs.rendered, facts, on_cached=diffs.all_at_once)
+    diffs.all_at_once()
     by_target = diffs.by_target
     pipelines: list[PipelineDiff] = []
     judged: list[Judged] = []
@@ -143,6 +146,10 @@ class _Diffs:
         self.by_target: dict[RenderKey, PipelineRender] = {}
         self._sides, self._options, self._head_files = sides, options, head_files
         self._done: dict[Affected, Judged] = {}
+        # Until `all_at_once`, a pipeline whose renders are in waits for it: renders known without rendering
+        # (cached, or made before) are all there at once, and their diffs share both cores.
+        self._gathering = True
+        self._ready: list[Affected] = []
         self._keys: dict[Affected, tuple[RenderKey, RenderKey]] = {}
         # What each pipeline waits for: those of its two renders that will be made (or were already).
         self._waiting: dict[Affected, set[RenderKey]] = {}
@@ -164,11 +171,29 @@ class _Diffs:
         self.by_target[key] = render
         for pipeline in self._waiters.get(key, []):
             self._waiting[pipeline].discard(key)
-            if not self._waiting[pipeline]:
+            if not self._waiting[pipeline] and self._gathering:
+                self._ready.append(pipeline)
+            elif not self._waiting[pipeline]:
                 # While renders still run, a failing diff waits: `result` makes it again after them, where it
                 # fails as it did before the diff overlapped rendering.
                 with contextlib.suppress(Exception):
                     self._done[pipeline] = self._diff(pipeline)
+
+    def all_at_once(self) -> None:
+        """The pipelines gathered so far, diffed on both cores (`forked_map`); the next are diffed as they come."""
+        ready, self._ready, self._gathering = self._ready, [], False
+        for pipeline, diff in zip(ready, forked_map(self._diff_alone, ready), strict=True):
+            if diff is not None:
+                base_render, head_render, sources = self._inputs(pipeline)
+                self._done[pipeline] = Judged(diff, base_render, head_render, sources)
+
+    def _diff_alone(self, pipeline: Affected) -> PipelineDiff | None:
+        """The pipeline's diff without its inputs (what a forked child sends back); None when it fails: `result`
+        makes it again, where it fails as it would have."""
+        try:
+            return self._diff(pipeline).diff
+        except Exception:
+            return None
 
     def result(self, index: int, name: str) -> Judged:
         """The pipeline's diff, made now if no render of it was awaited (or its early diff failed)."""
@@ -177,16 +202,23 @@ class _Diffs:
 
     def _diff(self, pipeline: Affected) -> Judged:
         index, name = pipeline
+        base_render, head_render, sources = self._inputs(pipeline)
+        checks = _ManifestFacts(self._options).checks(base_render, head_render)
+        environment = self._sides[index].spec.environment
+        diff = diff_pipeline(name, environment, base_render, head_render, self._options, sources, checks)
+        return Judged(diff, base_render, head_render, sources)
+
+    def _inputs(
+        self, pipeline: Affected
+    ) -> tuple[PipelineRender | None, PipelineRender | None, PipelineSources | None]:
+        """Its base and head renders as a merge commits them, and its files at head."""
+        index, name = pipeline
         side = self._sides[index]
-        environment = side.spec.environment
-        setup = self._options.connectors.for_environment(environment)
+        setup = self._options.connectors.for_environment(side.spec.environment)
         base_key, head_key = self._keys[pipeline]
         base_render = _with_connectors(self.by_target.get(base_key), setup, self._options)
         head_render = _with_connectors(self.by_target.get(head_key), setup, self._options)
-        sources = _sources(self._head_files, side, name)
-        checks = _ManifestFacts(self._options).checks(base_render, head_render)
-        diff = diff_pipeline(name, environment, base_render, head_render, self._options, sources, checks)
-        return Judged(diff, base_render, head_render, sources)
+        return base_render, head_render, _sources(self._head_files, side, name)
 
 
 class _ManifestFacts:

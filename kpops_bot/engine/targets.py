@@ -130,13 +130,15 @@ def render_targets(
     progress: Progress | None = None,
     on_render: Callable[[RenderTarget, PipelineRender], None] | None = None,
     facts: RenderFacts | None = None,
+    on_cached: Callable[[], None] | None = None,
 ) -> list[PipelineRender]:
     """Render every target in parallel (several commits at once), results in the order of the targets.
 
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
     `on_render` is called with each target's render as soon as it is known (cached or done), in the caller's
-    thread, so that work on finished renders overlaps the renders still running. With a cache, each render
-    carries its `facts`, made once and stored with it.
+    thread, so that work on finished renders overlaps the renders still running; `on_cached` once every render
+    known without rendering was handed on, before any render starts. With a cache, each render carries its
+    `facts`, made once and stored with it.
     """
     results: list[PipelineRender | None] = [None] * len(targets)
     releases = _releases(repository, pool, targets)
@@ -161,6 +163,8 @@ def render_targets(
             progress(done, len(targets), result)
         if on_render is not None:
             on_render(target, result)
+    if on_cached is not None:
+        on_cached()
     missing = [index for index, result in enumerate(results) if result is None]
     left_out: dict[str, list[str]] = {}
     with ExitStack() as stack:
