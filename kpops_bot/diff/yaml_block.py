@@ -16,6 +16,7 @@ from typing import Any
 from kpops_bot.yaml_text import dump_yaml
 
 _KEPT = 100_000  # scalars remembered: one run's keys and values; a long-lived process starts over
+_LONGEST_KEPT = 512  # a longer text (a certificate, a script) is written anew each time, not kept
 _SCALARS = frozenset({str, bool, int, float, type(None)})
 
 
@@ -141,6 +142,8 @@ def _once(container: dict[Any, Any] | list[Any], seen: set[int]) -> None:
 
 
 def _remember(memory: dict[Any, str], key: Any, text: str) -> str:
+    if len(text) > _LONGEST_KEPT:
+        return text
     if len(memory) >= _KEPT:
         memory.clear()
     memory[key] = text

@@ -158,3 +158,9 @@ def test_the_schema_versions_are_kubernetes_validates() -> None:
     from kubernetes_validate import utils
 
     assert manifest_schemas._schema_versions() == utils.all_versions()
+
+
+def test_a_manifest_holding_nan_is_checked_too() -> None:
+    odd = deployment(replicas=float("nan"))
+    checks = manifest_schemas.ManifestChecks.of("1.31", [manifest_schemas.checked([deployment()], "1.31")])
+    assert checks.violations(odd) == violations(odd, "1.31")

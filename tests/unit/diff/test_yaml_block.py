@@ -54,3 +54,11 @@ def test_a_container_met_twice_is_written_with_its_anchor() -> None:
         written = BlockWriter().dump(document)
         assert written == dump_yaml(document)
         assert "&id001" in written
+
+
+def test_long_texts_are_written_but_not_kept() -> None:
+    writer = BlockWriter()
+    document = {"script": "x" * 5000, "name": "app"}
+    assert writer.dump(document) == dump_yaml(document)
+    assert writer.dump(document) == dump_yaml(document)
+    assert all(len(text) <= 512 for text in writer._values.values())
