@@ -182,18 +182,23 @@ class _Diffs:
     def all_at_once(self) -> None:
         """The pipelines gathered so far, diffed on both cores (`forked_map`); the next are diffed as they come."""
         ready, self._ready, self._gathering = self._ready, [], False
-        for pipeline, diff in zip(ready, forked_map(self._diff_alone, ready), strict=True):
-            if diff is not None:
-                base_render, head_render, sources = self._inputs(pipeline)
-                self._done[pipeline] = Judged(diff, base_render, head_render, sources)
+        made_here: dict[Affected, Judged] = {}
+        diffs = forked_map(functools.partial(self._diff_alone, made_here), ready)
+        for pipeline, diff in zip(ready, diffs, strict=True):
+            judged = made_here.get(pipeline)
+            if judged is None and diff is not None:  # made by the child: its inputs are this process's too
+                judged = Judged(diff, *self._inputs(pipeline))
+            if judged is not None:
+                self._done[pipeline] = judged
 
-    def _diff_alone(self, pipeline: Affected) -> PipelineDiff | None:
-        """The pipeline's diff without its inputs (what a forked child sends back); None when it fails: `result`
-        makes it again, where it fails as it would have."""
+    def _diff_alone(self, made: dict[Affected, Judged], pipeline: Affected) -> PipelineDiff | None:
+        """The pipeline's diff without its inputs (what a forked child sends back), the whole in `made`; None when
+        it fails: `result` makes it again, where it fails as it would have."""
         try:
-            return self._diff(pipeline).diff
+            judged = made[pipeline] = self._diff(pipeline)
         except Exception:
             return None
+        return judged.diff
 
     def result(self, index: int, name: str) -> Judged:
         """The pipeline's diff, made now if no render of it was awaited (or its early diff failed)."""
