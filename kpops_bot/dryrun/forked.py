@@ -7,6 +7,10 @@ few milliseconds) and with a second CPU. A child that fails, dies or answers lat
 the fork, a busy machine) changes nothing but the time: its share is worked out here, as without a child, so an
 error is raised where it would have been. The child never returns into the caller's code: it ends with
 `os._exit`, running no cleanup of the parent's (atexit, buffered output, temporary folders).
+
+Written here rather than with `multiprocessing`: its pools start workers and send them the items pickled, which
+costs more than the diffs they would take over; a bare fork inherits the items, and only the fallback on a late or
+failed child (the point of this module) is ours.
 """
 
 from __future__ import annotations
