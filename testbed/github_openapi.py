@@ -144,10 +144,16 @@ def _validator(pointer: str) -> jsonschema.Draft4Validator:
 
 
 def _schema_problems(value: Any, pointer: str) -> list[str]:
-    return [
+    return list(_judged(pointer, json.dumps(value, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _judged(pointer: str, text: str) -> tuple[str, ...]:
+    """A body is judged once: a client that polls gets the same answer many times."""
+    return tuple(
         f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message[:300]}"
-        for error in _validator(pointer).iter_errors(value)
-    ]
+        for error in _validator(pointer).iter_errors(json.loads(text))
+    )
 
 
 def _response_schema(base: tuple[str, ...], key: str) -> str | None:
