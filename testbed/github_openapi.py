@@ -3,10 +3,10 @@ description (`@octokit/openapi`, api.github.com), so the fake cannot drift into 
 
 `scripts/setup dev` installs the package into `.tools/` (version below). The recorder sits in front of the fake's
 ASGI app and keeps each REST exchange; `problems()` names every one that GitHub's description does not allow: an
-operation it lacks, a request body its schema refuses, a status it does not document, a JSON answer (refusals
-included) its response schema refuses, with the formats `date-time`, `uri` and `email` checked. Answers the tests
-inject as faults (5xx, 429) and git's smart HTTP are not REST and are skipped. A validator is compiled once per
-schema and reused for every exchange.
+operation it lacks, a URL parameter it does not take or a value it refuses, a request body its schema refuses, a
+status it does not document, a JSON answer (refusals included) its response schema refuses, with the formats
+`date-time`, `uri` and `email` checked. Answers the tests inject as faults (5xx, 429) and git's smart HTTP are not
+REST and are skipped. A validator is compiled once per schema and a body judged once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import datetime
 import functools
 import json
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Exchange:
     request: Any  # the JSON body, None without one
     status: int
     response: Any
+    query: tuple[tuple[str, str], ...] = ()  # the URL's parameters, in order
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,36 @@ def _response_schema(base: tuple[str, ...], key: str) -> str | None:
     return _pointer(*where, "content", "application/json", "schema")
 
 
+def _parameter(node: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" not in node:
+        return node
+    found: dict[str, Any] = functools.reduce(lambda at, part: at[part], node["$ref"][2:].split("/"), _spec())
+    return found
+
+
+def _query_problems(operation: _Operation, query: tuple[tuple[str, str], ...]) -> list[str]:
+    """A URL parameter the operation does not take, or a value its schema refuses (numbers and booleans as text)."""
+    taken = {
+        parameter["name"]: parameter.get("schema", {})
+        for parameter in map(_parameter, operation.definition.get("parameters", []))
+        if parameter.get("in") == "query"
+    }
+    said = []
+    for name, text in query:
+        if name not in taken:
+            said.append(f"query parameter {name!r} is not one of the operation's ({', '.join(sorted(taken))})")
+            continue
+        schema = taken[name]
+        value: Any = text
+        if schema.get("type") == "integer":
+            value = int(text) if text.lstrip("-").isdigit() else text
+        elif schema.get("type") == "boolean":
+            value = {"true": True, "false": False}.get(text, text)
+        errors = jsonschema.Draft4Validator(schema, format_checker=_FORMATS).iter_errors(value)
+        said += [f"query parameter {name}: {error.message[:200]}" for error in errors]
+    return said
+
+
 def problems(exchange: Exchange) -> list[str]:
     """What GitHub's description does not allow of one exchange (empty: it agrees)."""
     where = f"{exchange.method} {exchange.path} → {exchange.status}"
@@ -182,7 +214,7 @@ def problems(exchange: Exchange) -> list[str]:
         return [f"{where}: GitHub has no such operation"]
     operation = found[0]
     base = ("paths", operation.template, operation.method.lower())
-    said: list[str] = []
+    said = [f"{where}: {problem}" for problem in _query_problems(operation, exchange.query)]
     body = operation.definition.get("requestBody", {}).get("content", {}).get("application/json")
     if exchange.request is not None and body is not None and "schema" in body:
         pointer = _pointer(*base, "requestBody", "content", "application/json", "schema")
@@ -233,7 +265,14 @@ class Recorder:
         if status >= 500 or status == 429:
             return
         self.exchanges.append(
-            Exchange(scope["method"], scope["path"].removeprefix(self.prefix), _json(request), status, _json(response))
+            Exchange(
+                scope["method"],
+                scope["path"].removeprefix(self.prefix),
+                _json(request),
+                status,
+                _json(response),
+                tuple(urllib.parse.parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)),
+            )
         )
 
     def problems(self) -> list[str]:

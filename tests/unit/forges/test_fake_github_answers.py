@@ -97,6 +97,7 @@ def test_every_route_answers_as_github_describes(tmp_path: Path) -> None:
     assert statuses[:18] == [200, 403, 401, 201, 200, 200, 200, 201, 200, 200, 404, 201, 200, 200, 200, 201, 422, 200]
     assert statuses[18:] == [200, 200, 404, 200, 201, 200, 403, 201, 200, 200, 201, 200, 200, 200, 200, 204]
     assert len(recorder.exchanges) == len(answers)
+    assert recorder.exchanges[9].query == (("ref", head),)  # the URL's parameters are checked too
     assert recorder.problems() == []
 
 

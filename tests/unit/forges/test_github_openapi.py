@@ -69,3 +69,13 @@ def test_findings_are_grouped_by_cause() -> None:
         for number in (1, 2, 3)
     ]
     assert grouped(found) == ["3 x GET /repos/acme/d/issues/* → 200: response user/login: 7 is not of type 'string'"]
+
+
+def test_a_url_parameter_github_does_not_take_or_a_value_it_refuses_is_named() -> None:
+    path = "/repos/acme/d/pulls"
+    listed = [("state", "open"), ("per_page", "100"), ("page", "2")]
+    assert problems(Exchange("GET", path, None, 200, [], tuple(listed))) == []
+    wrong = problems(Exchange("GET", path, None, 200, [], (("state", "merged"), ("per_page", "many"), ("q", "x"))))
+    assert wrong[0] == f"GET {path} → 200: query parameter state: 'merged' is not one of ['open', 'closed', 'all']"
+    assert wrong[1] == f"GET {path} → 200: query parameter per_page: 'many' is not of type 'integer'"
+    assert wrong[2].startswith(f"GET {path} → 200: query parameter 'q' is not one of the operation's (base, direction")
