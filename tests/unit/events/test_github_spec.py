@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kpops_bot.events.github import parse
-from kpops_bot.events.model import CommentEvent, Ignored, PullRequestEvent, PushEvent
+from kpops_bot.events.model import CommentEvent, Ignored, PullRequestAction, PullRequestEvent, PushEvent
 from kpops_bot.playground.fake_github import FakeGitHub, StoredPull
 from kpops_bot.playground.hooks import issue_comment_payload, pull_request_payload
 from testbed import deliveries
@@ -41,6 +41,15 @@ ADDED_AFTER_THE_EXAMPLES = {
     "hook": {"deliveries_url"},
 }
 SHA = "a" * 40
+DECIDED = {  # what the bot makes of the test's pull request deliveries below ("": the fixture as it is)
+    "": PullRequestAction.OPENED,
+    "opened": PullRequestAction.OPENED,
+    "synchronize": PullRequestAction.UPDATED,
+    "reopened": PullRequestAction.REOPENED,
+    "ready_for_review": PullRequestAction.READY,
+    "merged": PullRequestAction.MERGED,
+    "from a fork": PullRequestAction.OPENED,
+}
 CLONE = "https://github.com/acme/deployments.git"
 
 
@@ -165,10 +174,16 @@ def _playground_payloads() -> list[tuple[str, str, dict[str, Any]]]:
 
 @pytest.mark.parametrize(("source", "name", "payload"), _test_payloads(), ids=lambda value: str(value)[:40])
 def test_every_payload_the_tests_deliver_meets_githubs_schema(source: str, name: str, payload: dict[str, Any]) -> None:
-    event = name.split(maxsplit=1)[0]
+    event, _, case = name.partition(" ")
     assert problems(event, payload) == []
     read = parse(event, "test", payload)
-    assert isinstance(read, PullRequestEvent | CommentEvent | PushEvent), read
+    if isinstance(read, PullRequestEvent):
+        assert (read.action, read.from_fork) == (DECIDED[case], case == "from a fork")
+    elif isinstance(read, CommentEvent):
+        expected = (case == "edited", case == "by a bot", payload["comment"]["body"])
+        assert (read.edited, read.author_is_bot, read.body) == expected
+    else:
+        assert isinstance(read, PushEvent), read
 
 
 def test_a_payload_lacking_a_field_github_always_sends_is_refused() -> None:
