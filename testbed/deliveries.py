@@ -71,6 +71,11 @@ def github_pull_request(
     pull["base"]["repo"].update(full_name=full_name, clone_url=clone_url)
     pull["head"].update(ref=head_ref, sha=head_sha)
     pull["head"]["repo"].update(full_name=fork or full_name, clone_url=clone_url)
+    if action == "closed":
+        closed = pull["updated_at"]
+        pull.update(state="closed", closed_at=closed, merged_at=closed if merge_commit_sha else None)
+    if action == "synchronize":  # the heads before and after the push (the one before: the base's, a stand-in)
+        payload.update(before=pull["base"]["sha"], after=head_sha)
     return payload
 
 
@@ -119,6 +124,8 @@ def github_comment(
     payload["issue"]["number"] = number
     payload["comment"].update(id=comment_id, body=body)
     payload["comment"]["user"].update(login=author, type="Bot" if author.endswith("[bot]") else "User")
+    if edited:  # what the edit changed
+        payload["changes"] = {"body": {"from": "(the comment before the edit)"}}
     return payload
 
 

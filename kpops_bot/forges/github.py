@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -400,13 +401,13 @@ class GitHubClient:
             level = self._call(
                 "permission lookup",
                 self._at(repository, f"collaborators/{user}/permission"),
-                lambda: repo.get_collaborator_permission(user),
+                lambda: _role(repo, user),
             )
         except ForgeError as error:
             if error.status == 404:
                 return Permission.NONE
             raise
-        return _PERMISSIONS.get(level, Permission.NONE)
+        return level
 
     def read_file(self, repository: Repository, path: str, ref: str) -> str | None:
         repo = self._repo(repository)
@@ -502,6 +503,14 @@ def _statuses(commit: Commit) -> PaginatedList[GithubCommitStatus]:
     """The commit's statuses, newest first, from the endpoint GitHub documents (`commits/{ref}/statuses`): PyGithub's
     `Commit.get_statuses` asks the legacy `statuses/{sha}`, which GitHub's OpenAPI description does not have."""
     return PaginatedList(GithubCommitStatus, commit.requester, f"{commit.url}/statuses", None)
+
+
+def _role(repo: GithubRepository, user: str) -> Permission:
+    """The user's role: GitHub's `permission` names only the base roles (a maintainer is `write` there, a triager
+    `read`), `role_name` the role itself; a custom role's name is not ours, so its base role counts."""
+    url = f"{repo.url}/collaborators/{urllib.parse.quote(user, safe='')}/permission"
+    _, data = repo.requester.requestJsonAndCheck("GET", url)
+    return _PERMISSIONS.get(data.get("role_name"), _PERMISSIONS.get(data.get("permission"), Permission.NONE))
 
 
 def _latest_status(commit: Commit) -> CommitStatus | None:

@@ -26,10 +26,19 @@ from starlette.routing import Mount, Route
 
 from kpops_bot.playground.fake_forge import FaultPlan, LoggedRequest, fault_response, git_file, link_header, page_of
 from kpops_bot.playground.git_http import GitHttp
+from kpops_bot.playground.github_json import GitHubJson
 
 COMMENT_LIMIT = 65_536
 DESCRIPTION_LIMIT = 140
-_LEVELS = ["none", "read", "triage", "write", "maintain", "admin"]
+# A role (`role_name`) → the legacy base role GitHub answers as `permission` beside it.
+_PERMISSION = {
+    "none": "none",
+    "read": "read",
+    "triage": "read",
+    "write": "write",
+    "maintain": "write",
+    "admin": "admin",
+}
 
 
 @dataclass
@@ -75,6 +84,7 @@ class StoredPull:
     mergeable: bool | None = True
     reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, APPROVED / ..., the head reviewed)
     labels: list[str] = field(default_factory=list)
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,17 +114,25 @@ class StoredStatus:
     description: str
     context: str
     target_url: str | None
+    id: int = 0
+    creator: str = ""
+
+
+_DOCS = "https://docs.github.com/rest"
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    """GitHub's `basic-error`."""
+    return JSONResponse({"message": message, "documentation_url": _DOCS, "status": str(status)}, status)
 
 
 def _bad_credentials() -> JSONResponse:
     """GitHub's answer to a token it does not know."""
-    return JSONResponse(
-        {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}, 401
-    )
+    return _error("Bad credentials", 401)
 
 
 def _not_found() -> JSONResponse:
-    return JSONResponse({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, 404)
+    return _error("Not Found", 404)
 
 
 class FakeGitHub:
@@ -188,6 +206,11 @@ class FakeGitHub:
     def base_url(self) -> str:
         return self.origin + self.prefix
 
+    @property
+    def json(self) -> GitHubJson:
+        """GitHub's objects on this fake's addresses."""
+        return GitHubJson(self.base_url, self.origin)
+
     # ---- HTTP ----------------------------------------------------------------------------------------------
     def asgi(self) -> Any:
         api = [
@@ -224,48 +247,17 @@ class FakeGitHub:
             return None
         return self.tokens.get(credential)
 
-    def _user_json(self, login: str) -> dict[str, Any]:
-        return {
-            "login": login,
-            "id": abs(hash(login)) % 10**8,
-            "type": "Bot" if login.endswith("[bot]") else "User",
-            "url": f"{self.base_url}/users/{login}",
-        }
-
-    def _label_json(self, repo: str, name: str) -> dict[str, Any]:
-        return {
-            "id": abs(hash((repo, name))) % 10**9,
-            "node_id": f"LA_{abs(hash(name)) % 10**8}",
-            "url": f"{self.base_url}/repos/{repo}/labels/{name}",
-            "name": name,
-            "color": "ededed",
-            "default": False,
-            "description": None,
-        }
-
     def _repo(self, request: Request) -> FakeGitHubRepo | None:
         return self.repos.get(f"{request.path_params['owner']}/{request.path_params['name']}")
 
     def _comment_json(self, comment: StoredComment) -> dict[str, Any]:
-        repo_url = f"{self.base_url}/repos/{comment.repo}"
-        return {
-            "id": comment.id,
-            "node_id": f"IC_{comment.id}",
-            "url": f"{repo_url}/issues/comments/{comment.id}",
-            "html_url": f"{self.origin}/{comment.repo}/pull/{comment.number}#issuecomment-{comment.id}",
-            "issue_url": f"{repo_url}/issues/{comment.number}",
-            "body": comment.body,
-            "user": self._user_json(comment.login),
-            "created_at": "2026-11-21T10:00:00Z",
-            "updated_at": "2026-11-21T10:00:00Z",
-            "author_association": "MEMBER",
-        }
+        return self.json.comment(comment.repo, comment.number, comment.id, login=comment.login, body=comment.body)
 
     async def _user(self, request: Request) -> Response:
         login = self._login(request)
         if login is None or login.endswith("[bot]"):  # installation tokens have no user
-            return JSONResponse({"message": "Resource not accessible by integration"}, 403)
-        return JSONResponse(self._user_json(login))
+            return _error("Resource not accessible by integration", 403)
+        return JSONResponse(self.json.private_user(login))
 
     def _app_jwt_ok(self, request: Request) -> bool:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -278,9 +270,9 @@ class FakeGitHub:
         return str(claims.get("iss")) == str(self.app_id)
 
     async def _app(self, request: Request) -> Response:
-        if not self._app_jwt_ok(request):
-            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
-        return JSONResponse({"id": self.app_id, "slug": self.app_slug, "name": "kpops bot", "owner": {}})
+        if not self._app_jwt_ok(request) or self.app_id is None:
+            return _undecodable_jwt()
+        return JSONResponse(self.json.app(self.app_id, self.app_slug, "acme"))
 
     async def _manifest_conversion(self, request: Request) -> Response:
         """GitHub's answer to a manifest code: the new App's credentials, once (the code is then spent)."""
@@ -295,76 +287,54 @@ class FakeGitHub:
         self.app_slug = registered.slug
         return JSONResponse(
             {
-                "id": registered.app_id,
-                "slug": registered.slug,
-                "name": registered.slug,
-                "owner": self._user_json("acme"),
-                "html_url": f"{self.origin}/apps/{registered.slug}",
-                "client_id": f"Iv1.{registered.app_id}",
+                **self.json.app(registered.app_id, registered.slug, "acme"),
                 "client_secret": "client-secret",
                 "webhook_secret": registered.webhook_secret,
                 "pem": registered.private_key_pem,
-                "permissions": {},
-                "events": [],
             },
             201,
         )
 
     async def _installations(self, request: Request) -> Response:
         """The App's installations: one per account its repositories are in."""
-        if not self._app_jwt_ok(request):
-            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+        if not self._app_jwt_ok(request) or self.app_id is None:
+            return _undecodable_jwt()
         ids = sorted({repo.installation_id: repo.full_name.split("/")[0] for repo in self.repos.values()}.items())
         listed = [
-            {
-                "id": installation,
-                "app_id": self.app_id,
-                "account": {"login": account},
-                "access_tokens_url": f"{self.base_url}/app/installations/{installation}/access_tokens",
-            }
-            for installation, account in ids
+            self.json.installation(installation, self.app_id, self.app_slug, account) for installation, account in ids
         ]
         items, page, _, last = page_of(request, listed, 30, 100)
         headers = {"Link": link_header(request, page, last)} if last > 1 else {}
         return JSONResponse(items, headers=headers)
 
     async def _installation(self, request: Request) -> Response:
-        if not self._app_jwt_ok(request):
-            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+        if not self._app_jwt_ok(request) or self.app_id is None:
+            return _undecodable_jwt()
         repo = self._repo(request)
         if repo is None:
             return _not_found()
-        return JSONResponse(
-            {
-                "id": repo.installation_id,
-                "app_id": self.app_id,
-                "access_tokens_url": f"{self.base_url}/app/installations/{repo.installation_id}/access_tokens",
-                "account": {"login": repo.full_name.split("/")[0]},
-            }
-        )
+        account = repo.full_name.split("/")[0]
+        return JSONResponse(self.json.installation(repo.installation_id, self.app_id, self.app_slug, account))
 
     async def _access_token(self, request: Request) -> Response:
         if not self._app_jwt_ok(request):
-            return JSONResponse({"message": "A JSON web token could not be decoded"}, 401)
+            return _undecodable_jwt()
         token = f"ghs_{request.path_params['installation']}_{next(self._ids)}"
         self.tokens[token] = f"{self.app_slug}[bot]"
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         return JSONResponse({"token": token, "expires_at": expires, "permissions": {}}, 201)
 
     def _issue_json(self, issue: StoredIssue) -> dict[str, Any]:
-        repo_url = f"{self.base_url}/repos/{issue.repo}"
-        return {
-            "id": 50_000 + issue.number,
-            "number": issue.number,
-            "url": f"{repo_url}/issues/{issue.number}",
-            "html_url": f"{self.origin}/{issue.repo}/issues/{issue.number}",
-            "title": issue.title,
-            "body": issue.body,
-            "state": issue.state,
-            "user": self._user_json(issue.login),
-            "created_at": "2026-11-21T10:00:00Z",
-            "updated_at": "2026-11-21T10:00:00Z",
-        }
+        comments = len(self.pr_comments(issue.repo, issue.number))
+        return self.json.issue(
+            issue.repo,
+            issue.number,
+            login=issue.login,
+            title=issue.title,
+            body=issue.body,
+            state=issue.state,
+            comments=comments,
+        )
 
     def repo_issues(self, full_name: str) -> list[StoredIssue]:
         with self._lock:
@@ -439,7 +409,7 @@ class FakeGitHub:
             return Response(status_code=204)
         if request.method == "PATCH":
             if comment.login != self._login(request):
-                return JSONResponse({"message": "Resource not accessible by integration"}, 403)
+                return _error("Resource not accessible by integration", 403)
             body = (await request.json()).get("body", "")
             if len(body) > COMMENT_LIMIT:
                 return _invalid("IssueComment", "body", f"body is too long (maximum is {COMMENT_LIMIT} characters)")
@@ -454,10 +424,7 @@ class FakeGitHub:
         if request.method == "GET":
             reactions, page, _, last = page_of(
                 request,
-                [
-                    {"id": index, "content": c, "user": self._user_json(u)}
-                    for index, (u, c) in enumerate(comment.reactions)
-                ],
+                [self.json.reaction(index + 1, login=u, content=c) for index, (u, c) in enumerate(comment.reactions)],
                 30,
                 100,
             )
@@ -467,12 +434,13 @@ class FakeGitHub:
         if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
             return _invalid("Reaction", "content", "content is not included in the list")
         login = self._login(request) or ""
-        answer = {"id": next(self._ids), "content": content, "user": self._user_json(login)}
         with self._lock:
             if (login, content) in comment.reactions:  # GitHub answers 200 with the reaction there is
-                return JSONResponse(answer, 200)
+                index = comment.reactions.index((login, content))
+                return JSONResponse(self.json.reaction(index + 1, login=login, content=content), 200)
             comment.reactions.append((login, content))
-        return JSONResponse(answer, 201)
+            index = len(comment.reactions) - 1
+        return JSONResponse(self.json.reaction(index + 1, login=login, content=content), 201)
 
     async def _status(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -492,41 +460,47 @@ class FakeGitHub:
         if len(data.get("description") or "") > DESCRIPTION_LIMIT:
             return _invalid("Status", "description", "description is too long (maximum is 140 characters)")
         status = StoredStatus(
-            data["state"], data.get("description") or "", data.get("context") or "default", data.get("target_url")
+            data["state"],
+            data.get("description") or "",
+            data.get("context") or "default",
+            data.get("target_url"),
+            next(self._ids),
+            self._login(request) or "",
         )
         with self._lock:
             self.statuses.setdefault((repo.full_name, sha), []).append(status)
         return JSONResponse(self._status_json(repo.full_name, sha, status), 201)
 
     def _status_json(self, full_name: str, sha: str, status: StoredStatus) -> dict[str, Any]:
-        return {
-            "url": f"{self.base_url}/repos/{full_name}/statuses/{sha}",
-            "id": next(self._ids),
-            "state": status.state,
-            "description": status.description,
-            "target_url": status.target_url,
-            "context": status.context,
-            "created_at": "2026-11-21T10:00:00Z",
-        }
+        return self.json.status(
+            full_name,
+            sha,
+            status.id,
+            state=status.state,
+            description=status.description,
+            context=status.context,
+            target_url=status.target_url,
+            creator=status.creator,
+        )
 
     # ---- check runs: only GitHub Apps may write them; output and annotations validated as GitHub does ---------
     def _check_run_json(self, run: StoredCheckRun) -> dict[str, Any]:
-        url = f"{self.base_url}/repos/{run.repo}/check-runs/{run.id}"
-        output = {key: run.output.get(key) for key in ("title", "summary", "text")}
-        return {
-            "id": run.id,
-            "url": url,
-            "html_url": f"{self.origin}/{run.repo}/runs/{run.id}",
-            "head_sha": run.head_sha,
-            "name": run.name,
-            "status": run.status,
-            "conclusion": run.conclusion,
-            "output": {**output, "annotations_count": len(run.annotations), "annotations_url": f"{url}/annotations"},
-        }
+        app = self.json.app(self.app_id, self.app_slug, "acme") if self.app_id is not None else None
+        return self.json.check_run(
+            run.repo,
+            run.id,
+            app=app,
+            head_sha=run.head_sha,
+            name=run.name,
+            status=run.status,
+            conclusion=run.conclusion,
+            output=run.output,
+            annotations_count=len(run.annotations),
+        )
 
     def _check_writer(self, request: Request) -> Response | None:
         if not (self._login(request) or "").endswith("[bot]"):
-            return JSONResponse({"message": "You must authenticate via a GitHub App."}, 403)
+            return _error("You must authenticate via a GitHub App.", 403)
         return None
 
     async def _create_check_run(self, request: Request) -> Response:
@@ -595,8 +569,9 @@ class FakeGitHub:
         if repo is None or login not in repo.permissions:
             return _not_found()
         level = repo.permissions[login]
-        assert level in _LEVELS
-        return JSONResponse({"permission": level, "role_name": level, "user": self._user_json(login)})
+        assert level in _PERMISSION
+        user = {**self.json.user(login), "role_name": level}
+        return JSONResponse({"permission": _PERMISSION[level], "role_name": level, "user": user})
 
     async def _contents(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -607,46 +582,11 @@ class FakeGitHub:
         content = git_file(repo.bare, ref, path)
         if content is None:
             return _not_found()
-        return JSONResponse(
-            {
-                "type": "file",
-                "encoding": "base64",
-                "size": len(content),
-                "name": path.rsplit("/", 1)[-1],
-                "path": path,
-                "content": base64.b64encode(content).decode(),
-                "sha": "0" * 40,
-                "url": f"{self.base_url}/repos/{repo.full_name}/contents/{path}?ref={ref}",
-            }
-        )
+        encoded = base64.b64encode(content).decode()
+        return JSONResponse(self.json.file(repo.full_name, path, ref, content=encoded, size=len(content)))
 
     def _pull_json(self, pull: StoredPull) -> dict[str, Any]:
-        repo_url = f"{self.base_url}/repos/{pull.repo}"
-        head_repo = pull.fork or pull.repo
-
-        def repo_json(full_name: str) -> dict[str, Any]:
-            return {
-                "full_name": full_name,
-                "name": full_name.split("/")[1],
-                "url": f"{self.base_url}/repos/{full_name}",
-                "clone_url": f"{self.origin}/{full_name}.git",
-            }
-
-        return {
-            "number": pull.number,
-            "id": pull.number + 7_000_000,
-            "url": f"{repo_url}/pulls/{pull.number}",
-            "html_url": f"{self.origin}/{pull.repo}/pull/{pull.number}",
-            "state": pull.state,
-            "merged": pull.merged,
-            "mergeable": pull.mergeable if pull.state == "open" else None,
-            "merge_commit_sha": pull.merge_commit_sha,
-            "draft": False,
-            "user": self._user_json(pull.author),
-            "labels": [self._label_json(pull.repo, name) for name in pull.labels],
-            "base": {"ref": pull.base_ref, "sha": "0" * 40, "repo": repo_json(pull.repo)},
-            "head": {"ref": pull.head_ref, "sha": pull.head_sha, "repo": repo_json(head_repo)},
-        }
+        return self.json.pull(pull, comments=len(self.pr_comments(pull.repo, pull.number)))
 
     async def _pulls(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -660,7 +600,7 @@ class FakeGitHub:
                 (p for p in self.pulls.values() if p.repo == repo.full_name and wanted in (p.state, "all")),
                 key=lambda p: -p.number,  # GitHub lists the newest first
             )
-        items, page, _, last = page_of(request, [self._pull_json(p) for p in pulls], 30, 100)
+        items, page, _, last = page_of(request, [self.json.pull_simple(p) for p in pulls], 30, 100)
         headers = {"Link": link_header(request, page, last)} if last > 1 else {}
         return JSONResponse(items, headers=headers)
 
@@ -682,7 +622,7 @@ class FakeGitHub:
                 owner = repo.full_name.split("/")[0]
                 return _invalid("PullRequest", "head", f"A pull request already exists for {owner}:{head}.")
             number = 1 + max((n for name, n in self.pulls if name == repo.full_name), default=0)
-            pull = StoredPull(repo.full_name, number, login, head, heads[head], base_ref=base)
+            pull = StoredPull(repo.full_name, number, login, head, heads[head], base_ref=base, title=data["title"])
             self.pulls[(repo.full_name, number)] = pull
         return JSONResponse(self._pull_json(pull), 201)
 
@@ -698,15 +638,8 @@ class FakeGitHub:
         pull = self.pulls.get((repo.full_name, request.path_params["number"])) if repo else None
         if pull is None:
             return _not_found()
-        reviews = [
-            {
-                "id": index + 1,
-                "user": self._user_json(login),
-                "state": state,
-                "body": "",
-                "commit_id": commit,  # GitHub keeps a review on the commit it was given on, whatever is pushed later
-                "pull_request_url": f"{self.base_url}/repos/{pull.repo}/pulls/{pull.number}",
-            }
+        reviews = [  # GitHub keeps a review on the commit it was given on, whatever is pushed later
+            self.json.review(pull.repo, pull.number, index + 1, login=login, state=state, commit=commit)
             for index, (login, state, commit) in enumerate(pull.reviews)
         ]
         items, page, _, last = page_of(request, reviews, 30, 100)
@@ -763,13 +696,21 @@ def _branch_head(bare: Path, branch: str) -> str:
 
 
 def _invalid(resource: str, field_name: str, message: str) -> JSONResponse:
+    """GitHub's `validation-error`."""
     return JSONResponse(
         {
             "message": "Validation Failed",
             "errors": [{"resource": resource, "code": "custom", "field": field_name, "message": message}],
+            "documentation_url": _DOCS,
+            "status": "422",
         },
         422,
     )
+
+
+def _undecodable_jwt() -> JSONResponse:
+    """GitHub's answer on an App's routes to a JWT it cannot verify."""
+    return _error("A JSON web token could not be decoded", 401)
 
 
 class _Middleware:

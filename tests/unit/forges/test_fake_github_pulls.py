@@ -25,6 +25,7 @@ def _client(tmp_path: Path) -> tuple[TestClient, str]:
     repo.git("branch", "-q", "same", "main")
     fake = FakeGitHub(tokens={"alice-token": "alice"})
     fake.add_repo("acme/deployments", repo.bare_clone(tmp_path / "hosted.git"), {"alice": "write"})
+    fake.origin = "http://testserver"  # the test client's: the answers' URLs are absolute, as GitHub's are
     return TestClient(fake.asgi(), headers={"Authorization": "token alice-token"}), head
 
 
@@ -41,8 +42,11 @@ def test_a_pull_request_opened_through_the_api_is_listed_with_its_branch_head(tm
         "feature",
     )
     assert pull["base"]["ref"] == "main" and pull["state"] == "open"
-    assert problems(Exchange("POST", PATH, request, 201, pull), responses=False) == []
-    assert client.get(PATH).json() == [pull]
+    assert problems(Exchange("POST", PATH, request, 201, pull)) == []
+    listed = client.get(PATH).json()
+    assert problems(Exchange("GET", PATH, None, 200, listed)) == []
+    assert listed == [{key: value for key, value in pull.items() if key in listed[0]}]
+    assert "merged" not in listed[0], "GitHub lists pull requests without their merge state"
     again = client.post(PATH, json=request)
     assert again.status_code == 422, "one open pull request per head and base"
     assert again.json()["errors"][0]["message"] == "A pull request already exists for acme:feature."
