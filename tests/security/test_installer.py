@@ -215,6 +215,7 @@ def test_a_pin_outside_the_supported_majors_is_refused_before_anything_is_instal
     assert attacker.requests == []
 
 
+@pytest.mark.subprocess  # uv builds the environment
 @pytest.mark.timeout(120)
 def test_a_release_without_wheels_is_not_built_from_source(tmp_path: Path) -> None:
     sdist = b"not even an archive: a build would run whatever setup.py says"
