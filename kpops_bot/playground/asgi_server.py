@@ -55,6 +55,8 @@ class _PromptServer(uvicorn.Server):
         """uvicorn's graceful shutdown without its fixed sleeps: requests in flight are answered, then it closes."""
         for server in self.servers:
             server.close()
+        for listening in sockets or []:
+            listening.close()
         for connection in list(self.server_state.connections):
             connection.shutdown()  # an idle connection closes now, a busy one after its answer
         if self.server_state.tasks:
@@ -65,11 +67,22 @@ class _PromptServer(uvicorn.Server):
 
 
 class ThreadedServer:
+    """`port`: where to listen; without one, a socket bound here to a port the system picks, kept from then on (a
+    port merely found free may be taken by another process before the server binds it)."""
+
     def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
+        self._sockets: list[socket.socket] | None = None
+        if not port:
+            listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind(("127.0.0.1", 0))
+            self._sockets, port = [listening], int(listening.getsockname()[1])
+        self.port = port
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = _PromptServer(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"asgi-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, args=(self._sockets,), name=f"asgi-{self.port}", daemon=True
+        )
 
     @property
     def url(self) -> str:
