@@ -27,9 +27,10 @@ BUDGET = Budget(memory_bytes=256 * 1024 * 1024, cpu_seconds=30)
 def dead_worker(report: bytes, sig: signal.Signals) -> _Worker:
     """A process that writes `report` to its stderr and dies of `sig`, as Go's crash relay ends a worker."""
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- the worker owns it; end() closes it
+    # The signal's default action first: a shell's background job inherits SIGQUIT ignored.
     script = (
-        "import os, sys; sys.stderr.buffer.write(sys.stdin.buffer.read()); sys.stderr.flush();"
-        " os.kill(os.getpid(), int(sys.argv[1]))"
+        "import os, signal, sys; sys.stderr.buffer.write(sys.stdin.buffer.read()); sys.stderr.flush();"
+        " signal.signal(int(sys.argv[1]), signal.SIG_DFL); os.kill(os.getpid(), int(sys.argv[1]))"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", script, str(int(sig))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
