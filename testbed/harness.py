@@ -49,11 +49,13 @@ T = TypeVar("T")
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 240) -> T:
     deadline = time.monotonic() + timeout
+    pause = 0.01  # short first, for what comes at once; then a tenth of a second, for what takes long
     while time.monotonic() < deadline:
         value = probe()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
     msg = f"timed out waiting for {what}"
     raise AssertionError(msg)
 

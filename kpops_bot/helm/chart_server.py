@@ -40,6 +40,7 @@ def package_charts(source: Path, target: Path, base_url: str) -> list[str]:
 
 
 INDEX = "index.yaml"
+_STOP_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,10 @@ class ChartServer:
         self._directory = Path(tempfile.mkdtemp(prefix="kpops-bot-charts-"))
         handler = functools.partial(_QuietHandler, directory=str(self._directory))
         self._server = ThreadingHTTPServer((host, port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="chart-server", daemon=True)
+        # `stop` waits for the serving loop's next look for it: every 0.05 s, not socketserver's half second.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(_STOP_POLL_SECONDS,), name="chart-server", daemon=True
+        )
         self.archives: list[str] = []
         self.missing: list[str] = []  # a published index's versions without their archive here
 

@@ -83,7 +83,8 @@ def test_credentials_go_to_the_configured_host_only(deployment_repo: GitRepo, tm
     deployment_repo.bare_clone(served / "repo.git")
     subprocess.run(["git", "--git-dir", str(served / "repo.git"), "update-server-info"], check=True)
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_RecordingHandler, directory=str(served)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the serving loop's next poll: 0.02 s, not the default 0.5
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     elsewhere = f"http://127.0.0.1:{server.server_address[1]}/repo.git"
     forge_env = http_auth_env("x-access-token", "ghs_forge_token", "http://127.0.0.1:1/")  # the configured forge
     try:

@@ -57,6 +57,7 @@ def leaked(command_lines: dict[int, bytes], *secrets: str) -> list[tuple[int, st
     return [(pid, secret) for pid, line in command_lines.items() for secret in secrets if secret.encode() in line]
 
 
+@pytest.mark.subprocess  # bwrap and a stand-in kpops
 @pytest.mark.timeout(120)
 def test_a_managed_run_shows_no_credential_or_passed_value_on_any_command_line(
     deployment_repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -71,7 +71,8 @@ class PackageIndex:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for the serving loop's next poll: 0.02 s, not the default 0.5
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -215,6 +216,7 @@ def test_a_pin_outside_the_supported_majors_is_refused_before_anything_is_instal
     assert attacker.requests == []
 
 
+@pytest.mark.subprocess  # uv builds the environment
 @pytest.mark.timeout(120)
 def test_a_release_without_wheels_is_not_built_from_source(tmp_path: Path) -> None:
     sdist = b"not even an archive: a build would run whatever setup.py says"

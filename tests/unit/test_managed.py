@@ -166,6 +166,7 @@ def test_managed_commands_and_apply_run_kpops_and_report_its_outcome(
     assert SECRET not in caplog.text
 
 
+@pytest.mark.subprocess  # bwrap and a fork bomb in it
 def test_the_processes_of_managed_kpops_are_bounded(deployment_repo: GitRepo) -> None:
     """A custom component's fork bomb, as kpops would run it: it meets the `processes` bound, and nothing it
     started outlives the run."""

@@ -27,7 +27,7 @@ from testbed.harness import wait_for
 from tests.support.workflow_kit import queued
 
 # Seconds of a lease or delay that the next statement surely comes within, even on a busy machine.
-SHORT = 1.0
+SHORT = 0.5
 
 
 def _preview(key: str = "github:org/repo#1", sha: str = "a" * 40) -> NewJob:

@@ -76,8 +76,10 @@ def test_a_job_that_keeps_failing_is_given_up_once_with_its_error(store: Store) 
 
 def test_a_job_longer_than_its_lease_keeps_it(store: Store) -> None:
     store.accept("github", "d", "pull_request", queued("pr-1"))
-    handler = FlakyHandler(failures=0, seconds=1.5)
-    options = WorkerOptions(concurrency=2, lease_seconds=0.5, poll_interval=0.02)
+    handler = FlakyHandler(failures=0, seconds=1.2)  # twice its lease: renewed, or the other thread claims it
+    # The replica takes expired leases over once it has beaten for `dead_after` (0.6 s here, not the default 10 s
+    # that outlasted the job, so that a lease left to expire would be seen).
+    options = WorkerOptions(concurrency=2, lease_seconds=0.6, poll_interval=0.02, heartbeat_seconds=0.1, dead_after=0.6)
     _run_until(store, handler, options, JobState.DONE)
     assert handler.runs == [1]  # never claimed a second time by the other thread
 
@@ -229,7 +231,7 @@ def test_a_worker_thread_that_ends_anyway_is_started_again(store: Store) -> None
     handler = Exiting(failures=0)
     restarts = _sample("kpops_bot_worker_restarts_total")
     options = WorkerOptions(
-        concurrency=1, lease_seconds=1, poll_interval=0.02, heartbeat_seconds=0.1, dead_after=0.3, retry_delay=0.01
+        concurrency=1, lease_seconds=0.3, poll_interval=0.02, heartbeat_seconds=0.1, dead_after=0.3, retry_delay=0.01
     )
     worker = Worker(store, {JobKind.DRIFT: handler}, options)
     worker.start()

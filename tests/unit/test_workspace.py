@@ -155,7 +155,8 @@ def test_credentials_reach_git_as_a_header_never_in_the_url_or_the_mirror(
     subprocess.run(["git", "--git-dir", str(served / "repo.git"), "update-server-info"], check=True)
     handler = functools.partial(_AuthenticatedGitHandler, directory=str(served))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: 0.02 s, not the default 0.5
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/repo.git"
     env = http_auth_env("x-access-token", "ghs_secret123", url.removesuffix("repo.git"))

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from kpops_bot.workspace import Workspace
 from testbed.repos import GitRepo
 
@@ -40,6 +42,7 @@ def test_mirrors_unused_for_long_go_and_come_back(tmp_path: Path, deployment_rep
     assert again.resolve("HEAD") == deployment_repo.git("rev-parse", "HEAD").strip()
 
 
+@pytest.mark.subprocess  # the killed holder is a fresh interpreter
 def test_checkouts_of_a_killed_process_go_and_living_ones_stay(tmp_path: Path, deployment_repo: GitRepo) -> None:
     workspace = Workspace(tmp_path / "workspace")
     holder = subprocess.Popen(

@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from kpops_bot.helm.outcome import MEMORY_EXCEEDED
 from kpops_bot.helm.worker import Budget, _Ended, _outcome, _Worker
 
@@ -25,9 +27,10 @@ BUDGET = Budget(memory_bytes=256 * 1024 * 1024, cpu_seconds=30)
 def dead_worker(report: bytes, sig: signal.Signals) -> _Worker:
     """A process that writes `report` to its stderr and dies of `sig`, as Go's crash relay ends a worker."""
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- the worker owns it; end() closes it
+    # The signal's default action first: a shell's background job inherits SIGQUIT ignored.
     script = (
-        "import os, sys; sys.stderr.buffer.write(sys.stdin.buffer.read()); sys.stderr.flush();"
-        " os.kill(os.getpid(), int(sys.argv[1]))"
+        "import os, signal, sys; sys.stderr.buffer.write(sys.stdin.buffer.read()); sys.stderr.flush();"
+        " signal.signal(int(sys.argv[1]), signal.SIG_DFL); os.kill(os.getpid(), int(sys.argv[1]))"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", script, str(int(sig))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
@@ -39,6 +42,7 @@ def dead_worker(report: bytes, sig: signal.Signals) -> _Worker:
     return _Worker(process, stderr)
 
 
+@pytest.mark.subprocess  # each worker is a fresh interpreter
 def test_a_worker_whose_go_runtime_faulted_on_memory_it_was_refused_exceeded_its_memory() -> None:
     worker = dead_worker(REPORT.read_bytes(), signal.SIGQUIT)
     try:
@@ -50,6 +54,7 @@ def test_a_worker_whose_go_runtime_faulted_on_memory_it_was_refused_exceeded_its
     assert outcome.stderr == "Error: the chart's templates exceeded their memory limit of 384 MiB\n"
 
 
+@pytest.mark.subprocess  # each worker is a fresh interpreter
 def test_a_fault_outside_gos_runtime_is_not_taken_for_memory() -> None:
     # The same report, but the fault in helm's own code, or a SIGSEGV someone sent (sigcode 0): nothing says
     # memory ran out, so the worker's end is told as it was.
