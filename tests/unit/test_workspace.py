@@ -88,6 +88,27 @@ def test_changed_paths_and_merge_base(workspace: Workspace, deployment_repo: Git
     assert repository.read(feature, "pipelines/team-a/orders/pipeline.yaml") is None
 
 
+def test_a_checkout_of_only_some_files_has_those_and_every_folder_of_the_tree(
+    workspace: Workspace, deployment_repo: GitRepo
+) -> None:
+    deployment_repo.write("pipelines/odd name [x]*.yaml", "literal: path\n")  # a pattern's characters, taken as is
+    deployment_repo.commit("a file named like a pattern")
+    repository = workspace.repository(str(deployment_repo.path))
+    commit = repository.resolve("main")
+    wanted = {"config.yaml", "pipelines/word-count/pipeline.yaml", "pipelines/odd name [x]*.yaml"}
+    with repository.checkout(commit, only=wanted) as sparse, repository.checkout(commit) as full:
+        files = {str(path.relative_to(sparse)) for path in sparse.rglob("*") if path.is_file()}
+        assert files == wanted
+        for path in wanted:
+            assert (sparse / path).read_bytes() == (full / path).read_bytes()
+        folders = {str(path.relative_to(full)) for path in full.rglob("*") if path.is_dir()}
+        assert {str(path.relative_to(sparse)) for path in sparse.rglob("*") if path.is_dir()} == folders
+        assert len(folders) > 3  # the fixture's pipeline folders, kpops/ and its packages
+    with repository.checkout(commit, only=set()) as empty:
+        assert not [path for path in empty.rglob("*") if path.is_file()]
+    assert not sparse.exists() and not empty.exists()
+
+
 @pytest.mark.subprocess  # git in bulk: eighteen fetches and checkouts at once
 def test_concurrent_checkouts_never_collide(workspace: Workspace, deployment_repo: GitRepo) -> None:
     commits = []
