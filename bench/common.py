@@ -17,9 +17,13 @@ FIXTURE = ROOT / "fixtures" / "deployment-repo"
 MIRROR_FROM = "bakdata-streams-bootstrap"
 
 
-def synthetic_repository(target: Path, count: int) -> list[str]:
-    """A deployment repository with `count` pipelines; returns their pipeline files."""
+def synthetic_repository(target: Path, count: int, *, custom_code: bool = True) -> list[str]:
+    """A deployment repository with `count` pipelines; returns their pipeline files. Without `custom_code` it
+    leaves out the fixture's custom component (`kpops/`), which no synthetic pipeline uses but which makes every
+    render read the whole tree and a change to it affect every pipeline."""
     shutil.copytree(FIXTURE, target)
+    if not custom_code:
+        shutil.rmtree(target / "kpops")
     shutil.rmtree(target / "pipelines")
     (target / "pipelines").mkdir()
     shutil.copy(FIXTURE / "pipelines" / "defaults.yaml", target / "pipelines" / "defaults.yaml")

@@ -123,7 +123,7 @@ def main() -> None:
         work = Path(scratch)
         mirrors = ChartMirrors({MIRROR_FROM: charts.url})
         repository = work / "repo"
-        files = synthetic_repository(repository, count)
+        files = synthetic_repository(repository, count, custom_code=False)
         one = files[0]
         branch(repository, "first-push", {one: ("replicaCount: 1", "replicaCount: 7")})
         git(repository, "checkout", "-q", "-b", "second-push", "first-push")

@@ -314,11 +314,12 @@ def diff(
         workspace = engine.workspace()
         if cache_dir is not None and not no_cache:
             _made(cache_dir, "--cache-dir")
+        sandbox_line = _SandboxLine(settings)
         pools = LazyPool(
             settings,
             checkouts=[workspace.root / "checkouts"],
             releases=kpops_releases(settings, workspace.root / "kpops-environments"),
-            on_wait=_say_waiting,
+            on_wait=sandbox_line.before_waiting,
         )
         # A changed pipeline is rendered at least at head: the fork server imports kpops while this process
         # imports the diff's modules, resolves the revisions and looks up the cache. Killed unused when everything
@@ -328,6 +329,7 @@ def diff(
     with pools:
         report, max_parts = _diff_report(
             pools,
+            sandbox_line,
             workspace,
             engine,
             (source, base, head, only),
@@ -387,6 +389,7 @@ def _say_uncommitted(source: str) -> None:
 
 def _diff_report(
     pools: LazyPool,
+    sandbox_line: _SandboxLine,
     workspace: Workspace,
     engine: EngineArgs,
     revisions: tuple[str, str, str, tuple[str, ...]],
@@ -435,13 +438,15 @@ def _diff_report(
             known_environments_only=True,
         )
     try:
-        _name_the_sandbox(settings)
-        report = diff_revisions(workspace, pools, request, options, cache, _progress(options.masker))
+        report = diff_revisions(
+            workspace, pools, request, options, cache, sandbox_line.before(_progress(options.masker))
+        )
+        sandbox_line.say()
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
-        click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
+        _say_error(sandbox_line, error, options.masker)
         sys.exit(USAGE_ERROR)
     except PolicyError as error:
-        click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
+        _say_error(sandbox_line, error, options.masker)
         sys.exit(1)
     finally:
         if cache is not None:
@@ -518,6 +523,42 @@ def _name_the_sandbox(settings: EngineSettings) -> None:
     from kpops_bot.sandbox.layers import choose
 
     click.echo(choose(settings.sandbox, settings.sandbox_uid).describe(), err=True)
+
+
+class _SandboxLine:
+    """`_name_the_sandbox` once, when the first line that follows it is due: not up front, where waiting for the
+    sandbox's probe would hold up the git work, which needs no sandbox."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self._settings = settings
+        self._said = False
+
+    def say(self) -> None:
+        if not self._said:
+            self._said = True
+            _name_the_sandbox(self._settings)
+
+    def before(self, progress: Progress) -> Progress:
+        def report(done: int, total: int, result: PipelineRender) -> None:
+            self.say()
+            progress(done, total, result)
+
+        return report
+
+    def before_waiting(self, version: Version) -> None:
+        self.say()
+        _say_waiting(version)
+
+
+def _say_error(sandbox_line: _SandboxLine, error: Exception, masker: Masker) -> None:
+    """The error after the sandbox's name; no sandbox at all is the error then, as it was checked first."""
+    from kpops_bot.sandbox.layers import SandboxUnavailableError
+
+    try:
+        sandbox_line.say()
+    except SandboxUnavailableError as unavailable:
+        error = unavailable
+    click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
 
 
 def _say_waiting(version: Version) -> None:

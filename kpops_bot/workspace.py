@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import git
 
@@ -346,9 +346,11 @@ class CachedRepository:
 
         A link that would point outside the folder (absolute, or up and out) is left out rather than failing the
         checkout: the repository's content is the author's to fix, so each one is described in `left_out`.
-        `only`: just these files (git paths, no links among them) and every folder of the commit, empty unless it
-        holds one of them, for renders known to read no other file: the whole tree of a large repository takes
-        most of a one-pipeline render's start to extract and remove (`engine/targets.py` says when).
+        `only`: just these files (git paths, no links among them), for renders known to read no other file: the
+        whole tree of a large repository takes most of a one-pipeline render's start to extract and remove
+        (`engine/targets.py` says when). The folders of the commit's first two levels are made too, empty unless
+        they hold one of the files: where helm looks for a chart `<repository>/<chart>` as a local path first, a
+        folder there must exist as it does in the whole tree.
         """
         folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{commit[:12]}-", dir=self._checkouts))
         try:
@@ -356,8 +358,8 @@ class CachedRepository:
                 archive = self._git.archive("--format=tar", commit, stdout_as_string=False)
             else:
                 archive = self._archive_of(commit, sorted(only))
-                for parent in {str(PurePosixPath(path).parent) for path in self._listing(commit)[0]}:
-                    (folder / parent).mkdir(parents=True, exist_ok=True)  # a folder's presence is as in the tree
+                for parent in _top_folders(self._listing(commit)[0]):
+                    (folder / parent).mkdir(parents=True, exist_ok=True)
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 tar.extractall(folder, filter=_contained(left_out if left_out is not None else []))
             yield folder
@@ -377,6 +379,18 @@ class CachedRepository:
             cause = error.stderr.decode(errors="replace").strip()
             raise WorkspaceError(f"cannot read {commit[:12]} from {redact_url(self.url)}: {cause}") from error
         return completed.stdout
+
+
+def _top_folders(paths: Iterable[str]) -> set[str]:
+    """The folders of the first two levels that hold `paths`."""
+    found: set[str] = set()
+    for path in paths:
+        parts = path.split("/", 2)
+        if len(parts) > 1:
+            found.add(parts[0])
+        if len(parts) > 2:
+            found.add(f"{parts[0]}/{parts[1]}")
+    return found
 
 
 def _contained(left_out: list[str]) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
