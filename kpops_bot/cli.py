@@ -130,7 +130,14 @@ class EngineArgs:
     def workspace(self) -> Workspace:
         from kpops_bot.workspace import Workspace
 
-        return Workspace(_made(self.workspace_dir, "--workspace") if self.workspace_dir else _default_workspace())
+        return Workspace(self.workspace_root())
+
+    def workspace_root(self) -> Path:
+        """The workspace's folder, made, with the folder of its checkouts (which a render pool binds): known
+        before `workspace` imports git, so that the pool can start sooner."""
+        root = (_made(self.workspace_dir, "--workspace") if self.workspace_dir else _default_workspace()).resolve()
+        _made(root / "checkouts", "--workspace")
+        return root
 
 
 def _default_workspace() -> Path:
@@ -311,20 +318,21 @@ def diff(
         _probe_the_sandbox_soon(settings)
         from kpops_bot.engine.lazy import LazyPool, kpops_releases
 
-        workspace = engine.workspace()
+        root = engine.workspace_root()
         if cache_dir is not None and not no_cache:
             _made(cache_dir, "--cache-dir")
         sandbox_line = _SandboxLine(settings)
         pools = LazyPool(
             settings,
-            checkouts=[workspace.root / "checkouts"],
-            releases=kpops_releases(settings, workspace.root / "kpops-environments"),
+            checkouts=[root / "checkouts"],
+            releases=kpops_releases(settings, root / "kpops-environments"),
             on_wait=sandbox_line.before_waiting,
         )
         # A changed pipeline is rendered at least at head: the fork server imports kpops while this process
         # imports the diff's modules, resolves the revisions and looks up the cache. Killed unused when everything
         # is cached.
         pools.warm_up()
+        workspace = engine.workspace()
     default_cache = workspace.root / "render-cache"
     with pools:
         report, max_parts = _diff_report(
