@@ -21,7 +21,7 @@ all sides alike; each is printed with its ratio against the baseline measured in
 The repository has no custom code (the fixture's custom component is left out: no synthetic pipeline uses it, and
 it would make every render read the whole tree and every change to it affect every pipeline).
 `--diff-stage-only` runs 2 alone (after the run that fills its cache), `--one-pipeline-only` 1 alone.
-`--before DIR` runs the bot of 1 and 2 also from another source tree (e.g. `git archive <commit> | tar -x -C
+`--before DIR` runs the bot of 1, 2 (and, once each, 3) also from another source tree (e.g. `git archive <commit> | tar -x -C
 DIR`), in the same turns, and prints before/after ratios. Both sides use kpops-bot's helm (the CLI through the helm
 executable shim), so neither pays more for Helm.
 """
@@ -180,6 +180,8 @@ def main() -> None:
         if arguments.no_cold:
             return
         cold_change(cold, (base, head_all), files, arguments.sample, mirrors, work)
+        if before:
+            cold_before_after(repository, charts.url, work, bots)
 
 
 def cold_change(
@@ -201,6 +203,17 @@ def cold_change(
         f"speed-up {multi / cold:.2f}x (target >= 4x)",
         flush=True,
     )
+
+
+def cold_before_after(repository: Path, charts_url: str, work: Path, bots: dict[str, Bot]) -> None:
+    """3 with `--before`: the cold run of this tree and of the other, one each, both without a sandbox."""
+    times = {
+        name: bot_seconds(repository, "defaults", charts_url, work / "workspace", work / f"cold-{index}", bot)
+        for index, (name, bot) in enumerate(bots.items())
+        if bot.sandbox_off
+    }
+    after, before = times["kpops-bot diff, sandbox off"], times["kpops-bot diff (before), sandbox off"]
+    print(f"   cold, both sandbox off: {after:.2f} s against {before:.2f} s before: {after / before:.2f}x", flush=True)
 
 
 def multi_pipeline(
