@@ -312,7 +312,6 @@ def diff(
     Exit code 0 when every pipeline rendered and nothing blocks, 1 when any pipeline failed (the report still shows
     the rest), 2 on usage errors, 3 when the report blocks: a risk at the --fail-on level (a CI gate).
     """
-    _say_uncommitted(source)
     with _setting_up():
         settings = engine.settings()
         _probe_the_sandbox_soon(settings)
@@ -333,6 +332,7 @@ def diff(
         # is cached.
         pools.warm_up()
         workspace = engine.workspace()
+    _say_uncommitted(source)  # once the pool starts: its git status is no reason for the pool to wait
     default_cache = workspace.root / "render-cache"
     with pools:
         report, max_parts = _diff_report(
