@@ -21,9 +21,9 @@ all sides alike; each is printed with its ratio against the baseline measured in
 The repository has no custom code (the fixture's custom component is left out: no synthetic pipeline uses it, and
 it would make every render read the whole tree and every change to it affect every pipeline).
 `--diff-stage-only` runs 2 alone (after the run that fills its cache), `--one-pipeline-only` 1 alone.
-`--before DIR` runs the bot of 1, 2 (and, once each, 3) also from another source tree (e.g. `git archive <commit> | tar -x -C
-DIR`), in the same turns, and prints before/after ratios. Both sides use kpops-bot's helm (the CLI through the helm
-executable shim), so neither pays more for Helm.
+`--before DIR` runs the bot of 1, 2 (and, once each, 3) also from another source tree (e.g. `git archive <commit> |
+tar -x -C DIR`), in the same turns, and prints before/after ratios. Both sides use kpops-bot's helm (the CLI through
+the helm executable shim), so neither pays more for Helm.
 """
 
 from __future__ import annotations
