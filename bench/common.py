@@ -17,9 +17,13 @@ FIXTURE = ROOT / "fixtures" / "deployment-repo"
 MIRROR_FROM = "bakdata-streams-bootstrap"
 
 
-def synthetic_repository(target: Path, count: int) -> list[str]:
-    """A deployment repository with `count` pipelines; returns their pipeline files."""
+def synthetic_repository(target: Path, count: int, *, custom_code: bool = True) -> list[str]:
+    """A deployment repository with `count` pipelines; returns their pipeline files. Without `custom_code` it
+    leaves out the fixture's custom component (`kpops/`), which no synthetic pipeline uses but which makes every
+    render read the whole tree and a change to it affect every pipeline."""
     shutil.copytree(FIXTURE, target)
+    if not custom_code:
+        shutil.rmtree(target / "kpops")
     shutil.rmtree(target / "pipelines")
     (target / "pipelines").mkdir()
     shutil.copy(FIXTURE / "pipelines" / "defaults.yaml", target / "pipelines" / "defaults.yaml")
@@ -42,9 +46,32 @@ def git(repository: Path, *args: str) -> str:
     return subprocess.run(command, cwd=repository, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def cli_seconds(renders: list[tuple[Path, str]], mirrors: ChartMirrors, work: Path, *, parallel: bool = False) -> float:
-    """Seconds for `kpops deploy --operation-mode manifest`, once per (checkout, pipeline file): one at a time, or
-    all at once when `parallel` (what a person does for a base and a head render on two cores)."""
+def cli_seconds(
+    renders: list[tuple[Path, str]], mirrors: ChartMirrors, work: Path, *, parallel: bool = False, at_once: int = 1
+) -> float:
+    """Seconds for `kpops deploy --operation-mode manifest`, once per (checkout, pipeline file): `at_once` processes
+    at a time (the next starts as one ends), or all at once when `parallel` (what a person does for a base and a
+    head render on two cores)."""
+    return _kpops_seconds(
+        [(root, [file]) for root, file in renders], mirrors, work, len(renders) if parallel else at_once
+    )
+
+
+def multi_pipeline_seconds(
+    batches: list[tuple[Path, list[str]]], mirrors: ChartMirrors, work: Path, *, processes: int = 2
+) -> float:
+    """Seconds for kpops' own multi-pipeline mode: `kpops deploy --operation-mode manifest a b …` over the
+    (checkout, pipeline files) batches in `processes` processes in all, running at once: each batch's files split
+    over its share of them (kpops imported once per process, each pipeline rendered in turn in it)."""
+    each = max(1, processes // len(batches))
+    split = [(root, files[index::each]) for root, files in batches for index in range(each)]
+    split = [(root, files) for root, files in split if files]
+    return _kpops_seconds(split, mirrors, work, len(split))
+
+
+def _kpops_seconds(batches: list[tuple[Path, list[str]]], mirrors: ChartMirrors, work: Path, at_once: int) -> float:
+    """`kpops deploy` once per (checkout, pipeline files), `at_once` processes at a time, with kpops-bot's helm
+    executable on PATH forwarding to a helm service (the helm client the bot's renders use)."""
     work.mkdir(parents=True, exist_ok=True)
     helm_bin = executable.install(work / "bin").parent
     socket_path = str(work / "cli-helm.sock")
@@ -54,7 +81,7 @@ def cli_seconds(renders: list[tuple[Path, str]], mirrors: ChartMirrors, work: Pa
     try:
         started = time.perf_counter()
         running: list[subprocess.Popen[bytes]] = []
-        for index, (repository, file) in enumerate(renders):
+        for index, (repository, files) in enumerate(batches):
             home = work / f"cli-home-{index}"
             env = {
                 "PATH": f"{helm_bin}:/usr/bin:/bin",
@@ -66,17 +93,21 @@ def cli_seconds(renders: list[tuple[Path, str]], mirrors: ChartMirrors, work: Pa
             }
             grant = helm_service.Grant(env=env, files=[str(repository), str(work)], charts=[], cwd=str(repository))
             env[helm_service.HELM_GRANT_ENV] = grant.sign(key)
-            command = [str(kpops), "deploy", file, "--operation-mode", "manifest"]
-            if not parallel:
-                subprocess.run(command, cwd=repository, env=env, check=True, capture_output=True)
-                continue
-            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            running.append(subprocess.Popen(command, cwd=repository, env=env, **quiet))
+            command = [str(kpops), "deploy", *files, "--operation-mode", "manifest"]
+            while len(running) >= at_once:  # renders of one size: the oldest ends first
+                _ended(running.pop(0))
+            log = (work / f"cli-{index}.log").open("wb")  # a file: a pipe left unread would stall a chatty kpops
+            running.append(subprocess.Popen(command, cwd=repository, env=env, stdout=subprocess.DEVNULL, stderr=log))
+            log.close()
         for process in running:
-            if process.wait() != 0:
-                raise SystemExit(f"kpops deploy failed ({process.returncode})")
+            _ended(process)
         return time.perf_counter() - started
     finally:
         assert service.stdin is not None
         service.stdin.close()
         service.wait()
+
+
+def _ended(process: subprocess.Popen[bytes]) -> None:
+    if process.wait() != 0:
+        raise SystemExit(f"kpops deploy failed ({process.returncode}): {process.args}")

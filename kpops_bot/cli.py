@@ -130,7 +130,14 @@ class EngineArgs:
     def workspace(self) -> Workspace:
         from kpops_bot.workspace import Workspace
 
-        return Workspace(_made(self.workspace_dir, "--workspace") if self.workspace_dir else _default_workspace())
+        return Workspace(self.workspace_root())
+
+    def workspace_root(self) -> Path:
+        """The workspace's folder, made, with the folder of its checkouts (which a render pool binds): known
+        before `workspace` imports git, so that the pool can start sooner."""
+        root = (_made(self.workspace_dir, "--workspace") if self.workspace_dir else _default_workspace()).resolve()
+        _made(root / "checkouts", "--workspace")
+        return root
 
 
 def _default_workspace() -> Path:
@@ -305,29 +312,32 @@ def diff(
     Exit code 0 when every pipeline rendered and nothing blocks, 1 when any pipeline failed (the report still shows
     the rest), 2 on usage errors, 3 when the report blocks: a risk at the --fail-on level (a CI gate).
     """
-    _say_uncommitted(source)
     with _setting_up():
         settings = engine.settings()
         _probe_the_sandbox_soon(settings)
         from kpops_bot.engine.lazy import LazyPool, kpops_releases
 
-        workspace = engine.workspace()
+        root = engine.workspace_root()
         if cache_dir is not None and not no_cache:
             _made(cache_dir, "--cache-dir")
+        sandbox_line = _SandboxLine(settings)
         pools = LazyPool(
             settings,
-            checkouts=[workspace.root / "checkouts"],
-            releases=kpops_releases(settings, workspace.root / "kpops-environments"),
-            on_wait=_say_waiting,
+            checkouts=[root / "checkouts"],
+            releases=kpops_releases(settings, root / "kpops-environments"),
+            on_wait=sandbox_line.before_waiting,
         )
         # A changed pipeline is rendered at least at head: the fork server imports kpops while this process
         # imports the diff's modules, resolves the revisions and looks up the cache. Killed unused when everything
         # is cached.
         pools.warm_up()
+        workspace = engine.workspace()
+    _say_uncommitted(source)  # once the pool starts: its git status is no reason for the pool to wait
     default_cache = workspace.root / "render-cache"
     with pools:
         report, max_parts = _diff_report(
             pools,
+            sandbox_line,
             workspace,
             engine,
             (source, base, head, only),
@@ -387,6 +397,7 @@ def _say_uncommitted(source: str) -> None:
 
 def _diff_report(
     pools: LazyPool,
+    sandbox_line: _SandboxLine,
     workspace: Workspace,
     engine: EngineArgs,
     revisions: tuple[str, str, str, tuple[str, ...]],
@@ -435,13 +446,15 @@ def _diff_report(
             known_environments_only=True,
         )
     try:
-        _name_the_sandbox(settings)
-        report = diff_revisions(workspace, pools, request, options, cache, _progress(options.masker))
+        report = diff_revisions(
+            workspace, pools, request, options, cache, sandbox_line.before(_progress(options.masker))
+        )
+        sandbox_line.say()
     except (UnknownPipelineError, WorkspaceError, SandboxUnavailableError) as error:
-        click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
+        _say_error(sandbox_line, error, options.masker)
         sys.exit(USAGE_ERROR)
     except PolicyError as error:
-        click.echo(f"Error: {options.masker.mask_text(str(error))}", err=True)
+        _say_error(sandbox_line, error, options.masker)
         sys.exit(1)
     finally:
         if cache is not None:
@@ -518,6 +531,42 @@ def _name_the_sandbox(settings: EngineSettings) -> None:
     from kpops_bot.sandbox.layers import choose
 
     click.echo(choose(settings.sandbox, settings.sandbox_uid).describe(), err=True)
+
+
+class _SandboxLine:
+    """`_name_the_sandbox` once, when the first line that follows it is due: not up front, where waiting for the
+    sandbox's probe would hold up the git work, which needs no sandbox."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self._settings = settings
+        self._said = False
+
+    def say(self) -> None:
+        if not self._said:
+            self._said = True
+            _name_the_sandbox(self._settings)
+
+    def before(self, progress: Progress) -> Progress:
+        def report(done: int, total: int, result: PipelineRender) -> None:
+            self.say()
+            progress(done, total, result)
+
+        return report
+
+    def before_waiting(self, version: Version) -> None:
+        self.say()
+        _say_waiting(version)
+
+
+def _say_error(sandbox_line: _SandboxLine, error: Exception, masker: Masker) -> None:
+    """The error after the sandbox's name; no sandbox at all is the error then, as it was checked first."""
+    from kpops_bot.sandbox.layers import SandboxUnavailableError
+
+    try:
+        sandbox_line.say()
+    except SandboxUnavailableError as unavailable:
+        error = unavailable
+    click.echo(f"Error: {masker.mask_text(str(error))}", err=True)
 
 
 def _say_waiting(version: Version) -> None:

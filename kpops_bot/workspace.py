@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,6 +136,7 @@ def _file_lock(mirror: Path, lock_file: Path) -> Iterator[None]:
 
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a full SHA-1 or SHA-256 object id, never a name
 _LINK_MODE = "120000"  # git's mode of a symbolic link
+_EMPTY_TAR = bytes(10240)  # the end-of-archive blocks alone: a tar with no member
 _BLOB_KINDS: frozenset[object] = frozenset({"blob", b"blob"})  # GitPython 3.1 types it str, but it hands bytes over
 
 
@@ -338,20 +339,58 @@ class CachedRepository:
         return [path for path in listing.split("\0") if path]
 
     @contextmanager
-    def checkout(self, commit: str, left_out: list[str] | None = None) -> Iterator[Path]:
+    def checkout(
+        self, commit: str, left_out: list[str] | None = None, only: Collection[str] | None = None
+    ) -> Iterator[Path]:
         """The commit's files in a folder of their own, removed afterwards.
 
         A link that would point outside the folder (absolute, or up and out) is left out rather than failing the
         checkout: the repository's content is the author's to fix, so each one is described in `left_out`.
+        `only`: just these files (git paths, no links among them), for renders known to read no other file: the
+        whole tree of a large repository takes most of a one-pipeline render's start to extract and remove
+        (`engine/targets.py` says when). The folders of the commit's first two levels are made too, empty unless
+        they hold one of the files: where helm looks for a chart `<repository>/<chart>` as a local path first, a
+        folder there must exist as it does in the whole tree.
         """
         folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{commit[:12]}-", dir=self._checkouts))
         try:
-            archive = self._git.archive("--format=tar", commit, stdout_as_string=False)
+            if only is None:
+                archive = self._git.archive("--format=tar", commit, stdout_as_string=False)
+            else:
+                archive = self._archive_of(commit, sorted(only))
+                for parent in _top_folders(self._listing(commit)[0]):
+                    (folder / parent).mkdir(parents=True, exist_ok=True)
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 tar.extractall(folder, filter=_contained(left_out if left_out is not None else []))
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _archive_of(self, commit: str, paths: list[str]) -> bytes:
+        """`git archive` of these paths of `commit`, each taken as a literal path, not a pattern."""
+        if not paths:
+            return _EMPTY_TAR
+        command = ["git", "--literal-pathspecs", "archive", "--format=tar", commit, "--", *paths]
+        try:
+            completed = subprocess.run(
+                command, cwd=self.path, capture_output=True, env={**os.environ, **self._env}, check=True
+            )
+        except subprocess.CalledProcessError as error:
+            cause = error.stderr.decode(errors="replace").strip()
+            raise WorkspaceError(f"cannot read {commit[:12]} from {redact_url(self.url)}: {cause}") from error
+        return completed.stdout
+
+
+def _top_folders(paths: Iterable[str]) -> set[str]:
+    """The folders of the first two levels that hold `paths`."""
+    found: set[str] = set()
+    for path in paths:
+        parts = path.split("/", 2)
+        if len(parts) > 1:
+            found.add(parts[0])
+        if len(parts) > 2:
+            found.add(f"{parts[0]}/{parts[1]}")
+    return found
 
 
 def _contained(left_out: list[str]) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:

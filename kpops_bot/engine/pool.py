@@ -55,6 +55,7 @@ _RESULT_LIMIT = 64 * 1024 * 1024
 _SANDBOX_ENDED = {ErrorKind.LIMIT, ErrorKind.TIMEOUT, ErrorKind.CRASH}
 _SIGXCPU = 24
 _SIGXFSZ = 25
+_OPENED_KEPT = 64  # checkouts remembered as opened to renders; those removed since are forgotten beyond that
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ class RenderPool:
         self._ready = threading.Event()  # the fork server has imported kpops and takes renders
         self._first_line = threading.Event()  # it said whether it is ready (or ended without a word)
         self._stopped = False  # its answers ended: nothing written to it now would be answered
+        self._opening = threading.Lock()
+        self._opened: dict[Path, tuple[int, int]] = {}  # checkout → its folder's (inode, change time) once opened
 
     def __enter__(self) -> RenderPool:
         self.start()
@@ -293,13 +296,30 @@ class RenderPool:
                 message = f"{request.pipeline_file}: the checkout {checkout} is outside the sandbox's checkout folders"
                 return self._failed(request, message, ErrorKind.CRASH)
             if self.sandbox.runs_as_other_uid:
-                open_to_renders(checkout)  # the render's uid reads it; it never writes it
+                self._open_once(checkout)  # the render's uid reads it; it never writes it
             job = self._job(request, job_dir, helm_dir)
             answer = self._run(job)
             return self._result(request, job, answer)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
             shutil.rmtree(helm_dir, ignore_errors=True)
+
+    def _open_once(self, checkout: Path) -> None:
+        """`open_to_renders` of a checkout its first render, not every render: walking and changing the modes of
+        the whole tree cost each render of a large repository more of the bot's CPU than all else it does for it.
+
+        A checkout is known by its folder's inode and change time after it was opened: a folder made anew at
+        the same path, or changed since, is opened again.
+        """
+        with self._opening:
+            stamp = checkout.stat()
+            if self._opened.get(checkout) == (stamp.st_ino, stamp.st_ctime_ns):
+                return
+            open_to_renders(checkout)
+            stamp = checkout.stat()
+            if len(self._opened) >= _OPENED_KEPT:
+                self._opened = {path: kept for path, kept in self._opened.items() if path.exists()}
+            self._opened[checkout] = (stamp.st_ino, stamp.st_ctime_ns)
 
     def _job(self, request: RenderRequest, job_dir: Path, helm_dir: Path) -> RenderJob:
         env = self._process_env()

@@ -167,10 +167,13 @@ def render_targets(
         on_cached()
     missing = [index for index, result in enumerate(results) if result is None]
     left_out: dict[str, list[str]] = {}
+    to_render = [targets[index] for index in missing]
     with ExitStack() as stack:
         roots = {
-            commit: stack.enter_context(repository.checkout(commit, left_out.setdefault(commit, [])))
-            for commit in dict.fromkeys(targets[index].commit for index in missing)
+            commit: stack.enter_context(
+                repository.checkout(commit, left_out.setdefault(commit, []), only=files_read(to_render, commit))
+            )
+            for commit in dict.fromkeys(target.commit for target in to_render)
         }
         futures = {
             pool.submit(_request(targets[index], roots[targets[index].commit], releases[targets[index].commit])): index
@@ -189,6 +192,21 @@ def render_targets(
             if on_render is not None:
                 on_render(targets[index], result)
     return [result for result in results if result is not None]
+
+
+def files_read(targets: Sequence[RenderTarget], commit: str) -> set[str] | None:
+    """The only files the renders of `commit` among `targets` read, when the revision holds nothing but kpops'
+    own files and data: no custom component code, no Helm chart of its own, no link (a link leaving the repository
+    is noted in every render of the commit); None (the whole tree) otherwise.
+
+    Then a render reads its pipeline's kpops files (`RepoLayout.input_files`) and nothing else of the checkout, for
+    every kpops release the bot renders with (`tests/versions/test_rules.py` checks it per release).
+    """
+    mine = [target for target in targets if target.commit == commit]
+    layouts = {id(target.layout): target.layout for target in mine}.values()
+    if any(layout.custom_component_files() or layout.chart_folders or layout.links for layout in layouts):
+        return None
+    return {path for target in mine for path in target.layout.input_files(target.pipeline, target.spec.environment)}
 
 
 def _releases(

@@ -88,6 +88,28 @@ def test_changed_paths_and_merge_base(workspace: Workspace, deployment_repo: Git
     assert repository.read(feature, "pipelines/team-a/orders/pipeline.yaml") is None
 
 
+def test_a_checkout_of_only_some_files_has_those_and_the_folders_of_the_first_two_levels(
+    workspace: Workspace, deployment_repo: GitRepo
+) -> None:
+    deployment_repo.write("pipelines/odd name [x]*.yaml", "literal: path\n")  # a pattern's characters, taken as is
+    deployment_repo.commit("a file named like a pattern")
+    repository = workspace.repository(str(deployment_repo.path))
+    commit = repository.resolve("main")
+    wanted = {"config.yaml", "pipelines/word-count/pipeline.yaml", "pipelines/odd name [x]*.yaml"}
+    with repository.checkout(commit, only=wanted) as sparse, repository.checkout(commit) as full:
+        files = {str(path.relative_to(sparse)) for path in sparse.rglob("*") if path.is_file()}
+        assert files == wanted
+        for path in wanted:
+            assert (sparse / path).read_bytes() == (full / path).read_bytes()
+        top = {str(path.relative_to(full)) for path in [*full.glob("*"), *full.glob("*/*")] if path.is_dir()}
+        assert top >= {"kpops", "kpops/components", "pipelines", "pipelines/team-a", "pipelines/word-count"}
+        holding = {str(parent) for path in wanted for parent in Path(path).parents if str(parent) != "."}
+        assert {str(path.relative_to(sparse)) for path in sparse.rglob("*") if path.is_dir()} == top | holding
+    with repository.checkout(commit, only=set()) as empty:
+        assert not [path for path in empty.rglob("*") if path.is_file()]
+    assert not sparse.exists() and not empty.exists()
+
+
 @pytest.mark.subprocess  # git in bulk: eighteen fetches and checkouts at once
 def test_concurrent_checkouts_never_collide(workspace: Workspace, deployment_repo: GitRepo) -> None:
     commits = []
