@@ -94,7 +94,13 @@ def diff_revisions(
     for key, render in rendered.items():
         diffs.arrived(key, render)
     facts = _ManifestFacts(options)
-    render_targets(repository, pool, missing, cache, progress, diffs.rendered, facts, on_cached=diffs.all_at_once)
+
+    def cached(left: int) -> None:
+        if not left:  # a pool warmed up in case would take the second CPU from the diffs
+            pool.rest()
+        diffs.all_at_once()
+
+    render_targets(repository, pool, missing, cache, progress, diffs.rendered, facts, on_cached=cached)
     diffs.all_at_once()
     by_target = diffs.by_target
     pipelines: list[PipelineDiff] = []

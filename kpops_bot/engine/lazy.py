@@ -176,6 +176,19 @@ class LazyPool:
         future.add_done_callback(lambda _done: self._finished(release))
         return future
 
+    def rest(self) -> None:
+        """Nothing is left to render for now: the warmed-up pool, if it rendered nothing, is closed, so that its
+        fork server (still importing kpops) and helm service leave the second CPU to the diffs that follow; a later
+        render starts a pool again."""
+        self._warmed()
+        own = bot_kpops_version()
+        with self._lock:
+            if self._warming is None or self._in_flight.get(own) or own in self._last_used:
+                return
+            pool = self._pools.pop(own, None)
+        if pool is not None:
+            pool.close()
+
     def _finished(self, release: str) -> None:
         with self._lock:
             self._in_flight[release] -= 1
@@ -253,6 +266,9 @@ class ListenedPool:
 
     def submit(self, request: RenderRequest) -> Future[PipelineRender]:
         return self._pool.submit(request, self._on_wait)
+
+    def rest(self) -> None:
+        """The pools are shared by the server's jobs and kept warm for the next one."""
 
 
 def _not_rendered(request: RenderRequest, release: str, message: str) -> PipelineRender:

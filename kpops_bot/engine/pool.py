@@ -273,6 +273,9 @@ class RenderPool:
     def submit(self, request: RenderRequest) -> Future[PipelineRender]:
         return self._executor.submit(self.render, request)
 
+    def rest(self) -> None:
+        """A started pool is its owner's to close."""
+
     def render_all(self, requests: Sequence[RenderRequest]) -> list[PipelineRender]:
         """Render every request, in parallel; results in the order of the requests."""
         return [future.result() for future in [self.submit(request) for request in requests]]

@@ -62,6 +62,9 @@ class Renderer(Protocol):
 
     def submit(self, request: RenderRequest) -> Future[PipelineRender]: ...
 
+    def rest(self) -> None:
+        """Nothing is left to render for now: a pool started ahead of need may stop (a later render starts one)."""
+
 
 def select_pipelines(layout: RepoLayout, wanted: Sequence[str]) -> list[Pipeline]:
     """Pipelines by kpops name or by folder (relative to the repository root or to `pipeline_base_dir`)."""
@@ -130,15 +133,15 @@ def render_targets(
     progress: Progress | None = None,
     on_render: Callable[[RenderTarget, PipelineRender], None] | None = None,
     facts: RenderFacts | None = None,
-    on_cached: Callable[[], None] | None = None,
+    on_cached: Callable[[int], None] | None = None,
 ) -> list[PipelineRender]:
     """Render every target in parallel (several commits at once), results in the order of the targets.
 
     Cached renders are reused; a commit is checked out only when one of its targets must really be rendered.
     `on_render` is called with each target's render as soon as it is known (cached or done), in the caller's
     thread, so that work on finished renders overlaps the renders still running; `on_cached` once every render
-    known without rendering was handed on, before any render starts. With a cache, each render carries its
-    `facts`, made once and stored with it.
+    known without rendering was handed on, before any render starts, with how many renders are left to make.
+    With a cache, each render carries its `facts`, made once and stored with it.
     """
     results: list[PipelineRender | None] = [None] * len(targets)
     releases = _releases(repository, pool, targets)
@@ -163,9 +166,9 @@ def render_targets(
             progress(done, len(targets), result)
         if on_render is not None:
             on_render(target, result)
-    if on_cached is not None:
-        on_cached()
     missing = [index for index, result in enumerate(results) if result is None]
+    if on_cached is not None:
+        on_cached(len(missing))
     left_out: dict[str, list[str]] = {}
     to_render = [targets[index] for index in missing]
     with ExitStack() as stack:

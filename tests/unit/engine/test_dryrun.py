@@ -162,6 +162,30 @@ def test_a_warmed_up_pool_renders_and_one_left_unused_leaves_nothing_behind(
     assert not _processes_naming(work)
 
 
+def test_a_warmed_up_pool_rests_once_every_render_is_cached_and_a_later_render_starts_one_again(
+    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    settings = pool.settings.model_copy(update={"work_dir": work})
+    cache = RenderCache(tmp_path / "cache")
+    request = DiffRequest(source=str(feature.path), base="main", head="feature")
+    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
+    feature.commit("Scale")
+    diff_revisions(workspace, pool, request, cache=cache)
+    with LazyPool(settings) as lazy:
+        lazy.warm_up()
+        diff_revisions(workspace, lazy, request, cache=cache)
+        # Its fork server and helm service would take the second CPU from the diffs.
+        assert not lazy.started, "the warmed-up pool is stopped once every render is known cached"
+        assert not _processes_naming(work)
+        feature.replace(WORD_COUNT, "replicaCount: 3", "replicaCount: 4")
+        feature.commit("Scale again")
+        again = diff_revisions(workspace, lazy, request, cache=cache)
+        assert lazy.started
+    assert again == diff_revisions(workspace, pool, request)
+    assert not _processes_naming(work)
+
+
 def _processes_naming(folder: Path) -> list[str]:
     """Command lines of running processes that name `folder` (a pool's fork server, bubblewrap, helm service)."""
     found = []
@@ -246,6 +270,9 @@ class _HeldBack:
 
         threading.Thread(target=hand_over, daemon=True).start()
         return held
+
+    def rest(self) -> None:
+        self._pool.rest()
 
 
 def test_each_render_is_handed_on_while_the_others_still_render(

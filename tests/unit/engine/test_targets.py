@@ -40,6 +40,9 @@ class CheckoutNoting:
         self.checkouts.append({str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()})
         return self._pool.submit(request)
 
+    def rest(self) -> None:
+        self._pool.rest()
+
 
 def without_custom_code(repo: GitRepo) -> None:
     shutil.rmtree(repo.path / "kpops")
