@@ -142,7 +142,7 @@ def test_a_fully_cached_diff_starts_no_render_process(
         assert lazy.started  # team-a-orders was not cached
 
 
-def test_a_warmed_up_pool_renders_and_one_left_unused_leaves_nothing_behind(
+def test_a_warmed_up_pool_renders_rests_once_everything_is_cached_and_leaves_nothing_behind(
     feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
@@ -155,34 +155,18 @@ def test_a_warmed_up_pool_renders_and_one_left_unused_leaves_nothing_behind(
         warmed.warm_up()  # started before the work that finds what to render, used by it
         report = diff_revisions(workspace, warmed, request, cache=cache)
     assert report == diff_revisions(workspace, pool, request)
-    with LazyPool(settings) as unused:
-        unused.warm_up()
-        diff_revisions(workspace, unused, request, cache=cache)  # every render cached: the pool is not needed
-    assert not list(work.iterdir())
-    assert not _processes_naming(work)
-
-
-def test_a_warmed_up_pool_rests_once_every_render_is_cached_and_a_later_render_starts_one_again(
-    feature: GitRepo, workspace: Workspace, pool: RenderPool, tmp_path: Path
-) -> None:
-    work = tmp_path / "work"
-    settings = pool.settings.model_copy(update={"work_dir": work})
-    cache = RenderCache(tmp_path / "cache")
-    request = DiffRequest(source=str(feature.path), base="main", head="feature")
-    feature.replace(WORD_COUNT, "replicaCount: 2", "replicaCount: 3")
-    feature.commit("Scale")
-    diff_revisions(workspace, pool, request, cache=cache)
     with LazyPool(settings) as lazy:
         lazy.warm_up()
-        diff_revisions(workspace, lazy, request, cache=cache)
-        # Its fork server and helm service would take the second CPU from the diffs.
+        diff_revisions(workspace, lazy, request, cache=cache)  # every render cached: the pool is not needed
+        # Stopped at once: its fork server and helm service would take the second CPU from the diffs.
         assert not lazy.started, "the warmed-up pool is stopped once every render is known cached"
         assert not _processes_naming(work)
         feature.replace(WORD_COUNT, "replicaCount: 3", "replicaCount: 4")
         feature.commit("Scale again")
         again = diff_revisions(workspace, lazy, request, cache=cache)
-        assert lazy.started
+        assert lazy.started, "a render after the rest starts a pool again"
     assert again == diff_revisions(workspace, pool, request)
+    assert not list(work.iterdir())
     assert not _processes_naming(work)
 
 
