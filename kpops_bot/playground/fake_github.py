@@ -85,6 +85,7 @@ class StoredPull:
     reviews: list[tuple[str, str, str]] = field(default_factory=list)  # (login, APPROVED / ..., the head reviewed)
     labels: list[str] = field(default_factory=list)
     title: str = ""
+    body: str = ""
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,8 @@ class FakeGitHub:
             return sorted((i for i in self.issues.values() if i.repo == full_name), key=lambda i: i.number)
 
     async def _issues(self, request: Request) -> Response:
-        """Issues as GitHub lists them (its list holds pull requests too; these fakes keep them apart)."""
+        """Issues as GitHub lists them: its pull requests too, each with `pull_request` (numbers the tests choose
+        for pull requests stay apart from the issues' own, which start at 9001)."""
         repo = self._repo(request)
         if repo is None:
             return _not_found()
@@ -358,10 +360,14 @@ class FakeGitHub:
                 self.issues[(repo.full_name, issue.number)] = issue
             return JSONResponse(self._issue_json(issue), 201)
         wanted = request.query_params.get("state", "open")
-        issues = [i for i in self.repo_issues(repo.full_name) if wanted in (i.state, "all")]
-        if request.query_params.get("direction", "desc") == "desc":
-            issues.reverse()
-        items, page, _, last = page_of(request, [self._issue_json(i) for i in issues], 30, 100)
+        issues = [
+            (i.number, self._issue_json(i)) for i in self.repo_issues(repo.full_name) if wanted in (i.state, "all")
+        ]
+        with self._lock:
+            pulls = [p for p in self.pulls.values() if p.repo == repo.full_name and wanted in (p.state, "all")]
+        issues += [(p.number, self.json.pull_issue(p, comments=len(self.pr_comments(p.repo, p.number)))) for p in pulls]
+        issues.sort(key=lambda numbered: numbered[0], reverse=request.query_params.get("direction", "desc") == "desc")
+        items, page, _, last = page_of(request, [issue for _, issue in issues], 30, 100)
         headers = {"Link": link_header(request, page, last)} if last > 1 else {}
         return JSONResponse(items, headers=headers)
 

@@ -66,3 +66,18 @@ def test_what_github_refuses_gets_its_validation_failure(tmp_path: Path) -> None
         assert refused.json()["message"] == "Validation Failed"
         assert [error["field"] for error in refused.json()["errors"]] == [field], request
     assert client.get(PATH).json() == []
+
+
+def test_the_issue_list_holds_the_pull_requests_as_github_lists_them(tmp_path: Path) -> None:
+    client, _ = _client(tmp_path)
+    pull = client.post(PATH, json={"title": "A change", "head": "feature", "base": "main"}).json()
+    issue = client.post("/repos/acme/deployments/issues", json={"title": "Drift", "body": "differs"}).json()
+    listed = client.get("/repos/acme/deployments/issues").json()
+    assert problems(Exchange("GET", "/repos/acme/deployments/issues", None, 200, listed)) == []
+    assert [(item["number"], item["title"], "pull_request" in item) for item in listed] == [
+        (issue["number"], "Drift", False),
+        (pull["number"], "A change", True),
+    ], "newest number first, the pull request marked"
+    assert listed[1]["pull_request"]["url"] == pull["url"]
+    oldest_first = client.get("/repos/acme/deployments/issues", params={"direction": "asc"}).json()
+    assert [item["number"] for item in oldest_first] == [pull["number"], issue["number"]]
