@@ -1,7 +1,8 @@
 """The YAML text of a resource for its unified diff, byte for byte what `yaml_text.dump_yaml` writes, faster.
 
 A wide change dumps every changed resource twice (base and head), and PyYAML spends most of that in its Python
-representer: a node object and a resolver call for every value. The block layout of plain JSON-like data is simple
+representer: a node object and a resolver call for every value (libyaml's `CSafeDumper` emits in C but still
+represents in Python). The block layout of plain JSON-like data is simple
 (`key: value`, nested mappings two spaces in, lists at their key's column, `{}` and `[]` for empty ones), so it is
 written out here; only how each scalar is written (plain, quoted, escaped) is PyYAML's own, asked once per distinct
 key or value and remembered. A document this layout does not cover exactly goes to `dump_yaml` itself: a scalar
