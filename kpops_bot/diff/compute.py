@@ -286,7 +286,7 @@ def _diff_resources(
     for key in [*new, *(key for key in old if key not in new)]:
         before, after = old.get(key), new.get(key)
         api_version, shown_namespace, _ = after or before  # type: ignore[misc]
-        if before is not None and after is not None and before[2] == after[2]:
+        if before is not None and after is not None and _identical(before[2], after[2]):
             # Equal as rendered is equal without the ignored fields: the same status, and nothing to filter or show.
             diffs.append(_unchanged_resource(api_version, key, shown_namespace))
             continue
@@ -297,7 +297,7 @@ def _diff_resources(
         elif after is None:
             status = Status.REMOVED
         else:
-            status = Status.CHANGED if old_doc != new_doc else Status.UNCHANGED
+            status = Status.UNCHANGED if _identical(old_doc, new_doc) else Status.CHANGED
         diffs.append(
             ResourceDiff(
                 apiVersion=api_version,

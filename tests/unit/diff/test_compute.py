@@ -201,6 +201,18 @@ def test_a_value_that_only_changes_type_is_still_a_config_change() -> None:
         assert changes_of(diff.components, "word-counter") == {"values.replicaCount": (2, value)}, value
 
 
+def test_a_manifest_value_that_only_changes_type_is_a_changed_resource() -> None:
+    """`replicas: 2` and `replicas: 2.0` (or `true`) are equal under `==`, not as Kubernetes reads them."""
+    base = recorded_render()
+    for value in (2.0, True):
+        head = edited(base)
+        manifest(head, "Deployment", "word-count-word-counter")["spec"]["replicas"] = value
+        diff = diff_pipeline("word-count", None, base, head, DiffOptions())
+        deployment = next(r for c in diff.components for r in c.resources if r.kind == "Deployment")
+        assert deployment.status is Status.CHANGED, value
+        assert ("replicas: true" if value is True else "replicas: 2.0") in deployment.diff, value
+
+
 def test_a_resource_changed_only_in_ignored_fields_is_unchanged() -> None:
     base = recorded_render()
     head = edited(base)
