@@ -444,6 +444,7 @@ def _diff_report(
             config_dir=engine.config_dir,
             only=only,
             known_environments_only=True,
+            fork_for_diffs=True,
         )
     try:
         report = diff_revisions(

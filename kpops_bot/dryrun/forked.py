@@ -15,6 +15,7 @@ failed child (the point of this module) is ours.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -34,7 +35,7 @@ _GRACE = 2.0
 
 def forked_map(work: Callable[[_Item], _Result], items: Sequence[_Item], minimum: int = MINIMUM_ITEMS) -> list[_Result]:
     """`[work(item) for item in items]`, the second half in a forked child when it pays (see the module)."""
-    if len(items) < minimum or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+    if len(items) < minimum or _cpus() < 2 or not hasattr(os, "fork"):
         return [work(item) for item in items]
     middle = len(items) // 2
     mine, theirs = items[:middle], items[middle:]
@@ -62,6 +63,13 @@ def forked_map(work: Callable[[_Item], _Result], items: Sequence[_Item], minimum
     return [*results, *answer]
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on (a container's share, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _unpickled(payload: bytes | None) -> list[Any] | None:
     """The child's results (pickled by our own fork); None for none or a truncated answer (it died writing)."""
     if not payload:
@@ -80,7 +88,9 @@ def _serve(work: Callable[[_Item], _Result], items: Sequence[_Item], writing: in
             payload = pickle.dumps([work(item) for item in items], protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:  # the parent works the share out again and meets the error itself
             payload = _FAILED
-        view = memoryview(payload)
+        # Its length first: the answer's end is known without waiting for EOF, which a fork made by another
+        # thread meanwhile (holding a copy of this pipe's end) would hold back.
+        view = memoryview(len(payload).to_bytes(8, "big") + payload)
         while view:
             view = view[os.write(writing, view) :]
     finally:
@@ -89,19 +99,25 @@ def _serve(work: Callable[[_Item], _Result], items: Sequence[_Item], writing: in
 
 def _collect(child: int, reading: int, deadline: float) -> bytes | None:
     """What the child sent, or None when it failed or was not done by `deadline` (then it is killed); reaped."""
-    chunks: list[bytes] = []
+    received = bytearray()
+    length: int | None = None
+    poll = select.poll()  # not select(): a busy process's pipe may be numbered past its 1,024 descriptors
+    poll.register(reading, select.POLLIN)
     try:
-        while True:
+        while length is None or len(received) < length + 8:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([reading], [], [], left)[0]:
-                os.kill(child, signal.SIGKILL)
+            if left <= 0 or not poll.poll(left * 1000):
                 return None
             chunk = os.read(reading, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
+            if not chunk:  # it died before it said all
+                return None
+            received += chunk
+            if length is None and len(received) >= 8:
+                length = int.from_bytes(received[:8], "big")
     finally:
         os.close(reading)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)  # done (it only has to exit) or late: either way it goes now
         os.waitpid(child, 0)
-    payload = b"".join(chunks)
+    payload = bytes(received[8:])
     return None if payload == _FAILED else payload

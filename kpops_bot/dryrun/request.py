@@ -26,3 +26,7 @@ class DiffRequest:
     policies_at: PolicyRevision = PolicyRevision.MERGE_BASE
     # A policy gate's dry run (`workflows/policy_gate.py`): with no policy to judge, nothing is rendered.
     only_if_judged: bool = False
+    # The command line's, a process of its own: the diffs of cached renders are shared with a fork of it
+    # (`dryrun/forked.py`). The bot's server runs jobs in parallel already, and forking a threaded server would
+    # copy its heap for every wide diff.
+    fork_for_diffs: bool = False

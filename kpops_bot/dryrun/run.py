@@ -90,7 +90,8 @@ def diff_revisions(
     missing = [target for target in targets if render_key(target) not in rendered]
     head_files = SourceFiles(lambda path: repository.read(head, path), functools.partial(repository.read_many, head))
     head_files.prefetch(path for side in sides for name in side.affected.all for path in _source_paths(side, name))
-    diffs = _Diffs((base, head), sides, options, head_files, expected={*rendered, *map(render_key, missing)})
+    expected = {*rendered, *map(render_key, missing)}
+    diffs = _Diffs((base, head), sides, options, head_files, expected, fork=request.fork_for_diffs)
     for key, render in rendered.items():
         diffs.arrived(key, render)
     facts = _ManifestFacts(options)
@@ -148,6 +149,8 @@ class _Diffs:
         options: DiffOptions,
         head_files: SourceFiles,
         expected: set[RenderKey],
+        *,
+        fork: bool = False,
     ) -> None:
         self.by_target: dict[RenderKey, PipelineRender] = {}
         self._sides, self._options, self._head_files = sides, options, head_files
@@ -155,6 +158,7 @@ class _Diffs:
         # Until `all_at_once`, a pipeline whose renders are in waits for it: renders known without rendering
         # (cached, or made before) are all there at once, and their diffs share both cores.
         self._gathering = True
+        self._fork = fork  # share the gathered diffs with a fork of this process (`forked_map`)
         self._ready: list[Affected] = []
         self._keys: dict[Affected, tuple[RenderKey, RenderKey]] = {}
         # What each pipeline waits for: those of its two renders that will be made (or were already).
@@ -186,10 +190,11 @@ class _Diffs:
                     self._done[pipeline] = self._diff(pipeline)
 
     def all_at_once(self) -> None:
-        """The pipelines gathered so far, diffed on both cores (`forked_map`); the next are diffed as they come."""
+        """The pipelines gathered so far, diffed at once (on both cores with `fork`); the next as they come."""
         ready, self._ready, self._gathering = self._ready, [], False
         made_here: dict[Affected, Judged] = {}
-        diffs = forked_map(functools.partial(self._diff_alone, made_here), ready)
+        diff_alone = functools.partial(self._diff_alone, made_here)
+        diffs = forked_map(diff_alone, ready) if self._fork else [diff_alone(pipeline) for pipeline in ready]
         for pipeline, diff in zip(ready, diffs, strict=True):
             judged = made_here.get(pipeline)
             if judged is None and diff is not None:  # made by the child: its inputs are this process's too
