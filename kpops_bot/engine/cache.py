@@ -185,8 +185,10 @@ class RenderCache:
                 return
             kept = dict(list({**entry.facts, facts.name: value}.items())[-_FACT_NAMES:])
             body = entry.model_copy(update={"facts": kept}).model_dump_json().encode()
-            if len(body) <= MAX_ENTRY_BYTES:
-                self._write(path, body)
+            # Only a saving for the next run: a cache this process cannot write (read-only, full) still answers.
+            with contextlib.suppress(OSError):
+                if len(body) <= MAX_ENTRY_BYTES:
+                    self._write(path, body, replacing=Path(path).stat().st_size)
         render.with_fact(facts.name, value)
 
     def put(self, key: str, render: PipelineRender, blobs: Mapping[str, str], facts: RenderFacts | None = None) -> None:
@@ -241,14 +243,19 @@ class RenderCache:
         except ValidationError:
             return None
 
-    def _write(self, where: str, body: bytes) -> None:
+    def _write(self, where: str, body: bytes, replacing: int = 0) -> None:
+        """Write an entry in place of `where` (whose `replacing` bytes it takes over in the cache's size)."""
         path = Path(where)
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(self._mac(body) + b"\n" + body)
-        Path(temporary).replace(path)
-        self._grew(len(body) + 65)
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(self._mac(body) + b"\n" + body)
+            Path(temporary).replace(path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+            raise
+        self._grew(len(body) + 65 - replacing)
 
     def size(self) -> int:
         """Bytes the entries take (file sizes, counted now)."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -194,6 +196,26 @@ def test_an_entry_without_the_facts_asked_for_gets_them_made_and_stored(tmp_path
     assert second.fact(older.name) is None, "only the facts asked for are put on the render"
     assert RenderCache(tmp_path).get("k" * 64, "r", BLOBS, older).fact(older.name) is not None  # type: ignore[union-attr]
     assert older.made == 1, "facts of another name stay in the entry"
+
+
+def test_a_cache_that_cannot_take_the_facts_still_answers_and_keeps_its_entry(tmp_path: Path) -> None:
+    """Writing facts into an older entry is only a saving for the next run: a full disk (here a file size limit,
+    which binds root as well) neither fails the lookup nor leaves a half-written file."""
+    cache = RenderCache(tmp_path)
+    cache.put("k" * 64, read(recorded_render()), BLOBS)  # no facts
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    facts = CountingFacts()
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing us
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, limits[1]))
+    try:
+        found = cache.get("k" * 64, "r", BLOBS, facts)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+    assert found is not None and found.fact(facts.name) is not None, "the facts are made for this run all the same"
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
+    assert facts.made == 1
 
 
 def test_facts_that_cannot_be_made_leave_the_render_without_them(tmp_path: Path) -> None:
