@@ -118,11 +118,15 @@ class ManifestChecks:
 
     @classmethod
     def of(cls, kubernetes_version: str, stored: Iterable[Mapping[str, list[dict[str, Any]]]]) -> ManifestChecks:
-        known = {
-            digest: [Violation(**{**found, "path": tuple(found["path"])}) for found in each]
-            for checks in stored
-            for digest, each in checks.items()
-        }
+        """Checks as the render cache stored them; one that no longer reads as a `Violation` (a field added without
+        a new `CHECKS_FORMAT`) is left out, and its manifest validated again."""
+        known: dict[str, list[Violation]] = {}
+        for checks in stored:
+            for digest, each in checks.items():
+                try:
+                    known[digest] = [Violation(**{**found, "path": tuple(found["path"])}) for found in each]
+                except (TypeError, KeyError):
+                    continue
         return cls(kubernetes_version, known)
 
     def violations(self, manifest: dict[str, Any]) -> list[Violation]:

@@ -164,3 +164,15 @@ def test_a_manifest_holding_nan_is_checked_too() -> None:
     odd = deployment(replicas=float("nan"))
     checks = manifest_schemas.ManifestChecks.of("1.31", [manifest_schemas.checked([deployment()], "1.31")])
     assert checks.violations(odd) == violations(odd, "1.31")
+
+
+def test_stored_checks_that_no_longer_read_are_made_again() -> None:
+    """A stored violation with a field `Violation` no longer has (stored by another build of the same version) is
+    not trusted: that manifest is validated again, the others' checks still read."""
+    invalid = deployment(replicas="three")
+    stored = json.loads(json.dumps(manifest_schemas.checked([invalid, topic(partitions=-1)], "1.31")))
+    digest = manifest_schemas.manifest_digest(invalid)
+    stored[digest] = [found | {"renamed": True} for found in stored[digest]]
+    checks = manifest_schemas.ManifestChecks.of("1.31", [stored])
+    assert digest not in checks.known and len(checks.known) == 1
+    assert checks.violations(invalid) == violations(invalid, "1.31") != []
