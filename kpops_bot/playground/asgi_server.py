@@ -27,9 +27,10 @@ def free_port() -> int:
 class _PromptServer(uvicorn.Server):
     """uvicorn's server, stopped at once when `stop` is called from another thread."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, answers_awaited: float) -> None:
         super().__init__(config)
         self.ready = threading.Event()
+        self._answers_awaited = answers_awaited
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
 
@@ -60,17 +61,24 @@ class _PromptServer(uvicorn.Server):
         for connection in list(self.server_state.connections):
             connection.shutdown()  # an idle connection closes now, a busy one after its answer
         if self.server_state.tasks:
-            await asyncio.wait(set(self.server_state.tasks), timeout=self.config.timeout_graceful_shutdown)
+            await asyncio.wait(set(self.server_state.tasks), timeout=self._answers_awaited)
+        for task in self.server_state.tasks:
+            task.cancel()  # an answer that did not come in time (uvicorn cancels it too)
+        deadline = asyncio.get_running_loop().time() + self._answers_awaited
         while self.server_state.connections:  # closed transports leave within the loop's next turns
+            if asyncio.get_running_loop().time() > deadline:
+                for connection in list(self.server_state.connections):
+                    connection.transport.close()  # a client that never finishes its request
             await asyncio.sleep(0.001)
         await self.lifespan.shutdown()
 
 
 class ThreadedServer:
     """`port`: where to listen; without one, a socket bound here to a port the system picks, kept from then on (a
-    port merely found free may be taken by another process before the server binds it)."""
+    port merely found free may be taken by another process before the server binds it). At stop, requests in flight
+    are answered within `answers_awaited` seconds, or cut off."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, answers_awaited: float = 5.0) -> None:
         self._sockets: list[socket.socket] | None = None
         if not port:
             listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -78,8 +86,14 @@ class ThreadedServer:
             listening.bind(("127.0.0.1", 0))
             self._sockets, port = [listening], int(listening.getsockname()[1])
         self.port = port
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self._server = _PromptServer(config)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+        )
+        self._server = _PromptServer(config, answers_awaited)
         self._thread = threading.Thread(
             target=self._server.run, args=(self._sockets,), name=f"asgi-{self.port}", daemon=True
         )
@@ -102,6 +116,9 @@ class ThreadedServer:
     def stop(self) -> None:
         self._server.stop()
         self._thread.join(timeout=20)
+        if self._thread.is_alive():
+            msg = f"server on port {self.port} did not stop"
+            raise RuntimeError(msg)
 
     def __enter__(self) -> ThreadedServer:
         return self.start()
