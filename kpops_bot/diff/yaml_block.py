@@ -65,7 +65,7 @@ class BlockWriter:
             return
         written = dump_yaml([*({"k": value} for value in values.values()), *({key: None} for key in keys)])
         lines = written.split("\n")[:-1]
-        if written.count("\n") != len(values) + len(keys):
+        if written.count("\n") != len(values) + len(keys) or _other_breaks(written):
             raise _Irregular  # one of them takes several lines
         for memo, line in zip(values, lines, strict=False):
             if not line.startswith("- k: "):
@@ -110,7 +110,7 @@ class BlockWriter:
         text = self._keys.get(key)
         if text is None:
             written = dump_yaml({key: None})
-            if not written.endswith(": null\n") or written.count("\n") != 1:
+            if not written.endswith(": null\n") or written.count("\n") != 1 or _other_breaks(written):
                 raise _Irregular  # a long or multi-line key: PyYAML writes it as `? key`
             text = _remember(self._keys, key, written[: -len(": null\n")])
         return text
@@ -125,10 +125,15 @@ class BlockWriter:
         text = self._values.get(memo)
         if text is None:
             written = dump_yaml({"k": value})
-            if not written.startswith("k: ") or written.count("\n") != 1:
+            if not written.startswith("k: ") or written.count("\n") != 1 or _other_breaks(written):
                 raise _Irregular  # written over several lines: its text depends on where it stands
             text = _remember(self._values, memo, written[len("k: ") : -1])
         return text
+
+
+def _other_breaks(written: str) -> bool:
+    """Line breaks besides `\\n` (YAML's NEL, line and paragraph separators, CR): PyYAML indents after them too."""
+    return any(mark in written for mark in "\r\x85\u2028\u2029")
 
 
 def _memo(value: Any) -> tuple[type, str]:
